@@ -1,0 +1,26 @@
+"""marginlab: open research and specification package for crypto-derivatives margin.
+
+Data flow (see ``DESIGN.md``)::
+
+    market history -> data (load, validate, returns)
+                        -> calibration (GARCH fits -> volatility forecasts -> stress ranges,
+                           vol shocks, haircuts, maintenance rates) -> parameter file
+    accounts + market snapshot -> margin models (isolated | cross | portfolio: risk matrix,
+                           FHS VaR), configured by presets (venue rules as data) or a parameter file
+                        -> analysis (liquidation, cascades, replay, backtests, procyclicality)
+
+Modules: :mod:`marginlab.data`, :mod:`marginlab.instruments`, :mod:`marginlab.pricing`,
+:mod:`marginlab.account`, :mod:`marginlab.market`, :mod:`marginlab.valuation`,
+:mod:`marginlab.margin`, :mod:`marginlab.collateral`, :mod:`marginlab.calibration`,
+:mod:`marginlab.analysis`, :mod:`marginlab.scale`, :mod:`marginlab.cli`,
+:mod:`marginlab.exceptions`.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("marginlab")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["__version__"]

@@ -1,0 +1,221 @@
+"""Accounts: positions, cash and multi-asset collateral, and their files.
+
+An :class:`Account` is what a margin model margins. It holds signed positions, a USD cash
+balance (negative means borrowed) and collateral balances per asset (``{"BTC": 1.5,
+"USDC": 20_000}``, in the asset's own units, valued at the market snapshot's prices).
+
+Files
+-----
+YAML or JSON (chosen by the file suffix)::
+
+    account_id: desk-7
+    cash_usd: 10000
+    collateral: {BTC: 1.5, USDC: 20000}
+    positions:
+      - {symbol: BTC-PERPETUAL, quantity: -2.0, entry_price_usd: 95000}
+      - {symbol: BTC-20250328-100000-C, quantity: -1}
+
+or a positions CSV with columns ``symbol, quantity`` and optionally ``entry_price_usd``,
+``isolated_collateral_usd``, ``leverage``, ``label`` (cash and collateral then default to 0).
+
+>>> from marginlab.account import Account
+>>> account = Account.from_dict({"positions": [{"symbol": "BTC-PERPETUAL", "quantity": 2}]})
+>>> account.positions[0].instrument.kind
+'perpetual'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from marginlab.exceptions import EmptyPortfolioError, FileFormatError, InputError
+from marginlab.instruments import Position, parse_symbol
+
+_POSITION_FIELDS = ("symbol", "quantity", "entry_price_usd", "isolated_collateral_usd", "leverage", "label")
+
+
+@dataclass(frozen=True)
+class Account:
+    """Positions, cash and collateral of one margin account.
+
+    Parameters
+    ----------
+    positions : tuple of Position
+    cash_usd : float
+        USD cash; negative is a loan.
+    collateral : mapping of asset -> quantity
+        Collateral balances in asset units (non-negative), valued at market with haircuts.
+    account_id : str
+    """
+
+    positions: tuple[Position, ...] = ()
+    cash_usd: float = 0.0
+    collateral: Mapping[str, float] = field(default_factory=dict)
+    account_id: str = "account"
+
+    def __post_init__(self) -> None:
+        positions = tuple(self.positions)
+        for index, position in enumerate(positions):
+            if not isinstance(position, Position):
+                raise InputError(f"positions[{index}]", position, "must be a Position")
+        object.__setattr__(self, "positions", positions)
+        cash = float(self.cash_usd)
+        if not math.isfinite(cash):
+            raise InputError("cash_usd", self.cash_usd, "must be finite")
+        object.__setattr__(self, "cash_usd", cash)
+        balances: dict[str, float] = {}
+        for asset, quantity in dict(self.collateral).items():
+            quantity = float(quantity)
+            if not math.isfinite(quantity) or quantity < 0:
+                raise InputError(f"collateral[{asset}]", quantity, "must be a non-negative finite quantity")
+            balances[str(asset)] = quantity
+        object.__setattr__(self, "collateral", MappingProxyType(balances))
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the account has no position, no cash and no collateral."""
+        return not self.positions and self.cash_usd == 0 and not any(self.collateral.values())
+
+    def require_positions(self) -> None:
+        """Raise :class:`EmptyPortfolioError` when there is nothing to margin."""
+        if not self.positions:
+            raise EmptyPortfolioError("positions", [], f"account {self.account_id!r} holds no position to margin")
+
+    @property
+    def underlyings(self) -> tuple[str, ...]:
+        """Underlyings of the positions, in order of first appearance."""
+        return tuple(dict.fromkeys(p.underlying for p in self.positions))
+
+    def with_positions(self, positions: Iterable[Position]) -> "Account":
+        """A copy with ``positions`` added (a proposed trade, for what-if analysis)."""
+        return Account(self.positions + tuple(positions), self.cash_usd, dict(self.collateral), self.account_id)
+
+    def scaled(self, factor: float) -> "Account":
+        """Every position, the cash and the collateral multiplied by ``factor`` (> 0)."""
+        if not factor > 0:
+            raise InputError("factor", factor, "must be positive")
+        return Account(
+            tuple(p.scaled(factor) for p in self.positions),
+            self.cash_usd * factor,
+            {a: q * factor for a, q in self.collateral.items()},
+            self.account_id,
+        )
+
+    # ------------------------------------------------------------------ files
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> "Account":
+        """Build an account from the mapping a YAML/JSON file holds."""
+        if not isinstance(data, Mapping):
+            raise FileFormatError(f"{source}: an account must be a mapping, got {type(data).__name__}")
+        unknown = set(data) - {"account_id", "cash_usd", "collateral", "positions"}
+        if unknown:
+            raise FileFormatError(f"{source}: unknown account field(s) {sorted(unknown)}")
+        raw_positions = data.get("positions") or []
+        if not isinstance(raw_positions, list):
+            raise FileFormatError(f"{source}: 'positions' must be a list")
+        positions = tuple(_position_from_record(record, f"{source}: positions[{i}]") for i, record in enumerate(raw_positions))
+        collateral = data.get("collateral") or {}
+        if not isinstance(collateral, Mapping):
+            raise FileFormatError(f"{source}: 'collateral' must be a mapping of asset to quantity")
+        return cls(positions, data.get("cash_usd", 0.0), collateral, str(data.get("account_id", "account")))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The mapping :meth:`from_dict` reads."""
+        positions = []
+        for position in self.positions:
+            record: dict[str, Any] = {"symbol": position.symbol, "quantity": position.quantity}
+            for name in _POSITION_FIELDS[2:]:
+                value = getattr(position, name)
+                if value not in (None, ""):
+                    record[name] = value
+            positions.append(record)
+        return {
+            "account_id": self.account_id,
+            "cash_usd": self.cash_usd,
+            "collateral": dict(self.collateral),
+            "positions": positions,
+        }
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Account":
+        """Read an account from a ``.yaml``/``.yml``, ``.json`` or positions ``.csv`` file."""
+        path = Path(path)
+        if not path.exists():
+            raise FileFormatError(f"{path}: no such account file")
+        suffix = path.suffix.lower()
+        if suffix == ".csv":
+            return cls(positions_from_csv(path), account_id=path.stem)
+        return cls.from_dict(read_mapping(path), str(path))
+
+    def save(self, path: str | Path) -> None:
+        """Write the account as YAML or JSON (by suffix), or its positions as CSV."""
+        path = Path(path)
+        if path.suffix.lower() == ".csv":
+            import pandas as pd
+
+            pd.DataFrame(self.to_dict()["positions"]).to_csv(path, index=False)
+            return
+        write_mapping(path, self.to_dict())
+
+
+def _position_from_record(record: Any, where: str) -> Position:
+    if not isinstance(record, Mapping):
+        raise FileFormatError(f"{where}: a position must be a mapping")
+    unknown = set(record) - set(_POSITION_FIELDS)
+    if unknown:
+        raise FileFormatError(f"{where}: unknown position field(s) {sorted(unknown)}")
+    if "symbol" not in record or "quantity" not in record:
+        raise FileFormatError(f"{where}: a position needs 'symbol' and 'quantity'")
+    kwargs = {
+        name: record[name]
+        for name in _POSITION_FIELDS[2:]
+        if name in record and record[name] is not None and not (isinstance(record[name], float) and math.isnan(record[name]))
+    }
+    try:
+        return Position(parse_symbol(str(record["symbol"])), float(record["quantity"]), **kwargs)
+    except (InputError, ValueError, TypeError) as error:
+        raise FileFormatError(f"{where}: {error}") from error
+
+
+def positions_from_csv(path: str | Path) -> tuple[Position, ...]:
+    """Read positions from a CSV with columns ``symbol, quantity`` (and optional extras)."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path)
+    except Exception as error:  # pandas raises several types for malformed CSV
+        raise FileFormatError(f"{path}: cannot read positions CSV ({error})") from error
+    missing = {"symbol", "quantity"} - set(frame.columns)
+    if missing:
+        raise FileFormatError(f"{path}: positions CSV lacks column(s) {sorted(missing)}")
+    return tuple(
+        _position_from_record({k: v for k, v in row.items() if k in _POSITION_FIELDS}, f"{path}: row {i + 1}")
+        for i, row in enumerate(frame.to_dict("records"))
+    )
+
+
+def read_mapping(path: Path) -> Any:
+    """Parse a YAML or JSON file, turning parser errors into :class:`FileFormatError`."""
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise FileFormatError(f"{path}: malformed {path.suffix.lstrip('.').upper()} ({error})") from error
+
+
+def write_mapping(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON (``.json``) or YAML (anything else)."""
+    if path.suffix.lower() == ".json":
+        path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    else:
+        path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -1,0 +1,216 @@
+"""The margin interface every model implements, and the result every model returns.
+
+A margin model is a small immutable object configured in its constructor, with one pure
+method::
+
+    result = model.margin(account, market)
+
+:class:`MarginResult` carries the totals (initial and maintenance margin, equity, margin
+ratio, free margin) and tidy tables that explain them: one row per position, one row per
+component (scan risk, contingencies, collateral haircuts...), and for scenario-based models
+one row per scenario.
+
+Conventions
+-----------
+* Requirements are non-negative USD amounts.
+* ``equity_usd`` is what the model counts as the account's equity (collateral after the
+  model's haircuts, if any, plus positions' mark-to-market).
+* ``margin_ratio = equity / maintenance margin`` (infinite when nothing is required): the
+  unified-account convention of worked example F, liquidation at or below 1.
+* ``free_margin_usd = equity - initial margin``: what can still be withdrawn or used.
+
+>>> from marginlab.margin.base import MarginResult
+>>> import pandas as pd
+>>> result = MarginResult("example", 1500.0, 1000.0, 5000.0,
+...     positions=pd.DataFrame(), components=pd.DataFrame(
+...         {"component": ["scan risk"], "initial_margin_usd": [1500.0], "maintenance_margin_usd": [1000.0]}))
+>>> result.margin_ratio, result.free_margin_usd
+(5.0, 3500.0)
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from marginlab.account import Account
+from marginlab.instruments import Position
+from marginlab.market import MarketSnapshot
+
+
+@dataclass(frozen=True, eq=False)
+class MarginResult:
+    """Totals of a margin computation and the tables that explain them.
+
+    Parameters
+    ----------
+    model : str
+        Name of the model or preset that produced the result.
+    initial_margin_usd, maintenance_margin_usd : float
+        Requirements (>= 0).
+    equity_usd : float
+        Equity counted by the model.
+    positions : DataFrame
+        One row per position (``symbol``, ``quantity`` and model-specific columns such as
+        ``initial_margin_usd``, ``maintenance_margin_usd``, ``liquidation_price_usd``, or the
+        position's P&L in the worst scenario).
+    components : DataFrame
+        One row per component with columns ``component``, ``initial_margin_usd``,
+        ``maintenance_margin_usd`` and optionally ``explanation``.
+    scenarios : DataFrame, optional
+        Scenario-based models: one row per scenario with its description and ``pnl_usd``.
+    details : dict
+        Model-specific extra values (e.g. the worst scenario, factors used).
+    notes : tuple of str
+        Sentences that explain the result in words.
+    """
+
+    model: str
+    initial_margin_usd: float
+    maintenance_margin_usd: float
+    equity_usd: float
+    positions: pd.DataFrame
+    components: pd.DataFrame
+    scenarios: pd.DataFrame | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def free_margin_usd(self) -> float:
+        """Equity minus initial margin."""
+        return self.equity_usd - self.initial_margin_usd
+
+    @property
+    def excess_maintenance_usd(self) -> float:
+        """Equity minus maintenance margin (negative: liquidatable)."""
+        return self.equity_usd - self.maintenance_margin_usd
+
+    @property
+    def margin_ratio(self) -> float:
+        """Equity / maintenance margin (``inf`` when no maintenance is required)."""
+        if self.maintenance_margin_usd <= 0:
+            return math.inf
+        return self.equity_usd / self.maintenance_margin_usd
+
+    @property
+    def is_liquidatable(self) -> bool:
+        """True when equity is below the maintenance margin."""
+        return self.equity_usd < self.maintenance_margin_usd
+
+    def totals(self) -> pd.Series:
+        """The headline numbers as a Series."""
+        return pd.Series(
+            {
+                "initial_margin_usd": self.initial_margin_usd,
+                "maintenance_margin_usd": self.maintenance_margin_usd,
+                "equity_usd": self.equity_usd,
+                "free_margin_usd": self.free_margin_usd,
+                "margin_ratio": self.margin_ratio,
+            },
+            name=self.model,
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """The component table with a final ``total`` row."""
+        columns = ["component", "initial_margin_usd", "maintenance_margin_usd"]
+        table = self.components.reindex(columns=[*columns, *[c for c in self.components.columns if c not in columns]])
+        total = pd.DataFrame(
+            [{"component": "total", "initial_margin_usd": self.initial_margin_usd, "maintenance_margin_usd": self.maintenance_margin_usd}]
+        )
+        return pd.concat([table, total], ignore_index=True) if len(table) else total
+
+    def summary(self) -> str:
+        """A readable report: totals, components, positions, notes."""
+        lines = [
+            f"Margin by {self.model}",
+            f"  initial margin      {self.initial_margin_usd:>16,.2f} USD",
+            f"  maintenance margin  {self.maintenance_margin_usd:>16,.2f} USD",
+            f"  equity              {self.equity_usd:>16,.2f} USD",
+            f"  free margin         {self.free_margin_usd:>16,.2f} USD",
+            f"  margin ratio        {self.margin_ratio:>16.4f} (equity / maintenance)",
+            "",
+            "Components:",
+            self.to_frame().to_string(index=False, float_format=lambda v: f"{v:,.2f}"),
+        ]
+        if len(self.positions):
+            lines += ["", "Positions:", self.positions.to_string(index=False, float_format=lambda v: f"{v:,.4g}")]
+        if self.details.get("worst_scenario") is not None:
+            lines += ["", f"Worst scenario: {self.details['worst_scenario']}"]
+        if self.notes:
+            lines += ["", "Why:", *[f"  - {note}" for note in self.notes]]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"MarginResult(model={self.model!r}, initial_margin_usd={self.initial_margin_usd:,.2f}, "
+            f"maintenance_margin_usd={self.maintenance_margin_usd:,.2f}, equity_usd={self.equity_usd:,.2f})"
+        )
+
+
+class MarginModel(abc.ABC):
+    """Interface of every margin model: configured once, then ``margin(account, market)``.
+
+    Subclasses are frozen dataclasses whose fields are the model's parameters, so that a
+    venue preset is simply a named instance.
+    """
+
+    #: What family the model belongs to ("isolated", "cross", "portfolio").
+    family: ClassVar[str] = ""
+
+    @property
+    def name(self) -> str:
+        return getattr(self, "preset_name", "") or type(self).__name__
+
+    @abc.abstractmethod
+    def margin(self, account: Account, market: MarketSnapshot) -> MarginResult:
+        """Margin ``account`` at ``market``."""
+
+
+@dataclass(frozen=True)
+class IncrementalMargin:
+    """Margin before and after a proposed trade, and the difference."""
+
+    before: MarginResult
+    after: MarginResult
+
+    @property
+    def initial_margin_change_usd(self) -> float:
+        return self.after.initial_margin_usd - self.before.initial_margin_usd
+
+    @property
+    def maintenance_margin_change_usd(self) -> float:
+        return self.after.maintenance_margin_usd - self.before.maintenance_margin_usd
+
+    @property
+    def accepted(self) -> bool:
+        """True when the account still meets its initial margin after the trade."""
+        return self.after.free_margin_usd >= 0
+
+    def summary(self) -> str:
+        return (
+            f"What-if under {self.after.model}: initial margin {self.before.initial_margin_usd:,.2f} -> "
+            f"{self.after.initial_margin_usd:,.2f} USD ({self.initial_margin_change_usd:+,.2f}); maintenance "
+            f"{self.before.maintenance_margin_usd:,.2f} -> {self.after.maintenance_margin_usd:,.2f} USD "
+            f"({self.maintenance_margin_change_usd:+,.2f}); free margin after {self.after.free_margin_usd:,.2f} USD"
+            f" -> {'accepted' if self.accepted else 'rejected'}"
+        )
+
+
+def what_if(model: MarginModel, account: Account, trade: Iterable[Position], market: MarketSnapshot) -> IncrementalMargin:
+    """Incremental margin of adding ``trade`` to ``account`` under any ``model``.
+
+    An empty account (a new one) has zero requirement before the trade.
+    """
+    trade = tuple(trade)
+    if account.positions:
+        before = model.margin(account, market)
+    else:
+        empty = pd.DataFrame(columns=["component", "initial_margin_usd", "maintenance_margin_usd"])
+        before = MarginResult(model.name, 0.0, 0.0, 0.0, pd.DataFrame(), empty)
+    after = model.margin(account.with_positions(trade), market)
+    return IncrementalMargin(before, after)
