@@ -1,0 +1,1 @@
+"""Analysis: liquidation, cascades, historical replay, synthetic books, backtests, procyclicality, capital efficiency."""

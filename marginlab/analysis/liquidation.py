@@ -1,0 +1,787 @@
+"""Liquidation of margin accounts: the action ladder, partial and full liquidation, fees,
+the insurance fund and auto-deleveraging (ADL).
+
+The engine works with any :class:`~marginlab.margin.base.MarginModel`: it only reads the
+model's ``margin_ratio = equity / maintenance margin`` (worked example F, Binance portfolio
+margin) and re-margins the account after every step.
+
+The ladder (:class:`LiquidationPolicy`, defaults from worked examples F and E1)
+-------------------------------------------------------------------------------
+=================================  =====================================================
+margin ratio ``r``                 action
+=================================  =====================================================
+``r >= warning_ratio`` (1.5)       none
+``[reduce_only_ratio, warning)``   ``warning`` (margin call, 1.2-1.5)
+``[liquidation_ratio, reduce)``    ``reduce_only`` (1.05-1.2)
+``(full_ratio, liquidation)``      ``partial_liquidation`` (below 1.05)
+``r <= full_liquidation_ratio``    ``full_liquidation`` (at or below 2/3: E1 backstop)
+=================================  =====================================================
+
+Partial liquidation closes ``partial_fraction`` of one position per step (E1: 20% at a
+time), choosing the **most risk-intensive** position: the one whose partial close releases
+the most maintenance margin per USD of notional closed (equivalently per USD of liquidation
+fee, since the fee is ``fee_rate x notional``). It repeats, re-margining after every step,
+until the ratio is back at ``target_ratio`` or above. When the ratio falls to
+``full_liquidation_ratio``, when ``max_steps`` steps did not restore it, or when no close
+lowers the requirement, every remaining position is closed.
+
+Money flows (nothing is created or lost)
+----------------------------------------
+Positions are closed at the snapshot's mark: the closed part's mark-to-market value moves into
+cash, so a close at the mark leaves equity unchanged. Then
+
+* the **liquidation fee** ``fee_rate x closed notional`` (capped at the equity still
+  positive) moves from the trader to the insurance fund;
+* ``slippage_rate x closed notional`` (optional) is lost to the market (the liquidity taker's
+  cost);
+* if equity is negative once every position is closed, the **insurance fund** pays the
+  deficit into the account, as far as its balance goes (it never goes negative);
+* what the fund cannot pay is recovered by **auto-deleveraging** (:func:`auto_deleverage`, book
+  level): profitable positions on the other side of the bankrupt's closed positions, ranked by
+  ``pnl_pct x effective leverage`` (Binance/BitMEX ranking), are closed at the **bankruptcy
+  price** (the price at which the bankrupt's equity is exactly zero), which transfers the
+  deficit from them to the bankrupt account;
+* what ADL cannot recover stays as negative equity of the bankrupt account and is reported
+  as ``bad_debt`` (unrecovered loss): it is never hidden.
+
+Hence, for every step: change in traders' equity + fees into the fund + change in the fund
+balance from deficits + ADL transfers + slippage = 0 (:func:`conservation_residual_usd`).
+
+Examples
+--------
+>>> from marginlab.analysis.liquidation import LiquidationPolicy
+>>> policy = LiquidationPolicy()
+>>> [policy.classify(r) for r in (2.0, 1.3, 1.1, 1.0, 0.5)]
+['none', 'warning', 'reduce_only', 'partial_liquidation', 'full_liquidation']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from marginlab.account import Account
+from marginlab.exceptions import EmptyPortfolioError, ParameterError
+from marginlab.instruments import Position
+from marginlab.margin.base import MarginModel
+from marginlab.market import MarketSnapshot
+from marginlab.valuation import PositionValuation, collateral_value_usd, value_positions
+
+#: Actions of the ladder, from the mildest to the most severe.
+LADDER_ACTIONS = ("none", "warning", "reduce_only", "partial_liquidation", "full_liquidation")
+
+#: Columns of every liquidation event log.
+EVENT_COLUMNS = (
+    "time",
+    "account_id",
+    "step",
+    "action",
+    "symbol",
+    "quantity",
+    "price_usd",
+    "notional_usd",
+    "delta_quantity",
+    "fee_usd",
+    "slippage_usd",
+    "deficit_usd",
+    "transfer_usd",
+    "fund_balance_usd",
+    "margin_ratio",
+    "equity_usd",
+)
+
+
+@dataclass(frozen=True)
+class LiquidationPolicy:
+    """Thresholds and costs of the liquidation ladder.
+
+    Parameters
+    ----------
+    warning_ratio : float
+        Below this margin ratio the account gets a margin call (F: 150%).
+    reduce_only_ratio : float
+        Below this it may only reduce risk (F: 120%).
+    liquidation_ratio : float
+        Below this it is partially liquidated (F: 105%).
+    full_liquidation_ratio : float
+        At or below this every position is closed at once (E1: 2/3 of maintenance).
+    target_ratio : float
+        Partial liquidation stops once the ratio is back at or above this.
+    fee_rate : float
+        Liquidation fee, a fraction of the closed notional, paid to the insurance fund.
+    partial_fraction : float
+        Fraction of one position closed per partial step (E1: 20%).
+    max_steps : int
+        Partial steps before the remainder is closed in full.
+    slippage_rate : float
+        Execution cost, a fraction of the closed notional, lost to the market.
+    min_close_notional_usd : float
+        A partial close that would leave less than this notional closes the whole position.
+    """
+
+    warning_ratio: float = 1.5
+    reduce_only_ratio: float = 1.2
+    liquidation_ratio: float = 1.05
+    full_liquidation_ratio: float = 2.0 / 3.0
+    target_ratio: float = 1.25
+    fee_rate: float = 0.005
+    partial_fraction: float = 0.2
+    max_steps: int = 20
+    slippage_rate: float = 0.0
+    min_close_notional_usd: float = 100.0
+
+    def __post_init__(self) -> None:
+        for name in ("warning_ratio", "reduce_only_ratio", "liquidation_ratio", "full_liquidation_ratio", "target_ratio"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                raise ParameterError(name, value, "must be a non-negative finite margin ratio")
+        if not self.full_liquidation_ratio < self.liquidation_ratio <= self.reduce_only_ratio <= self.warning_ratio:
+            raise ParameterError(
+                "ladder",
+                (self.full_liquidation_ratio, self.liquidation_ratio, self.reduce_only_ratio, self.warning_ratio),
+                "needs full_liquidation_ratio < liquidation_ratio <= reduce_only_ratio <= warning_ratio",
+            )
+        if self.target_ratio < self.liquidation_ratio:
+            raise ParameterError("target_ratio", self.target_ratio, f"must be at least liquidation_ratio={self.liquidation_ratio}")
+        for name in ("fee_rate", "slippage_rate"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or not 0 <= value < 1:
+                raise ParameterError(name, value, "must be a fraction in [0, 1)")
+        if not 0 < self.partial_fraction <= 1:
+            raise ParameterError("partial_fraction", self.partial_fraction, "must be in (0, 1]")
+        if not isinstance(self.max_steps, int) or self.max_steps < 0:
+            raise ParameterError("max_steps", self.max_steps, "must be a non-negative integer")
+        if not math.isfinite(self.min_close_notional_usd) or self.min_close_notional_usd < 0:
+            raise ParameterError("min_close_notional_usd", self.min_close_notional_usd, "must be a non-negative amount")
+
+    def classify(self, margin_ratio: float) -> str:
+        """The ladder action for ``margin_ratio`` (one of :data:`LADDER_ACTIONS`)."""
+        if math.isnan(margin_ratio):
+            raise ParameterError("margin_ratio", margin_ratio, "is NaN")
+        if margin_ratio >= self.warning_ratio:
+            return "none"
+        if margin_ratio >= self.reduce_only_ratio:
+            return "warning"
+        if margin_ratio >= self.liquidation_ratio:
+            return "reduce_only"
+        if margin_ratio > self.full_liquidation_ratio:
+            return "partial_liquidation"
+        return "full_liquidation"
+
+
+# --------------------------------------------------------------------------- helpers
+def market_equity_usd(account: Account, market: MarketSnapshot, valuation: PositionValuation | None = None) -> float:
+    """Equity at market without haircuts: cash + collateral + positions' mark-to-market.
+
+    This is the quantity the conservation identity is written in (a model's own equity may
+    apply haircuts; money does not).
+    """
+    total = account.cash_usd + sum(collateral_value_usd(account.collateral, market).values())
+    if account.positions:
+        if valuation is None:
+            valuation = value_positions(account.positions, market)
+        total += float(np.sum(valuation.value_usd))
+    return float(total)
+
+
+@dataclass(frozen=True)
+class _Margin:
+    equity_usd: float
+    maintenance_margin_usd: float
+    initial_margin_usd: float
+
+    @property
+    def ratio(self) -> float:
+        if self.maintenance_margin_usd <= 0:
+            return math.inf
+        return self.equity_usd / self.maintenance_margin_usd
+
+
+def _margin(model: MarginModel, account: Account, market: MarketSnapshot) -> _Margin:
+    if not account.positions:
+        return _Margin(market_equity_usd(account, market), 0.0, 0.0)
+    try:
+        result = model.margin(account, market)
+    except EmptyPortfolioError:
+        return _Margin(market_equity_usd(account, market), 0.0, 0.0)
+    return _Margin(float(result.equity_usd), float(result.maintenance_margin_usd), float(result.initial_margin_usd))
+
+
+def _replace_position(account: Account, index: int, position: Position | None, cash_change_usd: float) -> Account:
+    positions = list(account.positions)
+    if position is None:
+        del positions[index]
+    else:
+        positions[index] = position
+    return Account(tuple(positions), account.cash_usd + cash_change_usd, dict(account.collateral), account.account_id)
+
+
+def _reduce(position: Position, keep_fraction: float) -> Position | None:
+    if keep_fraction <= 0:
+        return None
+    return replace(position, quantity=position.quantity * keep_fraction)
+
+
+def _event(**values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(EVENT_COLUMNS, 0.0)
+    row.update(symbol="", action="", account_id="", step=0, time=None)
+    row.update(values)
+    return row
+
+
+def events_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """An event log (list of row dicts) as a DataFrame with :data:`EVENT_COLUMNS`."""
+    frame = pd.DataFrame(list(rows), columns=list(EVENT_COLUMNS))
+    return frame.astype({"step": "int64", "action": "str", "symbol": "str", "account_id": "str"})
+
+
+# --------------------------------------------------------------------------- one account
+@dataclass(frozen=True)
+class AccountLiquidation:
+    """What the ladder did to one account.
+
+    Attributes
+    ----------
+    account_before, account_after : Account
+    action : str
+        The ladder action at the start (one of :data:`LADDER_ACTIONS`).
+    margin_ratio_before, margin_ratio_after : float
+    equity_before_usd, equity_after_usd : float
+        Market equity (no haircuts) before and after.
+    fees_usd, slippage_usd : float
+        Paid to the insurance fund / lost to the market.
+    deficit_usd : float
+        Negative equity left once every position was closed (before the fund paid).
+    fund_paid_usd : float
+        Part of the deficit the insurance fund paid.
+    uncovered_deficit_usd : float
+        Part of the deficit the fund could not pay (for ADL, else bad debt).
+    fund_balance_usd : float
+        Insurance-fund balance after this account.
+    closed : tuple of (Position, float)
+        Each closed piece: the position as it was and the quantity closed (signed change).
+    events : DataFrame
+        The event log (:data:`EVENT_COLUMNS`).
+    """
+
+    account_before: Account
+    account_after: Account
+    action: str
+    margin_ratio_before: float
+    margin_ratio_after: float
+    equity_before_usd: float
+    equity_after_usd: float
+    fees_usd: float
+    slippage_usd: float
+    deficit_usd: float
+    fund_paid_usd: float
+    uncovered_deficit_usd: float
+    fund_balance_usd: float
+    closed: tuple[tuple[Position, float], ...]
+    events: pd.DataFrame
+    steps: int = 0
+
+    @property
+    def liquidated(self) -> bool:
+        """True when at least one position was closed."""
+        return bool(self.closed)
+
+    @property
+    def closed_notional_usd(self) -> float:
+        return float(self.events.loc[self.events["action"].isin(["partial_liquidation", "full_liquidation"]), "notional_usd"].sum())
+
+
+def liquidate_account(
+    account: Account,
+    model: MarginModel,
+    market: MarketSnapshot,
+    policy: LiquidationPolicy | None = None,
+    *,
+    insurance_fund_usd: float = 0.0,
+    time: datetime | None = None,
+) -> AccountLiquidation:
+    """Apply the liquidation ladder of ``policy`` to one account at ``market``.
+
+    Parameters
+    ----------
+    account : Account
+    model : MarginModel
+        Gives the margin ratio; re-margined after every step.
+    market : MarketSnapshot
+        Positions close at its marks.
+    policy : LiquidationPolicy, optional
+    insurance_fund_usd : float
+        Balance of the insurance fund available to cover this account's deficit.
+    time : datetime, optional
+        Time stamped on the events (default ``market.as_of``).
+
+    Returns
+    -------
+    AccountLiquidation
+
+    Examples
+    --------
+    A 10x long of 1 BTC entered at 100,000 with 10,000 USD cash under a flat 5% maintenance
+    model: at 94,000 equity is 10,000 - 6,000 = 4,000 and MM 4,700, ratio 0.85 -> partial
+    liquidation, two 20% steps bring the ratio back to 1.27 (see the tests for the arithmetic).
+
+    >>> from marginlab.analysis.liquidation import liquidate_account, FlatRateModel
+    >>> from marginlab.account import Account
+    >>> from marginlab.instruments import Perpetual, Position
+    >>> from marginlab.market import MarketSnapshot
+    >>> account = Account((Position(Perpetual("BTC"), 1.0, entry_price_usd=100_000),), cash_usd=10_000)
+    >>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 94_000}}})
+    >>> outcome = liquidate_account(account, FlatRateModel(0.10, 0.05), market)
+    >>> outcome.action, round(outcome.margin_ratio_after, 3) >= 1.25
+    ('partial_liquidation', True)
+    """
+    policy = policy or LiquidationPolicy()
+    if not math.isfinite(insurance_fund_usd) or insurance_fund_usd < 0:
+        raise ParameterError("insurance_fund_usd", insurance_fund_usd, "must be a non-negative finite balance")
+    when = time if time is not None else market.as_of
+    fund = float(insurance_fund_usd)
+    state = _margin(model, account, market)
+    ratio_before = state.ratio
+    equity_before = market_equity_usd(account, market)
+    action = policy.classify(ratio_before)
+    rows: list[dict[str, Any]] = []
+    closed: list[tuple[Position, float]] = []
+    fees = slippage = 0.0
+    step = 0
+
+    def close(current: Account, index: int, keep_fraction: float, label: str) -> Account:
+        nonlocal fees, slippage, step
+        valuation = value_positions(current.positions, market)
+        position = current.positions[index]
+        close_fraction = 1.0 - keep_fraction
+        notional = close_fraction * float(valuation.notional_usd[index])
+        value_moved = close_fraction * float(valuation.value_usd[index])
+        equity_now = market_equity_usd(current, market, valuation)
+        slip = policy.slippage_rate * notional
+        fee = min(policy.fee_rate * notional, max(equity_now - slip, 0.0))
+        fees += fee
+        slippage += slip
+        step += 1
+        change = -position.quantity * close_fraction
+        closed.append((position, change))
+        after = _replace_position(current, index, _reduce(position, keep_fraction), value_moved - fee - slip)
+        nonlocal fund
+        fund += fee
+        after_state = _margin(model, after, market)
+        rows.append(
+            _event(
+                time=when,
+                account_id=account.account_id,
+                step=step,
+                action=label,
+                symbol=position.symbol,
+                quantity=change,
+                price_usd=float(valuation.mark_usd[index]),
+                notional_usd=notional,
+                delta_quantity=change * float(valuation.delta[index]),
+                fee_usd=fee,
+                slippage_usd=slip,
+                fund_balance_usd=fund,
+                margin_ratio=after_state.ratio,
+                equity_usd=market_equity_usd(after, market),
+            )
+        )
+        return after
+
+    current = account
+    if action in ("warning", "reduce_only"):
+        rows.append(
+            _event(time=when, account_id=account.account_id, action=action, fund_balance_usd=fund, margin_ratio=state.ratio, equity_usd=equity_before)
+        )
+    full = action == "full_liquidation"
+    if action == "partial_liquidation":
+        ratio = state.ratio
+        partial_steps = 0
+        while ratio < policy.target_ratio and current.positions:
+            if ratio <= policy.full_liquidation_ratio or partial_steps >= policy.max_steps:
+                full = True
+                break
+            choice = _most_risk_intensive(current, model, market, policy, state.maintenance_margin_usd)
+            if choice is None:
+                full = True
+                break
+            index, keep = choice
+            current = close(current, index, keep, "partial_liquidation")
+            partial_steps += 1
+            state = _margin(model, current, market)
+            ratio = state.ratio
+    if full:
+        while current.positions:
+            current = close(current, 0, 0.0, "full_liquidation")
+
+    equity_after = market_equity_usd(current, market)
+    deficit = fund_paid = uncovered = 0.0
+    if equity_after < 0:
+        deficit = -equity_after
+        fund_paid = min(fund, deficit)
+        uncovered = deficit - fund_paid
+        fund -= fund_paid
+        current = Account(current.positions, current.cash_usd + fund_paid, dict(current.collateral), current.account_id)
+        rows.append(
+            _event(
+                time=when,
+                account_id=account.account_id,
+                step=step,
+                action="insurance_fund",
+                deficit_usd=deficit,
+                transfer_usd=fund_paid,
+                fund_balance_usd=fund,
+                equity_usd=market_equity_usd(current, market),
+            )
+        )
+        equity_after = market_equity_usd(current, market)
+    final = _margin(model, current, market)
+    return AccountLiquidation(
+        account,
+        current,
+        action,
+        ratio_before,
+        final.ratio,
+        equity_before,
+        equity_after,
+        fees,
+        slippage,
+        deficit,
+        fund_paid,
+        uncovered,
+        fund,
+        tuple(closed),
+        events_frame(rows),
+        step,
+    )
+
+
+def _most_risk_intensive(
+    account: Account, model: MarginModel, market: MarketSnapshot, policy: LiquidationPolicy, maintenance_usd: float
+) -> tuple[int, float] | None:
+    """Index and kept fraction of the partial close releasing most maintenance per USD notional closed."""
+    valuation = value_positions(account.positions, market)
+    best: tuple[float, int, float] | None = None
+    for index in range(len(account.positions)):
+        notional = float(valuation.notional_usd[index])
+        keep = 1.0 - policy.partial_fraction
+        if keep * notional < policy.min_close_notional_usd:
+            keep = 0.0
+        closed_notional = (1.0 - keep) * notional
+        if closed_notional <= 0:
+            continue
+        trial = _replace_position(account, index, _reduce(account.positions[index], keep), 0.0)
+        released = maintenance_usd - _margin(model, trial, market).maintenance_margin_usd
+        if released <= 1e-12 * max(maintenance_usd, 1.0):
+            continue
+        score = released / closed_notional
+        if best is None or score > best[0] * (1 + 1e-12):
+            best = (score, index, keep)
+    return None if best is None else (best[1], best[2])
+
+
+# --------------------------------------------------------------------------- book level
+@dataclass(frozen=True)
+class BookLiquidation:
+    """Liquidations over a book of accounts at one market snapshot.
+
+    Attributes
+    ----------
+    accounts_before, accounts_after : tuple of Account
+        In the order given.
+    outcomes : tuple of AccountLiquidation
+        In the order given.
+    events : DataFrame
+        All events in processing order (worst margin ratio first), including ``adl`` and
+        ``bad_debt`` rows.
+    fund_before_usd, fund_after_usd : float
+    adl_recovered_usd : float
+        Deficit recovered from ADL counterparties.
+    bad_debt_usd : float
+        Deficit neither the fund nor ADL could cover (left as negative equity).
+    """
+
+    accounts_before: tuple[Account, ...]
+    accounts_after: tuple[Account, ...]
+    outcomes: tuple[AccountLiquidation, ...]
+    events: pd.DataFrame
+    fund_before_usd: float
+    fund_after_usd: float
+    adl_recovered_usd: float
+    bad_debt_usd: float
+
+    @property
+    def liquidated_accounts(self) -> tuple[str, ...]:
+        return tuple(o.account_before.account_id for o in self.outcomes if o.liquidated)
+
+    @property
+    def fees_usd(self) -> float:
+        return float(sum(o.fees_usd for o in self.outcomes))
+
+    @property
+    def slippage_usd(self) -> float:
+        return float(sum(o.slippage_usd for o in self.outcomes))
+
+    @property
+    def deficit_usd(self) -> float:
+        return float(sum(o.deficit_usd for o in self.outcomes))
+
+    def summary(self) -> pd.Series:
+        return pd.Series(
+            {
+                "accounts": len(self.outcomes),
+                "accounts_liquidated": len(self.liquidated_accounts),
+                "fees_usd": self.fees_usd,
+                "deficit_usd": self.deficit_usd,
+                "fund_used_usd": float(sum(o.fund_paid_usd for o in self.outcomes)),
+                "adl_recovered_usd": self.adl_recovered_usd,
+                "bad_debt_usd": self.bad_debt_usd,
+                "fund_after_usd": self.fund_after_usd,
+            }
+        )
+
+
+def liquidate_book(
+    accounts: Sequence[Account],
+    model: MarginModel,
+    market: MarketSnapshot,
+    policy: LiquidationPolicy | None = None,
+    *,
+    insurance_fund_usd: float = 0.0,
+    time: datetime | None = None,
+    adl: bool = True,
+) -> BookLiquidation:
+    """Run the ladder over every account, then the insurance fund and ADL.
+
+    Accounts are processed in ascending order of margin ratio (ties: the order given), each
+    drawing on the fund left by the previous ones; uncovered deficits then go to
+    :func:`auto_deleverage` (when ``adl``) and what remains is recorded as ``bad_debt``.
+    The procedure is deterministic.
+    """
+    policy = policy or LiquidationPolicy()
+    accounts = tuple(accounts)
+    ratios = [_margin(model, a, market).ratio for a in accounts]
+    order = sorted(range(len(accounts)), key=lambda i: (ratios[i], i))
+    fund = float(insurance_fund_usd)
+    outcomes: list[AccountLiquidation | None] = [None] * len(accounts)
+    after = list(accounts)
+    frames = []
+    for i in order:
+        outcome = liquidate_account(accounts[i], model, market, policy, insurance_fund_usd=fund, time=time)
+        fund = outcome.fund_balance_usd
+        outcomes[i] = outcome
+        after[i] = outcome.account_after
+        if len(outcome.events):
+            frames.append(outcome.events)
+    recovered = bad_debt = 0.0
+    extra: list[dict[str, Any]] = []
+    when = time if time is not None else market.as_of
+    for i in order:
+        done = outcomes[i]
+        assert done is not None
+        if done.uncovered_deficit_usd <= 0:
+            continue
+        remaining = done.uncovered_deficit_usd
+        if adl:
+            after, rows, got = auto_deleverage(after, i, done.closed, remaining, market, time=when, fund_balance_usd=fund)
+            extra += rows
+            recovered += got
+            remaining -= got
+        if remaining > 1e-9:
+            bad_debt += remaining
+            extra.append(
+                _event(
+                    time=when,
+                    account_id=accounts[i].account_id,
+                    action="bad_debt",
+                    deficit_usd=remaining,
+                    fund_balance_usd=fund,
+                    equity_usd=market_equity_usd(after[i], market),
+                )
+            )
+    if extra:
+        frames.append(events_frame(extra))
+    events = pd.concat(frames, ignore_index=True) if frames else events_frame([])
+    return BookLiquidation(accounts, tuple(after), tuple(o for o in outcomes if o is not None), events, float(insurance_fund_usd), fund, recovered, bad_debt)
+
+
+def adl_ranking(accounts: Sequence[Account], market: MarketSnapshot, symbol: str, side: float) -> pd.DataFrame:
+    """ADL queue for ``symbol``: profitable positions of sign ``side``, most exposed first.
+
+    ``pnl_pct = unrealised P&L / (|quantity| x entry price)`` and the effective leverage is the
+    account's gross notional / its market equity (Binance: "PnL% x effective leverage";
+    BitMEX: profit % x leverage). Only perpetuals and futures with an entry price and a
+    positive P&L qualify.
+    """
+    rows = []
+    for a, account in enumerate(accounts):
+        if not account.positions:
+            continue
+        valuation = value_positions(account.positions, market)
+        equity = market_equity_usd(account, market, valuation)
+        gross = float(np.sum(valuation.notional_usd))
+        leverage = gross / equity if equity > 0 else math.inf
+        for p, position in enumerate(account.positions):
+            if position.symbol != symbol or np.sign(position.quantity) != side or position.entry_price_usd is None:
+                continue
+            if valuation.kinds[p] not in ("perpetual", "future"):
+                continue
+            pnl = float(valuation.value_usd[p])
+            if pnl <= 0:
+                continue
+            pnl_pct = pnl / (abs(position.quantity) * position.entry_price_usd)
+            rows.append((a, p, account.account_id, position.quantity, pnl, pnl_pct, leverage, pnl_pct * leverage, float(valuation.mark_usd[p])))
+    frame = pd.DataFrame(
+        rows, columns=["account_index", "position_index", "account_id", "quantity", "pnl_usd", "pnl_pct", "leverage", "score", "mark_usd"]
+    )
+    return frame.sort_values(["score", "account_index"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
+
+
+def auto_deleverage(
+    accounts: Sequence[Account],
+    bankrupt_index: int,
+    closed: Sequence[tuple[Position, float]],
+    deficit_usd: float,
+    market: MarketSnapshot,
+    *,
+    time: datetime | None = None,
+    fund_balance_usd: float = 0.0,
+) -> tuple[list[Account], list[dict[str, Any]], float]:
+    """Recover ``deficit_usd`` of a bankrupt account from the ADL queue.
+
+    The deficit is split over the bankrupt's closed linear positions in proportion to their
+    closed notional. For a piece of deficit ``D`` on a closed quantity ``Q`` the bankruptcy
+    price is ``mark + D / Q`` (``Q`` signed: a long is sold above the mark, a short bought
+    back below it), so closing ``q`` units of the opposite side at that price costs the
+    counterparty ``|q| x D / |Q|`` against the mark and pays it to the bankrupt account.
+    Counterparties are taken from :func:`adl_ranking` until ``|Q|`` units are used.
+
+    Returns
+    -------
+    accounts : list of Account
+        The book after ADL.
+    events : list of dict
+        ``adl`` rows, one per counterparty close.
+    recovered_usd : float
+        Amount transferred to the bankrupt account (<= ``deficit_usd``).
+    """
+    book = list(accounts)
+    when = time if time is not None else market.as_of
+    pieces: dict[str, list[float]] = {}  # symbol -> [signed quantity closed by bankrupt, notional]
+    for position, change in closed:
+        if position.instrument.kind not in ("perpetual", "future"):
+            continue
+        entry = pieces.setdefault(position.symbol, [0.0, 0.0])
+        entry[0] += -change  # bankrupt's position quantity that was closed (signed as held)
+    if not pieces:
+        return book, [], 0.0
+    weights = {}
+    for symbol, (quantity, _) in pieces.items():
+        position = next(p for p, _c in closed if p.symbol == symbol)
+        weights[symbol] = abs(quantity) * market.index_usd(position.underlying)
+    total_weight = sum(weights.values())
+    rows: list[dict[str, Any]] = []
+    recovered = 0.0
+    for symbol, (held_quantity, _) in pieces.items():
+        if held_quantity == 0 or total_weight <= 0:
+            continue
+        share = deficit_usd * weights[symbol] / total_weight
+        per_unit = share / abs(held_quantity)
+        queue = adl_ranking(book, market, symbol, -float(np.sign(held_quantity)))
+        units_left = abs(held_quantity)
+        for row in queue.to_dict("records"):
+            if units_left <= 1e-12:
+                break
+            a, p = int(row["account_index"]), int(row["position_index"])
+            account = book[a]
+            position = account.positions[p]
+            take = min(abs(position.quantity), units_left)
+            keep_fraction = 1.0 - take / abs(position.quantity)
+            valuation = value_positions(account.positions, market)
+            value_moved = (1.0 - keep_fraction) * float(valuation.value_usd[p])
+            transfer = take * per_unit
+            book[a] = _replace_position(account, p, _reduce(position, keep_fraction) if keep_fraction > 1e-12 else None, value_moved - transfer)
+            bankrupt = book[bankrupt_index]
+            book[bankrupt_index] = Account(bankrupt.positions, bankrupt.cash_usd + transfer, dict(bankrupt.collateral), bankrupt.account_id)
+            recovered += transfer
+            units_left -= take
+            change = -np.sign(position.quantity) * take
+            bankruptcy_price = float(row["mark_usd"]) + share / held_quantity
+            rows.append(
+                _event(
+                    time=when,
+                    account_id=account.account_id,
+                    action="adl",
+                    symbol=symbol,
+                    quantity=float(change),
+                    price_usd=bankruptcy_price,
+                    notional_usd=take * float(row["mark_usd"]),
+                    delta_quantity=float(change),
+                    transfer_usd=-transfer,
+                    deficit_usd=0.0,
+                    fund_balance_usd=fund_balance_usd,
+                    equity_usd=market_equity_usd(book[a], market),
+                )
+            )
+    return book, rows, recovered
+
+
+def conservation_residual_usd(result: BookLiquidation, market: MarketSnapshot) -> float:
+    """``sum of traders' equity change + fund change + slippage``; zero up to rounding.
+
+    The ADL transfers and the fees are internal to the sum (they move money between traders
+    and the fund), so the residual measures money created or destroyed by the engine.
+    """
+    before = sum(market_equity_usd(a, market) for a in result.accounts_before)
+    after = sum(market_equity_usd(a, market) for a in result.accounts_after)
+    return float(after - before + (result.fund_after_usd - result.fund_before_usd) + result.slippage_usd)
+
+
+@dataclass(frozen=True)
+class FlatRateModel(MarginModel):
+    """The simplest margin model: fixed rates of gross notional, equity at market.
+
+    ``IM = im_rate x sum |notional|``, ``MM = mm_rate x sum |notional|`` (options: the
+    underlying notional), equity = cash + collateral + mark-to-market. It is a reference for
+    examples and tests of the liquidation machinery, not a venue model.
+
+    >>> FlatRateModel(0.1, 0.05).family
+    'isolated'
+    """
+
+    im_rate: float = 0.10
+    mm_rate: float = 0.05
+    preset_name: str = field(default="flat-rate", compare=False)
+
+    family = "isolated"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.mm_rate <= self.im_rate:
+            raise ParameterError("mm_rate", self.mm_rate, f"must be in [0, im_rate={self.im_rate}]")
+
+    def margin(self, account: Account, market: MarketSnapshot):  # type: ignore[no-untyped-def]
+        from marginlab.margin.base import MarginResult
+
+        account.require_positions()
+        valuation = value_positions(account.positions, market)
+        notional = valuation.notional_usd
+        positions = pd.DataFrame(
+            {
+                "symbol": valuation.symbols,
+                "quantity": valuation.quantity,
+                "notional_usd": notional,
+                "initial_margin_usd": self.im_rate * notional,
+                "maintenance_margin_usd": self.mm_rate * notional,
+            }
+        )
+        im, mm = float(self.im_rate * notional.sum()), float(self.mm_rate * notional.sum())
+        components = pd.DataFrame(
+            [{"component": "notional rate", "initial_margin_usd": im, "maintenance_margin_usd": mm, "explanation": "rate x gross notional"}]
+        )
+        return MarginResult(self.name, im, mm, market_equity_usd(account, market, valuation), positions, components)

@@ -1,0 +1,297 @@
+"""Tests of the liquidation ladder, the insurance fund and ADL.
+
+Every expected number is worked out by hand in the comments. The models are the tiny
+fixed-rate models below (``FlatRateModel`` and a per-asset variant), whose requirement is a
+rate times gross notional, so that the arithmetic can be followed on paper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from marginlab.account import Account
+from marginlab.analysis.liquidation import (
+    EVENT_COLUMNS,
+    FlatRateModel,
+    LiquidationPolicy,
+    adl_ranking,
+    conservation_residual_usd,
+    liquidate_account,
+    liquidate_book,
+    market_equity_usd,
+)
+from marginlab.exceptions import ParameterError
+from marginlab.instruments import Perpetual, Position
+from marginlab.margin.base import MarginModel, MarginResult
+from marginlab.market import MarketSnapshot
+from marginlab.valuation import value_positions
+
+
+def snapshot(**prices: float) -> MarketSnapshot:
+    return MarketSnapshot.from_dict({"as_of": "2025-01-15T08:00:00Z", "assets": {k: {"index_usd": v} for k, v in prices.items()}})
+
+
+def long_btc(quantity: float, entry: float, cash: float, account_id: str = "a") -> Account:
+    return Account((Position(Perpetual("BTC"), quantity, entry_price_usd=entry),), cash_usd=cash, account_id=account_id)
+
+
+@dataclass(frozen=True)
+class PerAssetRateModel(MarginModel):
+    """MM = rate[underlying] x notional; IM = 2 x MM; equity at market."""
+
+    rates: tuple[tuple[str, float], ...] = (("BTC", 0.05), ("ETH", 0.10))
+    preset_name: str = field(default="per-asset", compare=False)
+    family = "isolated"
+
+    def margin(self, account, market):  # type: ignore[no-untyped-def]
+        valuation = value_positions(account.positions, market)
+        rate = dict(self.rates)
+        mm = float(sum(rate[u] * n for u, n in zip(valuation.underlyings, valuation.notional_usd)))
+        components = pd.DataFrame([{"component": "rate", "initial_margin_usd": 2 * mm, "maintenance_margin_usd": mm}])
+        return MarginResult(self.name, 2 * mm, mm, market_equity_usd(account, market, valuation), pd.DataFrame(), components)
+
+
+def test_policy_ladder_thresholds_follow_worked_example_f():
+    # F (Binance PM): >150% free; 120-150 reminders; 105-120 reduce-only; <105 liquidation.
+    policy = LiquidationPolicy()
+    assert policy.classify(1.50) == "none"
+    assert policy.classify(1.49) == "warning"
+    assert policy.classify(1.20) == "warning"
+    assert policy.classify(1.19) == "reduce_only"
+    assert policy.classify(1.05) == "reduce_only"
+    assert policy.classify(1.04) == "partial_liquidation"
+    # E1 (Hyperliquid): below 2/3 of maintenance the backstop takes everything.
+    assert policy.classify(2 / 3) == "full_liquidation"
+    assert policy.classify(-0.5) == "full_liquidation"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"liquidation_ratio": 1.3},  # above reduce_only_ratio 1.2
+        {"target_ratio": 1.0},
+        {"fee_rate": -0.01},
+        {"fee_rate": 1.0},
+        {"partial_fraction": 0.0},
+        {"max_steps": -1},
+        {"warning_ratio": float("nan")},
+    ],
+)
+def test_policy_rejects_bad_parameters(kwargs):
+    with pytest.raises(ParameterError):
+        LiquidationPolicy(**kwargs)
+
+
+def test_classify_rejects_nan():
+    with pytest.raises(ParameterError, match="margin_ratio"):
+        LiquidationPolicy().classify(float("nan"))
+
+
+def test_healthy_account_untouched():
+    # equity 10,000 + 1 x (99,000 - 100,000) = 9,000; MM 5% x 99,000 = 4,950; ratio 1.818 >= 1.5
+    outcome = liquidate_account(long_btc(1, 100_000, 10_000), FlatRateModel(0.10, 0.05), snapshot(BTC=99_000))
+    assert outcome.action == "none"
+    assert outcome.events.empty and not outcome.liquidated
+    assert outcome.margin_ratio_before == pytest.approx(9_000 / 4_950)
+
+
+@pytest.mark.parametrize(
+    ("price", "action"),
+    [
+        # equity 10,000 + (P - 100,000); MM 0.05 P
+        (96_900, "warning"),  # 6,900 / 4,845 = 1.424
+        (95_500, "reduce_only"),  # 5,500 / 4,775 = 1.152
+    ],
+)
+def test_warning_and_reduce_only_record_an_event_and_close_nothing(price, action):
+    outcome = liquidate_account(long_btc(1, 100_000, 10_000), FlatRateModel(0.10, 0.05), snapshot(BTC=price))
+    assert outcome.action == action
+    assert list(outcome.events["action"]) == [action]
+    assert outcome.account_after == outcome.account_before
+    assert outcome.fees_usd == 0
+
+
+def test_partial_liquidation_worked_example():
+    # Long 1 BTC perp from 100,000 with 10,000 cash, mark 94,000, MM 5% of notional, fee 0.5%.
+    # start: equity 10,000 - 6,000 = 4,000; MM 4,700; ratio 0.8511 -> partial (2/3 < r < 1.05)
+    # step 1: close 20% = 0.2 BTC, notional 18,800, fee 94 -> equity 3,906, MM 0.05 x 75,200 = 3,760, r 1.0388
+    # step 2: close 20% of 0.8 = 0.16 BTC, notional 15,040, fee 75.2 -> equity 3,830.8, MM 3,008, r 1.2735 >= 1.25 stop
+    outcome = liquidate_account(long_btc(1, 100_000, 10_000), FlatRateModel(0.10, 0.05), snapshot(BTC=94_000), insurance_fund_usd=500)
+    assert outcome.action == "partial_liquidation"
+    assert outcome.margin_ratio_before == pytest.approx(4_000 / 4_700)
+    events = outcome.events
+    assert list(events["action"]) == ["partial_liquidation"] * 2
+    np.testing.assert_allclose(events["quantity"], [-0.2, -0.16])
+    np.testing.assert_allclose(events["notional_usd"], [18_800, 15_040])
+    np.testing.assert_allclose(events["fee_usd"], [94.0, 75.2])
+    np.testing.assert_allclose(events["margin_ratio"], [3_906 / 3_760, 3_830.8 / 3_008])
+    np.testing.assert_allclose(events["fund_balance_usd"], [594.0, 669.2])
+    assert outcome.account_after.positions[0].quantity == pytest.approx(0.64)
+    assert outcome.equity_after_usd == pytest.approx(3_830.8)
+    # realised loss 0.36 x 6,000 = 2,160 moved to cash, minus fees 169.2
+    assert outcome.account_after.cash_usd == pytest.approx(10_000 - 2_160 - 169.2)
+    assert outcome.fund_balance_usd == pytest.approx(669.2)
+    assert list(events.columns) == list(EVENT_COLUMNS)
+
+
+def test_partial_liquidation_closes_most_risk_intensive_position_first():
+    # BTC MM 5%, ETH MM 10% of notional. Long 1 BTC (entry = mark 100,000), long 30 ETH from 3,000, mark 2,800.
+    # cash 18,060: equity 18,060 - 6,000 = 12,060; MM 5,000 + 0.10 x 84,000 = 13,400; r = 0.9 -> partial.
+    # A 20% close releases 5% of its notional (BTC) or 10% (ETH): ETH is closed first, every time:
+    # 1: 6 ETH, notional 16,800, fee 84 -> equity 11,976, MM 11,720, r 1.0218
+    # 2: 4.8 ETH, notional 13,440, fee 67.2 -> equity 11,908.8, MM 10,376, r 1.1477
+    # 3: 3.84 ETH, notional 10,752, fee 53.76 -> equity 11,855.04, MM 9,300.8, r 1.2746 >= 1.25
+    from marginlab.instruments import Perpetual as Perp
+
+    account = Account(
+        (Position(Perp("BTC"), 1.0, entry_price_usd=100_000), Position(Perp("ETH"), 30.0, entry_price_usd=3_000)), cash_usd=18_060
+    )
+    outcome = liquidate_account(account, PerAssetRateModel(), snapshot(BTC=100_000, ETH=2_800))
+    events = outcome.events
+    assert list(events["symbol"]) == ["ETH-PERPETUAL"] * 3
+    np.testing.assert_allclose(events["quantity"], [-6.0, -4.8, -3.84])
+    np.testing.assert_allclose(events["fee_usd"], [84.0, 67.2, 53.76])
+    assert outcome.margin_ratio_after == pytest.approx(11_855.04 / 9_300.8)
+    assert outcome.account_after.positions[0].quantity == 1.0
+    assert outcome.account_after.positions[1].quantity == pytest.approx(15.36)
+
+
+def test_full_liquidation_with_insurance_fund_and_no_fee_when_bankrupt():
+    # mark 85,000: equity 10,000 - 15,000 = -5,000 -> ratio < 2/3 -> full liquidation.
+    # The fee is capped at the positive equity (0). Deficit 5,000; fund 1,000 pays 1,000; 4,000 uncovered.
+    outcome = liquidate_account(long_btc(1, 100_000, 10_000), FlatRateModel(), snapshot(BTC=85_000), insurance_fund_usd=1_000)
+    assert outcome.action == "full_liquidation"
+    assert list(outcome.events["action"]) == ["full_liquidation", "insurance_fund"]
+    assert outcome.fees_usd == 0
+    assert outcome.deficit_usd == pytest.approx(5_000)
+    assert outcome.fund_paid_usd == pytest.approx(1_000)
+    assert outcome.uncovered_deficit_usd == pytest.approx(4_000)
+    assert outcome.fund_balance_usd == 0.0
+    assert outcome.account_after.positions == ()
+    assert outcome.account_after.cash_usd == pytest.approx(-4_000)
+
+
+def test_full_liquidation_fee_goes_to_fund_and_fund_covers_deficit_later():
+    # mark 93,000: equity 3,000; MM 4,650; r 0.645 <= 2/3 -> full. Fee 0.5% x 93,000 = 465 -> fund.
+    outcome = liquidate_account(long_btc(1, 100_000, 10_000), FlatRateModel(), snapshot(BTC=93_000), insurance_fund_usd=0)
+    assert outcome.action == "full_liquidation"
+    assert outcome.fees_usd == pytest.approx(465)
+    assert outcome.equity_after_usd == pytest.approx(3_000 - 465)
+    assert outcome.fund_balance_usd == pytest.approx(465)
+
+
+def test_max_steps_exhausted_leads_to_full_liquidation():
+    policy = LiquidationPolicy(max_steps=1)
+    # same start as the worked example: step 1 gives r 1.0388 < 1.25, then everything is closed
+    outcome = liquidate_account(long_btc(1, 100_000, 10_000), FlatRateModel(), snapshot(BTC=94_000), policy)
+    assert list(outcome.events["action"]) == ["partial_liquidation", "full_liquidation"]
+    np.testing.assert_allclose(outcome.events["quantity"], [-0.2, -0.8])
+    # fees 94 + 0.5% x 75,200 = 94 + 376
+    assert outcome.fees_usd == pytest.approx(470)
+
+
+def book_for_adl():
+    a = long_btc(1, 100_000, 10_000, "bankrupt")
+    b = Account((Position(Perpetual("BTC"), -2.0, entry_price_usd=100_000),), cash_usd=50_000, account_id="short-b")
+    c = Account((Position(Perpetual("BTC"), -1.0, entry_price_usd=90_000),), cash_usd=30_000, account_id="short-c")
+    return [a, b, c]
+
+
+def test_adl_ranking_by_pnl_pct_times_leverage():
+    # at 85,000: B pnl 30,000, pnl% 30,000 / 200,000 = 0.15, equity 80,000, notional 170,000, leverage 2.125 -> 0.31875
+    #            C pnl 5,000, pnl% 5,000 / 90,000 = 0.0556, equity 35,000, notional 85,000, leverage 2.4286 -> 0.1349
+    ranking = adl_ranking(book_for_adl(), snapshot(BTC=85_000), "BTC-PERPETUAL", -1.0)
+    assert list(ranking["account_id"]) == ["short-b", "short-c"]
+    np.testing.assert_allclose(ranking["score"], [0.15 * 170_000 / 80_000, 5_000 / 90_000 * 85_000 / 35_000])
+
+
+def test_adl_at_bankruptcy_price_and_conservation():
+    # A bankrupt with deficit 5,000; fund 1,000 pays 1,000; 4,000 recovered by ADL from B (ranked first):
+    # bankruptcy price = 85,000 + 4,000 / 1 = 89,000; B buys back 1 of its 2 short BTC at 89,000:
+    # B equity 80,000 -> 76,000, A's cash -4,000 -> 0.
+    market = snapshot(BTC=85_000)
+    result = liquidate_book(book_for_adl(), FlatRateModel(), market, insurance_fund_usd=1_000)
+    assert result.liquidated_accounts == ("bankrupt",)
+    assert result.adl_recovered_usd == pytest.approx(4_000)
+    assert result.bad_debt_usd == 0
+    assert result.fund_after_usd == 0
+    adl = result.events[result.events["action"] == "adl"]
+    assert list(adl["account_id"]) == ["short-b"]
+    assert adl["price_usd"].iloc[0] == pytest.approx(89_000)
+    assert adl["quantity"].iloc[0] == pytest.approx(1.0)
+    a, b, c = result.accounts_after
+    assert market_equity_usd(a, market) == pytest.approx(0)
+    assert market_equity_usd(b, market) == pytest.approx(76_000)
+    assert b.positions[0].quantity == pytest.approx(-1.0)
+    assert c == book_for_adl()[2]
+    # before: -5,000 + 80,000 + 35,000 + fund 1,000 = 111,000 = after: 0 + 76,000 + 35,000 + 0
+    assert conservation_residual_usd(result, market) == pytest.approx(0, abs=1e-6)
+
+
+def test_bad_debt_recorded_when_no_counterparty():
+    market = snapshot(BTC=85_000)
+    result = liquidate_book([long_btc(1, 100_000, 10_000, "bankrupt")], FlatRateModel(), market, insurance_fund_usd=1_000)
+    assert result.bad_debt_usd == pytest.approx(4_000)
+    assert list(result.events["action"]) == ["full_liquidation", "insurance_fund", "bad_debt"]
+    assert result.fund_after_usd == 0
+    assert conservation_residual_usd(result, market) == pytest.approx(0, abs=1e-6)
+
+
+def test_book_processes_worst_ratio_first_and_shares_the_fund():
+    # two bankrupt accounts, deficits 5,000 (x) and 2,000 (y); fund 3,000.
+    # y: 10,000 + (85,000 - 97,000) = -2,000 -> ratio -0.47; x: -5,000 -> ratio -1.18 (worse, first)
+    x = long_btc(1, 100_000, 10_000, "x")
+    y = long_btc(1, 97_000, 10_000, "y")
+    result = liquidate_book([y, x], FlatRateModel(), snapshot(BTC=85_000), insurance_fund_usd=3_000, adl=False)
+    fund_rows = result.events[result.events["action"] == "insurance_fund"]
+    assert list(fund_rows["account_id"]) == ["x", "y"]
+    np.testing.assert_allclose(fund_rows["transfer_usd"], [3_000, 0])
+    assert result.bad_debt_usd == pytest.approx(2_000 + 2_000)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    quantity=st.floats(0.1, 5).map(lambda q: round(q, 3)),
+    side=st.sampled_from([1.0, -1.0]),
+    move=st.floats(-0.5, 0.5),
+    leverage=st.floats(1.5, 50),
+    fund=st.floats(0, 20_000),
+    fee_rate=st.floats(0, 0.02),
+    slippage=st.floats(0, 0.01),
+)
+def test_conservation_and_fund_never_negative(quantity, side, move, leverage, fund, fee_rate, slippage):
+    entry = 50_000.0
+    policy = LiquidationPolicy(fee_rate=fee_rate, slippage_rate=slippage)
+    trader = Account((Position(Perpetual("BTC"), side * quantity, entry_price_usd=entry),), cash_usd=quantity * entry / leverage, account_id="t")
+    other = Account((Position(Perpetual("BTC"), -side * quantity, entry_price_usd=entry),), cash_usd=quantity * entry, account_id="o")
+    market = snapshot(BTC=entry * (1 + move))
+    result = liquidate_book([trader, other], FlatRateModel(0.1, 0.05), market, policy, insurance_fund_usd=fund)
+    assert conservation_residual_usd(result, market) == pytest.approx(0, abs=1e-6 * quantity * entry)
+    assert result.fund_after_usd >= 0
+    assert (result.events["fund_balance_usd"] >= -1e-9).all()
+    assert (result.events["fee_usd"] >= 0).all()
+    # positions balance: closed quantity in the log equals the change in holdings
+    for before, after in zip(result.accounts_before, result.accounts_after):
+        held_before = sum(p.quantity for p in before.positions)
+        held_after = sum(p.quantity for p in after.positions)
+        logged = result.events.loc[result.events["account_id"] == before.account_id, "quantity"].sum()
+        assert held_after - held_before == pytest.approx(logged, abs=1e-9)
+    # any account still holding positions was restored to the target (or never liquidated)
+    for outcome in result.outcomes:
+        if outcome.liquidated and outcome.account_after.positions:
+            assert outcome.margin_ratio_after >= policy.target_ratio
+    # a deficit is either paid by the fund, recovered by ADL or reported as bad debt
+    deficit = result.deficit_usd
+    paid = sum(o.fund_paid_usd for o in result.outcomes)
+    assert deficit == pytest.approx(paid + result.adl_recovered_usd + result.bad_debt_usd, abs=1e-6)
+
+
+def test_insurance_fund_argument_validated():
+    with pytest.raises(ParameterError, match="insurance_fund_usd"):
+        liquidate_account(long_btc(1, 100_000, 10_000), FlatRateModel(), snapshot(BTC=90_000), insurance_fund_usd=-1)
