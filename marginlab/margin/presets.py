@@ -22,6 +22,7 @@ from marginlab.margin.base import MarginModel
 
 #: Modules whose import registers presets (each calls :func:`register`).
 PRESET_MODULES: tuple[str, ...] = ()
+PRESET_MODULES += ("marginlab.margin.fhs",)  # FHS VaR/ES portfolio margin (fhs-var)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,794 @@
+"""VaR/ES portfolio margin by filtered historical simulation (FHS), SPAN 2 / CCP style.
+
+The model answers "how much could this book lose over ``horizon_days`` if the market moved as it
+did on some past day, scaled to today's volatility?". It works in five steps.
+
+1. **Joint daily log returns.** ``r[t, a] = ln(P[t, a] / P[t-1, a])`` of every underlying on common
+   dates, so that each historical day moves all underlyings together (the joint scenario keeps
+   the co-movements: no correlation matrix is estimated).
+2. **Devolatilise** (filter) with an EWMA variance forecast (RiskMetrics), made with information up
+   to the previous day::
+
+       sigma2[t] = lambda * sigma2[t-1] + (1 - lambda) * r[t-1]^2,   z[t] = r[t] / sigma[t]
+
+   seeded with the mean of ``r^2`` over the first ``min(30, n)`` days (zero-mean returns). A
+   volatility series passed in (e.g. a GARCH conditional volatility, daily fraction) replaces the
+   EWMA. ``z`` has unit variance whatever the volatility regime.
+3. **Revolatilise** to the current volatility forecast ``sigma[T+1]`` (the EWMA one step after the
+   last day): ``r_filtered[t] = z[t] * sigma[T+1]``. A series of constant volatility is left
+   unchanged.
+4. **Horizon.** The h-day scenario ending on day ``s`` is the *overlapping sum* of h filtered
+   daily log returns ``R[s] = r_filtered[s-h+1] + ... + r_filtered[s]`` -- no ``sqrt(h)`` scaling,
+   so autocorrelation and volatility clustering inside the h days are kept. Overlapping windows
+   are not independent: the effective sample size is about ``lookback_days / h``.
+   Implied volatility moves with the same dates: the relative DVOL change over the h days,
+   ``DVOL[s] / DVOL[s-h] - 1``, where DVOL exists (BTC, ETH from 2021-03-24). Elsewhere the
+   documented proxy ``vol_proxy`` applies: ``"realised"`` uses the relative change of the EWMA
+   volatility over the same h days, ``"none"`` keeps implied vols unchanged. DVOL changes are not
+   filtered (they are already relative).
+5. **Full revaluation.** Every position is revalued in every scenario in one vectorised Black-76
+   call (positions x scenarios): index, perpetual and forward prices are multiplied by
+   ``exp(R[s, a])`` (basis unchanged) and each option's implied volatility by ``1 + dvol[s, a]``
+   (floored at 1e-4). The shock is instantaneous: time to expiry is not advanced.
+
+Risk measures over the ``n`` scenario losses ``L`` (loss = minus P&L), with ``k = ceil((1 - alpha) n)``:
+``VaR`` is the k-th largest loss (the empirical alpha-quantile, ``inverted_cdf``) and ``ES`` the
+mean of the k largest losses, so ``ES >= VaR`` always. Both are floored at 0.
+
+Stress component: the worst loss over the *stress scenarios*, by default every **unfiltered**
+h-day joint move of the whole history available before ``as_of`` (a CCP's stressed period, e.g.
+2020-03-12), plus any user-given scenarios. The initial margin is::
+
+    IM = (1 - stress_weight) * risk_measure + stress_weight * stress + liquidity add-on
+    MM = mm_fraction * IM
+
+with ``risk_measure`` the ES by default (``risk_measure="var"`` to use VaR). The liquidity add-on is
+a hook called once per position (see :func:`square_root_liquidity_addon`).
+
+>>> import numpy as np, pandas as pd
+>>> from marginlab.account import Account
+>>> from marginlab.instruments import Perpetual, Position
+>>> from marginlab.market import MarketSnapshot
+>>> rng = np.random.default_rng(0)
+>>> dates = pd.date_range("2020-01-01", periods=600, freq="D", tz="UTC")
+>>> prices = pd.DataFrame({"BTC": 100 * np.exp(np.cumsum(rng.normal(0, 0.03, 600)))}, index=dates)
+>>> history = HistoricalScenarios.from_history(prices)
+>>> model = FilteredHistoricalMargin(history, confidence=0.99, horizon_days=1, lookback_days=500)
+>>> market = MarketSnapshot.from_dict({"as_of": "2021-08-23", "assets": {"BTC": {"index_usd": 100.0}}})
+>>> result = model.margin(Account((Position(Perpetual("BTC"), 1.0),)), market)
+>>> 4 < result.details["es_usd"] < 12
+True
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from marginlab.account import Account
+from marginlab.exceptions import DataWarning, InputError, ParameterError, UnknownAssetError
+from marginlab.instruments import Position
+from marginlab.margin.base import MarginModel, MarginResult
+from marginlab.market import MarketSnapshot
+from marginlab.pricing import black76_price
+from marginlab.valuation import PositionValuation, equity_usd, value_positions
+
+#: Days used to seed the EWMA variance (mean of squared returns over the first days).
+EWMA_SEED_DAYS = 30
+#: Smallest implied volatility a scenario may produce (annualised fraction).
+MIN_SCENARIO_VOL = 1e-4
+#: Assets of the ``fhs-var`` preset.
+PRESET_ASSETS: tuple[str, ...] = ("BTC", "ETH", "SOL")
+
+LiquidityAddon = Callable[[Position, float, float], float]
+"""``addon(position, notional_usd, daily_vol) -> USD`` called once per position."""
+
+
+# --------------------------------------------------------------------------- filtering
+def ewma_volatility(returns: ArrayLike, ewma_lambda: float = 0.94, seed_days: int = EWMA_SEED_DAYS) -> NDArray[np.float64]:
+    """EWMA (RiskMetrics) daily volatility forecasts, one row more than ``returns``.
+
+    Row ``t`` is the forecast for day ``t`` made with returns up to ``t - 1``; the last row is the
+    forecast for the day after the sample. Zero-mean returns are assumed.
+
+    Parameters
+    ----------
+    returns : array_like, shape (n,) or (n, k)
+        Daily log returns (fractions), no NaN.
+    ewma_lambda : float
+        Decay in (0, 1).
+    seed_days : int
+        The initial variance is the mean of squared returns over the first ``min(seed_days, n)`` days.
+
+    >>> np.round(ewma_volatility(np.array([0.01, -0.01, 0.01]), 0.94), 6)
+    array([0.01, 0.01, 0.01, 0.01])
+    """
+    _check_lambda(ewma_lambda)
+    values = np.asarray(returns, dtype=np.float64)
+    one_dimensional = values.ndim == 1
+    values = values.reshape(len(values), -1)
+    if len(values) == 0:
+        raise InputError("returns", "empty", "needs at least one return")
+    if not np.all(np.isfinite(values)):
+        raise InputError("returns", "non-finite", "daily returns contain NaN or inf")
+    squared = values * values
+    variance = np.empty((len(values) + 1, values.shape[1]))
+    variance[0] = squared[: max(1, min(seed_days, len(values)))].mean(axis=0)
+    for t in range(len(values)):
+        variance[t + 1] = ewma_lambda * variance[t] + (1.0 - ewma_lambda) * squared[t]
+    volatility = np.sqrt(variance)
+    return volatility[:, 0] if one_dimensional else volatility
+
+
+
+def _check_lambda(ewma_lambda: float) -> None:
+    if not (isinstance(ewma_lambda, int | float) and 0 < ewma_lambda < 1):
+        raise ParameterError("ewma_lambda", ewma_lambda, "must be in (0, 1)")
+
+
+def tail_measures(losses: NDArray[np.float64], confidence: float) -> tuple[float, float, NDArray[np.intp]]:
+    """Empirical VaR, ES and the indices of the tail scenarios of ``losses``.
+
+    With ``k = ceil((1 - confidence) * n)`` (at least 1), VaR is the k-th largest loss and ES the
+    mean of the k largest. Not floored.
+
+    >>> tail_measures(np.arange(1.0, 101.0), 0.95)[:2]
+    (96.0, 98.0)
+    """
+    losses = np.asarray(losses, dtype=np.float64)
+    count = len(losses)
+    if count == 0:
+        raise InputError("losses", "empty", "needs at least one scenario")
+    tail_count = max(1, math.ceil(round((1.0 - confidence) * count, 9)))
+    order = np.argsort(-losses, kind="stable")
+    tail = order[:tail_count]
+    return float(losses[tail[-1]]), float(losses[tail].mean()), tail
+
+
+# --------------------------------------------------------------------------- scenarios
+@dataclass(frozen=True)
+class JointScenarios:
+    """h-day joint scenarios: per scenario date, log returns and relative implied-vol changes per asset.
+
+    Attributes
+    ----------
+    dates : DatetimeIndex
+        End date of each h-day window.
+    assets : tuple of str
+    log_returns : ndarray (n_scenarios, n_assets)
+        h-day log returns (filtered and revolatilised, or raw for stress scenarios).
+    vol_changes : ndarray (n_scenarios, n_assets)
+        Relative implied-volatility changes (0.1 = vols up 10%).
+    vol_sources : dict asset -> str
+        Where the vol changes come from: ``"dvol"``, ``"dvol+realised"``, ``"realised"`` or ``"none"``.
+    current_daily_vol : dict asset -> float
+        The volatility forecast the scenarios were revolatilised to (daily fraction).
+    kind : str
+        ``"filtered"``, ``"raw"`` or ``"user"``.
+    """
+
+    dates: pd.DatetimeIndex
+    assets: tuple[str, ...]
+    log_returns: NDArray[np.float64]
+    vol_changes: NDArray[np.float64]
+    vol_sources: Mapping[str, str] = field(default_factory=dict)
+    current_daily_vol: Mapping[str, float] = field(default_factory=dict)
+    kind: str = "filtered"
+    names: tuple[str, ...] = ()
+
+    def labels(self) -> list[str]:
+        """Scenario labels: the end date, or the user's name."""
+        if self.names:
+            return list(self.names)
+        return list(self.dates.strftime("%Y-%m-%d"))
+
+    def __len__(self) -> int:
+        return len(self.dates)
+
+    def frame(self) -> pd.DataFrame:
+        """One row per scenario: date, then ``<asset>_log_return`` and ``<asset>_vol_change`` columns."""
+        data: dict[str, Any] = {"date": self.dates, "kind": self.kind}
+        for j, asset in enumerate(self.assets):
+            data[f"{asset}_log_return"] = self.log_returns[:, j]
+        for j, asset in enumerate(self.assets):
+            data[f"{asset}_vol_change"] = self.vol_changes[:, j]
+        return pd.DataFrame(data)
+
+
+@dataclass(frozen=True, eq=False)
+class HistoricalScenarios:
+    """Daily joint history of several underlyings, from which h-day FHS scenarios are built.
+
+    Build with :meth:`from_history` (a price panel you give) or :meth:`from_snapshot` (the repository's
+    market data). The object holds daily log returns up to ``as_of``, optional DVOL levels and an
+    optional volatility series; :meth:`joint_scenarios` turns them into filtered h-day scenarios and
+    :meth:`stress_scenarios` into raw ones.
+
+    Attributes
+    ----------
+    returns : DataFrame
+        Daily log returns (fractions), dates x assets, no NaN.
+    dvol : DataFrame
+        Implied-volatility index levels (any units, only relative changes are used), dates x assets with
+        NaN where the index does not exist. Columns only for assets that have one.
+    volatility : DataFrame or None
+        Daily volatility forecasts (fractions) replacing the EWMA, aligned with ``returns``.
+    """
+
+    returns: pd.DataFrame
+    dvol: pd.DataFrame
+    volatility: pd.DataFrame | None = None
+    _cache: dict[Any, JointScenarios] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def assets(self) -> tuple[str, ...]:
+        return tuple(str(c) for c in self.returns.columns)
+
+    @property
+    def as_of(self) -> pd.Timestamp:
+        """Date of the last return used."""
+        return pd.Timestamp(self.returns.index[-1])
+
+    @classmethod
+    def from_history(
+        cls,
+        prices: pd.DataFrame,
+        dvol: pd.DataFrame | None = None,
+        as_of: Any = None,
+        *,
+        volatility: pd.DataFrame | None = None,
+    ) -> "HistoricalScenarios":
+        """Scenario history from a close-price panel.
+
+        Parameters
+        ----------
+        prices : DataFrame
+            Daily close prices (USD, positive), a DatetimeIndex and one column per asset. Rows with a
+            missing price in any column are dropped (joint scenarios need every asset on each day).
+        dvol : DataFrame, optional
+            Implied-volatility index levels (e.g. DVOL in points) by date, one column per asset that has
+            one. Missing dates are NaN (the vol proxy is then used for those scenarios).
+        as_of : date-like, optional
+            Last date used (inclusive); default the last row of ``prices``.
+        volatility : DataFrame, optional
+            Daily volatility forecasts (fractions) for the returns' dates, e.g. a GARCH conditional
+            volatility, replacing the EWMA filter; must cover every asset and return date.
+        """
+        if not isinstance(prices, pd.DataFrame) or prices.shape[1] == 0:
+            raise InputError("prices", type(prices).__name__, "must be a DataFrame with one column per asset")
+        if not isinstance(prices.index, pd.DatetimeIndex):
+            raise InputError("prices.index", type(prices.index).__name__, "must be a DatetimeIndex")
+        frame = prices.sort_index()
+        frame.columns = [str(c) for c in frame.columns]
+        if as_of is not None:
+            frame = frame.loc[: _as_timestamp(as_of, frame.index)]
+        frame = frame.dropna(how="any")
+        values = frame.to_numpy(dtype=np.float64)
+        if np.any(~np.isfinite(values)) or np.any(values <= 0):
+            row, column = np.argwhere(~np.isfinite(values) | (values <= 0))[0]
+            raise InputError(f"prices[{frame.columns[column]}]", float(values[row, column]), f"must be positive on {frame.index[row].date()}")
+        if len(frame) < 3:
+            raise InputError("prices", len(frame), "needs at least 3 common dates with a price for every asset")
+        returns = pd.DataFrame(np.log(frame.to_numpy(dtype=np.float64)), index=frame.index, columns=frame.columns).diff().iloc[1:]
+        dvol_frame = pd.DataFrame(index=returns.index)
+        if dvol is not None:
+            dvol = dvol.copy()
+            dvol.columns = [str(c) for c in dvol.columns]
+            dvol_frame = dvol.reindex(columns=[c for c in dvol.columns if c in returns.columns]).reindex(frame.index)
+            if (dvol_frame <= 0).any().any():
+                raise InputError("dvol", "non-positive", "implied volatility index levels must be positive")
+        vol_frame = None
+        if volatility is not None:
+            vol_frame = volatility.copy()
+            vol_frame.columns = [str(c) for c in vol_frame.columns]
+            missing = [a for a in returns.columns if a not in vol_frame.columns]
+            if missing:
+                raise UnknownAssetError("volatility", missing[0], "has no volatility series for this asset")
+            vol_frame = vol_frame[list(returns.columns)].reindex(returns.index)
+            if vol_frame.isna().any().any() or (vol_frame <= 0).any().any():
+                raise InputError("volatility", "missing or non-positive", "must give a positive daily volatility for every return date")
+        return cls(returns, dvol_frame, vol_frame)
+
+    @classmethod
+    def from_snapshot(cls, assets: Sequence[str] = PRESET_ASSETS, as_of: Any = None, start: str | None = None) -> "HistoricalScenarios":
+        """Scenario history of ``assets`` from the market-data snapshot (:mod:`marginlab.data`), with DVOL for BTC and ETH."""
+        from marginlab import data
+
+        prices = data.close_panel(list(assets), start, None)
+        dvol_columns = {}
+        for asset in assets:
+            try:
+                dvol_columns[asset] = data.load_dvol(asset)["close"]
+            except UnknownAssetError:
+                continue
+        dvol = pd.DataFrame(dvol_columns) if dvol_columns else None
+        return cls.from_history(prices, dvol, as_of)
+
+    # ------------------------------------------------------------------ building
+    def _check_assets(self, assets: Sequence[str]) -> list[int]:
+        columns = []
+        for asset in assets:
+            if asset not in self.returns.columns:
+                raise UnknownAssetError("underlying", asset, f"has no history in the scenario set (assets: {list(self.assets)})")
+            columns.append(self.assets.index(asset))
+        return columns
+
+    def daily_volatility(self, ewma_lambda: float = 0.94) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Volatility forecast per return date (n, k) and the one-step-ahead current forecast (k,)."""
+        if self.volatility is not None:
+            vol = self.volatility.to_numpy(dtype=np.float64)
+            returns = self.returns.to_numpy()
+            current = np.sqrt(ewma_lambda * vol[-1] ** 2 + (1 - ewma_lambda) * returns[-1] ** 2)
+            return vol, current
+        vol = ewma_volatility(self.returns.to_numpy(), ewma_lambda)
+        return vol[:-1], vol[-1]
+
+    def _vol_changes(self, horizon_days: int, ewma_vol: NDArray[np.float64], vol_proxy: str) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """Relative implied-vol change over the h days ending on each return date (NaN for the first h-1)."""
+        count, width = self.returns.shape
+        changes = np.zeros((count, width))
+        from_dvol = np.zeros((count, width), dtype=bool)
+        # ewma_vol has n + 1 rows: row t is the forecast for day t made at the end of day t - 1, so the
+        # window of days s-h+1..s moves the volatility from row s-h+1 to row s+1.
+        proxy = np.full((count, width), np.nan)
+        if vol_proxy == "realised":
+            proxy[horizon_days - 1 :] = ewma_vol[horizon_days:] / ewma_vol[: count + 1 - horizon_days] - 1.0
+        elif vol_proxy == "none":
+            proxy[:] = 0.0
+        for j, asset in enumerate(self.assets):
+            column = proxy[:, j]
+            if asset in self.dvol.columns:
+                levels = self.dvol[asset].to_numpy(dtype=np.float64)  # indexed by price dates: one more row
+                # return row i ends on price row i+1; window start price row i+1-h
+                end = levels[1:]
+                start = np.full(count, np.nan)
+                start[horizon_days - 1 :] = levels[: count - horizon_days + 1]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    dvol_change = end / start - 1.0
+                has = np.isfinite(dvol_change)
+                from_dvol[:, j] = has
+                column = np.where(has, dvol_change, column)
+            changes[:, j] = np.nan_to_num(column, nan=0.0)
+        return changes, from_dvol
+
+    def joint_scenarios(
+        self,
+        horizon_days: int = 1,
+        lookback_days: int | None = None,
+        ewma_lambda: float = 0.94,
+        *,
+        filtered: bool = True,
+        vol_proxy: Literal["realised", "none"] = "realised",
+    ) -> JointScenarios:
+        """Filtered (or raw) overlapping h-day joint scenarios over the last ``lookback_days`` days.
+
+        Parameters
+        ----------
+        horizon_days : int
+            Holding period h (>= 1) in days.
+        lookback_days : int, optional
+            Number of h-day windows (scenario end dates) kept, the most recent ones; default every
+            available one. Needs ``lookback_days + horizon_days - 1`` daily returns.
+        ewma_lambda : float
+            EWMA decay of the devolatilisation (ignored with a volatility series passed in).
+        filtered : bool
+            False gives raw historical moves (stress scenarios).
+        vol_proxy : {"realised", "none"}
+            Implied-vol change where DVOL does not exist.
+        """
+        horizon_days = _check_horizon(horizon_days)
+        _check_lambda(ewma_lambda)
+        if vol_proxy not in ("realised", "none"):
+            raise ParameterError("vol_proxy", vol_proxy, "must be 'realised' or 'none'")
+        count = len(self.returns)
+        available = count - horizon_days + 1
+        if lookback_days is None:
+            lookback_days = available
+        if not isinstance(lookback_days, int | np.integer) or lookback_days < 1:
+            raise ParameterError("lookback_days", lookback_days, "must be a positive integer")
+        if lookback_days > available:
+            raise ParameterError(
+                "lookback_days",
+                lookback_days,
+                f"too long: the history has {count} daily returns up to {self.as_of.date()}, giving {available} "
+                f"{horizon_days}-day windows",
+            )
+        key = (horizon_days, int(lookback_days), float(ewma_lambda), filtered, vol_proxy)
+        if key in self._cache:
+            return self._cache[key]
+        returns = self.returns.to_numpy(dtype=np.float64)
+        vol, current = self.daily_volatility(ewma_lambda)
+        daily = returns / vol * current if filtered else returns
+        cumulative = np.vstack([np.zeros((1, daily.shape[1])), np.cumsum(daily, axis=0)])
+        window = cumulative[horizon_days:] - cumulative[:-horizon_days]  # window ending on return row h-1+i
+        changes, from_dvol = self._vol_changes(horizon_days, np.vstack([vol, current[None, :]]), vol_proxy)
+        rows = slice(count - int(lookback_days), count)
+        share = from_dvol[rows].mean(axis=0)
+        sources = {
+            asset: "dvol" if share[j] == 1 else vol_proxy if share[j] == 0 else f"dvol ({share[j]:.0%} of scenarios), else {vol_proxy}"
+            for j, asset in enumerate(self.assets)
+        }
+        result = JointScenarios(
+            pd.DatetimeIndex(self.returns.index[rows]),
+            self.assets,
+            window[rows.start - (horizon_days - 1) :][: int(lookback_days)],
+            changes[rows],
+            sources,
+            dict(zip(self.assets, (float(c) for c in current))),
+            "filtered" if filtered else "raw",
+        )
+        self._cache[key] = result
+        return result
+
+
+def _as_timestamp(value: Any, index: Any) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    if index.tz is not None and stamp.tzinfo is None:
+        stamp = stamp.tz_localize(index.tz)
+    elif index.tz is None and stamp.tzinfo is not None:
+        stamp = stamp.tz_convert(None)
+    return stamp
+
+
+def _check_horizon(horizon_days: Any) -> int:
+    if not isinstance(horizon_days, int | np.integer) or isinstance(horizon_days, bool) or horizon_days < 1:
+        raise ParameterError("horizon_days", horizon_days, "must be an integer >= 1")
+    return int(horizon_days)
+
+
+def user_scenarios(scenarios: pd.DataFrame) -> JointScenarios:
+    """Stress scenarios given by the user.
+
+    ``scenarios`` has one row per scenario (its index or a ``name`` column names it), columns
+    ``<asset>_return`` (simple return, -0.3 = down 30%) and optionally ``<asset>_vol_change``
+    (relative, 0.5 = vols up 50%).
+    """
+    names = scenarios["name"] if "name" in scenarios.columns else pd.Series(scenarios.index.astype(str))
+    assets = tuple(c[: -len("_return")] for c in scenarios.columns if c.endswith("_return"))
+    if not assets:
+        raise InputError("stress_scenarios", list(scenarios.columns), "needs '<asset>_return' columns")
+    simple = scenarios[[f"{a}_return" for a in assets]].to_numpy(dtype=np.float64)
+    if np.any(~np.isfinite(simple)) or np.any(simple <= -1):
+        raise InputError("stress_scenarios", "returns", "simple returns must be finite and > -1")
+    vol = np.column_stack([scenarios[f"{a}_vol_change"].to_numpy(dtype=np.float64) if f"{a}_vol_change" in scenarios else np.zeros(len(scenarios)) for a in assets])
+    index = pd.DatetimeIndex([pd.NaT] * len(scenarios))
+    return JointScenarios(index, assets, np.log1p(simple), vol, {a: "user" for a in assets}, {}, "user", tuple(str(n) for n in names))
+
+
+# --------------------------------------------------------------------------- revaluation
+def scenario_pnl(valuation: PositionValuation, scenarios: JointScenarios, rate: float = 0.0) -> NDArray[np.float64]:
+    """P&L (USD) of each position in each scenario, shape (n_scenarios, n_positions).
+
+    Linear positions gain ``quantity * mark * (exp(R) - 1)``; options are fully revalued with
+    Black-76 at forward ``F * exp(R)`` and vol ``vol * (1 + dvol)`` in one vectorised call.
+    Positions on assets absent from ``scenarios`` raise :class:`UnknownAssetError`.
+    """
+    columns = []
+    for underlying in valuation.underlyings:
+        if underlying not in scenarios.assets:
+            raise UnknownAssetError("underlying", str(underlying), f"has no history in the scenario set (assets: {list(scenarios.assets)})")
+        columns.append(scenarios.assets.index(underlying))
+    columns_array = np.asarray(columns, dtype=np.intp)
+    factor = np.exp(scenarios.log_returns[:, columns_array])  # (n, p)
+    pnl = valuation.quantity * valuation.mark_usd * (factor - 1.0)
+    options = valuation.is_option
+    if options.any():
+        vol = np.maximum(valuation.vol[options] * (1.0 + scenarios.vol_changes[:, columns_array[options]]), MIN_SCENARIO_VOL)
+        prices = black76_price(
+            valuation.forward_usd[options] * factor[:, options],
+            valuation.strike_usd[options],
+            valuation.years[options],
+            vol,
+            rate,
+            valuation.is_call[options],
+        )
+        pnl[:, options] = valuation.quantity[options] * (prices - valuation.mark_usd[options])
+    return np.asarray(pnl)
+
+
+# --------------------------------------------------------------------------- liquidity
+def square_root_liquidity_addon(k: float, adv_units: Mapping[str, float]) -> LiquidityAddon:
+    """Square-root market-impact add-on ``k * sigma_daily * sqrt(|quantity| / ADV) * notional``.
+
+    Parameters
+    ----------
+    k : float
+        Impact coefficient (order 0.5-1 in the literature), >= 0.
+    adv_units : mapping asset -> float
+        Average daily volume in units of the underlying, positive.
+
+    >>> from marginlab.instruments import Perpetual, Position
+    >>> addon = square_root_liquidity_addon(1.0, {"BTC": 10_000.0})
+    >>> round(addon(Position(Perpetual("BTC"), 100.0), 10_000_000.0, 0.03), 2)
+    30000.0
+    """
+    if not (math.isfinite(k) and k >= 0):
+        raise ParameterError("k", k, "must be a non-negative finite number")
+    volumes = {}
+    for asset, volume in adv_units.items():
+        if not (math.isfinite(volume) and volume > 0):
+            raise ParameterError(f"adv_units[{asset}]", volume, "must be positive")
+        volumes[asset] = float(volume)
+
+    def addon(position: Position, notional_usd: float, daily_vol: float) -> float:
+        if position.underlying not in volumes:
+            raise UnknownAssetError("adv_units", position.underlying, "has no average daily volume for the liquidity add-on")
+        return k * daily_vol * math.sqrt(abs(position.quantity) / volumes[position.underlying]) * notional_usd
+
+    return addon
+
+
+# --------------------------------------------------------------------------- model
+@dataclass(frozen=True)
+class FilteredHistoricalMargin(MarginModel):
+    """Portfolio margin = blend of FHS VaR/ES and a historical stress loss, plus a liquidity add-on.
+
+    Parameters
+    ----------
+    history : HistoricalScenarios
+        Daily joint history of the underlyings (computed once, see :meth:`HistoricalScenarios.from_snapshot`).
+    confidence : float
+        Confidence level alpha in (0, 1), e.g. 0.99.
+    horizon_days : int
+        Margin period of risk h in days (>= 1): overlapping h-day sums of filtered daily returns.
+    lookback_days : int or None
+        Number of (most recent) h-day scenarios; None uses all the history.
+    ewma_lambda : float
+        EWMA decay of the filter.
+    stress_weight : float
+        Weight ``1 - x`` of the stress loss in ``IM = x * measure + (1 - x) * stress``, in [0, 1].
+    risk_measure : {"es", "var"}
+        The measure in the blend (ES by default; both are reported).
+    mm_fraction : float
+        Maintenance margin as a fraction of the initial margin, in (0, 1].
+    filtered : bool
+        False runs plain historical simulation (no devolatilisation).
+    vol_proxy : {"realised", "none"}
+        Implied-vol change where DVOL does not exist.
+    stress_scenarios : DataFrame, optional
+        User-given stress scenarios (see :func:`user_scenarios`), added to the raw historical ones.
+    historical_stress : bool
+        Include every raw h-day joint move of the history in the stress set (default True).
+    liquidity_addon : callable, optional
+        ``addon(position, notional_usd, daily_vol) -> USD`` per position, added to IM and MM.
+    """
+
+    history: HistoricalScenarios
+    confidence: float = 0.99
+    horizon_days: int = 2
+    lookback_days: int | None = 750
+    ewma_lambda: float = 0.94
+    stress_weight: float = 0.25
+    risk_measure: Literal["es", "var"] = "es"
+    mm_fraction: float = 0.8
+    filtered: bool = True
+    vol_proxy: Literal["realised", "none"] = "realised"
+    stress_scenarios: pd.DataFrame | None = field(default=None, compare=False)
+    historical_stress: bool = True
+    liquidity_addon: LiquidityAddon | None = field(default=None, compare=False)
+    preset_name: str = ""
+
+    family: ClassVar[str] = "portfolio"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.history, HistoricalScenarios):
+            raise InputError("history", type(self.history).__name__, "must be a HistoricalScenarios")
+        if not (isinstance(self.confidence, int | float) and 0 < self.confidence < 1):
+            raise ParameterError("confidence", self.confidence, "must be in (0, 1), e.g. 0.99")
+        _check_horizon(self.horizon_days)
+        _check_lambda(self.ewma_lambda)
+        if not (isinstance(self.stress_weight, int | float) and 0 <= self.stress_weight <= 1):
+            raise ParameterError("stress_weight", self.stress_weight, "must be in [0, 1]")
+        if self.risk_measure not in ("es", "var"):
+            raise ParameterError("risk_measure", self.risk_measure, "must be 'es' or 'var'")
+        if not (isinstance(self.mm_fraction, int | float) and 0 < self.mm_fraction <= 1):
+            raise ParameterError("mm_fraction", self.mm_fraction, "must be in (0, 1]")
+        if self.vol_proxy not in ("realised", "none"):
+            raise ParameterError("vol_proxy", self.vol_proxy, "must be 'realised' or 'none'")
+        if self.stress_weight > 0 and not self.historical_stress and self.stress_scenarios is None:
+            raise ParameterError("stress_weight", self.stress_weight, "needs stress scenarios: historical_stress=True or stress_scenarios")
+        # building the scenarios validates the lookback against the history
+        self.scenarios()
+        if self.stress_scenarios is not None:
+            user_scenarios(self.stress_scenarios)
+
+    def scenarios(self) -> JointScenarios:
+        """The filtered h-day joint scenarios the VaR/ES uses."""
+        return self.history.joint_scenarios(self.horizon_days, self.lookback_days, self.ewma_lambda, filtered=self.filtered, vol_proxy=self.vol_proxy)
+
+    def stress_set(self) -> list[JointScenarios]:
+        """The stress scenario sets: raw historical h-day moves and/or user scenarios."""
+        sets = []
+        if self.historical_stress:
+            sets.append(self.history.joint_scenarios(self.horizon_days, None, self.ewma_lambda, filtered=False, vol_proxy=self.vol_proxy))
+        if self.stress_scenarios is not None:
+            sets.append(user_scenarios(self.stress_scenarios))
+        return sets
+
+    def margin(self, account: Account, market: MarketSnapshot) -> MarginResult:
+        """FHS VaR/ES margin of ``account`` at ``market`` (see the module docstring for the method)."""
+        account.require_positions()
+        valuation = value_positions(account.positions, market)
+        equity = equity_usd(account.cash_usd, account.collateral, valuation, market)
+        scenarios = self.scenarios()
+        pnl = scenario_pnl(valuation, scenarios, market.rate)
+        total_pnl = pnl.sum(axis=1)
+        losses = -total_pnl
+        var, es, tail = tail_measures(losses, self.confidence)
+        var, es = max(var, 0.0), max(es, 0.0)
+        measure = es if self.risk_measure == "es" else var
+
+        stress = 0.0
+        stress_label = "none"
+        stress_rows = []
+        for stress_set in self.stress_set():
+            for_underlyings = [u for u in dict.fromkeys(valuation.underlyings) if u not in stress_set.assets]
+            if stress_set.kind == "user" and for_underlyings:
+                # a user scenario that does not move an underlying leaves it unchanged
+                stress_set = _extend_user(stress_set, for_underlyings)
+            stress_pnl = scenario_pnl(valuation, stress_set, market.rate).sum(axis=1)
+            worst = int(np.argmin(stress_pnl))
+            labels = stress_set.labels()
+            frame = stress_set.frame()
+            frame["scenario"] = list(labels)
+            frame["pnl_usd"] = stress_pnl
+            stress_rows.append(frame)
+            if -stress_pnl[worst] > stress:
+                stress = float(-stress_pnl[worst])
+                stress_label = f"{stress_set.kind} {labels[worst]}"
+
+        addons = np.zeros(len(valuation))
+        if self.liquidity_addon is not None:
+            for i, position in enumerate(account.positions):
+                daily_vol = scenarios.current_daily_vol.get(position.underlying, float("nan"))
+                value = float(self.liquidity_addon(position, float(valuation.notional_usd[i]), daily_vol))
+                if not (math.isfinite(value) and value >= 0):
+                    raise InputError(f"liquidity_addon[{position.symbol}]", value, "the add-on must return a non-negative finite USD amount")
+                addons[i] = value
+        liquidity = float(addons.sum())
+
+        weight = float(self.stress_weight)
+        blended = (1.0 - weight) * measure + weight * stress
+        initial = blended + liquidity
+        maintenance = self.mm_fraction * initial
+
+        measure_name = "ES" if self.risk_measure == "es" else "VaR"
+        tail_dates = scenarios.dates[tail]
+        components = pd.DataFrame(
+            [
+                {
+                    "component": f"{measure_name} {self.confidence:.4g} (FHS, {self.horizon_days}d)",
+                    "initial_margin_usd": (1.0 - weight) * measure,
+                    "maintenance_margin_usd": self.mm_fraction * (1.0 - weight) * measure,
+                    "explanation": f"(1 - {weight:g}) x {measure_name} {measure:,.2f} over {len(scenarios)} filtered scenarios "
+                    f"(VaR {var:,.2f}, ES {es:,.2f})",
+                },
+                {
+                    "component": "stress",
+                    "initial_margin_usd": weight * stress,
+                    "maintenance_margin_usd": self.mm_fraction * weight * stress,
+                    "explanation": f"{weight:g} x worst stress loss {stress:,.2f} ({stress_label})",
+                },
+                {
+                    "component": "liquidity add-on",
+                    "initial_margin_usd": liquidity,
+                    "maintenance_margin_usd": self.mm_fraction * liquidity,
+                    "explanation": "sum of the per-position liquidity add-ons" if self.liquidity_addon else "no liquidity add-on configured",
+                },
+            ]
+        )
+        positions = valuation.frame()[["symbol", "kind", "underlying", "quantity", "mark_usd", "notional_usd", "value_usd"]].copy()
+        positions["tail_loss_usd"] = -pnl[tail].mean(axis=0)  # component ES: sums to the (unfloored) ES
+        positions["var_scenario_pnl_usd"] = pnl[tail[-1]]
+        positions["liquidity_addon_usd"] = addons
+
+        table = scenarios.frame()
+        table["scenario"] = scenarios.dates.strftime("%Y-%m-%d")
+        table["pnl_usd"] = total_pnl
+        table["loss_usd"] = losses
+        table["in_tail"] = False
+        table.loc[tail, "in_tail"] = True
+        if stress_rows:
+            stress_table = pd.concat(stress_rows, ignore_index=True)
+            stress_table["loss_usd"] = -stress_table["pnl_usd"]
+            stress_table["in_tail"] = False
+            table = pd.concat([table, stress_table], ignore_index=True)
+
+        worst_dates = [d.strftime("%Y-%m-%d") for d in tail_dates[:5]]
+        notes: tuple[str, ...] = (
+            f"Joint {self.horizon_days}-day moves of {', '.join(scenarios.assets)} on the {len(scenarios)} windows ending "
+            f"{scenarios.dates[0].date()} to {scenarios.dates[-1].date()}, "
+            + (f"devolatilised with EWMA (lambda {self.ewma_lambda:g}) and revolatilised to today's volatility." if self.filtered else "unfiltered."),
+            f"VaR {self.confidence:.4g} = {var:,.2f} USD, ES = {es:,.2f} USD (mean of the {len(tail)} worst losses; worst dates {', '.join(worst_dates)}).",
+            f"Stress = {stress:,.2f} USD ({stress_label}); IM = (1 - {weight:g}) x {measure_name} + {weight:g} x stress + liquidity {liquidity:,.2f}.",
+            "Implied-vol moves: " + ", ".join(f"{a}: {s}" for a, s in scenarios.vol_sources.items()) + ".",
+        )
+        if market.as_of.date() != self.history.as_of.date():
+            notes += (f"The history ends {self.history.as_of.date()}, the market snapshot is as of {market.as_of.date()}.",)
+        return MarginResult(
+            self.name,
+            float(initial),
+            float(maintenance),
+            float(equity),
+            positions,
+            components,
+            table,
+            {
+                "var_usd": var,
+                "es_usd": es,
+                "stress_usd": stress,
+                "risk_measure": self.risk_measure,
+                "confidence": self.confidence,
+                "horizon_days": self.horizon_days,
+                "scenario_count": len(scenarios),
+                "tail_count": len(tail),
+                "worst_dates": worst_dates,
+                "worst_scenario": f"{worst_dates[0]} (loss {float(losses[tail[0]]):,.2f} USD)",
+                "worst_stress_scenario": stress_label,
+                "liquidity_addon_usd": liquidity,
+                "current_daily_vol": dict(scenarios.current_daily_vol),
+                "vol_sources": dict(scenarios.vol_sources),
+                "history_as_of": self.history.as_of,
+            },
+            notes,
+        )
+
+
+def _extend_user(scenarios: JointScenarios, extra: Sequence[str]) -> JointScenarios:
+    width = len(extra)
+    return JointScenarios(
+        scenarios.dates,
+        scenarios.assets + tuple(extra),
+        np.hstack([scenarios.log_returns, np.zeros((len(scenarios), width))]),
+        np.hstack([scenarios.vol_changes, np.zeros((len(scenarios), width))]),
+        dict(scenarios.vol_sources),
+        {},
+        "user",
+        scenarios.names,
+    )
+
+
+# --------------------------------------------------------------------------- preset
+@lru_cache(maxsize=1)
+def _preset_history() -> HistoricalScenarios:
+    return HistoricalScenarios.from_snapshot(PRESET_ASSETS)
+
+
+def _preset_factory() -> FilteredHistoricalMargin:
+    history = _preset_history()
+    if len(history.returns) < 1000:
+        warnings.warn(f"fhs-var: only {len(history.returns)} days of joint history", DataWarning, stacklevel=2)
+    return FilteredHistoricalMargin(
+        history,
+        confidence=0.99,
+        horizon_days=2,
+        lookback_days=750,
+        ewma_lambda=0.94,
+        stress_weight=0.25,
+        risk_measure="es",
+        mm_fraction=0.8,
+        preset_name="fhs-var",
+    )
+
+
+def _register() -> None:
+    from marginlab.margin.presets import register
+
+    register(
+        "fhs-var",
+        "portfolio",
+        "FHS portfolio margin: 99% ES over 2 days of EWMA-filtered joint BTC/ETH/SOL moves (750 windows), "
+        "DVOL vol moves, 25% weight on the worst raw historical 2-day move",
+        _preset_factory,
+    )
+
+
+_register()
