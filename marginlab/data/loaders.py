@@ -1,0 +1,336 @@
+"""Loaders: one function per kind of series, each validating what it returns.
+
+Symbol resolution of :func:`load_daily` (``dataset=None``):
+
+* ``BTC`` -> ``btc_usd_daily.csv`` (Bitstamp/Coinbase, from 2011);
+* ``ETH`` -> ``eth_usd_daily.csv`` (from 2015);
+* ``BTCUSDT`` (and, with ``source="download"``, any Binance ``XXXUSDT`` pair) -> Binance;
+* the other universe symbols (SOL, ADA, ...) and the stablecoins USDT and USDC -> the
+  22-asset universe file (it reaches the 2023-03 USDC depeg);
+* the other stablecoins (DAI, USTC, BUSD, ...) -> ``stablecoins_daily.csv`` (to 2022-11).
+
+``dataset=`` forces a file: ``load_daily("USDC", dataset="stablecoins")``,
+``load_daily("BTC", dataset="universe")`` (Yahoo BTC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from marginlab.data.sources import FILES, read_snapshot, snapshot_available
+from marginlab.data.validate import GAP_POLICIES, fill_gaps, validate_frame
+from marginlab.exceptions import DataError, InputError, UnknownAssetError
+
+__all__ = ["load_daily", "close_panel", "load_universe", "load_stablecoins", "load_hourly", "load_funding", "load_dvol",
+           "resolve_dataset", "Source"]
+
+Source = Literal["snapshot", "download", "auto"]
+_SOURCES = ("snapshot", "download", "auto")
+OHLCV = ["open", "high", "low", "close", "volume"]
+
+_UNIVERSE_SYMBOLS = ("AAVE", "ADA", "AVAX", "BCH", "BNB", "BTC", "DOGE", "DOT", "ETC", "ETH", "HBAR", "LINK", "LTC",
+                     "MATIC", "NEAR", "SOL", "TRX", "USDC", "USDT", "XLM", "XMR", "XRP")
+_STABLECOIN_SYMBOLS = ("BUSD", "DAI", "FEI", "FRAX", "GUSD", "HUSD", "LUSD", "MIM", "SUSD", "TUSD", "USDC", "USDN", "USDP",
+                       "USDT", "USTC")
+
+
+def _timestamp(value, field: str) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as error:
+        raise InputError(field, value, f"not a date: {error}") from None
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _window(frame: pd.DataFrame, start, end, what: str) -> pd.DataFrame:
+    """Rows of a timestamp-indexed frame in [start, end] (end inclusive: a date means its whole day)."""
+    lo, hi = _timestamp(start, "start"), _timestamp(end, "end")
+    if lo is not None and hi is not None and lo > hi:
+        raise InputError("start", str(start), f"is after end={end!s}")
+    if hi is not None and isinstance(end, str) and len(end) <= 10:
+        hi = hi + pd.Timedelta(days=1) - pd.Timedelta(1, unit="ns")
+    out = frame.loc[lo:hi]
+    if out.empty:
+        span = f"{frame.index.min():%Y-%m-%d} to {frame.index.max():%Y-%m-%d}" if len(frame) else "no rows"
+        raise DataError(f"{what} has no rows between start={start} and end={end} (available: {span})")
+    return out
+
+
+def _check_source(source: str) -> None:
+    if source not in _SOURCES:
+        raise InputError("source", source, f"must be one of {_SOURCES}")
+
+
+def _check_gaps(gaps: str) -> None:
+    if gaps not in GAP_POLICIES:
+        raise InputError("gaps", gaps, f"must be one of {GAP_POLICIES}")
+
+
+def _use_snapshot(source: str) -> bool:
+    _check_source(source)
+    return source == "snapshot" or (source == "auto" and snapshot_available())
+
+
+def _apply_gaps(frame: pd.DataFrame, frequency: str, gaps: str, file: str) -> pd.DataFrame:
+    """Report gaps of a timestamp-indexed single series and fill them when asked."""
+    flat = frame.reset_index()
+    validate_frame(flat, file=file, price_columns=[], frequency=frequency, symbol_column=None, line_offset=None,
+                   gaps="ignore" if gaps == "ffill" else gaps)
+    if gaps == "ffill":
+        return fill_gaps(frame, frequency)
+    return frame
+
+
+def resolve_dataset(symbol: str, dataset: str | None = None) -> str:
+    """The snapshot dataset that :func:`load_daily` reads for ``symbol`` (see the module docstring).
+
+    Examples
+    --------
+    >>> resolve_dataset("BTC"), resolve_dataset("SOL"), resolve_dataset("USDC"), resolve_dataset("DAI")
+    ('btc_usd', 'universe', 'universe', 'stablecoins')
+    """
+    if not isinstance(symbol, str) or not symbol:
+        raise InputError("symbol", symbol, "must be a non-empty string such as 'BTC'")
+    if dataset is not None:
+        if dataset not in ("btc_usd", "eth_usd", "binance", "universe", "stablecoins"):
+            raise InputError("dataset", dataset, "must be one of 'btc_usd', 'eth_usd', 'binance', 'universe', 'stablecoins'")
+        return dataset
+    if symbol == "BTC":
+        return "btc_usd"
+    if symbol == "ETH":
+        return "eth_usd"
+    if symbol == "BTCUSDT":
+        return "binance"
+    if symbol in _UNIVERSE_SYMBOLS:
+        return "universe"
+    if symbol in _STABLECOIN_SYMBOLS:
+        return "stablecoins"
+    raise UnknownAssetError("symbol", symbol, "has no daily series in the snapshot; known: "
+                            f"{', '.join(sorted(set(_UNIVERSE_SYMBOLS) | set(_STABLECOIN_SYMBOLS) | {'BTCUSDT'}))}")
+
+
+def load_daily(
+    symbol: str,
+    start=None,
+    end=None,
+    *,
+    dataset: str | None = None,
+    source: Source = "snapshot",
+    gaps: str = "warn",
+    cache_dir: Path | None = None,
+) -> pd.DataFrame:
+    """Daily OHLCV bars of ``symbol`` indexed by UTC bar-open time.
+
+    Parameters
+    ----------
+    symbol : str
+        ``"BTC"``, ``"ETH"``, ``"SOL"``, ``"USDC"``, ``"BTCUSDT"``... (resolution in the module docstring).
+    start, end : str or Timestamp, optional
+        Inclusive window (UTC); a date-only ``end`` includes that day.
+    dataset : str, optional
+        Force a snapshot file: ``"btc_usd"``, ``"eth_usd"``, ``"binance"``, ``"universe"``, ``"stablecoins"``.
+    source : {"snapshot", "download", "auto"}
+        ``"download"`` fetches the Binance archive into the cache (:mod:`marginlab.data.download`);
+        a plain asset ``X`` becomes the pair ``XUSDT``, so prices are in USDT, not USD.
+        ``"auto"`` reads the snapshot when one exists, else downloads.
+    gaps : {"warn", "raise", "ignore", "ffill"}
+        Missing days are reported with a :class:`DataWarning` by default; ``"ffill"`` fills them
+        (previous close, zero volume, column ``filled``).
+    cache_dir : Path, optional
+        Download cache directory (default ``$MARGINLAB_CACHE_DIR`` or ``data/cache``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``open, high, low, close, volume``, index ``timestamp`` (UTC).
+
+    Examples
+    --------
+    >>> bars = load_daily("BTC", "2020-03-11", "2020-03-12")
+    >>> round(float(bars["close"].iloc[1] / bars["close"].iloc[0] - 1), 3)
+    -0.388
+    """
+    _check_gaps(gaps)
+    if _use_snapshot(source):
+        name = resolve_dataset(symbol, dataset)
+        spec = FILES[name]
+        frame = read_snapshot(name)
+        if spec.symbol is None:
+            frame = frame[frame["symbol"] == symbol]
+            if frame.empty:
+                raise UnknownAssetError("symbol", symbol, f"not in {spec.file}")
+        elif spec.symbol != symbol:
+            raise UnknownAssetError("symbol", symbol, f"{spec.file} holds only {spec.symbol}")
+        frame = frame.set_index("timestamp")[OHLCV].sort_index()
+        file = spec.file
+    else:
+        from marginlab.data.download import fetch_binance_klines
+
+        pair = symbol if symbol.endswith("USDT") and len(symbol) > 4 else f"{symbol}USDT"
+        lo = _timestamp(start, "start") or pd.Timestamp("2017-08-01", tz="UTC")
+        hi = _timestamp(end, "end") or pd.Timestamp.now(tz="UTC").normalize()
+        frame = fetch_binance_klines(pair, lo, hi, cache_dir=cache_dir).set_index("timestamp")[OHLCV]
+        file = f"binance:{pair}"
+    frame = _window(frame, start, end, f"{symbol} daily ({file})")
+    return _apply_gaps(frame, "1D", gaps, file)
+
+
+def close_panel(
+    symbols: Sequence[str],
+    start=None,
+    end=None,
+    how: str = "inner",
+    *,
+    source: Source = "snapshot",
+) -> pd.DataFrame:
+    """Close prices of ``symbols`` aligned on dates, one column per symbol.
+
+    Parameters
+    ----------
+    symbols : sequence of str
+        Symbols as accepted by :func:`load_daily` (no duplicates).
+    start, end : optional
+        Inclusive window.
+    how : {"inner", "outer"}
+        ``"inner"`` keeps dates where every symbol has a close (no NaN); ``"outer"`` keeps every
+        date and leaves NaN where a symbol has no bar (e.g. before its listing).
+
+    Examples
+    --------
+    >>> panel = close_panel(["BTC", "ETH", "SOL"], "2022-11-01", "2022-11-10")
+    >>> panel.shape, list(panel.columns)
+    ((10, 3), ['BTC', 'ETH', 'SOL'])
+    """
+    if isinstance(symbols, str):
+        symbols = [symbols]
+    symbols = list(symbols)
+    if not symbols:
+        raise InputError("symbols", symbols, "must name at least one symbol")
+    if len(set(symbols)) != len(symbols):
+        raise InputError("symbols", symbols, "contains duplicates")
+    if how not in ("inner", "outer"):
+        raise InputError("how", how, "must be 'inner' or 'outer'")
+    columns = {s: load_daily(s, start, end, source=source)["close"] for s in symbols}
+    panel = pd.concat(columns, axis=1, join="inner" if how == "inner" else "outer")
+    if panel.empty:
+        raise DataError(f"no common dates for {symbols} between start={start} and end={end}")
+    panel.columns.name = None
+    return panel
+
+
+def _long(dataset: str, start, end, symbols: Sequence[str] | None, field: str | None) -> pd.DataFrame:
+    frame = read_snapshot(dataset)
+    if symbols is not None:
+        unknown = sorted(set(symbols) - set(frame["symbol"]))
+        if unknown:
+            raise UnknownAssetError("symbols", unknown, f"not in {FILES[dataset].file}")
+        frame = frame[frame["symbol"].isin(list(symbols))]
+    frame = frame.set_index("timestamp").sort_index(kind="stable")
+    frame = _window(frame, start, end, FILES[dataset].file)
+    if field is None:
+        return frame.reset_index()[["timestamp", "symbol", *[c for c in frame.columns if c != "symbol"]]]
+    if field not in frame.columns:
+        raise InputError("field", field, f"not a column of {FILES[dataset].file}")
+    wide = frame.pivot_table(index="timestamp", columns="symbol", values=field, aggfunc="first")
+    wide.columns.name = None
+    return wide
+
+
+def load_universe(start=None, end=None, *, symbols: Sequence[str] | None = None, field: str | None = None) -> pd.DataFrame:
+    """The 22-asset daily universe (Yahoo Finance, USD).
+
+    Returns the long frame (``timestamp, symbol, open, high, low, close, volume, asset_class``)
+    or, with ``field="close"`` (any column), a wide frame dates x symbols (NaN before a listing).
+
+    Examples
+    --------
+    >>> closes = load_universe("2023-03-10", "2023-03-12", symbols=["USDC"], field="low")
+    >>> round(float(closes.loc["2023-03-11", "USDC"]), 4)
+    0.8774
+    """
+    return _long("universe", start, end, symbols, field)
+
+
+def load_stablecoins(start=None, end=None, *, symbols: Sequence[str] | None = None, field: str | None = None) -> pd.DataFrame:
+    """The 15-stablecoin daily file (to 2022-11), long or wide like :func:`load_universe`.
+
+    Examples
+    --------
+    >>> ust = load_stablecoins("2022-05-13", "2022-05-13", symbols=["USTC"], field="close")
+    >>> round(float(ust["USTC"].iloc[0]), 3)
+    0.154
+    """
+    return _long("stablecoins", start, end, symbols, field)
+
+
+def load_hourly(symbol: str, start=None, end=None, *, gaps: str = "warn") -> pd.DataFrame:
+    """Hourly OHLCV bars of BTC or ETH (about 3 months; the volume column is unusable).
+
+    One hour (2025-01-02T14:00Z) is missing in the snapshot: it is reported with a
+    :class:`DataWarning` unless ``gaps="ignore"``, and filled with ``gaps="ffill"``.
+    """
+    _check_gaps(gaps)
+    frame = read_snapshot("hourly")
+    frame = frame[frame["symbol"] == symbol]
+    if frame.empty:
+        raise UnknownAssetError("symbol", symbol, "has no hourly series (BTC, ETH)")
+    frame = _window(frame.set_index("timestamp")[OHLCV], start, end, f"{symbol} hourly")
+    return _apply_gaps(frame, "1h", gaps, FILES["hourly"].file)
+
+
+def load_funding(symbol: str = "BTCUSDT", start=None, end=None, *, source: Source = "snapshot",
+                 cache_dir: Path | None = None) -> pd.DataFrame:
+    """Perpetual funding rates, decimal per 8-hour period, indexed by funding time (UTC).
+
+    ``symbol`` is the Binance USD-M pair (``"BTC"`` is accepted for ``"BTCUSDT"``). The snapshot
+    holds BTCUSDT only; ``source="download"`` fetches other pairs from ``/fapi/v1/fundingRate``.
+
+    Examples
+    --------
+    >>> funding = load_funding("BTC", "2024-01-01", "2024-01-01")
+    >>> list(funding.columns), len(funding)
+    (['funding_rate'], 3)
+    """
+    pair = f"{symbol}USDT" if not symbol.endswith("USDT") else symbol
+    if _use_snapshot(source):
+        frame = read_snapshot("funding")
+        frame = frame[frame["symbol"] == pair]
+        if frame.empty:
+            raise UnknownAssetError("symbol", symbol, "the snapshot holds BTCUSDT funding only; use source='download'")
+    else:
+        from marginlab.data.download import fetch_funding
+
+        lo = _timestamp(start, "start") or pd.Timestamp("2019-09-01", tz="UTC")
+        hi = _timestamp(end, "end") or pd.Timestamp.now(tz="UTC")
+        frame = fetch_funding(pair, lo, hi, cache_dir=cache_dir)
+    return _window(frame.set_index("timestamp")[["funding_rate"]], start, end, f"{pair} funding")
+
+
+def load_dvol(currency: str, start=None, end=None, *, source: Source = "snapshot", cache_dir: Path | None = None) -> pd.DataFrame:
+    """Deribit DVOL daily bars of ``currency`` (BTC or ETH), in volatility points (47.5 = 47.5%).
+
+    Examples
+    --------
+    >>> dvol = load_dvol("BTC", "2022-11-09", "2022-11-09")
+    >>> list(dvol.columns)
+    ['open', 'high', 'low', 'close']
+    """
+    if _use_snapshot(source):
+        frame = read_snapshot("dvol")
+        frame = frame[frame["symbol"] == currency]
+        if frame.empty:
+            raise UnknownAssetError("currency", currency, "has no DVOL series (BTC, ETH)")
+    else:
+        from marginlab.data.download import fetch_dvol
+
+        lo = _timestamp(start, "start") or pd.Timestamp("2021-03-24", tz="UTC")
+        hi = _timestamp(end, "end") or pd.Timestamp.now(tz="UTC")
+        frame = fetch_dvol(currency, lo, hi, cache_dir=cache_dir)
+    return _window(frame.set_index("timestamp")[["open", "high", "low", "close"]], start, end, f"{currency} DVOL")
+

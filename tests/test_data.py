@@ -1,0 +1,181 @@
+"""Snapshot loaders, symbol resolution, panels and returns (against ../shared/data/README.md facts)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from marginlab import data
+from marginlab.data import (
+    DAYS_PER_YEAR,
+    annualise_vol,
+    catalogue,
+    close_panel,
+    load_daily,
+    load_dvol,
+    load_funding,
+    load_stablecoins,
+    load_universe,
+    log_returns,
+    percent_returns,
+    resolve_dataset,
+    simple_returns,
+    snapshot_dir,
+)
+from marginlab.exceptions import DataError, InputError, UnknownAssetError
+
+DAY = pd.Timedelta("1D")
+
+
+def test_snapshot_dir_order(tmp_path, monkeypatch):
+    monkeypatch.setenv("MARGINLAB_DATA_DIR", str(tmp_path))
+    assert snapshot_dir() == tmp_path
+
+
+def test_no_snapshot_names_all_three_places(tmp_path, monkeypatch):
+    from marginlab.data import sources
+
+    monkeypatch.setenv("MARGINLAB_DATA_DIR", str(tmp_path / "absent"))
+    monkeypatch.setattr(sources, "_REPO", tmp_path / "repo")
+    with pytest.raises(DataError) as info:
+        snapshot_dir()
+    message = str(info.value)
+    assert "MARGINLAB_DATA_DIR" in message and str(tmp_path / "absent") in message
+    assert str(tmp_path / "repo" / "data" / "snapshot") in message
+    assert str(tmp_path / "shared" / "data") in message
+    assert "marginlab data fetch" in message
+
+
+def test_btc_2020_03_12_crash():
+    # ../shared/data/README.md section 1: 2020-03-12 is -38.8% close to close (open 7938, low 4644, close 4857)
+    bars = load_daily("BTC", "2020-03-11", "2020-03-12")
+    day = bars.loc[pd.Timestamp("2020-03-12", tz="UTC")]
+    assert day["close"] == pytest.approx(4857, abs=1)
+    assert day["low"] == pytest.approx(4644, abs=1)
+    move = bars["close"].iloc[1] / bars["close"].iloc[0] - 1
+    assert move == pytest.approx(-0.388, abs=0.0015)
+
+
+def test_eth_and_binance_crash_days():
+    # README section 2: ETH 2020-03-12 -42.4%; section 3: Binance BTCUSDT -39.5%
+    eth = simple_returns(load_daily("ETH", "2020-03-11", "2020-03-12")["close"])
+    assert eth.iloc[0] == pytest.approx(-0.424, abs=0.0015)
+    binance = simple_returns(load_daily("BTCUSDT", "2020-03-11", "2020-03-12")["close"])
+    assert binance.iloc[0] == pytest.approx(-0.395, abs=0.0015)
+
+
+def test_symbol_resolution_and_row_counts():
+    # row counts and starts from ../shared/data/README.md / MANIFEST.csv
+    btc = load_daily("BTC")
+    assert len(btc) == 5152 and btc.index[0] == pd.Timestamp("2011-08-18", tz="UTC")
+    assert len(load_daily("ETH")) == 3485
+    assert len(load_daily("BTCUSDT")) == 2608
+    assert load_daily("SOL").index[0] == pd.Timestamp("2020-04-10", tz="UTC")
+    assert load_daily("BTC", dataset="universe").index[0] == pd.Timestamp("2014-09-17", tz="UTC")
+    # USDC resolves to the universe (reaches 2023-03), unless the stablecoins file is forced
+    assert load_daily("USDC").index[-1] == pd.Timestamp("2025-02-11", tz="UTC")
+    assert load_daily("USDC", dataset="stablecoins").index[-1] == pd.Timestamp("2022-11-12", tz="UTC")
+    assert resolve_dataset("DAI") == "stablecoins"
+    with pytest.raises(UnknownAssetError, match="DOGECOIN"):
+        load_daily("DOGECOIN")
+    with pytest.raises(InputError, match="dataset"):
+        load_daily("BTC", dataset="yahoo")
+    with pytest.raises(InputError, match="source"):
+        load_daily("BTC", source="ftp")
+
+
+def test_window_checks():
+    bars = load_daily("BTC", "2024-01-01", "2024-01-31")
+    assert len(bars) == 31 and bars.index[-1] == pd.Timestamp("2024-01-31", tz="UTC")
+    with pytest.raises(InputError, match="after end"):
+        load_daily("BTC", "2024-02-01", "2024-01-01")
+    with pytest.raises(DataError, match="available: 2020-04-10"):
+        load_daily("SOL", "2015-01-01", "2016-01-01")
+    with pytest.raises(InputError, match="not a date"):
+        load_daily("BTC", "yesterday-ish")
+
+
+def test_loads_return_copies():
+    first = load_daily("BTC", "2024-01-01", "2024-01-05")
+    first.loc[:, "close"] = -1.0
+    assert (load_daily("BTC", "2024-01-01", "2024-01-05")["close"] > 0).all()
+
+
+def test_close_panel_inner_and_outer():
+    inner = close_panel(["BTC", "SOL"], "2020-04-01", "2020-04-20")
+    assert inner.index[0] == pd.Timestamp("2020-04-10", tz="UTC") and not inner.isna().any().any()
+    outer = close_panel(["BTC", "SOL"], "2020-04-01", "2020-04-20", how="outer")
+    assert len(outer) == 20 and outer["SOL"].isna().sum() == 9
+    with pytest.raises(InputError, match="duplicates"):
+        close_panel(["BTC", "BTC"])
+    with pytest.raises(InputError, match="how"):
+        close_panel(["BTC"], how="left")
+
+
+def test_universe_stablecoins_reference_values():
+    # README section 4: USDC 2023-03-11 close 0.9715, low 0.8774; section 5: UST 2022-05-13 close 0.154
+    usdc = load_universe("2023-03-11", "2023-03-11", symbols=["USDC"])
+    assert usdc["close"].iloc[0] == pytest.approx(0.9715, abs=1e-4)
+    assert usdc["low"].iloc[0] == pytest.approx(0.8774, abs=1e-4)
+    ust = load_stablecoins("2022-05-09", "2022-05-13", symbols=["USTC"], field="close")["USTC"]
+    assert ust.iloc[0] == pytest.approx(0.793, abs=1e-3) and ust.iloc[-1] == pytest.approx(0.154, abs=1e-3)
+    wide = load_universe(field="close")
+    assert wide.shape[1] == 22
+    long = load_universe()
+    assert len(long) == 54192 and {"asset_class", "symbol"} <= set(long.columns)
+    with pytest.raises(UnknownAssetError):
+        load_universe(symbols=["SHIB"])
+
+
+def test_dvol_and_funding():
+    # README section 7: BTC DVOL closes span 32.4 .. 156.2; 1840 rows per symbol
+    btc = load_dvol("BTC")
+    assert len(btc) == 1840
+    assert btc["close"].min() == pytest.approx(32.4, abs=0.05) and btc["close"].max() == pytest.approx(156.2, abs=0.05)
+    with pytest.raises(UnknownAssetError):
+        load_dvol("SOL")
+    # README section 8: 3316 periods, rates in [-0.00119, 0.00088], mean 7.4e-5
+    funding = load_funding()
+    assert len(funding) == 3316
+    assert funding["funding_rate"].mean() == pytest.approx(7.4e-5, abs=0.05e-5)
+    assert (funding.index.to_series().diff().dropna() == pd.Timedelta("8h")).all()
+    with pytest.raises(UnknownAssetError, match="ETHUSDT|ETH"):
+        load_funding("ETH")
+
+
+def test_catalogue_lists_everything():
+    table = catalogue()
+    assert {"BTC", "ETH", "SOL", "USDC", "USTC", "BTCUSDT"} <= set(table["name"])
+    assert set(table["kind"]) == {"ohlcv", "vol_index", "funding"}
+    assert set(table["frequency"]) == {"1D", "1h", "8h"}
+    assert table["rows"].sum() == 5152 + 3485 + 2608 + 54192 + 16744 + 4606 + 3680 + 3316
+
+
+def test_returns_closed_forms():
+    prices = pd.Series([100.0, 110.0, 99.0], index=pd.date_range("2024-01-01", periods=3, tz="UTC"))
+    assert log_returns(prices).tolist() == pytest.approx([math.log(1.1), math.log(0.9)])
+    assert simple_returns(prices).tolist() == pytest.approx([0.1, -0.1])
+    assert percent_returns(prices).tolist() == pytest.approx([100 * math.log(1.1), 100 * math.log(0.9)])
+    with pytest.raises(DataError, match="positive"):
+        log_returns(pd.Series([1.0, 0.0]))
+
+
+def test_annualise_vol():
+    assert DAYS_PER_YEAR == data.DAYS_PER_YEAR == 365
+    assert annualise_vol(0.02) == pytest.approx(0.02 * 365**0.5)
+    assert annualise_vol(np.array([0.01, 0.02])) == pytest.approx([0.01 * 365**0.5, 0.02 * 365**0.5])
+    assert annualise_vol(0.02, days_per_year=252) == pytest.approx(0.02 * 252**0.5)
+    with pytest.raises(InputError):
+        annualise_vol(-0.1)
+
+
+@given(st.lists(st.floats(min_value=0.01, max_value=1e6), min_size=2, max_size=30))
+def test_log_returns_sum_to_total(prices):
+    series = pd.Series(prices)
+    assert log_returns(series).sum() == pytest.approx(math.log(prices[-1] / prices[0]), abs=1e-9)
+    assert np.allclose(np.exp(log_returns(series)) - 1, simple_returns(series))
