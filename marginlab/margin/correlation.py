@@ -1,0 +1,286 @@
+"""Correlation credits across underlyings.
+
+Two ways to give a book credit for offsetting exposures on *different* underlyings:
+
+1. **SPAN inter-commodity spread credits** (:func:`inter_commodity_credit`). Each underlying (a
+   SPAN "combined commodity") has its scan risk and net delta. A spread definition pairs two
+   underlyings with a delta ratio ``a : b`` and a credit rate. Spreads are formed, in the order
+   the definitions are given (their priority), from the *remaining* deltas of opposite sign::
+
+       spreads = min(|delta_1| / a, |delta_2| / b)
+       credit_i = rate * spreads * ratio_i * scan_risk_i / |net_delta_i|     (i = 1, 2)
+
+   ``scan_risk_i / |net_delta_i|`` is SPAN's *weighted price risk* (the scan risk per delta unit).
+   The requirement is the sum of scan risks minus the credits. Worked example A2 (CME,
+   ``../shared/reference/worked_examples.md``): corn vs soybeans 2:1 at 55%, outright $1,750 and
+   $2,500, book 2 corn / 1 soybean: credit 0.55 x 3,500 + 0.55 x 2,500 = $3,300, requirement
+   **$2,700**.
+
+2. **Joint-scenario credit** (:func:`correlation_credit`): margin the whole book with any
+   scenario-based :class:`~marginlab.margin.base.MarginModel` -- typically the FHS model of
+   :mod:`marginlab.margin.fhs`, whose joint scenarios are historical co-movements -- and compare with
+   the sum of the margins of each underlying's positions margined alone. The difference is the
+   diversification credit the joint model grants::
+
+       credit = sum_u IM(positions on u) - IM(all positions)
+
+   For a sub-additive model (ES, SPAN scan risk with joint scenarios) the credit is >= 0; it is zero
+   when the underlyings move in lock-step and the legs point the same way.
+
+>>> result = inter_commodity_credit({"CORN": (3_500.0, 2.0), "SOYBEAN": (2_500.0, -1.0)},
+...                                 [InterCommoditySpread("CORN", "SOYBEAN", 0.55, 2.0, 1.0)])
+>>> round(result.total_credit_usd, 2), round(result.requirement_usd, 2)
+(3300.0, 2700.0)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from marginlab.account import Account
+from marginlab.exceptions import InputError, ParameterError, UnknownAssetError
+from marginlab.margin.base import MarginModel, MarginResult
+from marginlab.market import MarketSnapshot
+from marginlab.valuation import value_positions
+
+
+# --------------------------------------------------------------------------- SPAN inter-commodity
+@dataclass(frozen=True)
+class InterCommoditySpread:
+    """An inter-commodity spread definition: ``first_ratio`` deltas of ``first`` against ``second_ratio`` of ``second``.
+
+    Parameters
+    ----------
+    first, second : str
+        Underlyings (combined commodities).
+    credit_rate : float
+        Fraction of the legs' weighted price risk credited, in [0, 1].
+    first_ratio, second_ratio : float
+        Delta spread ratio (e.g. 2 corn : 1 soybean), positive.
+    """
+
+    first: str
+    second: str
+    credit_rate: float
+    first_ratio: float = 1.0
+    second_ratio: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.first == self.second:
+            raise InputError("second", self.second, "an inter-commodity spread needs two different underlyings")
+        if not (math.isfinite(self.credit_rate) and 0 <= self.credit_rate <= 1):
+            raise ParameterError("credit_rate", self.credit_rate, "must be in [0, 1]")
+        for name in ("first_ratio", "second_ratio"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ParameterError(name, value, "must be a positive delta ratio")
+
+
+@dataclass(frozen=True)
+class InterCommodityCredit:
+    """Result of :func:`inter_commodity_credit`.
+
+    Attributes
+    ----------
+    scan_risk_usd : float
+        Sum of the underlyings' scan risks (no credit).
+    total_credit_usd : float
+    requirement_usd : float
+        ``scan_risk_usd - total_credit_usd``.
+    spreads : DataFrame
+        One row per spread definition: ``first, second, spreads_formed, first_credit_usd,
+        second_credit_usd, credit_usd``.
+    by_underlying : DataFrame
+        One row per underlying: ``underlying, scan_risk_usd, net_delta, weighted_price_risk_usd,
+        remaining_delta, credit_usd, requirement_usd``.
+    """
+
+    scan_risk_usd: float
+    total_credit_usd: float
+    requirement_usd: float
+    spreads: pd.DataFrame
+    by_underlying: pd.DataFrame
+
+
+def inter_commodity_credit(
+    risks: Mapping[str, tuple[float, float]],
+    spreads: Sequence[InterCommoditySpread],
+) -> InterCommodityCredit:
+    """SPAN inter-commodity spread credits (see the module docstring for the algorithm).
+
+    Parameters
+    ----------
+    risks : mapping underlying -> (scan_risk_usd, net_delta)
+        Scan risk (>= 0, USD) and net delta (signed, in the spread ratio's units, e.g. futures
+        equivalents) of each underlying.
+    spreads : sequence of InterCommoditySpread
+        Spread definitions in priority order; each may use the deltas the earlier ones left.
+
+    Returns
+    -------
+    InterCommodityCredit
+    """
+    scan: dict[str, float] = {}
+    delta: dict[str, float] = {}
+    for name, value in risks.items():
+        try:
+            scan_risk, net_delta = (float(v) for v in value)
+        except (TypeError, ValueError) as error:
+            raise InputError(f"risks[{name}]", value, "must be a pair (scan_risk_usd, net_delta)") from error
+        if not (math.isfinite(scan_risk) and scan_risk >= 0):
+            raise InputError(f"risks[{name}].scan_risk_usd", scan_risk, "must be a non-negative finite USD amount")
+        if not math.isfinite(net_delta):
+            raise InputError(f"risks[{name}].net_delta", net_delta, "must be finite")
+        scan[name], delta[name] = scan_risk, net_delta
+    weighted = {name: (scan[name] / abs(delta[name]) if delta[name] != 0 else 0.0) for name in scan}
+    remaining = dict(delta)
+    credits = dict.fromkeys(scan, 0.0)
+    rows = []
+    for spread in spreads:
+        for name in (spread.first, spread.second):
+            if name not in scan:
+                raise UnknownAssetError("spread underlying", name, f"has no scan risk (known: {sorted(scan)})")
+        d1, d2 = remaining[spread.first], remaining[spread.second]
+        formed = 0.0
+        if d1 * d2 < 0:
+            formed = min(abs(d1) / spread.first_ratio, abs(d2) / spread.second_ratio)
+        credit1 = spread.credit_rate * formed * spread.first_ratio * weighted[spread.first]
+        credit2 = spread.credit_rate * formed * spread.second_ratio * weighted[spread.second]
+        if formed > 0:
+            remaining[spread.first] = d1 - math.copysign(formed * spread.first_ratio, d1)
+            remaining[spread.second] = d2 - math.copysign(formed * spread.second_ratio, d2)
+        credits[spread.first] += credit1
+        credits[spread.second] += credit2
+        rows.append(
+            {
+                "first": spread.first,
+                "second": spread.second,
+                "ratio": f"{spread.first_ratio:g}:{spread.second_ratio:g}",
+                "credit_rate": spread.credit_rate,
+                "spreads_formed": formed,
+                "first_credit_usd": credit1,
+                "second_credit_usd": credit2,
+                "credit_usd": credit1 + credit2,
+            }
+        )
+    by_underlying = pd.DataFrame(
+        [
+            {
+                "underlying": name,
+                "scan_risk_usd": scan[name],
+                "net_delta": delta[name],
+                "weighted_price_risk_usd": weighted[name],
+                "remaining_delta": remaining[name],
+                "credit_usd": credits[name],
+                "requirement_usd": scan[name] - credits[name],
+            }
+            for name in scan
+        ]
+    )
+    total_scan = float(sum(scan.values()))
+    total_credit = float(sum(credits.values()))
+    spread_columns = ["first", "second", "ratio", "credit_rate", "spreads_formed", "first_credit_usd", "second_credit_usd", "credit_usd"]
+    return InterCommodityCredit(total_scan, total_credit, total_scan - total_credit, pd.DataFrame(rows, columns=spread_columns), by_underlying)
+
+
+# --------------------------------------------------------------------------- joint-scenario credit
+@dataclass(frozen=True, eq=False)
+class CreditReport:
+    """Diversification credit of a joint margin model against margining each underlying alone.
+
+    Attributes
+    ----------
+    model : str
+    sum_of_standalone_usd : float
+        Sum over underlyings of the initial margin of that underlying's positions alone.
+    joint_usd : float
+        Initial margin of the whole book.
+    credit_usd : float
+        ``sum_of_standalone_usd - joint_usd``.
+    credit_fraction : float
+        ``credit_usd / sum_of_standalone_usd`` (0 when nothing is required).
+    standalone : DataFrame
+        One row per underlying: ``underlying, positions, notional_usd, initial_margin_usd,
+        maintenance_margin_usd``.
+    joint_result : MarginResult
+        The model's full result for the whole book.
+    """
+
+    model: str
+    sum_of_standalone_usd: float
+    joint_usd: float
+    credit_usd: float
+    credit_fraction: float
+    standalone: pd.DataFrame
+    joint_result: MarginResult
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        lines = [
+            f"Correlation credit under {self.model}",
+            f"  sum of standalone IM {self.sum_of_standalone_usd:>16,.2f} USD",
+            f"  joint IM             {self.joint_usd:>16,.2f} USD",
+            f"  credit               {self.credit_usd:>16,.2f} USD ({self.credit_fraction:.1%} of standalone)",
+            "",
+            self.standalone.to_string(index=False, float_format=lambda v: f"{v:,.2f}"),
+        ]
+        return "\n".join(lines)
+
+    def frame(self) -> pd.DataFrame:
+        """Standalone rows plus ``sum``, ``joint`` and ``credit`` rows (column ``initial_margin_usd``)."""
+        extra = pd.DataFrame(
+            {
+                "underlying": ["sum of standalone", "joint", "credit"],
+                "initial_margin_usd": [self.sum_of_standalone_usd, self.joint_usd, self.credit_usd],
+            }
+        )
+        return pd.concat([self.standalone, extra], ignore_index=True)
+
+
+def correlation_credit(account: Account, market: MarketSnapshot, model: MarginModel) -> CreditReport:
+    """Credit a joint model gives ``account`` for offsets across underlyings.
+
+    Each underlying's positions are margined alone (no cash, no collateral: only the requirement is
+    compared), then the whole book; the credit is the difference.
+
+    Parameters
+    ----------
+    account : Account
+        The book (its cash and collateral are ignored).
+    market : MarketSnapshot
+    model : MarginModel
+        Any margin model; for a meaningful correlation credit, one with joint multi-asset scenarios
+        such as :class:`~marginlab.margin.fhs.FilteredHistoricalMargin`.
+
+    Returns
+    -------
+    CreditReport
+    """
+    account.require_positions()
+    valuation = value_positions(account.positions, market)
+    rows = []
+    for underlying in account.underlyings:
+        positions = tuple(p for p in account.positions if p.underlying == underlying)
+        result = model.margin(Account(positions, account_id=f"{account.account_id}:{underlying}"), market)
+        notional = float(np.sum(valuation.notional_usd[valuation.underlyings == underlying]))
+        rows.append(
+            {
+                "underlying": underlying,
+                "positions": len(positions),
+                "notional_usd": notional,
+                "initial_margin_usd": result.initial_margin_usd,
+                "maintenance_margin_usd": result.maintenance_margin_usd,
+            }
+        )
+    standalone = pd.DataFrame(rows)
+    joint = model.margin(Account(account.positions, account_id=account.account_id), market)
+    total = float(standalone["initial_margin_usd"].sum())
+    credit = total - joint.initial_margin_usd
+    fraction = credit / total if total > 0 else 0.0
+    return CreditReport(model.name, total, joint.initial_margin_usd, credit, fraction, standalone, joint)
