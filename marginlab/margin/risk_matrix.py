@@ -1,0 +1,1012 @@
+"""Risk-matrix (scenario) portfolio margin: one vectorised engine, configured by presets.
+
+Every position is revalued under every scenario of a :class:`~marginlab.margin.scenarios.ScenarioGrid`
+(spot multiplier x volatility treatment x dampening); the margin is the worst loss, scaled
+by a loss factor, plus contingencies. Venue rules (Derive PMRM v2, Deribit portfolio margin,
+SPAN-like grids) are parameter sets of :class:`RiskMatrixModel`, not copies of it.
+
+Data layout
+-----------
+:class:`InstrumentTable`
+    One row per *distinct* instrument at the valuation time: kind (spot, perpetual, future,
+    option, static collateral), underlying, reference price, index, forward, strike, seconds
+    to expiry, vol, rate, oracle confidence.
+:class:`Book`
+    A columnar book of many accounts: ``account``, ``instrument``, ``quantity`` and the
+    mark-to-market ``mtm_usd`` per position (sorted by account, duplicates merged), plus
+    ``cash_usd`` and the price of each account's stable coin.
+
+Algorithm (per chunk of accounts)
+---------------------------------
+1. Each distinct instrument is revalued once per scenario (``n_instruments x n_scenarios``
+   unit values; :func:`revalue_instruments`).
+2. Positions are grouped into *buckets*: one per (account, underlying, option expiry), and one
+   per (account, linear instrument). Bucket values under each scenario are a sparse matrix
+   product ``B @ U``.
+3. For option buckets a static discount applies to the shocked value (``long`` factor when the
+   bucket is worth >= 0, ``short`` factor otherwise; 1 without :class:`StaticDiscount`), and the
+   scenario P&L of the bucket is ``(discounted shocked value - unshocked value) * dampening``.
+   Skew rotations count ``-|P&L|`` per option bucket (the worst rotation direction).
+4. Buckets are summed into *risk units* (account, underlying). The risk unit's loss is
+   ``max(0, -min(basis contingency, min over scenarios of P&L, ...))`` (floored at the
+   minimum charge); the basis (forward) contingency of an option bucket is
+   ``min(V(F*up) - V(F), V(F*down) - V(F), 0) * (add + per_year * years)``.
+5. Per account::
+
+       maintenance = mm_loss_factor * sum(loss) + MMcont
+       initial     = im_factor * sum(loss) + MMcont + IMcont     (im_factor + depeg add-on)
+       MMcont      = linear% * |qty| * index (perps, futures) + option% * index * naked shorts
+                     + collateral haircuts
+       IMcont      = the IM-only parts of the same + oracle-confidence contingency
+
+   Naked shorts are counted per (expiry, strike): ``max(-(calls + puts), 0)`` so a call and a
+   put at the same strike offset each other, different strikes never do. The oracle
+   contingency of a bucket is ``(1 - c) * margin * notional`` when its confidence ``c`` is
+   below the threshold.
+
+Near settlement (``seconds < forward_freeze_seconds``) a forward is split into a moving part
+``F * s / freeze`` and a frozen part, so expiring positions barely move with the spot.
+Options are priced with Black-76 on the forward and discounted at ``exp(-rate * years)``
+(rates clamped at 0 with ``clamp_negative_rates``); an expired option is worth its intrinsic
+value.
+
+>>> from marginlab.margin.risk_matrix import RiskMatrixModel
+>>> from marginlab.margin.scenarios import ScenarioGrid
+>>> from marginlab.account import Account
+>>> from marginlab.instruments import Perpetual, Position
+>>> from marginlab.market import MarketSnapshot
+>>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 100000}}})
+>>> model = RiskMatrixModel(ScenarioGrid.regular(spot_range=0.10, points=3, vol_shocks=("none",)))
+>>> result = model.margin(Account([Position(Perpetual("BTC"), 2.0)], cash_usd=50000), market)
+>>> result.maintenance_margin_usd, result.details["worst_scenario"]
+(20000.0, 'spot -10.0%, vol none')
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from scipy import sparse
+from scipy.special import ndtr
+
+from marginlab.account import Account
+from marginlab.exceptions import InputError, ParameterError
+from marginlab.instruments import Future, Option, Perpetual, Spot
+from marginlab.margin.base import MarginModel, MarginResult
+from marginlab.margin.scenarios import ScenarioGrid, SkewShock, VolShock
+from marginlab.market import SECONDS_PER_YEAR, MarketSnapshot
+
+#: Instrument kind codes.
+SPOT, PERPETUAL, FUTURE, OPTION, STATIC = 0, 1, 2, 3, 4
+KIND_NAMES = ("spot", "perpetual", "future", "option", "static")
+
+
+# ----------------------------------------------------------------------------------------
+# pricing kernel
+# ----------------------------------------------------------------------------------------
+def black76_guarded(
+    forward_usd: ArrayLike, strike_usd: ArrayLike, total_vol: ArrayLike, discount: ArrayLike, is_call: ArrayLike
+) -> NDArray[np.float64]:
+    """Discounted Black-76 price with the guards of Derive's on-chain pricer.
+
+    ``c = N(d1) - mu N(d1 - V)`` (``mu = K / F``, ``V = vol sqrt(years)`` the total vol) floored
+    at 0, ``c = 1`` when ``V >= 24``, ``c = max(1 - mu, 0)`` when ``V = 0``; puts by parity
+    ``p = max(c + mu - 1, 0)``; ``call = min(c F D, F D)``, ``put = min(p F D, K D)``. A zero
+    strike gives ``call = F D, put = 0``; a zero forward ``call = 0, put = K D``.
+
+    >>> round(float(black76_guarded(100.0, 100.0, 0.2, 1.0, True)), 6)   # = black76_price(100, 100, 1, 0.2)
+    7.965567
+    """
+    forward, strike, total, disc = (np.asarray(a, dtype=np.float64) for a in (forward_usd, strike_usd, total_vol, discount))
+    call = np.asarray(is_call, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        mu = strike / forward
+        live = (total > 0) & (forward > 0) & (strike > 0)
+        safe_total = np.where(live, total, 1.0)
+        safe_mu = np.where(live, mu, 1.0)
+        d1 = (-np.log(safe_mu) + 0.5 * safe_total * safe_total) / safe_total
+        normalised = np.maximum(ndtr(d1) - safe_mu * ndtr(d1 - safe_total), 0.0)
+        normalised = np.where(total >= 24.0, 1.0, normalised)
+        normalised = np.where(live, normalised, np.maximum(1.0 - np.where(np.isfinite(mu), mu, 0.0), 0.0))
+        normalised_put = np.maximum(normalised + np.where(np.isfinite(mu), mu, 0.0) - 1.0, 0.0)
+        call_value = np.minimum(normalised * forward * disc, forward * disc)
+        put_value = np.minimum(normalised_put * forward * disc, strike * disc)
+    call_value = np.where(strike <= 0, forward * disc, np.where(forward <= 0, 0.0, call_value))
+    put_value = np.where(strike <= 0, 0.0, np.where(forward <= 0, strike * disc, put_value))
+    return np.asarray(np.where(call, call_value, put_value), dtype=np.float64)
+
+
+# ----------------------------------------------------------------------------------------
+# parameter groups
+# ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StaticDiscount:
+    """Static discount of shocked option-expiry values (Derive ``Margin`` group).
+
+    ``long = long_base * exp(-years * (rate * long_rate_scale + long_add))`` multiplies a
+    bucket worth >= 0; ``short = min(1 / D, short_base * exp(years * (rate * short_rate_scale
+    + short_add)))`` multiplies a bucket worth < 0 (``D = exp(-rate * years)``).
+    """
+
+    long_base: float = 0.95
+    long_rate_scale: float = 1.0
+    long_add: float = 0.08
+    short_base: float = 1.04
+    short_rate_scale: float = 0.5
+    short_add: float = 0.08
+
+    def factors(self, years: ArrayLike, rate: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(long, short)`` factors per expiry."""
+        years_, rate_ = np.asarray(years, dtype=np.float64), np.asarray(rate, dtype=np.float64)
+        long = self.long_base * np.exp(-years_ * (rate_ * self.long_rate_scale + self.long_add))
+        short = np.minimum(1.0 / np.exp(-rate_ * years_), self.short_base * np.exp(years_ * (rate_ * self.short_rate_scale + self.short_add)))
+        return long, short
+
+
+@dataclass(frozen=True)
+class BasisContingency:
+    """Forward (basis) contingency of option expiries: forward shocked by ``up_shock`` and
+    ``down_shock`` with vols unchanged, loss scaled by ``add_factor + per_year_factor * years``."""
+
+    up_shock: float = 1.0001
+    down_shock: float = 0.955
+    add_factor: float = 0.5
+    per_year_factor: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not (self.up_shock > 0 and self.down_shock > 0):
+            raise ParameterError("up_shock", (self.up_shock, self.down_shock), "basis shocks must be positive multipliers")
+
+
+@dataclass(frozen=True)
+class ConfidenceContingency:
+    """Oracle-confidence charge ``(1 - c) * margin * notional`` for buckets with ``c < threshold`` (IM only)."""
+
+    threshold: float = 0.55
+    margin: float = 1.0
+
+
+@dataclass(frozen=True)
+class DepegAddOn:
+    """Stable-coin depeg: IM loss factor += ``(threshold - stable_price) * factor`` when ``stable_price < threshold``."""
+
+    threshold: float = 0.98
+    factor: float = 2.0
+
+
+# ----------------------------------------------------------------------------------------
+# columnar data
+# ----------------------------------------------------------------------------------------
+def _array(values: Any, n: int, default: float, name: str) -> NDArray[np.float64]:
+    if values is None:
+        return np.full(n, default, dtype=np.float64)
+    out = np.asarray(values, dtype=np.float64).reshape(-1)
+    if out.shape != (n,):
+        raise InputError(name, f"shape {out.shape}", f"must have one value per instrument ({n})")
+    return out
+
+
+@dataclass(frozen=True)
+class InstrumentTable:
+    """Distinct instruments at one valuation time (one row each).
+
+    Parameters
+    ----------
+    symbol : sequence of str
+    kind : array of int
+        :data:`SPOT`, :data:`PERPETUAL`, :data:`FUTURE`, :data:`OPTION` or :data:`STATIC`
+        (collateral that does not move with any scenario).
+    asset : array of int
+        Index into ``assets`` of the underlying (risk unit).
+    assets : tuple of str
+    price_usd : array
+        Value of one unit for spot/static (moves with the spot shock for spot), the mark used
+        for perpetual scenario P&L; ignored for futures and options.
+    index_usd : array
+        Index price used for notional-based contingencies (defaults to ``price_usd``).
+    forward_usd, strike_usd, seconds, vol, rate, is_call, confidence : arrays
+        Futures and options: forward, strike, seconds to expiry, annualised vol,
+        continuously-compounded rate; ``confidence`` is the oracle confidence in [0, 1].
+    """
+
+    symbol: tuple[str, ...]
+    kind: NDArray[np.int64]
+    asset: NDArray[np.int64]
+    assets: tuple[str, ...]
+    price_usd: NDArray[np.float64]
+    index_usd: NDArray[np.float64]
+    forward_usd: NDArray[np.float64]
+    strike_usd: NDArray[np.float64]
+    seconds: NDArray[np.float64]
+    vol: NDArray[np.float64]
+    rate: NDArray[np.float64]
+    is_call: NDArray[np.bool_]
+    confidence: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+    @classmethod
+    def build(
+        cls,
+        symbol: Sequence[str],
+        kind: ArrayLike,
+        asset: Sequence[str],
+        *,
+        price_usd: ArrayLike | None = None,
+        index_usd: ArrayLike | None = None,
+        forward_usd: ArrayLike | None = None,
+        strike_usd: ArrayLike | None = None,
+        seconds: ArrayLike | None = None,
+        vol: ArrayLike | None = None,
+        rate: ArrayLike | None = None,
+        is_call: ArrayLike | None = None,
+        confidence: ArrayLike | None = None,
+    ) -> "InstrumentTable":
+        """Validate and assemble the arrays (``asset`` given as names).
+
+        >>> table = InstrumentTable.build(["BTC-PERP"], [PERPETUAL], ["BTC"], price_usd=[100000.0])
+        >>> len(table), table.assets
+        (1, ('BTC',))
+        """
+        kinds = np.asarray(kind, dtype=np.int64).reshape(-1)
+        n = len(kinds)
+        if len(symbol) != n or len(asset) != n:
+            raise InputError("symbol", len(symbol), f"symbol, kind and asset must have the same length ({n})")
+        if np.any((kinds < SPOT) | (kinds > STATIC)):
+            raise InputError("kind", kinds[(kinds < SPOT) | (kinds > STATIC)][0], "unknown instrument kind code")
+        assets, asset_index = np.unique(np.asarray(asset, dtype=object).astype(str), return_inverse=True)
+        price = _array(price_usd, n, np.nan, "price_usd")
+        index = _array(index_usd, n, np.nan, "index_usd")
+        index = np.where(np.isnan(index), price, index)
+        forward = _array(forward_usd, n, np.nan, "forward_usd")
+        strike = _array(strike_usd, n, np.nan, "strike_usd")
+        secs = _array(seconds, n, 0.0, "seconds")
+        vols = _array(vol, n, 0.0, "vol")
+        rates = _array(rate, n, 0.0, "rate")
+        calls = np.zeros(n, dtype=bool) if is_call is None else np.asarray(is_call, dtype=bool).reshape(-1)
+        conf = _array(confidence, n, 1.0, "confidence")
+        derivative = (kinds == FUTURE) | (kinds == OPTION)
+        checks = [
+            ("price_usd", ~derivative, price),
+            ("forward_usd", derivative, forward),
+            ("strike_usd", kinds == OPTION, strike),
+            ("seconds", derivative, secs),
+            ("vol", kinds == OPTION, vols),
+            ("index_usd", kinds != STATIC, index),
+        ]
+        for name, mask, values in checks:
+            bad = mask & ~(np.isfinite(values) & (values >= 0))
+            if np.any(bad):
+                i = int(np.argmax(bad))
+                raise InputError(f"{name}[{symbol[i]}]", float(values[i]), "must be a finite non-negative number")
+        if np.any(~np.isfinite(rates)):
+            i = int(np.argmax(~np.isfinite(rates)))
+            raise InputError(f"rate[{symbol[i]}]", float(rates[i]), "must be finite")
+        if np.any(~((conf >= 0) & (conf <= 1))):
+            i = int(np.argmax(~((conf >= 0) & (conf <= 1))))
+            raise InputError(f"confidence[{symbol[i]}]", float(conf[i]), "must be in [0, 1]")
+        return cls(tuple(symbol), kinds, asset_index.astype(np.int64), tuple(str(a) for a in assets), price, index, forward, strike, secs, vols, rates, calls, conf)
+
+    @property
+    def years(self) -> NDArray[np.float64]:
+        return self.seconds / SECONDS_PER_YEAR
+
+
+@dataclass(frozen=True)
+class Book:
+    """Columnar positions of many accounts over one :class:`InstrumentTable`.
+
+    Positions are sorted by account and merged per (account, instrument) at construction, so
+    splitting a position into pieces never changes a margin.
+
+    Parameters
+    ----------
+    instruments : InstrumentTable
+    account : array of int
+        Account index (0 .. n_accounts - 1) of each position.
+    instrument : array of int
+        Row of ``instruments``.
+    quantity : array
+        Signed quantity (units of the underlying / contracts; collateral in token units).
+    mtm_usd : array, optional
+        Mark-to-market each position adds to equity (default ``quantity * unit value``, i.e.
+        zero unrealised P&L for perpetuals and futures).
+    cash_usd : array, optional
+        Cash per account.
+    stable_price : array, optional
+        Price of the stable coin each account is denominated in (depeg add-on; default 1).
+    account_ids : sequence of str, optional
+    """
+
+    instruments: InstrumentTable
+    account: NDArray[np.int64]
+    instrument: NDArray[np.int64]
+    quantity: NDArray[np.float64]
+    mtm_usd: NDArray[np.float64]
+    cash_usd: NDArray[np.float64]
+    stable_price: NDArray[np.float64]
+    account_ids: tuple[str, ...]
+
+    @classmethod
+    def build(
+        cls,
+        instruments: InstrumentTable,
+        account: ArrayLike,
+        instrument: ArrayLike,
+        quantity: ArrayLike,
+        *,
+        mtm_usd: ArrayLike | None = None,
+        cash_usd: ArrayLike | None = None,
+        stable_price: ArrayLike | None = None,
+        account_ids: Sequence[str] | None = None,
+        n_accounts: int | None = None,
+    ) -> "Book":
+        """Validate, sort by account and merge duplicate (account, instrument) positions."""
+        acc = np.asarray(account, dtype=np.int64).reshape(-1)
+        inst = np.asarray(instrument, dtype=np.int64).reshape(-1)
+        qty = np.asarray(quantity, dtype=np.float64).reshape(-1)
+        if not (len(acc) == len(inst) == len(qty)):
+            raise InputError("quantity", len(qty), "account, instrument and quantity must have the same length")
+        if np.any(~np.isfinite(qty)):
+            i = int(np.argmax(~np.isfinite(qty)))
+            raise InputError(f"quantity[{i}]", float(qty[i]), "must be finite")
+        if len(inst) and (inst.min() < 0 or inst.max() >= len(instruments)):
+            raise InputError("instrument", int(inst.max()), f"must index the instrument table (size {len(instruments)})")
+        count = int(n_accounts if n_accounts is not None else (len(account_ids) if account_ids is not None else (acc.max() + 1 if len(acc) else 0)))
+        if len(acc) and (acc.min() < 0 or acc.max() >= count):
+            raise InputError("account", int(acc.max()), f"must be in [0, {count})")
+        if mtm_usd is None:
+            unit = revalue_instruments(instruments, np.ones(1), np.ones(1))[:, 0]
+            mtm = qty * unit[inst] if len(inst) else np.zeros(0)
+        else:
+            mtm = np.asarray(mtm_usd, dtype=np.float64).reshape(-1)
+        key = acc * np.int64(len(instruments)) + inst
+        keys, where = np.unique(key, return_inverse=True)
+        merged_qty = np.bincount(where, weights=qty, minlength=len(keys)).astype(np.float64)
+        merged_mtm = np.bincount(where, weights=mtm, minlength=len(keys)).astype(np.float64)
+        cash = _vector(cash_usd, count, 0.0, "cash_usd")
+        stable = _vector(stable_price, count, 1.0, "stable_price")
+        ids = tuple(account_ids) if account_ids is not None else tuple(str(i) for i in range(count))
+        return cls(instruments, keys // len(instruments) if len(instruments) else keys, keys % max(len(instruments), 1), merged_qty, merged_mtm, cash, stable, ids)
+
+    @property
+    def n_accounts(self) -> int:
+        return len(self.cash_usd)
+
+    def __len__(self) -> int:
+        return len(self.quantity)
+
+    @classmethod
+    def from_accounts(cls, accounts: Sequence[Account], market: MarketSnapshot, *, stable_asset: str | None = None) -> "Book":
+        """Columnar book of ordinary :class:`~marginlab.account.Account` objects at ``market``.
+
+        Collateral balances become :data:`STATIC` instruments valued at the market index
+        (``USD`` at 1); futures and options use the snapshot's forwards and vols and
+        ``market.rate``; perpetuals and futures with an entry price carry their unrealised
+        P&L as mark-to-market. ``stable_asset`` (e.g. ``"USDC"``) sets each account's stable
+        price for the depeg add-on.
+        """
+        rows: dict[str, int] = {}
+        table: dict[str, list[Any]] = {k: [] for k in ("symbol", "kind", "asset", "price", "index", "forward", "strike", "seconds", "vol", "call")}
+
+        def add(symbol: str, kind: int, asset: str, price: float, index: float, forward=np.nan, strike=np.nan, seconds=0.0, vol=0.0, call=False) -> int:  # type: ignore[no-untyped-def]
+            if symbol not in rows:
+                rows[symbol] = len(table["symbol"])
+                for name, value in zip(table, (symbol, kind, asset, price, index, forward, strike, seconds, vol, call)):
+                    table[name].append(value)
+            return rows[symbol]
+
+        account_index, instrument_index, quantity, entry = [], [], [], []
+        cash = np.zeros(len(accounts))
+        for a, account in enumerate(accounts):
+            cash[a] = account.cash_usd
+            for position in account.positions:
+                instrument = position.instrument
+                asset = instrument.underlying
+                index = market.index_usd(asset)
+                if isinstance(instrument, Perpetual):
+                    row = add(instrument.symbol, PERPETUAL, asset, market.perpetual_usd(asset), index)
+                elif isinstance(instrument, Spot):
+                    row = add(instrument.symbol, SPOT, asset, index, index)
+                elif isinstance(instrument, Future | Option):
+                    seconds = market.time_to_expiry_years(instrument.expiry) * SECONDS_PER_YEAR
+                    forward = market.forward_usd(asset, instrument.expiry)
+                    if isinstance(instrument, Option):
+                        vol = market.vol(asset, instrument.expiry, instrument.strike_usd)
+                        row = add(instrument.symbol, OPTION, asset, np.nan, index, forward, instrument.strike_usd, seconds, vol, instrument.is_call)
+                    else:
+                        row = add(instrument.symbol, FUTURE, asset, np.nan, index, forward, np.nan, seconds)
+                else:  # pragma: no cover - every instrument kind is handled above
+                    raise InputError("instrument", instrument, "unsupported instrument kind")
+                account_index.append(a)
+                instrument_index.append(row)
+                quantity.append(position.quantity)
+                entry.append(np.nan if position.entry_price_usd is None else position.entry_price_usd)
+            for asset, amount in account.collateral.items():
+                price = 1.0 if asset == "USD" else market.index_usd(asset)
+                row = add(f"collateral:{asset}", STATIC, asset, price, price)
+                account_index.append(a)
+                instrument_index.append(row)
+                quantity.append(float(amount))
+                entry.append(np.nan)
+        instruments = InstrumentTable.build(
+            table["symbol"], table["kind"], table["asset"], price_usd=table["price"], index_usd=table["index"],
+            forward_usd=table["forward"], strike_usd=table["strike"], seconds=table["seconds"], vol=table["vol"],
+            rate=np.full(len(table["symbol"]), market.rate), is_call=table["call"],
+        )
+        inst = np.asarray(instrument_index, dtype=np.int64)
+        qty = np.asarray(quantity, dtype=np.float64)
+        unit = revalue_instruments(instruments, np.ones(1), np.ones(1))[:, 0] if len(inst) else np.zeros(0)
+        mtm = qty * unit[inst] if len(inst) else np.zeros(0)
+        entry_ = np.asarray(entry, dtype=np.float64)
+        linear = np.isin(instruments.kind[inst], (PERPETUAL, FUTURE)) if len(inst) else np.zeros(0, dtype=bool)
+        mtm = np.where(linear, np.where(np.isnan(entry_), 0.0, qty * (unit[inst] - np.nan_to_num(entry_))), mtm) if len(inst) else mtm
+        stable = None
+        if stable_asset is not None:
+            stable = np.full(len(accounts), market.index_usd(stable_asset))
+        return cls.build(instruments, account_index, inst, qty, mtm_usd=mtm, cash_usd=cash, stable_price=stable,
+                         account_ids=[a.account_id or str(i) for i, a in enumerate(accounts)])
+
+
+def _vector(values: ArrayLike | None, n: int, default: float, name: str) -> NDArray[np.float64]:
+    if values is None:
+        return np.full(n, default)
+    out = np.asarray(values, dtype=np.float64).reshape(-1)
+    if out.shape == (1,) and n != 1:
+        out = np.full(n, out[0])
+    if out.shape != (n,) or np.any(~np.isfinite(out)):
+        raise InputError(name, values, f"must be {n} finite values (one per account)")
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# revaluation (public: reused by the FHS engine)
+# ----------------------------------------------------------------------------------------
+def _forward_parts(instruments: InstrumentTable, freeze_seconds: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    forward = np.nan_to_num(instruments.forward_usd)
+    if freeze_seconds > 0:
+        moving = np.clip(instruments.seconds / freeze_seconds, 0.0, 1.0)
+        return forward * moving, forward * (1.0 - moving)
+    return forward, np.zeros_like(forward)
+
+
+def revalue_instruments(
+    instruments: InstrumentTable,
+    spot_multipliers: ArrayLike,
+    vol_multipliers: ArrayLike,
+    *,
+    forward_freeze_seconds: float = 0.0,
+    clamp_negative_rates: bool = False,
+) -> NDArray[np.float64]:
+    """Unit value of every instrument under arbitrary (spot multiplier, vol multiplier) scenarios.
+
+    This is the revaluation kernel of the engine, exposed for other scenario engines (FHS
+    VaR/ES): each distinct instrument is valued once per scenario.
+
+    Parameters
+    ----------
+    instruments : InstrumentTable
+    spot_multipliers : array_like, shape (n_scenarios,) or (n_assets, n_scenarios)
+        Multiplier on each underlying (one row per ``instruments.assets`` entry, or one row
+        applied to every asset).
+    vol_multipliers : array_like, same shapes
+        Multiplier on every option's vol.
+    forward_freeze_seconds, clamp_negative_rates
+        As in :class:`RiskMatrixModel`.
+
+    Returns
+    -------
+    ndarray, shape (n_instruments, n_scenarios)
+        Unit value: spot ``price * x``, perpetual ``price * x``, future ``forward(x)``,
+        option discounted Black-76 price, static collateral ``price``. The P&L of a position is
+        ``quantity * (value[:, s] - value_unshocked)``.
+
+    >>> table = InstrumentTable.build(["BTC-PERP"], [PERPETUAL], ["BTC"], price_usd=[100.0])
+    >>> revalue_instruments(table, [0.9, 1.0, 1.1], [1.0, 1.0, 1.0]).round(6).tolist()
+    [[90.0, 100.0, 110.0]]
+    """
+    spot = np.atleast_2d(np.asarray(spot_multipliers, dtype=np.float64))
+    volm = np.atleast_2d(np.asarray(vol_multipliers, dtype=np.float64))
+    spot, volm = np.broadcast_arrays(spot, volm)
+    n_assets = len(instruments.assets)
+    if spot.shape[0] not in (1, n_assets):
+        raise InputError("spot_multipliers", spot.shape, f"must have 1 or {n_assets} rows (one per asset)")
+    rows = instruments.asset if spot.shape[0] > 1 else np.zeros(len(instruments), dtype=np.int64)
+    x = spot[rows]  # (n_inst, S)
+    vm = volm[rows]
+    out = np.empty(x.shape)
+    kind = instruments.kind
+    moving, fixed = _forward_parts(instruments, forward_freeze_seconds)
+    out[:] = np.nan_to_num(instruments.price_usd)[:, None]
+    linear = (kind == SPOT) | (kind == PERPETUAL)
+    out[linear] *= x[linear]
+    future = kind == FUTURE
+    out[future] = moving[future, None] * x[future] + fixed[future, None]
+    option = kind == OPTION
+    if np.any(option):
+        out[option] = _option_values(instruments, option, moving[option, None] * x[option] + fixed[option, None],
+                                     instruments.vol[option, None] * vm[option], clamp_negative_rates)
+    return out
+
+
+def _option_values(instruments: InstrumentTable, option: NDArray[np.bool_], forward: NDArray[np.float64], vol: NDArray[np.float64],
+                   clamp_negative_rates: bool) -> NDArray[np.float64]:
+    years = instruments.years[option, None]
+    rate = instruments.rate[option, None]
+    if clamp_negative_rates:
+        rate = np.maximum(rate, 0.0)
+    discount = np.exp(-rate * years)
+    return black76_guarded(forward, instruments.strike_usd[option, None], vol * np.sqrt(years), discount, instruments.is_call[option, None])
+
+
+def book_scenario_pnl(book: Book, spot_multipliers: ArrayLike, vol_multipliers: ArrayLike, **kwargs: Any) -> NDArray[np.float64]:
+    """P&L of every account under arbitrary (spot, vol) multiplier scenarios, shape (n_accounts, n_scenarios).
+
+    Plain revaluation (no static discounts, contingencies or dampening):
+    ``sum over positions of quantity * (value(scenario) - value(unshocked))``, aggregated with a
+    sparse matrix product. Keyword arguments go to :func:`revalue_instruments`.
+    """
+    values = revalue_instruments(book.instruments, spot_multipliers, vol_multipliers, **kwargs)
+    base = revalue_instruments(book.instruments, np.ones(1), np.ones(1), **kwargs)[:, 0]
+    matrix = sparse.csr_matrix((book.quantity, (book.account, book.instrument)), shape=(book.n_accounts, len(book.instruments)))
+    return np.asarray(matrix @ (values - base[:, None]))
+
+
+# ----------------------------------------------------------------------------------------
+# results
+# ----------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class BookMarginResult:
+    """Margin of every account of a :class:`Book` (arrays, one entry per account).
+
+    ``worst_scenario`` is the index of the scenario that sets the account's largest
+    risk-unit loss (``n_scenarios`` when the basis contingency does, -1 when the account has
+    no risk). ``scenario_pnl_usd`` (accounts x scenarios, dampened, summed over risk units)
+    is kept when requested.
+    """
+
+    model: str
+    account_ids: tuple[str, ...]
+    initial_margin_usd: NDArray[np.float64]
+    maintenance_margin_usd: NDArray[np.float64]
+    equity_usd: NDArray[np.float64]
+    scan_loss_usd: NDArray[np.float64]
+    basis_contingency_usd: NDArray[np.float64]
+    mm_contingency_usd: NDArray[np.float64]
+    im_contingency_usd: NDArray[np.float64]
+    worst_scenario: NDArray[np.int64]
+    scenario_pnl_usd: NDArray[np.float64] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.account_ids)
+
+    @property
+    def free_margin_usd(self) -> NDArray[np.float64]:
+        """Equity minus initial margin (Derive's ``IM``)."""
+        return self.equity_usd - self.initial_margin_usd
+
+    @property
+    def excess_maintenance_usd(self) -> NDArray[np.float64]:
+        """Equity minus maintenance margin (Derive's ``MM``); negative means liquidatable."""
+        return self.equity_usd - self.maintenance_margin_usd
+
+    def frame(self) -> pd.DataFrame:
+        """One row per account."""
+        return pd.DataFrame(
+            {
+                "account_id": self.account_ids,
+                "initial_margin_usd": self.initial_margin_usd,
+                "maintenance_margin_usd": self.maintenance_margin_usd,
+                "equity_usd": self.equity_usd,
+                "free_margin_usd": self.free_margin_usd,
+                "scan_loss_usd": self.scan_loss_usd,
+                "worst_scenario": self.worst_scenario,
+            }
+        )
+
+
+# ----------------------------------------------------------------------------------------
+# the engine
+# ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Prepared:
+    values: NDArray[np.float64]  # (n_inst, S)
+    base: NDArray[np.float64]  # (n_inst,)
+    basis_up: NDArray[np.float64]
+    basis_down: NDArray[np.float64]
+    group: NDArray[np.int64]  # instrument -> bucket group
+    group_asset: NDArray[np.int64]
+    group_is_option: NDArray[np.bool_]
+    group_long: NDArray[np.float64]
+    group_short: NDArray[np.float64]
+    group_basis_scale: NDArray[np.float64]
+    strike_group: NDArray[np.int64]  # instrument -> (asset, expiry, strike) id (options), -1 otherwise
+    mm_haircut: NDArray[np.float64]
+    im_haircut: NDArray[np.float64]
+    vol_up: NDArray[np.float64]
+    vol_down: NDArray[np.float64]
+    skew_linear: NDArray[np.float64]
+    skew_abs: NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class RiskMatrixModel(MarginModel):
+    """Scenario-grid portfolio margin (see the module docstring for the algorithm).
+
+    Parameters
+    ----------
+    scenarios : ScenarioGrid
+    vol_shock : VolShock
+        Up/down vol shock rules (term structure, floor, minimum shocked vol).
+    skew_shock : SkewShock, optional
+        Needed when the grid has ``"linear"``/``"abs"`` scenarios.
+    static_discount : StaticDiscount, optional
+        Discount of shocked option-expiry values (Derive); none = factor 1.
+    basis_contingency : BasisContingency, optional
+        Forward contingency of option expiries (compared with, not added to, the scenarios).
+    mm_loss_factor, im_loss_factor : float
+        Multipliers of the worst loss for maintenance and initial margin.
+    linear_contingency_mm, linear_contingency_im : float
+        Fraction of ``|quantity| * index`` of perpetuals and futures (IM part is additional).
+    option_contingency_mm, option_contingency_im : float
+        Fraction of the index per net short option per (expiry, strike) (IM part additional).
+    collateral_haircuts : mapping of str to (float, float)
+        ``symbol -> (mm_haircut, im_haircut)`` applied to the positive value of that
+        instrument (IM part additional). Collateral of :meth:`Book.from_accounts` is named
+        ``"collateral:<ASSET>"``.
+    confidence : ConfidenceContingency, optional
+        Oracle-confidence contingency (IM only).
+    depeg : DepegAddOn, optional
+        Stable-coin depeg add-on to the IM loss factor.
+    minimum_charge_usd : float
+        Floor of each risk unit's scan loss (a minimum charge per underlying).
+    forward_freeze_seconds : float
+        Forwards closer to settlement than this move only in proportion ``seconds / freeze``.
+    clamp_negative_rates : bool
+        Discount and price options with ``max(rate, 0)``.
+    chunk_accounts : int
+        Accounts per chunk in :meth:`margin_book` (bounds memory).
+    progress : bool
+        Show a tqdm progress bar over chunks.
+    preset_name : str
+    """
+
+    family: ClassVar[str] = "portfolio"
+
+    scenarios: ScenarioGrid
+    vol_shock: VolShock = VolShock()
+    skew_shock: SkewShock | None = None
+    static_discount: StaticDiscount | None = None
+    basis_contingency: BasisContingency | None = None
+    mm_loss_factor: float = 1.0
+    im_loss_factor: float = 1.0
+    linear_contingency_mm: float = 0.0
+    linear_contingency_im: float = 0.0
+    option_contingency_mm: float = 0.0
+    option_contingency_im: float = 0.0
+    collateral_haircuts: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    confidence: ConfidenceContingency | None = None
+    depeg: DepegAddOn | None = None
+    minimum_charge_usd: float = 0.0
+    forward_freeze_seconds: float = 0.0
+    clamp_negative_rates: bool = False
+    chunk_accounts: int = 20_000
+    progress: bool = False
+    preset_name: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("mm_loss_factor", "im_loss_factor", "linear_contingency_mm", "linear_contingency_im", "option_contingency_mm",
+                     "option_contingency_im", "minimum_charge_usd", "forward_freeze_seconds"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ParameterError(name, value, "must be a finite non-negative number")
+        if self.chunk_accounts < 1:
+            raise ParameterError("chunk_accounts", self.chunk_accounts, "must be at least 1")
+        if self.skew_shock is None and any(v in ("linear", "abs") for v in self.scenarios.vol_shock):
+            raise ParameterError("skew_shock", None, "the scenario grid has skew scenarios ('linear'/'abs') but no SkewShock is configured")
+        for symbol, pair in self.collateral_haircuts.items():
+            mm, im = pair
+            if not (0 <= mm <= 1 and 0 <= im <= 1 and mm + im <= 1):
+                raise ParameterError(f"collateral_haircuts[{symbol}]", pair, "haircuts must be in [0, 1] with mm + im <= 1")
+
+    # -- preparation (per instrument table) ---------------------------------------------------
+    def _prepare(self, instruments: InstrumentTable) -> _Prepared:
+        grid = self.scenarios
+        n = len(instruments)
+        codes = grid.vol_codes
+        kind = instruments.kind
+        option = kind == OPTION
+        years = instruments.years
+        rate = np.maximum(instruments.rate, 0.0) if self.clamp_negative_rates else instruments.rate
+        # vol shocks per instrument
+        up, down = self.vol_shock.multipliers(instruments.seconds)
+        skew_lin = np.ones(n)
+        skew_abs = np.ones(n)
+        if self.skew_shock is not None:
+            skew_lin, skew_abs = self.skew_shock.raw_multipliers(instruments.strike_usd, np.nan_to_num(instruments.forward_usd), years)
+        vol = instruments.vol
+        if self.vol_shock.absolute:
+            vol_up = np.maximum(self.vol_shock.min_shocked_vol, vol + up)
+            vol_down = np.maximum(vol - down, 0.0)
+        else:
+            vol_up = np.maximum(self.vol_shock.min_shocked_vol, vol * up)
+            vol_down = vol * down
+        # scenario unit values
+        x = np.where(codes >= 2, 1.0, grid.spot_array)
+        values = revalue_instruments(instruments, grid.spot_array, np.ones(len(grid)), forward_freeze_seconds=self.forward_freeze_seconds,
+                                     clamp_negative_rates=self.clamp_negative_rates)
+        if np.any(option):
+            moving, fixed = _forward_parts(instruments, self.forward_freeze_seconds)
+            forward = moving[option, None] * x[None, :] + fixed[option, None]
+            vol_o = vol[option]
+            table = np.stack([vol_o, vol_up[option], vol_down[option], vol_o * np.maximum(skew_lin[option], 0.0),
+                              vol_o * np.maximum(skew_abs[option], 0.0)], axis=1)
+            column = np.select([codes == 0, codes == 1, codes == -1, codes == 2], [0, 1, 2, 3], 4)
+            values[option] = _option_values(instruments, option, forward, table[:, column], self.clamp_negative_rates)
+        base = revalue_instruments(instruments, np.ones(1), np.ones(1), forward_freeze_seconds=self.forward_freeze_seconds,
+                                   clamp_negative_rates=self.clamp_negative_rates)[:, 0]
+        basis_up = base.copy()
+        basis_down = base.copy()
+        if self.basis_contingency is not None and np.any(option):
+            shocked = revalue_instruments(instruments, [self.basis_contingency.up_shock, self.basis_contingency.down_shock], np.ones(2),
+                                          forward_freeze_seconds=self.forward_freeze_seconds, clamp_negative_rates=self.clamp_negative_rates)
+            basis_up[option], basis_down[option] = shocked[option, 0], shocked[option, 1]
+        # bucket groups: options by (asset, seconds); every other instrument alone
+        sub = np.where(option, -1.0, np.arange(n, dtype=np.float64))
+        keys = np.stack([instruments.asset.astype(np.float64), np.where(option, instruments.seconds, -1.0), sub], axis=1) if n else np.zeros((0, 3))
+        unique_keys, first, group = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        group = group.reshape(-1)
+        group_is_option = option[first]
+        group_asset = instruments.asset[first]
+        long = np.ones(len(first))
+        short = np.ones(len(first))
+        if self.static_discount is not None:
+            lf, sf = self.static_discount.factors(years[first], rate[first])
+            long = np.where(group_is_option, lf, 1.0)
+            short = np.where(group_is_option, sf, 1.0)
+        scale = np.zeros(len(first))
+        if self.basis_contingency is not None:
+            scale = np.where(group_is_option, self.basis_contingency.add_factor + self.basis_contingency.per_year_factor * years[first], 0.0)
+        strike_keys = np.stack([group.astype(np.float64), np.nan_to_num(instruments.strike_usd, nan=-1.0)], axis=1) if n else np.zeros((0, 2))
+        strike_group = np.unique(strike_keys, axis=0, return_inverse=True)[1].reshape(-1) if n else np.zeros(0, dtype=np.int64)
+        strike_group = np.where(option, strike_group, -1)
+        mm_h = np.zeros(n)
+        im_h = np.zeros(n)
+        for i, symbol in enumerate(instruments.symbol):
+            if symbol in self.collateral_haircuts:
+                mm_h[i], im_h[i] = self.collateral_haircuts[symbol]
+        return _Prepared(values, base, basis_up, basis_down, group.astype(np.int64), group_asset, group_is_option, long, short, scale,
+                         strike_group.astype(np.int64), mm_h, im_h, vol_up, vol_down, skew_lin, skew_abs)
+
+    # -- evaluation of a chunk of accounts ----------------------------------------------------
+    def _evaluate(self, book: Book, prep: _Prepared, p0: int, p1: int, a0: int, a1: int, keep: bool) -> dict[str, Any]:
+        instruments = book.instruments
+        grid = self.scenarios
+        n_acc = a1 - a0
+        n_inst = len(instruments)
+        n_groups = len(prep.group_asset)
+        n_scen = len(grid)
+        acc = book.account[p0:p1] - a0
+        inst = book.instrument[p0:p1]
+        qty = book.quantity[p0:p1]
+        kind = instruments.kind[inst]
+        # buckets
+        bkey = acc * np.int64(max(n_groups, 1)) + prep.group[inst]
+        bkeys, bucket = np.unique(bkey, return_inverse=True)
+        n_b = len(bkeys)
+        b_acc = bkeys // max(n_groups, 1)
+        b_group = bkeys % max(n_groups, 1)
+        matrix = sparse.csr_matrix((qty, (bucket, inst)), shape=(n_b, n_inst))
+        shocked = np.asarray(matrix @ prep.values)
+        base = matrix @ prep.base
+        factor = np.where(shocked >= 0, prep.group_long[b_group, None], prep.group_short[b_group, None])
+        contribution = (shocked * factor - base[:, None]) * grid.dampening_array[None, :]
+        skew = grid.vol_codes >= 2
+        if np.any(skew):
+            option_bucket = prep.group_is_option[b_group]
+            contribution[:, skew] = np.where(option_bucket[:, None], -np.abs(contribution[:, skew]), contribution[:, skew])
+        # basis contingency per option bucket
+        up = matrix @ prep.basis_up
+        down = matrix @ prep.basis_down
+        basis_b = np.minimum(np.minimum(up - base, down - base), 0.0) * prep.group_basis_scale[b_group]
+        # risk units (account, asset)
+        rkey = b_acc * np.int64(max(len(instruments.assets), 1)) + prep.group_asset[b_group]
+        rkeys, runit = np.unique(rkey, return_inverse=True)
+        n_r = len(rkeys)
+        r_acc = rkeys // max(len(instruments.assets), 1)
+        rmatrix = sparse.csr_matrix((np.ones(n_b), (runit, np.arange(n_b))), shape=(n_r, n_b))
+        pnl_r = np.asarray(rmatrix @ contribution)
+        basis_r = np.bincount(runit, weights=basis_b, minlength=n_r)
+        if n_scen:
+            worst_r = np.argmin(pnl_r, axis=1) if n_r else np.zeros(0, dtype=np.int64)
+            min_r = pnl_r[np.arange(n_r), worst_r] if n_r else np.zeros(0)
+        basis_wins = ~(min_r < basis_r)
+        worst_r = np.where(basis_wins, n_scen, worst_r)
+        span_r = np.minimum(min_r, basis_r)
+        loss_r = np.maximum(-span_r, 0.0)
+        if self.minimum_charge_usd > 0:
+            loss_r = np.maximum(loss_r, self.minimum_charge_usd)
+        loss = np.bincount(r_acc, weights=loss_r, minlength=n_acc)
+        basis_acc = np.bincount(r_acc, weights=basis_r, minlength=n_acc)
+        # worst scenario of the account = that of its largest-loss risk unit
+        order = np.lexsort((-loss_r, r_acc))
+        first = np.ones(n_r, dtype=bool)
+        first[1:] = r_acc[order][1:] != r_acc[order][:-1]
+        worst = np.full(n_acc, -1, dtype=np.int64)
+        chosen = order[first]
+        worst[r_acc[chosen]] = np.where(loss_r[chosen] > 0, worst_r[chosen], -1)
+        # contingencies
+        index = instruments.index_usd[inst]
+        linear = (kind == PERPETUAL) | (kind == FUTURE)
+        linear_notional = np.bincount(acc, weights=np.where(linear, np.abs(qty) * index, 0.0), minlength=n_acc)
+        option_pos = kind == OPTION
+        naked = np.zeros(n_acc)
+        if np.any(option_pos):
+            sg = prep.strike_group[inst[option_pos]]
+            skey = acc[option_pos] * np.int64(prep.strike_group.max() + 1) + sg
+            skeys, swhere = np.unique(skey, return_inverse=True)
+            net = np.bincount(swhere, weights=qty[option_pos], minlength=len(skeys))
+            spot_of = np.zeros(len(skeys))
+            spot_of[swhere] = index[option_pos]
+            naked = np.bincount(skeys // np.int64(prep.strike_group.max() + 1), weights=np.maximum(-net, 0.0) * spot_of, minlength=n_acc).astype(np.float64)
+        value = qty * prep.base[inst]
+        haircut_base = np.maximum(value, 0.0)
+        mm_haircut = np.bincount(acc, weights=haircut_base * prep.mm_haircut[inst], minlength=n_acc)
+        im_haircut = np.bincount(acc, weights=haircut_base * prep.im_haircut[inst], minlength=n_acc)
+        oracle = np.zeros(n_acc)
+        if self.confidence is not None:
+            conf = instruments.confidence[inst]
+            if np.any(conf < self.confidence.threshold):
+                c_b = np.ones(n_b)
+                np.minimum.at(c_b, bucket, conf)
+                notional = np.where((kind == SPOT) | (kind == STATIC), np.abs(value), np.abs(qty) * index)
+                n_bucket = np.bincount(bucket, weights=notional, minlength=n_b)
+                charge = np.where(c_b < self.confidence.threshold, (1.0 - c_b) * self.confidence.margin * n_bucket, 0.0)
+                oracle = np.bincount(b_acc, weights=charge, minlength=n_acc).astype(np.float64)
+        mm_cont = linear_notional * self.linear_contingency_mm + naked * self.option_contingency_mm + mm_haircut
+        im_cont = linear_notional * self.linear_contingency_im + naked * self.option_contingency_im + im_haircut + oracle
+        im_factor = np.full(n_acc, self.im_loss_factor)
+        if self.depeg is not None:
+            stable = book.stable_price[a0:a1]
+            im_factor = im_factor + np.where(stable < self.depeg.threshold, (self.depeg.threshold - stable) * self.depeg.factor, 0.0)
+        equity = np.bincount(acc, weights=book.mtm_usd[p0:p1], minlength=n_acc) + book.cash_usd[a0:a1]
+        out: dict[str, Any] = {
+            "initial": im_factor * loss + mm_cont + im_cont,
+            "maintenance": self.mm_loss_factor * loss + mm_cont,
+            "equity": equity,
+            "loss": loss,
+            "basis": basis_acc,
+            "mm_cont": mm_cont,
+            "im_cont": im_cont,
+            "worst": worst,
+        }
+        if keep:
+            ramatrix = sparse.csr_matrix((np.ones(n_r), (r_acc, np.arange(n_r))), shape=(n_acc, n_r))
+            out["pnl"] = np.asarray(ramatrix @ pnl_r)
+            out.update(
+                pnl_r=pnl_r, basis_r=basis_r, r_asset=rkeys % max(len(instruments.assets), 1), r_acc=r_acc, loss_r=loss_r, worst_r=worst_r,
+                bucket=bucket, b_group=b_group, base_b=base, shocked_b=shocked, contribution_b=contribution, basis_b=basis_b, im_factor=im_factor,
+                linear_notional=linear_notional, naked=naked, mm_haircut=mm_haircut, im_haircut=im_haircut, oracle=oracle,
+            )
+        return out
+
+    # -- public API ----------------------------------------------------------------------------
+    def margin_book(self, book: Book, *, keep_scenarios: bool = False) -> BookMarginResult:
+        """Margin every account of ``book`` in vectorised chunks of ``chunk_accounts`` accounts.
+
+        Parameters
+        ----------
+        book : Book
+        keep_scenarios : bool
+            Also return the (accounts x scenarios) P&L matrix.
+        """
+        prep = self._prepare(book.instruments)
+        n = book.n_accounts
+        starts = np.searchsorted(book.account, np.arange(0, n + self.chunk_accounts, self.chunk_accounts).clip(max=n))
+        names = ("initial", "maintenance", "equity", "loss", "basis", "mm_cont", "im_cont", "worst")
+        parts: dict[str, list[Any]] = {k: [] for k in (*names, "pnl")}
+        bounds = list(range(0, n, self.chunk_accounts))
+        iterator: Any = enumerate(bounds)
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(iterator, total=len(bounds), desc=f"margin {self.name}", unit="chunk")
+        for c, a0 in iterator:
+            a1 = min(a0 + self.chunk_accounts, n)
+            out = self._evaluate(book, prep, int(starts[c]), int(starts[c + 1]), a0, a1, keep_scenarios)
+            for k in names:
+                parts[k].append(out[k])
+            if keep_scenarios:
+                parts["pnl"].append(out["pnl"])
+        joined = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in parts.items()}
+        return BookMarginResult(
+            self.name, book.account_ids, joined["initial"], joined["maintenance"], joined["equity"], joined["loss"], joined["basis"],
+            joined["mm_cont"], joined["im_cont"], joined["worst"].astype(np.int64), joined["pnl"].reshape(n, len(self.scenarios)) if keep_scenarios else None,
+        )
+
+    def evaluate_book_account(self, book: Book, account: int = 0) -> dict[str, Any]:
+        """All intermediate arrays of one account of ``book`` (scenario P&L per risk unit, buckets,
+        contingencies); used by :meth:`margin` and the Derive case adapter."""
+        prep = self._prepare(book.instruments)
+        p0, p1 = np.searchsorted(book.account, [account, account + 1])
+        out = self._evaluate(book, prep, int(p0), int(p1), account, account + 1, True)
+        out["prepared"] = prep
+        out["positions"] = slice(int(p0), int(p1))
+        return out
+
+    def margin(self, account: Account, market: MarketSnapshot) -> MarginResult:
+        """Margin one account (see :meth:`margin_book` for many)."""
+        account.require_positions()
+        return self.result_from_book(Book.from_accounts([account], market), 0)
+
+    def result_from_book(self, book: Book, account: int = 0) -> MarginResult:
+        """A full :class:`MarginResult` (scenario table, worst scenario, contributions) for one account of ``book``."""
+        out = self.evaluate_book_account(book, account)
+        prep: _Prepared = out["prepared"]
+        grid = self.scenarios
+        instruments = book.instruments
+        sl = out["positions"]
+        inst = book.instrument[sl]
+        qty = book.quantity[sl]
+        scenarios = grid.frame()
+        scenarios["pnl_usd"] = out["pnl"][0]
+        assets = [instruments.assets[a] for a in out["r_asset"]]
+        if len(assets) > 1:
+            for asset, row in zip(assets, out["pnl_r"]):
+                scenarios[f"pnl_{asset}_usd"] = row
+        worst = int(out["worst"][0])
+        n_scen = len(grid)
+        worst_label = None if worst < 0 else ("basis (forward) contingency" if worst == n_scen else grid.label(worst))
+        # positions: unit values and P&L in the worst scenario (before static discount)
+        positions = pd.DataFrame(
+            {
+                "symbol": [instruments.symbol[i] for i in inst],
+                "kind": [KIND_NAMES[k] for k in instruments.kind[inst]],
+                "underlying": [instruments.assets[a] for a in instruments.asset[inst]],
+                "quantity": qty,
+                "value_usd": qty * prep.base[inst],
+                "mtm_usd": book.mtm_usd[sl],
+            }
+        )
+        if 0 <= worst < n_scen:
+            positions["worst_scenario_pnl_usd"] = qty * (prep.values[inst, worst] - prep.base[inst]) * grid.dampening[worst]
+        loss = float(out["loss"][0])
+        im_factor = float(out["im_factor"][0])
+        rows = [
+            ("scan risk", im_factor * loss, self.mm_loss_factor * loss,
+             f"worst loss {loss:,.2f} USD ({worst_label}) x loss factor (MM {self.mm_loss_factor:g}, IM {im_factor:g})"),
+            ("perpetual/future contingency", float(out["linear_notional"][0]) * self.linear_contingency_im, float(out["linear_notional"][0]) * self.linear_contingency_mm,
+             f"notional {float(out['linear_notional'][0]):,.2f} USD x ({self.linear_contingency_mm:g} MM, +{self.linear_contingency_im:g} IM)"),
+            ("naked short option contingency", float(out["naked"][0]) * self.option_contingency_im, float(out["naked"][0]) * self.option_contingency_mm,
+             f"net short options per strike x index = {float(out['naked'][0]):,.2f} USD x ({self.option_contingency_mm:g} MM, +{self.option_contingency_im:g} IM)"),
+            ("collateral haircuts", float(out["im_haircut"][0]), float(out["mm_haircut"][0]), "haircut x collateral value (IM part additional)"),
+            ("oracle confidence", float(out["oracle"][0]), 0.0, "(1 - confidence) x margin x notional below the confidence threshold (IM only)"),
+        ]
+        components = pd.DataFrame(rows, columns=["component", "initial_margin_usd", "maintenance_margin_usd", "explanation"])
+        components["initial_margin_usd"] += components["maintenance_margin_usd"] * (components["component"] != "scan risk")
+        details = {
+            "worst_scenario": worst_label,
+            "worst_scenario_index": worst,
+            "scan_loss_usd": loss,
+            "basis_contingency_usd": float(out["basis"][0]),
+            "im_loss_factor": im_factor,
+            "risk_units": pd.DataFrame({"underlying": assets, "loss_usd": out["loss_r"], "basis_contingency_usd": out["basis_r"],
+                                        "worst_scenario_index": out["worst_r"]}),
+            "buckets": pd.DataFrame({"group": out["b_group"], "mtm_usd": out["base_b"], "basis_contingency_usd": out["basis_b"]}),
+            "bucket_scenario_pnl_usd": out["contribution_b"],
+            "bucket_shocked_value_usd": out["shocked_b"],
+        }
+        notes = (
+            f"The worst of {n_scen} scenarios is '{worst_label}' with a loss of {loss:,.2f} USD.",
+            "Position P&Ls in the worst scenario are before the static discount of expiry values and skew netting.",
+        )
+        return MarginResult(self.name, float(out["initial"][0]), float(out["maintenance"][0]), float(out["equity"][0]), positions, components,
+                            scenarios, details, notes)
