@@ -15,6 +15,7 @@ from marginlab.exceptions import MarginLabError
 
 #: Modules that add sub-commands (each defines ``register(subparsers)``).
 COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES += ("marginlab.cli.portfolio_commands",)  # derive-case
 
 
 def build_parser() -> argparse.ArgumentParser:
