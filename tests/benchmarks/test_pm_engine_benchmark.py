@@ -1,0 +1,33 @@
+"""Smoke test of ``benchmarks/pm_engine.py`` with a small book (no timing asserts)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "pm_engine.py"
+
+
+def _load():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("pm_engine_benchmark", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_runs_and_prints_its_summary_line(capsys) -> None:  # type: ignore[no-untyped-def]
+    module = _load()
+    figures = module.main(["--accounts", "300", "--loop-sample", "5", "--chunk", "64"])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("valuations_per_s=")
+    for key in ("ratio_to_kernel", "ratio_to_loop", "accounts_per_s", "seconds_100k"):
+        assert f"{key}=" in last
+        assert np.isfinite(figures[key]) and figures[key] > 0
+
+
+def test_synthetic_book_is_seeded() -> None:
+    module = _load()
+    a, b = module.synthetic_book(50, 7), module.synthetic_book(50, 7)
+    assert np.array_equal(a.quantity, b.quantity) and np.array_equal(a.instrument, b.instrument)
