@@ -22,13 +22,14 @@ The formulas (Black, 1976) are, with ``d1 = (ln(F/K) + vol^2 T / 2) / (vol sqrt(
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr
 
-from marginlab.exceptions import InputError
+from marginlab.exceptions import ConvergenceWarning, InputError
 
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 
@@ -142,6 +143,12 @@ def implied_vol(
     bounds ``[D * intrinsic, D * F]`` (call) / ``[D * intrinsic, D * K]`` (put), naming the first
     offending element.
 
+    Where the volatility is not identifiable -- the time value is below floating-point
+    resolution, so that moving the volatility by 1e-6 changes the price by less than about
+    1e-14 of its scale (deep in- or out-of-the-money short-dated options) -- or where the
+    iteration does not converge, the result is NaN and a
+    :class:`~marginlab.exceptions.ConvergenceWarning` says how many elements are affected.
+
     >>> from marginlab.pricing import black76_price, implied_vol
     >>> price = black76_price(100.0, 110.0, 0.5, 0.65, 0.01, False)
     >>> round(float(implied_vol(price, 100.0, 110.0, 0.5, 0.01, False)), 10)
@@ -180,4 +187,15 @@ def implied_vol(
             vol = vol_next
             break
         vol = vol_next
+    greeks = black76_greeks(forward, strike, years_, vol, rate_, call)
+    flat = greeks.vega * 1e-6 <= 64 * np.finfo(float).eps * upper
+    unconverged = ~flat & (np.abs(greeks.price - price) > 1e-9 * upper)
+    if np.any(flat | unconverged):
+        warnings.warn(
+            f"implied_vol: {int(np.sum(flat))} price(s) without identifiable time value and {int(np.sum(unconverged))} "
+            "not converged; returned NaN for them",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+        vol = np.where(flat | unconverged, np.nan, vol)
     return vol

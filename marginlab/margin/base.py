@@ -170,6 +170,16 @@ class MarginModel(abc.ABC):
     def margin(self, account: Account, market: MarketSnapshot) -> MarginResult:
         """Margin ``account`` at ``market``."""
 
+    def account_equity_usd(self, account: Account, market: MarketSnapshot) -> float:
+        """Equity the model counts, also for an account without positions.
+
+        Default: cash + collateral at market + positions' mark-to-market (no haircut); models
+        that apply haircuts override it.
+        """
+        from marginlab.valuation import equity_usd, value_positions
+
+        return equity_usd(account.cash_usd, account.collateral, value_positions(account.positions, market), market)
+
 
 @dataclass(frozen=True)
 class IncrementalMargin:
@@ -204,13 +214,15 @@ class IncrementalMargin:
 def what_if(model: MarginModel, account: Account, trade: Iterable[Position], market: MarketSnapshot) -> IncrementalMargin:
     """Incremental margin of adding ``trade`` to ``account`` under any ``model``.
 
-    An empty account (a new one) has zero requirement before the trade.
+    An account without positions has zero requirement before the trade; its equity is the
+    model's :meth:`MarginModel.account_equity_usd` (cash and collateral, after haircuts where
+    the model applies them).
     """
     trade = tuple(trade)
     if account.positions:
         before = model.margin(account, market)
     else:
         empty = pd.DataFrame(columns=["component", "initial_margin_usd", "maintenance_margin_usd"])
-        before = MarginResult(model.name, 0.0, 0.0, 0.0, pd.DataFrame(), empty)
+        before = MarginResult(model.name, 0.0, 0.0, model.account_equity_usd(account, market), pd.DataFrame(), empty)
     after = model.margin(account.with_positions(trade), market)
     return IncrementalMargin(before, after)

@@ -1,0 +1,394 @@
+"""Collateral valuation: haircut schedules, the margin-ratio action ladder, health factors.
+
+Collateral balances (``Account.collateral``, in asset units) are valued at the market
+snapshot's index price -- stablecoins included, so a depeg (USDC at 0.88) lowers the
+collateral it backs -- and then reduced by a *haircut* ``h`` in ``[0, 1]``: the adjusted value
+is ``value * (1 - h)``. The *collateral ratio* (Binance's "collateral rate") is ``1 - h``.
+
+Three schedules implement the :class:`HaircutSchedule` protocol
+(``haircut(asset, amount, market) -> fraction``):
+
+* :class:`FlatHaircut` -- one haircut per asset (and an optional default);
+* :class:`TieredHaircut` -- value tiers, each slice of the USD value counted at its own ratio
+  (Binance "tiered collateral ratio"); the haircut returned is the value-weighted effective one;
+* :class:`DynamicHaircut` -- ``clip(base * current_vol / reference_vol, floor, cap)``, fed by a
+  volatility forecast (e.g. GARCH) or a parameter file.
+
+:class:`ActionLadder` maps a margin ratio (equity / maintenance margin) to the venue's action
+(worked example F); :func:`health_factor` and :class:`HealthFactorRules` implement the Aave-style
+collateral rules (worked example E4).
+
+>>> from marginlab.collateral import FlatHaircut, adjusted_collateral_usd
+>>> from marginlab.market import MarketSnapshot
+>>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 100000}}})
+>>> adjusted_collateral_usd({"BTC": 3.0}, market, FlatHaircut({"BTC": 0.05}))  # 3 BTC count as 2.85 BTC
+285000.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from marginlab.exceptions import InputError, MissingMarketDataError, ParameterError, UnknownAssetError
+from marginlab.market import MarketSnapshot
+from marginlab.valuation import USD_CODES
+
+
+def _fraction(field_name: str, value: Any) -> float:
+    number = float(value)
+    if not math.isfinite(number) or not 0.0 <= number <= 1.0:
+        raise ParameterError(field_name, value, "must be a fraction in [0, 1]")
+    return number
+
+
+def _price_usd(asset: str, market: MarketSnapshot) -> float:
+    if asset in USD_CODES:
+        return 1.0
+    if asset not in market.assets:
+        raise UnknownAssetError(f"collateral[{asset}]", asset, f"has no price in the market snapshot (known: {sorted(market.assets)})")
+    return market.index_usd(asset)
+
+
+@runtime_checkable
+class HaircutSchedule(Protocol):
+    """Anything that gives the haircut (a fraction in ``[0, 1]``) of ``amount`` units of ``asset``."""
+
+    def haircut(self, asset: str, amount: float, market: MarketSnapshot) -> float:
+        """Haircut of ``amount`` units of ``asset`` valued at ``market``."""
+        ...
+
+
+@dataclass(frozen=True)
+class FlatHaircut:
+    """One haircut per asset, independent of the amount.
+
+    Parameters
+    ----------
+    haircuts : mapping asset -> fraction
+        Haircut per asset (``0.05`` = the asset counts at 95%).
+    default : float, optional
+        Haircut of unlisted assets; ``None`` raises :class:`UnknownAssetError` for them.
+        ``USD`` is always at 0 unless listed.
+
+    >>> FlatHaircut({"BTC": 0.05}, default=0.9).haircut("DOGE", 1.0, None)
+    0.9
+    """
+
+    haircuts: Mapping[str, float] = field(default_factory=dict)
+    default: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "haircuts", {str(a): _fraction(f"haircuts[{a}]", h) for a, h in dict(self.haircuts).items()})
+        if self.default is not None:
+            object.__setattr__(self, "default", _fraction("default", self.default))
+
+    @classmethod
+    def from_collateral_ratios(cls, ratios: Mapping[str, float], default_ratio: float | None = None) -> "FlatHaircut":
+        """Build from collateral ratios (``1 - haircut``), the way Binance publishes them."""
+        return cls(
+            {a: 1.0 - _fraction(f"ratios[{a}]", r) for a, r in ratios.items()},
+            None if default_ratio is None else 1.0 - _fraction("default_ratio", default_ratio),
+        )
+
+    def haircut(self, asset: str, amount: float, market: MarketSnapshot | None) -> float:
+        if asset in self.haircuts:
+            return self.haircuts[asset]
+        if asset in USD_CODES:
+            return 0.0
+        if self.default is None:
+            raise UnknownAssetError("asset", asset, f"has no haircut (known: {sorted(self.haircuts)}) and no default is set")
+        return self.default
+
+
+@dataclass(frozen=True)
+class CollateralTier:
+    """One value tier of a tiered collateral ratio: USD value up to ``upper_usd`` counts at ``ratio``."""
+
+    upper_usd: float
+    ratio: float
+
+    def __post_init__(self) -> None:
+        upper = float(self.upper_usd)
+        if not upper > 0:
+            raise ParameterError("upper_usd", self.upper_usd, "must be positive (use math.inf for the last tier)")
+        object.__setattr__(self, "upper_usd", upper)
+        object.__setattr__(self, "ratio", _fraction("ratio", self.ratio))
+
+
+@dataclass(frozen=True)
+class TieredHaircut:
+    """Size-tiered collateral ratios (Binance style): each slice of the value counts at its tier's ratio.
+
+    A balance worth ``V`` USD counts ``sum_i ratio_i * (min(V, upper_i) - upper_{i-1})^+``; the
+    haircut returned is ``1 - counted / V``. Beyond the last tier's upper bound the value counts at 0.
+
+    Parameters
+    ----------
+    tiers : mapping asset -> sequence of CollateralTier (or ``(upper_usd, ratio)`` pairs)
+        Tiers in increasing ``upper_usd`` order.
+    default : FlatHaircut-like float, optional
+        Flat haircut for assets without tiers; ``None`` raises for them.
+
+    >>> schedule = TieredHaircut({"BTC": [(1_000_000, 0.95), (2_000_000, 0.9)]})
+    >>> round(schedule.haircut("BTC", 15.0, None, value_usd=1_500_000), 6)  # 950k + 450k counted
+    0.066667
+    """
+
+    tiers: Mapping[str, Sequence[CollateralTier]] = field(default_factory=dict)
+    default: float | None = None
+
+    def __post_init__(self) -> None:
+        tiers: dict[str, tuple[CollateralTier, ...]] = {}
+        for asset, raw in dict(self.tiers).items():
+            parsed = tuple(t if isinstance(t, CollateralTier) else CollateralTier(*t) for t in raw)
+            if not parsed:
+                raise ParameterError(f"tiers[{asset}]", raw, "needs at least one tier")
+            uppers = [t.upper_usd for t in parsed]
+            if any(b <= a for a, b in zip(uppers, uppers[1:])):
+                raise ParameterError(f"tiers[{asset}]", uppers, "upper bounds must be strictly increasing")
+            tiers[str(asset)] = parsed
+        object.__setattr__(self, "tiers", tiers)
+        if self.default is not None:
+            object.__setattr__(self, "default", _fraction("default", self.default))
+
+    def counted_usd(self, asset: str, value_usd: float) -> float:
+        """USD value counted for a balance worth ``value_usd``."""
+        tiers = self.tiers[asset]
+        uppers = np.array([t.upper_usd for t in tiers])
+        lowers = np.concatenate([[0.0], uppers[:-1]])
+        ratios = np.array([t.ratio for t in tiers])
+        slices = np.clip(value_usd - lowers, 0.0, uppers - lowers)
+        return float(np.sum(slices * ratios))
+
+    def haircut(self, asset: str, amount: float, market: MarketSnapshot | None, value_usd: float | None = None) -> float:
+        if asset not in self.tiers:
+            if asset in USD_CODES:
+                return 0.0
+            if self.default is None:
+                raise UnknownAssetError("asset", asset, f"has no collateral tiers (known: {sorted(self.tiers)}) and no default")
+            return self.default
+        if value_usd is None:
+            if market is None:
+                raise InputError("market", None, "a tiered haircut needs the market to value the balance")
+            value_usd = abs(amount) * _price_usd(asset, market)
+        if value_usd <= 0:
+            return 1.0 - self.tiers[asset][0].ratio
+        return float(min(max(1.0 - self.counted_usd(asset, value_usd) / value_usd, 0.0), 1.0))
+
+
+@dataclass(frozen=True)
+class DynamicHaircut:
+    """Volatility-scaled haircut: ``clip(base * current_vol / reference_vol, floor, cap)``.
+
+    The calibration step feeds ``current_vol`` (e.g. a GARCH forecast of annualised volatility)
+    and ``reference_vol`` (the volatility at which ``base`` was set) per asset; when volatility
+    doubles the haircut doubles, within ``[floor, cap]``.
+
+    Parameters
+    ----------
+    base : mapping asset -> fraction
+        Haircut at the reference volatility.
+    reference_vol, current_vol : mapping asset -> annualised volatility (fraction)
+    floor, cap : float
+        Bounds of the haircut, ``0 <= floor <= cap <= 1``.
+
+    An asset without a current volatility raises :class:`MissingMarketDataError` (a stale or
+    missing forecast must not silently fall back to the base haircut).
+
+    >>> schedule = DynamicHaircut({"ETH": 0.10}, {"ETH": 0.60}, {"ETH": 0.90}, floor=0.05, cap=0.5)
+    >>> round(schedule.haircut("ETH", 1.0, None), 10)
+    0.15
+    """
+
+    base: Mapping[str, float]
+    reference_vol: Mapping[str, float]
+    current_vol: Mapping[str, float] = field(default_factory=dict)
+    floor: float = 0.0
+    cap: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base", {a: _fraction(f"base[{a}]", h) for a, h in dict(self.base).items()})
+        for name in ("reference_vol", "current_vol"):
+            vols = {}
+            for asset, vol in dict(getattr(self, name)).items():
+                number = float(vol)
+                if not math.isfinite(number) or number <= 0:
+                    raise ParameterError(f"{name}[{asset}]", vol, "must be a positive finite volatility")
+                vols[asset] = number
+            object.__setattr__(self, name, vols)
+        floor, cap = _fraction("floor", self.floor), _fraction("cap", self.cap)
+        if floor > cap:
+            raise ParameterError("floor", floor, f"must not exceed cap={cap}")
+        object.__setattr__(self, "floor", floor)
+        object.__setattr__(self, "cap", cap)
+
+    def with_current_vol(self, current_vol: Mapping[str, float]) -> "DynamicHaircut":
+        """A copy fed with new volatility forecasts (merged over the old ones)."""
+        return DynamicHaircut(self.base, self.reference_vol, {**self.current_vol, **current_vol}, self.floor, self.cap)
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, Any]) -> "DynamicHaircut":
+        """Build from a mapping ``{floor, cap, assets: {ASSET: {base, reference_vol, current_vol}}}``."""
+        assets = parameters.get("assets")
+        if not isinstance(assets, Mapping) or not assets:
+            raise ParameterError("assets", assets, "a dynamic haircut needs a non-empty 'assets' mapping")
+        base, reference, current = {}, {}, {}
+        for asset, entry in assets.items():
+            if not isinstance(entry, Mapping) or "base" not in entry or "reference_vol" not in entry:
+                raise ParameterError(f"assets[{asset}]", entry, "needs 'base' and 'reference_vol'")
+            base[asset], reference[asset] = entry["base"], entry["reference_vol"]
+            if entry.get("current_vol") is not None:
+                current[asset] = entry["current_vol"]
+        return cls(base, reference, current, parameters.get("floor", 0.0), parameters.get("cap", 1.0))
+
+    def haircut(self, asset: str, amount: float, market: MarketSnapshot | None) -> float:
+        if asset in USD_CODES and asset not in self.base:
+            return 0.0
+        if asset not in self.base or asset not in self.reference_vol:
+            raise UnknownAssetError("asset", asset, f"has no base haircut/reference volatility (known: {sorted(self.base)})")
+        if asset not in self.current_vol:
+            raise MissingMarketDataError("current_vol", asset, "no volatility forecast for this asset; feed one with with_current_vol()")
+        raw = self.base[asset] * self.current_vol[asset] / self.reference_vol[asset]
+        return float(min(max(raw, self.floor), self.cap))
+
+
+def collateral_table(collateral: Mapping[str, float], market: MarketSnapshot, schedule: HaircutSchedule | None = None) -> pd.DataFrame:
+    """One row per collateral balance: amount, price, value, haircut and adjusted value (USD).
+
+    ``adjusted_value_usd = value_usd * (1 - haircut)``; without a schedule the haircut is 0.
+    """
+    rows = []
+    for asset, amount in collateral.items():
+        price = _price_usd(asset, market)
+        value = float(amount) * price
+        if schedule is None:
+            haircut = 0.0
+        elif isinstance(schedule, TieredHaircut):
+            haircut = schedule.haircut(asset, amount, market, value_usd=value)
+        else:
+            haircut = schedule.haircut(asset, float(amount), market)
+        haircut = float(haircut)
+        if not 0.0 <= haircut <= 1.0:
+            raise ParameterError(f"haircut[{asset}]", haircut, "the schedule returned a haircut outside [0, 1]")
+        rows.append((asset, float(amount), price, value, haircut, 1.0 - haircut, value * (1.0 - haircut)))
+    return pd.DataFrame(
+        rows, columns=["asset", "amount", "price_usd", "value_usd", "haircut", "collateral_ratio", "adjusted_value_usd"]
+    )
+
+
+def adjusted_collateral_usd(collateral: Mapping[str, float], market: MarketSnapshot, schedule: HaircutSchedule | None = None) -> float:
+    """Total collateral value in USD after haircuts."""
+    table = collateral_table(collateral, market, schedule)
+    return float(table["adjusted_value_usd"].sum()) if len(table) else 0.0
+
+
+# ------------------------------------------------------------------ action ladder
+@dataclass(frozen=True)
+class ActionLadder:
+    """Actions by margin ratio (equity / maintenance margin), from the safest down.
+
+    ``levels`` are ``(threshold, action)`` pairs with decreasing thresholds: a ratio strictly
+    above the first threshold gets the first action, a ratio in ``(t_{i+1}, t_i]`` gets action
+    ``i + 1``, and a ratio at or below the last threshold gets ``final_action``.
+
+    The default is worked example F (Binance unified account): above 150% free; 120-150%
+    reminder; 105-120% reduce-only; 100-105% liquidation; at or below 100% liquidation with a
+    possible loss claim. The document does not say to which side a boundary belongs; we assume
+    each boundary belongs to the riskier band (a ratio of exactly 1.20 is reduce-only).
+
+    >>> ladder = ActionLadder()
+    >>> [ladder.classify(r) for r in (2.0, 1.3, 1.1, 1.02, 0.9)]
+    ['free', 'reminder', 'reduce-only', 'liquidation', 'liquidation-loss-claim']
+    """
+
+    levels: tuple[tuple[float, str], ...] = ((1.5, "free"), (1.2, "reminder"), (1.05, "reduce-only"), (1.0, "liquidation"))
+    final_action: str = "liquidation-loss-claim"
+
+    def __post_init__(self) -> None:
+        levels = tuple((float(t), str(a)) for t, a in self.levels)
+        if not levels:
+            raise ParameterError("levels", self.levels, "needs at least one level")
+        thresholds = [t for t, _ in levels]
+        if any(b >= a for a, b in zip(thresholds, thresholds[1:])) or any(not math.isfinite(t) for t in thresholds):
+            raise ParameterError("levels", thresholds, "thresholds must be finite and strictly decreasing")
+        object.__setattr__(self, "levels", levels)
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        return tuple(a for _, a in self.levels) + (self.final_action,)
+
+    def classify(self, margin_ratio: float) -> str:
+        """The action for ``margin_ratio`` (``inf`` -- nothing required -- is the first action)."""
+        ratio = float(margin_ratio)
+        if math.isnan(ratio):
+            raise InputError("margin_ratio", margin_ratio, "must not be NaN")
+        action = self.final_action
+        for threshold, level_action in reversed(self.levels):
+            if ratio > threshold:
+                action = level_action
+        return action
+
+
+UNIFIED_ACCOUNT_LADDER = ActionLadder()
+"""Worked example F's ladder (Binance unified account)."""
+
+
+# -------------------------------------------------------------- health factor (Aave)
+def health_factor(collateral_usd: Mapping[str, float], liquidation_threshold: Mapping[str, float], debt_usd: float) -> float:
+    """Aave-style health factor ``sum(collateral_i * threshold_i) / debt`` (``inf`` without debt).
+
+    >>> health_factor({"ETH": 10_000.0, "WBTC": 5_000.0}, {"ETH": 0.825, "WBTC": 0.78}, 9_000.0)
+    1.35
+    """
+    debt = float(debt_usd)
+    if not math.isfinite(debt) or debt < 0:
+        raise InputError("debt_usd", debt_usd, "must be a non-negative finite amount")
+    total = 0.0
+    for asset, value in collateral_usd.items():
+        if asset not in liquidation_threshold:
+            raise UnknownAssetError("liquidation_threshold", asset, "no liquidation threshold for this collateral asset")
+        value = float(value)
+        if not math.isfinite(value) or value < 0:
+            raise InputError(f"collateral_usd[{asset}]", value, "must be a non-negative finite amount")
+        total += value * _fraction(f"liquidation_threshold[{asset}]", liquidation_threshold[asset])
+    return math.inf if debt == 0 else total / debt
+
+
+@dataclass(frozen=True)
+class HealthFactorRules:
+    """Aave-style liquidation rules (worked example E4).
+
+    A position is liquidatable when the health factor is below 1; a liquidator may repay
+    ``close_factor`` of the debt (``full_close_factor`` when the health factor is below
+    ``full_close_below``) and receives collateral worth ``repaid * (1 + liquidation_bonus)``.
+    The document gives 50% / 100% / 0.95; the bonus is asset-specific at Aave and not stated
+    there: the default 5% is an assumption.
+    """
+
+    close_factor: float = 0.5
+    full_close_factor: float = 1.0
+    full_close_below: float = 0.95
+    liquidation_bonus: float = 0.05
+
+    def __post_init__(self) -> None:
+        for name in ("close_factor", "full_close_factor", "liquidation_bonus"):
+            object.__setattr__(self, name, _fraction(name, getattr(self, name)))
+
+    def max_repay_usd(self, health: float, debt_usd: float) -> float:
+        """Largest debt amount a liquidator may repay (0 when not liquidatable)."""
+        if math.isnan(health):
+            raise InputError("health_factor", health, "must not be NaN")
+        if health >= 1.0:
+            return 0.0
+        factor = self.full_close_factor if health < self.full_close_below else self.close_factor
+        return factor * float(debt_usd)
+
+    def collateral_seized_usd(self, repaid_usd: float) -> float:
+        """Collateral value the liquidator receives for repaying ``repaid_usd``."""
+        return float(repaid_usd) * (1.0 + self.liquidation_bonus)

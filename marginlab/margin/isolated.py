@@ -1,0 +1,611 @@
+"""Isolated (standard) margin: one general engine, venue rules as data.
+
+Each position is margined on its own. The requirement of a *linear* position (perpetual,
+future, short spot) is a function of its size, given by the asset's :class:`LinearRule`:
+
+* :class:`SizeLinearRate` -- Deribit standard margin (worked example C1): rate =
+  ``base + |quantity| * per_unit`` applied to the notional ``|quantity| * index``;
+* :class:`RiskBrackets` -- Binance-style risk-limit brackets (E2): ``MM = notional * MMR_tier - cum``
+  with ``cum_i = cum_{i-1} + floor_i * (MMR_i - MMR_{i-1})``; ``IM = notional / leverage``;
+* :class:`MaxLeverage` -- Hyperliquid (E1): ``IM = notional / leverage chosen``, ``MM`` = half of
+  the IM at the asset's maximum leverage;
+* :class:`LiquidityTier` -- dYdX v4 (E3): ``MMF = IMF * maintenance_fraction`` and an
+  open-interest scaled IMF ``min(IMF + max(s (1 - IMF), 0), 1)``,
+  ``s = (OI - lower_cap) / (upper_cap - lower_cap)``.
+
+Options follow :class:`CoinOptionRule` (Deribit, C2), stated in coin units and converted to USD
+at the index. Long spot is fully paid (no requirement); short spot is margined like a
+perpetual of the same size.
+
+Every position has its own collateral, ``Position.isolated_collateral_usd`` (when absent we
+assume the trader posted exactly the initial margin, and say so), its isolated equity
+(collateral + unrealised P&L; for options collateral + mark value) and, for linear positions,
+its **liquidation price**: the price at which isolated equity equals maintenance margin. With a
+rate that does not depend on price it has the closed form ``(q E - C) / (q - |q| m)``; with
+brackets (the rate depends on the notional, hence on price) it is solved numerically
+(Brent's method; the equation is strictly monotone so the root is unique).
+
+>>> from marginlab.margin.isolated import deribit_standard
+>>> from marginlab.account import Account
+>>> from marginlab.market import MarketSnapshot
+>>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 100000}}})
+>>> account = Account.from_dict({"positions": [{"symbol": "BTC-PERPETUAL", "quantity": 25}]})
+>>> result = deribit_standard().margin(account, market)
+>>> result.initial_margin_usd, result.maintenance_margin_usd
+(53125.0, 28125.0)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy.optimize import brentq
+
+from marginlab.account import Account
+from marginlab.exceptions import InputError, ParameterError, UnknownAssetError
+from marginlab.margin.base import MarginModel, MarginResult
+from marginlab.margin.presets import register
+from marginlab.market import MarketSnapshot
+from marginlab.valuation import PositionValuation, equity_usd, value_positions
+
+FloatArray = NDArray[np.float64]
+
+#: Key of the rule applied to assets without their own rule.
+DEFAULT_ASSET = "*"
+
+
+def _nonnegative(name: str, value: float) -> float:
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ParameterError(name, value, "must be a non-negative finite number")
+    return number
+
+
+class LinearRule(Protocol):
+    """Requirement of linear positions of one asset (vectorised over positions)."""
+
+    @property
+    def notional_dependent(self) -> bool:
+        """True when the rate depends on the notional (hence on price): the liquidation price is solved."""
+        ...
+
+    def requirements(
+        self, quantity_abs: FloatArray, notional_usd: FloatArray, leverage: FloatArray, open_interest_usd: float | None
+    ) -> tuple[FloatArray, FloatArray]:
+        """Initial and maintenance margin in USD; ``leverage`` is NaN where the trader chose none."""
+        ...
+
+    def describe(self) -> str:
+        """One sentence stating the rule."""
+        ...
+
+
+@dataclass(frozen=True)
+class SizeLinearRate:
+    """Rate growing linearly with size (Deribit, worked example C1).
+
+    ``IM rate = initial_base + |quantity| * initial_per_unit`` (capped at ``max_rate``), likewise
+    for maintenance; requirement = rate * notional. Rates are fractions: Deribit's "2% + size x
+    0.005%" for BTC is ``SizeLinearRate(0.02, 0.01, 0.00005, 0.00005)``.
+    """
+
+    initial_base: float
+    maintenance_base: float
+    initial_per_unit: float = 0.0
+    maintenance_per_unit: float = 0.0
+    max_rate: float = 1.0
+    notional_dependent: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        for name in ("initial_base", "maintenance_base", "initial_per_unit", "maintenance_per_unit", "max_rate"):
+            object.__setattr__(self, name, _nonnegative(name, getattr(self, name)))
+        if self.maintenance_base > self.initial_base:
+            raise ParameterError("maintenance_base", self.maintenance_base, f"must not exceed initial_base={self.initial_base}")
+
+    def rates(self, quantity_abs: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Initial and maintenance rates (fractions of notional) for sizes ``quantity_abs``."""
+        size = np.asarray(quantity_abs, dtype=float)
+        initial = np.minimum(self.initial_base + size * self.initial_per_unit, self.max_rate)
+        maintenance = np.minimum(self.maintenance_base + size * self.maintenance_per_unit, self.max_rate)
+        return initial, maintenance
+
+    def requirements(self, quantity_abs, notional_usd, leverage, open_interest_usd):  # type: ignore[no-untyped-def]
+        initial, maintenance = self.rates(quantity_abs)
+        return initial * notional_usd, maintenance * notional_usd
+
+    def describe(self) -> str:
+        return (
+            f"IM rate {self.initial_base:.4%} + size x {self.initial_per_unit:.6%}, MM rate {self.maintenance_base:.4%} + "
+            f"size x {self.maintenance_per_unit:.6%} (cap {self.max_rate:.0%}) of notional"
+        )
+
+
+@dataclass(frozen=True)
+class RiskBrackets:
+    """Risk-limit brackets by notional (Binance style, worked example E2).
+
+    Parameters
+    ----------
+    floors_usd : sequence of float
+        Lower notional bound of each bracket, starting at 0, increasing.
+    maintenance_rates : sequence of float
+        Maintenance margin rate of each bracket (fractions, non-decreasing).
+    max_leverages : sequence of float
+        Largest leverage allowed in each bracket (non-increasing). The initial margin is
+        ``notional / leverage`` with the position's chosen leverage, or the bracket's maximum
+        when none is chosen; a chosen leverage above the bracket's maximum is an error.
+    cap_usd : float
+        Largest notional allowed (the upper bound of the last bracket).
+
+    ``MM = notional * MMR_i - cum_i`` with the cumulative amount
+    ``cum_i = cum_{i-1} + floor_i * (MMR_i - MMR_{i-1})`` that keeps MM continuous.
+    """
+
+    floors_usd: Sequence[float]
+    maintenance_rates: Sequence[float]
+    max_leverages: Sequence[float]
+    cap_usd: float = math.inf
+    notional_dependent: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        floors = tuple(_nonnegative("floors_usd", f) for f in self.floors_usd)
+        rates = tuple(_nonnegative("maintenance_rates", r) for r in self.maintenance_rates)
+        leverages = tuple(float(x) for x in self.max_leverages)
+        if not floors or floors[0] != 0 or len(floors) != len(rates) or len(floors) != len(leverages):
+            raise ParameterError("floors_usd", floors, "needs one rate and one max leverage per bracket, first floor 0")
+        if any(b <= a for a, b in zip(floors, floors[1:])):
+            raise ParameterError("floors_usd", floors, "must be strictly increasing")
+        if any(b < a for a, b in zip(rates, rates[1:])) or any(r >= 1 for r in rates):
+            raise ParameterError("maintenance_rates", rates, "must be non-decreasing and below 1")
+        if any(not (x >= 1 and math.isfinite(x)) for x in leverages) or any(b > a for a, b in zip(leverages, leverages[1:])):
+            raise ParameterError("max_leverages", leverages, "must be finite, >= 1 and non-increasing")
+        object.__setattr__(self, "floors_usd", floors)
+        object.__setattr__(self, "maintenance_rates", rates)
+        object.__setattr__(self, "max_leverages", leverages)
+        object.__setattr__(self, "cap_usd", float(self.cap_usd))
+
+    @property
+    def cumulative_usd(self) -> FloatArray:
+        """The maintenance amount ``cum_i`` of every bracket."""
+        floors = np.asarray(self.floors_usd)
+        rates = np.asarray(self.maintenance_rates)
+        steps = floors[1:] * np.diff(rates)
+        return np.concatenate([[0.0], np.cumsum(steps)])
+
+    def table(self) -> pd.DataFrame:
+        """The brackets with their cumulative amounts."""
+        return pd.DataFrame(
+            {
+                "floor_usd": self.floors_usd,
+                "maintenance_rate": self.maintenance_rates,
+                "max_leverage": self.max_leverages,
+                "cumulative_usd": self.cumulative_usd,
+            }
+        )
+
+    def bracket(self, notional_usd: FloatArray) -> NDArray[np.intp]:
+        """Index of the bracket of each notional."""
+        notional = np.asarray(notional_usd, dtype=float)
+        if np.any(notional > self.cap_usd):
+            bad = float(notional[notional > self.cap_usd].flat[0])
+            raise InputError("notional_usd", bad, f"exceeds the largest bracket's cap {self.cap_usd:,.0f} USD")
+        return np.searchsorted(np.asarray(self.floors_usd), notional, side="right") - 1
+
+    def maintenance_usd(self, notional_usd: FloatArray) -> FloatArray:
+        index = self.bracket(notional_usd)
+        return np.asarray(notional_usd * np.asarray(self.maintenance_rates)[index] - self.cumulative_usd[index])
+
+    def requirements(self, quantity_abs, notional_usd, leverage, open_interest_usd):  # type: ignore[no-untyped-def]
+        index = self.bracket(notional_usd)
+        maximum = np.asarray(self.max_leverages)[index]
+        chosen = np.where(np.isnan(leverage), maximum, leverage)
+        if np.any(chosen > maximum + 1e-12):
+            i = int(np.argmax(chosen > maximum + 1e-12))
+            raise ParameterError("leverage", float(chosen[i]), f"exceeds the bracket's maximum leverage {maximum[i]:g}")
+        return notional_usd / chosen, self.maintenance_usd(notional_usd)
+
+    def describe(self) -> str:
+        return f"risk-limit brackets (MM = notional x MMR - cum, IM = notional / leverage), {len(self.floors_usd)} brackets"
+
+
+@dataclass(frozen=True)
+class MaxLeverage:
+    """Hyperliquid (worked example E1): ``IM = notional / leverage``, ``MM = notional / (2 max_leverage)``."""
+
+    max_leverage: float
+    notional_dependent: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        value = float(self.max_leverage)
+        if not (math.isfinite(value) and value >= 1):
+            raise ParameterError("max_leverage", self.max_leverage, "must be a finite number >= 1")
+        object.__setattr__(self, "max_leverage", value)
+
+    @property
+    def maintenance_rate(self) -> float:
+        return 0.5 / self.max_leverage
+
+    def requirements(self, quantity_abs, notional_usd, leverage, open_interest_usd):  # type: ignore[no-untyped-def]
+        chosen = np.where(np.isnan(leverage), self.max_leverage, leverage)
+        if np.any(chosen > self.max_leverage):
+            raise ParameterError("leverage", float(np.max(chosen)), f"exceeds the asset's maximum leverage {self.max_leverage:g}")
+        return notional_usd / chosen, notional_usd * self.maintenance_rate
+
+    def describe(self) -> str:
+        return f"IM = notional / leverage (max {self.max_leverage:g}x), MM = {self.maintenance_rate:.4%} of notional"
+
+
+@dataclass(frozen=True)
+class LiquidityTier:
+    """dYdX v4 liquidity tier (worked example E3).
+
+    ``initial_fraction`` (IMF) is scaled up with the market's open interest:
+    ``s = (OI - lower) / (upper - lower)``, ``IMF_eff = min(IMF + max(s (1 - IMF), 0), 1)``.
+    ``MMF = IMF * maintenance_fraction``; following the dYdX v4 implementation we apply the
+    maintenance fraction to the *base* IMF (open-interest scaling raises only the initial
+    margin) -- the worked example does not say, this is an assumption stated here. Without
+    open interest, or with ``upper <= lower``, no scaling applies.
+    """
+
+    initial_fraction: float
+    maintenance_fraction: float
+    open_interest_lower_usd: float = 0.0
+    open_interest_upper_usd: float = 0.0
+    notional_dependent: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        for name in ("initial_fraction", "maintenance_fraction"):
+            value = _nonnegative(name, getattr(self, name))
+            if value > 1:
+                raise ParameterError(name, value, "must be a fraction in [0, 1]")
+            object.__setattr__(self, name, value)
+        for name in ("open_interest_lower_usd", "open_interest_upper_usd"):
+            object.__setattr__(self, name, _nonnegative(name, getattr(self, name)))
+
+    def effective_initial_fraction(self, open_interest_usd: float | None) -> float:
+        """The open-interest scaled IMF."""
+        span = self.open_interest_upper_usd - self.open_interest_lower_usd
+        if open_interest_usd is None or span <= 0:
+            return self.initial_fraction
+        scale = (float(open_interest_usd) - self.open_interest_lower_usd) / span
+        return min(self.initial_fraction + max(scale * (1.0 - self.initial_fraction), 0.0), 1.0)
+
+    @property
+    def maintenance_rate(self) -> float:
+        return self.initial_fraction * self.maintenance_fraction
+
+    def requirements(self, quantity_abs, notional_usd, leverage, open_interest_usd):  # type: ignore[no-untyped-def]
+        return notional_usd * self.effective_initial_fraction(open_interest_usd), notional_usd * self.maintenance_rate
+
+    def describe(self) -> str:
+        return f"IMF {self.initial_fraction:.2%} (open-interest scaled), MMF = IMF x {self.maintenance_fraction:.0%}"
+
+
+@dataclass(frozen=True)
+class CoinOptionRule:
+    """Deribit standard option margin (worked example C2), per option of one coin, in coin units.
+
+    With ``m`` the option mark and ``OTM`` the out-of-the-money amount (0 in the money), both
+    divided by the index to be in coin:
+
+    * long: IM = MM = the mark (the premium);
+    * short call: ``IM = max(initial_base - OTM/S, initial_floor) + m``, ``MM = maintenance + m``;
+    * short put: ``MM = max(maintenance, maintenance * m) + m``,
+      ``IM = max(max(initial_base - OTM/S, initial_floor) + m, MM)``.
+
+    Coin amounts are converted to USD at the index ``S``.
+    """
+
+    initial_base: float = 0.15
+    initial_floor: float = 0.10
+    maintenance: float = 0.075
+
+    def __post_init__(self) -> None:
+        for name in ("initial_base", "initial_floor", "maintenance"):
+            object.__setattr__(self, name, _nonnegative(name, getattr(self, name)))
+
+    def requirements(
+        self, quantity: FloatArray, index_usd: FloatArray, forward_usd: FloatArray, strike_usd: FloatArray, mark_usd: FloatArray, is_call: NDArray[np.bool_]
+    ) -> tuple[FloatArray, FloatArray]:
+        """USD initial and maintenance margin of option positions (vectorised).
+
+        The out-of-the-money amount is measured against the index (Deribit's "underlying").
+        """
+        mark_coin = mark_usd / index_usd
+        otm = np.where(is_call, np.maximum(strike_usd - index_usd, 0.0), np.maximum(index_usd - strike_usd, 0.0))
+        initial_short = np.maximum(self.initial_base - otm / index_usd, self.initial_floor) + mark_coin
+        maintenance_call = self.maintenance + mark_coin
+        maintenance_put = np.maximum(self.maintenance, self.maintenance * mark_coin) + mark_coin
+        maintenance_short = np.where(is_call, maintenance_call, maintenance_put)
+        initial_short = np.where(is_call, initial_short, np.maximum(initial_short, maintenance_put))
+        short = quantity < 0
+        initial_coin = np.where(short, initial_short, mark_coin)
+        maintenance_coin = np.where(short, maintenance_short, mark_coin)
+        size = np.abs(quantity)
+        return initial_coin * index_usd * size, maintenance_coin * index_usd * size
+
+    def describe(self) -> str:
+        return (
+            f"options in coin: long = mark; short IM = max({self.initial_base:g} - OTM/S, {self.initial_floor:g}) + mark, "
+            f"MM = {self.maintenance:g} + mark"
+        )
+
+
+def liquidation_price_closed_form(quantity: float, entry_usd: float, collateral_usd: float, maintenance_rate: float) -> float:
+    """Price at which ``collateral + q (P - E) = |q| P m`` for a constant rate ``m``.
+
+    ``P = (q E - C) / (q - |q| m)``. Returns NaN when no positive price liquidates a long
+    (collateral covers a fall to zero).
+
+    >>> liquidation_price_closed_form(1.0, 100.0, 10.0, 0.05)  # long 1 at 100, 10 collateral, 5% MM
+    94.73684210526316
+    """
+    q = float(quantity)
+    price = (q * entry_usd - collateral_usd) / (q - abs(q) * maintenance_rate)
+    return price if price > 0 else math.nan
+
+
+def liquidation_price_solved(quantity: float, entry_usd: float, collateral_usd: float, maintenance_usd, cap_price_usd: float = math.inf) -> float:  # type: ignore[no-untyped-def]
+    """Solve ``collateral + q (P - E) = MM(|q| P)`` for ``P`` (Brent), ``maintenance_usd`` a function of notional.
+
+    The left minus right side is strictly monotone in ``P`` when the marginal maintenance rate
+    is below 1, so the root is unique; NaN when a long survives a fall to zero.
+    """
+    q = float(quantity)
+
+    def gap(price: float) -> float:
+        return collateral_usd + q * (price - entry_usd) - float(maintenance_usd(np.asarray(abs(q) * price)))
+
+    low = 1e-12
+    if q > 0 and gap(low) >= 0:
+        return math.nan
+    high = min(max(entry_usd, 1.0), cap_price_usd)
+    while np.sign(gap(high)) == np.sign(gap(low)):
+        if high >= cap_price_usd or high > 1e15:
+            return math.nan  # no liquidation below the largest notional the rule allows
+        high = min(high * 2.0, cap_price_usd)
+    return float(brentq(gap, low, high, xtol=1e-12, rtol=1e-14, maxiter=500))
+
+
+def _maintenance_at(rule: LinearRule, quantity_abs: float, open_interest_usd: float | None, notional_usd: FloatArray) -> float:
+    """Maintenance margin of one position of ``quantity_abs`` at ``notional_usd`` (for the solver)."""
+    _, maintenance = rule.requirements(np.atleast_1d(quantity_abs), np.atleast_1d(notional_usd), np.array([np.nan]), open_interest_usd)
+    return float(maintenance[0])
+
+
+@dataclass(frozen=True)
+class IsolatedMargin(MarginModel):
+    """Isolated margin with per-asset rules (a venue preset is an instance of this class).
+
+    Parameters
+    ----------
+    rules : mapping asset -> LinearRule
+        Rule of each asset's linear positions; key ``"*"`` is the default for other assets.
+        An asset without a rule and no default raises :class:`UnknownAssetError`.
+    option_rule : CoinOptionRule, optional
+        Rule for options; ``None`` means the venue lists no options (an option raises).
+    open_interest_usd : mapping asset -> float
+        Market-wide open interest for rules scaled by it (dYdX).
+    preset_name : str
+    """
+
+    rules: Mapping[str, LinearRule]
+    option_rule: CoinOptionRule | None = None
+    open_interest_usd: Mapping[str, float] = field(default_factory=dict)
+    preset_name: str = ""
+    family: ClassVar[str] = "isolated"
+
+    def rule(self, asset: str) -> LinearRule:
+        """The linear rule of ``asset`` (or the default)."""
+        if asset in self.rules:
+            return self.rules[asset]
+        if DEFAULT_ASSET in self.rules:
+            return self.rules[DEFAULT_ASSET]
+        raise UnknownAssetError("asset", asset, f"has no margin rule in {self.name} (known: {sorted(self.rules)}) and no default '*'")
+
+    def position_requirements(self, account: Account, market: MarketSnapshot) -> tuple[PositionValuation, pd.DataFrame]:
+        """Valuation and per-position requirement table (without liquidation prices)."""
+        account.require_positions()
+        valuation = value_positions(account.positions, market)
+        count = len(valuation)
+        initial = np.zeros(count)
+        maintenance = np.zeros(count)
+        leverage = np.array([np.nan if p.leverage is None else p.leverage for p in account.positions])
+        rule_text = np.empty(count, dtype=object)
+        kinds = valuation.kinds
+        options = kinds == "option"
+        long_spot = (kinds == "spot") & (valuation.quantity > 0)
+        linear = ~options & ~long_spot
+        rule_text[long_spot] = "long spot is fully paid: no requirement"
+        if options.any():
+            if self.option_rule is None:
+                i = int(np.argmax(options))
+                raise InputError(f"positions[{i}]", valuation.symbols[i], f"{self.name} does not margin options")
+            im, mm = self.option_rule.requirements(
+                valuation.quantity[options], valuation.index_usd[options], valuation.forward_usd[options],
+                valuation.strike_usd[options], valuation.mark_usd[options], valuation.is_call[options],
+            )
+            initial[options], maintenance[options] = im, mm
+            rule_text[options] = self.option_rule.describe()
+        for asset in np.unique(valuation.underlyings[linear]) if linear.any() else ():
+            selected = linear & (valuation.underlyings == asset)
+            rule = self.rule(str(asset))
+            quantity_abs = np.abs(valuation.quantity[selected])
+            # Notional at the contract's mark (perpetual mark / future forward); the venue documents
+            # state rates on position value.
+            notional = quantity_abs * valuation.mark_usd[selected]
+            im, mm = rule.requirements(quantity_abs, notional, leverage[selected], self.open_interest_usd.get(str(asset)))
+            initial[selected], maintenance[selected] = im, mm
+            rule_text[selected] = rule.describe()
+        frame = pd.DataFrame(
+            {
+                "symbol": valuation.symbols,
+                "kind": kinds,
+                "underlying": valuation.underlyings,
+                "quantity": valuation.quantity,
+                "mark_usd": valuation.mark_usd,
+                "notional_usd": np.abs(valuation.quantity) * np.where(options, valuation.index_usd, valuation.mark_usd),
+                "value_usd": valuation.value_usd,
+                "initial_margin_usd": initial,
+                "maintenance_margin_usd": maintenance,
+                "initial_rate": np.divide(initial, np.abs(valuation.quantity) * valuation.mark_usd, out=np.zeros(count), where=~options),
+                "maintenance_rate": np.divide(
+                    maintenance, np.abs(valuation.quantity) * valuation.mark_usd, out=np.zeros(count), where=~options
+                ),
+                "rule": rule_text,
+            }
+        )
+        return valuation, frame
+
+    def liquidation_prices(self, account: Account, valuation: PositionValuation, frame: pd.DataFrame, collateral: np.ndarray) -> FloatArray:
+        """Liquidation price of every linear position given its isolated collateral (NaN for others)."""
+        prices = np.full(len(valuation), np.nan)
+        for i, position in enumerate(account.positions):
+            kind = valuation.kinds[i]
+            if kind not in ("perpetual", "future"):
+                continue
+            entry = valuation.entry_usd[i] if not np.isnan(valuation.entry_usd[i]) else valuation.mark_usd[i]
+            rule = self.rule(position.underlying)
+            quantity = valuation.quantity[i]
+            if rule.notional_dependent:
+                maintenance = functools.partial(_maintenance_at, rule, abs(quantity), self.open_interest_usd.get(position.underlying))
+                cap = getattr(rule, "cap_usd", math.inf) / abs(quantity)
+                prices[i] = liquidation_price_solved(quantity, entry, collateral[i], maintenance, cap)
+            else:
+                rate = float(frame["maintenance_rate"].to_numpy()[i])
+                prices[i] = liquidation_price_closed_form(quantity, entry, collateral[i], rate)
+        return prices
+
+    def margin(self, account: Account, market: MarketSnapshot) -> MarginResult:
+        valuation, frame = self.position_requirements(account, market)
+        given = np.array([p.isolated_collateral_usd is not None for p in account.positions])
+        # Without a stated collateral, the position is assumed opened with equity equal to its initial
+        # margin: collateral = IM for linear positions (P&L from the entry is added on top), and
+        # IM - mark value for options (a short's premium received is part of its collateral).
+        assumed = frame["initial_margin_usd"].to_numpy() - np.where(valuation.is_option, valuation.value_usd, 0.0)
+        collateral = np.where(given, [p.isolated_collateral_usd or 0.0 for p in account.positions], assumed)
+        frame["isolated_collateral_usd"] = collateral
+        frame["collateral_source"] = np.where(given, "given", "assumed: equity = initial margin")
+        # Isolated equity: collateral + unrealised P&L (linear) or + mark value (options, spot).
+        frame["isolated_equity_usd"] = collateral + valuation.value_usd
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frame["isolated_margin_ratio"] = np.where(
+                frame["maintenance_margin_usd"] > 0, frame["isolated_equity_usd"] / frame["maintenance_margin_usd"], np.inf
+            )
+        frame["liquidation_price_usd"] = self.liquidation_prices(account, valuation, frame, collateral)
+        components = (
+            frame.groupby(["underlying", "kind"], sort=True)[["initial_margin_usd", "maintenance_margin_usd"]].sum().reset_index()
+        )
+        components.insert(0, "component", components["underlying"] + " " + components["kind"])
+        components["explanation"] = [
+            "; ".join(sorted(set(frame.loc[(frame["underlying"] == u) & (frame["kind"] == k), "rule"]))) for u, k in zip(components["underlying"], components["kind"])
+        ]
+        components = components.drop(columns=["underlying", "kind"])
+        equity = equity_usd(account.cash_usd, account.collateral, valuation, market)
+        notes = [
+            f"Each position is margined on its own under {self.name}; the account requirement is the sum of positions'.",
+            "Equity is cash + collateral at market + positions' mark-to-market (no haircut).",
+        ]
+        if not given.all():
+            notes.append("Positions without isolated_collateral_usd are assumed opened with equity equal to their initial margin.")
+        return MarginResult(
+            self.name,
+            float(frame["initial_margin_usd"].sum()),
+            float(frame["maintenance_margin_usd"].sum()),
+            equity,
+            frame,
+            components,
+            details={"family": self.family},
+            notes=tuple(notes),
+        )
+
+
+# ------------------------------------------------------------------------ presets
+DERIBIT_RULES: dict[str, LinearRule] = {
+    # Worked example C1 (Deribit support pages, rules since 11 Jan 2022).
+    "BTC": SizeLinearRate(0.02, 0.01, 0.00005, 0.00005),
+    "ETH": SizeLinearRate(0.02, 0.01, 0.000004, 0.000004),
+    "SOL": SizeLinearRate(0.04, 0.02, 0.000005, 0.000005),
+    # Assumption (not in C1): other assets 4% / 2% with no size term.
+    DEFAULT_ASSET: SizeLinearRate(0.04, 0.02),
+}
+
+#: Worked example E2's bracket table; the maximum leverages are not in the document (assumed).
+EXAMPLE_BRACKETS = RiskBrackets(
+    floors_usd=(0, 5_000, 25_000, 100_000, 250_000, 1_000_000),
+    maintenance_rates=(0.01, 0.025, 0.05, 0.10, 0.125, 0.50),
+    max_leverages=(50, 20, 10, 5, 4, 1),
+    cap_usd=2_000_000,
+)
+
+BINANCE_RULES: dict[str, LinearRule] = {
+    # Illustrative, shaped after Binance's published USDT-M tables; check the venue for current values.
+    "BTC": RiskBrackets(
+        (0, 50_000, 600_000, 3_000_000, 12_000_000, 70_000_000, 100_000_000, 230_000_000, 480_000_000),
+        (0.004, 0.005, 0.01, 0.025, 0.05, 0.10, 0.125, 0.15, 0.25),
+        (125, 100, 75, 50, 25, 20, 10, 5, 4),
+        cap_usd=600_000_000,
+    ),
+    "ETH": RiskBrackets(
+        (0, 50_000, 600_000, 3_000_000, 12_000_000, 50_000_000, 65_000_000, 150_000_000, 320_000_000),
+        (0.004, 0.005, 0.01, 0.025, 0.05, 0.10, 0.125, 0.15, 0.25),
+        (125, 100, 75, 50, 25, 20, 10, 5, 4),
+        cap_usd=400_000_000,
+    ),
+    "SOL": RiskBrackets(
+        (0, 10_000, 50_000, 200_000, 500_000, 1_000_000, 5_000_000),
+        (0.005, 0.01, 0.025, 0.05, 0.10, 0.125, 0.25),
+        (75, 50, 25, 20, 10, 5, 2),
+        cap_usd=20_000_000,
+    ),
+    DEFAULT_ASSET: EXAMPLE_BRACKETS,
+}
+
+HYPERLIQUID_RULES: dict[str, LinearRule] = {
+    # E1 gives 40x, 20x and 3x as examples; BTC 40x, ETH 25x, SOL 20x as listed by the venue in 2025.
+    "BTC": MaxLeverage(40),
+    "ETH": MaxLeverage(25),
+    "SOL": MaxLeverage(20),
+    DEFAULT_ASSET: MaxLeverage(3),  # assumption: the most conservative tier of E1
+}
+
+DYDX_RULES: dict[str, LinearRule] = {
+    # E3 test-genesis tiers; open-interest caps are illustrative (mainnet-like), stated as assumptions.
+    "BTC": LiquidityTier(0.05, 0.60, 20_000_000, 50_000_000),
+    "ETH": LiquidityTier(0.05, 0.60, 20_000_000, 50_000_000),
+    "SOL": LiquidityTier(0.10, 0.50, 5_000_000, 10_000_000),
+    DEFAULT_ASSET: LiquidityTier(0.20, 0.50, 500_000, 1_000_000),
+}
+
+
+def deribit_standard() -> IsolatedMargin:
+    """Deribit standard margin: C1 futures/perpetual rates, C2 option formulas."""
+    return IsolatedMargin(DERIBIT_RULES, CoinOptionRule(), preset_name="deribit-standard")
+
+
+def binance_brackets() -> IsolatedMargin:
+    """Binance-style risk-limit brackets (E2); no options."""
+    return IsolatedMargin(BINANCE_RULES, preset_name="binance-brackets")
+
+
+def hyperliquid() -> IsolatedMargin:
+    """Hyperliquid: IM = notional / leverage, MM = half the IM at max leverage (E1)."""
+    return IsolatedMargin(HYPERLIQUID_RULES, preset_name="hyperliquid")
+
+
+def dydx(open_interest_usd: Mapping[str, float] | None = None) -> IsolatedMargin:
+    """dYdX v4 liquidity tiers (E3), optionally with market open interest per asset."""
+    return IsolatedMargin(DYDX_RULES, open_interest_usd=dict(open_interest_usd or {}), preset_name="dydx")
+
+
+register("deribit-standard", "isolated", "Deribit standard margin: size-linear futures rates (C1), coin option formulas (C2)", deribit_standard)
+register("binance-brackets", "isolated", "Binance-style risk-limit brackets with cumulative amounts (E2)", binance_brackets)
+register("hyperliquid", "isolated", "Hyperliquid: IM = notional/leverage, MM = half IM at max leverage (E1)", hyperliquid)
+register("dydx", "isolated", "dYdX v4 liquidity tiers with open-interest scaled IMF (E3)", dydx)
