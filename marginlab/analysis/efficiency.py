@@ -58,12 +58,16 @@ StrategyBuilder = Callable[..., Account]
 
 # --------------------------------------------------------------------------- helpers
 def round_strike(strike_usd: float, forward_usd: float) -> float:
-    """Round ``strike_usd`` to a grid of ``10 ** (floor(log10(F)) - 2)`` (100,000 -> steps of 1,000).
+    """Round ``strike_usd`` to a listed-like grid: the largest 1-2-2.5-5 step not above 1% of the forward.
+
+    (forward 100,000 -> steps of 1,000; 98,000 -> 500; 3,000 -> 25; 150 -> 1.)
 
     >>> round_strike(109_876.0, 100_000.0), round_strike(3_333.0, 3_000.0)
-    (110000.0, 3330.0)
+    (110000.0, 3325.0)
     """
-    step = 10.0 ** (math.floor(math.log10(forward_usd)) - 2)
+    raw = 0.01 * forward_usd
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = max(m * power for m in (1.0, 2.0, 2.5, 5.0) if m * power <= raw * (1 + 1e-12))
     return float(max(step, round(strike_usd / step) * step))
 
 
