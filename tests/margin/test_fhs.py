@@ -298,3 +298,46 @@ def test_preset_is_registered_and_uses_real_history():
     assert set(model.history.assets) == {"BTC", "ETH", "SOL"}
     scenarios = model.scenarios()
     assert len(scenarios) == 750 and scenarios.vol_sources["BTC"] == "dvol"
+
+
+# ----------------------------------------------------------------------------- properties
+_OPTION_MARKET = MarketSnapshot.from_dict({"as_of": AS_OF, "assets": {
+    "BTC": {"index_usd": 50_000.0, "expiries": {"2030-02-01": {"atm_vol": 0.6}, "2030-06-28": {"atm_vol": 0.5}}},
+    "ETH": {"index_usd": 3_000.0, "expiries": {"2030-02-01": {"atm_vol": 0.7}}}}})
+_RNG_HISTORY = np.random.default_rng(12)
+_PROPERTY_HISTORY = HistoricalScenarios.from_history(
+    _prices(_RNG_HISTORY.multivariate_normal([0, 0], [[9e-4, 6e-4], [6e-4, 1.6e-3]], 400), ("BTC", "ETH")),
+    pd.DataFrame({"BTC": 60 * np.exp(np.cumsum(_RNG_HISTORY.normal(0, 0.05, 401)))},
+                 index=pd.date_range("2000-01-01", periods=401, freq="D", tz="UTC")),
+)
+_PROPERTY_MODEL = FilteredHistoricalMargin(_PROPERTY_HISTORY, horizon_days=2, lookback_days=300)
+
+_leg = st.one_of(
+    st.tuples(st.just("perp"), st.sampled_from(["BTC", "ETH"]), st.floats(-5, 5).filter(lambda q: abs(q) > 1e-3)),
+    st.tuples(st.sampled_from(["call", "put"]), st.sampled_from(["BTC", "ETH"]), st.floats(-5, 5).filter(lambda q: abs(q) > 1e-3),
+              st.floats(0.6, 1.6)),
+)
+
+
+def _position(leg) -> Position:
+    kind, asset, quantity = leg[:3]
+    if kind == "perp":
+        return _perp(asset, quantity)
+    index = _OPTION_MARKET.index_usd(asset)
+    return Position(Option(asset, _OPTION_MARKET.expiries(asset)[0], round(index * leg[3]), kind), quantity)
+
+
+@given(st.lists(_leg, min_size=1, max_size=6), st.floats(0.1, 10.0), st.randoms(use_true_random=False))
+@settings(max_examples=40, deadline=None)
+def test_margin_properties_on_random_books(legs, factor, random):
+    account = Account(tuple(_position(leg) for leg in legs))
+    result = _PROPERTY_MODEL.margin(account, _OPTION_MARKET)
+    assert result.initial_margin_usd >= 0 and result.maintenance_margin_usd >= 0
+    assert result.details["es_usd"] >= result.details["var_usd"] >= 0
+    # full-revaluation P&L is linear in quantities: the margin is positively homogeneous
+    scaled = _PROPERTY_MODEL.margin(account.scaled(factor), _OPTION_MARKET)
+    assert scaled.initial_margin_usd == pytest.approx(factor * result.initial_margin_usd, rel=1e-9, abs=1e-9)
+    shuffled = list(account.positions)
+    random.shuffle(shuffled)
+    assert _PROPERTY_MODEL.margin(Account(tuple(shuffled)), _OPTION_MARKET).initial_margin_usd == pytest.approx(
+        result.initial_margin_usd, rel=1e-9, abs=1e-9)
