@@ -1,0 +1,162 @@
+"""Collateral haircuts, the action ladder (worked example F) and the Aave health factor (E4)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from marginlab.collateral import (
+    UNIFIED_ACCOUNT_LADDER,
+    ActionLadder,
+    CollateralTier,
+    DynamicHaircut,
+    FlatHaircut,
+    HaircutSchedule,
+    HealthFactorRules,
+    TieredHaircut,
+    adjusted_collateral_usd,
+    collateral_table,
+    health_factor,
+)
+from marginlab.exceptions import InputError, MissingMarketDataError, ParameterError, UnknownAssetError
+from marginlab.market import MarketSnapshot
+
+MARKET = MarketSnapshot.from_dict(
+    {
+        "as_of": "2025-01-15T08:00:00Z",
+        "assets": {"BTC": {"index_usd": 100_000}, "ETH": {"index_usd": 3_000}, "USDC": {"index_usd": 1.0}, "XRP": {"index_usd": 2.0}},
+    }
+)
+
+
+def test_f_btc_collateral_rate_095_and_unlisted_01() -> None:
+    # F: BTC collateral rate 0.95, so 3 BTC count as 2.85 BTC = 285,000 USD at 100k; unlisted assets 0.1:
+    # 1,000 XRP at $2 = 2,000 -> 200.
+    schedule = FlatHaircut.from_collateral_ratios({"BTC": 0.95}, default_ratio=0.1)
+    table = collateral_table({"BTC": 3.0, "XRP": 1_000.0}, MARKET, schedule)
+    assert table.set_index("asset")["adjusted_value_usd"].to_dict() == pytest.approx({"BTC": 285_000.0, "XRP": 200.0})
+    assert adjusted_collateral_usd({"BTC": 3.0}, MARKET, schedule) / 100_000 == pytest.approx(2.85)
+
+
+def test_stablecoin_valued_at_market_depeg_lowers_collateral() -> None:
+    # H: USDC traded as low as 0.877 on 2023-03-11 -> 100,000 USDC back 87,700 USD (no haircut)
+    depeg = MarketSnapshot.from_dict({"as_of": "2023-03-11", "assets": {"USDC": {"index_usd": 0.877}}})
+    assert adjusted_collateral_usd({"USDC": 100_000.0}, depeg, FlatHaircut({"USDC": 0.0})) == pytest.approx(87_700.0)
+    # USD cash counts at 1 without a price
+    assert adjusted_collateral_usd({"USD": 500.0}, depeg, FlatHaircut()) == 500.0
+
+
+def test_tiered_haircut_by_hand() -> None:
+    # Binance-style tiers: first 1M at 0.95, next 1M at 0.90, above 2M at 0.5 (illustrative values)
+    schedule = TieredHaircut({"BTC": [(1e6, 0.95), (2e6, 0.90), (math.inf, 0.5)]})
+    # 25 BTC = 2.5M: 950,000 + 900,000 + 500,000 x 0.5 = 2,100,000 counted -> haircut 1 - 2.1/2.5 = 0.16
+    table = collateral_table({"BTC": 25.0}, MARKET, schedule)
+    assert table["adjusted_value_usd"].iat[0] == pytest.approx(2_100_000.0)
+    assert table["haircut"].iat[0] == pytest.approx(0.16)
+    # 5 BTC = 500k, all in the first tier
+    assert schedule.haircut("BTC", 5.0, MARKET) == pytest.approx(0.05)
+    assert isinstance(schedule, HaircutSchedule)
+
+
+def test_dynamic_haircut_by_hand_and_clipping() -> None:
+    # haircut = clip(base x current_vol / reference_vol, floor, cap)
+    schedule = DynamicHaircut({"BTC": 0.05, "ETH": 0.10}, {"BTC": 0.5, "ETH": 0.6}, {"BTC": 1.0, "ETH": 0.15}, floor=0.04, cap=0.08)
+    assert schedule.haircut("BTC", 1.0, MARKET) == pytest.approx(0.08)  # 0.05 x 2 = 0.10, capped at 0.08
+    assert schedule.haircut("ETH", 1.0, MARKET) == pytest.approx(0.04)  # 0.10 x 0.25 = 0.025, floored at 0.04
+    fed = schedule.with_current_vol({"ETH": 0.66})
+    assert fed.haircut("ETH", 1.0, MARKET) == pytest.approx(0.08)  # 0.10 x 1.1 = 0.11 -> cap
+    loose = DynamicHaircut({"ETH": 0.10}, {"ETH": 0.6}, {"ETH": 0.9})
+    assert loose.haircut("ETH", 1.0, MARKET) == pytest.approx(0.15)
+    from_file = DynamicHaircut.from_parameters({"floor": 0.0, "cap": 1.0, "assets": {"ETH": {"base": 0.1, "reference_vol": 0.6, "current_vol": 0.9}}})
+    assert from_file == loose
+
+
+def test_haircut_errors() -> None:
+    with pytest.raises(UnknownAssetError, match="DOGE"):
+        FlatHaircut({"BTC": 0.05}).haircut("DOGE", 1.0, MARKET)
+    with pytest.raises(MissingMarketDataError, match="current_vol"):
+        DynamicHaircut({"BTC": 0.05}, {"BTC": 0.5}).haircut("BTC", 1.0, MARKET)
+    with pytest.raises(ParameterError, match="haircuts"):
+        FlatHaircut({"BTC": 1.5})
+    with pytest.raises(ParameterError, match="reference_vol"):
+        DynamicHaircut({"BTC": 0.05}, {"BTC": -0.5})
+    with pytest.raises(ParameterError, match="floor"):
+        DynamicHaircut({"BTC": 0.05}, {"BTC": 0.5}, floor=0.5, cap=0.2)
+    with pytest.raises(ParameterError, match="upper"):
+        TieredHaircut({"BTC": [(2e6, 0.9), (1e6, 0.95)]})
+    with pytest.raises(ParameterError, match="ratio"):
+        CollateralTier(1e6, 1.2)
+    with pytest.raises(UnknownAssetError, match="SOL"):
+        collateral_table({"SOL": 1.0}, MARKET, FlatHaircut(default=0.1))  # no price for SOL
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    amount=st.floats(0.0, 1e4),
+    base=st.floats(0.0, 1.0),
+    reference=st.floats(0.05, 3.0),
+    current=st.floats(0.05, 3.0),
+    floor=st.floats(0.0, 0.5),
+    width=st.floats(0.0, 0.5),
+    ratios=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=4),
+)
+def test_haircuts_within_unit_interval(amount: float, base: float, reference: float, current: float, floor: float, width: float, ratios: list[float]) -> None:
+    dynamic = DynamicHaircut({"BTC": base}, {"BTC": reference}, {"BTC": current}, floor=floor, cap=floor + width)
+    assert floor <= dynamic.haircut("BTC", amount, MARKET) <= floor + width
+    tiered = TieredHaircut({"BTC": [(1e5 * (i + 1), r) for i, r in enumerate(ratios)]})
+    haircut = tiered.haircut("BTC", amount, MARKET)
+    assert 0.0 <= haircut <= 1.0
+    value = amount * 100_000
+    adjusted = collateral_table({"BTC": amount}, MARKET, tiered)["adjusted_value_usd"].iat[0]
+    assert 0.0 <= adjusted <= value + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("ratio", "action"),
+    [
+        (math.inf, "free"),
+        (1.51, "free"),
+        (1.5, "reminder"),  # boundary: assumed to belong to the riskier band (stated in ActionLadder)
+        (1.3, "reminder"),
+        (1.2, "reduce-only"),
+        (1.1, "reduce-only"),
+        (1.05, "liquidation"),
+        (1.01, "liquidation"),
+        (1.0, "liquidation-loss-claim"),  # F: at or below 100%
+        (0.4, "liquidation-loss-claim"),
+        (-0.2, "liquidation-loss-claim"),
+    ],
+)
+def test_f_action_ladder(ratio: float, action: str) -> None:
+    assert UNIFIED_ACCOUNT_LADDER.classify(ratio) == action
+
+
+def test_ladder_validation() -> None:
+    with pytest.raises(ParameterError, match="levels"):
+        ActionLadder(((1.0, "a"), (1.5, "b")))
+    with pytest.raises(InputError, match="margin_ratio"):
+        UNIFIED_ACCOUNT_LADDER.classify(float("nan"))
+
+
+def test_e4_health_factor_and_close_factor() -> None:
+    # E4: HF = sum collateral x liquidation threshold / debt. Thresholds are assumptions (Aave v3 ETH 0.825).
+    # 10 ETH at 3,000 = 30,000 x 0.825 = 24,750; debt 25,000 -> HF 0.99 (liquidatable, >= 0.95: close factor 50%)
+    hf = health_factor({"ETH": 30_000.0}, {"ETH": 0.825}, 25_000.0)
+    assert hf == pytest.approx(0.99)
+    rules = HealthFactorRules()
+    assert rules.max_repay_usd(hf, 25_000.0) == pytest.approx(12_500.0)
+    # debt 27,000 -> HF 24,750 / 27,000 = 0.9167 < 0.95 -> 100% may be repaid
+    hf_low = health_factor({"ETH": 30_000.0}, {"ETH": 0.825}, 27_000.0)
+    assert hf_low == pytest.approx(24_750 / 27_000)
+    assert rules.max_repay_usd(hf_low, 27_000.0) == pytest.approx(27_000.0)
+    # bonus (assumed 5%, E4 does not state it): repaying 12,500 seizes 13,125 of collateral
+    assert rules.collateral_seized_usd(12_500.0) == pytest.approx(13_125.0)
+    assert rules.max_repay_usd(1.2, 10_000.0) == 0.0
+    assert health_factor({"ETH": 1.0}, {"ETH": 0.8}, 0.0) == math.inf
+    with pytest.raises(UnknownAssetError):
+        health_factor({"WBTC": 1.0}, {"ETH": 0.8}, 1.0)
+    with pytest.raises(InputError, match="debt_usd"):
+        health_factor({"ETH": 1.0}, {"ETH": 0.8}, -1.0)
