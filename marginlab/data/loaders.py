@@ -48,13 +48,19 @@ def _timestamp(value, field: str) -> pd.Timestamp | None:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
+def _end_bound(end) -> pd.Timestamp | None:
+    """Inclusive upper bound: a date-only ``end`` ("2024-01-31") covers its whole day."""
+    hi = _timestamp(end, "end")
+    if hi is not None and isinstance(end, str) and len(end) <= 10:
+        hi = hi + pd.Timedelta(days=1) - pd.Timedelta(1, unit="ms")
+    return hi
+
+
 def _window(frame: pd.DataFrame, start, end, what: str) -> pd.DataFrame:
     """Rows of a timestamp-indexed frame in [start, end] (end inclusive: a date means its whole day)."""
-    lo, hi = _timestamp(start, "start"), _timestamp(end, "end")
+    lo, hi = _timestamp(start, "start"), _end_bound(end)
     if lo is not None and hi is not None and lo > hi:
         raise InputError("start", str(start), f"is after end={end!s}")
-    if hi is not None and isinstance(end, str) and len(end) <= 10:
-        hi = hi + pd.Timedelta(days=1) - pd.Timedelta(1, unit="ns")
     out = frame.loc[lo:hi]
     if out.empty:
         span = f"{frame.index.min():%Y-%m-%d} to {frame.index.max():%Y-%m-%d}" if len(frame) else "no rows"
@@ -174,7 +180,7 @@ def load_daily(
 
         pair = symbol if symbol.endswith("USDT") and len(symbol) > 4 else f"{symbol}USDT"
         lo = _timestamp(start, "start") or pd.Timestamp("2017-08-01", tz="UTC")
-        hi = _timestamp(end, "end") or pd.Timestamp.now(tz="UTC").normalize()
+        hi = _end_bound(end) or pd.Timestamp.now(tz="UTC").normalize()
         frame = fetch_binance_klines(pair, lo, hi, cache_dir=cache_dir).set_index("timestamp")[OHLCV]
         file = f"binance:{pair}"
     frame = _window(frame, start, end, f"{symbol} daily ({file})")
@@ -307,7 +313,7 @@ def load_funding(symbol: str = "BTCUSDT", start=None, end=None, *, source: Sourc
         from marginlab.data.download import fetch_funding
 
         lo = _timestamp(start, "start") or pd.Timestamp("2019-09-01", tz="UTC")
-        hi = _timestamp(end, "end") or pd.Timestamp.now(tz="UTC")
+        hi = _end_bound(end) or pd.Timestamp.now(tz="UTC")
         frame = fetch_funding(pair, lo, hi, cache_dir=cache_dir)
     return _window(frame.set_index("timestamp")[["funding_rate"]], start, end, f"{pair} funding")
 
@@ -330,7 +336,7 @@ def load_dvol(currency: str, start=None, end=None, *, source: Source = "snapshot
         from marginlab.data.download import fetch_dvol
 
         lo = _timestamp(start, "start") or pd.Timestamp("2021-03-24", tz="UTC")
-        hi = _timestamp(end, "end") or pd.Timestamp.now(tz="UTC")
+        hi = _end_bound(end) or pd.Timestamp.now(tz="UTC")
         frame = fetch_dvol(currency, lo, hi, cache_dir=cache_dir)
     return _window(frame.set_index("timestamp")[["open", "high", "low", "close"]], start, end, f"{currency} DVOL")
 
