@@ -668,6 +668,10 @@ class RiskMatrixModel(MarginModel):
         Stable-coin depeg add-on to the IM loss factor.
     minimum_charge_usd : float
         Floor of each risk unit's scan loss (a minimum charge per underlying).
+    asset_spot_scale : mapping of str to float
+        Per-underlying scale of the spot moves: asset ``a`` is shocked by
+        ``1 + scale[a] * (spot_shock - 1)`` (default 1). Lets one grid express moves as
+        fractions of an asset-specific range (SPAN price scan ranges, OKX asset classes).
     forward_freeze_seconds : float
         Forwards closer to settlement than this move only in proportion ``seconds / freeze``.
     clamp_negative_rates : bool
@@ -696,6 +700,7 @@ class RiskMatrixModel(MarginModel):
     confidence: ConfidenceContingency | None = None
     depeg: DepegAddOn | None = None
     minimum_charge_usd: float = 0.0
+    asset_spot_scale: Mapping[str, float] = field(default_factory=dict)
     forward_freeze_seconds: float = 0.0
     clamp_negative_rates: bool = False
     chunk_accounts: int = 20_000
@@ -712,10 +717,19 @@ class RiskMatrixModel(MarginModel):
             raise ParameterError("chunk_accounts", self.chunk_accounts, "must be at least 1")
         if self.skew_shock is None and any(v in ("linear", "abs") for v in self.scenarios.vol_shock):
             raise ParameterError("skew_shock", None, "the scenario grid has skew scenarios ('linear'/'abs') but no SkewShock is configured")
+        for asset, scale in self.asset_spot_scale.items():
+            if not (math.isfinite(scale) and scale >= 0):
+                raise ParameterError(f"asset_spot_scale[{asset}]", scale, "must be a finite non-negative scale")
         for symbol, pair in self.collateral_haircuts.items():
             mm, im = pair
             if not (0 <= mm <= 1 and 0 <= im <= 1 and mm + im <= 1):
                 raise ParameterError(f"collateral_haircuts[{symbol}]", pair, "haircuts must be in [0, 1] with mm + im <= 1")
+
+    def spot_shocks_by_asset(self, assets: Sequence[str]) -> NDArray[np.float64]:
+        """Spot multipliers per asset and scenario, shape (n_assets, n_scenarios), after ``asset_spot_scale``."""
+        move = self.scenarios.spot_array - 1.0
+        scale = np.asarray([float(self.asset_spot_scale.get(a, 1.0)) for a in assets], dtype=np.float64).reshape(-1, 1)
+        return 1.0 + scale * move[None, :] if len(assets) else np.ones((1, len(move)))
 
     # -- preparation (per instrument table) ---------------------------------------------------
     def _prepare(self, instruments: InstrumentTable) -> _Prepared:
@@ -740,12 +754,13 @@ class RiskMatrixModel(MarginModel):
             vol_up = np.maximum(self.vol_shock.min_shocked_vol, vol * up)
             vol_down = vol * down
         # scenario unit values
-        x = np.where(codes >= 2, 1.0, grid.spot_array)
-        values = revalue_instruments(instruments, grid.spot_array, np.ones(len(grid)), forward_freeze_seconds=self.forward_freeze_seconds,
+        spot_rows = self.spot_shocks_by_asset(instruments.assets)  # (n_assets, S)
+        values = revalue_instruments(instruments, spot_rows, np.ones(len(grid)), forward_freeze_seconds=self.forward_freeze_seconds,
                                      clamp_negative_rates=self.clamp_negative_rates)
         if np.any(option):
             moving, fixed = _forward_parts(instruments, self.forward_freeze_seconds)
-            forward = moving[option, None] * x[None, :] + fixed[option, None]
+            x = np.where(codes[None, :] >= 2, 1.0, spot_rows[instruments.asset[option]])
+            forward = moving[option, None] * x + fixed[option, None]
             vol_o = vol[option]
             table = np.stack([vol_o, vol_up[option], vol_down[option], vol_o * np.maximum(skew_lin[option], 0.0),
                               vol_o * np.maximum(skew_abs[option], 0.0)], axis=1)
