@@ -1,0 +1,625 @@
+"""Adaptive price scan ranges (filtered historical simulation and EVT), anti-procyclicality tools and volatility scan ranges.
+
+**Price scan range** at confidence ``alpha`` over ``h`` days, for the date ``d`` (computed with data up to ``d-1``):
+
+1. Volatility: the out-of-sample GARCH forecasts of :func:`~marginlab.calibration.garch.rolling_forecast`
+   (``vol_h`` = volatility of the sum of the next h daily log returns, ``mean`` the daily drift).
+2. Standardised h-day shocks: every block of h consecutive out-of-sample standardised residuals available before
+   ``d`` gives ``u = (z_s + ... + z_{s+h-1}) / sqrt(h)``; the pool holds all of them since the start of the history
+   (``pool="own"``), optionally with those of other assets (``pool="pooled"``, passed to :meth:`StressRangeModel.fit`):
+   a long pool is what makes the empirical 1% quantile stable, and pooling helps short histories (SOL).
+   The h-day log move is ``h * mean + vol_h * u``: this treats the forecast vol term structure as flat over the h
+   days (for a GJR fit the daily vols of a 2-day horizon differ by < 2%).
+3. Quantiles of ``u``: ``"fhs"`` -- empirical quantiles of the pool (filtered historical simulation, Barone-Adesi et al.);
+   ``"evt"`` -- the empirical quantile below the EVT threshold, the generalised Pareto tail above it
+   (:func:`~marginlab.calibration.evt.fit_gpd_tail` on the pool, refitted every ``refit_every_days``);
+   ``"ewma-normal"`` -- the RiskMetrics benchmark, EWMA(0.94) vol times ``sqrt(h)`` times the normal quantile.
+4. Rates: ``scan_down = 1 - exp(h mean + vol_h q_{1-alpha})``, ``scan_up = exp(h mean + vol_h q_alpha) - 1``
+   (fractions of the price), ``scan_range = max(scan_down, scan_up)``.
+
+**Extreme moves** (the tail layer of the grid): ``extreme_down/up`` at ``extreme_confidence`` (default 99.97%), from the
+GPD tail of the pool applied to the *stressed* volatility -- the largest ``vol_h`` forecast seen up to ``d-1`` -- and never
+below the largest historical h-day move in the data up to ``d-1`` (a historical-scenario floor).
+
+**Anti-procyclicality** (:class:`AntiProcyclicality`, EMIR RTS 153/2013 art. 28 style), applied to ``scan_down`` and
+``scan_up`` in this order:
+
+* ``stressed_weight`` w (art. 28(1)(b)): ``m = (1 - w) m_base + w m_stressed`` with ``m_stressed`` the largest base rate
+  seen up to ``d-1`` (the rate of the most stressed day of the history);
+* ``lookback_floor_years`` Y (art. 28(1)(c)): ``m >= `` the empirical ``alpha`` quantile of the h-day moves of the last
+  Y years (all available history if shorter);
+* ``slow_ewma_lambda`` l: ``m >= `` the same FHS/EVT quantile applied to an EWMA volatility with slow decay l (e.g. 0.995,
+  a half-life of 138 days);
+* ``buffer`` b (art. 28(1)(a)): ``m_t = max(m'_t, min((1 + b) m'_t, m_{t-1}))`` -- in calm the margin is ``(1+b)`` times the
+  requirement, and a rise of the requirement is first absorbed by the buffer (the margin does not move until the
+  requirement exceeds it); the buffer is rebuilt as the requirement falls.
+
+Then the fixed ``floor`` / ``cap`` of the model apply. The result's frame flags which tool was binding each day.
+
+**Volatility scan ranges** (:func:`vol_scan_ranges`): quantiles of the h-day log changes of DVOL (30-day implied vol):
+``vol_up_range = exp(q_alpha) - 1``, ``vol_down_range = 1 - exp(q_{1-alpha})`` at 30 days to expiry, extended to other
+expiries with the ``(30 / DTE)^p`` term structure of the portfolio-margin presets. DVOL has a single tenor, so the powers
+cannot be fitted from it: the Deribit defaults ``p_up = 0.30``, ``p_down = 0.13`` are used and reported as such.
+
+Examples
+--------
+>>> from marginlab.calibration.garch import simulate_garch
+>>> returns = simulate_garch(1200, omega=0.05, alpha=0.08, beta=0.9, nu=5, rng=0)
+>>> model = StressRangeModel(confidence=0.99, horizon_days=1, min_obs=500, refit_every_days=100, progress=False)
+>>> result = model.fit(returns)
+>>> latest = result.latest()
+>>> bool(0.01 < latest["scan_range"] < 0.2), bool(latest["extreme_move"] > latest["scan_range"])
+(True, True)
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from marginlab.calibration.evt import GpdTailFit, evt_quantile, fit_gpd_tail
+from marginlab.calibration.garch import _validate_returns, ewma_volatility, rolling_forecast
+from marginlab.exceptions import CalibrationError, InputError, ParameterError
+
+METHODS = ("fhs", "evt", "ewma-normal")
+
+
+@dataclass(frozen=True)
+class AntiProcyclicality:
+    """Anti-procyclicality tools (EMIR RTS 153/2013 art. 28 style); ``None`` disables a tool.
+
+    Parameters
+    ----------
+    buffer : float or None
+        Buffer b (0.25 = 25%) released in stress.
+    stressed_weight : float or None
+        Weight w of the stressed rate (0.25).
+    lookback_floor_years : float or None
+        Length Y of the historical-quantile floor (10).
+    slow_ewma_lambda : float or None
+        Decay of the slow-EWMA volatility floor (e.g. 0.995).
+
+    Examples
+    --------
+    >>> AntiProcyclicality(buffer=0.25).active
+    ('buffer',)
+    """
+
+    buffer: float | None = None
+    stressed_weight: float | None = None
+    lookback_floor_years: float | None = None
+    slow_ewma_lambda: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.buffer is not None and not 0.0 <= self.buffer <= 2.0:
+            raise ParameterError("buffer", self.buffer, "must lie in [0, 2]")
+        if self.stressed_weight is not None and not 0.0 <= self.stressed_weight <= 1.0:
+            raise ParameterError("stressed_weight", self.stressed_weight, "must lie in [0, 1]")
+        if self.lookback_floor_years is not None and not self.lookback_floor_years > 0:
+            raise ParameterError("lookback_floor_years", self.lookback_floor_years, "must be positive")
+        if self.slow_ewma_lambda is not None and not 0.0 < self.slow_ewma_lambda < 1.0:
+            raise ParameterError("slow_ewma_lambda", self.slow_ewma_lambda, "must lie strictly between 0 and 1")
+
+    @property
+    def active(self) -> tuple[str, ...]:
+        """Names of the enabled tools."""
+        return tuple(
+            name
+            for name in ("buffer", "stressed_weight", "lookback_floor_years", "slow_ewma_lambda")
+            if getattr(self, name) is not None
+        )
+
+
+@dataclass(frozen=True)
+class StressRangeResult:
+    """Scan ranges per date produced by :meth:`StressRangeModel.fit`.
+
+    Attributes
+    ----------
+    model : StressRangeModel
+    frame : pandas.DataFrame
+        Indexed by the date ``d`` the range applies to (data up to ``d-1``). Columns: ``scan_down``, ``scan_up``,
+        ``scan_range`` (fractions of price), ``base_down``, ``base_up`` (before anti-procyclicality, floor and cap),
+        ``extreme_down``, ``extreme_up``, ``extreme_move``, ``vol_forecast`` (h-day vol, fractional), ``vol_1d``,
+        ``stressed_vol``, ``quantile_down``, ``quantile_up`` (standardised h-day shocks), ``realised_move`` (h-day move
+        starting at ``d``, for backtests), and boolean flags ``floor_binding``, ``cap_binding``,
+        ``stressed_weight_binding``, ``lookback_floor_binding``, ``slow_ewma_binding``, ``buffer_binding``.
+    garch : pandas.DataFrame
+        The rolling forecasts used.
+    tail_fits : dict
+        The last GPD fits ``{"lower": GpdTailFit, "upper": GpdTailFit}``.
+    """
+
+    model: StressRangeModel
+    frame: pd.DataFrame
+    garch: pd.DataFrame = field(repr=False)
+    tail_fits: dict = field(repr=False, default_factory=dict)
+
+    def latest(self) -> pd.Series:
+        """The last date's row (the range for the day after the data): ``scan_range``, ``extreme_move``, ``vol_forecast``..."""
+        return self.frame.iloc[-1]
+
+    def margin_rates(self, side: str = "long") -> pd.Series:
+        """Margin-rate series for :func:`~marginlab.analysis.backtest.margin_backtest`: ``scan_down`` (long),
+        ``scan_up`` (short) or ``scan_range`` (both)."""
+        column = {"long": "scan_down", "short": "scan_up", "both": "scan_range"}.get(side)
+        if column is None:
+            raise InputError("side", side, "must be 'long', 'short' or 'both'")
+        return self.frame[column].rename(f"{self.model.method} {self.model.horizon_days}d {self.model.confidence:.2%}")
+
+    def summary(self) -> str:
+        """Latest ranges, averages and how often each floor/cap/tool was binding."""
+        latest = self.latest()
+        flags = [c for c in self.frame.columns if c.endswith("_binding")]
+        binding = ", ".join(f"{c.removesuffix('_binding')} {self.frame[c].mean():.0%}" for c in flags)
+        return (
+            f"StressRangeModel(method={self.model.method}, confidence={self.model.confidence}, horizon_days={self.model.horizon_days}) "
+            f"over {self.frame.index[0].date()}..{self.frame.index[-1].date()}\n"
+            f"latest ({self.frame.index[-1].date()}): scan_range={latest['scan_range']:.2%} (down {latest['scan_down']:.2%}, up {latest['scan_up']:.2%}), "
+            f"extreme_move={latest['extreme_move']:.2%}, h-day vol={latest['vol_forecast']:.2%}\n"
+            f"average scan_range={self.frame['scan_range'].mean():.2%}; share of days binding: {binding}"
+        )
+
+
+def _blocks(z: np.ndarray, horizon_days: int) -> np.ndarray:
+    """``u_s = (z_s + ... + z_{s+h-1}) / sqrt(h)`` for every complete block (length ``len(z) - h + 1``)."""
+    if horizon_days == 1:
+        return z.copy()
+    cumulative = np.concatenate([[0.0], np.cumsum(z)])
+    return (cumulative[horizon_days:] - cumulative[:-horizon_days]) / math.sqrt(horizon_days)
+
+
+def _to_utc_index(index: pd.Index) -> pd.DatetimeIndex:
+    out = pd.DatetimeIndex(index)
+    return out.tz_localize("UTC") if out.tz is None else out
+
+
+@dataclass(frozen=True)
+class StressRangeModel:
+    """Adaptive price scan ranges per asset and date (see the module docstring for the formulas).
+
+    Parameters
+    ----------
+    confidence : float
+        Confidence per tail (0.99).
+    horizon_days : int
+        Margin period of risk in days (2).
+    method : {"fhs", "evt", "ewma-normal"}
+    anti_procyclicality : AntiProcyclicality or None
+    floor, cap : float or None
+        Fixed bounds on the scan rates (fractions of price).
+    stressed_period : (str, str) or None
+        If set, the scan rates are floored by the empirical ``confidence`` quantile of the h-day moves in this period
+        (e.g. ``("2020-02-15", "2020-04-15")``), once the period is in the past.
+    extreme_confidence : float
+        Confidence of the extreme (tail) moves (0.9997).
+    vol_model, distribution, refit_every_days, min_obs, window :
+        Passed to :func:`~marginlab.calibration.garch.rolling_forecast`.
+    evt_threshold_quantile : float
+        Threshold of the GPD tails (0.90 = largest 10% of shocks).
+    min_pool : int
+        Fewest standardised shocks needed in the pool; earlier dates are dropped.
+    progress : bool
+        Show progress bars.
+    """
+
+    confidence: float = 0.99
+    horizon_days: int = 2
+    method: str = "fhs"
+    anti_procyclicality: AntiProcyclicality | None = None
+    floor: float | None = None
+    cap: float | None = None
+    stressed_period: tuple[str, str] | None = None
+    extreme_confidence: float = 0.9997
+    vol_model: str = "gjr"
+    distribution: str = "skewt"
+    refit_every_days: int = 21
+    min_obs: int = 500
+    window: int | None = None
+    evt_threshold_quantile: float = 0.90
+    min_pool: int = 250
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.5 < self.confidence < 1.0:
+            raise ParameterError("confidence", self.confidence, "must lie in (0.5, 1)")
+        if not self.confidence <= self.extreme_confidence < 1.0:
+            raise ParameterError("extreme_confidence", self.extreme_confidence, f"must lie in [confidence={self.confidence}, 1)")
+        if int(self.horizon_days) != self.horizon_days or self.horizon_days < 1:
+            raise ParameterError("horizon_days", self.horizon_days, "must be a positive integer")
+        if self.method not in METHODS:
+            raise InputError("method", self.method, f"must be one of {list(METHODS)}")
+        for name in ("floor", "cap"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ParameterError(name, value, "must lie in [0, 1]")
+        if self.floor is not None and self.cap is not None and self.floor > self.cap:
+            raise ParameterError("floor", self.floor, f"must not exceed cap={self.cap}")
+
+    # ------------------------------------------------------------------------------------------ fit
+    def fit(
+        self,
+        returns: pd.Series,
+        garch: pd.DataFrame | None = None,
+        pool: Mapping[str, pd.Series] | pd.DataFrame | None = None,
+    ) -> StressRangeResult:
+        """Compute the scan ranges for every date with enough history.
+
+        Parameters
+        ----------
+        returns : pandas.Series
+            Fractional daily log returns of the asset (DatetimeIndex).
+        garch : pandas.DataFrame, optional
+            A :func:`~marginlab.calibration.garch.rolling_forecast` frame of these returns with ``horizon_days`` equal to
+            the model's (recomputed if omitted).
+        pool : mapping or DataFrame, optional
+            Out-of-sample standardised residuals of other assets (``rolling_forecast(...)["std_residual"]``, indexed by
+            date) added to the shock pool; only those dated before each ``d`` are used.
+
+        Returns
+        -------
+        StressRangeResult
+        """
+        series = _validate_returns(returns, min_obs=self.min_obs + 1)
+        series.index = _to_utc_index(series.index)
+        h = int(self.horizon_days)
+        if garch is None:
+            garch = rolling_forecast(
+                series,
+                self.vol_model,
+                self.distribution,
+                refit_every_days=self.refit_every_days,
+                window=self.window,
+                min_obs=self.min_obs,
+                horizon_days=h,
+                progress=self.progress,
+            )
+        elif "vol_h" not in garch.columns or f"vol_day_{h}" not in garch.columns:
+            raise InputError("garch", list(garch.columns)[:5], f"must be a rolling_forecast frame with horizon_days={h}")
+        frame = garch.copy()
+        frame.index = _to_utc_index(frame.index)
+        dates = frame.index
+        # ---- pool of standardised h-day shocks, each with the date it becomes known (last residual's date)
+        sources = [frame["std_residual"]]
+        if pool is not None:
+            items = pool.items() if isinstance(pool, pd.DataFrame | Mapping) else []
+            for name, other in items:
+                if not isinstance(other, pd.Series):
+                    raise InputError(f"pool[{name}]", type(other).__name__, "must be a Series of standardised residuals")
+                other = other.dropna()
+                other.index = _to_utc_index(other.index)
+                sources.append(other)
+        shock_values, shock_dates = [], []
+        for source in sources:
+            source = source.dropna()
+            if source.size < h:
+                continue
+            shock_values.append(_blocks(source.to_numpy(dtype=float), h))
+            shock_dates.append(source.index[h - 1 :].to_numpy())
+        values = np.concatenate(shock_values)
+        known = np.concatenate(shock_dates)
+        order = np.argsort(known, kind="stable")
+        values, known = values[order], known[order]
+        available = np.searchsorted(known, dates.to_numpy(), side="left")  # shocks dated strictly before d
+        keep = available >= self.min_pool
+        if not keep.any():
+            raise CalibrationError(
+                f"StressRangeModel: fewer than min_pool={self.min_pool} standardised shocks before the last date"
+            )
+        frame, available = frame.loc[keep], available[keep]
+        dates = _to_utc_index(frame.index)
+        n = len(frame)
+        alpha, p = float(self.confidence), 1.0 - float(self.confidence)
+        # ---- quantiles of the standardised h-day shock per date
+        q_down = np.empty(n)
+        q_up = np.empty(n)
+        extreme_down_q = np.empty(n)
+        extreme_up_q = np.empty(n)
+        tail_fits: dict[str, GpdTailFit] = {}
+        refit_positions = set(range(0, n, self.refit_every_days)) | {n - 1}
+        current: dict[str, GpdTailFit] = {}
+        for i in range(n):
+            sample = values[: available[i]]
+            if i in refit_positions or not current:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    try:
+                        current = {tail: fit_gpd_tail(sample, tail, self.evt_threshold_quantile) for tail in ("lower", "upper")}
+                    except CalibrationError:
+                        current = {}
+            if self.method == "ewma-normal":
+                q_down[i], q_up[i] = stats.norm.ppf(p), stats.norm.ppf(alpha)
+            else:
+                q_down[i], q_up[i] = np.quantile(sample, [p, alpha])
+                if self.method == "evt" and current and p < current["lower"].exceedance_probability:
+                    q_down[i] = -evt_quantile(current["lower"], alpha)
+                    q_up[i] = evt_quantile(current["upper"], alpha)
+            if current:
+                extreme_down_q[i] = -evt_quantile(current["lower"], self.extreme_confidence)
+                extreme_up_q[i] = evt_quantile(current["upper"], self.extreme_confidence)
+            else:
+                extreme_down_q[i], extreme_up_q[i] = np.min(sample), np.max(sample)
+        tail_fits = dict(current)
+        # ---- volatilities and base rates
+        drift = h * frame["mean"].to_numpy()
+        if self.method == "ewma-normal":
+            ewma = ewma_volatility(series).reindex(dates).to_numpy()
+            vol_h = ewma * math.sqrt(h)
+            drift = np.zeros(n)
+        else:
+            vol_h = frame["vol_h"].to_numpy()
+        base_down = -np.expm1(drift + vol_h * q_down)
+        base_up = np.expm1(drift + vol_h * q_up)
+        stressed_vol = np.maximum.accumulate(frame["vol_h"].to_numpy())
+        # historical h-day moves known before d: the move over [s, s+h-1] is known at s+h-1 < d
+        moves = np.expm1(series.rolling(h).sum())  # indexed by the last day of the window
+        history_down = (-moves).clip(lower=0).cummax().shift(1).reindex(dates).fillna(0.0).to_numpy()
+        history_up = moves.clip(lower=0).cummax().shift(1).reindex(dates).fillna(0.0).to_numpy()
+        extreme_down = np.maximum(-np.expm1(drift + stressed_vol * extreme_down_q), history_down)
+        extreme_up = np.maximum(np.expm1(drift + stressed_vol * extreme_up_q), history_up)
+        out = pd.DataFrame(index=dates)
+        out["base_down"], out["base_up"] = base_down, base_up
+        down, up = base_down.copy(), base_up.copy()
+        tools = self.anti_procyclicality or AntiProcyclicality()
+        flags: dict[str, np.ndarray] = {}
+        if tools.stressed_weight is not None:
+            w = tools.stressed_weight
+            stressed_down = pd.Series(base_down).cummax().shift(1).fillna(base_down[0]).to_numpy()
+            stressed_up = pd.Series(base_up).cummax().shift(1).fillna(base_up[0]).to_numpy()
+            new_down = (1 - w) * down + w * np.maximum(stressed_down, down)
+            new_up = (1 - w) * up + w * np.maximum(stressed_up, up)
+            flags["stressed_weight_binding"] = (new_down > down + 1e-12) | (new_up > up + 1e-12)
+            down, up = new_down, new_up
+        if tools.lookback_floor_years is not None:
+            days = max(int(round(tools.lookback_floor_years * 365)), h + 1)
+            rolling_low = moves.rolling(days, min_periods=h).quantile(p).shift(1).reindex(dates).to_numpy()
+            rolling_high = moves.rolling(days, min_periods=h).quantile(alpha).shift(1).reindex(dates).to_numpy()
+            floor_down = np.nan_to_num(-rolling_low, nan=0.0)
+            floor_up = np.nan_to_num(rolling_high, nan=0.0)
+            flags["lookback_floor_binding"] = (floor_down > down) | (floor_up > up)
+            down, up = np.maximum(down, floor_down), np.maximum(up, floor_up)
+        if tools.slow_ewma_lambda is not None:
+            slow = ewma_volatility(series, decay=tools.slow_ewma_lambda).reindex(dates).to_numpy() * math.sqrt(h)
+            quantile_down = q_down if self.method != "ewma-normal" else np.full(n, stats.norm.ppf(p))
+            quantile_up = q_up if self.method != "ewma-normal" else np.full(n, stats.norm.ppf(alpha))
+            floor_down = -np.expm1(slow * quantile_down)
+            floor_up = np.expm1(slow * quantile_up)
+            flags["slow_ewma_binding"] = (floor_down > down) | (floor_up > up)
+            down, up = np.maximum(down, floor_down), np.maximum(up, floor_up)
+        if self.stressed_period is not None:
+            start, end = (
+                pd.Timestamp(x, tz="UTC") if pd.Timestamp(x).tzinfo is None else pd.Timestamp(x) for x in self.stressed_period
+            )
+            window_moves = moves.loc[start:end].dropna()
+            if window_moves.size < 10:
+                raise InputError("stressed_period", self.stressed_period, "holds fewer than 10 h-day moves of the returns")
+            period_down = float(-np.quantile(window_moves, p))
+            period_up = float(np.quantile(window_moves, alpha))
+            known_after = dates > end
+            floor_down = np.where(known_after, period_down, 0.0)
+            floor_up = np.where(known_after, period_up, 0.0)
+            flags["stressed_period_binding"] = (floor_down > down) | (floor_up > up)
+            down, up = np.maximum(down, floor_down), np.maximum(up, floor_up)
+        if tools.buffer is not None:
+            down, binding_down = _apply_buffer(down, tools.buffer)
+            up, binding_up = _apply_buffer(up, tools.buffer)
+            flags["buffer_binding"] = binding_down | binding_up
+        if self.floor is not None:
+            flags["floor_binding"] = (down < self.floor) | (up < self.floor)
+            down, up = np.maximum(down, self.floor), np.maximum(up, self.floor)
+        else:
+            flags["floor_binding"] = np.zeros(n, dtype=bool)
+        if self.cap is not None:
+            flags["cap_binding"] = (down > self.cap) | (up > self.cap)
+            down, up = np.minimum(down, self.cap), np.minimum(up, self.cap)
+        else:
+            flags["cap_binding"] = np.zeros(n, dtype=bool)
+        out["scan_down"], out["scan_up"] = down, up
+        out["scan_range"] = np.maximum(down, up)
+        out["extreme_down"], out["extreme_up"] = np.maximum(extreme_down, down), np.maximum(extreme_up, up)
+        out["extreme_move"] = np.maximum(out["extreme_down"], out["extreme_up"])
+        out["vol_forecast"] = vol_h
+        out["vol_1d"] = frame["vol_1d"].to_numpy() if self.method != "ewma-normal" else vol_h / math.sqrt(h)
+        out["stressed_vol"] = stressed_vol
+        out["quantile_down"], out["quantile_up"] = q_down, q_up
+        out["pool_size"] = available
+        forward = np.expm1(series.rolling(h).sum().shift(-(h - 1)))
+        out["realised_move"] = forward.reindex(dates).to_numpy()
+        for name, flag in flags.items():
+            out[name] = flag
+        out.index.name = "date"
+        return StressRangeResult(model=self, frame=out, garch=garch, tail_fits=tail_fits)
+
+
+def _apply_buffer(rates: np.ndarray, buffer: float) -> tuple[np.ndarray, np.ndarray]:
+    """``m_t = max(r_t, min((1 + b) r_t, m_{t-1}))``; flag days where the buffer absorbed (part of) a rise."""
+    out = np.empty_like(rates)
+    binding = np.zeros(rates.size, dtype=bool)
+    previous = (1.0 + buffer) * rates[0]
+    for t, rate in enumerate(rates):
+        value = max(rate, min((1.0 + buffer) * rate, previous))
+        binding[t] = value < (1.0 + buffer) * rate - 1e-12
+        out[t] = value
+        previous = value
+    return out, binding
+
+
+# ---------------------------------------------------------------------------------------- vol ranges
+#: Deribit portfolio-margin default powers of the (30 / DTE)^p vol-shock term structure.
+DEFAULT_VOL_POWER_UP = 0.30
+DEFAULT_VOL_POWER_DOWN = 0.13
+
+
+@dataclass(frozen=True)
+class VolScanRanges:
+    """Volatility scan ranges from DVOL changes.
+
+    Attributes
+    ----------
+    vol_up_range, vol_down_range : float
+        Relative up / down shocks of implied vol at 30 days to expiry (0.45 = vol x 1.45; 0.30 = vol x 0.70).
+    power_up, power_down : float
+        Powers p of the ``(30 / DTE)^p`` term structure.
+    powers_source : str
+        ``"deribit-default"`` (DVOL has one tenor, the powers cannot be fitted from it).
+    horizon_days : int
+    confidence : float
+    n_obs : int
+        Number of h-day changes used.
+    reference_dte_days : float
+    """
+
+    vol_up_range: float
+    vol_down_range: float
+    power_up: float
+    power_down: float
+    powers_source: str
+    horizon_days: int
+    confidence: float
+    n_obs: int
+    reference_dte_days: float = 30.0
+
+    def shocks(self, dte_days: float | Sequence[float] | np.ndarray) -> pd.DataFrame:
+        """Relative vol shocks by days to expiry: ``range * (30 / DTE)^p`` (DTE floored at 1 day).
+
+        Examples
+        --------
+        >>> ranges = VolScanRanges(0.4, 0.3, 0.3, 0.13, "deribit-default", 2, 0.99, 1000)
+        >>> ranges.shocks([30]).round(3).to_dict("records")
+        [{'dte_days': 30.0, 'vol_up': 0.4, 'vol_down': 0.3}]
+        """
+        dte = np.maximum(np.atleast_1d(np.asarray(dte_days, dtype=float)), 1.0)
+        scale = self.reference_dte_days / dte
+        down = np.minimum(self.vol_down_range * scale**self.power_down, 0.99)
+        return pd.DataFrame({"dte_days": dte, "vol_up": self.vol_up_range * scale**self.power_up, "vol_down": down})
+
+
+def vol_scan_ranges(
+    dvol: pd.Series | pd.DataFrame,
+    horizon_days: int = 2,
+    confidence: float = 0.99,
+    power_up: float = DEFAULT_VOL_POWER_UP,
+    power_down: float = DEFAULT_VOL_POWER_DOWN,
+) -> VolScanRanges:
+    """Vol scan ranges from the empirical quantiles of h-day log changes of a DVOL series (overlapping changes).
+
+    Parameters
+    ----------
+    dvol : pandas.Series or DataFrame
+        DVOL closes in vol points (a DataFrame from :func:`marginlab.data.load_dvol` uses its ``close`` column).
+    horizon_days : int
+    confidence : float
+    power_up, power_down : float
+        Term-structure powers (Deribit defaults, reported with ``powers_source``).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> dvol = pd.Series(60 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.04, 2000))))
+    >>> ranges = vol_scan_ranges(dvol, horizon_days=1, confidence=0.99)
+    >>> bool(abs(ranges.vol_up_range - np.expm1(0.04 * 2.326)) < 0.02)
+    True
+    """
+    if isinstance(dvol, pd.DataFrame):
+        if "close" not in dvol.columns:
+            raise InputError("dvol", list(dvol.columns), "needs a 'close' column")
+        dvol = dvol["close"]
+    series: pd.Series = pd.Series(dvol, dtype=float).dropna()
+    if (series <= 0).any():
+        raise InputError("dvol", float(series[series <= 0].iloc[0]), "implied vol levels must be positive")
+    if int(horizon_days) != horizon_days or horizon_days < 1:
+        raise InputError("horizon_days", horizon_days, "must be a positive integer")
+    if not 0.5 < confidence < 1.0:
+        raise ParameterError("confidence", confidence, "must lie in (0.5, 1)")
+    changes = np.log(series).diff(int(horizon_days)).dropna()
+    if changes.size < 100:
+        raise InputError("dvol", f"{changes.size} changes", "at least 100 h-day changes are needed")
+    low, high = np.quantile(changes.to_numpy(), [1.0 - confidence, confidence])
+    return VolScanRanges(
+        vol_up_range=float(np.expm1(high)),
+        vol_down_range=float(-np.expm1(low)),
+        power_up=float(power_up),
+        power_down=float(power_down),
+        powers_source="deribit-default" if (power_up, power_down) == (DEFAULT_VOL_POWER_UP, DEFAULT_VOL_POWER_DOWN) else "user",
+        horizon_days=int(horizon_days),
+        confidence=float(confidence),
+        n_obs=int(changes.size),
+    )
+
+
+# ---------------------------------------------------------------------------------------- tail coverage
+#: Reference moves of worked_examples.md section H: (asset, first day, horizon_days, approximate move).
+REFERENCE_MOVES: tuple[tuple[str, str, int, float], ...] = (
+    ("BTC", "2020-03-12", 1, -0.39),
+    ("ETH", "2020-03-12", 1, -0.42),
+    ("BTC", "2022-11-08", 2, -0.23),
+    ("ETH", "2022-11-08", 2, -0.30),
+    ("SOL", "2022-11-09", 1, -0.42),
+    ("USDC", "2023-03-11", 1, -0.123),
+)
+
+
+def tail_coverage_table(
+    results: Mapping[str, StressRangeResult],
+    reference_moves: Sequence[tuple[str, str, int, float]] = REFERENCE_MOVES,
+    returns: Mapping[str, pd.Series] | None = None,
+) -> pd.DataFrame:
+    """Which reference moves each layer of the calibrated grid covers.
+
+    For each reference move (asset, first day ``d``, horizon, move) the table reports the move (realised from
+    ``returns`` when given -- close-to-close over the horizon -- else the reference figure), the adaptive scan range
+    and the extreme move in force on ``d`` (computed with data up to ``d-1``), and whether each covers the move
+    (``covered_scan``, ``covered_extreme``). Moves of an asset without a result, or with a different horizon, are
+    reported with NaN ranges and a note.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``asset, date, horizon_days, move, scan_range, extreme_move, covered_scan, covered_extreme, note``.
+    """
+    rows = []
+    for asset, day, horizon, reference in reference_moves:
+        stamp = pd.Timestamp(day, tz="UTC")
+        move = reference
+        if returns is not None and asset in returns:
+            series = returns[asset].copy()
+            series.index = _to_utc_index(series.index)
+            window = series.loc[stamp : stamp + pd.Timedelta(days=horizon - 1)]
+            if window.size == horizon:
+                move = float(np.expm1(window.sum()))
+        row = {
+            "asset": asset,
+            "date": stamp.date(),
+            "horizon_days": horizon,
+            "move": move,
+            "scan_range": np.nan,
+            "extreme_move": np.nan,
+        }
+        result = results.get(asset)
+        if result is None:
+            row["note"] = "no calibrated result for this asset"
+        elif result.model.horizon_days != horizon:
+            row["note"] = f"result horizon {result.model.horizon_days}d differs from the move's {horizon}d"
+        elif stamp not in result.frame.index:
+            row["note"] = "date outside the calibrated range"
+        else:
+            line = result.frame.loc[stamp]
+            side = "down" if move < 0 else "up"
+            row["scan_range"] = float(line[f"scan_{side}"])  # type: ignore[arg-type]
+            row["extreme_move"] = float(line[f"extreme_{side}"])  # type: ignore[arg-type]
+            row["note"] = (
+                f"{result.model.method} {result.model.confidence:.2%} scan; extreme at {result.model.extreme_confidence:.2%} on stressed vol"
+            )
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table["covered_scan"] = table["scan_range"] >= table["move"].abs()
+    table["covered_extreme"] = table["extreme_move"] >= table["move"].abs()
+    return table[
+        ["asset", "date", "horizon_days", "move", "scan_range", "extreme_move", "covered_scan", "covered_extreme", "note"]
+    ]
