@@ -240,3 +240,21 @@ def test_auto_source_falls_back_to_download(server, tmp_path, monkeypatch):
     assert len(downloaded) == len(snapshot_close) == 31
     # Coinbase USD vs Binance USDT closes agree within 1% (data_sources.md: "up to the source's own differences")
     assert np.max(np.abs(downloaded.to_numpy() / snapshot_close.to_numpy() - 1)) < 0.01
+
+
+def test_cli_fetch_into_cache(server, tmp_path, capsys):
+    from marginlab.cli import main
+
+    code = main(["data", "fetch", "BTCUSDT", "--start", "2025-01-01", "--end", "2025-01-31", "--base-url", server.url,
+                 "--cache-dir", str(tmp_path), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "binance BTCUSDT: 31 rows 2025-01-01 00:00 -> 2025-01-31 00:00" in out
+    assert (tmp_path / "manifest.json").exists()
+    code = main(["data", "fetch", "BTC", "--source", "deribit-dvol", "--start", "2023-01-01", "--end", "2023-01-31",
+                 "--base-url", server.url, "--cache-dir", str(tmp_path), "--no-progress"])
+    assert code == 0 and "deribit-dvol BTC: 31 rows" in capsys.readouterr().out
+    # a month the archive does not have: a clear error and exit code 2, no traceback
+    code = main(["data", "fetch", "BTCUSDT", "--start", "2019-01-01", "--end", "2019-01-31", "--base-url", server.url,
+                 "--cache-dir", str(tmp_path), "--no-progress"])
+    assert code == 2 and "2019-01 (HTTP 404)" in capsys.readouterr().err

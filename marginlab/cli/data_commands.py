@@ -1,0 +1,63 @@
+"""``marginlab data``: list the available series, fetch downloads into the cache.
+
+Examples
+--------
+``marginlab data list`` prints every series of the snapshot (BTC, ETH, the universe assets,
+stablecoins, DVOL, funding, hourly) with its date range and row count.
+``marginlab data fetch BTCUSDT ETHUSDT --start 2024-01-01 --end 2024-06-30`` downloads Binance
+daily klines into the cache; ``--source deribit-dvol`` (BTC, ETH) and ``--source binance-funding``
+(BTCUSDT...) fetch DVOL and funding history.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from marginlab.data import catalogue, snapshot_dir
+from marginlab.data.download import FETCHERS, default_cache_dir
+
+
+def register(subparsers) -> None:
+    """Add the ``data`` command group."""
+    parser = subparsers.add_parser("data", help="market data: list the snapshot, fetch downloads into the cache")
+    commands = parser.add_subparsers(dest="data_command", required=True)
+
+    listing = commands.add_parser("list", help="every available series with date range and row count")
+    listing.add_argument("--kind", choices=["ohlcv", "vol_index", "funding"], help="only series of this kind")
+    listing.set_defaults(handler=_list)
+
+    fetch = commands.add_parser("fetch", help="download series into the cache (data/cache or $MARGINLAB_CACHE_DIR)")
+    fetch.add_argument("symbols", nargs="+", metavar="SYMBOL", help="BTCUSDT ... (binance), BTC ETH (deribit-dvol)")
+    fetch.add_argument("--start", required=True, help="first day, UTC (YYYY-MM-DD)")
+    fetch.add_argument("--end", default=None, help="last day, UTC (default: today)")
+    fetch.add_argument("--source", choices=sorted(FETCHERS), default="binance", help="where to download from")
+    fetch.add_argument("--base-url", default=None, help="override the source's base URL (mirrors, tests)")
+    fetch.add_argument("--cache-dir", default=None, help="cache directory (default: $MARGINLAB_CACHE_DIR or data/cache)")
+    fetch.add_argument("--refresh", action="store_true", help="download again even when cached")
+    fetch.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    fetch.set_defaults(handler=_fetch)
+
+
+def _list(args: argparse.Namespace) -> int:
+    table = catalogue()
+    if args.kind:
+        table = table[table["kind"] == args.kind]
+    print(f"snapshot: {snapshot_dir()}")
+    columns = ["name", "dataset", "kind", "frequency", "start", "end", "rows", "file"]
+    print(table[columns].to_string(index=False))
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    end = args.end or pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d")
+    end_bound = pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(1, unit="ms") if len(end) <= 10 else end
+    fetcher = FETCHERS[args.source]
+    for symbol in args.symbols:
+        frame = fetcher(symbol, args.start, end_bound, base_url=args.base_url, cache_dir=args.cache_dir,
+                        progress=not args.no_progress, refresh=args.refresh)
+        first, last = frame["timestamp"].iloc[0], frame["timestamp"].iloc[-1]
+        print(f"{args.source} {symbol}: {len(frame)} rows {first:%Y-%m-%d %H:%M} -> {last:%Y-%m-%d %H:%M}")
+    print(f"cache: {args.cache_dir or default_cache_dir()}")
+    return 0
