@@ -16,6 +16,7 @@ from marginlab.exceptions import MarginLabError
 #: Modules that add sub-commands (each defines ``register(subparsers)``).
 COMMAND_MODULES: tuple[str, ...] = ()
 COMMAND_MODULES += ("marginlab.cli.portfolio_commands",)  # derive-case
+COMMAND_MODULES += ("marginlab.cli.data_commands",)  # data list / fetch
 
 
 def build_parser() -> argparse.ArgumentParser:
