@@ -462,6 +462,7 @@ class HaircutModel:
         asof: Any = None,
         sizes_usd: Mapping[str, float] | None = None,
         stablecoin_history: pd.DataFrame | None = None,
+        volatility_fits: Mapping[str, AssetVolatility] | None = None,
         rng: np.random.Generator | int | None = None,
     ) -> HaircutResult:
         """Calibrate haircuts for every column of ``prices``.
@@ -479,6 +480,9 @@ class HaircutModel:
         stablecoin_history : DataFrame, optional
             Long table ``timestamp, symbol, close`` of stablecoin closes for the depeg model
             (default: :func:`~marginlab.calibration.depeg.load_stablecoin_history` when a stablecoin is present).
+        volatility_fits : mapping asset -> AssetVolatility, optional
+            Volatility fits already made on the same data (e.g. by :func:`~marginlab.calibration.params.calibrate`);
+            their forecast path must cover ``horizon_days``. Other assets are fitted here.
         rng : Generator, int or None
             Seed of the FHS bootstrap.
         """
@@ -520,7 +524,12 @@ class HaircutModel:
                 raise InputError(f"prices[{name}]", f"{len(returns)} returns", "needs at least 100 daily returns up to the as-of date")
             starts[name], ends[name] = returns.index[0], returns.index[-1]
             is_stable = name in self.stablecoins
-            vol = volatility_forecast(returns, self.horizon_days, "ewma" if is_stable else self.volatility, self.distribution)
+            given = (volatility_fits or {}).get(name)
+            if given is not None and len(given.forecast_vol_daily) >= self.horizon_days:
+                vol = AssetVolatility(given.std_residuals, np.asarray(given.forecast_vol_daily)[: self.horizon_days], given.model,
+                                      given.status, given.long_run_vol_daily, given.warnings)
+            else:
+                vol = volatility_forecast(returns, self.horizon_days, "ewma" if is_stable else self.volatility, self.distribution)
             simulated = fhs_horizon_returns(vol.std_residuals, vol.forecast_vol_daily, self.horizon_days, self.n_simulations, generator)
             risk = drop_risk(simulated, self.confidence)
             market = risk[self.measure]

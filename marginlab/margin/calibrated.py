@@ -1,0 +1,219 @@
+"""Margin models configured by a calibrated parameter file (parameter sets of the existing engines).
+
+A parameter file (:mod:`marginlab.calibration.params`) configures three models, none of them a
+new engine:
+
+``calibrated-isolated``
+    :class:`~marginlab.margin.isolated.IsolatedMargin` with a flat
+    :class:`~marginlab.margin.isolated.SizeLinearRate` per asset: IM rate = ``initial_rate``,
+    MM rate = ``maintenance_rate`` of notional (no size slope; options are not covered).
+``calibrated-cross``
+    :class:`~marginlab.margin.cross.CrossMargin` over those rules, with the calibrated
+    **dynamic** haircuts (:class:`~marginlab.collateral.DynamicHaircut`: base = calibrated haircut,
+    reference vol = the vol forecast it was calibrated at; feed new forecasts with
+    ``model.haircuts.with_current_vol`` through :func:`with_current_vol`).
+``calibrated-portfolio``
+    one :class:`~marginlab.margin.risk_matrix.RiskMatrixModel` per underlying whose grid is
+    the calibrated scan range (9 spot points x vol up/none/down) plus the extreme moves
+    ``1 +- move`` at ``cover``, with the calibrated 30-day vol shocks and powers
+    (:class:`~marginlab.margin.scenarios.VolShock`). Loss factors map the grid to the rates:
+    ``mm_loss_factor = maintenance_rate / price_scan_range`` and
+    ``im_loss_factor = initial_rate / price_scan_range``, so a lone perpetual is charged exactly
+    its isolated rates (unless the covered extreme move, ``cover x move``, exceeds the scan range), while
+    options get their convexity and vega risk. The account
+    requirement is the sum over underlyings (the risk-matrix engine's own risk units,
+    no cross-underlying offsets); equity pools cash, collateral after the dynamic haircuts and
+    positions' mark-to-market.
+
+>>> from marginlab.calibration.params import CalibratedParameters, example_document
+>>> from marginlab.account import Account
+>>> from marginlab.instruments import Perpetual, Position
+>>> from marginlab.market import MarketSnapshot
+>>> models = models_from_parameters(CalibratedParameters(example_document()))
+>>> sorted(models)
+['calibrated-cross', 'calibrated-isolated', 'calibrated-portfolio']
+>>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 100000}}})
+>>> account = Account([Position(Perpetual("BTC"), 1.0)], cash_usd=20000)
+>>> [round(models[name].margin(account, market).maintenance_margin_usd, 2) for name in ("calibrated-isolated", "calibrated-portfolio")]
+[6000.0, 6000.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from marginlab.account import Account
+from marginlab.collateral import DynamicHaircut, HaircutSchedule, collateral_table
+from marginlab.exceptions import UnknownAssetError
+from marginlab.margin.base import MarginModel, MarginResult
+from marginlab.margin.cross import CrossMargin
+from marginlab.margin.isolated import IsolatedMargin, SizeLinearRate
+from marginlab.margin.risk_matrix import RiskMatrixModel
+from marginlab.margin.scenarios import ScenarioGrid, VolShock
+from marginlab.market import MarketSnapshot
+from marginlab.valuation import value_positions
+
+if TYPE_CHECKING:
+    from marginlab.calibration.params import CalibratedParameters
+
+#: Spot points of the calibrated scan grid (odd, so that 0 is a scenario).
+GRID_POINTS = 9
+
+
+def _parameters(parameters: CalibratedParameters | str | Path) -> CalibratedParameters:
+    from marginlab.calibration.params import CalibratedParameters
+
+    return parameters if isinstance(parameters, CalibratedParameters) else CalibratedParameters.load(parameters)
+
+
+def calibrated_isolated(parameters: CalibratedParameters | str | Path) -> IsolatedMargin:
+    """Isolated margin with the calibrated IM/MM rates of every asset."""
+    params = _parameters(parameters)
+    rules = {}
+    for asset in params.assets:
+        entry = params.asset(asset)
+        rules[asset] = SizeLinearRate(initial_base=entry["initial_rate"], maintenance_base=entry["maintenance_rate"])
+    return IsolatedMargin(rules, preset_name="calibrated-isolated")
+
+
+def dynamic_haircuts(parameters: CalibratedParameters | str | Path, floor: float = 0.0, cap: float = 1.0) -> DynamicHaircut:
+    """The calibrated haircuts as a volatility-scaled schedule (reference vol floored at 1%)."""
+    params = _parameters(parameters)
+    assets = {}
+    for asset in params.assets:
+        entry = params.asset(asset)
+        vol = max(float(entry.get("haircut_details", {}).get("vol_forecast") or 0.0), 0.01)
+        assets[asset] = {"base": entry["haircut"], "reference_vol": vol, "current_vol": vol}
+    return DynamicHaircut.from_parameters({"floor": floor, "cap": cap, "assets": assets})
+
+
+def calibrated_cross(parameters: CalibratedParameters | str | Path) -> CrossMargin:
+    """Cross margin: calibrated rates per position, one pool with the dynamic haircuts."""
+    params = _parameters(parameters)
+    return CrossMargin(calibrated_isolated(params), dynamic_haircuts(params), preset_name="calibrated-cross")
+
+
+def calibrated_risk_matrix(parameters: CalibratedParameters | str | Path, asset: str, points: int = GRID_POINTS) -> RiskMatrixModel:
+    """The risk-matrix model of one underlying (grid, vol shocks and loss factors from the file)."""
+    params = _parameters(parameters)
+    entry = params.asset(asset)
+    scan = float(entry["price_scan_range"])
+    extreme = entry["extreme_move"]
+    move = float(extreme["move"])
+    cover = float(extreme["cover"])
+    grid = ScenarioGrid.regular(
+        spot_range=min(scan, 0.99),
+        points=points,
+        vol_shocks=("up", "none", "down"),
+        extra=[(max(1.0 - move, 0.0), "up", cover), (1.0 + move, "up", cover)],
+    )
+    shock = entry["vol_shock"]
+    vol_shock = VolShock(
+        up_range=float(shock["up_30d"]),
+        down_range=float(shock["down_30d"]),
+        short_term_power=float(shock["short_term_power"]),
+        long_term_power=float(shock["long_term_power"]),
+    )
+    return RiskMatrixModel(
+        grid,
+        vol_shock,
+        mm_loss_factor=float(entry["maintenance_rate"]) / scan,
+        im_loss_factor=float(entry["initial_rate"]) / scan,
+        preset_name=f"calibrated-portfolio[{asset}]",
+    )
+
+
+@dataclass(frozen=True)
+class PerUnderlyingPortfolioMargin(MarginModel):
+    """Sum of per-underlying risk-matrix requirements, with pooled equity after haircuts.
+
+    Parameters
+    ----------
+    models : mapping underlying -> RiskMatrixModel
+    haircuts : HaircutSchedule, optional
+        Collateral haircuts of the pooled equity.
+    preset_name : str
+    """
+
+    models: Mapping[str, RiskMatrixModel]
+    haircuts: HaircutSchedule | None = None
+    preset_name: str = ""
+    family: ClassVar[str] = "portfolio"
+
+    def margin(self, account: Account, market: MarketSnapshot) -> MarginResult:
+        account.require_positions()
+        initial = maintenance = 0.0
+        components, positions, notes = [], [], []
+        worst = {}
+        for underlying in account.underlyings:
+            if underlying not in self.models:
+                raise UnknownAssetError("underlying", underlying, f"has no calibrated parameters (known: {sorted(self.models)})")
+            sub = Account(tuple(p for p in account.positions if p.underlying == underlying), account_id=account.account_id)
+            result = self.models[underlying].margin(sub, market)
+            initial += result.initial_margin_usd
+            maintenance += result.maintenance_margin_usd
+            worst[underlying] = result.details.get("worst_scenario")
+            part = result.components.copy()
+            part["component"] = underlying + " " + part["component"]
+            components.append(part[part[["initial_margin_usd", "maintenance_margin_usd"]].abs().sum(axis=1) > 0])
+            positions.append(result.positions)
+            notes.append(f"{underlying}: worst scenario {worst[underlying]} -> MM {result.maintenance_margin_usd:,.2f} USD")
+        valuation = value_positions(account.positions, market)
+        collateral = collateral_table(account.collateral, market, self.haircuts)
+        collateral_usd = float(collateral["adjusted_value_usd"].sum()) if len(collateral) else 0.0
+        mtm = float(np.sum(valuation.value_usd))
+        equity = account.cash_usd + collateral_usd + mtm
+        notes.append(
+            f"Requirements summed over underlyings; equity = cash {account.cash_usd:,.2f} + collateral after haircuts "
+            f"{collateral_usd:,.2f} + mark-to-market {mtm:,.2f} USD."
+        )
+        table = pd.concat(components, ignore_index=True) if components else pd.DataFrame(
+            columns=["component", "initial_margin_usd", "maintenance_margin_usd", "explanation"])
+        return MarginResult(
+            self.name,
+            initial,
+            maintenance,
+            equity,
+            pd.concat(positions, ignore_index=True),
+            table,
+            details={"family": self.family, "worst_scenario_by_underlying": worst, "collateral": collateral},
+            notes=tuple(notes),
+        )
+
+
+def calibrated_portfolio(parameters: CalibratedParameters | str | Path) -> PerUnderlyingPortfolioMargin:
+    """Portfolio margin: calibrated risk-matrix grid per underlying, dynamic collateral haircuts."""
+    params = _parameters(parameters)
+    models = {asset: calibrated_risk_matrix(params, asset) for asset in params.assets}
+    return PerUnderlyingPortfolioMargin(models, dynamic_haircuts(params), preset_name="calibrated-portfolio")
+
+
+def models_from_parameters(parameters: CalibratedParameters | str | Path) -> dict[str, MarginModel]:
+    """``{"calibrated-isolated", "calibrated-cross", "calibrated-portfolio"}`` models of a parameter file."""
+    params = _parameters(parameters)
+    return {
+        "calibrated-isolated": calibrated_isolated(params),
+        "calibrated-cross": calibrated_cross(params),
+        "calibrated-portfolio": calibrated_portfolio(params),
+    }
+
+
+def models_from_parameter_file(path: str | Path) -> dict[str, MarginModel]:
+    """Load a parameter file (validated) and build its margin models."""
+    return models_from_parameters(path)
+
+
+def with_current_vol(model: Any, current_vol: Mapping[str, float]) -> Any:
+    """A copy of a calibrated cross/portfolio model whose dynamic haircuts use new vol forecasts (annualised)."""
+    from dataclasses import replace
+
+    schedule = getattr(model, "haircuts", None)
+    if not isinstance(schedule, DynamicHaircut):
+        raise UnknownAssetError("model", getattr(model, "name", model), "has no dynamic haircut schedule")
+    return replace(model, haircuts=schedule.with_current_vol(current_vol))
