@@ -17,6 +17,7 @@ from marginlab.exceptions import MarginLabError
 COMMAND_MODULES: tuple[str, ...] = ()
 COMMAND_MODULES += ("marginlab.cli.portfolio_commands",)  # derive-case
 COMMAND_MODULES += ("marginlab.cli.data_commands",)  # data list / fetch
+COMMAND_MODULES += ("marginlab.cli.margin_commands",)  # margin / models / greeks
 
 
 def build_parser() -> argparse.ArgumentParser:
