@@ -729,7 +729,11 @@ class RiskMatrixModel(MarginModel):
         """Spot multipliers per asset and scenario, shape (n_assets, n_scenarios), after ``asset_spot_scale``."""
         move = self.scenarios.spot_array - 1.0
         scale = np.asarray([float(self.asset_spot_scale.get(a, 1.0)) for a in assets], dtype=np.float64).reshape(-1, 1)
-        return 1.0 + scale * move[None, :] if len(assets) else np.ones((1, len(move)))
+        shocks = 1.0 + scale * move[None, :] if len(assets) else np.ones((1, len(move)))
+        if np.any(shocks < 0):
+            row, column = np.argwhere(shocks < 0)[0]
+            raise ParameterError(f"spot_shock[{column}]", float(shocks[row, column]), f"gives a negative price multiplier for {assets[row]}")
+        return shocks
 
     # -- preparation (per instrument table) ---------------------------------------------------
     def _prepare(self, instruments: InstrumentTable) -> _Prepared:

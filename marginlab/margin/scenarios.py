@@ -170,7 +170,9 @@ class ScenarioGrid:
     Parameters
     ----------
     spot_shock : sequence of float
-        Multipliers on the underlying (> 0).
+        Multipliers on the underlying. A grid may express moves in units of a range that the
+        engine scales per asset (SPAN), so the stored value may be negative; the *effective*
+        multiplier must be >= 0 (checked by the engine).
     vol_shock : sequence of str
         ``"none"``, ``"up"``, ``"down"``, ``"linear"`` or ``"abs"`` per scenario.
     dampening : sequence of float, optional
@@ -195,8 +197,8 @@ class ScenarioGrid:
         if len(vol) != len(spot) or len(damp) != len(spot):
             raise ParameterError("vol_shock", self.vol_shock, f"spot_shock, vol_shock and dampening must have the same length ({len(spot)})")
         for i, (x, v, d) in enumerate(zip(spot, vol, damp)):
-            if not math.isfinite(x) or x < 0:
-                raise ParameterError(f"spot_shock[{i}]", x, "must be a finite non-negative multiplier")
+            if not math.isfinite(x):
+                raise ParameterError(f"spot_shock[{i}]", x, "must be a finite multiplier")
             if v not in VOL_SHOCK_CODES:
                 raise ParameterError(f"vol_shock[{i}]", v, f"must be one of {sorted(VOL_SHOCK_CODES)}")
             if not math.isfinite(d) or d < 0:
