@@ -23,9 +23,12 @@ did on some past day, scaled to today's volatility?". It works in five steps.
    are not independent: the effective sample size is about ``lookback_days / h``.
    Implied volatility moves with the same dates: the relative DVOL change over the h days,
    ``DVOL[s] / DVOL[s-h] - 1``, where DVOL exists (BTC, ETH from 2021-03-24). Elsewhere the
-   documented proxy ``vol_proxy`` applies: ``"realised"`` uses the relative change of the EWMA
-   volatility over the same h days, ``"none"`` keeps implied vols unchanged. DVOL changes are not
-   filtered (they are already relative).
+   documented proxy ``vol_proxy`` applies: ``"realised"`` uses ``beta`` times the relative change of
+   the EWMA volatility over the same h days, ``"none"`` keeps implied vols unchanged. The default
+   ``beta = REALISED_VOL_BETA = 0.35`` is the slope (through the origin) of DVOL's relative h-day
+   change on the EWMA(0.94) volatility's relative change, BTC and ETH 2021-03 to 2025-02 (0.27-0.30
+   at h = 1-2 days, 0.38 at 5 days; correlation 0.4-0.6): implied vol reacts about a third as much
+   as the EWMA of realised moves. DVOL changes are not filtered (they are already relative).
 5. **Full revaluation.** Every position is revalued in every scenario in one vectorised Black-76
    call (positions x scenarios): index, perpetual and forward prices are multiplied by
    ``exp(R[s, a])`` (basis unchanged) and each option's implied volatility by ``1 + dvol[s, a]``
@@ -85,6 +88,8 @@ from marginlab.valuation import PositionValuation, equity_usd, value_positions
 EWMA_SEED_DAYS = 30
 #: Smallest implied volatility a scenario may produce (annualised fraction).
 MIN_SCENARIO_VOL = 1e-4
+#: Implied-vol proxy: share of the EWMA realised-vol relative change passed to implied vols.
+REALISED_VOL_BETA = 0.35
 #: Assets of the ``fhs-var`` preset.
 PRESET_ASSETS: tuple[str, ...] = ("BTC", "ETH", "SOL")
 
@@ -331,7 +336,9 @@ class HistoricalScenarios:
         vol = ewma_volatility(self.returns.to_numpy(), ewma_lambda)
         return vol[:-1], vol[-1]
 
-    def _vol_changes(self, horizon_days: int, ewma_vol: NDArray[np.float64], vol_proxy: str) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    def _vol_changes(
+        self, horizon_days: int, ewma_vol: NDArray[np.float64], vol_proxy: str, beta: float
+    ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
         """Relative implied-vol change over the h days ending on each return date (NaN for the first h-1)."""
         count, width = self.returns.shape
         changes = np.zeros((count, width))
@@ -340,7 +347,7 @@ class HistoricalScenarios:
         # window of days s-h+1..s moves the volatility from row s-h+1 to row s+1.
         proxy = np.full((count, width), np.nan)
         if vol_proxy == "realised":
-            proxy[horizon_days - 1 :] = ewma_vol[horizon_days:] / ewma_vol[: count + 1 - horizon_days] - 1.0
+            proxy[horizon_days - 1 :] = beta * (ewma_vol[horizon_days:] / ewma_vol[: count + 1 - horizon_days] - 1.0)
         elif vol_proxy == "none":
             proxy[:] = 0.0
         for j, asset in enumerate(self.assets):
@@ -367,6 +374,7 @@ class HistoricalScenarios:
         *,
         filtered: bool = True,
         vol_proxy: Literal["realised", "none"] = "realised",
+        realised_vol_beta: float = REALISED_VOL_BETA,
     ) -> JointScenarios:
         """Filtered (or raw) overlapping h-day joint scenarios over the last ``lookback_days`` days.
 
@@ -383,8 +391,11 @@ class HistoricalScenarios:
             False gives raw historical moves (stress scenarios).
         vol_proxy : {"realised", "none"}
             Implied-vol change where DVOL does not exist.
+        realised_vol_beta : float
+            Share of the EWMA volatility's relative change used by the ``"realised"`` proxy.
         """
         horizon_days = _check_horizon(horizon_days)
+        _check_beta(realised_vol_beta)
         _check_lambda(ewma_lambda)
         if vol_proxy not in ("realised", "none"):
             raise ParameterError("vol_proxy", vol_proxy, "must be 'realised' or 'none'")
@@ -401,7 +412,7 @@ class HistoricalScenarios:
                 f"too long: the history has {count} daily returns up to {self.as_of.date()}, giving {available} "
                 f"{horizon_days}-day windows",
             )
-        key = (horizon_days, int(lookback_days), float(ewma_lambda), filtered, vol_proxy)
+        key = (horizon_days, int(lookback_days), float(ewma_lambda), filtered, vol_proxy, float(realised_vol_beta))
         if key in self._cache:
             return self._cache[key]
         returns = self.returns.to_numpy(dtype=np.float64)
@@ -409,7 +420,7 @@ class HistoricalScenarios:
         daily = returns / vol * current if filtered else returns
         cumulative = np.vstack([np.zeros((1, daily.shape[1])), np.cumsum(daily, axis=0)])
         window = cumulative[horizon_days:] - cumulative[:-horizon_days]  # window ending on return row h-1+i
-        changes, from_dvol = self._vol_changes(horizon_days, np.vstack([vol, current[None, :]]), vol_proxy)
+        changes, from_dvol = self._vol_changes(horizon_days, np.vstack([vol, current[None, :]]), vol_proxy, realised_vol_beta)
         rows = slice(count - int(lookback_days), count)
         share = from_dvol[rows].mean(axis=0)
         sources = {
@@ -436,6 +447,11 @@ def _as_timestamp(value: Any, index: Any) -> pd.Timestamp:
     elif index.tz is None and stamp.tzinfo is not None:
         stamp = stamp.tz_convert(None)
     return stamp
+
+
+def _check_beta(beta: Any) -> None:
+    if not (isinstance(beta, int | float) and math.isfinite(beta) and beta >= 0):
+        raise ParameterError("realised_vol_beta", beta, "must be a non-negative finite number")
 
 
 def _check_horizon(horizon_days: Any) -> int:
@@ -553,6 +569,8 @@ class FilteredHistoricalMargin(MarginModel):
         False runs plain historical simulation (no devolatilisation).
     vol_proxy : {"realised", "none"}
         Implied-vol change where DVOL does not exist.
+    realised_vol_beta : float
+        Share of the EWMA volatility's relative change the ``"realised"`` proxy passes to implied vols.
     stress_scenarios : DataFrame, optional
         User-given stress scenarios (see :func:`user_scenarios`), added to the raw historical ones.
     historical_stress : bool
@@ -571,6 +589,7 @@ class FilteredHistoricalMargin(MarginModel):
     mm_fraction: float = 0.8
     filtered: bool = True
     vol_proxy: Literal["realised", "none"] = "realised"
+    realised_vol_beta: float = REALISED_VOL_BETA
     stress_scenarios: pd.DataFrame | None = field(default=None, compare=False)
     historical_stress: bool = True
     liquidity_addon: LiquidityAddon | None = field(default=None, compare=False)
@@ -593,6 +612,7 @@ class FilteredHistoricalMargin(MarginModel):
             raise ParameterError("mm_fraction", self.mm_fraction, "must be in (0, 1]")
         if self.vol_proxy not in ("realised", "none"):
             raise ParameterError("vol_proxy", self.vol_proxy, "must be 'realised' or 'none'")
+        _check_beta(self.realised_vol_beta)
         if self.stress_weight > 0 and not self.historical_stress and self.stress_scenarios is None:
             raise ParameterError("stress_weight", self.stress_weight, "needs stress scenarios: historical_stress=True or stress_scenarios")
         # building the scenarios validates the lookback against the history
@@ -602,13 +622,15 @@ class FilteredHistoricalMargin(MarginModel):
 
     def scenarios(self) -> JointScenarios:
         """The filtered h-day joint scenarios the VaR/ES uses."""
-        return self.history.joint_scenarios(self.horizon_days, self.lookback_days, self.ewma_lambda, filtered=self.filtered, vol_proxy=self.vol_proxy)
+        return self.history.joint_scenarios(self.horizon_days, self.lookback_days, self.ewma_lambda, filtered=self.filtered,
+                                            vol_proxy=self.vol_proxy, realised_vol_beta=self.realised_vol_beta)
 
     def stress_set(self) -> list[JointScenarios]:
         """The stress scenario sets: raw historical h-day moves and/or user scenarios."""
         sets = []
         if self.historical_stress:
-            sets.append(self.history.joint_scenarios(self.horizon_days, None, self.ewma_lambda, filtered=False, vol_proxy=self.vol_proxy))
+            sets.append(self.history.joint_scenarios(self.horizon_days, None, self.ewma_lambda, filtered=False,
+                                                     vol_proxy=self.vol_proxy, realised_vol_beta=self.realised_vol_beta))
         if self.stress_scenarios is not None:
             sets.append(user_scenarios(self.stress_scenarios))
         return sets
@@ -756,10 +778,92 @@ def _extend_user(scenarios: JointScenarios, extra: Sequence[str]) -> JointScenar
     )
 
 
+# --------------------------------------------------------------------------- crisis scenarios
+#: Named crisis days (the h-day window ends at the close of the day) used as extra stress scenarios.
+CRISIS_DAYS: dict[str, str] = {
+    "COVID crash 2020-03-12": "2020-03-12",
+    "May 2021 sell-off 2021-05-19": "2021-05-19",
+    "FTX collapse 2022-11-09": "2022-11-09",
+}
+#: Assets whose history may be missing on a crisis day, and the asset whose move stands in for theirs.
+CRISIS_PROXIES: dict[str, str] = {"SOL": "ETH", "AVAX": "ETH", "DOT": "ETH", "NEAR": "ETH", "AAVE": "ETH"}
+
+
+def crisis_scenarios(
+    assets: Sequence[str],
+    horizon_days: int = 2,
+    days: Mapping[str, str] | None = None,
+    proxies: Mapping[str, str] | None = None,
+    ewma_lambda: float = 0.94,
+    realised_vol_beta: float = REALISED_VOL_BETA,
+) -> pd.DataFrame:
+    """User-format stress scenarios (see :func:`user_scenarios`) replaying named crisis days from the snapshot.
+
+    For each crisis day ``d`` and asset: the simple return from the close ``h`` days before ``d`` to the
+    close of ``d``, and the relative change of DVOL over the same days (else ``realised_vol_beta`` times
+    that of the EWMA realised volatility). An asset without history on that day (SOL before 2020-04) takes the move of its
+    proxy (:data:`CRISIS_PROXIES`, documented choice: an alt coin falls at least as much as ETH);
+    without a proxy it raises :class:`UnknownAssetError`.
+
+    >>> crisis_scenarios(["BTC"], 1, {"COVID": "2020-03-12"}).round(3).to_dict("records")
+    [{'name': 'COVID', 'BTC_return': -0.388, 'BTC_vol_change': 0.943}]
+    """
+    from marginlab import data
+
+    horizon_days = _check_horizon(horizon_days)
+    days = dict(CRISIS_DAYS if days is None else days)
+    proxies = dict(CRISIS_PROXIES if proxies is None else proxies)
+    rows = []
+    cache: dict[str, tuple[pd.Series, pd.Series | None]] = {}
+
+    def series(asset: str) -> tuple[pd.Series, pd.Series | None]:
+        if asset not in cache:
+            closes = data.load_daily(asset)["close"]
+            try:
+                dvol: pd.Series | None = data.load_dvol(asset)["close"]
+            except UnknownAssetError:
+                dvol = None
+            cache[asset] = (closes, dvol)
+        return cache[asset]
+
+    def move(asset: str, day: pd.Timestamp) -> tuple[float, float] | None:
+        closes, dvol = series(asset)
+        start = day - pd.Timedelta(days=horizon_days)
+        if day not in closes.index or start not in closes.index:
+            return None
+        simple = float(closes[day] / closes[start] - 1.0)
+        if dvol is not None and day in dvol.index and start in dvol.index:
+            return simple, float(dvol[day] / dvol[start] - 1.0)
+        history = closes.loc[:day].iloc[-400:]
+        vol = ewma_volatility(np.diff(np.log(history.to_numpy(dtype=np.float64))), ewma_lambda)
+        return simple, float(realised_vol_beta * (vol[-1] / vol[-1 - horizon_days] - 1.0))
+
+    for name, when in days.items():
+        day = pd.Timestamp(when, tz="UTC").normalize()
+        record: dict[str, Any] = {"name": name}
+        for asset in assets:
+            try:
+                found = move(asset, day)
+            except UnknownAssetError:
+                found = None
+            if found is None and asset in proxies:
+                found = move(proxies[asset], day)
+            if found is None:
+                raise UnknownAssetError("asset", asset, f"has no history on the crisis day {day.date()} and no proxy")
+            record[f"{asset}_return"], record[f"{asset}_vol_change"] = found
+        rows.append(record)
+    return pd.DataFrame(rows, columns=["name", *[f"{a}_{k}" for a in assets for k in ("return", "vol_change")]])
+
+
 # --------------------------------------------------------------------------- preset
 @lru_cache(maxsize=1)
 def _preset_history() -> HistoricalScenarios:
     return HistoricalScenarios.from_snapshot(PRESET_ASSETS)
+
+
+@lru_cache(maxsize=4)
+def _preset_crises(horizon_days: int) -> pd.DataFrame:
+    return crisis_scenarios(PRESET_ASSETS, horizon_days)
 
 
 def _preset_factory() -> FilteredHistoricalMargin:
@@ -775,6 +879,7 @@ def _preset_factory() -> FilteredHistoricalMargin:
         stress_weight=0.25,
         risk_measure="es",
         mm_fraction=0.8,
+        stress_scenarios=_preset_crises(2),
         preset_name="fhs-var",
     )
 
@@ -786,7 +891,7 @@ def _register() -> None:
         "fhs-var",
         "portfolio",
         "FHS portfolio margin: 99% ES over 2 days of EWMA-filtered joint BTC/ETH/SOL moves (750 windows), "
-        "DVOL vol moves, 25% weight on the worst raw historical 2-day move",
+        "DVOL vol moves, 25% weight on the worst raw historical 2-day move or crisis day (COVID, May 2021, FTX)",
         _preset_factory,
     )
 

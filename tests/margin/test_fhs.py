@@ -149,9 +149,11 @@ def test_dvol_changes_drive_implied_vol_moves_and_proxy_elsewhere():
     assert scenarios.vol_changes[0, 0] == 0.0  # before DVOL exists, proxy "none"
     assert np.all(scenarios.vol_changes[:, 1] == 0.0)
     assert scenarios.vol_sources["SOL"] == "none" and scenarios.vol_sources["BTC"].startswith("dvol (")
-    realised = history.joint_scenarios(2, 38, vol_proxy="realised")
     vol = np.r_[history.daily_volatility()[0][:, 1], history.daily_volatility()[1][1]]
+    realised = history.joint_scenarios(2, 38, vol_proxy="realised", realised_vol_beta=1.0)
     assert realised.vol_changes[-1, 1] == pytest.approx(vol[-1] / vol[-3] - 1, rel=1e-12)
+    damped = history.joint_scenarios(2, 38, vol_proxy="realised", realised_vol_beta=0.35)
+    assert damped.vol_changes[-1, 1] == pytest.approx(0.35 * (vol[-1] / vol[-3] - 1), rel=1e-12)
 
 
 # ----------------------------------------------------------------------------- model behaviour
@@ -298,6 +300,23 @@ def test_preset_is_registered_and_uses_real_history():
     assert set(model.history.assets) == {"BTC", "ETH", "SOL"}
     scenarios = model.scenarios()
     assert len(scenarios) == 750 and scenarios.vol_sources["BTC"] == "dvol"
+    assert "COVID crash 2020-03-12" in model.stress_scenarios["name"].tolist()
+
+
+def test_crisis_scenarios_replay_real_days():
+    from marginlab.margin.fhs import crisis_scenarios
+
+    # ../shared/data/README.md: BTC 2020-03-12 is -38.8% close to close; eth_usd_daily.csv closes
+    # 2020-03-11 194.8685303 and 2020-03-12 112.3471222 -> -42.35%;
+    # dvol_daily.csv BTC 2022-11-09 close 114.72, 2022-11-08 close 76.66 (read from the file).
+    frame = crisis_scenarios(["BTC", "ETH", "SOL"], 1, {"covid": "2020-03-12", "ftx": "2022-11-09"}).set_index("name")
+    assert frame.loc["covid", "BTC_return"] == pytest.approx(-0.388, abs=5e-4)
+    assert frame.loc["covid", "ETH_return"] == pytest.approx(112.3471222 / 194.8685303 - 1, rel=1e-9)
+    # SOL did not trade yet: it takes ETH's move (documented proxy)
+    assert frame.loc["covid", "SOL_return"] == frame.loc["covid", "ETH_return"]
+    assert frame.loc["ftx", "BTC_vol_change"] == pytest.approx(114.72 / 76.66 - 1, rel=1e-9)
+    with pytest.raises(UnknownAssetError):
+        crisis_scenarios(["SOL"], 1, {"covid": "2020-03-12"}, proxies={})
 
 
 # ----------------------------------------------------------------------------- properties
