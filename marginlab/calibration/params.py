@@ -9,7 +9,8 @@
 ``price_scan_range``      two-sided FHS move at ``scan_confidence`` over ``scan_horizon_days``:
                           ``max(q_a(exp(R) - 1), q_a(1 - exp(R)))`` -- the half-width of the spot grid
 ``vol_shock``             relative up/down shock of 30-day implied vol (``up_30d``, ``down_30d``): the
-                          ``scan_confidence`` quantiles of ``scan_horizon_days`` relative changes of
+                          ``scan_confidence`` quantiles of ``scan_horizon_days`` log changes (as
+                          ``exp(q) - 1``, :func:`~marginlab.calibration.stress_ranges.vol_scan_ranges`) of
                           Deribit DVOL (BTC, ETH) or, for other assets, of the GARCH conditional
                           volatility (a proxy, labelled in ``source``); the term structure powers
                           ``(30 / DTE) ** p`` are set, not estimated (one tenor only): 0.30 at or
@@ -244,15 +245,17 @@ def _two_sided_move(vol: AssetVolatility, horizon_days: int, confidence: float, 
 
 
 def _vol_shock(series: pd.Series, horizon_days: int, confidence: float) -> tuple[float, float]:
-    """``(up, down)`` relative ``h``-day changes of a volatility series at ``confidence``."""
+    """``(up, down)`` relative ``h``-day shocks of a volatility series at ``confidence``.
+
+    Calibration-core's :func:`~marginlab.calibration.stress_ranges.vol_scan_ranges`: quantiles of the
+    overlapping ``h``-day log changes, ``up = exp(q_a) - 1``, ``down = 1 - exp(q_{1-a})``.
+    """
+    from marginlab.calibration.stress_ranges import vol_scan_ranges
+
     values = series.dropna()
     values = values[values > 0]
-    if len(values) <= horizon_days + 20:
-        raise InputError("volatility series", f"{len(values)} values", "too short to estimate volatility shocks")
-    change = values.to_numpy()[horizon_days:] / values.to_numpy()[:-horizon_days] - 1.0
-    up = float(np.quantile(change, confidence))
-    down = float(min(max(-np.quantile(change, 1.0 - confidence), 0.0), 1.0))
-    return max(up, 0.0), down
+    ranges = vol_scan_ranges(values, horizon_days=horizon_days, confidence=confidence)
+    return max(ranges.vol_up_range, 0.0), float(min(max(ranges.vol_down_range, 0.0), 1.0))
 
 
 def example_document() -> dict[str, Any]:
@@ -511,7 +514,7 @@ def calibrate(
         if iv is not None:
             iv.index = pd.to_datetime(iv.index, utc=True)
             iv = iv[iv.index <= stamp].iloc[-config.window_days :]
-            if len(iv.dropna()) > h + 60:
+            if len(iv.dropna()) > h + 120:
                 vol_series = iv
                 source = "implied-vol index (DVOL)" if implied_vol is None else "implied-vol index"
         up, down = _vol_shock(vol_series, h, config.scan_confidence)
