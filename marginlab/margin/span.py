@@ -193,8 +193,9 @@ class SpanModel(MarginModel):
 
     def risk_array(self, account: Account, market: MarketSnapshot) -> pd.DataFrame:
         """P&L (+ = gain) of the account under each of the 16 scenarios, per underlying."""
-        result = self.engine.margin(account, market)
-        return result.scenarios
+        scenarios = self.engine.margin(account, market).scenarios
+        assert scenarios is not None  # the engine always returns its scenario table
+        return scenarios
 
     def margin(self, account: Account, market: MarketSnapshot) -> MarginResult:
         account.require_positions()
