@@ -330,3 +330,26 @@ def margin_table(
             rows.append(record)
     columns = ["strategy", "model", "initial_margin_usd", "maintenance_margin_usd", "notional_usd", "im_pct_of_notional", "error"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def plot_margin_table(table: pd.DataFrame, value: str = "im_pct_of_notional", ax=None):  # type: ignore[no-untyped-def]
+    """Heatmap of ``value`` by strategy (rows) and model (columns); rejected cells stay blank.
+
+    Returns the matplotlib Axes. ``value`` is ``"im_pct_of_notional"`` (IM as % of notional) or
+    ``"initial_margin_usd"``.
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if value not in ("im_pct_of_notional", "initial_margin_usd", "maintenance_margin_usd"):
+        raise InputError("value", value, "must be 'im_pct_of_notional', 'initial_margin_usd' or 'maintenance_margin_usd'")
+    pivot = table.pivot(index="strategy", columns="model", values=value)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.1 * pivot.shape[1] + 3, 0.45 * pivot.shape[0] + 1.5))
+    label = "initial margin, % of notional" if value == "im_pct_of_notional" else value.replace("_usd", " (USD)").replace("_", " ")
+    sns.heatmap(pivot, annot=True, fmt=".1f" if value == "im_pct_of_notional" else ",.0f", cmap="viridis_r", ax=ax,
+                cbar_kws={"label": label}, linewidths=0.5)
+    ax.set_xlabel("margin model")
+    ax.set_ylabel("strategy")
+    ax.set_title(f"{label} by strategy and model (blank: model rejects the strategy)")
+    return ax

@@ -778,6 +778,32 @@ def _extend_user(scenarios: JointScenarios, extra: Sequence[str]) -> JointScenar
     )
 
 
+# --------------------------------------------------------------------------- figure
+def plot_scenario_losses(result: MarginResult, ax=None):  # type: ignore[no-untyped-def]
+    """Histogram of the filtered scenario losses of an FHS result, with VaR, ES and stress marked.
+
+    Returns the matplotlib Axes.
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if result.scenarios is None or "loss_usd" not in result.scenarios or "var_usd" not in result.details:
+        raise InputError("result", result.model, "is not a FilteredHistoricalMargin result")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4))
+    losses = result.scenarios.loc[result.scenarios["kind"] == "filtered", "loss_usd"]
+    sns.histplot(losses, bins=60, ax=ax, color="tab:blue")
+    details = result.details
+    for name, value, colour in (("VaR", details["var_usd"], "tab:orange"), ("ES", details["es_usd"], "tab:red"),
+                                ("stress", details["stress_usd"], "black")):
+        ax.axvline(value, color=colour, linestyle="--", label=f"{name} {value:,.0f} USD")
+    ax.set_xlabel(f"{details['horizon_days']}-day scenario loss (USD, loss > 0)")
+    ax.set_ylabel("number of scenarios")
+    ax.set_title(f"{result.model}: {details['scenario_count']} filtered historical scenarios, confidence {details['confidence']:.3g}")
+    ax.legend()
+    return ax
+
+
 # --------------------------------------------------------------------------- crisis scenarios
 #: Named crisis days (the h-day window ends at the close of the day) used as extra stress scenarios.
 CRISIS_DAYS: dict[str, str] = {

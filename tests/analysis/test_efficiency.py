@@ -160,3 +160,20 @@ def test_margin_table_records_rejections_as_nan_with_reason():
     assert basis["error"] == ""
     put = table.set_index("strategy").loc["naked_short_put"]
     assert math.isnan(put["initial_margin_usd"]) and "lists no options" in put["error"]
+
+
+def test_plot_margin_table():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from marginlab.analysis.efficiency import plot_margin_table
+
+    strategies = build_strategies(MARKET, names=["basis_trade", "naked_short_put"])
+    ax = plot_margin_table(margin_table(strategies, {"ten-percent": _NotionalModel()}, MARKET))
+    assert ax.get_xlabel() == "margin model" and ax.get_ylabel() == "strategy"
+    assert "% of notional" in ax.figure.axes[-1].get_ylabel()
+    plt.close(ax.figure)
+    with pytest.raises(InputError):
+        plot_margin_table(pd.DataFrame(), value="nope")

@@ -360,3 +360,18 @@ def test_margin_properties_on_random_books(legs, factor, random):
     random.shuffle(shuffled)
     assert _PROPERTY_MODEL.margin(Account(tuple(shuffled)), _OPTION_MARKET).initial_margin_usd == pytest.approx(
         result.initial_margin_usd, rel=1e-9, abs=1e-9)
+
+
+def test_plot_scenario_losses(two_asset_history):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from marginlab.margin.fhs import plot_scenario_losses
+
+    result = FilteredHistoricalMargin(two_asset_history, lookback_days=500).margin(Account((_perp("BTC", 1.0),)), _market({"BTC": 50_000.0}))
+    ax = plot_scenario_losses(result)
+    assert "USD" in ax.get_xlabel() and ax.get_ylabel() == "number of scenarios"
+    assert len(ax.get_legend().get_texts()) == 3
+    plt.close(ax.figure)
