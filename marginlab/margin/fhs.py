@@ -287,6 +287,7 @@ class HistoricalScenarios:
         if dvol is not None:
             dvol = dvol.copy()
             dvol.columns = [str(c) for c in dvol.columns]
+            dvol.index = _same_timezone(dvol.index, frame.index, "dvol")
             dvol_frame = dvol.reindex(columns=[c for c in dvol.columns if c in returns.columns]).reindex(frame.index)
             if (dvol_frame <= 0).any().any():
                 raise InputError("dvol", "non-positive", "implied volatility index levels must be positive")
@@ -294,6 +295,7 @@ class HistoricalScenarios:
         if volatility is not None:
             vol_frame = volatility.copy()
             vol_frame.columns = [str(c) for c in vol_frame.columns]
+            vol_frame.index = _same_timezone(vol_frame.index, frame.index, "volatility")
             missing = [a for a in returns.columns if a not in vol_frame.columns]
             if missing:
                 raise UnknownAssetError("volatility", missing[0], "has no volatility series for this asset")
@@ -438,6 +440,17 @@ class HistoricalScenarios:
         )
         self._cache[key] = result
         return result
+
+
+def _same_timezone(index: Any, reference: Any, name: str) -> pd.DatetimeIndex:
+    """``index`` as a DatetimeIndex in the time zone of ``reference`` (naive stays naive)."""
+    try:
+        index = pd.DatetimeIndex(index)
+    except (TypeError, ValueError) as error:
+        raise InputError(f"{name}.index", type(index).__name__, "must hold dates") from error
+    if reference.tz is not None:
+        return index.tz_localize(reference.tz) if index.tz is None else index.tz_convert(reference.tz)
+    return index.tz_convert(None) if index.tz is not None else index
 
 
 def _as_timestamp(value: Any, index: Any) -> pd.Timestamp:
@@ -616,7 +629,13 @@ class FilteredHistoricalMargin(MarginModel):
         if self.stress_weight > 0 and not self.historical_stress and self.stress_scenarios is None:
             raise ParameterError("stress_weight", self.stress_weight, "needs stress scenarios: historical_stress=True or stress_scenarios")
         # building the scenarios validates the lookback against the history
-        self.scenarios()
+        count = len(self.scenarios())
+        needed = math.ceil(round(1.0 / (1.0 - self.confidence), 9))
+        if count < needed:
+            raise ParameterError(
+                "lookback_days", self.lookback_days,
+                f"too short: {count} scenarios, but a {self.confidence:.4g} quantile needs at least {needed}",
+            )
         if self.stress_scenarios is not None:
             user_scenarios(self.stress_scenarios)
 

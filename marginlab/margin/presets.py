@@ -23,7 +23,6 @@ from marginlab.margin.base import MarginModel
 #: Modules whose import registers presets (each calls :func:`register`).
 PRESET_MODULES: tuple[str, ...] = ()
 PRESET_MODULES += ("marginlab.margin.fhs",)  # FHS VaR/ES portfolio margin (fhs-var)
-PRESET_MODULES += ("marginlab.margin.derive", "marginlab.margin.deribit_pm", "marginlab.margin.span", "marginlab.margin.okx_pm")  # risk-matrix engine presets
 
 
 @dataclass(frozen=True)

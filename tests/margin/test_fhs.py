@@ -271,6 +271,7 @@ def test_bad_input_raises_clear_errors(two_asset_history):
         ({"horizon_days": 0}, "horizon_days"),
         ({"horizon_days": 1.5}, "horizon_days"),
         ({"lookback_days": 5000}, "lookback_days"),
+        ({"lookback_days": 50}, "lookback_days"),  # a 99% quantile needs >= 100 scenarios
         ({"stress_weight": 1.5}, "stress_weight"),
         ({"risk_measure": "cvar"}, "risk_measure"),
         ({"mm_fraction": 0.0}, "mm_fraction"),
@@ -284,6 +285,10 @@ def test_bad_input_raises_clear_errors(two_asset_history):
         model.margin(Account((_perp("SOL", 1.0),)), _market({"SOL": 150.0}))
     with pytest.raises(EmptyPortfolioError):
         model.margin(Account(), _market({"BTC": 1.0}))
+    # a naive-dated DVOL panel is aligned with UTC prices, not silently dropped
+    prices = _prices(np.full(20, 0.01))
+    naive = pd.DataFrame({"BTC": np.arange(50.0, 71.0)}, index=prices.index.tz_convert(None))
+    assert HistoricalScenarios.from_history(prices, naive).joint_scenarios(1, 10).vol_sources["BTC"] == "dvol"
     bad = _prices(np.zeros(10))
     bad.iloc[3, 0] = -1.0
     with pytest.raises(InputError, match="positive"):
