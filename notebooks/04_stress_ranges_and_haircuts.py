@@ -268,8 +268,8 @@ pd.DataFrame({a: reloaded.asset(a)["provenance"] for a in reloaded.assets}).T[["
 # %%
 from marginlab.account import Account
 from marginlab.instruments import Perpetual, Position
-from marginlab.market import MarketSnapshot
 from marginlab.margin.presets import get_model
+from marginlab.market import MarketSnapshot
 
 last = prices.loc[:ASOF].ffill().iloc[-1]
 market = MarketSnapshot.from_dict({"as_of": ASOF, "assets": {a: {"index_usd": float(last[a])} for a in ASSETS}})
