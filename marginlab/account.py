@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 
 from marginlab.exceptions import EmptyPortfolioError, FileFormatError, InputError
-from marginlab.instruments import Position, parse_symbol
+from marginlab.instruments import Position, parse_symbol, to_float
 
 _POSITION_FIELDS = ("symbol", "quantity", "entry_price_usd", "isolated_collateral_usd", "leverage", "label")
 
@@ -67,13 +67,13 @@ class Account:
             if not isinstance(position, Position):
                 raise InputError(f"positions[{index}]", position, "must be a Position")
         object.__setattr__(self, "positions", positions)
-        cash = float(self.cash_usd)
+        cash = to_float("cash_usd", self.cash_usd)
         if not math.isfinite(cash):
             raise InputError("cash_usd", self.cash_usd, "must be finite")
         object.__setattr__(self, "cash_usd", cash)
         balances: dict[str, float] = {}
         for asset, quantity in dict(self.collateral).items():
-            quantity = float(quantity)
+            quantity = to_float(f"collateral[{asset}]", quantity)
             if not math.isfinite(quantity) or quantity < 0:
                 raise InputError(f"collateral[{asset}]", quantity, "must be a non-negative finite quantity")
             balances[str(asset)] = quantity
@@ -125,7 +125,10 @@ class Account:
         collateral = data.get("collateral") or {}
         if not isinstance(collateral, Mapping):
             raise FileFormatError(f"{source}: 'collateral' must be a mapping of asset to quantity")
-        return cls(positions, data.get("cash_usd", 0.0), collateral, str(data.get("account_id", "account")))
+        try:
+            return cls(positions, data.get("cash_usd", 0.0), collateral, str(data.get("account_id", "account")))
+        except InputError as error:
+            raise FileFormatError(f"{source}: {error}") from error
 
     def to_dict(self) -> dict[str, Any]:
         """The mapping :meth:`from_dict` reads."""
@@ -180,7 +183,7 @@ def _position_from_record(record: Any, where: str) -> Position:
         if name in record and record[name] is not None and not (isinstance(record[name], float) and math.isnan(record[name]))
     }
     try:
-        return Position(parse_symbol(str(record["symbol"])), float(record["quantity"]), **kwargs)
+        return Position(parse_symbol(str(record["symbol"])), record["quantity"], **kwargs)
     except (InputError, ValueError, TypeError) as error:
         raise FileFormatError(f"{where}: {error}") from error
 

@@ -44,6 +44,27 @@ def _check_asset(field_name: str, asset: str) -> str:
     return asset
 
 
+def to_float(field_name: str, value: object) -> float:
+    """``float(value)``, raising :class:`InputError` naming ``field_name`` for non-numbers.
+
+    >>> to_float("quantity", "2.5")
+    2.5
+    """
+    if isinstance(value, bool):
+        raise InputError(field_name, value, "must be a number, not a boolean")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(field_name, value, "must be a number") from None
+
+
+def _strike_text(strike: float) -> str:
+    """Shortest exact positional text of a strike (``100000``, ``0.35``, ``123456.7``)."""
+    import numpy as np
+
+    return np.format_float_positional(strike, trim="-")
+
+
 def to_utc(value: datetime | str, field_name: str = "expiry") -> datetime:
     """Return ``value`` as a timezone-aware UTC datetime.
 
@@ -146,7 +167,7 @@ class Option:
     def __post_init__(self) -> None:
         _check_asset("underlying", self.underlying)
         object.__setattr__(self, "expiry", to_utc(self.expiry))
-        strike = float(self.strike_usd)
+        strike = to_float("strike_usd", self.strike_usd)
         if not math.isfinite(strike) or strike <= 0:
             raise InputError("strike_usd", self.strike_usd, "must be a positive finite number")
         object.__setattr__(self, "strike_usd", strike)
@@ -161,8 +182,7 @@ class Option:
 
     @property
     def symbol(self) -> str:
-        strike = f"{self.strike_usd:g}" if self.strike_usd < 1e6 else f"{self.strike_usd:.0f}"
-        return f"{self.underlying}-{self.expiry:%Y%m%d}-{strike}-{'C' if self.is_call else 'P'}"
+        return f"{self.underlying}-{self.expiry:%Y%m%d}-{_strike_text(self.strike_usd)}-{'C' if self.is_call else 'P'}"
 
 
 Instrument = Union[Spot, Perpetual, Future, Option]
@@ -229,7 +249,7 @@ class Position:
     label: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        quantity = float(self.quantity)
+        quantity = to_float("quantity", self.quantity)
         if not math.isfinite(quantity) or quantity == 0:
             raise InputError("quantity", self.quantity, "must be a non-zero finite number")
         object.__setattr__(self, "quantity", quantity)
@@ -237,7 +257,7 @@ class Position:
             value = getattr(self, name)
             if value is None:
                 continue
-            value = float(value)
+            value = to_float(name, value)
             if not math.isfinite(value) or value < 0 or (value == 0 and name != "isolated_collateral_usd"):
                 raise InputError(name, getattr(self, name), "must be a positive finite number")
             object.__setattr__(self, name, value)

@@ -58,14 +58,14 @@ from marginlab.exceptions import (
     MissingMarketDataError,
     UnknownAssetError,
 )
-from marginlab.instruments import to_utc
+from marginlab.instruments import to_float, to_utc
 
 SECONDS_PER_YEAR = 365 * 86_400
 """A year is 365 days of 86,400 s throughout marginlab (crypto trades every day)."""
 
 
 def _positive(field_name: str, value: Any) -> float:
-    number = float(value)
+    number = to_float(field_name, value)
     if not math.isfinite(number) or number <= 0:
         raise InputError(field_name, value, "must be a positive finite number")
     return number
@@ -87,7 +87,7 @@ class VolSmile:
 
     def __post_init__(self) -> None:
         strikes = tuple(_positive("smile.strikes_usd", k) for k in self.strikes_usd)
-        vols = tuple(float(v) for v in self.vols)
+        vols = tuple(to_float("smile.vols", v) for v in self.vols)
         if len(strikes) == 0 or len(strikes) != len(vols):
             raise InputError("smile", (self.strikes_usd, self.vols), "needs as many vols as strikes, at least one")
         for vol in vols:
@@ -160,7 +160,7 @@ class MarketSnapshot:
         if not self.assets:
             raise InputError("assets", {}, "a market snapshot needs at least one asset")
         object.__setattr__(self, "assets", MappingProxyType(dict(self.assets)))
-        rate = float(self.rate)
+        rate = to_float("rate", self.rate)
         if not math.isfinite(rate) or abs(rate) > 1:
             raise InputError("rate", self.rate, "must be a finite annual rate between -1 and 1")
         object.__setattr__(self, "rate", rate)
@@ -243,25 +243,35 @@ class MarketSnapshot:
             raise FileFormatError(f"{source}: a market file needs 'as_of' and 'assets'")
         try:
             assets = {}
+            if not isinstance(data["assets"], Mapping):
+                raise FileFormatError(f"{source}: 'assets' must be a mapping of asset code to its market data")
             for name, raw in dict(data["assets"]).items():
                 if not isinstance(raw, Mapping) or "index_usd" not in raw:
                     raise FileFormatError(f"{source}: assets.{name} needs 'index_usd'")
                 expiries = {}
                 for expiry, raw_expiry in dict(raw.get("expiries") or {}).items():
-                    raw_expiry = dict(raw_expiry or {})
-                    smile = None
-                    if "smile" in raw_expiry:
-                        smile = VolSmile(tuple(raw_expiry["smile"]["strikes_usd"]), tuple(raw_expiry["smile"]["vols"]))
-                    elif "atm_vol" in raw_expiry:
-                        smile = VolSmile.flat(raw_expiry["atm_vol"])
-                    expiry_key = expiry if isinstance(expiry, datetime) else str(expiry)
-                    expiries[to_utc(expiry_key, f"assets.{name}.expiries")] = ExpiryMarket(raw_expiry.get("forward_usd"), smile)
-                assets[str(name)] = AssetMarket(raw["index_usd"], raw.get("perpetual_usd"), expiries)
+                    try:
+                        raw_expiry = dict(raw_expiry or {})
+                        smile = None
+                        if "smile" in raw_expiry:
+                            smile = VolSmile(tuple(raw_expiry["smile"]["strikes_usd"]), tuple(raw_expiry["smile"]["vols"]))
+                        elif "atm_vol" in raw_expiry:
+                            smile = VolSmile.flat(raw_expiry["atm_vol"])
+                        expiry_key = expiry if isinstance(expiry, datetime) else str(expiry)
+                        expiries[to_utc(expiry_key, f"assets.{name}.expiries")] = ExpiryMarket(raw_expiry.get("forward_usd"), smile)
+                    except InputError as error:
+                        raise FileFormatError(f"{source}: assets.{name}.expiries.{expiry}: {error}") from error
+                try:
+                    assets[str(name)] = AssetMarket(raw["index_usd"], raw.get("perpetual_usd"), expiries)
+                except InputError as error:
+                    raise FileFormatError(f"{source}: assets.{name}: {error}") from error
             as_of = data["as_of"] if isinstance(data["as_of"], datetime) else str(data["as_of"])
             return cls(to_utc(as_of, "as_of"), assets, data.get("rate", 0.0))
         except InputError as error:
             raise FileFormatError(f"{source}: {error}") from error
-        except (TypeError, KeyError, AttributeError) as error:
+        except (TypeError, KeyError, AttributeError, ValueError) as error:
+            if isinstance(error, FileFormatError):
+                raise
             raise FileFormatError(f"{source}: malformed market data ({error!r})") from error
 
     def to_dict(self) -> dict[str, Any]:
