@@ -772,6 +772,10 @@ class RiskMatrixModel(MarginModel):
             values[option] = _option_values(instruments, option, forward, table[:, column], self.clamp_negative_rates)
         base = revalue_instruments(instruments, np.ones(1), np.ones(1), forward_freeze_seconds=self.forward_freeze_seconds,
                                    clamp_negative_rates=self.clamp_negative_rates)[:, 0]
+        bad = ~np.isfinite(values).all(axis=1) | ~np.isfinite(base)
+        if np.any(bad):
+            i = int(np.argmax(bad))
+            raise InputError(f"instruments[{instruments.symbol[i]}]", float(base[i]), "revalues to a non-finite value in some scenario; check its inputs")
         basis_up = base.copy()
         basis_down = base.copy()
         if self.basis_contingency is not None and np.any(option):
@@ -926,6 +930,14 @@ class RiskMatrixModel(MarginModel):
         book : Book
         keep_scenarios : bool
             Also return the (accounts x scenarios) P&L matrix.
+
+        Examples
+        --------
+        >>> table = InstrumentTable.build(["BTC-PERP", "ETH-PERP"], [PERPETUAL, PERPETUAL], ["BTC", "ETH"], price_usd=[100_000.0, 4_000.0])
+        >>> book = Book.build(table, account=[0, 0, 1], instrument=[0, 1, 1], quantity=[1.0, -10.0, 5.0])
+        >>> model = RiskMatrixModel(ScenarioGrid.regular(spot_range=0.1, points=3, vol_shocks=("none",)))
+        >>> model.margin_book(book).maintenance_margin_usd.tolist()   # BTC 10,000 + ETH 4,000; ETH 2,000
+        [14000.0, 2000.0]
         """
         prep = self._prepare(book.instruments)
         n = book.n_accounts
