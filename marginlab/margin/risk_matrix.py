@@ -957,7 +957,7 @@ class RiskMatrixModel(MarginModel):
                 parts[k].append(out[k])
             if keep_scenarios:
                 parts["pnl"].append(out["pnl"])
-        joined = {k: (np.concatenate(v) if v else np.zeros(0)).astype(np.int64 if k == "worst" else np.float64) for k, v in parts.items()}
+        joined: dict[str, Any] = {k: (np.concatenate(v) if v else np.zeros(0)).astype(np.int64 if k == "worst" else np.float64) for k, v in parts.items()}
         return BookMarginResult(
             self.name, book.account_ids, joined["initial"], joined["maintenance"], joined["equity"], joined["loss"], joined["basis"],
             joined["mm_cont"], joined["im_cont"], joined["worst"].astype(np.int64), joined["pnl"].reshape(n, len(self.scenarios)) if keep_scenarios else None,
