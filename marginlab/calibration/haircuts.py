@@ -98,6 +98,18 @@ def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
+def asset_generators(rng: np.random.Generator | int | None, assets: Sequence[str]) -> dict[str, np.random.Generator]:
+    """One independent Generator per asset, seeded by ``(one draw of rng, crc32(asset))``.
+
+    An asset's simulations then do not depend on which other assets are calibrated with it, nor
+    on their order (results are permutation invariant).
+    """
+    import zlib
+
+    base = int(as_generator(rng).integers(0, 2**63 - 1))
+    return {str(a): np.random.default_rng([base, zlib.crc32(str(a).encode())]) for a in assets}
+
+
 def industry_class(asset: str) -> str:
     """``"stablecoin"``, ``"major"`` (BTC, ETH) or ``"mid cap"`` (everything else)."""
     if asset in STABLECOINS:
@@ -495,7 +507,7 @@ class HaircutModel:
             frame = frame[frame.index <= stamp]
         if frame.empty:
             raise InputError("asof", asof, "no prices on or before this date")
-        generator = as_generator(rng)
+        generators = asset_generators(rng, [str(a) for a in frame.columns])
         volumes = None
         if volumes_usd is not None:
             volumes = volumes_usd.copy()
@@ -530,7 +542,7 @@ class HaircutModel:
                                       given.status, given.long_run_vol_daily, given.warnings)
             else:
                 vol = volatility_forecast(returns, self.horizon_days, "ewma" if is_stable else self.volatility, self.distribution)
-            simulated = fhs_horizon_returns(vol.std_residuals, vol.forecast_vol_daily, self.horizon_days, self.n_simulations, generator)
+            simulated = fhs_horizon_returns(vol.std_residuals, vol.forecast_vol_daily, self.horizon_days, self.n_simulations, generators[name])
             risk = drop_risk(simulated, self.confidence)
             market = risk[self.measure]
             notes = []

@@ -69,6 +69,7 @@ from marginlab.calibration.haircuts import (
     AssetVolatility,
     HaircutModel,
     as_generator,
+    asset_generators,
     fhs_horizon_returns,
     industry_class,
     load_haircut_inputs,
@@ -486,7 +487,9 @@ def calibrate(
     longest = max(config.haircut_horizon_days, config.maintenance_horizon_days, config.initial_horizon_days, config.scan_horizon_days)
     fits: dict[str, AssetVolatility] = {}
     records: dict[str, dict[str, Any]] = {}
+    generators = asset_generators(generator, assets)
     for asset in tqdm(assets, disable=not progress, desc="calibrate"):
+        generator_asset = generators[asset]
         close = frame[asset].dropna()
         if (close <= 0).any():
             raise InputError(f"prices[{asset}]", float(close[close <= 0].iloc[0]), "prices must be positive")
@@ -497,9 +500,10 @@ def calibrate(
         vol, provenance = _fit_volatility(returns, longest, config, is_stable)
         fits[asset] = vol
         conditional = provenance.pop("_conditional_vol")
-        scan = _two_sided_move(vol, config.scan_horizon_days, config.scan_confidence, config.n_simulations, generator)
-        maintenance = _two_sided_move(vol, config.maintenance_horizon_days, config.maintenance_confidence, config.n_simulations, generator)
-        initial = max(_two_sided_move(vol, config.initial_horizon_days, config.initial_confidence, config.n_simulations, generator), maintenance)
+        scan = _two_sided_move(vol, config.scan_horizon_days, config.scan_confidence, config.n_simulations, generator_asset)
+        maintenance = _two_sided_move(vol, config.maintenance_horizon_days, config.maintenance_confidence, config.n_simulations, generator_asset)
+        initial = max(_two_sided_move(vol, config.initial_horizon_days, config.initial_confidence, config.n_simulations, generator_asset),
+                      maintenance)
         h = config.scan_horizon_days
         h_moves = np.expm1(np.log(close.iloc[-(config.window_days + 1):]).diff(h).dropna().to_numpy())
         worst = float(np.max(np.abs(h_moves))) if h_moves.size else 0.0

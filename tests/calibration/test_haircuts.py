@@ -229,3 +229,16 @@ def test_usdc_haircut_in_industry_stablecoin_range(stablecoin_history):
     result = HaircutModel(horizon_days=3, n_simulations=20_000).fit(usdc, asof="2024-12-31", stablecoin_history=stablecoin_history, rng=1)
     assert 0.0 < result.table.loc["USDC", "haircut"] < 0.05
     assert result.table.loc["USDC", "depeg_risk"] >= result.table.loc["USDC", "market_risk"]
+
+
+@settings(max_examples=5, deadline=None)
+@given(order=st.permutations(["AAA", "BBB", "CCC"]), seed=st.integers(0, 10_000))
+def test_haircuts_are_permutation_invariant(order, seed):
+    """An asset's haircut does not depend on the other assets calibrated with it, nor on their order."""
+    prices = _normal_prices(0.03, 200, seed=8, assets=("AAA", "BBB", "CCC"))
+    model = HaircutModel(horizon_days=2, volatility="ewma", n_simulations=2000)
+    reference = model.fit(prices, rng=seed).table["haircut"]
+    permuted = model.fit(prices[list(order)], rng=seed).table["haircut"]
+    alone = model.fit(prices[[order[0]]], rng=seed).table["haircut"]
+    pd.testing.assert_series_equal(permuted.loc[reference.index], reference)
+    assert alone.iloc[0] == reference.loc[order[0]]
