@@ -75,6 +75,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
+from scipy.signal import lfilter
 
 from marginlab.account import Account
 from marginlab.exceptions import DataWarning, InputError, ParameterError, UnknownAssetError
@@ -127,8 +128,8 @@ def ewma_volatility(returns: ArrayLike, ewma_lambda: float = 0.94, seed_days: in
     squared = values * values
     variance = np.empty((len(values) + 1, values.shape[1]))
     variance[0] = squared[: max(1, min(seed_days, len(values)))].mean(axis=0)
-    for t in range(len(values)):
-        variance[t + 1] = ewma_lambda * variance[t] + (1.0 - ewma_lambda) * squared[t]
+    # the recursion v[t+1] = lambda v[t] + (1 - lambda) r[t]^2 as one IIR filter over all columns
+    variance[1:], _ = lfilter([1.0 - ewma_lambda], [1.0, -ewma_lambda], squared, axis=0, zi=ewma_lambda * variance[:1])
     volatility = np.sqrt(variance)
     return volatility[:, 0] if one_dimensional else volatility
 
