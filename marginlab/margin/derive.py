@@ -402,3 +402,55 @@ def case_from_dict(data: Mapping[str, Any], file: str = "<dict>") -> DeriveCase:
 
 
 register("derive-pmrm-v2", "portfolio", "Derive (Lyra v2) PMRM v2 portfolio margin, parameters of the public test vectors' base case", derive_model)
+
+
+def book_from_cases(cases: Sequence[DeriveCase]) -> tuple[Book, RiskMatrixModel]:
+    """One many-account book of Derive cases that share their parameters, and its model.
+
+    Each case becomes one account; its instruments get their own underlying name
+    (``BASE<i>``, so every account keeps its own market) and collateral names are made
+    unique per case so that their haircuts stay case-specific.
+
+    Raises
+    ------
+    ParameterError
+        When the cases do not share the same ``Parameters`` (apart from collateral haircuts).
+    """
+    from dataclasses import replace
+
+    from marginlab.exceptions import ParameterError
+
+    if not cases:
+        raise ParameterError("cases", [], "needs at least one case")
+    reference = replace(cases[0].model, collateral_haircuts={})
+    columns: dict[str, list[Any]] = {k: [] for k in ("symbol", "kind", "asset", "price", "index", "forward", "strike", "seconds", "vol", "rate", "call", "conf")}
+    account, instrument, quantity, mtm, cash, stable, ids = [], [], [], [], [], [], []
+    haircuts: dict[str, tuple[float, float]] = {}
+    offset = 0
+    for i, case in enumerate(cases):
+        if replace(case.model, collateral_haircuts={}) != reference:
+            raise ParameterError(f"cases[{i}]", case.file, "has different parameters from cases[0]; margin it separately")
+        table = case.book.instruments
+        symbols = [f"{s}@{i}" if s.startswith("collateral:") else s for s in table.symbol]
+        for s_old, s_new in zip(table.symbol, symbols):
+            if s_old in case.model.collateral_haircuts:
+                haircuts[s_new] = case.model.collateral_haircuts[s_old]
+        columns["symbol"] += symbols
+        columns["kind"] += table.kind.tolist()
+        columns["asset"] += [f"BASE{i}"] * len(table)
+        for key, values in (("price", table.price_usd), ("index", table.index_usd), ("forward", table.forward_usd), ("strike", table.strike_usd),
+                            ("seconds", table.seconds), ("vol", table.vol), ("rate", table.rate), ("call", table.is_call), ("conf", table.confidence)):
+            columns[key] += values.tolist()
+        account += [i] * len(case.book)
+        instrument += (case.book.instrument + offset).tolist()
+        quantity += case.book.quantity.tolist()
+        mtm += case.book.mtm_usd.tolist()
+        cash.append(float(case.book.cash_usd[0]))
+        stable.append(float(case.book.stable_price[0]))
+        ids.append(case.file)
+        offset += len(table)
+    table = InstrumentTable.build(columns["symbol"], columns["kind"], columns["asset"], price_usd=columns["price"], index_usd=columns["index"],
+                                  forward_usd=columns["forward"], strike_usd=columns["strike"], seconds=columns["seconds"], vol=columns["vol"],
+                                  rate=columns["rate"], is_call=columns["call"], confidence=columns["conf"])
+    book = Book.build(table, account, instrument, quantity, mtm_usd=mtm, cash_usd=cash, stable_price=stable, account_ids=ids)
+    return book, replace(reference, collateral_haircuts=haircuts)

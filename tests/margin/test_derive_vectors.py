@@ -157,3 +157,26 @@ def test_preset_is_the_same_engine() -> None:
     assert type(model).__name__ == "RiskMatrixModel"
     assert model.name == "derive-pmrm-v2"
     assert len(model.scenarios) == len(derive_model().scenarios) == 31
+
+
+@needs_cases
+def test_cases_sharing_parameters_margined_as_one_book() -> None:
+    """Vectorised over accounts: the vectors that share one parameter set, margined in a single
+    ``margin_book`` call (small chunks), reproduce each vector's MM and IM."""
+    from collections import defaultdict
+    from dataclasses import replace
+
+    from marginlab.margin.derive import book_from_cases
+
+    groups: dict[str, list] = defaultdict(list)
+    for path in CASE_FILES:
+        data = json.loads(path.read_text())
+        groups[json.dumps(data["Parameters"], sort_keys=True)].append(path)
+    paths = max(groups.values(), key=len)
+    assert len(paths) >= 2
+    cases = [load_case(p) for p in paths]
+    book, model = book_from_cases(cases)
+    result = replace(model, chunk_accounts=7).margin_book(book)
+    for i, case in enumerate(cases):
+        assert _close(float(result.excess_maintenance_usd[i]), float(case.expected["MM"])), case.file
+        assert _close(float(result.free_margin_usd[i]), float(case.expected["IM"])), case.file
