@@ -36,6 +36,9 @@ new engine:
 >>> account = Account([Position(Perpetual("BTC"), 1.0)], cash_usd=20000)
 >>> [round(models[name].margin(account, market).maintenance_margin_usd, 2) for name in ("calibrated-isolated", "calibrated-portfolio")]
 [6000.0, 6000.0]
+
+The three models are also registered as presets (``get_model("calibrated-cross")``...) that read the
+file named by the environment variable ``MARGINLAB_PARAMETER_FILE``.
 """
 
 from __future__ import annotations
@@ -217,3 +220,35 @@ def with_current_vol(model: Any, current_vol: Mapping[str, float]) -> Any:
     if not isinstance(schedule, DynamicHaircut):
         raise UnknownAssetError("model", getattr(model, "name", model), "has no dynamic haircut schedule")
     return replace(model, haircuts=schedule.with_current_vol(current_vol))
+
+
+#: Environment variable naming the parameter file of the ``calibrated-*`` presets.
+PARAMETER_FILE_ENV = "MARGINLAB_PARAMETER_FILE"
+
+
+def _from_environment(name: str) -> MarginModel:
+    import os
+
+    from marginlab.exceptions import InputError
+
+    path = os.environ.get(PARAMETER_FILE_ENV)
+    if not path:
+        raise InputError(PARAMETER_FILE_ENV, None, f"set it to a parameter file written by `marginlab calibrate` to use the {name!r} preset")
+    return models_from_parameter_file(path)[name]
+
+
+def _register() -> None:
+    from marginlab.margin.presets import register
+
+    descriptions = {
+        "calibrated-isolated": ("isolated", "Calibrated IM/MM rates per asset from $MARGINLAB_PARAMETER_FILE (99% 2-day / 1-day moves)"),
+        "calibrated-cross": ("cross", "Calibrated rates, one pool with dynamic volatility-scaled haircuts from $MARGINLAB_PARAMETER_FILE"),
+        "calibrated-portfolio": ("portfolio", "Risk matrix with the calibrated scan range, vol shocks and extreme moves from $MARGINLAB_PARAMETER_FILE"),
+    }
+    from functools import partial
+
+    for name, (family, description) in descriptions.items():
+        register(name, family, description, partial(_from_environment, name))
+
+
+_register()

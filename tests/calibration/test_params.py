@@ -237,3 +237,18 @@ def test_risk_matrix_grid_contains_scan_and_extreme_moves():
     assert spots[0] == pytest.approx(0.7) and spots[-1] == pytest.approx(1.3)  # extreme +-30%
     assert 0.88 in [round(s, 12) for s in spots] and 1.12 in [round(s, 12) for s in spots]
     assert model.vol_shock.up_range == 0.45
+
+
+def test_presets_read_the_parameter_file_from_the_environment(tmp_path, monkeypatch):
+    import marginlab.margin.calibrated  # noqa: F401  (registers the presets)
+    from marginlab.margin.presets import _REGISTRY
+
+    path = CalibratedParameters(example_document()).save(tmp_path / "p.json")
+    factory = _REGISTRY["calibrated-isolated"].factory
+    monkeypatch.delenv("MARGINLAB_PARAMETER_FILE", raising=False)
+    with pytest.raises(InputError, match="MARGINLAB_PARAMETER_FILE"):
+        factory()
+    monkeypatch.setenv("MARGINLAB_PARAMETER_FILE", str(path))
+    model = factory()
+    account = Account([Position(Perpetual("BTC"), 1.0)], cash_usd=10_000)
+    assert model.margin(account, _market()).maintenance_margin_usd == pytest.approx(6_000)
