@@ -237,8 +237,12 @@ def _event(**values: Any) -> dict[str, Any]:
 
 def events_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """An event log (list of row dicts) as a DataFrame with :data:`EVENT_COLUMNS`."""
-    frame = pd.DataFrame(list(rows), columns=list(EVENT_COLUMNS))
-    return frame.astype({"step": "int64", "action": "str", "symbol": "str", "account_id": "str"})
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "step" else "object" if c in _TEXT else "float64") for c in EVENT_COLUMNS})
+    return pd.DataFrame(list(rows), columns=list(EVENT_COLUMNS))
+
+
+_TEXT = ("time", "account_id", "action", "symbol")
 
 
 # --------------------------------------------------------------------------- one account
@@ -266,8 +270,8 @@ class AccountLiquidation:
         Insurance-fund balance after this account.
     closed : tuple of (Position, float)
         Each closed piece: the position as it was and the quantity closed (signed change).
-    events : DataFrame
-        The event log (:data:`EVENT_COLUMNS`).
+    event_records : tuple of dict
+        The event log rows; :attr:`events` is the DataFrame.
     """
 
     account_before: Account
@@ -284,8 +288,13 @@ class AccountLiquidation:
     uncovered_deficit_usd: float
     fund_balance_usd: float
     closed: tuple[tuple[Position, float], ...]
-    events: pd.DataFrame
+    event_records: tuple[dict[str, Any], ...]
     steps: int = 0
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """The event log as a DataFrame (:data:`EVENT_COLUMNS`)."""
+        return events_frame(self.event_records)
 
     @property
     def liquidated(self) -> bool:
@@ -294,7 +303,7 @@ class AccountLiquidation:
 
     @property
     def closed_notional_usd(self) -> float:
-        return float(self.events.loc[self.events["action"].isin(["partial_liquidation", "full_liquidation"]), "notional_usd"].sum())
+        return float(sum(r["notional_usd"] for r in self.event_records if r["action"] in ("partial_liquidation", "full_liquidation")))
 
 
 def liquidate_account(
@@ -395,6 +404,10 @@ def liquidate_account(
         return after
 
     current = account
+    if action == "none":  # nothing to do: no further margin call
+        return AccountLiquidation(
+            account, account, action, ratio_before, ratio_before, equity_before, equity_before, 0.0, 0.0, 0.0, 0.0, 0.0, fund, (), (), 0
+        )
     if action in ("warning", "reduce_only"):
         rows.append(
             _event(time=when, account_id=account.account_id, action=action, fund_balance_usd=fund, margin_ratio=state.ratio, equity_usd=equity_before)
@@ -441,7 +454,7 @@ def liquidate_account(
             )
         )
         equity_after = market_equity_usd(current, market)
-    final = _margin(model, current, market)
+    final = state if not closed and not deficit else _margin(model, current, market)
     return AccountLiquidation(
         account,
         current,
@@ -457,7 +470,7 @@ def liquidate_account(
         uncovered,
         fund,
         tuple(closed),
-        events_frame(rows),
+        tuple(rows),
         step,
     )
 
@@ -577,7 +590,7 @@ def liquidate_book(
         fund = outcome.fund_balance_usd
         outcomes[i] = outcome
         after[i] = outcome.account_after
-        if len(outcome.events):
+        if outcome.event_records:
             frames.append(outcome.events)
     recovered = bad_debt = 0.0
     extra: list[dict[str, Any]] = []
@@ -771,9 +784,9 @@ class FlatRateModel(MarginModel):
         account.require_positions()
         valuation = value_positions(account.positions, market)
         notional = valuation.notional_usd
+        # numeric columns only (cheap to build: the model is called at every step of a replay)
         positions = pd.DataFrame(
             {
-                "symbol": valuation.symbols,
                 "quantity": valuation.quantity,
                 "notional_usd": notional,
                 "initial_margin_usd": self.im_rate * notional,
