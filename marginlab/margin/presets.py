@@ -23,6 +23,7 @@ from marginlab.margin.base import MarginModel
 #: Modules whose import registers presets (each calls :func:`register`).
 PRESET_MODULES: tuple[str, ...] = ()
 PRESET_MODULES += ("marginlab.margin.fhs",)  # FHS VaR/ES portfolio margin (fhs-var)
+PRESET_MODULES += ("marginlab.margin.calibrated",)  # calibrated-* presets from $MARGINLAB_PARAMETER_FILE
 
 
 @dataclass(frozen=True)
