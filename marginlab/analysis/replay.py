@@ -141,7 +141,7 @@ class _Chunk:
 
 def _run_chunk(chunk: _Chunk) -> list[tuple[Account, AccountLiquidation | None, list[dict[str, Any]], float, float]]:
     """Per-account work of one step: settle expiries, margin, ladder (no fund: fees are collected, deficits left)."""
-    out = []
+    out: list[tuple[Account, AccountLiquidation | None, list[dict[str, Any]], float, float]] = []
     for account in chunk.accounts:
         account, settlement_rows = settle_expired(account, chunk.market)
         if not account.positions:

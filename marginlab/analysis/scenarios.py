@@ -260,8 +260,8 @@ def scenario_path(
         raise ParameterError("substeps", substeps, "must be at least 1")
     if scenario.kind == "hypothetical":
         return _hypothetical_path(scenario, assets, base_date, market, base_vol)
-    start = pd.Timestamp(scenario.start, tz="UTC")
-    end = pd.Timestamp(scenario.end, tz="UTC")
+    start = pd.Timestamp(str(scenario.start), tz="UTC")
+    end = pd.Timestamp(str(scenario.end), tz="UTC")
     prices, vols, sources = {}, {}, {}
     if scenario.frequency == "hourly":
         from marginlab.data import load_hourly
@@ -270,7 +270,7 @@ def scenario_path(
             bars = load_hourly(asset, start, end + pd.Timedelta(hours=23), gaps="ffill")
             daily_vol, sources[asset] = _daily_vols(asset, start, end)
             prices[asset] = bars["close"]
-            day_vol = daily_vol.reindex(bars.index.normalize() - pd.Timedelta(days=1), method="ffill")
+            day_vol = daily_vol.reindex(pd.DatetimeIndex(bars.index).normalize() - pd.Timedelta(days=1), method="ffill")
             vols[asset] = pd.Series(day_vol.to_numpy(), index=bars.index)
         return MarketPath(pd.DataFrame(prices), pd.DataFrame(vols), sources, scenario.name)
     from marginlab.data import load_daily
@@ -282,20 +282,21 @@ def scenario_path(
         daily_vol, sources[asset] = _daily_vols(asset, start, end)
         points: list[tuple[pd.Timestamp, float]] = []
         vol_points: list[float] = []
-        for day, bar in bars.iterrows():
+        for day_label, bar in bars.iterrows():
+            day = pd.Timestamp(str(day_label))
             day_points = _intraday_points(bar)
             if points:
                 day_points = day_points[1:]  # the open repeats the previous close's time
-            stamped = [(pd.Timestamp(day) + pd.Timedelta(hours=h), float(p)) for h, p in day_points]
-            previous = daily_vol.loc[: pd.Timestamp(day) - pd.Timedelta(days=1)]
-            today = daily_vol.loc[: pd.Timestamp(day)]
+            stamped = [(day + pd.Timedelta(hours=h), float(p)) for h, p in day_points]
+            previous = daily_vol.loc[: day - pd.Timedelta(days=1)]
+            today = daily_vol.loc[:day]
             if points:
                 fine = _interpolate([points[-1], *stamped], substeps)[1:]
             else:
                 fine = _interpolate(stamped, substeps)
             for t, p in fine:
                 points.append((t, p))
-                source = previous if t == pd.Timestamp(day) else today
+                source = previous if t == day else today
                 vol_points.append(float(source.iloc[-1]) if len(source) else float(daily_vol.iloc[0]))
         index = pd.DatetimeIndex([t for t, _ in points])
         prices[asset] = pd.Series([p for _, p in points], index=index)
