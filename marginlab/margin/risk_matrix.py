@@ -598,6 +598,19 @@ class BookMarginResult:
         """Equity minus maintenance margin (Derive's ``MM``); negative means liquidatable."""
         return self.equity_usd - self.maintenance_margin_usd
 
+    def summary(self) -> str:
+        """Totals over the book and the accounts below maintenance margin."""
+        below = int(np.sum(self.excess_maintenance_usd < 0))
+        return "\n".join(
+            [
+                f"Book margin by {self.model}: {len(self)} accounts",
+                f"  initial margin      {float(np.sum(self.initial_margin_usd)):>18,.2f} USD",
+                f"  maintenance margin  {float(np.sum(self.maintenance_margin_usd)):>18,.2f} USD",
+                f"  equity              {float(np.sum(self.equity_usd)):>18,.2f} USD",
+                f"  accounts below maintenance: {below}; below initial: {int(np.sum(self.free_margin_usd < 0))}",
+            ]
+        )
+
     def frame(self) -> pd.DataFrame:
         """One row per account."""
         return pd.DataFrame(
@@ -830,8 +843,15 @@ class RiskMatrixModel(MarginModel):
         matrix = sparse.csr_matrix((qty, (bucket, inst)), shape=(n_b, n_inst))
         shocked = np.asarray(matrix @ prep.values)
         base = matrix @ prep.base
-        factor = np.where(shocked >= 0, prep.group_long[b_group, None], prep.group_short[b_group, None])
-        contribution = (shocked * factor - base[:, None]) * grid.dampening_array[None, :]
+        contribution = shocked - base[:, None]
+        discounted = prep.group_is_option[b_group] & ((prep.group_long[b_group] != 1.0) | (prep.group_short[b_group] != 1.0))
+        if np.any(discounted):
+            values = shocked[discounted]
+            factor = np.where(values >= 0, prep.group_long[b_group[discounted], None], prep.group_short[b_group[discounted], None])
+            contribution[discounted] = values * factor - base[discounted, None]
+        damp = grid.dampening_array
+        if np.any(damp != 1.0):
+            contribution *= damp[None, :]
         skew = grid.vol_codes >= 2
         if np.any(skew):
             option_bucket = prep.group_is_option[b_group]

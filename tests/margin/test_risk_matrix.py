@@ -256,3 +256,12 @@ def test_property_scan_loss_is_positively_homogeneous(items, factor) -> None:  #
     a = _PROPERTY_MODEL.margin(Account(positions), market)
     b = _PROPERTY_MODEL.margin(Account(scaled), market)
     assert b.maintenance_margin_usd == pytest.approx(factor * a.maintenance_margin_usd, rel=1e-9, abs=1e-6)
+
+
+def test_book_summary_counts_accounts_below_margin() -> None:
+    table = InstrumentTable.build(["BTC-PERP"], [PERPETUAL], ["BTC"], price_usd=[100.0])
+    book = Book.build(table, [0, 1], [0, 0], [1.0, 1.0], cash_usd=[100.0, 5.0])
+    result = RiskMatrixModel(ScenarioGrid((0.9, 1.1), ("none", "none"))).margin_book(book)
+    # each account needs 10 (10% of 100); account 1 has equity 5 < 10
+    assert result.maintenance_margin_usd.tolist() == [10.0, 10.0]
+    assert "accounts below maintenance: 1" in result.summary()
