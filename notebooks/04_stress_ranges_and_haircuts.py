@@ -56,7 +56,8 @@
 # * volatility shocks of 30-day implied vol: 99% quantiles of 2-day log changes of Deribit DVOL (BTC, ETH; other assets: of
 #   the GARCH conditional vol, labelled a proxy), with the $(30/\text{DTE})^p$ term-structure powers 0.30 / 0.13 (set, not
 #   estimated: DVOL has one tenor);
-# * extreme move: $\max(2 \times \text{scan range}, \text{worst 2-day move in the window})$ counted at 33% (SPAN's cover).
+# * extreme moves: fall $\min(1, \max(2 \times \text{scan range}, \text{worst 2-day fall in the window}))$ and rise
+#   $\max(2 \times \text{scan range}, \text{worst 2-day rise})$ (capped at 500%), counted at 33% (SPAN's cover).
 #
 # Only data up to the as-of date are used.
 
@@ -107,7 +108,7 @@ prices.tail(3)
 # historical quantile (EMIR RTS 153/2013 art. 28 style).
 
 # %%
-refit = 252 if FAST else 63
+refit = 252 if FAST else 126
 apc = AntiProcyclicality(buffer=0.25, stressed_weight=0.25, lookback_floor_years=10)
 ranges = {}
 for asset in RANGE_ASSETS:

@@ -15,8 +15,9 @@
                           volatility (a proxy, labelled in ``source``); the term structure powers
                           ``(30 / DTE) ** p`` are set, not estimated (one tenor only): 0.30 at or
                           below 30 days, 0.13 beyond (Derive PMRM v2 values)
-``extreme_move``          ``move = max(extreme_multiplier x scan range, worst |scan-horizon move| in the
-                          window)`` counted at ``cover`` (33%: SPAN's extreme-move cover)
+``extreme_move``          ``move`` (down) ``= min(1, max(extreme_multiplier x scan range, worst scan-horizon
+                          fall in the window))`` and ``up = min(5, max(extreme_multiplier x scan range,
+                          worst rise))``, counted at ``cover`` (33%: SPAN's extreme-move cover)
 ``maintenance_rate``      two-sided FHS move at 99% over 1 day (the loss a position must cover
                           while it is being liquidated)
 ``initial_rate``          two-sided FHS move at 99% over 2 days (one more day to react), floored at
@@ -506,8 +507,10 @@ def calibrate(
                       maintenance)
         h = config.scan_horizon_days
         h_moves = np.expm1(np.log(close.iloc[-(config.window_days + 1):]).diff(h).dropna().to_numpy())
-        worst = float(np.max(np.abs(h_moves))) if h_moves.size else 0.0
-        extreme = min(max(config.extreme_multiplier * scan, worst), 5.0)
+        worst_down = float(max(-h_moves.min(), 0.0)) if h_moves.size else 0.0
+        worst_up = float(max(h_moves.max(), 0.0)) if h_moves.size else 0.0
+        extreme_down = min(max(config.extreme_multiplier * scan, worst_down), 1.0)
+        extreme_up = min(max(config.extreme_multiplier * scan, worst_up), 5.0)
         source = f"{provenance['vol_model']} conditional vol (proxy)"
         vol_series = pd.Series(conditional).dropna()
         iv = None
@@ -533,7 +536,13 @@ def calibrate(
                 "long_term_power": config.long_term_power,
                 "source": source,
             },
-            "extreme_move": {"move": float(max(extreme, 1e-6)), "cover": config.extreme_cover, "historical_worst": worst},
+            "extreme_move": {
+                "move": float(max(extreme_down, 1e-6)),
+                "up": float(max(extreme_up, 1e-6)),
+                "cover": config.extreme_cover,
+                "historical_worst_down": worst_down,
+                "historical_worst_up": worst_up,
+            },
             "maintenance_rate": float(min(max(maintenance, 1e-6), 1.0)),
             "initial_rate": float(min(max(initial, 1e-6), 1.0)),
             "provenance": {

@@ -15,7 +15,7 @@ new engine:
 ``calibrated-portfolio``
     one :class:`~marginlab.margin.risk_matrix.RiskMatrixModel` per underlying whose grid is
     the calibrated scan range (9 spot points x vol up/none/down) plus the extreme moves
-    ``1 +- move`` at ``cover``, with the calibrated 30-day vol shocks and powers
+    ``1 - move`` and ``1 + up`` (vol up) at ``cover``, with the calibrated 30-day vol shocks and powers
     (:class:`~marginlab.margin.scenarios.VolShock`). Loss factors map the grid to the rates:
     ``mm_loss_factor = maintenance_rate / price_scan_range`` and
     ``im_loss_factor = initial_rate / price_scan_range``, so a lone perpetual is charged exactly
@@ -108,13 +108,14 @@ def calibrated_risk_matrix(parameters: CalibratedParameters | str | Path, asset:
     entry = params.asset(asset)
     scan = float(entry["price_scan_range"])
     extreme = entry["extreme_move"]
-    move = float(extreme["move"])
+    down = float(extreme["move"])
+    up = float(extreme.get("up", down))
     cover = float(extreme["cover"])
     grid = ScenarioGrid.regular(
         spot_range=min(scan, 0.99),
         points=points,
         vol_shocks=("up", "none", "down"),
-        extra=[(max(1.0 - move, 0.0), "up", cover), (1.0 + move, "up", cover)],
+        extra=[(max(1.0 - down, 0.0), "up", cover), (1.0 + up, "up", cover)],
     )
     shock = entry["vol_shock"]
     vol_shock = VolShock(

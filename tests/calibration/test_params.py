@@ -80,6 +80,7 @@ def _with(document, value, *path):
         (_with(example_document(), -0.1, "assets", "BTC", "price_scan_range"), "assets.BTC.price_scan_range"),
         (_with(example_document(), 0.0, "assets", "BTC", "maintenance_rate"), "assets.BTC.maintenance_rate"),
         (_with(example_document(), 2.0, "assets", "BTC", "extreme_move", "cover"), "assets.BTC.extreme_move.cover"),
+        (_with(example_document(), 1.5, "assets", "BTC", "extreme_move", "move"), "assets.BTC.extreme_move.move"),
         (_with(example_document(), "yes", "assets", "BTC", "provenance", "converged"), "assets.BTC.provenance.converged"),
         (_with(example_document(), "31/01/2025", "asof"), "asof"),
         (_with(example_document(), {}, "assets"), "assets"),
@@ -131,7 +132,11 @@ def test_rates_match_normal_closed_forms(synthetic_parameters):
         assert entry["initial_rate"] == pytest.approx(math.expm1(0.03 * math.sqrt(2) * z), rel=0.25)
         assert entry["initial_rate"] >= entry["maintenance_rate"]
         assert entry["price_scan_range"] == pytest.approx(entry["initial_rate"], rel=0.05)  # same 2-day 99% definition
-        assert entry["extreme_move"]["move"] >= 2 * entry["price_scan_range"] - 1e-12
+        extreme = entry["extreme_move"]
+        assert extreme["move"] >= 2 * entry["price_scan_range"] - 1e-12
+        assert extreme["up"] >= 2 * entry["price_scan_range"] - 1e-12
+        assert extreme["move"] >= extreme["historical_worst_down"] or extreme["move"] == 1.0
+        assert extreme["up"] >= extreme["historical_worst_up"]
         assert entry["extreme_move"]["cover"] == 0.33
         assert 0 <= entry["haircut"] <= 1
         assert entry["provenance"]["n_returns"] == 1000
@@ -237,6 +242,9 @@ def test_risk_matrix_grid_contains_scan_and_extreme_moves():
     assert spots[0] == pytest.approx(0.7) and spots[-1] == pytest.approx(1.3)  # extreme +-30%
     assert 0.88 in [round(s, 12) for s in spots] and 1.12 in [round(s, 12) for s in spots]
     assert model.vol_shock.up_range == 0.45
+    asymmetric = _with(example_document(), {"move": 0.3, "up": 0.8, "cover": 0.33}, "assets", "BTC", "extreme_move")
+    spots = sorted(set(calibrated_risk_matrix(CalibratedParameters(asymmetric), "BTC").scenarios.spot_shock))
+    assert spots[0] == pytest.approx(0.7) and spots[-1] == pytest.approx(1.8)
 
 
 def test_presets_read_the_parameter_file_from_the_environment(tmp_path, monkeypatch):
