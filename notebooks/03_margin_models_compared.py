@@ -53,7 +53,6 @@ SEED = 0  # nothing random below; kept for the convention
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
 
