@@ -86,22 +86,26 @@ table[["name", "dataset", "kind", "frequency", "start", "end", "rows"]]
 #
 # BTC (Bitstamp, then Coinbase, from 2011) and ETH (from 2015) come from their own files; the
 # 22-asset universe (Yahoo Finance) is shown as a growth index, each asset rebased to 1 at its first
-# close, on a log axis so that equal vertical distances are equal percentage moves.
+# close, on a log axis so that equal vertical distances are equal percentage moves (weekly points).
 
 # %%
 btc = load_daily("BTC")
 eth = load_daily("ETH")
 fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
 for name, bars in [("BTC", btc), ("ETH", eth)]:
-    sns.lineplot(x=bars.index, y=bars["close"], ax=axes[0], label=name, linewidth=0.9)
+    axes[0].plot(bars.index, bars["close"], label=name, linewidth=0.9)
+axes[0].legend()
 axes[0].set_yscale("log")
 axes[0].set(title="BTC and ETH daily close", xlabel="date (UTC)", ylabel="close price (USD, log scale)")
 
 universe = load_universe(field="close")
 universe = universe.drop(columns=["USDT", "USDC"])
 growth = universe / universe.apply(lambda column: column.dropna().iloc[0])
-long_growth = growth.reset_index().melt(id_vars="timestamp", var_name="symbol", value_name="growth").dropna()
-sns.lineplot(data=long_growth, x="timestamp", y="growth", hue="symbol", ax=axes[1], linewidth=0.6, legend=False)
+growth = growth.resample("7D").last()  # weekly points: the same picture at this scale, faster to draw
+palette = sns.color_palette("husl", growth.shape[1])
+for color, symbol in zip(palette, growth.columns):
+    axes[1].plot(growth.index, growth[symbol], color=color, linewidth=0.6, label=symbol)
+axes[1].legend(ncol=4, fontsize=7, loc="upper left")
 axes[1].set_yscale("log")
 axes[1].set(title=f"Universe: {universe.shape[1]} non-stable assets rebased to 1 at listing",
             xlabel="date (UTC)", ylabel="growth of 1 USD (log scale)")
@@ -119,8 +123,9 @@ plt.show()
 panel = close_panel(ASSETS, "2020-04-10", END)
 returns = log_returns(panel)
 fig, ax = plt.subplots(figsize=(14, 4))
-sns.lineplot(data=returns.reset_index().melt(id_vars="timestamp", var_name="asset", value_name="log_return"),
-             x="timestamp", y="log_return", hue="asset", linewidth=0.5, ax=ax)
+for symbol in ASSETS:
+    ax.plot(returns.index, returns[symbol], linewidth=0.5, label=symbol)
+ax.legend()
 ax.set(title="Daily log returns", xlabel="date (UTC)", ylabel="log return (fraction per day)")
 plt.show()
 
