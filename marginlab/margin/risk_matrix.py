@@ -316,8 +316,8 @@ class Book:
     quantity : array
         Signed quantity (units of the underlying / contracts; collateral in token units).
     mtm_usd : array, optional
-        Mark-to-market each position adds to equity (default ``quantity * unit value``, i.e.
-        zero unrealised P&L for perpetuals and futures).
+        Mark-to-market each position adds to equity (default ``quantity * unit value`` for
+        spot, options and collateral; zero, i.e. entered at the mark, for perpetuals and futures).
     cash_usd : array, optional
         Cash per account.
     stable_price : array, optional
@@ -364,7 +364,8 @@ class Book:
             raise InputError("account", int(acc.max()), f"must be in [0, {count})")
         if mtm_usd is None:
             unit = revalue_instruments(instruments, np.ones(1), np.ones(1))[:, 0]
-            mtm = qty * unit[inst] if len(inst) else np.zeros(0)
+            linear = np.isin(instruments.kind, (PERPETUAL, FUTURE))
+            mtm = np.where(linear[inst], 0.0, qty * unit[inst]) if len(inst) else np.zeros(0)
         else:
             mtm = np.asarray(mtm_usd, dtype=np.float64).reshape(-1)
         key = acc * np.int64(len(instruments)) + inst
