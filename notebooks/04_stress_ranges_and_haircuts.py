@@ -76,7 +76,7 @@ FAST = os.environ.get("MARGINLAB_FAST", "0") == "1"
 ASOF = "2025-02-10"  # USDC/USDT series end 2025-02-11, ETH 2025-02-20
 ASSETS = ["BTC", "ETH", "USDC"] if FAST else ["BTC", "ETH", "SOL", "XRP", "DOGE", "LINK", "USDC", "USDT"]
 RANGE_ASSETS = ["BTC"] if FAST else ["BTC", "ETH"]
-RANGE_START = "2018-01-01"
+RANGE_START = "2019-01-01" if FAST else "2018-01-01"
 HISTORY_START = "2020-01-01"
 SEED = 2026
 OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports"))
@@ -229,7 +229,8 @@ comparison
 sizes = [1e5, 1e6, 1e7, 1e8, 1e9]
 by_size = []
 for size in sizes:
-    table = haircut_model.fit(prices, volumes, asof=ASOF, sizes_usd=dict.fromkeys(ASSETS, size), stablecoin_history=stable_history, rng=SEED).table
+    table = haircut_model.fit(prices, volumes, asof=ASOF, sizes_usd=dict.fromkeys(ASSETS, size), stablecoin_history=stable_history,
+                              volatility_fits=haircuts.volatility, rng=SEED).table
     by_size.append(table[["liquidity_add_on", "haircut"]].assign(size_usd=size).reset_index())
 by_size = pd.concat(by_size, ignore_index=True)
 fig, ax = plt.subplots(figsize=(8, 3.5))

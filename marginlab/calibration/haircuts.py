@@ -310,6 +310,8 @@ class HaircutResult:
         The depeg calibration used for stablecoins.
     data_start, data_end : dict asset -> Timestamp
         Range of the returns used per asset.
+    volatility : dict asset -> AssetVolatility
+        The volatility fits used (pass them back as ``volatility_fits`` to re-run cheaply, e.g. for other sizes).
     """
 
     table: pd.DataFrame
@@ -318,6 +320,7 @@ class HaircutResult:
     depeg: DepegResult | None = None
     data_start: dict[str, pd.Timestamp] = field(default_factory=dict)
     data_end: dict[str, pd.Timestamp] = field(default_factory=dict)
+    volatility: dict[str, AssetVolatility] = field(default_factory=dict, repr=False)
 
     @property
     def haircuts(self) -> dict[str, float]:
@@ -524,6 +527,7 @@ class HaircutModel:
             depeg_result = self.depeg_model.fit(stablecoin_history, stamp)
         rows = []
         starts, ends = {}, {}
+        fitted: dict[str, AssetVolatility] = {}
         for asset in frame.columns:
             name = str(asset)
             close = frame[asset].dropna()
@@ -542,6 +546,7 @@ class HaircutModel:
                                       given.status, given.long_run_vol_daily, given.warnings)
             else:
                 vol = volatility_forecast(returns, self.horizon_days, "ewma" if is_stable else self.volatility, self.distribution)
+            fitted[name] = vol
             simulated = fhs_horizon_returns(vol.std_residuals, vol.forecast_vol_daily, self.horizon_days, self.n_simulations, generators[name])
             risk = drop_risk(simulated, self.confidence)
             market = risk[self.measure]
@@ -596,7 +601,7 @@ class HaircutModel:
                 }
             )
         table = pd.DataFrame(rows).set_index("asset")
-        return HaircutResult(table=table, model=self, asof=stamp, depeg=depeg_result, data_start=starts, data_end=ends)
+        return HaircutResult(table=table, model=self, asof=stamp, depeg=depeg_result, data_start=starts, data_end=ends, volatility=fitted)
 
     def history(
         self,

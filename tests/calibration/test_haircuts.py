@@ -242,3 +242,11 @@ def test_haircuts_are_permutation_invariant(order, seed):
     alone = model.fit(prices[[order[0]]], rng=seed).table["haircut"]
     pd.testing.assert_series_equal(permuted.loc[reference.index], reference)
     assert alone.iloc[0] == reference.loc[order[0]]
+
+
+def test_reusing_volatility_fits_gives_the_same_result():
+    prices = _normal_prices(0.03, 300, seed=12)
+    model = HaircutModel(horizon_days=2, volatility="ewma", n_simulations=2000)
+    first = model.fit(prices, rng=5)
+    again = model.fit(prices, volatility_fits=first.volatility, rng=5)
+    pd.testing.assert_frame_equal(first.table, again.table)
