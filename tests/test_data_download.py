@@ -157,7 +157,7 @@ def test_cache_is_used_and_truncated_file_refetched(server, tmp_path):
 
 
 def test_missing_month_is_reported(server, tmp_path):
-    with pytest.warns(DataWarning, match=r"month\(s\) 2024-11 \(HTTP 404\)"):
+    with pytest.warns(DataWarning, match=r"month\(s\)/day\(s\) 2024-11 \(HTTP 404\)"):
         frame = fetch_binance_klines("BTCUSDT", "2024-11-15", "2024-12-31", base_url=server.url, cache_dir=tmp_path, progress=False)
     assert frame["timestamp"].iloc[0] == pd.Timestamp("2024-12-01", tz="UTC")
     with pytest.raises(DownloadError, match="2024-11"):
@@ -258,3 +258,25 @@ def test_cli_fetch_into_cache(server, tmp_path, capsys):
     code = main(["data", "fetch", "BTCUSDT", "--start", "2019-01-01", "--end", "2019-01-31", "--base-url", server.url,
                  "--cache-dir", str(tmp_path), "--no-progress"])
     assert code == 2 and "2019-01 (HTTP 404)" in capsys.readouterr().err
+
+
+def test_current_month_comes_from_daily_files(server, snapshot_binance, tmp_path):
+    # "today" is 2025-02-04: the 2025-02 monthly file does not exist yet, the days 01..03 are daily files
+    daily = "/data/spot/daily/klines/BTCUSDT/1d"
+    for day in (1, 2, 3):
+        name = f"BTCUSDT-1d-2025-02-{day:02d}"
+        rows = snapshot_binance[snapshot_binance["timestamp"] == pd.Timestamp(f"2025-02-{day:02d}", tz="UTC")]
+        content = _kline_zip(rows, name, "us")
+        server.files[f"{daily}/{name}.zip"] = content
+        server.files[f"{daily}/{name}.zip.CHECKSUM"] = f"{hashlib.sha256(content).hexdigest()}  {name}.zip\n".encode()
+    frame = fetch_binance_klines("BTCUSDT", "2025-01-30", "2025-02-10", base_url=server.url, cache_dir=tmp_path,
+                                 progress=False, today="2025-02-04")
+    assert frame["timestamp"].dt.strftime("%m-%d").tolist() == ["01-30", "01-31", "02-01", "02-02", "02-03"]
+    assert "/data/spot/monthly/klines/BTCUSDT/1d/BTCUSDT-1d-2025-02.zip" not in server.hits
+    expected = snapshot_binance.set_index("timestamp").loc["2025-01-30":"2025-02-03", "close"]
+    np.testing.assert_allclose(frame["close"].to_numpy(), expected.to_numpy())
+    # a day the archive lacks is reported
+    del server.files[f"{daily}/BTCUSDT-1d-2025-02-03.zip"]
+    with pytest.warns(DataWarning, match="2025-02-03"):
+        fetch_binance_klines("BTCUSDT", "2025-02-01", "2025-02-10", base_url=server.url, cache_dir=tmp_path / "fresh",
+                             progress=False, today="2025-02-04")

@@ -232,6 +232,38 @@ def parse_kline_csv(text: str, *, file: str = "<klines>") -> pd.DataFrame:
     return frame[NORMALISED_KLINE_COLUMNS]
 
 
+def _archive_file(session: requests.Session, url: str, cache: Cache, key: str, refresh: bool) -> pd.DataFrame | None:
+    """One archive zip, CHECKSUM-verified, parsed, validated and cached; None when it answers 404."""
+    frame = None if refresh else cache.get(key)
+    if frame is not None:
+        return frame
+    response = _get(session, url)
+    if response.status_code == 404:
+        return None
+    if response.status_code != 200:
+        raise DownloadError(f"HTTP {response.status_code}", file=url)
+    checksum = _get(session, url + ".CHECKSUM")
+    if checksum.status_code != 200:
+        raise DownloadError(f"no checksum file (HTTP {checksum.status_code}); refusing an unverified download",
+                            file=url + ".CHECKSUM")
+    expected = checksum.text.split()[0].lower() if checksum.text.split() else ""
+    actual = _sha256(response.content)
+    if actual != expected:
+        raise DownloadError(f"sha256 mismatch: got {actual}, CHECKSUM says {expected}", file=url)
+    try:
+        with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+            members = [m for m in archive.namelist() if m.endswith(".csv")]
+            if len(members) != 1:
+                raise DownloadError(f"expected one CSV in the zip, found {members}", file=url)
+            text = archive.read(members[0]).decode()
+    except zipfile.BadZipFile as error:
+        raise DownloadError(f"not a zip file: {error}", file=url) from error
+    frame = parse_kline_csv(text, file=url)
+    validate_frame(frame, file=url, line_offset=1, gaps="ignore")
+    cache.put(key, frame, url)
+    return frame
+
+
 def _months(lo: pd.Timestamp, hi: pd.Timestamp) -> list[tuple[int, int]]:
     months = pd.period_range(lo.tz_localize(None).to_period("M"), hi.tz_localize(None).to_period("M"), freq="M")
     return [(p.year, p.month) for p in months]
@@ -249,6 +281,7 @@ def fetch_binance_klines(
     progress: bool = True,
     refresh: bool = False,
     missing: str = "warn",
+    today=None,
 ) -> pd.DataFrame:
     """Spot klines of a Binance pair from the public archive, normalised and cached per month.
 
@@ -272,6 +305,10 @@ def fetch_binance_klines(
         Months answering 404 (before listing, the current month, delisted pairs) are listed in
         a :class:`DataWarning`, or raise :class:`DownloadError` with ``"raise"``. When every month
         is missing, :class:`DownloadError` is raised either way.
+    today : date-like, optional
+        The current UTC day (default: now). The current month, and the previous month when its
+        monthly file is not published yet, are read from the archive's daily files
+        ``/data/spot/daily/klines/...-<YYYY>-<MM>-<DD>.zip`` up to yesterday.
 
     Returns
     -------
@@ -293,40 +330,40 @@ def fetch_binance_klines(
     cache = Cache(cache_dir)
     session = session or requests.Session()
     frames, absent = [], []
+    today = _utc(today, "today").normalize() if today is not None else pd.Timestamp.now(tz="UTC").normalize()
+    current_month = (today.year, today.month)
+    previous_month = ((today - pd.offsets.MonthBegin(1)).year, (today - pd.offsets.MonthBegin(1)).month)
     for year, month in tqdm(_months(lo, hi), desc=f"binance {symbol} {interval}", unit="month", disable=not progress):
         name = f"{symbol}-{interval}-{year:04d}-{month:02d}"
-        key = f"binance/spot/{symbol}/{interval}/{name}"
-        frame = None if refresh else cache.get(key)
+        frame = None
+        if (year, month) != current_month:
+            frame = _archive_file(session, f"{base}/data/spot/monthly/klines/{symbol}/{interval}/{name}.zip",
+                                  cache, f"binance/spot/{symbol}/{interval}/{name}", refresh)
+        if frame is None and (year, month) in (current_month, previous_month):
+            # the monthly file of the current month (and of the last one, early in a month) is not out
+            # yet: the archive's daily files cover those days
+            first = max(lo.normalize(), pd.Timestamp(year=year, month=month, day=1, tz="UTC"))
+            last = min(hi.normalize(), pd.Timestamp(year=year, month=month, day=1, tz="UTC") + pd.offsets.MonthEnd(0),
+                       today - pd.Timedelta(days=1))
+            days = []
+            day_range = pd.date_range(first, last, freq="1D") if first <= last else pd.DatetimeIndex([], tz="UTC")
+            for day in day_range:
+                day_name = f"{name}-{day.day:02d}"
+                got = _archive_file(session, f"{base}/data/spot/daily/klines/{symbol}/{interval}/{day_name}.zip",
+                                    cache, f"binance/spot/{symbol}/{interval}/daily/{day_name}", refresh)
+                if got is None:
+                    absent.append(f"{day:%Y-%m-%d}")
+                else:
+                    days.append(got)
+            if days:
+                frames.append(pd.concat(days, ignore_index=True))
+            continue
         if frame is None:
-            url = f"{base}/data/spot/monthly/klines/{symbol}/{interval}/{name}.zip"
-            response = _get(session, url)
-            if response.status_code == 404:
-                absent.append(f"{year:04d}-{month:02d}")
-                continue
-            if response.status_code != 200:
-                raise DownloadError(f"HTTP {response.status_code}", file=url)
-            checksum = _get(session, url + ".CHECKSUM")
-            if checksum.status_code != 200:
-                raise DownloadError(f"no checksum file (HTTP {checksum.status_code}); refusing an unverified download",
-                                    file=url + ".CHECKSUM")
-            expected = checksum.text.split()[0].lower() if checksum.text.split() else ""
-            actual = _sha256(response.content)
-            if actual != expected:
-                raise DownloadError(f"sha256 mismatch: got {actual}, CHECKSUM says {expected}", file=url)
-            try:
-                with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
-                    members = [m for m in archive.namelist() if m.endswith(".csv")]
-                    if len(members) != 1:
-                        raise DownloadError(f"expected one CSV in the zip, found {members}", file=url)
-                    text = archive.read(members[0]).decode()
-            except zipfile.BadZipFile as error:
-                raise DownloadError(f"not a zip file: {error}", file=url) from error
-            frame = parse_kline_csv(text, file=url)
-            validate_frame(frame, file=url, line_offset=1, gaps="ignore")
-            cache.put(key, frame, url)
+            absent.append(f"{year:04d}-{month:02d}")
+            continue
         frames.append(frame)
     if absent:
-        message = f"Binance archive has no {symbol} {interval} file for month(s) {', '.join(absent)} (HTTP 404)"
+        message = f"Binance archive has no {symbol} {interval} file for month(s)/day(s) {', '.join(absent)} (HTTP 404)"
         if missing == "raise" or not frames:
             raise DownloadError(message, file=f"{base}/data/spot/monthly/klines/{symbol}/{interval}/")
         warnings.warn(message + "; those months are absent from the result", DataWarning, stacklevel=2)
