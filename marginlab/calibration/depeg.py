@@ -276,17 +276,12 @@ def load_stablecoin_history(asof: str | pd.Timestamp | None = None) -> pd.DataFr
     """
     from marginlab import data
 
-    # Read the two snapshot files directly (stable, documented format; see ../shared/data/README.md).
-    directory = data.snapshot_dir()
-    stable = pd.read_csv(directory / "stablecoins_daily.csv", usecols=["timestamp", "symbol", "close"])
-    universe = pd.read_csv(directory / "crypto_universe_daily.csv.gz", usecols=["timestamp", "symbol", "close"])
-    stable["timestamp"] = pd.to_datetime(stable["timestamp"], utc=True)
-    universe["timestamp"] = pd.to_datetime(universe["timestamp"], utc=True)
+    stable = data.load_stablecoins()[["timestamp", "symbol", "close"]]
+    universe = data.load_universe(symbols=["USDT", "USDC"])[["timestamp", "symbol", "close"]]
     parts = [stable]
     for symbol in ("USDT", "USDC"):
         end = stable.loc[stable["symbol"] == symbol, "timestamp"].max()
-        later = universe[(universe["symbol"] == symbol) & (universe["timestamp"] > end)]
-        parts.append(later)
+        parts.append(universe[(universe["symbol"] == symbol) & (universe["timestamp"] > end)])
     history = pd.concat(parts, ignore_index=True).sort_values(["symbol", "timestamp"], ignore_index=True)
     if asof is not None:
         stamp = pd.Timestamp(asof)
