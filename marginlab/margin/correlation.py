@@ -4,7 +4,8 @@ Two ways to give a book credit for offsetting exposures on *different* underlyin
 
 1. **SPAN inter-commodity spread credits** (:func:`inter_commodity_credit`). Each underlying (a
    SPAN "combined commodity") has its scan risk and net delta. A spread definition pairs two
-   underlyings with a delta ratio ``a : b`` and a credit rate. Spreads are formed, in the order
+   underlyings with a delta ratio ``a : b`` and a credit rate
+   (:class:`marginlab.margin.span.InterCommoditySpread`, shared with the SPAN preset). Spreads are formed, in the order
    the definitions are given (their priority), from the *remaining* deltas of opposite sign::
 
        spreads = min(|delta_1| / a, |delta_2| / b)
@@ -28,7 +29,7 @@ Two ways to give a book credit for offsetting exposures on *different* underlyin
    when the underlyings move in lock-step and the legs point the same way.
 
 >>> result = inter_commodity_credit({"CORN": (3_500.0, 2.0), "SOYBEAN": (2_500.0, -1.0)},
-...                                 [InterCommoditySpread("CORN", "SOYBEAN", 0.55, 2.0, 1.0)])
+...                                 [InterCommoditySpread("CORN", "SOYBEAN", 2.0, 1.0, 0.55)])
 >>> round(result.total_credit_usd, 2), round(result.requirement_usd, 2)
 (3300.0, 2700.0)
 """
@@ -44,42 +45,18 @@ import numpy as np
 import pandas as pd
 
 from marginlab.account import Account
-from marginlab.exceptions import InputError, ParameterError, UnknownAssetError
+from marginlab.exceptions import InputError, UnknownAssetError
 from marginlab.margin.base import MarginModel, MarginResult
+from marginlab.margin.span import InterCommoditySpread
 from marginlab.market import MarketSnapshot
 from marginlab.valuation import value_positions
 
+__all__ = ["CreditReport", "InterCommodityCredit", "InterCommoditySpread", "correlation_credit", "inter_commodity_credit"]
 
 # --------------------------------------------------------------------------- SPAN inter-commodity
-@dataclass(frozen=True)
-class InterCommoditySpread:
-    """An inter-commodity spread definition: ``first_ratio`` deltas of ``first`` against ``second_ratio`` of ``second``.
-
-    Parameters
-    ----------
-    first, second : str
-        Underlyings (combined commodities).
-    credit_rate : float
-        Fraction of the legs' weighted price risk credited, in [0, 1].
-    first_ratio, second_ratio : float
-        Delta spread ratio (e.g. 2 corn : 1 soybean), positive.
-    """
-
-    first: str
-    second: str
-    credit_rate: float
-    first_ratio: float = 1.0
-    second_ratio: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.first == self.second:
-            raise InputError("second", self.second, "an inter-commodity spread needs two different underlyings")
-        if not (math.isfinite(self.credit_rate) and 0 <= self.credit_rate <= 1):
-            raise ParameterError("credit_rate", self.credit_rate, "must be in [0, 1]")
-        for name in ("first_ratio", "second_ratio"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ParameterError(name, value, "must be a positive delta ratio")
+# The spread definition is the one of the SPAN preset (marginlab.margin.span.InterCommoditySpread:
+# product_a, product_b, ratio_a, ratio_b, credit_rate); this module adds the generic multi-spread
+# credit with SPAN's priority order and remaining deltas.
 
 
 @dataclass(frozen=True)
@@ -119,8 +96,9 @@ def inter_commodity_credit(
     risks : mapping underlying -> (scan_risk_usd, net_delta)
         Scan risk (>= 0, USD) and net delta (signed, in the spread ratio's units, e.g. futures
         equivalents) of each underlying.
-    spreads : sequence of InterCommoditySpread
-        Spread definitions in priority order; each may use the deltas the earlier ones left.
+    spreads : sequence of :class:`marginlab.margin.span.InterCommoditySpread`
+        Spread definitions (``product_a, product_b, ratio_a, ratio_b, credit_rate``) in priority
+        order; each may only use the deltas the earlier ones left.
 
     Returns
     -------
@@ -143,25 +121,28 @@ def inter_commodity_credit(
     credits = dict.fromkeys(scan, 0.0)
     rows = []
     for spread in spreads:
-        for name in (spread.first, spread.second):
+        first, second = spread.product_a, spread.product_b
+        if first == second:
+            raise InputError("product_b", second, "an inter-commodity spread needs two different underlyings")
+        for name in (first, second):
             if name not in scan:
                 raise UnknownAssetError("spread underlying", name, f"has no scan risk (known: {sorted(scan)})")
-        d1, d2 = remaining[spread.first], remaining[spread.second]
+        d1, d2 = remaining[first], remaining[second]
         formed = 0.0
         if d1 * d2 < 0:
-            formed = min(abs(d1) / spread.first_ratio, abs(d2) / spread.second_ratio)
-        credit1 = spread.credit_rate * formed * spread.first_ratio * weighted[spread.first]
-        credit2 = spread.credit_rate * formed * spread.second_ratio * weighted[spread.second]
+            formed = min(abs(d1) / spread.ratio_a, abs(d2) / spread.ratio_b)
+        credit1 = spread.credit_rate * formed * spread.ratio_a * weighted[first]
+        credit2 = spread.credit_rate * formed * spread.ratio_b * weighted[second]
         if formed > 0:
-            remaining[spread.first] = d1 - math.copysign(formed * spread.first_ratio, d1)
-            remaining[spread.second] = d2 - math.copysign(formed * spread.second_ratio, d2)
-        credits[spread.first] += credit1
-        credits[spread.second] += credit2
+            remaining[first] = d1 - math.copysign(formed * spread.ratio_a, d1)
+            remaining[second] = d2 - math.copysign(formed * spread.ratio_b, d2)
+        credits[first] += credit1
+        credits[second] += credit2
         rows.append(
             {
-                "first": spread.first,
-                "second": spread.second,
-                "ratio": f"{spread.first_ratio:g}:{spread.second_ratio:g}",
+                "first": first,
+                "second": second,
+                "ratio": f"{spread.ratio_a:g}:{spread.ratio_b:g}",
                 "credit_rate": spread.credit_rate,
                 "spreads_formed": formed,
                 "first_credit_usd": credit1,

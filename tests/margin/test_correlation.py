@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from marginlab.account import Account
-from marginlab.exceptions import EmptyPortfolioError, ParameterError, UnknownAssetError
+from marginlab.exceptions import EmptyPortfolioError, InputError, ParameterError, UnknownAssetError
 from marginlab.instruments import Perpetual, Position
 from marginlab.margin.correlation import InterCommoditySpread, correlation_credit, inter_commodity_credit
 from marginlab.margin.fhs import FilteredHistoricalMargin, HistoricalScenarios
@@ -20,7 +20,7 @@ def test_worked_example_a2_corn_soybeans():
     # soybeans $2,500; book 2 corn (long) and 1 soybean (short): scan risks 3,500 and 2,500.
     # Credit = 0.55 x 3,500 + 0.55 x 2,500 = 3,300; requirement = 6,000 - 3,300 = 2,700.
     result = inter_commodity_credit({"CORN": (2 * 1_750.0, 2.0), "SOYBEAN": (2_500.0, -1.0)},
-                                    [InterCommoditySpread("CORN", "SOYBEAN", 0.55, 2.0, 1.0)])
+                                    [InterCommoditySpread("CORN", "SOYBEAN", 2.0, 1.0, 0.55)])
     assert result.scan_risk_usd == pytest.approx(6_000.0)
     assert result.total_credit_usd == pytest.approx(3_300.0)
     assert result.requirement_usd == pytest.approx(2_700.0)
@@ -32,14 +32,14 @@ def test_worked_example_a2_corn_soybeans():
 
 
 def test_inter_commodity_credit_needs_opposite_deltas_and_uses_remaining_deltas():
-    same_side = inter_commodity_credit({"A": (1_000.0, 2.0), "B": (500.0, 1.0)}, [InterCommoditySpread("A", "B", 0.5)])
+    same_side = inter_commodity_credit({"A": (1_000.0, 2.0), "B": (500.0, 1.0)}, [InterCommoditySpread("A", "B", 1, 1, 0.5)])
     assert same_side.total_credit_usd == 0.0
     # 3 long A (weighted price risk 1,000 / 3 per delta) vs 1 short B (500 per delta), 1:1 at 50%:
     # one spread -> credit 0.5 x (1,000/3 + 500); then A's remaining 2 deltas meet C (1:1, 40%)
     # with 4 short C (wpr 200): two spreads -> 0.4 x 2 x (1,000/3 + 200).
     result = inter_commodity_credit(
         {"A": (1_000.0, 3.0), "B": (500.0, -1.0), "C": (800.0, -4.0)},
-        [InterCommoditySpread("A", "B", 0.5), InterCommoditySpread("A", "C", 0.4)],
+        [InterCommoditySpread("A", "B", 1, 1, 0.5), InterCommoditySpread("A", "C", 1, 1, 0.4)],
     )
     expected = 0.5 * (1_000 / 3 + 500) + 0.4 * 2 * (1_000 / 3 + 200)
     assert result.total_credit_usd == pytest.approx(expected)
@@ -48,11 +48,15 @@ def test_inter_commodity_credit_needs_opposite_deltas_and_uses_remaining_deltas(
 
 def test_inter_commodity_bad_input():
     with pytest.raises(ParameterError):
-        InterCommoditySpread("A", "B", 1.5)
+        InterCommoditySpread("A", "B", 1, 1, 1.5)
     with pytest.raises(ParameterError):
-        InterCommoditySpread("A", "B", 0.5, 0.0)
+        InterCommoditySpread("A", "B", 0.0, 1, 0.5)
+    with pytest.raises(InputError):
+        inter_commodity_credit({"A": (1.0, 1.0)}, [InterCommoditySpread("A", "A", 1, 1, 0.5)])
+    with pytest.raises(InputError):
+        inter_commodity_credit({"A": (-1.0, 1.0)}, [])
     with pytest.raises(UnknownAssetError):
-        inter_commodity_credit({"A": (1.0, 1.0)}, [InterCommoditySpread("A", "B", 0.5)])
+        inter_commodity_credit({"A": (1.0, 1.0)}, [InterCommoditySpread("A", "B", 1, 1, 0.5)])
 
 
 # ----------------------------------------------------------------------------- joint scenarios
