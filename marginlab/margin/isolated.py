@@ -465,23 +465,27 @@ class IsolatedMargin(MarginModel):
         return valuation, frame
 
     def liquidation_prices(self, account: Account, valuation: PositionValuation, frame: pd.DataFrame, collateral: np.ndarray) -> FloatArray:
-        """Liquidation price of every linear position given its isolated collateral (NaN for others)."""
-        prices = np.full(len(valuation), np.nan)
-        for i, position in enumerate(account.positions):
-            kind = valuation.kinds[i]
-            if kind not in ("perpetual", "future"):
-                continue
-            entry = valuation.entry_usd[i] if not np.isnan(valuation.entry_usd[i]) else valuation.mark_usd[i]
+        """Liquidation price of every linear position given its isolated collateral (NaN for others).
+
+        Constant-rate rules use the closed form, vectorised over positions; notional-dependent
+        rules (brackets) are solved position by position.
+        """
+        quantity = valuation.quantity
+        linear = (valuation.kinds == "perpetual") | (valuation.kinds == "future")
+        entry = np.where(np.isnan(valuation.entry_usd), valuation.mark_usd, valuation.entry_usd)
+        solved = np.array([bool(linear[i]) and self.rule(p.underlying).notional_dependent for i, p in enumerate(account.positions)], dtype=bool)
+        rate = frame["maintenance_rate"].to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            closed = (quantity * entry - collateral) / (quantity - np.abs(quantity) * rate)
+        prices = np.where(linear & ~solved & (closed > 0), closed, np.nan)
+        for i in np.flatnonzero(solved):
+            position = account.positions[i]
             rule = self.rule(position.underlying)
-            quantity = valuation.quantity[i]
-            if rule.notional_dependent:
-                maintenance = functools.partial(_maintenance_at, rule, abs(quantity), self.open_interest_usd.get(position.underlying))
-                cap = getattr(rule, "cap_usd", math.inf) / abs(quantity)
-                prices[i] = liquidation_price_solved(quantity, entry, collateral[i], maintenance, cap)
-            else:
-                rate = float(frame["maintenance_rate"].to_numpy()[i])
-                prices[i] = liquidation_price_closed_form(quantity, entry, collateral[i], rate)
-        return prices
+            size = abs(float(quantity[i]))
+            maintenance = functools.partial(_maintenance_at, rule, size, self.open_interest_usd.get(position.underlying))
+            cap = getattr(rule, "cap_usd", math.inf) / size
+            prices[i] = liquidation_price_solved(float(quantity[i]), float(entry[i]), float(collateral[i]), maintenance, cap)
+        return np.asarray(prices, dtype=float)
 
     def margin(self, account: Account, market: MarketSnapshot) -> MarginResult:
         valuation, frame = self.position_requirements(account, market)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -71,10 +69,3 @@ def test_errors_are_reported_with_exit_code_2(capsys: pytest.CaptureFixture[str]
     broken.write_text("positions: [ {symbol: BTC-PERPETUAL, quantity: }\n")
     assert main(["margin", str(broken), "--market", str(MARKET), "--model", "deribit-standard"]) == 2
     assert "broken.yaml" in capsys.readouterr().err
-
-
-def test_console_entry_point_runs() -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "marginlab.cli", "models"], capture_output=True, text=True, check=False, timeout=60
-    )
-    assert completed.returncode == 0 and "deribit-standard" in completed.stdout

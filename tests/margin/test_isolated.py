@@ -379,3 +379,28 @@ def test_doubling_a_book_without_size_dependent_rate_doubles_requirement(quantit
     double = model.margin(Account(book).scaled(2.0), market())
     assert double.initial_margin_usd == pytest.approx(2 * single.initial_margin_usd, rel=1e-12)
     assert double.maintenance_margin_usd == pytest.approx(2 * single.maintenance_margin_usd, rel=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    quantity=st.floats(0.01, 40.0),
+    sign=signs,
+    leverage_collateral=st.floats(0.01, 0.5),
+    preset=st.integers(0, len(PRESETS) - 1),
+)
+def test_isolated_equity_equals_maintenance_at_the_liquidation_price(quantity: float, sign: float, leverage_collateral: float, preset: int) -> None:
+    # invariant: revaluing the position at its liquidation price P, collateral + q (P - E) = MM(P)
+    model = PRESETS[preset]
+    entry = 100_000.0
+    collateral = leverage_collateral * quantity * entry
+    position = Position(Perpetual("BTC"), sign * quantity, entry_price_usd=entry, isolated_collateral_usd=collateral)
+    try:
+        result = model.margin(account(position), market())
+    except InputError:  # above the bracket table's cap
+        return
+    price = result.positions["liquidation_price_usd"].iat[0]
+    # collateral below the notional: a long is liquidated before 0, a short before the table's cap
+    assert not math.isnan(price)
+    at_price = model.margin(account(position), market(BTC=price))
+    equity = collateral + sign * quantity * (price - entry)
+    assert equity == pytest.approx(at_price.maintenance_margin_usd, rel=1e-8, abs=1e-6)
