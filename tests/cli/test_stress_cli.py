@@ -1,0 +1,65 @@
+"""The ``marginlab stress-test`` command."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+
+from marginlab.cli import main
+from marginlab.cli.stress_commands import load_book, parse_model
+from marginlab.data import snapshot_available, snapshot_dir
+from marginlab.exceptions import FileFormatError, InputError
+
+needs_data = pytest.mark.skipif(not snapshot_available(), reason="needs the market-data snapshot")
+
+
+def test_list(capsys):
+    assert main(["stress-test", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("covid-2020-03-12", "ftx-2022-11", "usdc-depeg-2023-03", "btc-minus-40pct-instant", "vol-doubling"):
+        assert name in out
+
+
+def test_missing_arguments_are_clear_errors(capsys):
+    assert main(["stress-test", "--scenario", "covid-2020-03-12", "--model", "flat:0.1:0.05"]) == 2
+    assert "--book" in capsys.readouterr().err
+    assert main(["stress-test", "--scenario", "nope", "--model", "flat:0.1:0.05", "--synthetic", "2"]) == 2
+    assert "scenario" in capsys.readouterr().err
+
+
+def test_parse_model_and_load_book(tmp_path):
+    model = parse_model("flat:0.2:0.1")
+    assert (model.im_rate, model.mm_rate) == (0.2, 0.1)
+    with pytest.raises(InputError, match="flat"):
+        parse_model("flat:0.2")
+    path = tmp_path / "book.yaml"
+    path.write_text(yaml.safe_dump({"accounts": [{"positions": [{"symbol": "BTC-PERPETUAL", "quantity": 1}]}, {"account_id": "b", "cash_usd": 5}]}))
+    book = load_book(path)
+    assert [a.account_id for a in book] == ["account-0", "b"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("[]")
+    with pytest.raises(FileFormatError):
+        load_book(bad)
+
+
+@needs_data
+def test_book_through_instant_crash_writes_events(tmp_path, capsys):
+    # base price: BTC close on 2025-02-19 (btc_usd_daily.csv); 1 BTC long entered there with 10% cash.
+    raw = pd.read_csv(snapshot_dir() / "btc_usd_daily.csv")
+    base = float(raw.loc[raw["timestamp"] == "2025-02-19T00:00:00Z", "close"].iloc[0])
+    book = tmp_path / "book.yaml"
+    book.write_text(yaml.safe_dump([{"account_id": "ten-x", "cash_usd": 0.1 * base,
+                                     "positions": [{"symbol": "BTC-PERPETUAL", "quantity": 1.0, "entry_price_usd": base}]}]))
+    events = tmp_path / "events.csv"
+    code = main(["stress-test", "--scenario", "btc-minus-40pct-instant", "--model", "flat:0.1:0.05", "--book", str(book),
+                 "--events", str(events)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "shortfall_usd" in out
+    log = pd.read_csv(events)
+    assert list(log["action"]) == ["full_liquidation", "insurance_fund", "bad_debt"]
+    # -40% on a 10% equity: deficit = -(0.1 base - 0.4 base) = 0.3 base; no fund, no ADL -> all bad debt
+    assert log["deficit_usd"].iloc[1] == pytest.approx(0.3 * base)  # insurance_fund row: fund 0 pays nothing
+    assert log["transfer_usd"].iloc[1] == 0
+    assert log["deficit_usd"].iloc[2] == pytest.approx(0.3 * base)  # bad_debt row
