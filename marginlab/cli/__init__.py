@@ -19,6 +19,7 @@ COMMAND_MODULES += ("marginlab.cli.portfolio_commands",)  # derive-case
 COMMAND_MODULES += ("marginlab.cli.data_commands",)  # data list / fetch
 COMMAND_MODULES += ("marginlab.cli.margin_commands",)  # margin / models / greeks
 COMMAND_MODULES += ("marginlab.cli.calibrate_commands",)  # calibrate (parameter file)
+COMMAND_MODULES += ("marginlab.cli.stress_commands",)  # stress-test (replay, liquidations)
 
 
 def build_parser() -> argparse.ArgumentParser:
