@@ -645,12 +645,8 @@ def load_haircut_inputs(assets: Sequence[str], asof: Any = None) -> tuple[pd.Dat
     for asset in assets:
         bars = data.load_daily(asset)
         closes[asset] = bars["close"]
-        if asset in ("BTC", "ETH"):
-            try:
-                universe = data.load_daily(asset, dataset="universe")  # type: ignore[call-arg]
-            except TypeError:  # pragma: no cover - minimal loader without sources
-                universe = bars
-            volumes[asset] = universe["volume"]
+        if asset in ("BTC", "ETH"):  # their dedicated files report volume in coins; the universe file in USD
+            volumes[asset] = data.load_daily(asset, dataset="universe")["volume"]
         else:
             volumes[asset] = bars["volume"]
     close_frame = pd.DataFrame(closes).sort_index()
