@@ -28,3 +28,14 @@ def test_console_entry_point_help():
                             timeout=60)
     assert result.returncode == 0
     assert "--source" in result.stdout and "binance-funding" in result.stdout
+
+
+def test_data_validate_command(tmp_path, capsys):
+    good = tmp_path / "good.csv"
+    good.write_text("timestamp,open,high,low,close\n2024-01-01T00:00:00Z,1,2,1,2\n2024-01-03T00:00:00Z,2,3,2,3\n")
+    assert main(["data", "validate", str(good), "--frequency", "1D"]) == 0
+    assert "1 missing bar(s) between 2024-01-01T00:00:00Z and 2024-01-03T00:00:00Z" in capsys.readouterr().out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,open,high,low,close\n2024-01-01T00:00:00Z,1,2,1,2\n2024-01-02T00:00:00Z,2,1,3,2\n")
+    assert main(["data", "validate", str(bad)]) == 2
+    assert "high < low" in capsys.readouterr().err

@@ -6,7 +6,8 @@ Examples
 stablecoins, DVOL, funding, hourly) with its date range and row count.
 ``marginlab data fetch BTCUSDT ETHUSDT --start 2024-01-01 --end 2024-06-30`` downloads Binance
 daily klines into the cache; ``--source deribit-dvol`` (BTC, ETH) and ``--source binance-funding``
-(BTCUSDT...) fetch DVOL and funding history.
+(BTCUSDT...) fetch DVOL and funding history. ``marginlab data validate FILE...`` checks your own
+normalised CSV files and names the file, line, column and value of the first defect.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import argparse
 
 import pandas as pd
 
-from marginlab.data import catalogue, snapshot_dir
+from marginlab.data import catalogue, snapshot_dir, validate_file
 from marginlab.data.download import FETCHERS, default_cache_dir
 
 
@@ -39,6 +40,11 @@ def register(subparsers) -> None:
     fetch.add_argument("--no-progress", action="store_true", help="hide progress bars")
     fetch.set_defaults(handler=_fetch)
 
+    check = commands.add_parser("validate", help="check your own normalised CSV files (sorted, unique, positive, OHLC)")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("--frequency", default=None, help="expected bar frequency, e.g. 1D, 1h, 8h (default: inferred)")
+    check.set_defaults(handler=_validate)
+
 
 def _list(args: argparse.Namespace) -> int:
     table = catalogue()
@@ -60,4 +66,11 @@ def _fetch(args: argparse.Namespace) -> int:
         first, last = frame["timestamp"].iloc[0], frame["timestamp"].iloc[-1]
         print(f"{args.source} {symbol}: {len(frame)} rows {first:%Y-%m-%d %H:%M} -> {last:%Y-%m-%d %H:%M}")
     print(f"cache: {args.cache_dir or default_cache_dir()}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    for name in args.files:
+        report = validate_file(name, frequency=args.frequency, gaps="ignore")
+        print(report.summary())
     return 0

@@ -35,7 +35,7 @@ from marginlab.data.loaders import (
 )
 from marginlab.data.returns import DAYS_PER_YEAR, annualise_vol, log_returns, percent_returns, simple_returns
 from marginlab.data.sources import FILES, catalogue, clear_cache, read_snapshot, snapshot_available, snapshot_dir
-from marginlab.data.validate import ValidationReport, fill_gaps, validate_frame
+from marginlab.data.validate import ValidationReport, fill_gaps, validate_file, validate_frame
 
 __all__ = [
     "DAYS_PER_YEAR",
@@ -59,5 +59,6 @@ __all__ = [
     "simple_returns",
     "snapshot_available",
     "snapshot_dir",
+    "validate_file",
     "validate_frame",
 ]

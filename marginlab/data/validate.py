@@ -39,7 +39,7 @@ import pandas as pd
 
 from marginlab.exceptions import DataError, DataWarning, InputError
 
-__all__ = ["Gap", "ValidationReport", "validate_frame", "fill_gaps", "infer_frequency", "GAP_POLICIES"]
+__all__ = ["Gap", "ValidationReport", "validate_frame", "validate_file", "fill_gaps", "infer_frequency", "GAP_POLICIES"]
 
 #: Accepted values of the ``gaps`` argument of the loaders.
 GAP_POLICIES = ("warn", "raise", "ignore", "ffill")
@@ -301,3 +301,41 @@ def fill_gaps(frame: pd.DataFrame, frequency: str | pd.Timedelta, policy: str = 
     out = out.ffill()
     out["filled"] = filled
     return out
+
+
+def validate_file(path, *, frequency: str | pd.Timedelta | None = None, gaps: str = "warn") -> ValidationReport:
+    """Validate a normalised CSV file (your own data before dropping it in the snapshot directory).
+
+    The file needs a ``timestamp`` column (ISO-8601 UTC) and either OHLC price columns or a
+    ``funding_rate`` column; a ``symbol`` column makes it a long file checked per symbol.
+
+    Raises
+    ------
+    DataError
+        On the first defect, naming the file, line, column and value.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "mine.csv"
+    >>> _ = path.write_text("timestamp,open,high,low,close\\n2024-01-01T00:00:00Z,1,2,1,0\\n")
+    >>> validate_file(path)
+    Traceback (most recent call last):
+    ...
+    marginlab.exceptions.DataError: close price must be positive (file=mine.csv, row=2, column=close, value=0.0)
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as error:
+        raise DataError(f"cannot read: {error}", file=str(path)) from error
+    if "timestamp" not in frame.columns:
+        raise DataError("missing column", file=path.name, column="timestamp")
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce", format="ISO8601")
+    prices = [column for column in _OHLC if column in frame.columns]
+    values = ["funding_rate"] if "funding_rate" in frame.columns else []
+    if not prices and not values:
+        raise DataError("no price column (open/high/low/close) and no funding_rate column", file=path.name)
+    return validate_frame(frame, file=path.name, price_columns=prices, value_columns=values, frequency=frequency, gaps=gaps)
