@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -114,7 +115,7 @@ def _stress_test(args: argparse.Namespace) -> int:
         assets = args.assets or ["BTC", "ETH"]
     path = scenario_path(args.scenario, assets, substeps=args.substeps)
     if args.synthetic is not None:
-        options = {}
+        options: dict[str, Any] = {}
         if args.strategies:
             options["strategies"] = dict.fromkeys(args.strategies, 1.0)
         if args.leverage:
