@@ -113,3 +113,21 @@ def test_correlation_credit_rejects_an_empty_book():
     model = FilteredHistoricalMargin(_history(rng.normal(0, 0.03, size=(300, 2))), lookback_days=200)
     with pytest.raises(EmptyPortfolioError):
         correlation_credit(Account(), MARKET, model)
+
+
+def test_es_credit_is_never_negative_on_random_books():
+    # the empirical ES (mean of the k worst losses) and the stress maximum are sub-additive:
+    # mean of the k largest of (x + y) <= mean of the k largest of x + mean of the k largest of y.
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    rng = np.random.default_rng(5)
+    model = FilteredHistoricalMargin(_history(rng.standard_t(3, size=(600, 2)) * 0.03), lookback_days=500, risk_measure="es")
+
+    @given(st.floats(-10, 10).filter(lambda q: abs(q) > 1e-3), st.floats(-200, 200).filter(lambda q: abs(q) > 1e-3))
+    @settings(max_examples=40, deadline=None)
+    def check(btc, eth):
+        report = correlation_credit(_book(btc, eth), MARKET, model)
+        assert report.credit_usd >= -1e-9 * max(1.0, report.sum_of_standalone_usd)
+
+    check()
