@@ -27,7 +27,7 @@ from marginlab.data import (
     simple_returns,
     snapshot_dir,
 )
-from marginlab.exceptions import DataError, InputError, UnknownAssetError
+from marginlab.exceptions import DataError, DataWarning, InputError, UnknownAssetError
 
 DAY = pd.Timedelta("1D")
 
@@ -42,7 +42,7 @@ def test_no_snapshot_names_all_three_places(tmp_path, monkeypatch):
 
     monkeypatch.setenv("MARGINLAB_DATA_DIR", str(tmp_path / "absent"))
     monkeypatch.setattr(sources, "_REPO", tmp_path / "repo")
-    with pytest.raises(DataError) as info:
+    with pytest.raises(DataError) as info, pytest.warns(DataWarning, match="is not a directory"):
         snapshot_dir()
     message = str(info.value)
     assert "MARGINLAB_DATA_DIR" in message and str(tmp_path / "absent") in message

@@ -236,6 +236,7 @@ def test_auto_source_falls_back_to_download(server, tmp_path, monkeypatch):
     snapshot_close = load_daily("BTC", "2025-01-01", "2025-01-31", source="auto")["close"]  # snapshot exists: USD file
     monkeypatch.setenv("MARGINLAB_DATA_DIR", str(tmp_path / "absent"))
     monkeypatch.setattr(sources, "_REPO", tmp_path / "repo")
+    assert not sources.snapshot_available()
     downloaded = load_daily("BTC", "2025-01-01", "2025-01-31", source="auto")["close"]  # no snapshot: Binance USDT
     assert len(downloaded) == len(snapshot_close) == 31
     # Coinbase USD vs Binance USDT closes agree within 1% (data_sources.md: "up to the source's own differences")

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from marginlab.data.validate import validate_frame
-from marginlab.exceptions import DataError, InputError
+from marginlab.exceptions import DataError, DataWarning, InputError
 
 __all__ = ["FileSpec", "FILES", "snapshot_dir", "snapshot_candidates", "read_snapshot", "catalogue", "clear_cache"]
 
@@ -97,12 +98,19 @@ def snapshot_candidates() -> list[Path]:
 def snapshot_dir() -> Path:
     """The snapshot directory: ``$MARGINLAB_DATA_DIR``, else ``data/snapshot``, else ``../shared/data``.
 
+    A ``MARGINLAB_DATA_DIR`` that is set but is not a directory is reported with a
+    :class:`DataWarning` before the search falls back to the other two places.
+
     Raises
     ------
     DataError
         When none of the three exists; the message names all three and how to download.
     """
     candidates = snapshot_candidates()
+    explicit = os.environ.get("MARGINLAB_DATA_DIR")
+    if explicit and not Path(explicit).is_dir():
+        warnings.warn(f"MARGINLAB_DATA_DIR={explicit!r} is not a directory; looking in data/snapshot and ../shared/data instead",
+                      DataWarning, stacklevel=2)
     for candidate in candidates:
         if candidate.is_dir():
             return candidate
@@ -112,7 +120,7 @@ def snapshot_dir() -> Path:
 
 
 def snapshot_available() -> bool:
-    """True when a snapshot directory exists."""
+    """True when a snapshot directory exists (without warning about an unusable ``MARGINLAB_DATA_DIR``)."""
     return any(candidate.is_dir() for candidate in snapshot_candidates())
 
 
