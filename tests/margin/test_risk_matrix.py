@@ -265,3 +265,21 @@ def test_book_summary_counts_accounts_below_margin() -> None:
     # each account needs 10 (10% of 100); account 1 has equity 5 < 10
     assert result.maintenance_margin_usd.tolist() == [10.0, 10.0]
     assert "accounts below maintenance: 1" in result.summary()
+
+
+@settings(max_examples=25, deadline=None)
+@given(_positions, st.integers(0, 10_000))
+def test_property_derive_preset_invariants(items, seed) -> None:  # type: ignore[no-untyped-def]
+    """The full Derive configuration (skew rotations, static discounts, basis, contingencies): margin >= 0,
+    hedge is free, permutation and split invariance."""
+    model = get_model("derive-pmrm-v2")
+    market = _market(0.03)
+    positions = [Position(i, q) for i, q in items]
+    base = model.margin(Account(positions), market)
+    assert base.maintenance_margin_usd >= 0 and base.initial_margin_usd >= base.maintenance_margin_usd - 1e-9
+    split = [piece for p in positions for piece in (Position(p.instrument, 0.3 * p.quantity), Position(p.instrument, 0.7 * p.quantity))]
+    order = np.random.default_rng(seed).permutation(len(split))
+    other = model.margin(Account([split[i] for i in order]), market)
+    assert other.initial_margin_usd == pytest.approx(base.initial_margin_usd, rel=1e-9, abs=1e-6)
+    hedged = model.margin(Account([*positions, *[Position(p.instrument, -p.quantity) for p in positions]]), market)
+    assert hedged.initial_margin_usd == pytest.approx(0.0, abs=1e-6)
