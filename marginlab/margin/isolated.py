@@ -402,6 +402,17 @@ class IsolatedMargin(MarginModel):
     preset_name: str = ""
     family: ClassVar[str] = "isolated"
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.rules, Mapping) or not self.rules:
+            raise ParameterError("rules", self.rules, "needs a non-empty mapping of asset -> rule")
+        for asset, rule in self.rules.items():
+            if not (hasattr(rule, "requirements") and hasattr(rule, "describe") and hasattr(rule, "notional_dependent")):
+                raise ParameterError(f"rules[{asset}]", rule, "is not a linear margin rule (SizeLinearRate, RiskBrackets, ...)")
+        if self.option_rule is not None and not isinstance(self.option_rule, CoinOptionRule):
+            raise ParameterError("option_rule", self.option_rule, "must be a CoinOptionRule or None")
+        for asset, value in dict(self.open_interest_usd).items():
+            _nonnegative(f"open_interest_usd[{asset}]", value)
+
     def rule(self, asset: str) -> LinearRule:
         """The linear rule of ``asset`` (or the default)."""
         if asset in self.rules:

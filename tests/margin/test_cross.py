@@ -115,7 +115,7 @@ def test_presets_and_errors() -> None:
     assert "action" in binance_unified().margin(Account((long_btc(),), cash_usd=1e5), market()).summary()
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(
     quantities=st.lists(st.floats(-20, 20).filter(lambda q: abs(q) > 1e-3), min_size=1, max_size=5),
     btc=st.floats(0.0, 10.0),

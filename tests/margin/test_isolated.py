@@ -7,6 +7,7 @@ each test. Every expected number is written out by hand (or from QuantLib for an
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -319,10 +320,14 @@ def test_bad_input_gets_clear_errors() -> None:
         (lambda: MaxLeverage(0.5), "max_leverage"),
         (lambda: LiquidityTier(1.5, 0.5), "initial_fraction"),
         (lambda: CoinOptionRule(maintenance=-1), "maintenance"),
+        (lambda: IsolatedMargin({}), "rules"),
+        (lambda: IsolatedMargin({"BTC": 0.02}), "rules[BTC]"),
+        (lambda: IsolatedMargin({"BTC": MaxLeverage(10)}, option_rule="deribit"), "option_rule"),
+        (lambda: dydx({"BTC": -1.0}), "open_interest_usd[BTC]"),
     ],
 )
 def test_parameters_out_of_range(factory, field: str) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ParameterError, match=field):
+    with pytest.raises(ParameterError, match=re.escape(field)):
         factory()
 
 
@@ -337,7 +342,7 @@ def _book(quantities: list[float], kinds: list[int]) -> list[Position]:
     return [Position(instruments[k], q) for q, k in zip(quantities, kinds)]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(
     quantities=st.lists(st.floats(-15, 15).filter(lambda q: abs(q) > 1e-3), min_size=1, max_size=6),
     kinds=st.lists(st.integers(0, 3), min_size=6, max_size=6),
@@ -356,7 +361,7 @@ def test_margins_nonnegative_and_order_invariant(quantities: list[float], kinds:
     assert shuffled.maintenance_margin_usd == pytest.approx(result.maintenance_margin_usd, rel=1e-12)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(size=sizes, extra=sizes, sign=signs, preset=st.integers(0, len(PRESETS) - 1), option=st.booleans())
 def test_margin_monotone_in_size(size: float, extra: float, sign: float, preset: int, option: bool) -> None:
     model = PRESETS[preset]
@@ -365,11 +370,12 @@ def test_margin_monotone_in_size(size: float, extra: float, sign: float, preset:
     instrument = Option("BTC", EXPIRY, 110_000, "put") if option else Perpetual("BTC")
     small = model.margin(account(Position(instrument, sign * size)), market(vol=0.6))
     large = model.margin(account(Position(instrument, sign * (size + extra))), market(vol=0.6))
+    assert small.initial_margin_usd >= small.maintenance_margin_usd >= 0
     assert large.initial_margin_usd >= small.initial_margin_usd
     assert large.maintenance_margin_usd >= small.maintenance_margin_usd
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(quantities=st.lists(st.floats(-50, 50).filter(lambda q: abs(q) > 1e-3), min_size=1, max_size=5), preset=st.integers(0, 2))
 def test_doubling_a_book_without_size_dependent_rate_doubles_requirement(quantities: list[float], preset: int) -> None:
     # constant-rate rules: Hyperliquid, dYdX without open interest, and a flat SizeLinearRate
@@ -381,7 +387,7 @@ def test_doubling_a_book_without_size_dependent_rate_doubles_requirement(quantit
     assert double.maintenance_margin_usd == pytest.approx(2 * single.maintenance_margin_usd, rel=1e-12)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(
     quantity=st.floats(0.01, 40.0),
     sign=signs,
