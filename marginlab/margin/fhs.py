@@ -57,7 +57,7 @@ a hook called once per position (see :func:`square_root_liquidity_addon`).
 >>> prices = pd.DataFrame({"BTC": 100 * np.exp(np.cumsum(rng.normal(0, 0.03, 600)))}, index=dates)
 >>> history = HistoricalScenarios.from_history(prices)
 >>> model = FilteredHistoricalMargin(history, confidence=0.99, horizon_days=1, lookback_days=500)
->>> market = MarketSnapshot.from_dict({"as_of": "2021-08-23", "assets": {"BTC": {"index_usd": 100.0}}})
+>>> market = MarketSnapshot.from_dict({"as_of": "2021-08-24", "assets": {"BTC": {"index_usd": 100.0}}})
 >>> result = model.margin(Account((Position(Perpetual("BTC"), 1.0),)), market)
 >>> 4 < result.details["es_usd"] < 12
 True
@@ -658,6 +658,16 @@ class FilteredHistoricalMargin(MarginModel):
     def margin(self, account: Account, market: MarketSnapshot) -> MarginResult:
         """FHS VaR/ES margin of ``account`` at ``market`` (see the module docstring for the method)."""
         account.require_positions()
+        history_close = self.history.as_of + pd.Timedelta(days=1)
+        if history_close.tzinfo is None:
+            history_close = history_close.tz_localize("UTC")
+        if pd.Timestamp(market.as_of) < history_close:
+            warnings.warn(
+                f"the scenario history runs to the close of {self.history.as_of.date()}, after the market snapshot "
+                f"({market.as_of.isoformat()}): the scenarios look ahead; build the history with as_of=<snapshot day>",
+                DataWarning,
+                stacklevel=2,
+            )
         valuation = value_positions(account.positions, market)
         equity = equity_usd(account.cash_usd, account.collateral, valuation, market)
         scenarios = self.scenarios()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from scipy.stats import norm
 
 from marginlab.account import Account
-from marginlab.exceptions import EmptyPortfolioError, InputError, ParameterError, UnknownAssetError
+from marginlab.exceptions import DataWarning, EmptyPortfolioError, InputError, ParameterError, UnknownAssetError
 from marginlab.instruments import Option, Perpetual, Position, Spot
 from marginlab.margin.fhs import (
     FilteredHistoricalMargin,
@@ -53,7 +53,7 @@ def _perp(asset: str, quantity: float) -> Position:
 @pytest.fixture(scope="module")
 def normal_history() -> HistoricalScenarios:
     rng = np.random.default_rng(20261122)
-    return HistoricalScenarios.from_history(_prices(rng.normal(0.0, 0.02, size=(20_000, 1))))
+    return HistoricalScenarios.from_history(_prices(rng.normal(0.0, 0.02, size=(20_000, 1)), start="1960-01-01"))
 
 
 # ----------------------------------------------------------------------------- risk measures
@@ -289,6 +289,10 @@ def test_bad_input_raises_clear_errors(two_asset_history):
     prices = _prices(np.full(20, 0.01))
     naive = pd.DataFrame({"BTC": np.arange(50.0, 71.0)}, index=prices.index.tz_convert(None))
     assert HistoricalScenarios.from_history(prices, naive).joint_scenarios(1, 10).vol_sources["BTC"] == "dvol"
+    # a history that runs past the snapshot looks ahead: warned, not hidden
+    early = MarketSnapshot.from_dict({"as_of": "2000-06-01", "assets": {"BTC": {"index_usd": 1.0}}})
+    with pytest.warns(DataWarning, match="look ahead"):
+        model.margin(Account((_perp("BTC", 1.0),)), early)
     bad = _prices(np.zeros(10))
     bad.iloc[3, 0] = -1.0
     with pytest.raises(InputError, match="positive"):
