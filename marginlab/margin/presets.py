@@ -21,8 +21,9 @@ from marginlab.exceptions import UnknownAssetError
 from marginlab.margin.base import MarginModel
 
 #: Modules whose import registers presets (each calls :func:`register`).
-PRESET_MODULES: tuple[str, ...] = ()
+PRESET_MODULES: tuple[str, ...] = ("marginlab.margin.isolated", "marginlab.margin.cross")
 PRESET_MODULES += ("marginlab.margin.fhs",)  # FHS VaR/ES portfolio margin (fhs-var)
+PRESET_MODULES += ("marginlab.margin.derive", "marginlab.margin.deribit_pm", "marginlab.margin.span", "marginlab.margin.okx_pm")  # risk-matrix engine presets
 PRESET_MODULES += ("marginlab.margin.calibrated",)  # calibrated-* presets from $MARGINLAB_PARAMETER_FILE
 
 
