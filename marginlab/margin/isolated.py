@@ -22,8 +22,10 @@ assume the trader posted exactly the initial margin, and say so), its isolated e
 (collateral + unrealised P&L; for options collateral + mark value) and, for linear positions,
 its **liquidation price**: the price at which isolated equity equals maintenance margin. With a
 rate that does not depend on price it has the closed form ``(q E - C) / (q - |q| m)``; with
-brackets (the rate depends on the notional, hence on price) it is solved numerically
-(Brent's method; the equation is strictly monotone so the root is unique).
+brackets (the rate depends on the notional, hence on price) the equation is solved: piecewise
+in closed form, bracket by bracket (:meth:`RiskBrackets.liquidation_prices`), and with Brent's
+method for any other notional-dependent rule (:func:`liquidation_price_solved`). Equity minus
+maintenance is strictly monotone in price, so the root is unique.
 
 >>> from marginlab.margin.isolated import deribit_standard
 >>> from marginlab.account import Account
@@ -210,6 +212,29 @@ class RiskBrackets:
             i = int(np.argmax(chosen > maximum + 1e-12))
             raise ParameterError("leverage", float(chosen[i]), f"exceeds the bracket's maximum leverage {maximum[i]:g}")
         return notional_usd / chosen, self.maintenance_usd(notional_usd)
+
+    def liquidation_prices(self, quantity: FloatArray, entry_usd: FloatArray, collateral_usd: FloatArray) -> FloatArray:
+        """Liquidation prices in closed form, bracket by bracket (vectorised over positions).
+
+        In bracket ``i`` the condition ``C + q (P - E) = |q| P MMR_i - cum_i`` gives
+        ``P_i = (q E - C - cum_i) / (q - |q| MMR_i)``; the answer is the ``P_i`` whose notional
+        ``|q| P_i`` lies in bracket ``i`` (unique, as equity minus maintenance is strictly monotone
+        in ``P``). NaN where no bracket is consistent (no liquidation below the cap).
+        """
+        q = np.asarray(quantity, dtype=float)[:, None]
+        entry = np.asarray(entry_usd, dtype=float)[:, None]
+        collateral = np.asarray(collateral_usd, dtype=float)[:, None]
+        rates = np.asarray(self.maintenance_rates)[None, :]
+        floors = np.asarray(self.floors_usd)[None, :]
+        uppers = np.append(np.asarray(self.floors_usd)[1:], self.cap_usd)[None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            candidate = (q * entry - collateral - self.cumulative_usd[None, :]) / (q - np.abs(q) * rates)
+        notional = np.abs(q) * candidate
+        tolerance = 1e-12 * np.maximum(uppers, 1.0)
+        valid = (candidate > 0) & (notional >= floors - tolerance) & (notional <= uppers + tolerance)
+        first = np.argmax(valid, axis=1)
+        found = valid.any(axis=1)
+        return np.where(found, candidate[np.arange(len(q)), first], np.nan)
 
     def describe(self) -> str:
         return f"risk-limit brackets (MM = notional x MMR - cum, IM = notional / leverage), {len(self.floors_usd)} brackets"
@@ -489,7 +514,13 @@ class IsolatedMargin(MarginModel):
         with np.errstate(divide="ignore", invalid="ignore"):
             closed = (quantity * entry - collateral) / (quantity - np.abs(quantity) * rate)
         prices = np.where(linear & ~solved & (closed > 0), closed, np.nan)
-        for i in np.flatnonzero(solved):
+        for asset in {account.positions[i].underlying for i in np.flatnonzero(solved)}:
+            rule = self.rule(asset)
+            if isinstance(rule, RiskBrackets):  # piecewise closed form, vectorised
+                chosen = solved & (valuation.underlyings == asset)
+                prices[chosen] = rule.liquidation_prices(quantity[chosen], entry[chosen], collateral[chosen])
+                solved = solved & ~chosen
+        for i in np.flatnonzero(solved):  # any other notional-dependent rule: Brent's method
             position = account.positions[i]
             rule = self.rule(position.underlying)
             size = abs(float(quantity[i]))

@@ -410,3 +410,19 @@ def test_isolated_equity_equals_maintenance_at_the_liquidation_price(quantity: f
     at_price = model.margin(account(position), market(BTC=price))
     equity = collateral + sign * quantity * (price - entry)
     assert equity == pytest.approx(at_price.maintenance_margin_usd, rel=1e-8, abs=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(quantity=st.floats(1.0, 5_000.0), sign=signs, collateral_fraction=st.floats(0.01, 0.9), entry=st.floats(50.0, 150.0))
+def test_bracket_closed_form_agrees_with_brent(quantity: float, sign: float, collateral_fraction: float, entry: float) -> None:
+    # two independent methods for the same equation: piecewise closed form vs Brent's root finder
+    from marginlab.margin.isolated import liquidation_price_solved
+
+    q = sign * quantity
+    collateral = collateral_fraction * quantity * entry
+    closed = EXAMPLE_BRACKETS.liquidation_prices(np.array([q]), np.array([entry]), np.array([collateral]))[0]
+    solved = liquidation_price_solved(q, entry, collateral, lambda n: float(EXAMPLE_BRACKETS.maintenance_usd(np.atleast_1d(n))[0]), 2e6 / quantity)
+    if math.isnan(solved):
+        assert math.isnan(closed)
+    else:
+        assert closed == pytest.approx(solved, rel=1e-9)
