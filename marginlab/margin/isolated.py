@@ -491,9 +491,9 @@ class IsolatedMargin(MarginModel):
                 "value_usd": valuation.value_usd,
                 "initial_margin_usd": initial,
                 "maintenance_margin_usd": maintenance,
-                "initial_rate": np.divide(initial, np.abs(valuation.quantity) * valuation.mark_usd, out=np.zeros(count), where=~options),
+                "initial_rate": np.divide(initial, np.abs(valuation.quantity) * valuation.mark_usd, out=np.full(count, np.nan), where=~options),
                 "maintenance_rate": np.divide(
-                    maintenance, np.abs(valuation.quantity) * valuation.mark_usd, out=np.zeros(count), where=~options
+                    maintenance, np.abs(valuation.quantity) * valuation.mark_usd, out=np.full(count, np.nan), where=~options
                 ),
                 "rule": rule_text,
             }
