@@ -13,6 +13,11 @@ future, short spot) is a function of its size, given by the asset's :class:`Line
   open-interest scaled IMF ``min(IMF + max(s (1 - IMF), 0), 1)``,
   ``s = (OI - lower_cap) / (upper_cap - lower_cap)``.
 
+Rows of the same instrument are one venue position: the size-dependent rate (or bracket) is
+that of their net quantity and the requirement is shared by the rows in proportion to
+``|quantity|`` (ten lines of +2.5 BTC-PERPETUAL are margined as one 25 BTC position). The
+liquidation price of a row treats the row's own collateral and quantity at that shared rate.
+
 Options follow :class:`CoinOptionRule` (Deribit, C2), stated in coin units and converted to USD
 at the index. Long spot is fully paid (no requirement); short spot is margined like a
 perpetual of the same size.
@@ -473,12 +478,23 @@ class IsolatedMargin(MarginModel):
         for asset in np.unique(valuation.underlyings[linear]) if linear.any() else ():
             selected = linear & (valuation.underlyings == asset)
             rule = self.rule(str(asset))
-            quantity_abs = np.abs(valuation.quantity[selected])
-            # Notional at the contract's mark (perpetual mark / future forward); the venue documents
-            # state rates on position value.
-            notional = quantity_abs * valuation.mark_usd[selected]
-            im, mm = rule.requirements(quantity_abs, notional, leverage[selected], self.open_interest_usd.get(str(asset)))
-            initial[selected], maintenance[selected] = im, mm
+            # Rows in the same instrument form one venue position: the size-dependent rate (or the
+            # bracket) is that of the net quantity, and the requirement is shared by the rows in
+            # proportion to |quantity|. Notional at the contract's mark (perpetual mark / forward).
+            symbols = np.asarray(valuation.symbols, dtype=object)[selected]
+            _, group = np.unique(symbols.astype(str), return_inverse=True)
+            quantity = valuation.quantity[selected]
+            net_abs = np.abs(np.bincount(group, weights=quantity))
+            gross = np.bincount(group, weights=np.abs(quantity))
+            mark = np.zeros(len(gross))
+            mark[group] = valuation.mark_usd[selected]
+            chosen = leverage[selected]
+            group_leverage = np.full(len(gross), np.inf)
+            np.minimum.at(group_leverage, group, np.where(np.isnan(chosen), np.inf, chosen))  # most conservative choice
+            group_leverage[np.isinf(group_leverage)] = np.nan
+            im, mm = rule.requirements(net_abs, net_abs * mark, group_leverage, self.open_interest_usd.get(str(asset)))
+            share = np.abs(quantity) / gross[group]
+            initial[selected], maintenance[selected] = im[group] * share, mm[group] * share
             rule_text[selected] = rule.describe()
         frame = pd.DataFrame(
             {

@@ -30,15 +30,20 @@ def test_margin_result_ratios_by_hand() -> None:
 
 
 def test_what_if_isolated_size_dependent_rate() -> None:
-    # Deribit C1: 10 BTC -> IM (2% + 0.05%) x 1,000,000 = 20,500; adding 15 BTC gives 25 BTC -> 53,125 (C1).
-    # The increment 32,625 exceeds a separate 15 BTC's (2.075% x 1.5M = 31,125): the size term.
+    # Deribit C1: 10 BTC -> IM (2% + 10 x 0.005%) x 1,000,000 = 20,500; adding 15 BTC to the same
+    # instrument makes one 25 BTC position -> 53,125 (C1). Increment 32,625, more than a separate
+    # 15 BTC position would need (2.075% x 1,500,000 = 31,125): the size term of C1.
     account = Account((Position(Perpetual("BTC"), 10.0),), cash_usd=100_000)
     change = what_if(deribit_standard(), account, [Position(Perpetual("BTC"), 15.0)], MARKET)
-    # requirements are per position for isolated margin: 20,500 + 31,125
     assert change.before.initial_margin_usd == pytest.approx(20_500.0)
-    assert change.initial_margin_change_usd == pytest.approx(31_125.0)
-    assert change.accepted  # free margin 100,000 - 51,625 >= 0
+    assert change.after.initial_margin_usd == pytest.approx(53_125.0)
+    assert change.initial_margin_change_usd == pytest.approx(32_625.0)
+    assert change.maintenance_margin_change_usd == pytest.approx(28_125.0 - 10_500.0)  # MM 1.05% x 1M = 10,500
+    assert change.accepted  # free margin 100,000 - 53,125 >= 0
     assert "accepted" in change.summary()
+    # a closing trade nets the instrument to zero: no requirement left
+    closed = what_if(deribit_standard(), account, [Position(Perpetual("BTC"), -10.0)], MARKET)
+    assert closed.after.initial_margin_usd == 0.0
 
 
 def test_what_if_cross_and_from_an_account_without_positions() -> None:

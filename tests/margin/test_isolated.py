@@ -426,3 +426,19 @@ def test_bracket_closed_form_agrees_with_brent(quantity: float, sign: float, col
         assert math.isnan(closed)
     else:
         assert closed == pytest.approx(solved, rel=1e-9)
+
+
+def test_rows_of_one_instrument_are_one_venue_position() -> None:
+    # C1: ten rows of +2.5 BTC-PERPETUAL = one 25 BTC position -> IM 53,125, MM 28,125, each row 1/10
+    rows = tuple(perp("BTC", 2.5) for _ in range(10))
+    result = deribit_standard().margin(Account(rows), market())
+    assert result.initial_margin_usd == pytest.approx(53_125.0)
+    assert result.maintenance_margin_usd == pytest.approx(28_125.0)
+    np.testing.assert_allclose(result.positions["initial_margin_usd"], 5_312.5)
+    # +30 and -5 SOL net to 25 SOL (C1: IM 200.625), shared 30/35 and 5/35
+    mixed = deribit_standard().margin(account(perp("SOL", 30), perp("SOL", -5)), market())
+    assert mixed.initial_margin_usd == pytest.approx(200.625)
+    assert mixed.positions["initial_margin_usd"].iat[1] == pytest.approx(200.625 * 5 / 35)
+    # E2 brackets on the net notional: 2 x 150k rows of one instrument = 300k -> MM 25,550 (not 2 x 9,300)
+    brackets = binance_brackets().margin(account(perp("XYZ", 1_500), perp("XYZ", 1_500)), market(XYZ=100.0))
+    assert brackets.maintenance_margin_usd == pytest.approx(300_000 * 0.125 - 11_950)
