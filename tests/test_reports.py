@@ -22,7 +22,10 @@ FAST = os.environ.get("MARGINLAB_FAST", "0") == "1"
 OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports"))
 
 # %%
+import sys
+
 print("fast" if FAST else "full", Path.cwd().name)
+print("kernel python:", sys.executable)
 (OUTPUT_DIR / "calibrated_parameters.yaml").write_text("fast: %s\\n" % FAST)
 '''
 
@@ -64,6 +67,7 @@ def test_run_writes_html_and_index(notebooks, tmp_path):
     assert [e.html.name for e in entries] == ["01_tiny.html", "02_second.html"]
     first = (output / "01_tiny.html").read_text()
     assert "fast nbs" in first  # MARGINLAB_FAST=1 reached the kernel, cwd = notebooks dir
+    assert f"kernel python: {sys.executable}" in first  # the kernel runs the same (venv) interpreter
     index = (output / "index.html").read_text()
     assert 'href="01_tiny.html"' in index and 'href="02_second.html"' in index
     assert 'href="calibrated_parameters.yaml"' in index
