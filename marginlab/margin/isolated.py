@@ -469,11 +469,19 @@ class IsolatedMargin(MarginModel):
             if self.option_rule is None:
                 i = int(np.argmax(options))
                 raise InputError(f"positions[{i}]", valuation.symbols[i], f"{self.name} does not margin options")
+            # rows of the same option net into one position (a long and a short row cancel)
+            symbols = np.asarray(valuation.symbols, dtype=object)[options].astype(str)
+            _, first, group = np.unique(symbols, return_index=True, return_inverse=True)
+            quantity = valuation.quantity[options]
+            net = np.bincount(group, weights=quantity)
+            gross = np.bincount(group, weights=np.abs(quantity))
+            rows = np.flatnonzero(options)[first]
             im, mm = self.option_rule.requirements(
-                valuation.quantity[options], valuation.index_usd[options], valuation.forward_usd[options],
-                valuation.strike_usd[options], valuation.mark_usd[options], valuation.is_call[options],
+                net, valuation.index_usd[rows], valuation.forward_usd[rows],
+                valuation.strike_usd[rows], valuation.mark_usd[rows], valuation.is_call[rows],
             )
-            initial[options], maintenance[options] = im, mm
+            share = np.abs(quantity) / gross[group]
+            initial[options], maintenance[options] = im[group] * share, mm[group] * share
             rule_text[options] = self.option_rule.describe()
         for asset in np.unique(valuation.underlyings[linear]) if linear.any() else ():
             selected = linear & (valuation.underlyings == asset)

@@ -442,3 +442,13 @@ def test_rows_of_one_instrument_are_one_venue_position() -> None:
     # E2 brackets on the net notional: 2 x 150k rows of one instrument = 300k -> MM 25,550 (not 2 x 9,300)
     brackets = binance_brackets().margin(account(perp("XYZ", 1_500), perp("XYZ", 1_500)), market(XYZ=100.0))
     assert brackets.maintenance_margin_usd == pytest.approx(300_000 * 0.125 - 11_950)
+
+
+def test_rows_of_one_option_net() -> None:
+    # C2 with vol 0: short 110k call = 10,000 IM per option. Rows -3 and +1 of the same option net to -2 -> 20,000;
+    # rows -1 and +1 cancel -> 0.
+    call = Option("BTC", EXPIRY, 110_000, "call")
+    netted = deribit_standard().margin(account(Position(call, -3), Position(call, 1)), market(vol=0.0))
+    assert netted.initial_margin_usd == pytest.approx(20_000.0)
+    flat = deribit_standard().margin(account(Position(call, -1), Position(call, 1)), market(vol=0.0))
+    assert flat.initial_margin_usd == 0.0
