@@ -8,8 +8,8 @@ import sys
 from marginlab.cli import main
 
 
-def test_data_list_prints_every_series(capsys):
-    assert main(["data", "list"]) == 0
+def test_data_list_prints_every_series(capsys, tmp_path):
+    assert main(["data", "list", "--cache-dir", str(tmp_path)]) == 0  # empty cache: snapshot series only
     lines = capsys.readouterr().out.splitlines()
     rows = [line.split() for line in lines[2:]]
     by_key = {(row[0], row[1]): row for row in rows}

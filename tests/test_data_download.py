@@ -259,6 +259,10 @@ def test_cli_fetch_into_cache(server, tmp_path, capsys):
     code = main(["data", "fetch", "BTCUSDT", "--start", "2019-01-01", "--end", "2019-01-31", "--base-url", server.url,
                  "--cache-dir", str(tmp_path), "--no-progress"])
     assert code == 2 and "2019-01 (HTTP 404)" in capsys.readouterr().err
+    # `data list` shows the cached downloads after the snapshot series
+    assert main(["data", "list", "--cache-dir", str(tmp_path)]) == 0
+    listing = capsys.readouterr().out
+    assert "cached downloads:" in listing and "binance/spot/BTCUSDT/1d/BTCUSDT-1d-2025-01" in listing
 
 
 def test_current_month_comes_from_daily_files(server, snapshot_binance, tmp_path):

@@ -17,7 +17,7 @@ import argparse
 import pandas as pd
 
 from marginlab.data import catalogue, snapshot_dir, validate_file
-from marginlab.data.download import FETCHERS, default_cache_dir
+from marginlab.data.download import FETCHERS, Cache, default_cache_dir
 
 
 def register(subparsers) -> None:
@@ -27,6 +27,7 @@ def register(subparsers) -> None:
 
     listing = commands.add_parser("list", help="every available series with date range and row count")
     listing.add_argument("--kind", choices=["ohlcv", "vol_index", "funding"], help="only series of this kind")
+    listing.add_argument("--cache-dir", default=None, help="also list downloads cached here (default: $MARGINLAB_CACHE_DIR or data/cache)")
     listing.set_defaults(handler=_list)
 
     fetch = commands.add_parser("fetch", help="download series into the cache (data/cache or $MARGINLAB_CACHE_DIR)")
@@ -53,6 +54,11 @@ def _list(args: argparse.Namespace) -> int:
     print(f"snapshot: {snapshot_dir()}")
     columns = ["name", "dataset", "kind", "frequency", "start", "end", "rows", "file"]
     print(table[columns].to_string(index=False))
+    manifest = Cache(args.cache_dir).manifest()
+    if manifest:
+        cached = pd.DataFrame([{"key": key, **entry} for key, entry in sorted(manifest.items())])
+        print(f"\ncached downloads: {Cache(args.cache_dir).directory}")
+        print(cached[["key", "start", "end", "rows", "retrieved_at"]].to_string(index=False))
     return 0
 
 
