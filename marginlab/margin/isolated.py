@@ -473,7 +473,7 @@ class IsolatedMargin(MarginModel):
             symbols = np.asarray(valuation.symbols, dtype=object)[options].astype(str)
             _, first, group = np.unique(symbols, return_index=True, return_inverse=True)
             quantity = valuation.quantity[options]
-            net = np.bincount(group, weights=quantity)
+            net = np.asarray(np.bincount(group, weights=quantity), dtype=float)
             gross = np.bincount(group, weights=np.abs(quantity))
             rows = np.flatnonzero(options)[first]
             im, mm = self.option_rule.requirements(
