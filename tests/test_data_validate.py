@@ -7,6 +7,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from marginlab.data import clear_cache, load_daily, validate_frame
 from marginlab.data.validate import fill_gaps, infer_frequency
@@ -127,3 +129,46 @@ def test_snapshot_hourly_gap_is_the_documented_hour():
     filled = load_hourly("BTC", gaps="ffill")
     assert filled["filled"].sum() == 1
     assert bool(filled.loc[pd.Timestamp("2025-01-02T14:00:00Z"), "filled"])
+
+
+@st.composite
+def _ohlc_frames(draw):
+    """Valid daily OHLC frames: low <= open, close <= high, positive, consecutive days."""
+    n = draw(st.integers(min_value=2, max_value=30))
+    low = np.array(draw(st.lists(st.floats(min_value=0.01, max_value=1e5), min_size=n, max_size=n)))
+    spread = np.array(draw(st.lists(st.floats(min_value=0.0, max_value=2.0), min_size=n, max_size=n)))
+    where_open = np.array(draw(st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=n, max_size=n)))
+    where_close = np.array(draw(st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=n, max_size=n)))
+    high = low * (1 + spread)
+    return pd.DataFrame({
+        "timestamp": pd.date_range("2024-01-01", periods=n, freq="1D", tz="UTC"),
+        "open": low + where_open * (high - low),
+        "high": high,
+        "low": low,
+        "close": low + where_close * (high - low),
+    })
+
+
+@settings(max_examples=60, deadline=None)
+@given(_ohlc_frames(), st.data())
+def test_valid_frames_pass_and_any_swap_is_caught(frame, data):
+    report = validate_frame(frame, file="p.csv", gaps="raise")
+    assert report.ok and report.frequency == pd.Timedelta("1D")
+    i = data.draw(st.integers(min_value=0, max_value=len(frame) - 2))
+    j = data.draw(st.integers(min_value=i + 1, max_value=len(frame) - 1))
+    swapped = frame.copy()
+    swapped.loc[[i, j], "timestamp"] = swapped.loc[[j, i], "timestamp"].to_numpy()
+    with pytest.raises(DataError, match="not sorted") as info:
+        validate_frame(swapped, file="p.csv")
+    assert info.value.row in range(i + 2, j + 3)  # file line of a row between the swapped ones
+
+
+@settings(max_examples=40, deadline=None)
+@given(_ohlc_frames(), st.data())
+def test_any_inverted_row_is_named(frame, data):
+    k = data.draw(st.integers(min_value=0, max_value=len(frame) - 1))
+    broken = frame.copy()
+    broken.loc[k, "high"] = broken.loc[k, "low"] * 0.5
+    with pytest.raises(DataError) as info:
+        validate_frame(broken, file="p.csv")
+    assert info.value.row == k + 2 and info.value.file == "p.csv"
