@@ -1,0 +1,44 @@
+"""Tests of marginlab.calibration.risk_measures against hand calculations and closed forms."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from marginlab.calibration.risk_measures import expected_shortfall, value_at_risk
+from marginlab.exceptions import InputError, ParameterError
+
+
+def test_hand_example():
+    # sample -3, -1, 0, 1, 2; 25% quantile with linear interpolation: position 0.25 * 4 = 1 -> -1
+    sample = [-3.0, -1.0, 0.0, 1.0, 2.0]
+    assert value_at_risk(sample, 0.75) == pytest.approx(1.0)
+    # observations at or below -1: {-3, -1}, mean -2 -> ES 2
+    assert expected_shortfall(sample, 0.75) == pytest.approx(2.0)
+
+
+def test_normal_closed_form():
+    # closed forms for N(0, 1): VaR = z_alpha, ES = phi(z_alpha) / (1 - alpha)
+    sample = stats.norm.ppf((np.arange(200_000) + 0.5) / 200_000)
+    alpha = 0.975
+    assert value_at_risk(sample, alpha) == pytest.approx(stats.norm.ppf(alpha), rel=1e-3)
+    assert expected_shortfall(sample, alpha) == pytest.approx(stats.norm.pdf(stats.norm.ppf(alpha)) / (1 - alpha), rel=1e-3)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(-1e3, 1e3), min_size=5, max_size=200), st.floats(0.5, 0.995))
+def test_es_at_least_var_and_translation(sample, alpha):
+    var, es = value_at_risk(sample, alpha), expected_shortfall(sample, alpha)
+    assert es >= var - 1e-9
+    # translation: adding c to profits lowers both by c
+    assert value_at_risk(np.asarray(sample) + 10.0, alpha) == pytest.approx(var - 10.0, abs=1e-6)
+
+
+def test_bad_input():
+    with pytest.raises(ParameterError):
+        value_at_risk([1.0, 2.0], 1.5)
+    with pytest.raises(InputError, match="sample"):
+        expected_shortfall([1.0, np.nan], 0.9)
+    with pytest.raises(InputError):
+        value_at_risk([], 0.9)
