@@ -15,6 +15,7 @@ component and position tables.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 from typing import Any
@@ -58,6 +59,8 @@ def result_to_json(result: Any) -> dict[str, Any]:
             document[key] = _records(value)
         elif isinstance(value, str | int | float | bool) or value is None:
             document[key] = _clean(value)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            document[key] = {k: _clean(v) for k, v in dataclasses.asdict(value).items()}
     return document
 
 

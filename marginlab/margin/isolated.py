@@ -368,6 +368,33 @@ class CoinOptionRule:
         )
 
 
+@dataclass(frozen=True)
+class LiquidationPolicy:
+    """How a venue liquidates, as data for the liquidation analysis (worked example E1, Hyperliquid).
+
+    Positions with a notional above ``partial_above_usd`` are liquidated ``partial_fraction`` at a
+    time, ``partial_interval_seconds`` apart; below ``backstop_below_mm_fraction`` of the
+    maintenance margin a backstop (vault) takes the whole position.
+    """
+
+    partial_above_usd: float = math.inf
+    partial_fraction: float = 1.0
+    partial_interval_seconds: float = 0.0
+    backstop_below_mm_fraction: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("partial_above_usd", "partial_interval_seconds", "backstop_below_mm_fraction"):
+            value = float(getattr(self, name))
+            if math.isnan(value) or value < 0:
+                raise ParameterError(name, getattr(self, name), "must be non-negative")
+        if not 0 < float(self.partial_fraction) <= 1:
+            raise ParameterError("partial_fraction", self.partial_fraction, "must be in (0, 1]")
+
+
+#: E1: positions over $100k are liquidated 20% at a time, 30 s apart; below 2/3 of MM the backstop vault.
+HYPERLIQUID_LIQUIDATION = LiquidationPolicy(100_000.0, 0.2, 30.0, 2.0 / 3.0)
+
+
 def liquidation_price_closed_form(quantity: float, entry_usd: float, collateral_usd: float, maintenance_rate: float) -> float:
     """Price at which ``collateral + q (P - E) = |q| P m`` for a constant rate ``m``.
 
@@ -424,12 +451,16 @@ class IsolatedMargin(MarginModel):
     open_interest_usd : mapping asset -> float
         Market-wide open interest for rules scaled by it (dYdX).
     preset_name : str
+    liquidation_policy : LiquidationPolicy, optional
+        How the venue liquidates (partial steps, backstop), reported in ``details`` for the
+        liquidation analysis; it does not change the requirements.
     """
 
     rules: Mapping[str, LinearRule]
     option_rule: CoinOptionRule | None = None
     open_interest_usd: Mapping[str, float] = field(default_factory=dict)
     preset_name: str = ""
+    liquidation_policy: LiquidationPolicy | None = None
     family: ClassVar[str] = "isolated"
 
     def __post_init__(self) -> None:
@@ -592,7 +623,7 @@ class IsolatedMargin(MarginModel):
             equity,
             frame,
             components,
-            details={"family": self.family},
+            details={"family": self.family, "liquidation_policy": self.liquidation_policy},
             notes=tuple(notes),
         )
 
@@ -667,7 +698,7 @@ def binance_brackets() -> IsolatedMargin:
 
 def hyperliquid() -> IsolatedMargin:
     """Hyperliquid: IM = notional / leverage, MM = half the IM at max leverage (E1)."""
-    return IsolatedMargin(HYPERLIQUID_RULES, preset_name="hyperliquid")
+    return IsolatedMargin(HYPERLIQUID_RULES, preset_name="hyperliquid", liquidation_policy=HYPERLIQUID_LIQUIDATION)
 
 
 def dydx(open_interest_usd: Mapping[str, float] | None = None) -> IsolatedMargin:

@@ -43,7 +43,10 @@ def test_perpetual_presets_on_the_perps_example(model: str, capsys: pytest.Captu
         assert code == 2 and "has no haircut" in captured.err
         return
     assert code == 0
-    assert json.loads(captured.out)["maintenance_margin_usd"] > 0
+    document = json.loads(captured.out)
+    assert document["maintenance_margin_usd"] > 0
+    if model == "hyperliquid":
+        assert document["liquidation_policy"]["partial_fraction"] == 0.2
 
 
 def test_models_lists_presets(capsys: pytest.CaptureFixture[str]) -> None:
