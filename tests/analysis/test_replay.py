@@ -178,3 +178,16 @@ def test_covid_naive_10x_book_liquidated_but_conservative_model_is_not():
     assert table.loc["conservative", "accounts_fully_liquidated"] == 0
     assert table.loc["conservative", "shortfall_usd"] == 0
     assert table.loc["conservative", "capital_demanded_usd"] == pytest.approx(5 * table.loc["naive-10x", "capital_demanded_usd"])
+
+
+@needs_data
+def test_hourly_window_and_ust_collapse_paths():
+    hourly = scenario_path("feb-2025-03-hourly", ["ETH"])
+    assert len(hourly) == 5 * 24  # 2025-02-01 .. 2025-02-05, hourly closes
+    # README section 6: the largest ETH hourly move is -11.9% on 2025-02-03
+    moves = hourly.prices_usd["ETH"].pct_change()
+    assert moves.min() == pytest.approx(-0.119, abs=0.001)
+    assert moves.idxmin().strftime("%Y-%m-%d") == "2025-02-03"
+    ust = scenario_path("luna-ust-2022-05", ["USTC"], substeps=1)
+    # README section 5: UST closed at 0.154 on 2022-05-13 (the path ends with that close)
+    assert ust.prices_usd["USTC"].iloc[-1] == pytest.approx(0.154, abs=0.001)
