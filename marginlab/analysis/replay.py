@@ -9,7 +9,8 @@ step, for every model:
 2. each account is re-margined and goes through the liquidation ladder
    (:func:`~marginlab.analysis.liquidation.liquidate_account`): warnings, partial and full
    liquidation, fees -- accounts are independent here, which is what
-   :mod:`marginlab.scale` distributes;
+   :mod:`marginlab.scale` distributes (a ``warning`` or ``reduce_only`` event is logged when an
+   account enters that tier, not again while it stays there);
 3. the step is settled for the book: the fees of the step are credited to the insurance fund,
    then negative equities are paid by the fund (largest deficit first), what it cannot pay is
    auto-deleveraged (:func:`~marginlab.analysis.liquidation.auto_deleverage`) and the rest is
@@ -367,6 +368,7 @@ def _replay_one(
     fund_paid = recovered = bad_debt = 0.0
     event_rows: list[dict[str, Any]] = []
     step_rows = []
+    last_tier: dict[str, str] = {}
     for step, market in enumerate(tqdm(markets, desc=f"replay {name}", disable=not progress, leave=False)):
         model = _model_at(spec, market.as_of)
         chunks = [_Chunk(c, model, market, policy) for c in _chunks(accounts, partitions)]
@@ -375,13 +377,18 @@ def _replay_one(
         outcomes = [r[1] for r in results]
         fees = float(sum(r[3] for r in results))
         fund += fees
-        for _account, outcome, settlement_rows, _fees, _ratio in results:
+        for account_after, outcome, settlement_rows, _fees, _ratio in results:
             event_rows += settlement_rows
+            tier = outcome.action if outcome is not None else "none"
+            repeated = last_tier.get(account_after.account_id) == tier
+            last_tier[account_after.account_id] = tier
             if outcome is not None and outcome.event_records:
-                # the account-level fund row is replaced by the book-level settlement below
                 for row in outcome.event_records:
-                    if row["action"] != "insurance_fund":
-                        event_rows.append({**row, "fund_balance_usd": np.nan})  # the fund is settled for the whole step below
+                    if row["action"] == "insurance_fund":
+                        continue  # the account-level fund row is replaced by the book-level settlement below
+                    if row["action"] in ("warning", "reduce_only") and repeated:
+                        continue  # a warning is logged when the account enters the tier, not at every step
+                    event_rows.append({**row, "fund_balance_usd": np.nan})  # the fund is settled for the whole step below
         # settle deficits: largest first (ties: book order)
         deficits = [(-market_equity_usd(accounts[i], market), i) for i, o in enumerate(outcomes) if o is not None and o.liquidated]
         deficits = sorted([d for d in deficits if d[0] > 1e-9], key=lambda d: (-d[0], d[1]))

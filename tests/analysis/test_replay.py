@@ -191,3 +191,30 @@ def test_hourly_window_and_ust_collapse_paths():
     ust = scenario_path("luna-ust-2022-05", ["USTC"], substeps=1)
     # README section 5: UST closed at 0.154 on 2022-05-13 (the path ends with that close)
     assert ust.prices_usd["USTC"].iloc[-1] == pytest.approx(0.154, abs=0.001)
+
+
+def test_adaptive_model_is_rebuilt_at_every_step_and_warnings_logged_once():
+    # an adaptive model: 10%/5% before 2025-01-03, then 50%/40% (a recalibration after a shock)
+    calls = []
+
+    def adaptive(time):
+        calls.append(time)
+        return FlatRateModel(0.10, 0.05) if time < datetime(2025, 1, 3, tzinfo=UTC) else FlatRateModel(0.50, 0.40)
+
+    # 1 BTC long from 100,000 with cash 30,000; prices 100,000 -> 99,000 -> 99,000 -> 99,000.
+    # steps 0-1 under 5% MM: ratio 30,000 / 5,000 = 6, then 29,000 / 4,950 = 5.9 (none);
+    # steps 2-3 under 40% MM: ratio 29,000 / 39,600 = 0.73 -> partial liquidation at step 2:
+    # close 0.2 (notional 19,800, fee 99) -> equity 28,901, MM 31,680, r 0.912; 0.16 (15,840, fee 79.2) -> 28,821.8 /
+    # 25,344 = 1.137; 0.128 (12,672, fee 63.36) -> 28,758.44 / 20,275.2 = 1.418 >= 1.25 (three steps, 0.512 BTC left).
+    # step 3: r = 28,758.44 / 20,275.2 = 1.418 -> warning, logged once.
+    path = hand_path([100_000, 99_000, 99_000, 99_000])
+    account = Account((Position(Perpetual("BTC"), 1.0, entry_price_usd=100_000),), cash_usd=30_000, account_id="a")
+    result = replay([account], {"adaptive": adaptive}, path)
+    # called once for the capital demanded at the start, then once per step (daily steps from 2025-01-01)
+    assert calls == [path.times[0].to_pydatetime(), *path.times.to_pydatetime()]
+    events = result.events
+    closes = events[events["action"] == "partial_liquidation"]
+    np.testing.assert_allclose(closes["quantity"], [-0.2, -0.16, -0.128])
+    np.testing.assert_allclose(closes["fee_usd"], [99.0, 79.2, 63.36])
+    assert list(events["action"]) == ["partial_liquidation"] * 3 + ["warning"]
+    assert result.runs["adaptive"].accounts_after[0].positions[0].quantity == pytest.approx(0.512)
