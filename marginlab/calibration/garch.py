@@ -211,25 +211,29 @@ def simulate_garch(
     return pd.Series((mean + out) / _SCALE, index=pd.date_range(start, periods=n_obs, freq="D", tz="UTC"), name="return")
 
 
-def ewma_volatility(returns: pd.Series, decay: float = EWMA_DECAY) -> pd.Series:
+def ewma_volatility(returns: pd.Series, decay: float = EWMA_DECAY, include_next: bool = False) -> pd.Series:
     """RiskMetrics EWMA one-step volatility forecasts (fractional, daily), indexed by the return date they forecast.
 
     ``sigma2_{t+1} = decay sigma2_t + (1 - decay) r_t^2`` (zero mean), started at ``arch``'s backcast of the
-    first 75 squared returns. The value at date ``t`` uses returns strictly before ``t``.
+    first 75 squared returns. The value at date ``t`` uses returns strictly before ``t``; the last row is the
+    forecast for the day after the data (one index step after the last date), as in :func:`rolling_forecast`.
 
     Examples
     --------
     >>> import pandas as pd
     >>> vol = ewma_volatility(pd.Series([0.01, -0.02, 0.03] * 50), decay=0.94)
-    >>> round(float(vol.iloc[-1]), 4)
-    0.0214
+    >>> len(vol), round(float(vol.iloc[-1]), 4)
+    (151, 0.0212)
     """
     if not 0.0 < decay < 1.0:
         raise ParameterError("decay", decay, "must lie strictly between 0 and 1")
     series = _validate_returns(returns, min_obs=2)
     eps = series.to_numpy()
     variance = _filter_variance("ewma", {"lambda": decay}, eps, _backcast(eps))
-    return pd.Series(np.sqrt(variance[:-1]), index=series.index, name="ewma_vol")
+    if not include_next:
+        return pd.Series(np.sqrt(variance[:-1]), index=series.index, name="ewma_vol")
+    index = series.index.append(pd.Index([series.index[-1] + (series.index[-1] - series.index[-2])]))
+    return pd.Series(np.sqrt(variance), index=index, name="ewma_vol")
 
 
 # ------------------------------------------------------------------------------------------- results
@@ -656,7 +660,7 @@ def _rolling_one(
     progress: bool,
     label: str,
 ) -> pd.DataFrame:
-    series = _validate_returns(returns, min_obs=min_obs + 1)
+    series = _validate_returns(returns, min_obs=min_obs)
     y = _SCALE * series.to_numpy()
     n = y.size
     index = series.index

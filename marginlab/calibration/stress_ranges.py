@@ -349,7 +349,7 @@ class StressRangeModel:
         # ---- volatilities and base rates
         drift = h * frame["mean"].to_numpy()
         if self.method == "ewma-normal":
-            ewma = ewma_volatility(series).reindex(dates).to_numpy()
+            ewma = ewma_volatility(series, include_next=True).reindex(dates).to_numpy()
             vol_h = ewma * math.sqrt(h)
             drift = np.zeros(n)
         else:
@@ -385,7 +385,9 @@ class StressRangeModel:
             flags["lookback_floor_binding"] = (floor_down > down) | (floor_up > up)
             down, up = np.maximum(down, floor_down), np.maximum(up, floor_up)
         if tools.slow_ewma_lambda is not None:
-            slow = ewma_volatility(series, decay=tools.slow_ewma_lambda).reindex(dates).to_numpy() * math.sqrt(h)
+            slow = ewma_volatility(series, decay=tools.slow_ewma_lambda, include_next=True).reindex(dates).to_numpy() * math.sqrt(
+                h
+            )
             quantile_down = q_down if self.method != "ewma-normal" else np.full(n, stats.norm.ppf(p))
             quantile_up = q_up if self.method != "ewma-normal" else np.full(n, stats.norm.ppf(alpha))
             floor_down = -np.expm1(slow * quantile_down)
