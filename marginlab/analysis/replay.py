@@ -369,6 +369,7 @@ def _replay_one(
     event_rows: list[dict[str, Any]] = []
     step_rows = []
     last_tier: dict[str, str] = {}
+    written_off: dict[str, float] = {}  # bad debt recorded per account (left as its negative equity)
     for step, market in enumerate(tqdm(markets, desc=f"replay {name}", disable=not progress, leave=False)):
         model = _model_at(spec, market.as_of)
         chunks = [_Chunk(c, model, market, policy) for c in _chunks(accounts, partitions)]
@@ -390,8 +391,12 @@ def _replay_one(
                         continue  # a warning is logged when the account enters the tier, not at every step
                     event_rows.append({**row, "fund_balance_usd": np.nan})  # the fund is settled for the whole step below
         # settle deficits: largest first (ties: book order)
-        deficits = [(-market_equity_usd(accounts[i], market), i) for i, o in enumerate(outcomes) if o is not None and o.liquidated]
-        deficits = sorted([d for d in deficits if d[0] > 1e-9], key=lambda d: (-d[0], d[1]))
+        # (any account left without positions and with negative equity -- after liquidation, or after an expired short
+        # option was settled -- net of the bad debt already recorded for it, which stays on the account)
+        deficits = [
+            (-market_equity_usd(a, market) - written_off.get(a.account_id, 0.0), i) for i, a in enumerate(accounts) if not a.positions
+        ]
+        deficits = sorted([d for d in deficits if d[0] > 1e-6], key=lambda d: (-d[0], d[1]))
         book_list = list(accounts)
         for deficit, i in deficits:
             paid = min(fund, deficit)
@@ -404,13 +409,14 @@ def _replay_one(
             remaining = deficit - paid
             if remaining > 1e-9 and adl:
                 outcome = outcomes[i]
-                assert outcome is not None
-                book_list, rows, got = auto_deleverage(book_list, i, outcome.closed, remaining, market, fund_balance_usd=fund)
+                closed = outcome.closed if outcome is not None else ()
+                book_list, rows, got = auto_deleverage(book_list, i, closed, remaining, market, fund_balance_usd=fund)
                 event_rows += rows
                 recovered += got
                 remaining -= got
             if remaining > 1e-9:
                 bad_debt += remaining
+                written_off[account.account_id] = written_off.get(account.account_id, 0.0) + remaining
                 event_rows.append(_event(time=market.as_of, account_id=account.account_id, action="bad_debt", deficit_usd=remaining,
                                          fund_balance_usd=fund, equity_usd=market_equity_usd(book_list[i], market)))
         accounts = tuple(book_list)

@@ -218,3 +218,20 @@ def test_adaptive_model_is_rebuilt_at_every_step_and_warnings_logged_once():
     np.testing.assert_allclose(closes["fee_usd"], [99.0, 79.2, 63.36])
     assert list(events["action"]) == ["partial_liquidation"] * 3 + ["warning"]
     assert result.runs["adaptive"].accounts_after[0].positions[0].quantity == pytest.approx(0.512)
+
+
+def test_bad_debt_recorded_once_and_settlement_deficit_is_not_lost():
+    # bad debt of 25,000 (fund 5,000 of a 30,000 deficit) stays on the account and is not counted again later
+    result = replay([long_10x()], {"10x": FlatRateModel(0.10, 0.05)}, hand_path([100_000, 60_000, 55_000, 70_000]), insurance_fund_usd=5_000)
+    assert result.summary().loc["10x", "bad_debt_usd"] == pytest.approx(25_000)
+    assert (result.events["action"] == "bad_debt").sum() == 1
+    # a short put with only 5,000 cash expires 20,000 in the money at the step after expiry: the account has no position
+    # left and -15,000 equity -> the fund (20,000) pays 15,000; nothing is silently lost
+    put = Option("BTC", datetime(2025, 1, 2, 8, tzinfo=UTC), 90_000, "put")
+    seller = Account((Position(put, -1.0),), cash_usd=5_000, account_id="seller")
+    no_ladder = FlatRateModel(0.0, 0.0)  # never liquidates: the deficit comes from the settlement only
+    result = replay([seller], {"none": no_ladder}, hand_path([100_000, 95_000, 70_000]), insurance_fund_usd=20_000)
+    row = result.summary().loc["none"]
+    assert row["fund_drawdown_usd"] == pytest.approx(15_000)
+    assert row["fund_after_usd"] == pytest.approx(5_000)
+    assert result.runs["none"].accounts_after[0].cash_usd == pytest.approx(0.0)
