@@ -215,15 +215,18 @@ def ewma_volatility(returns: pd.Series, decay: float = EWMA_DECAY, include_next:
     """RiskMetrics EWMA one-step volatility forecasts (fractional, daily), indexed by the return date they forecast.
 
     ``sigma2_{t+1} = decay sigma2_t + (1 - decay) r_t^2`` (zero mean), started at ``arch``'s backcast of the
-    first 75 squared returns. The value at date ``t`` uses returns strictly before ``t``; the last row is the
-    forecast for the day after the data (one index step after the last date), as in :func:`rolling_forecast`.
+    first 75 squared returns. The value at date ``t`` uses returns strictly before ``t`` (same length as
+    ``returns``); ``include_next=True`` appends the forecast for the day after the data (one index step after the
+    last date), as :func:`rolling_forecast` does.
 
     Examples
     --------
     >>> import pandas as pd
     >>> vol = ewma_volatility(pd.Series([0.01, -0.02, 0.03] * 50), decay=0.94)
     >>> len(vol), round(float(vol.iloc[-1]), 4)
-    (151, 0.0212)
+    (150, 0.0214)
+    >>> len(ewma_volatility(pd.Series([0.01, -0.02, 0.03] * 50), include_next=True))
+    151
     """
     if not 0.0 < decay < 1.0:
         raise ParameterError("decay", decay, "must lie strictly between 0 and 1")
