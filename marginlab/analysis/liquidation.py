@@ -363,6 +363,7 @@ def liquidate_account(
     closed: list[tuple[Position, float]] = []
     fees = slippage = 0.0
     step = 0
+    last_state = state  # margin after the latest close
 
     def close(current: Account, index: int, keep_fraction: float, label: str) -> Account:
         nonlocal fees, slippage, step
@@ -383,6 +384,8 @@ def liquidate_account(
         nonlocal fund
         fund += fee
         after_state = _margin(model, after, market)
+        nonlocal last_state
+        last_state = after_state
         rows.append(
             _event(
                 time=when,
@@ -427,7 +430,7 @@ def liquidate_account(
             index, keep = choice
             current = close(current, index, keep, "partial_liquidation")
             partial_steps += 1
-            state = _margin(model, current, market)
+            state = last_state  # the margin of the account after the close
             ratio = state.ratio
     if full:
         while current.positions:
