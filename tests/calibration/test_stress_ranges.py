@@ -180,3 +180,16 @@ def test_btc_one_day_99_backtest_real_data():
     assert not backtest.kupiec.rejected() and not backtest.conditional_coverage.rejected()
     assert backtest.traffic_light["red"] == 0
     assert backtest.green_share >= 0.85
+
+
+def test_smoothing_is_ewma_of_requirement(simulated):
+    returns, garch = simulated
+    base = StressRangeModel(confidence=0.99, horizon_days=2, refit_every_days=250, progress=False).fit(returns, garch=garch).frame
+    tools = AntiProcyclicality(smoothing_lambda=0.9)
+    frame = StressRangeModel(confidence=0.99, horizon_days=2, anti_procyclicality=tools, refit_every_days=250, progress=False).fit(returns, garch=garch).frame
+    # hand recursion m_t = 0.9 m_{t-1} + 0.1 r_t, m_0 = r_0
+    expected = [base["base_down"].iloc[0]]
+    for rate in base["base_down"].iloc[1:6]:
+        expected.append(0.9 * expected[-1] + 0.1 * rate)
+    np.testing.assert_allclose(frame["scan_down"].iloc[:6], expected)
+    assert frame["scan_down"].max() / frame["scan_down"].min() < base["scan_down"].max() / base["scan_down"].min()
