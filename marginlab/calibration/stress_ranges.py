@@ -266,7 +266,7 @@ class StressRangeModel:
         returns : pandas.Series
             Fractional daily log returns of the asset (DatetimeIndex).
         garch : pandas.DataFrame, optional
-            A :func:`~marginlab.calibration.garch.rolling_forecast` frame of these returns with ``horizon_days`` equal to
+            A :func:`~marginlab.calibration.garch.rolling_forecast` frame of these returns with ``horizon_days`` at least
             the model's (recomputed if omitted).
         pool : mapping or DataFrame, optional
             Out-of-sample standardised residuals of other assets (``rolling_forecast(...)["std_residual"]``, indexed by
@@ -290,10 +290,12 @@ class StressRangeModel:
                 horizon_days=h,
                 progress=self.progress,
             )
-        elif "vol_h" not in garch.columns or f"vol_day_{h}" not in garch.columns:
-            raise InputError("garch", list(garch.columns)[:5], f"must be a rolling_forecast frame with horizon_days={h}")
+        elif "std_residual" not in garch.columns or f"vol_day_{h}" not in garch.columns:
+            raise InputError("garch", list(garch.columns)[:5], f"must be a rolling_forecast frame with horizon_days >= {h}")
         frame = garch.copy()
         frame.index = _to_utc_index(frame.index)
+        # a frame computed for a longer horizon serves too: the h-day vol is the root of the first h daily variances
+        frame["vol_h"] = np.sqrt(sum(frame[f"vol_day_{k + 1}"] ** 2 for k in range(h)))
         dates = frame.index
         # ---- pool of standardised h-day shocks, each with the date it becomes known (last residual's date)
         sources = [frame["std_residual"]]
