@@ -143,7 +143,7 @@ def local_client(n_workers: int = 2, *, processes: bool = False, threads_per_wor
 
     with (
         LocalCluster(
-            n_workers=n_workers, threads_per_worker=threads_per_worker, processes=processes, dashboard_address=None, silence_logs=40
+            n_workers=n_workers, threads_per_worker=threads_per_worker, processes=processes, dashboard_address=":0", silence_logs=40
         ) as cluster,
         Client(cluster) as client,
     ):
