@@ -1,0 +1,335 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 — GARCH calibration, adaptive stress ranges and their backtests
+#
+# This notebook is the specification of the volatility layer of marginlab: how daily volatility is
+# forecast (`marginlab.calibration.garch`), how a forecast becomes a **price scan range** at a confidence
+# level and horizon (`marginlab.calibration.stress_ranges`, `marginlab.calibration.evt`), and how those ranges
+# are **backtested** (`marginlab.analysis.backtest`) and judged for **procyclicality**
+# (`marginlab.analysis.procyclicality`). All logic lives in the package; the notebook narrates and checks.
+#
+# **Conventions.** Inputs are fractional daily log returns $r_t = \ln(P_t/P_{t-1})$ (close to close, UTC days).
+# GARCH models are fitted on $100\,r_t$ (the scale `arch` is tuned for) and every volatility is converted back
+# to a fractional daily figure; annualised figures use $\sqrt{365}$. A margin (scan) rate is a fraction of the
+# price: a long position with rate $m$ at date $d$ loses more than its margin when the $h$-day move
+# $e^{r_d+\dots+r_{d+h-1}}-1 < -m$ (an *exception*).
+#
+# **No look-ahead.** The rate in force on day $d$ uses returns up to $d-1$ only: GARCH parameters are
+# re-estimated every `REFIT_DAYS` days on the expanding history up to the refit date and filtered forward with
+# fixed parameters between refits (`rolling_forecast`); the pool of standardised residuals used for the
+# quantiles contains only residuals of days before $d$.
+
+# %%
+import os
+import warnings
+from pathlib import Path
+
+FAST = os.environ.get("MARGINLAB_FAST", "0") == "1"
+ASSETS = ["BTC", "ETH"] if FAST else ["BTC", "ETH", "BNB", "SOL"]
+# first return used for fitting, and first day of the out-of-sample backtest, per asset
+FIT_START = {"BTC": "2014-01-01", "ETH": "2015-08-08", "BNB": "2017-11-09", "SOL": "2020-04-10"}
+BACKTEST_START = {"BTC": "2016-01-01", "ETH": "2017-01-01", "BNB": "2019-01-01", "SOL": "2021-07-01"}
+if FAST:
+    FIT_START = {"BTC": "2017-01-01", "ETH": "2017-01-01"}
+    BACKTEST_START = {"BTC": "2019-01-01", "ETH": "2019-01-01"}
+REFIT_DAYS = 60 if FAST else 42  # re-estimate every 6 weeks (every ~2 months in FAST mode)
+MIN_OBS = 500  # returns in the first fit
+SEED = 20261122
+N_JOBS = 2
+OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports"))
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from marginlab import data
+from marginlab.analysis.backtest import backtest_table
+from marginlab.analysis.procyclicality import procyclicality_table
+from marginlab.calibration.garch import rolling_forecast, select_garch
+from marginlab.calibration.stress_ranges import AntiProcyclicality, StressRangeModel, tail_coverage_table, vol_scan_ranges
+from marginlab.exceptions import BoundaryWarning, ConvergenceWarning
+
+sns.set_theme(style="whitegrid")
+pd.set_option("display.float_format", lambda x: f"{x:,.4f}")
+returns = {a: data.log_returns(data.load_daily(a, start=FIT_START[a])["close"]) for a in ASSETS}
+{a: (str(r.index[0].date()), str(r.index[-1].date()), len(r)) for a, r in returns.items()}
+
+# %% [markdown]
+# ## 1. Model choice: information criteria across candidates
+#
+# Candidates: GARCH(1,1), GJR-GARCH(1,1) (a leverage term $\gamma\,\varepsilon_t^2\,1[\varepsilon_t<0]$) and
+# EGARCH(1,1), each with normal, Student-t and Hansen skew-t innovations. Selection is by **BIC**
+# ($-2\ln L + k\ln n$, on the fractional-return likelihood). Each fit is checked for convergence
+# (`arch`'s `convergence_flag` and the optimiser's status); a failure falls back to EWMA(0.94) with a
+# `ConvergenceWarning`. Crypto GARCH fits are typically **near-integrated** (persistence
+# $\alpha+\gamma/2+\beta \approx 1$): they are kept but flagged `boundary` with a `BoundaryWarning`, which is why
+# the table shows the status column.
+
+# %%
+selections = {}
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", (ConvergenceWarning, BoundaryWarning))
+    for asset in ASSETS:
+        selections[asset] = select_garch(returns[asset], criterion="bic")
+ic_table = pd.concat({a: s.table.set_index(["vol_model", "distribution"]) for a, s in selections.items()}, names=["asset"])
+ic_table[["status", "loglikelihood", "bic", "aic", "persistence", "rank"]]
+
+# %%
+best = pd.DataFrame(
+    {a: {"best": f"{s.best.vol_model}/{s.best.distribution}", "status": s.best.status, "persistence": s.best.persistence} for a, s in selections.items()}
+).T
+best
+
+# %% [markdown]
+# Fat-tailed innovations (t or skew-t) win by hundreds of BIC points everywhere: the normal law is not a
+# candidate for crypto. Asymmetry (GJR/EGARCH) matters less than for equities — crypto rallies raise volatility
+# too. We use **GJR-GARCH with skew-t innovations** for all assets (the brief's default; its BIC is within a
+# few points of the best fat-tailed candidate), because one specification across assets keeps the residuals
+# comparable for pooling.
+#
+# ## 2. Diagnostics of the chosen model
+#
+# Ljung–Box Q(10) on $z_t$ and $z_t^2$, Engle's ARCH-LM(10) on $z_t$ (null: no remaining ARCH effect) and a
+# parameter-stability check: refit on each half of the sample and test
+# $z=(\hat\theta_1-\hat\theta_2)/\sqrt{se_1^2+se_2^2}$ per parameter (Bonferroni-adjusted p-value of the largest).
+
+# %%
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", (ConvergenceWarning, BoundaryWarning))
+    from marginlab.calibration.garch import fit_garch
+
+    chosen = {a: fit_garch(returns[a], "gjr", "skewt") for a in ASSETS}
+diagnostics = pd.concat({a: f.diagnostics.set_index("test")[["statistic", "p_value"]] for a, f in chosen.items()}, names=["asset"])
+diagnostics
+
+# %%
+print(chosen["BTC"].summary())
+
+# %% [markdown]
+# The squared standardised residuals show no remaining autocorrelation and ARCH-LM does not reject: the
+# GJR recursion captures the volatility clustering. Parameters are not perfectly stable between halves
+# (early BTC is a different market), one reason to **re-estimate** regularly with an expanding window.
+#
+# ## 3. Out-of-sample volatility forecasts
+#
+# `rolling_forecast` re-estimates every `REFIT_DAYS` days and filters forward in numpy between refits. One
+# run with a 2-day horizon serves both horizons (the 1-day vol is its first column).
+
+# %%
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", (ConvergenceWarning, BoundaryWarning))
+    panel = pd.concat(returns, axis=1)
+    forecasts = rolling_forecast(panel, "gjr", "skewt", refit_every_days=REFIT_DAYS, min_obs=MIN_OBS, horizon_days=2, n_jobs=N_JOBS, progress=False)
+garch = {a: forecasts[a].dropna(subset=["vol_1d"]).astype({"in_sample": bool}) for a in ASSETS}
+status_counts = pd.DataFrame({a: g.loc[~g["in_sample"], "status"].value_counts() for a, g in garch.items()}).fillna(0).astype(int)
+status_counts
+
+# %%
+asset = "BTC"
+frame = garch[asset].loc[BACKTEST_START[asset] :]
+realised = frame["realised_return"].pow(2).rolling(30).mean().pow(0.5).shift(-29)  # next-30-day realised vol
+plot = pd.DataFrame(
+    {"GJR skew-t forecast (1 day ahead)": frame["vol_1d"], "realised, next 30 days": realised}
+).mul(np.sqrt(365) * 100)
+fig, ax = plt.subplots(figsize=(10, 4))
+sns.lineplot(data=plot, ax=ax, linewidth=0.8)
+ax.set(xlabel="date", ylabel="volatility, annualised %", title=f"{asset}: out-of-sample volatility forecast vs realised")
+plt.show()
+
+# %%
+z = {a: g.loc[BACKTEST_START[a] :, "std_residual"].dropna() for a, g in garch.items()}
+pd.DataFrame({a: {"mean": s.mean(), "std": s.std(), "q01": s.quantile(0.01), "q99": s.quantile(0.99)} for a, s in z.items()}).T
+
+# %% [markdown]
+# Out-of-sample standardised residuals have a standard deviation close to 1 (the forecasts are unbiased in
+# scale) but a 1% quantile well beyond the normal's $-2.33$: that is what the filtered-historical-simulation
+# quantile corrects.
+#
+# ## 4. From volatility to a margin rate, and VaR backtests
+#
+# **FHS** (the default `StressRangeModel(method="fhs")`): the $h$-day standardised shock pool holds every
+# block $u=(z_s+\dots+z_{s+h-1})/\sqrt h$ of out-of-sample standardised residuals dated before $d$ (the whole
+# history, not a window — a long pool is what makes the 1% quantile stable); the long scan rate is
+# $m_d = 1-\exp(h\mu + \sigma_{h,d}\,q_{1-\alpha}(u))$ with $\sigma_{h,d}$ the GARCH $h$-day vol.
+# **EVT**: same, with the tail quantile from a generalised Pareto fit to the largest 10% of shocks.
+# **EWMA-normal** (benchmark): $m_d = 1-\exp(\sqrt h\,\sigma^{EWMA}_d\,z_{1-\alpha})$.
+#
+# Backtests use **non-overlapping** $h$-day windows (Kupiec and Christoffersen assume independent exceptions);
+# the traffic light counts exceptions in every 250-observation window (green ≤ 4, yellow 5–9, red ≥ 10 at 99%).
+
+# %%
+results = {}
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", (ConvergenceWarning, BoundaryWarning))
+    for horizon in (1, 2):
+        for method in ("fhs", "ewma-normal") if FAST else ("fhs", "evt", "ewma-normal"):
+            for a in ASSETS:
+                model = StressRangeModel(confidence=0.99, horizon_days=horizon, method=method, refit_every_days=63, progress=False)
+                results[(horizon, method, a)] = model.fit(returns[a], garch=garch[a])
+tables = []
+for (horizon, method, a), result in results.items():
+    table = backtest_table(returns[a], {a: result.margin_rates("long").loc[BACKTEST_START[a] :]}, horizon_days=horizon, alpha=0.99)
+    tables.append(table.assign(horizon_days=horizon, method=method))
+backtests = pd.concat(tables).reset_index().rename(columns={"name": "asset"}).set_index(["horizon_days", "method", "asset"])
+columns = ["n_obs", "n_exceptions", "exception_rate", "kupiec_p", "christoffersen_cc_p", "green", "yellow", "red", "green_share", "average_margin_rate"]
+backtests[columns]
+
+# %% [markdown]
+# Reading the table (full mode, BTC 2016→, ETH 2017→, BNB 2019→, SOL mid-2021→):
+#
+# * **EWMA-normal** gives about 2% exceptions on BTC and ETH at a nominal 1% — the normal quantile is far
+#   too thin for crypto — and is rejected by Kupiec.
+# * **FHS** with the long residual pool puts BTC and ETH inside 0.8–1.2% at both horizons, and neither Kupiec
+#   nor Christoffersen conditional coverage rejects for BTC, ETH and BNB. The share of green traffic-light
+#   windows is about 90% for BTC and ETH at 1 day: with a true 1% rate, a 250-day window has 2.5 expected
+#   exceptions and $P(X\le4)=89\%$, so a *correct* model cannot reach the 95% green target; only a model
+#   running at about 0.8% can.
+# * **SOL** at one day is over-conservative (about 0.45% exceptions, Kupiec rejects at 5%): its GJR forecasts
+#   come out of the 2021 boom, and its own residual pool is thin. At two days SOL is within tolerance.
+#   Pooling residuals across assets (`fit(..., pool=...)`) did *not* fix this in our runs (BTC/ETH/BNB shocks
+#   have heavier tails than SOL's, so pooling makes SOL more conservative); this target is **not met**.
+
+# %% [markdown]
+# ## 5. Anti-procyclicality: 2-day 99.7% margin rates for BTC and ETH
+#
+# EMIR RTS 153/2013 art. 28 tools (`AntiProcyclicality`): (a) a 25% buffer released in stress,
+# (b) 25% weight on the stressed rate (the largest rate seen so far), (c) a 10-year historical-quantile floor,
+# and a slow-EWMA volatility floor; plus **EWMA smoothing of the requirement** itself
+# ($m_t = s\,m_{t-1} + (1-s)\,m^{base}_t$). Procyclicality metrics: peak-to-trough ratio of the rate, largest
+# 1-, 5- and 30-day relative increases, average level.
+
+# %%
+configurations = {
+    "no tool": None,
+    "buffer 25%": AntiProcyclicality(buffer=0.25),
+    "stressed weight 25%": AntiProcyclicality(stressed_weight=0.25),
+    "10-year floor": AntiProcyclicality(lookback_floor_years=10),
+    "slow EWMA floor 0.995": AntiProcyclicality(slow_ewma_lambda=0.995),
+    "smoothing 0.97 + slow EWMA floor 0.995": AntiProcyclicality(smoothing_lambda=0.97, slow_ewma_lambda=0.995),
+}
+apc_rows = []
+apc_rates = {}
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", (ConvergenceWarning, BoundaryWarning))
+    for a in ["BTC"] if FAST else ["BTC", "ETH"]:
+        rates = {}
+        for name, tools in configurations.items():
+            model = StressRangeModel(confidence=0.997, horizon_days=2, method="fhs", anti_procyclicality=tools, refit_every_days=63, progress=False)
+            rates[name] = model.fit(returns[a], garch=garch[a]).margin_rates("long").loc[BACKTEST_START[a] :]
+        apc_rates[a] = rates
+        metrics = procyclicality_table(rates)
+        coverage = backtest_table(returns[a], rates, horizon_days=2, alpha=0.997)
+        apc_rows.append(pd.concat([metrics, coverage[["exception_rate", "kupiec_p"]]], axis=1).assign(asset=a))
+apc = pd.concat(apc_rows).reset_index().set_index(["asset", "name"])
+apc[["average_rate", "peak_rate", "trough_rate", "peak_to_trough", "max_increase_1d", "max_increase_5d", "max_increase_30d", "exception_rate", "kupiec_p"]]
+
+# %%
+fig, ax = plt.subplots(figsize=(10, 4))
+shown = {k: v for k, v in apc_rates["BTC"].items() if k in ("no tool", "10-year floor", "smoothing 0.97 + slow EWMA floor 0.995")}
+sns.lineplot(data=pd.DataFrame(shown).mul(100), ax=ax, linewidth=0.8, dashes=False)
+ax.set(xlabel="date", ylabel="2-day 99.7% margin rate, % of price", title="BTC: margin rate with and without anti-procyclicality tools")
+plt.show()
+
+# %% [markdown]
+# Floors alone (10-year floor, stressed weight, slow EWMA) lift the troughs but leave the peaks — the peak of a
+# GARCH-driven rate (March 2020, spring 2021) is what makes the ratio 7–9×; the 25% buffer barely helps because
+# it absorbs only the first 25% of a rise. The stressed weight gets near 3× but at an average rate above 30%.
+# **Smoothing the requirement with $s=0.97$ and flooring it at the slow-EWMA ($\lambda=0.995$) rate** meets the
+# target on both assets — peak-to-trough below 3 at an average rate of 20–24% — while the 99.7% exception rate
+# stays at or below its nominal 0.3%. The cost: a spike of the forecast is phased in over weeks, so coverage at
+# the very start of a crash rests on the floor and on the extreme-move layer below.
+#
+# ## 6. Tail coverage of the reference moves (worked_examples.md, section H)
+#
+# The extreme layer of the grid: at the stated cover `extreme_confidence` (99.97%), the GPD tail quantile of the
+# shock pool applied to the **stressed** volatility (the largest $h$-day vol forecast seen so far), never
+# below the largest historical $h$-day move in the data up to the day before.
+
+# %%
+one_day = {a: results[(1, "fhs", a)] for a in ASSETS}
+two_day = {a: results[(2, "fhs", a)] for a in ASSETS}
+all_returns = dict(returns)
+if not FAST:
+    all_returns["USDC"] = data.log_returns(data.load_daily("USDC")["close"])
+coverage = pd.concat(
+    [tail_coverage_table(one_day, returns=all_returns), tail_coverage_table(two_day, returns=all_returns)]
+)
+coverage = coverage[~coverage["note"].str.contains("differs")].sort_values(["asset", "date"]).reset_index(drop=True)
+coverage
+
+# %% [markdown]
+# * The **adaptive 99% scan range** covers none of the crash days: on 2020-03-11 BTC's 1-day 99% range was about
+#   10% against a −39% day. This is by design — a 99% daily quantile is exceeded on 1% of days, and a
+#   twelve-sigma day is outside any volatility-scaled quantile.
+# * The **extreme layer** (99.97% GPD quantile on the stressed volatility, floored by the worst historical move)
+#   covers the FTX two-day moves of BTC and ETH and SOL's −42% day (SOL's own history already contains larger
+#   moves), and BTC's 2020-03-12 move is covered only through the historical-move floor (BTC's 2011–2013 history).
+#   Where a row shows `covered_extreme = False` the grid needs an explicit historical scenario for that move.
+# * **USDC**'s depeg is not a volatility event and is not modelled by these ranges (no result: the depeg
+#   mixture of the haircut module covers stablecoins).
+#
+# ## 7. Volatility scan ranges from DVOL
+#
+# Quantiles of 2-day log changes of Deribit's DVOL (30-day implied vol) give the vol up/down shocks at 30 days to
+# expiry, extended to other expiries with $(30/\mathrm{DTE})^p$. DVOL has one tenor, so the powers are the
+# Deribit defaults $p_{up}=0.30$, $p_{down}=0.13$ (reported as such).
+
+# %%
+vol_ranges = {c: vol_scan_ranges(data.load_dvol(c), horizon_days=2, confidence=0.99) for c in ("BTC", "ETH")}
+pd.DataFrame({c: {"vol_up_range": r.vol_up_range, "vol_down_range": r.vol_down_range, "power_up": r.power_up, "power_down": r.power_down, "powers": r.powers_source, "n_obs": r.n_obs} for c, r in vol_ranges.items()}).T
+
+# %%
+vol_ranges["BTC"].shocks([1, 7, 30, 90, 180])
+
+# %% [markdown]
+# ## 8. Key figures (checked)
+
+# %%
+fhs = backtests.xs("fhs", level="method")
+ewma = backtests.xs("ewma-normal", level="method")
+summary = {
+    "BTC 1d 99% FHS exception rate": fhs.loc[(1, "BTC"), "exception_rate"],
+    "ETH 1d 99% FHS exception rate": fhs.loc[(1, "ETH"), "exception_rate"],
+    "BTC 2d 99% FHS exception rate": fhs.loc[(2, "BTC"), "exception_rate"],
+    "ETH 2d 99% FHS exception rate": fhs.loc[(2, "ETH"), "exception_rate"],
+    "BTC 1d EWMA-normal exception rate": ewma.loc[(1, "BTC"), "exception_rate"],
+    "BTC APC peak-to-trough (smoothing+floor)": apc.loc[("BTC", "smoothing 0.97 + slow EWMA floor 0.995"), "peak_to_trough"],
+    "BTC APC average rate (smoothing+floor)": apc.loc[("BTC", "smoothing 0.97 + slow EWMA floor 0.995"), "average_rate"],
+}
+summary
+
+# %%
+OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+backtests.to_csv(OUTPUT_DIR / "02_var_backtests.csv")
+apc.to_csv(OUTPUT_DIR / "02_procyclicality.csv")
+
+# %%
+# EWMA-normal under-covers; FHS does not reject on BTC and ETH; no red traffic-light window for FHS
+assert (ewma.loc[pd.IndexSlice[:, ["BTC", "ETH"]], "exception_rate"] > 0.015).all()
+assert not fhs.loc[pd.IndexSlice[:, ["BTC", "ETH"]], "kupiec_rejected"].any()
+assert (fhs["red"] == 0).all()
+if FAST:
+    assert (fhs.loc[pd.IndexSlice[:, ["BTC", "ETH"]], "exception_rate"].between(0.003, 0.02)).all()
+else:
+    assert fhs.loc[pd.IndexSlice[:, ["BTC", "ETH"]], "exception_rate"].between(0.008, 0.012).all()
+    assert not fhs.loc[pd.IndexSlice[:, ["BTC", "ETH", "BNB"]], "cc_rejected"].any()
+    for a in ("BTC", "ETH"):
+        row = apc.loc[(a, "smoothing 0.97 + slow EWMA floor 0.995")]
+        assert row["peak_to_trough"] <= 3.0 and row["average_rate"] <= 0.26
+        assert apc.loc[(a, "no tool"), "peak_to_trough"] > 5
