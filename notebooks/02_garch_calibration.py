@@ -270,7 +270,8 @@ if not FAST:
 coverage = pd.concat(
     [tail_coverage_table(one_day, returns=all_returns), tail_coverage_table(two_day, returns=all_returns)]
 )
-coverage = coverage[~coverage["note"].str.contains("differs")].sort_values(["asset", "date"]).reset_index(drop=True)
+coverage = coverage[~coverage["note"].str.contains("differs")].drop_duplicates(["asset", "date", "horizon_days"])
+coverage = coverage.sort_values(["asset", "date"]).reset_index(drop=True)
 coverage
 
 # %% [markdown]
