@@ -186,10 +186,30 @@ def test_smoothing_is_ewma_of_requirement(simulated):
     returns, garch = simulated
     base = StressRangeModel(confidence=0.99, horizon_days=2, refit_every_days=250, progress=False).fit(returns, garch=garch).frame
     tools = AntiProcyclicality(smoothing_lambda=0.9)
-    frame = StressRangeModel(confidence=0.99, horizon_days=2, anti_procyclicality=tools, refit_every_days=250, progress=False).fit(returns, garch=garch).frame
+    frame = (
+        StressRangeModel(confidence=0.99, horizon_days=2, anti_procyclicality=tools, refit_every_days=250, progress=False)
+        .fit(returns, garch=garch)
+        .frame
+    )
     # hand recursion m_t = 0.9 m_{t-1} + 0.1 r_t, m_0 = r_0
     expected = [base["base_down"].iloc[0]]
     for rate in base["base_down"].iloc[1:6]:
         expected.append(0.9 * expected[-1] + 0.1 * rate)
     np.testing.assert_allclose(frame["scan_down"].iloc[:6], expected)
     assert frame["scan_down"].max() / frame["scan_down"].min() < base["scan_down"].max() / base["scan_down"].min()
+
+
+def test_out_of_sample_pool_drops_the_seed(simulated):
+    returns, garch = simulated
+    model = StressRangeModel(confidence=0.99, horizon_days=2, residual_pool="out-of-sample", refit_every_days=250, progress=False)
+    frame = model.fit(returns, garch=garch).frame
+    day = frame.index[-300]
+    z = garch["std_residual"].dropna()
+    u = (z.rolling(2).sum() / math.sqrt(2)).dropna()
+    seed_dates = garch.index[garch["in_sample"].astype(bool)]
+    pool = u.loc[(u.index < day) & ~u.index.isin(seed_dates)].to_numpy()
+    assert pool.size >= 250
+    expected = -math.expm1(2 * garch.loc[day, "mean"] + garch.loc[day, "vol_h"] * np.quantile(pool, 0.01))
+    assert frame.loc[day, "scan_down"] == pytest.approx(expected, rel=1e-10)
+    with pytest.raises(InputError, match="residual_pool"):
+        StressRangeModel(residual_pool="recent")
