@@ -97,11 +97,14 @@ best = pd.DataFrame(
 best
 
 # %% [markdown]
-# Fat-tailed innovations (t or skew-t) win by hundreds of BIC points everywhere: the normal law is not a
-# candidate for crypto. Asymmetry (GJR/EGARCH) matters less than for equities — crypto rallies raise volatility
-# too. We use **GJR-GARCH with skew-t innovations** for all assets (the brief's default; its BIC is within a
-# few points of the best fat-tailed candidate), because one specification across assets keeps the residuals
-# comparable for pooling.
+# Fat-tailed innovations (t or skew-t) win by several hundred BIC points everywhere: the normal law is not a
+# candidate for crypto. In the full run EGARCH-t has the best BIC on BTC, ETH and BNB (by 20–50 points over
+# GJR skew-t) and GARCH-t on SOL; asymmetry matters less than for equities (crypto rallies raise volatility
+# too), and the GARCH/GJR fits of BTC, ETH and BNB sit on the integrated boundary (persistence 1.000).
+# We nevertheless use **GJR-GARCH with skew-t innovations** for every asset (the brief's default; one
+# specification keeps the residuals comparable for pooling): for margin rates the specification matters
+# little, because the FHS quantile of the out-of-sample residuals absorbs the shape — in our runs the BTC 1-day
+# 99% exception rate was 0.93% with GJR skew-t or GJR-t volatility and 0.79% with GARCH-normal volatility.
 #
 # ## 2. Diagnostics of the chosen model
 #
@@ -122,9 +125,12 @@ diagnostics
 print(chosen["BTC"].summary())
 
 # %% [markdown]
-# The squared standardised residuals show no remaining autocorrelation and ARCH-LM does not reject: the
-# GJR recursion captures the volatility clustering. Parameters are not perfectly stable between halves
-# (early BTC is a different market), one reason to **re-estimate** regularly with an expanding window.
+# In the full run the squared standardised residuals show no remaining autocorrelation (Ljung–Box p 0.18–0.85)
+# and ARCH-LM does not reject (p 0.16–0.85): the GJR recursion captures the volatility clustering. Ljung–Box on
+# the residuals themselves rejects for BTC and ETH (p 0.01 and 0.0002): small linear autocorrelation of daily
+# returns that a constant mean ignores; at a 1–2 day horizon its effect on the quantile is negligible. The
+# half-sample stability test rejects for BTC and ETH (early BTC/ETH is a different market), one reason to
+# **re-estimate** regularly with an expanding window.
 #
 # ## 3. Out-of-sample volatility forecasts
 #
@@ -191,7 +197,26 @@ columns = ["n_obs", "n_exceptions", "exception_rate", "kupiec_p", "christofferse
 backtests[columns]
 
 # %% [markdown]
-# Reading the table (full mode, BTC 2016→, ETH 2017→, BNB 2019→, SOL mid-2021→):
+# **Variant: out-of-sample residual pool.** `residual_pool="out-of-sample"` drops the in-sample residuals of the
+# first fit (the seed) once 250 out-of-sample shocks exist, so the quantile also absorbs a persistent bias of the
+# volatility forecasts (SOL's out-of-sample residuals have a standard deviation of about 0.85: its forecasts
+# overstate its volatility after 2021).
+
+# %%
+variant_tables = []
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", (ConvergenceWarning, BoundaryWarning))
+    for horizon in (1, 2):
+        rates = {}
+        for a in ASSETS:
+            model = StressRangeModel(confidence=0.99, horizon_days=horizon, residual_pool="out-of-sample", refit_every_days=63, progress=False)
+            rates[a] = model.fit(returns[a], garch=garch[a]).margin_rates("long").loc[BACKTEST_START[a] :]
+        variant_tables.append(backtest_table(returns, rates, horizon_days=horizon, alpha=0.99).assign(horizon_days=horizon))
+variant = pd.concat(variant_tables).reset_index().rename(columns={"name": "asset"}).set_index(["horizon_days", "asset"])
+variant[columns]
+
+# %% [markdown]
+# Reading the tables (full mode, BTC 2016→, ETH 2017→, BNB 2019→, SOL mid-2021→):
 #
 # * **EWMA-normal** gives about 2% exceptions on BTC and ETH at a nominal 1% — the normal quantile is far
 #   too thin for crypto — and is rejected by Kupiec.
@@ -200,10 +225,15 @@ backtests[columns]
 #   windows is about 90% for BTC and ETH at 1 day: with a true 1% rate, a 250-day window has 2.5 expected
 #   exceptions and $P(X\le4)=89\%$, so a *correct* model cannot reach the 95% green target; only a model
 #   running at about 0.8% can.
-# * **SOL** at one day is over-conservative (about 0.45% exceptions, Kupiec rejects at 5%): its GJR forecasts
-#   come out of the 2021 boom, and its own residual pool is thin. At two days SOL is within tolerance.
-#   Pooling residuals across assets (`fit(..., pool=...)`) did *not* fix this in our runs (BTC/ETH/BNB shocks
-#   have heavier tails than SOL's, so pooling makes SOL more conservative); this target is **not met**.
+# * **SOL** at one day is over-conservative with the default pool (about 0.45% exceptions, Kupiec rejects at 5%):
+#   its GJR forecasts come out of the 2021 boom and overstate its later volatility, and the seed residuals keep the
+#   quantile wide. Pooling residuals across assets (`fit(..., pool=...)`) does *not* fix this (BTC/ETH/BNB shocks
+#   have heavier tails, pooling makes SOL more conservative, about 0.15%).
+# * The **out-of-sample pool** fixes SOL: Kupiec and Christoffersen conditional coverage are then not rejected for
+#   any of the four assets at either horizon (SOL 1-day about 0.75%), BTC and ETH 1-day stay inside 0.8–1.2%,
+#   but ETH 2-day comes out at about 1.21% (18 exceptions in 1486), a hair above the window. No single pool
+#   meets every figure of the brief; the default (`"all"`) meets the BTC/ETH windows, the variant meets the tests
+#   on all four assets.
 
 # %% [markdown]
 # ## 5. Anti-procyclicality: 2-day 99.7% margin rates for BTC and ETH
@@ -310,6 +340,7 @@ summary = {
     "BTC 2d 99% FHS exception rate": fhs.loc[(2, "BTC"), "exception_rate"],
     "ETH 2d 99% FHS exception rate": fhs.loc[(2, "ETH"), "exception_rate"],
     "BTC 1d EWMA-normal exception rate": ewma.loc[(1, "BTC"), "exception_rate"],
+    "SOL 1d FHS exception rate, out-of-sample pool": variant.loc[(1, "SOL"), "exception_rate"] if "SOL" in ASSETS else np.nan,
     "BTC APC peak-to-trough (smoothing+floor)": apc.loc[("BTC", "smoothing 0.97 + slow EWMA floor 0.995"), "peak_to_trough"],
     "BTC APC average rate (smoothing+floor)": apc.loc[("BTC", "smoothing 0.97 + slow EWMA floor 0.995"), "average_rate"],
 }
@@ -330,6 +361,8 @@ if FAST:
 else:
     assert fhs.loc[pd.IndexSlice[:, ["BTC", "ETH"]], "exception_rate"].between(0.008, 0.012).all()
     assert not fhs.loc[pd.IndexSlice[:, ["BTC", "ETH", "BNB"]], "cc_rejected"].any()
+    assert not variant["kupiec_rejected"].any() and not variant["cc_rejected"].any()  # all four assets, both horizons
+    assert variant.loc[(1, "BTC"), "exception_rate"] >= 0.008 and variant.loc[(1, "ETH"), "exception_rate"] >= 0.008
     for a in ("BTC", "ETH"):
         row = apc.loc[(a, "smoothing 0.97 + slow EWMA floor 0.995")]
         assert row["peak_to_trough"] <= 3.0 and row["average_rate"] <= 0.26
