@@ -18,8 +18,9 @@
    (fractions of the price), ``scan_range = max(scan_down, scan_up)``.
 
 **Extreme moves** (the tail layer of the grid): ``extreme_down/up`` at ``extreme_confidence`` (default 99.97%), from the
-GPD tail of the pool applied to the *stressed* volatility -- the largest ``vol_h`` forecast seen up to ``d-1`` -- and never
-below the largest historical h-day move in the data up to ``d-1`` (a historical-scenario floor).
+GPD tail of the pool applied to the *stressed* volatility -- the largest ``vol_h`` forecast seen up to ``d-1`` (or the
+current forecast with ``extreme_vol="current"``) -- and never below the largest historical h-day move in the data up to
+``d-1`` (a historical-scenario floor).
 
 **Anti-procyclicality** (:class:`AntiProcyclicality`, EMIR RTS 153/2013 art. 28 style), applied to ``scan_down`` and
 ``scan_up`` in this order:
@@ -136,7 +137,8 @@ class StressRangeResult:
     frame : pandas.DataFrame
         Indexed by the date ``d`` the range applies to (data up to ``d-1``). Columns: ``scan_down``, ``scan_up``,
         ``scan_range`` (fractions of price), ``base_down``, ``base_up`` (before anti-procyclicality, floor and cap),
-        ``extreme_down``, ``extreme_up``, ``extreme_move``, ``vol_forecast`` (h-day vol, fractional), ``vol_1d``,
+        ``extreme_down``, ``extreme_up``, ``extreme_move`` (and their parts ``extreme_down_evt``/``extreme_up_evt``, the GPD
+        quantile on the chosen vol, and ``historical_worst_down``/``historical_worst_up``), ``vol_forecast`` (h-day vol, fractional), ``vol_1d``,
         ``stressed_vol``, ``quantile_down``, ``quantile_up`` (standardised h-day shocks), ``realised_move`` (h-day move
         starting at ``d``, for backtests), and boolean flags ``floor_binding``, ``cap_binding``,
         ``stressed_weight_binding``, ``lookback_floor_binding``, ``slow_ewma_binding``, ``buffer_binding``.
@@ -209,6 +211,9 @@ class StressRangeModel:
         (e.g. ``("2020-02-15", "2020-04-15")``), once the period is in the past.
     extreme_confidence : float
         Confidence of the extreme (tail) moves (0.9997).
+    extreme_vol : {"stressed", "current"}
+        Volatility the GPD tail quantile of the extreme moves is applied to: the largest h-day forecast seen so far
+        (default, conservative and stable) or the current forecast.
     vol_model, distribution, refit_every_days, min_obs, window :
         Passed to :func:`~marginlab.calibration.garch.rolling_forecast`.
     evt_threshold_quantile : float
@@ -232,6 +237,7 @@ class StressRangeModel:
     cap: float | None = None
     stressed_period: tuple[str, str] | None = None
     extreme_confidence: float = 0.9997
+    extreme_vol: str = "stressed"
     vol_model: str = "gjr"
     distribution: str = "skewt"
     refit_every_days: int = 21
@@ -249,6 +255,8 @@ class StressRangeModel:
             raise ParameterError("extreme_confidence", self.extreme_confidence, f"must lie in [confidence={self.confidence}, 1)")
         if int(self.horizon_days) != self.horizon_days or self.horizon_days < 1:
             raise ParameterError("horizon_days", self.horizon_days, "must be a positive integer")
+        if self.extreme_vol not in ("stressed", "current"):
+            raise InputError("extreme_vol", self.extreme_vol, "must be 'stressed' or 'current'")
         if self.residual_pool not in ("all", "out-of-sample"):
             raise InputError("residual_pool", self.residual_pool, "must be 'all' or 'out-of-sample'")
         if self.method not in METHODS:
@@ -394,8 +402,11 @@ class StressRangeModel:
         moves = np.expm1(series.rolling(h).sum())  # indexed by the last day of the window
         history_down = (-moves).clip(lower=0).cummax().shift(1).reindex(dates).fillna(0.0).to_numpy()
         history_up = moves.clip(lower=0).cummax().shift(1).reindex(dates).fillna(0.0).to_numpy()
-        extreme_down = np.maximum(-np.expm1(drift + stressed_vol * extreme_down_q), history_down)
-        extreme_up = np.maximum(np.expm1(drift + stressed_vol * extreme_up_q), history_up)
+        tail_vol = stressed_vol if self.extreme_vol == "stressed" else vol_h
+        model_down = -np.expm1(drift + tail_vol * extreme_down_q)
+        model_up = np.expm1(drift + tail_vol * extreme_up_q)
+        extreme_down = np.maximum(model_down, history_down)
+        extreme_up = np.maximum(model_up, history_up)
         out = pd.DataFrame(index=dates)
         out["base_down"], out["base_up"] = base_down, base_up
         down, up = base_down.copy(), base_up.copy()
@@ -467,6 +478,8 @@ class StressRangeModel:
         out["vol_forecast"] = vol_h
         out["vol_1d"] = frame["vol_1d"].to_numpy() if self.method != "ewma-normal" else vol_h / math.sqrt(h)
         out["stressed_vol"] = stressed_vol
+        out["extreme_down_evt"], out["extreme_up_evt"] = model_down, model_up
+        out["historical_worst_down"], out["historical_worst_up"] = history_down, history_up
         out["quantile_down"], out["quantile_up"] = q_down, q_up
         out["pool_size"] = available
         forward = np.expm1(series.rolling(h).sum().shift(-(h - 1)))

@@ -213,3 +213,20 @@ def test_out_of_sample_pool_drops_the_seed(simulated):
     assert frame.loc[day, "scan_down"] == pytest.approx(expected, rel=1e-10)
     with pytest.raises(InputError, match="residual_pool"):
         StressRangeModel(residual_pool="recent")
+
+
+def test_extreme_layer_parts(simulated):
+    returns, garch = simulated
+    for extreme_vol in ("stressed", "current"):
+        model = StressRangeModel(confidence=0.99, horizon_days=2, extreme_vol=extreme_vol, refit_every_days=250, progress=False)
+        frame = model.fit(returns, garch=garch).frame
+        np.testing.assert_allclose(
+            frame["extreme_down"],
+            np.maximum.reduce([frame["extreme_down_evt"], frame["historical_worst_down"], frame["scan_down"]]),
+        )
+        # the historical floor is the worst 2-day move of the days before
+        day = frame.index[400]
+        moves = np.expm1(returns.rolling(2).sum())
+        assert frame.loc[day, "historical_worst_down"] == pytest.approx(max(0.0, -moves.loc[: day - pd.Timedelta(days=1)].min()))
+    with pytest.raises(InputError, match="extreme_vol"):
+        StressRangeModel(extreme_vol="max")
