@@ -331,11 +331,11 @@ coverage.drop(columns="note")
 #   days, and a ten-sigma day is outside any volatility-scaled quantile (the brief's 99.7% ranges missed it too).
 # * The **extreme layer on the current volatility** (99.97% GPD quantile x today's forecast, floored by the worst
 #   historical h-day move) **misses 2020-03-12**: BTC 25.8% (GPD 25.8%, worst earlier day since 2014 24.5%) and ETH
-#   34.4% against −39% / −42%. It covers the FTX two-day moves — BTC through both parts (GPD 23.4% vs −22.8%),
+#   34.2% against −39% / −42%. It covers the FTX two-day moves — BTC through both parts (GPD 23.4% vs −22.8%),
 #   ETH only through the historical floor (GPD 29.1% vs −29.9%, worst earlier 2-day move 45%) — and SOL's −42% day
-#   (GPD 48.8%).
+#   (GPD 47.9%).
 # * The **extreme layer on the stressed volatility** (the default: the largest forecast seen so far) covers every
-#   reference move, but at 72–88% of the price it is a ceiling rather than a useful grid point — its stressed vol
+#   reference move, but at 71–88% of the price it is a ceiling rather than a useful grid point — its stressed vol
 #   comes from the 2014–2018 forecasts. A venue would cover 2020-03-12 with an explicit historical scenario.
 # * **USDC**'s depeg (the close-to-close move was only −2.8%; the −12.3% was intraday) is not a volatility
 #   event and is not modelled by these ranges: the depeg mixture of the haircut module covers stablecoins.
