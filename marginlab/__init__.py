@@ -10,10 +10,11 @@ Data flow (see ``DESIGN.md``)::
                         -> analysis (liquidation, cascades, replay, backtests, procyclicality)
 
 Modules: :mod:`marginlab.data`, :mod:`marginlab.instruments`, :mod:`marginlab.pricing`,
-:mod:`marginlab.account`, :mod:`marginlab.market`, :mod:`marginlab.valuation`,
-:mod:`marginlab.margin`, :mod:`marginlab.collateral`, :mod:`marginlab.calibration`,
-:mod:`marginlab.analysis`, :mod:`marginlab.scale`, :mod:`marginlab.cli`,
-:mod:`marginlab.exceptions`.
+:mod:`marginlab.account`, :mod:`marginlab.market`, :mod:`marginlab.market_history`,
+:mod:`marginlab.valuation`, :mod:`marginlab.margin`, :mod:`marginlab.collateral`,
+:mod:`marginlab.greeks`, :mod:`marginlab.calibration`, :mod:`marginlab.analysis`,
+:mod:`marginlab.scale`, :mod:`marginlab.cli`, :mod:`marginlab.reports`,
+:mod:`marginlab.exceptions` (see ``DESIGN.md`` for the module map).
 """
 
 from importlib.metadata import PackageNotFoundError, version
