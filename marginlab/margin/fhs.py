@@ -75,9 +75,9 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy.signal import lfilter
 
 from marginlab.account import Account
+from marginlab.calibration.garch import ewma_variance_forecasts
 from marginlab.exceptions import DataWarning, InputError, ParameterError, UnknownAssetError
 from marginlab.instruments import Position
 from marginlab.margin.base import MarginModel, MarginResult
@@ -114,24 +114,20 @@ def ewma_volatility(returns: ArrayLike, ewma_lambda: float = 0.94, seed_days: in
     seed_days : int
         The initial variance is the mean of squared returns over the first ``min(seed_days, n)`` days.
 
+    Computed by the canonical :func:`marginlab.calibration.garch.ewma_variance_forecasts` (``seed="mean"``);
+    :func:`marginlab.calibration.garch.ewma_volatility` is the same recursion seeded with ``arch``'s backcast
+    and aligned on the return dates (``n`` rows).
+
     >>> np.round(ewma_volatility(np.array([0.01, -0.01, 0.01]), 0.94), 6)
     array([0.01, 0.01, 0.01, 0.01])
     """
     _check_lambda(ewma_lambda)
     values = np.asarray(returns, dtype=np.float64)
-    one_dimensional = values.ndim == 1
-    values = values.reshape(len(values), -1)
     if len(values) == 0:
         raise InputError("returns", "empty", "needs at least one return")
     if not np.all(np.isfinite(values)):
         raise InputError("returns", "non-finite", "daily returns contain NaN or inf")
-    squared = values * values
-    variance = np.empty((len(values) + 1, values.shape[1]))
-    variance[0] = squared[: max(1, min(seed_days, len(values)))].mean(axis=0)
-    # the recursion v[t+1] = lambda v[t] + (1 - lambda) r[t]^2 as one IIR filter over all columns
-    variance[1:], _ = lfilter([1.0 - ewma_lambda], [1.0, -ewma_lambda], squared, axis=0, zi=ewma_lambda * variance[:1])
-    volatility = np.sqrt(variance)
-    return volatility[:, 0] if one_dimensional else volatility
+    return np.sqrt(ewma_variance_forecasts(values, ewma_lambda, seed="mean", seed_days=max(1, seed_days)))
 
 
 

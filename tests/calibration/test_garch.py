@@ -10,6 +10,7 @@ from arch import arch_model
 
 from marginlab.calibration import garch as garch_module
 from marginlab.calibration.garch import (
+    ewma_variance_forecasts,
     ewma_volatility,
     fit_garch,
     rolling_forecast,
@@ -89,6 +90,28 @@ def test_ewma_hand_calculation():
         s2 = 0.9 * s2 + 0.1 * (100 * r) ** 2
         expected.append(s2)
     np.testing.assert_allclose(vol.to_numpy(), np.sqrt(expected) / 100)
+
+
+def test_ewma_variance_forecasts_conventions_against_arch_and_pandas():
+    from arch.univariate import EWMAVariance, ZeroMean
+
+    returns = np.random.default_rng(3).normal(0.0, 2.0, size=(300, 2))
+    # backcast seed: arch's own EWMA(0.94) filter gives the in-sample conditional volatility (rows [:n])
+    arch_vol = ZeroMean(returns[:, 0], volatility=EWMAVariance(0.94)).fix([]).conditional_volatility
+    np.testing.assert_allclose(np.sqrt(ewma_variance_forecasts(returns[:, 0])[:-1]), arch_vol, rtol=1e-12)
+    # mean seed over 1 day, rows [1:]: pandas ewm(adjust=False) of the squared returns (the "including today" estimate)
+    pandas = (pd.DataFrame(returns) ** 2).ewm(alpha=0.1, adjust=False).mean().to_numpy()
+    np.testing.assert_allclose(ewma_variance_forecasts(returns, 0.9, seed="mean", seed_days=1)[1:], pandas, rtol=1e-12)
+    # mean seed over 30 days, hand recursion; given-variance seed
+    v = float(np.mean(returns[:30, 1] ** 2))
+    for r in returns[:5, 1]:
+        v = 0.94 * v + 0.06 * r * r
+    assert ewma_variance_forecasts(returns[:, 1], seed="mean", seed_days=30)[5] == pytest.approx(v, rel=1e-12)
+    assert ewma_variance_forecasts(np.array([0.0]), 0.5, seed=4.0).tolist() == [4.0, 2.0]
+    with pytest.raises(InputError, match="seed"):
+        ewma_variance_forecasts(returns, seed="median")
+    with pytest.raises(InputError, match="returns"):
+        ewma_variance_forecasts(np.array([np.nan]))
 
 
 def test_fallback_on_failed_fit(monkeypatch, gjr_returns):
