@@ -41,6 +41,7 @@ import pandas as pd
 
 from marginlab.account import Account
 from marginlab.analysis.liquidation import BookLiquidation, LiquidationPolicy, events_frame, liquidate_book
+from marginlab.calibration.haircuts import square_root_impact
 from marginlab.exceptions import InputError, MissingMarketDataError, ParameterError
 from marginlab.margin.base import MarginModel
 from marginlab.market import MarketSnapshot
@@ -51,7 +52,7 @@ MIN_PRICE_FACTOR = 0.01
 
 @dataclass(frozen=True)
 class SquareRootImpact:
-    """Square-root price impact per asset.
+    """Square-root price impact per asset, signed by the flow (formula: :func:`marginlab.calibration.haircuts.square_root_impact`).
 
     Parameters
     ----------
@@ -85,7 +86,8 @@ class SquareRootImpact:
             return 0.0
         if asset not in self.sigma_daily or asset not in self.adv_units:
             raise MissingMarketDataError("impact", asset, "no sigma_daily / adv_units for this asset")
-        return float(np.sign(net_quantity) * self.k * self.sigma_daily[asset] * math.sqrt(abs(net_quantity) / self.adv_units[asset]))
+        magnitude = square_root_impact(abs(net_quantity), self.adv_units[asset], self.sigma_daily[asset], self.k)
+        return float(np.sign(net_quantity) * magnitude)
 
     def price_factors(self, net_quantity: Mapping[str, float]) -> dict[str, float]:
         """Multiplicative price change per asset, ``1 + ΔP/P`` floored at :data:`MIN_PRICE_FACTOR`."""

@@ -134,12 +134,17 @@ def tier_of(haircut: float) -> str:
 def square_root_impact(size_usd: float | np.ndarray, adv_usd: float | np.ndarray, sigma_daily: float | np.ndarray, k: float = 1.0) -> float | np.ndarray:
     """Square-root market impact ``k * sigma_daily * sqrt(size_usd / adv_usd)`` as a fraction of price.
 
+    The one implementation of the square-root law in marginlab: the FHS liquidity add-on
+    (:func:`marginlab.margin.fhs.square_root_liquidity_addon`) and the cascade price impact
+    (:class:`marginlab.analysis.cascade.SquareRootImpact`) call it with sizes and volumes in units of the
+    asset -- only the ratio ``size / adv`` matters, so any common unit works.
+
     Parameters
     ----------
     size_usd : float or array
-        Value of the position to sell (>= 0).
+        Value of the position to sell (>= 0), or its size in units when ``adv_usd`` is in units too.
     adv_usd : float or array
-        Average daily traded value (> 0).
+        Average daily traded value (> 0), in the unit of ``size_usd``.
     sigma_daily : float or array
         Daily volatility (fraction, >= 0).
     k : float

@@ -78,6 +78,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from marginlab.account import Account
 from marginlab.calibration.garch import ewma_variance_forecasts
+from marginlab.calibration.haircuts import square_root_impact
 from marginlab.exceptions import DataWarning, InputError, ParameterError, UnknownAssetError
 from marginlab.instruments import Position
 from marginlab.margin.base import MarginModel, MarginResult
@@ -524,6 +525,9 @@ def scenario_pnl(valuation: PositionValuation, scenarios: JointScenarios, rate: 
 def square_root_liquidity_addon(k: float, adv_units: Mapping[str, float]) -> LiquidityAddon:
     """Square-root market-impact add-on ``k * sigma_daily * sqrt(|quantity| / ADV) * notional``.
 
+    The impact fraction is :func:`marginlab.calibration.haircuts.square_root_impact` (with ``|quantity|`` and ADV in
+    units of the underlying).
+
     Parameters
     ----------
     k : float
@@ -547,7 +551,7 @@ def square_root_liquidity_addon(k: float, adv_units: Mapping[str, float]) -> Liq
     def addon(position: Position, notional_usd: float, daily_vol: float) -> float:
         if position.underlying not in volumes:
             raise UnknownAssetError("adv_units", position.underlying, "has no average daily volume for the liquidity add-on")
-        return k * daily_vol * math.sqrt(abs(position.quantity) / volumes[position.underlying]) * notional_usd
+        return float(square_root_impact(abs(position.quantity), volumes[position.underlying], daily_vol, k)) * notional_usd
 
     return addon
 
