@@ -151,6 +151,10 @@ def christoffersen_test(
     )
 
 
+BASEL_QUARTER_OBS = 63
+"""Observations between two quarterly traffic-light evaluations: a quarter of the 250-observation Basel year (~63)."""
+
+
 def traffic_light_zone(n_exceptions: int, n_obs: int = 250, alpha: float = 0.99) -> str:
     """Basel traffic-light zone (``"green"``, ``"yellow"``, ``"red"``) by the binomial cumulative probability.
 
@@ -180,8 +184,23 @@ def traffic_light_bounds(n_obs: int = 250, alpha: float = 0.99) -> tuple[int, in
 def traffic_light_windows(exceptions: ArrayLike, window: int = 250, alpha: float = 0.99, step: int = 1) -> pd.DataFrame:
     """Traffic-light zone of every ``window``-observation window (ending every ``step`` observations).
 
+    The windows end at positions ``window - 1, window - 1 + step, window - 1 + 2 step, ...`` (the first full window,
+    then every ``step`` observations). ``step=1`` evaluates every window (daily stepping); ``step=BASEL_QUARTER_OBS``
+    (63) is the Basel convention of evaluating the last 250 observations at each quarterly reporting date.
+
     Returns a DataFrame with ``end`` (position of the last observation), ``n_exceptions``, ``zone``.
+
+    Examples
+    --------
+    >>> windows = traffic_light_windows([True] * 10 + [False] * 990, window=250, step=63)
+    >>> len(windows), windows["zone"].tolist()[:2]
+    (12, ['red', 'green'])
     """
+    if int(step) != step or step < 1:
+        raise InputError("step", step, "must be a positive integer")
+    if int(window) != window or window < 1:
+        raise InputError("window", window, "must be a positive integer")
+    step, window = int(step), int(window)
     values = _exceptions(exceptions).astype(int)
     if values.size < window:
         return pd.DataFrame(columns=["end", "n_exceptions", "zone"])
@@ -272,7 +291,8 @@ class MarginBacktest:
     exception_rate, expected_rate : float
     kupiec, independence, conditional_coverage : CoverageTest
     traffic_light : dict
-        Counts of ``green``, ``yellow``, ``red`` windows of ``window`` observations.
+        Counts of ``green``, ``yellow``, ``red`` windows of ``window`` observations, one window every
+        ``traffic_light_step`` observations (1 = every window; 63 = Basel quarterly evaluation).
     frame : pandas.DataFrame
         Per tested date: ``move`` (h-day simple price move), ``margin_rate``, ``exception`` (and ``long``/``short``).
     """
@@ -291,6 +311,7 @@ class MarginBacktest:
     traffic_light: dict
     window: int
     frame: pd.DataFrame = field(repr=False)
+    traffic_light_step: int = 1
 
     @property
     def green_share(self) -> float:
@@ -322,7 +343,8 @@ class MarginBacktest:
             f"{'overlapping' if self.overlapping else 'non-overlapping'} windows): {self.n_exceptions} exceptions in "
             f"{self.n_obs} ({self.exception_rate:.2%}, expected {self.expected_rate:.2%}); Kupiec p={self.kupiec.p_value:.3f}, "
             f"Christoffersen independence p={self.independence.p_value:.3f}, conditional coverage p={self.conditional_coverage.p_value:.3f}; "
-            f"traffic light over {self.window}-observation windows: {self.traffic_light}"
+            f"traffic light over {self.window}-observation windows"
+            f"{'' if self.traffic_light_step == 1 else f' (every {self.traffic_light_step} observations)'}: {self.traffic_light}"
         )
 
 
@@ -340,6 +362,7 @@ def margin_backtest(
     alpha: float = 0.99,
     overlapping: bool = False,
     window: int = 250,
+    traffic_light_step: int = 1,
 ) -> MarginBacktest:
     """Backtest a margin-rate series against realised h-day price moves (see the module docstring for conventions).
 
@@ -357,6 +380,9 @@ def margin_backtest(
         Use every date (True) or every h-th date (False, default).
     window : int
         Observations per traffic-light window.
+    traffic_light_step : int
+        Observations between two evaluated traffic-light windows: 1 (default, every window) or
+        :data:`BASEL_QUARTER_OBS` (63, the Basel quarterly evaluation of the last 250 observations).
 
     Examples
     --------
@@ -408,7 +434,7 @@ def margin_backtest(
     else:
         pof = kupiec_test(hits, alpha, expected)
         ind, cc = christoffersen_test(hits, alpha, expected)
-    zones = traffic_light_windows(hits, window=window, alpha=1.0 - expected)
+    zones = traffic_light_windows(hits, window=window, alpha=1.0 - expected, step=traffic_light_step)
     counts = {zone: int((zones["zone"] == zone).sum()) for zone in ("green", "yellow", "red")}
     return MarginBacktest(
         side=side,
@@ -425,6 +451,7 @@ def margin_backtest(
         traffic_light=counts,
         window=int(window),
         frame=frame,
+        traffic_light_step=int(traffic_light_step),
     )
 
 
@@ -436,6 +463,7 @@ def backtest_table(
     side: str = "long",
     overlapping: bool = False,
     window: int = 250,
+    traffic_light_step: int = 1,
 ) -> pd.DataFrame:
     """Backtest several margin-rate series (one per method or asset) and tabulate the results.
 
@@ -445,6 +473,8 @@ def backtest_table(
         One return series for all methods, or a mapping with the same keys as ``margin_rates``.
     margin_rates : mapping of name -> pandas.Series
         Margin rates (conventions of :func:`margin_backtest`).
+    horizon_days, alpha, side, overlapping, window, traffic_light_step :
+        Passed to :func:`margin_backtest`.
 
     Returns
     -------
@@ -471,7 +501,7 @@ def backtest_table(
             series = returns[name]
         else:
             series = returns
-        rows[name] = margin_backtest(series, rates, horizon_days, side, alpha, overlapping, window).to_row()
+        rows[name] = margin_backtest(series, rates, horizon_days, side, alpha, overlapping, window, traffic_light_step).to_row()
     table = pd.DataFrame.from_dict(rows, orient="index")
     table["kupiec_rejected"] = table["kupiec_p"] < 0.05
     table["cc_rejected"] = table["christoffersen_cc_p"] < 0.05

@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 from marginlab.analysis.backtest import (
+    BASEL_QUARTER_OBS,
     backtest_table,
     christoffersen_test,
     es_backtest,
@@ -73,6 +74,39 @@ def test_traffic_light_windows_counts():
     assert len(windows) == 51
     assert windows["n_exceptions"].iloc[0] == 5 and windows["zone"].iloc[0] == "yellow"
     assert windows["n_exceptions"].iloc[-1] == 1 and windows["zone"].iloc[-1] == "green"  # window 50..299
+
+
+def test_traffic_light_windows_quarterly_step_by_hand():
+    # 1000 observations, 250-observation windows evaluated every 63 observations (Basel quarterly convention):
+    # windows end at 249, 312, 375, ..., 942 -> (999 - 249) // 63 + 1 = 11 + 1 = 12 windows
+    hits = np.zeros(1000, dtype=bool)
+    hits[:10] = True  # 10 exceptions in observations 0..9: only the first window (0..249) contains them -> red
+    hits[[400, 450, 500, 550, 600]] = True
+    windows = traffic_light_windows(hits, window=250, step=BASEL_QUARTER_OBS)
+    assert BASEL_QUARTER_OBS == 63
+    assert windows["end"].tolist() == [249 + 63 * k for k in range(12)]
+    # by hand: window ending e covers e-249..e; exceptions at 400, 450, 500, 550, 600
+    # e=249: 10 (red); e=312: 0; e=375: 0; e=438 (189..438): {400} = 1; e=501 (252..501): 3; e=564 (315..564): 4;
+    # e=627 (378..627): 5 (yellow); e=690 (441..690): 4; e=753 (504..753): 2; e=816 (567..816): 1; e=879, e=942: 0
+    assert windows["n_exceptions"].tolist() == [10, 0, 0, 1, 3, 4, 5, 4, 2, 1, 0, 0]
+    assert windows["zone"].tolist() == ["red"] + ["green"] * 5 + ["yellow"] + ["green"] * 5
+    with pytest.raises(InputError):
+        traffic_light_windows(hits, step=0)
+
+
+def test_margin_backtest_traffic_light_step():
+    returns = pd.Series(np.zeros(1000), index=pd.date_range("2020-01-01", periods=1000))
+    returns.iloc[[400, 450, 500, 550, 600]] = -0.05  # 5 exceptions against a flat 1% margin
+    rates = pd.Series(0.01, index=returns.index)
+    daily = margin_backtest(returns, rates, alpha=0.99)
+    quarterly = margin_backtest(returns, rates, alpha=0.99, traffic_light_step=63)
+    assert sum(daily.traffic_light.values()) == 751  # every window: ends 249..999
+    # windows containing all 5 exceptions end in 600..649 -> 50 yellow windows when stepping daily
+    assert daily.traffic_light == {"green": 701, "yellow": 50, "red": 0}
+    assert quarterly.traffic_light == {"green": 11, "yellow": 1, "red": 0}  # only the window ending at 627
+    assert quarterly.traffic_light_step == 63
+    table = backtest_table(returns, {"flat": rates}, traffic_light_step=63)
+    assert table.loc["flat", "yellow"] == 1 and table.loc["flat", "green"] == 11
 
 
 def test_true_quantile_margin_not_rejected_and_too_small_rejected():
