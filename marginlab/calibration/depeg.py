@@ -63,7 +63,9 @@ STABLECOINS: tuple[str, ...] = (
 def weighted_expected_shortfall(losses: np.ndarray, weights: np.ndarray, confidence: float) -> float:
     """Expected shortfall of a discrete loss distribution (positive = loss).
 
-    The mean of the worst ``1 - confidence`` probability mass, splitting the atom at the boundary.
+    The mean of the worst ``1 - confidence`` probability mass, splitting the atom at the boundary. With equal weights
+    and ``(1 - confidence) n`` an integer it equals the ES of
+    :func:`marginlab.calibration.risk_measures.tail_measures`; the weights are why it is a separate function.
 
     >>> weighted_expected_shortfall(np.array([0.0, 1.0]), np.array([0.995, 0.005]), 0.99)
     0.5

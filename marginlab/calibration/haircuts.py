@@ -211,7 +211,11 @@ def fhs_horizon_returns(
 def drop_risk(horizon_log_returns: np.ndarray, confidence: float) -> dict[str, float]:
     """VaR and ES at ``confidence`` of the log loss ``-R`` and of the price drop ``1 - exp(R)``.
 
-    Returns a dict with ``var_log, es_log, var, es`` (positive = loss).
+    Returns a dict with ``var_log, es_log, var, es`` (positive = loss). VaR is the linear-interpolation quantile
+    (as :func:`marginlab.calibration.risk_measures.value_at_risk`), ES the mean of the ``max(1, floor((1 - c) n))``
+    worst outcomes -- a different tail count from :func:`~marginlab.calibration.risk_measures.tail_measures`
+    (``ceil``) and from ``expected_shortfall`` (at or below the quantile); kept because the haircut specification and
+    its tests use it.
 
     >>> out = drop_risk(np.log([0.5, 0.9, 1.0, 1.1]), 0.5)
     >>> round(out["es"], 6)  # mean of the two worst drops 50% and 10%

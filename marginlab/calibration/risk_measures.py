@@ -5,6 +5,16 @@ level (0.99). Both measures are returned as **positive losses**: ``value_at_risk
 ``1 - alpha`` empirical quantile (linear interpolation, numpy's default), ``expected_shortfall`` is
 minus the mean of the observations at or below that quantile.
 
+Other conventions in marginlab, deliberately different (they are part of their models' specifications):
+
+* :func:`tail_measures` (here; the FHS margin uses it): *losses* in, ``k = ceil((1 - alpha) n)``, VaR the k-th
+  largest loss (``inverted_cdf``, no interpolation), ES the mean of the k largest (so ``ES >= VaR`` always).
+* :func:`marginlab.calibration.haircuts.drop_risk`: VaR the linear-interpolation quantile (as here), ES the mean of
+  the ``max(1, floor((1 - alpha) n))`` largest losses.
+* :func:`marginlab.calibration.depeg.weighted_expected_shortfall`: ES of a *weighted* discrete distribution,
+  splitting the atom at the boundary (equals :func:`tail_measures`' ES when weights are equal and
+  ``(1 - alpha) n`` is an integer).
+
 Examples
 --------
 >>> import numpy as np
@@ -17,12 +27,17 @@ Examples
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from marginlab.exceptions import InputError, ParameterError
 
 ArrayLike = np.ndarray | pd.Series | list | tuple
+
+__all__ = ["expected_shortfall", "tail_measures", "value_at_risk"]
 
 
 def _check(sample: ArrayLike, alpha: float) -> np.ndarray:
@@ -71,3 +86,36 @@ def expected_shortfall(sample: ArrayLike, alpha: float = 0.99) -> float:
     values = _check(sample, alpha)
     threshold = np.quantile(values, 1.0 - alpha)
     return float(-values[values <= threshold].mean())
+
+
+def tail_measures(losses: NDArray[np.float64], confidence: float) -> tuple[float, float, NDArray[np.intp]]:
+    """Empirical VaR, ES and the indices of the tail scenarios of ``losses`` (order-statistic convention).
+
+    With ``k = ceil((1 - confidence) * n)`` (at least 1), VaR is the k-th largest loss (numpy's
+    ``inverted_cdf`` quantile) and ES the mean of the k largest, so ``ES >= VaR``. Not floored, inputs not
+    validated beyond emptiness (callers check them). Used by the FHS margin
+    (:mod:`marginlab.margin.fhs`, which re-exports it).
+
+    Parameters
+    ----------
+    losses : array, shape (n,)
+        Scenario losses (positive = loss; note: *losses*, unlike :func:`value_at_risk`'s profits).
+    confidence : float
+        Confidence level alpha in (0, 1).
+
+    Returns
+    -------
+    (float, float, numpy.ndarray)
+        VaR, ES and the indices of the k worst scenarios (worst first, ties in input order).
+
+    >>> tail_measures(np.arange(1.0, 101.0), 0.95)[:2]
+    (96.0, 98.0)
+    """
+    losses = np.asarray(losses, dtype=np.float64)
+    count = len(losses)
+    if count == 0:
+        raise InputError("losses", "empty", "needs at least one scenario")
+    tail_count = max(1, math.ceil(round((1.0 - confidence) * count, 9)))
+    order = np.argsort(-losses, kind="stable")
+    tail = order[:tail_count]
+    return float(losses[tail[-1]]), float(losses[tail].mean()), tail

@@ -36,7 +36,8 @@ did on some past day, scaled to today's volatility?". It works in five steps.
 
 Risk measures over the ``n`` scenario losses ``L`` (loss = minus P&L), with ``k = ceil((1 - alpha) n)``:
 ``VaR`` is the k-th largest loss (the empirical alpha-quantile, ``inverted_cdf``) and ``ES`` the
-mean of the k largest losses, so ``ES >= VaR`` always. Both are floored at 0.
+mean of the k largest losses, so ``ES >= VaR`` always (:func:`marginlab.calibration.risk_measures.tail_measures`,
+re-exported here). Both are floored at 0.
 
 Stress component: the worst loss over the *stress scenarios*, by default every **unfiltered**
 h-day joint move of the whole history available before ``as_of`` (a CCP's stressed period, e.g.
@@ -79,6 +80,7 @@ from numpy.typing import ArrayLike, NDArray
 from marginlab.account import Account
 from marginlab.calibration.garch import ewma_variance_forecasts
 from marginlab.calibration.haircuts import square_root_impact
+from marginlab.calibration.risk_measures import tail_measures
 from marginlab.exceptions import DataWarning, InputError, ParameterError, UnknownAssetError
 from marginlab.instruments import Position
 from marginlab.margin.base import MarginModel, MarginResult
@@ -135,25 +137,6 @@ def ewma_volatility(returns: ArrayLike, ewma_lambda: float = 0.94, seed_days: in
 def _check_lambda(ewma_lambda: float) -> None:
     if not (isinstance(ewma_lambda, int | float) and 0 < ewma_lambda < 1):
         raise ParameterError("ewma_lambda", ewma_lambda, "must be in (0, 1)")
-
-
-def tail_measures(losses: NDArray[np.float64], confidence: float) -> tuple[float, float, NDArray[np.intp]]:
-    """Empirical VaR, ES and the indices of the tail scenarios of ``losses``.
-
-    With ``k = ceil((1 - confidence) * n)`` (at least 1), VaR is the k-th largest loss and ES the
-    mean of the k largest. Not floored.
-
-    >>> tail_measures(np.arange(1.0, 101.0), 0.95)[:2]
-    (96.0, 98.0)
-    """
-    losses = np.asarray(losses, dtype=np.float64)
-    count = len(losses)
-    if count == 0:
-        raise InputError("losses", "empty", "needs at least one scenario")
-    tail_count = max(1, math.ceil(round((1.0 - confidence) * count, 9)))
-    order = np.argsort(-losses, kind="stable")
-    tail = order[:tail_count]
-    return float(losses[tail[-1]]), float(losses[tail].mean()), tail
 
 
 # --------------------------------------------------------------------------- scenarios

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from marginlab.calibration.risk_measures import expected_shortfall, value_at_risk
+from marginlab.calibration.risk_measures import expected_shortfall, tail_measures, value_at_risk
 from marginlab.exceptions import InputError, ParameterError
 
 
@@ -42,3 +42,20 @@ def test_bad_input():
         expected_shortfall([1.0, np.nan], 0.9)
     with pytest.raises(InputError):
         value_at_risk([], 0.9)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=200), st.floats(0.5, 0.995))
+def test_tail_measures_is_the_inverted_cdf_quantile(losses, alpha):
+    # order-statistic convention: VaR = numpy's inverted_cdf alpha-quantile of the losses, ES = mean of the
+    # k = ceil((1 - alpha) n) largest (computed here by sorting)
+    values = np.array(losses)
+    var, es, tail = tail_measures(values, alpha)
+    k = max(1, int(np.ceil(round((1 - alpha) * len(values), 9))))
+    assert len(tail) == k
+    assert var == np.sort(values)[::-1][k - 1]
+    assert es == pytest.approx(np.sort(values)[::-1][:k].mean(), rel=1e-12, abs=1e-9)
+    if round(alpha * len(values), 9) % 1:  # away from ties of alpha * n with an integer, where rounding decides
+        assert var == np.quantile(values, alpha, method="inverted_cdf")
+    with pytest.raises(InputError):
+        tail_measures(np.array([]), alpha)
