@@ -112,13 +112,19 @@ def smile_from_atm(atm_vol: float, forward_usd: float, skew: float = 0.0, curvat
 
 
 def ewma_annualised_vol(closes: pd.Series, ewma_lambda: float = 0.94) -> float:
-    """Annualised EWMA volatility forecast after the last close (``sqrt(365)`` scaling)."""
+    """Annualised EWMA volatility forecast after the last close (``sqrt(365)`` scaling).
+
+    The EWMA is :func:`marginlab.margin.fhs.ewma_volatility` (itself
+    :func:`marginlab.calibration.garch.ewma_variance_forecasts`, mean seed), the scaling
+    :func:`marginlab.data.annualise_vol`.
+    """
+    from marginlab.data import annualise_vol
     from marginlab.margin.fhs import ewma_volatility
 
     returns = np.diff(np.log(closes.to_numpy(dtype=np.float64)))
     if len(returns) < 2:
         raise MissingMarketDataError("closes", len(closes), "needs at least 3 daily closes for a realised volatility")
-    return float(ewma_volatility(returns, ewma_lambda)[-1] * math.sqrt(365))
+    return float(annualise_vol(ewma_volatility(returns, ewma_lambda)[-1]))
 
 
 def history_inputs(date: Any, assets: Sequence[str], vol_source: Literal["dvol", "realised"] = "dvol") -> pd.DataFrame:
