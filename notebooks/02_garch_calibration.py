@@ -59,7 +59,7 @@ import pandas as pd
 import seaborn as sns
 
 from marginlab import data
-from marginlab.analysis.backtest import backtest_table
+from marginlab.analysis.backtest import BASEL_QUARTER_OBS, backtest_table
 from marginlab.analysis.procyclicality import procyclicality_table
 from marginlab.calibration.garch import rolling_forecast, select_garch
 from marginlab.calibration.stress_ranges import AntiProcyclicality, StressRangeModel, tail_coverage_table, vol_scan_ranges
@@ -177,7 +177,11 @@ pd.DataFrame({a: {"mean": s.mean(), "std": s.std(), "q01": s.quantile(0.01), "q9
 # **EWMA-normal** (benchmark): $m_d = 1-\exp(\sqrt h\,\sigma^{EWMA}_d\,z_{1-\alpha})$.
 #
 # Backtests use **non-overlapping** $h$-day windows (Kupiec and Christoffersen assume independent exceptions);
-# the traffic light counts exceptions in every 250-observation window (green ≤ 4, yellow 5–9, red ≥ 10 at 99%).
+# the traffic light counts exceptions in 250-observation windows (green ≤ 4, yellow 5–9, red ≥ 10 at 99%), two ways:
+# **every window** (daily stepping, columns `green`/`yellow`/`red`/`green_share`) and the **Basel quarterly
+# convention** — the last 250 observations evaluated at each quarterly reporting date, i.e. one window every
+# `BASEL_QUARTER_OBS` = 63 observations (a quarter of the 250-observation year; `traffic_light_step=63`, columns
+# `green_share_q`/`red_q`). Both count windows of 250 *observations*, so a 2-day window spans 500 days.
 
 # %%
 results = {}
@@ -188,12 +192,21 @@ with warnings.catch_warnings():
             for a in ASSETS:
                 model = StressRangeModel(confidence=0.99, horizon_days=horizon, method=method, refit_every_days=63, progress=False)
                 results[(horizon, method, a)] = model.fit(returns[a], garch=garch[a])
+
+
+def backtest_both_ways(returns_, rates_, horizon):
+    """backtest_table with the traffic light stepped daily, plus the Basel quarterly green share and red count."""
+    table = backtest_table(returns_, rates_, horizon_days=horizon, alpha=0.99)
+    quarterly = backtest_table(returns_, rates_, horizon_days=horizon, alpha=0.99, traffic_light_step=BASEL_QUARTER_OBS)
+    return table.assign(green_share_q=quarterly["green_share"], red_q=quarterly["red"])
+
+
 tables = []
 for (horizon, method, a), result in results.items():
-    table = backtest_table(returns[a], {a: result.margin_rates("long").loc[BACKTEST_START[a] :]}, horizon_days=horizon, alpha=0.99)
+    table = backtest_both_ways(returns[a], {a: result.margin_rates("long").loc[BACKTEST_START[a] :]}, horizon)
     tables.append(table.assign(horizon_days=horizon, method=method))
 backtests = pd.concat(tables).reset_index().rename(columns={"name": "asset"}).set_index(["horizon_days", "method", "asset"])
-columns = ["n_obs", "n_exceptions", "exception_rate", "kupiec_p", "christoffersen_cc_p", "green", "yellow", "red", "green_share", "average_margin_rate"]
+columns = ["n_obs", "n_exceptions", "exception_rate", "kupiec_p", "christoffersen_cc_p", "green", "yellow", "red", "green_share", "green_share_q", "red_q", "average_margin_rate"]
 backtests[columns]
 
 # %% [markdown]
@@ -211,29 +224,69 @@ with warnings.catch_warnings():
         for a in ASSETS:
             model = StressRangeModel(confidence=0.99, horizon_days=horizon, residual_pool="out-of-sample", refit_every_days=63, progress=False)
             rates[a] = model.fit(returns[a], garch=garch[a]).margin_rates("long").loc[BACKTEST_START[a] :]
-        variant_tables.append(backtest_table(returns, rates, horizon_days=horizon, alpha=0.99).assign(horizon_days=horizon))
+        variant_tables.append(backtest_both_ways(returns, rates, horizon).assign(horizon_days=horizon))
 variant = pd.concat(variant_tables).reset_index().rename(columns={"name": "asset"}).set_index(["horizon_days", "asset"])
 variant[columns]
 
 # %% [markdown]
-# Reading the tables (full mode, BTC 2016→, ETH 2017→, BNB 2019→, SOL mid-2021→):
+# ### The quality targets of issue 5, configuration by configuration
+#
+# Targets (1- and 2-day 99% long margin, out of sample): exception rate within 0.8–1.2% for BTC and ETH; Kupiec and
+# Christoffersen conditional coverage not rejected at 5% for all four assets; at least 95% of the 250-observation
+# windows green and none red. A `True` below means the target holds for every asset and horizon of the configuration.
+
+# %%
+targets = pd.concat({"default pool (all)": backtests.xs("fhs", level="method"), "out-of-sample pool": variant}, names=["configuration"])
+btc_eth = targets.index.get_level_values("asset").isin(["BTC", "ETH"])
+check = pd.DataFrame(
+    {
+        "rate 0.8-1.2% (BTC, ETH)": targets["exception_rate"].between(0.008, 0.012) | ~btc_eth,
+        "Kupiec not rejected": ~targets["kupiec_rejected"].astype(bool),
+        "CC not rejected": ~targets["cc_rejected"].astype(bool),
+        ">=95% green (every window)": targets["green_share"] >= 0.95,
+        ">=95% green (quarterly)": targets["green_share_q"] >= 0.95,
+        "no red window": (targets["red"] == 0) & (targets["red_q"] == 0),
+    }
+)
+check.groupby(level="configuration").all().T
+
+# %%
+# the green share a *correct* model can expect: P(X <= 4) for X ~ Binomial(250, p) (scipy.stats.binom)
+from scipy import stats
+
+pd.Series({f"true rate {p:.1%}": stats.binom.cdf(4, 250, p) for p in (0.006, 0.007, 0.008, 0.009, 0.010, 0.012)}, name="P(window green)")
+
+# %% [markdown]
+# Reading the tables (full mode, BTC 2016→, ETH 2017→, BNB 2019→, SOL mid-2021→; model fixed in advance for all
+# assets: GJR skew-t volatility refitted every 42 days on the expanding history, FHS quantile refitted daily):
 #
 # * **EWMA-normal** gives about 2% exceptions on BTC and ETH at a nominal 1% — the normal quantile is far
 #   too thin for crypto — and is rejected by Kupiec.
-# * **FHS** with the long residual pool puts BTC and ETH inside 0.8–1.2% at both horizons, and neither Kupiec
-#   nor Christoffersen conditional coverage rejects for BTC, ETH and BNB. The share of green traffic-light
-#   windows is about 90% for BTC and ETH at 1 day: with a true 1% rate, a 250-day window has 2.5 expected
-#   exceptions and $P(X\le4)=89\%$, so a *correct* model cannot reach the 95% green target; only a model
-#   running at about 0.8% can.
-# * **SOL** at one day is over-conservative with the default pool (about 0.45% exceptions, Kupiec rejects at 5%):
-#   its GJR forecasts come out of the 2021 boom and overstate its later volatility, and the seed residuals keep the
-#   quantile wide. Pooling residuals across assets (`fit(..., pool=...)`) does *not* fix this (BTC/ETH/BNB shocks
-#   have heavier tails, pooling makes SOL more conservative, about 0.15%).
-# * The **out-of-sample pool** fixes SOL: Kupiec and Christoffersen conditional coverage are then not rejected for
-#   any of the four assets at either horizon (SOL 1-day about 0.75%), BTC and ETH 1-day stay inside 0.8–1.2%,
-#   but ETH 2-day comes out at about 1.21% (18 exceptions in 1486), a hair above the window. No single pool
-#   meets every figure of the brief; the default (`"all"`) meets the BTC/ETH windows, the variant meets the tests
-#   on all four assets.
+# * **FHS, default pool** (`residual_pool="all"`): BTC 0.93% / 1.07% (1-day / 2-day), ETH 0.87% / 0.87%,
+#   BNB 0.89% / 0.98% — BTC and ETH inside 0.8–1.2% at both horizons, Kupiec and conditional coverage not rejected
+#   for BTC, ETH and BNB. **SOL 1-day is over-conservative**: 0.45% (6 in 1331), Kupiec p=0.024, CC p=0.005 —
+#   its GJR forecasts come out of the 2021 boom and overstate its later volatility, and the seed residuals keep
+#   the quantile wide. Pooling residuals across assets (`fit(..., pool=...)`) does *not* fix this (BTC/ETH/BNB
+#   shocks have heavier tails; pooling makes SOL more conservative, about 0.15%).
+# * **FHS, out-of-sample pool** (`residual_pool="out-of-sample"`: the seed is dropped once 250 out-of-sample
+#   shocks exist): Kupiec and conditional coverage not rejected for any asset at either horizon (SOL 1-day 0.75%,
+#   p=0.34 / 0.11), BTC 0.99% / 1.01%, ETH 1-day 0.87%, but **ETH 2-day 1.21%** (18 in 1486), a hair above 1.2%.
+# * **Traffic light**: no red window for FHS anywhere, in either counting. For BTC, ETH and BNB the green share is
+#   83–94% counting every window and 80–94% with the Basel quarterly convention (one window every 63
+#   observations); SOL (97–100%) and ETH 2-day with the default pool (100%) are above 95%. Counting quarterly rather than daily changes the share by about a point, not more: windows
+#   63 observations apart still share most of their observations.
+# * **The 95%-green target is out of reach of a correctly calibrated model**: with a true 1% rate a
+#   250-observation window is green with probability $P(X\le4)=89.2\%$ (table above), and even at 0.8% only
+#   94.8%. Exception rates of 0.8–1.2% and ≥95% green windows are compatible only if exceptions are spread *more
+#   evenly* than independent draws, which the clustering of crypto crashes does not give; only a model running at
+#   about 0.7% or less (green probability ≥ 96.8%) would pass, and it would fail the 0.8% lower bound.
+#
+# **Verdict.** No configuration tried meets every target. The default pool meets the BTC/ETH exception-rate
+# windows and the tests on BTC, ETH, BNB (SOL 1-day rejected); the out-of-sample pool meets the tests on all four
+# assets (ETH 2-day at 1.21%); neither reaches 95% green windows (none red). Other principled variants measured
+# while preparing this notebook and not adopted: the out-of-sample pool switching at 500 shocks (ETH 2-day 0.94%
+# but SOL 1-day conditional coverage rejected, p=0.041) and the EVT quantile (`method="evt"`; SOL 1-day 0.45%,
+# Kupiec rejected, with either pool).
 
 # %% [markdown]
 # ## 5. Anti-procyclicality: 2-day 99.7% margin rates for BTC and ETH
@@ -366,6 +419,8 @@ summary = {
     "ETH 2d 99% FHS exception rate": fhs.loc[(2, "ETH"), "exception_rate"],
     "BTC 1d EWMA-normal exception rate": ewma.loc[(1, "BTC"), "exception_rate"],
     "SOL 1d FHS exception rate, out-of-sample pool": variant.loc[(1, "SOL"), "exception_rate"] if "SOL" in ASSETS else np.nan,
+    "BTC 1d FHS green windows, every window": fhs.loc[(1, "BTC"), "green_share"],
+    "BTC 1d FHS green windows, Basel quarterly": fhs.loc[(1, "BTC"), "green_share_q"],
     "BTC APC peak-to-trough (smoothing+floor)": apc.loc[("BTC", "smoothing 0.97 + slow EWMA floor 0.995"), "peak_to_trough"],
     "BTC APC average rate (smoothing+floor)": apc.loc[("BTC", "smoothing 0.97 + slow EWMA floor 0.995"), "average_rate"],
 }
@@ -380,7 +435,8 @@ apc.to_csv(OUTPUT_DIR / "02_procyclicality.csv")
 # EWMA-normal under-covers; FHS does not reject on BTC and ETH; no red traffic-light window for FHS
 assert (ewma.loc[pd.IndexSlice[:, ["BTC", "ETH"]], "exception_rate"] > 0.015).all()
 assert not fhs.loc[pd.IndexSlice[:, ["BTC", "ETH"]], "kupiec_rejected"].any()
-assert (fhs["red"] == 0).all()
+assert (fhs["red"] == 0).all() and (fhs["red_q"] == 0).all()
+assert (variant["red"] == 0).all() and (variant["red_q"] == 0).all()
 if FAST:
     assert (fhs.loc[pd.IndexSlice[:, ["BTC", "ETH"]], "exception_rate"].between(0.003, 0.02)).all()
 else:
