@@ -225,6 +225,11 @@ class StressRangeModel:
         out-of-sample residual since. ``"out-of-sample"``: the seed is dropped as soon as ``min_pool`` out-of-sample
         shocks exist, so the quantile also corrects a persistent bias of the volatility forecasts (SOL's forecasts
         after 2021 overstate its volatility: out-of-sample residual s.d. 0.85).
+    out_of_sample_min_independent : int or None
+        With ``residual_pool="out-of-sample"``: if set, the seed is dropped only once the out-of-sample pool holds this
+        many *non-overlapping* h-day shocks, i.e. ``out_of_sample_min_independent * horizon_days`` overlapping blocks
+        (the pool's blocks overlap, so ``n`` blocks carry about ``n / h`` independent shocks; this keeps the same
+        effective sample size at every horizon). ``None`` (default): ``min_pool`` overlapping blocks, at any horizon.
     progress : bool
         Show progress bars.
     """
@@ -246,6 +251,7 @@ class StressRangeModel:
     evt_threshold_quantile: float = 0.90
     min_pool: int = 250
     residual_pool: str = "all"
+    out_of_sample_min_independent: int | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -259,6 +265,10 @@ class StressRangeModel:
             raise InputError("extreme_vol", self.extreme_vol, "must be 'stressed' or 'current'")
         if self.residual_pool not in ("all", "out-of-sample"):
             raise InputError("residual_pool", self.residual_pool, "must be 'all' or 'out-of-sample'")
+        if self.out_of_sample_min_independent is not None and (
+            int(self.out_of_sample_min_independent) != self.out_of_sample_min_independent or self.out_of_sample_min_independent < 1
+        ):
+            raise ParameterError("out_of_sample_min_independent", self.out_of_sample_min_independent, "must be a positive integer or None")
         if self.method not in METHODS:
             raise InputError("method", self.method, f"must be one of {list(METHODS)}")
         for name in ("floor", "cap"):
@@ -359,12 +369,15 @@ class StressRangeModel:
         tail_fits: dict[str, GpdTailFit] = {}
         refit_positions = set(range(0, n, self.refit_every_days)) | {n - 1}
         current: dict[str, GpdTailFit] = {}
+        switch_count = (
+            self.min_pool if self.out_of_sample_min_independent is None else int(self.out_of_sample_min_independent) * h
+        )
         for i in range(n):
             sample = values[: available[i]]
             if (
                 self.residual_pool == "out-of-sample"
                 and available[i] > 0
-                and out_of_sample_count[available[i] - 1] >= self.min_pool
+                and out_of_sample_count[available[i] - 1] >= switch_count
             ):
                 sample = sample[~seed[: available[i]]]
             if i in refit_positions or not current:

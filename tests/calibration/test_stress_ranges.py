@@ -230,3 +230,29 @@ def test_extreme_layer_parts(simulated):
         assert frame.loc[day, "historical_worst_down"] == pytest.approx(max(0.0, -moves.loc[: day - pd.Timedelta(days=1)].min()))
     with pytest.raises(InputError, match="extreme_vol"):
         StressRangeModel(extreme_vol="max")
+
+
+def test_out_of_sample_pool_switch_counts_independent_shocks(simulated):
+    # out_of_sample_min_independent=500 at h=2: the seed is kept until 500 * 2 = 1000 overlapping out-of-sample
+    # 2-day blocks exist, then dropped; quantiles recomputed here from the residuals directly
+    returns, garch = simulated
+    model = StressRangeModel(
+        confidence=0.99, horizon_days=2, residual_pool="out-of-sample", out_of_sample_min_independent=500,
+        refit_every_days=250, progress=False,
+    )
+    frame = model.fit(returns, garch=garch).frame
+    z = garch["std_residual"].dropna()
+    u = (z.rolling(2).sum() / math.sqrt(2)).dropna()
+    seed_dates = garch.index[garch["in_sample"].astype(bool)]
+    out_of_sample = u.loc[~u.index.isin(seed_dates)]
+    early = out_of_sample.index[600]  # 600 out-of-sample blocks before it: < 1000, the seed stays in the pool
+    late = frame.index[-300]
+    assert (out_of_sample.index < late).sum() >= 1000
+    for day, pool in (
+        (early, u.loc[u.index < early].to_numpy()),
+        (late, out_of_sample.loc[out_of_sample.index < late].to_numpy()),
+    ):
+        expected = -math.expm1(2 * garch.loc[day, "mean"] + garch.loc[day, "vol_h"] * np.quantile(pool, 0.01))
+        assert frame.loc[day, "scan_down"] == pytest.approx(expected, rel=1e-10)
+    with pytest.raises(ParameterError, match="out_of_sample_min_independent"):
+        StressRangeModel(out_of_sample_min_independent=0)
