@@ -75,6 +75,30 @@ class FileFormatError(MarginLabError, ValueError):
     """A file (account, market, parameter file, case vector) is malformed."""
 
 
+class OutputError(InputError):
+    """A file cannot be written where asked: missing or read-only folder, a directory, a bad suffix, a full disk."""
+
+
+class NumericalError(MarginLabError, ArithmeticError):
+    """A computation produced a NaN or an infinite total (e.g. an overflow at absurd sizes).
+
+    Parameters
+    ----------
+    field : str
+        The quantity that is not finite (``"maintenance_margin_usd"``...).
+    value : Any
+        The value that was produced.
+    reason : str
+        What was being computed, and what to check.
+    """
+
+    def __init__(self, field: str, value: Any, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{field}={value!r}: {reason}")
+
+
 class DataError(MarginLabError, ValueError):
     """Market data failed validation or could not be loaded.
 
