@@ -1,4 +1,5 @@
-"""Snapshot loaders, symbol resolution, panels and returns (against ../shared/data/README.md facts)."""
+"""Snapshot loaders, symbol resolution, panels and returns (against the facts of the snapshot's README, see
+``marginlab/datasets/NOTICE.md`` for the sources)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from marginlab.data import (
     simple_returns,
     snapshot_dir,
 )
-from marginlab.exceptions import DataError, DataWarning, InputError, UnknownAssetError
+from marginlab.exceptions import DataError, InputError, UnknownAssetError
 
 DAY = pd.Timedelta("1D")
 
@@ -37,22 +38,23 @@ def test_snapshot_dir_order(tmp_path, monkeypatch):
     assert snapshot_dir() == tmp_path
 
 
-def test_no_snapshot_names_all_three_places(tmp_path, monkeypatch):
-    from marginlab.data import sources
-
+def test_missing_data_dir_is_an_error_not_a_fallback(tmp_path, monkeypatch):
     monkeypatch.setenv("MARGINLAB_DATA_DIR", str(tmp_path / "absent"))
-    monkeypatch.setattr(sources, "_REPO", tmp_path / "repo")
-    with pytest.raises(DataError) as info, pytest.warns(DataWarning, match="is not a directory"):
+    with pytest.raises(DataError) as info:
         snapshot_dir()
     message = str(info.value)
-    assert "MARGINLAB_DATA_DIR" in message and str(tmp_path / "absent") in message
-    assert str(tmp_path / "repo" / "data" / "snapshot") in message
-    assert str(tmp_path / "shared" / "data") in message
-    assert "marginlab data fetch" in message
+    assert "MARGINLAB_DATA_DIR" in message and str(tmp_path / "absent") in message and "does not exist" in message
+    assert "\n" not in message
+    with pytest.raises(DataError, match="MARGINLAB_DATA_DIR"):
+        load_daily("BTC", "2020-01-01", "2020-01-31")
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("MARGINLAB_DATA_DIR", str(tmp_path / "file"))
+    with pytest.raises(DataError, match="is not a directory"):
+        snapshot_dir()
 
 
 def test_btc_2020_03_12_crash():
-    # ../shared/data/README.md section 1: 2020-03-12 is -38.8% close to close (open 7938, low 4644, close 4857)
+    # marginlab/datasets/README.md section 1: 2020-03-12 is -38.8% close to close (open 7938, low 4644, close 4857)
     bars = load_daily("BTC", "2020-03-11", "2020-03-12")
     day = bars.loc[pd.Timestamp("2020-03-12", tz="UTC")]
     assert day["close"] == pytest.approx(4857, abs=1)
@@ -70,7 +72,7 @@ def test_eth_and_binance_crash_days():
 
 
 def test_symbol_resolution_and_row_counts():
-    # row counts and starts from ../shared/data/README.md / MANIFEST.csv
+    # row counts and starts from marginlab/datasets/README.md / MANIFEST.csv
     btc = load_daily("BTC")
     assert len(btc) == 5152 and btc.index[0] == pd.Timestamp("2011-08-18", tz="UTC")
     assert len(load_daily("ETH")) == 3485

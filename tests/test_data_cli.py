@@ -13,7 +13,7 @@ def test_data_list_prints_every_series(capsys, tmp_path):
     lines = capsys.readouterr().out.splitlines()
     rows = [line.split() for line in lines[2:]]
     by_key = {(row[0], row[1]): row for row in rows}
-    # ranges and counts from ../shared/data/README.md
+    # ranges and counts from marginlab/datasets/README.md
     assert by_key[("BTC", "btc_usd")][4:7] == ["2011-08-18", "2025-09-24", "5152"]
     assert by_key[("SOL", "universe")][4:7] == ["2020-04-10", "2025-02-20", "1778"]
     assert by_key[("USTC", "stablecoins")][5] == "2022-10-09"

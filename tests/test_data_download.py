@@ -228,18 +228,22 @@ def test_loaders_with_download_source(server, tmp_path, monkeypatch):
         fetch("coingecko", ["BTC"], "2025-01-01", "2025-01-31")
 
 
-def test_auto_source_falls_back_to_download(server, tmp_path, monkeypatch):
-    from marginlab.data import sources
-
+def test_auto_source_reads_snapshot_then_download_cache(server, tmp_path, monkeypatch, snapshot_binance):
+    # lookup order: a symbol the snapshot holds is read from it; another comes from the download cache
     monkeypatch.setenv("MARGINLAB_BINANCE_ARCHIVE_URL", server.url)
     monkeypatch.setenv("MARGINLAB_CACHE_DIR", str(tmp_path / "cache"))
-    snapshot_close = load_daily("BTC", "2025-01-01", "2025-01-31", source="auto")["close"]  # snapshot exists: USD file
-    monkeypatch.setenv("MARGINLAB_DATA_DIR", str(tmp_path / "absent"))
-    monkeypatch.setattr(sources, "_REPO", tmp_path / "repo")
-    assert not sources.snapshot_available()
-    downloaded = load_daily("BTC", "2025-01-01", "2025-01-31", source="auto")["close"]  # no snapshot: Binance USDT
+    for (year, month), unit in [((2024, 12), "ms"), ((2025, 1), "us")]:  # serve the same rows as "XRPUSDT"
+        name = f"XRPUSDT-1d-{year}-{month:02d}"
+        rows = snapshot_binance[(snapshot_binance["timestamp"].dt.year == year) & (snapshot_binance["timestamp"].dt.month == month)]
+        content = _kline_zip(rows, name, unit)
+        server.files[f"/data/spot/monthly/klines/XRPUSDT/1d/{name}.zip"] = content
+        server.files[f"/data/spot/monthly/klines/XRPUSDT/1d/{name}.zip.CHECKSUM"] = f"{hashlib.sha256(content).hexdigest()}  x\n".encode()
+    snapshot_close = load_daily("BTC", "2025-01-01", "2025-01-31", source="auto")["close"]  # in the snapshot: USD file
+    assert not server.hits, "a series of the snapshot must not be downloaded"
+    downloaded = load_daily("XRPUSDT", "2025-01-01", "2025-01-31", source="auto")["close"]  # not in it: Binance archive
     assert len(downloaded) == len(snapshot_close) == 31
-    # Coinbase USD vs Binance USDT closes agree within 1% (data_sources.md: "up to the source's own differences")
+    assert (tmp_path / "cache" / "manifest.json").is_file()
+    # Coinbase USD vs Binance USDT closes agree within 1% (the served rows are Binance BTCUSDT)
     assert np.max(np.abs(downloaded.to_numpy() / snapshot_close.to_numpy() - 1)) < 0.01
 
 

@@ -69,7 +69,7 @@ def test_normal_qq_points():
 
 
 def test_worst_days_btc():
-    # ../shared/data/README.md section 1: 2013-04-11 is -48.5%, 2020-03-12 is -38.8%
+    # marginlab/datasets/README.md section 1: 2013-04-11 is -48.5%, 2020-03-12 is -38.8%
     table = worst_days(load_daily("BTC")["close"].rename("BTC"), count=3)
     assert table["date"].iloc[0] == pd.Timestamp("2013-04-11", tz="UTC")
     assert table["simple_return"].iloc[0] == pytest.approx(-0.485, abs=0.001)

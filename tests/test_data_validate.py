@@ -121,7 +121,7 @@ def test_infer_frequency_and_fill_policy():
 
 
 def test_snapshot_hourly_gap_is_the_documented_hour():
-    # ../shared/data/README.md section 6: "One hour is missing: 2025-01-02T14:00Z."
+    # marginlab/datasets/README.md section 6: "One hour is missing: 2025-01-02T14:00Z."
     from marginlab.data import load_hourly
 
     with pytest.warns(DataWarning, match="between 2025-01-02T13:00:00Z and 2025-01-02T15:00:00Z"):

@@ -31,7 +31,7 @@ def test_btc_on_ftx_day_uses_close_and_dvol():
 
 
 def test_eth_close_matches_file():
-    eth = pd.read_csv(pytest.importorskip("marginlab.data").snapshot_dir() / "eth_usd_daily.csv")
+    eth = pd.read_csv(pytest.importorskip("marginlab.data").snapshot_path("eth_usd"))
     expected = float(eth.loc[eth["timestamp"] == "2022-11-09T00:00:00Z", "close"].iloc[0])
     assert market_from_history("2022-11-09", ["ETH"], expiries=[30]).index_usd("ETH") == pytest.approx(expected)
 

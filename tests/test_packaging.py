@@ -1,9 +1,10 @@
-"""Packaging consistency: environment.yml vs pyproject, CI and README test command, no data files in git."""
+"""Packaging consistency: environment.yml vs pyproject, CI and README test command, the embedded dataset."""
 
 from __future__ import annotations
 
-import csv
+import gzip
 import hashlib
+import json
 import re
 import subprocess
 import tomllib
@@ -13,7 +14,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_MANIFEST = ROOT.parent / "shared" / "data" / "MANIFEST.csv"
+DATASETS = ROOT / "marginlab" / "datasets"
 
 
 def _pyproject() -> dict:
@@ -78,15 +79,62 @@ def test_ci_and_readme_run_make_test():
     assert "make test" in lines, "README.md must give `make test` as the test command (in a code block)"
 
 
-def test_no_shared_data_file_is_tracked():
-    if not SHARED_MANIFEST.exists():
-        pytest.skip("../shared/data/MANIFEST.csv absent")
-    with SHARED_MANIFEST.open() as stream:
-        forbidden = {row["sha256"]: row["file"] for row in csv.DictReader(stream)}
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+def test_embedded_dataset_matches_its_manifest():
+    manifest = json.loads((DATASETS / "manifest.json").read_text())
+    assert manifest["name"] == "marginlab-snapshot" and manifest["version"].startswith("marginlab-snapshot-")
+    stored = sorted(path.name for path in DATASETS.glob("*.csv.gz"))
+    assert stored == sorted(entry["file"] for entry in manifest["files"].values())
+    total = 0
+    for dataset, entry in manifest["files"].items():
+        data = (DATASETS / entry["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], f"{entry['file']} does not match manifest.json"
+        assert len(data) == entry["bytes"] and len(data) < 5_000_000
+        text = gzip.decompress(data)
+        assert hashlib.sha256(text).hexdigest() == entry["csv_sha256"]
+        assert text.count(b"\n") == entry["rows"] + 1, dataset  # header + one line per row
+        total += len(data)
+    assert total < 6_000_000
+    notice = (DATASETS / "NOTICE.md").read_text()
+    assert "MIT" in notice and "research" in notice
+    for entry in manifest["files"].values():
+        assert entry["file"] in notice
+
+
+def test_embedded_dataset_is_package_data_and_tracked():
+    patterns = _pyproject()["tool"]["setuptools"]["package-data"]["marginlab"]
+    assert "datasets/*.csv.gz" in patterns and "datasets/NOTICE.md" in patterns and "**/*.json" in patterns
+    files = subprocess.run(["git", "ls-files", "marginlab/datasets"], cwd=ROOT, capture_output=True, check=True).stdout.decode()
+    if not files:
+        pytest.skip("not a git checkout")
+    for name in ("manifest.json", "NOTICE.md", "build.py", "btc_usd_daily.csv.gz"):
+        assert f"marginlab/datasets/{name}" in files.split()
+
+
+def _code_strings(path: Path) -> list[str]:
+    """String literals of a Python file that are not docstrings (comments and docstrings may cite sources)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                docstrings.add(id(first.value))
+    return [node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def test_no_code_path_refers_outside_the_repository():
+    # the data and the reference files live inside the repository: no code builds a path to ../shared
     offenders = []
-    for name in filter(None, files):
-        path = ROOT / name
-        if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() in forbidden:
-            offenders.append(f"{name} (= {forbidden[hashlib.sha256(path.read_bytes()).hexdigest()]})")
-    assert not offenders, f"files from ../shared/data are tracked by git: {offenders}"
+    for folder in ("marginlab", "tests", "benchmarks", "notebooks"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path.name == "test_packaging.py":
+                continue
+            for value in _code_strings(path):
+                if value == "shared" or any(needle in value for needle in ("../shared", "data/snapshot", "/work/")):
+                    offenders.append(f"{path.relative_to(ROOT)}: {value[:60]!r}")
+    for name in ("Makefile", ".ci/run"):
+        assert "shared" not in (ROOT / name).read_text(), name
+    assert not offenders, offenders

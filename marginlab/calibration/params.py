@@ -578,11 +578,17 @@ def calibrate(
         "asof": day.strftime("%Y-%m-%d"),
         "created_at": created_at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "package_version": __version__,
-        "data_source": "marginlab data snapshot (../shared/data/README.md)" if from_snapshot else "user-supplied prices",
+        "data_source": _data_label() if from_snapshot else "user-supplied prices",
         "settings": settings_record,
         "assets": records,
     }
     return CalibratedParameters(document)
+
+
+def _data_label() -> str:
+    from marginlab.data import dataset_label
+
+    return f"marginlab data {dataset_label()}"
 
 
 def _dvol_close(asset: str) -> pd.Series | None:

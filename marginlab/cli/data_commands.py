@@ -16,7 +16,7 @@ import argparse
 
 import pandas as pd
 
-from marginlab.data import catalogue, snapshot_dir, validate_file
+from marginlab.data import catalogue, dataset_info, snapshot_origin, validate_file
 from marginlab.data.download import FETCHERS, Cache, default_cache_dir
 
 
@@ -51,14 +51,16 @@ def _list(args: argparse.Namespace) -> int:
     table = catalogue()
     if args.kind:
         table = table[table["kind"] == args.kind]
-    print(f"snapshot: {snapshot_dir()}")
-    columns = ["name", "dataset", "kind", "frequency", "start", "end", "rows", "file"]
+    info = dataset_info()
+    where = "embedded in marginlab; sources and terms: marginlab/datasets/NOTICE.md" if snapshot_origin() == "embedded" else "from $MARGINLAB_DATA_DIR"
+    print(f"dataset: {info['name']} version {info['version']} ({where})")
+    columns = ["name", "dataset", "kind", "frequency", "start", "end", "rows", "origin", "file"]
     print(table[columns].to_string(index=False))
     manifest = Cache(args.cache_dir).manifest()
     if manifest:
         cached = pd.DataFrame([{"key": key, **entry} for key, entry in sorted(manifest.items())])
         print(f"\ncached downloads: {Cache(args.cache_dir).directory}")
-        print(cached[["key", "start", "end", "rows", "retrieved_at"]].to_string(index=False))
+        print(cached[["key", "start", "end", "rows", "retrieved_at", "source_url"]].to_string(index=False))
     return 0
 
 

@@ -2,9 +2,10 @@
 
 Sources
 -------
-* **Snapshot** (:mod:`marginlab.data.sources`): the normalised files documented in
-  ``../shared/data/README.md``, read from ``$MARGINLAB_DATA_DIR``, else ``data/snapshot/`` in the
-  repository, else ``../shared/data``. :func:`catalogue` lists every series.
+* **Snapshot** (:mod:`marginlab.data.sources`): normalised files read from
+  ``$MARGINLAB_DATA_DIR`` when set (a value that is not a folder is an error, not a fallback),
+  else from the dataset embedded in the package (:mod:`marginlab.datasets`, version given by
+  :func:`dataset_info`). :func:`catalogue` lists every series and where it comes from.
 * **Download** (:mod:`marginlab.data.download`): the Binance public archive (spot daily klines),
   Deribit DVOL and Binance USD-M funding, normalised to the same schema and cached as parquet
   under ``data/cache/`` (``$MARGINLAB_CACHE_DIR``) with a sha256 manifest.
@@ -34,7 +35,18 @@ from marginlab.data.loaders import (
     resolve_dataset,
 )
 from marginlab.data.returns import DAYS_PER_YEAR, annualise_vol, log_returns, percent_returns, simple_returns
-from marginlab.data.sources import FILES, catalogue, clear_cache, read_snapshot, snapshot_available, snapshot_dir
+from marginlab.data.sources import (
+    FILES,
+    catalogue,
+    clear_cache,
+    dataset_info,
+    dataset_label,
+    read_snapshot,
+    snapshot_available,
+    snapshot_dir,
+    snapshot_origin,
+    snapshot_path,
+)
 from marginlab.data.validate import ValidationReport, fill_gaps, validate_file, validate_frame
 
 __all__ = [
@@ -45,6 +57,8 @@ __all__ = [
     "catalogue",
     "clear_cache",
     "close_panel",
+    "dataset_info",
+    "dataset_label",
     "fill_gaps",
     "load_daily",
     "load_dvol",
@@ -59,6 +73,8 @@ __all__ = [
     "simple_returns",
     "snapshot_available",
     "snapshot_dir",
+    "snapshot_origin",
+    "snapshot_path",
     "validate_file",
     "validate_frame",
 ]

@@ -1,6 +1,6 @@
 """Download sources, normalised to the snapshot schema and cached as parquet with a manifest.
 
-Three public sources (exact formats in ``../shared/reference/data_sources.md``):
+Three public sources:
 
 * :func:`fetch_binance_klines` - the Binance public data archive, monthly spot kline zips
   ``/data/spot/monthly/klines/<SYMBOL>/<interval>/<SYMBOL>-<interval>-<YYYY>-<MM>.zip``; each
@@ -17,11 +17,19 @@ Base URLs default to the public hosts and can be changed with the ``base_url`` a
 environment variables ``MARGINLAB_BINANCE_ARCHIVE_URL``, ``MARGINLAB_DERIBIT_URL`` and
 ``MARGINLAB_BINANCE_FUTURES_URL`` (the tests point them at a local server).
 
-The cache lives in ``$MARGINLAB_CACHE_DIR`` (default ``data/cache/`` in the repository,
-git-ignored). Each entry is a parquet file written atomically (temporary file + ``os.replace``)
-and listed in ``manifest.json`` with its source URL, retrieval time, sha256, row count and date
-range; an entry whose file is missing or whose sha256 does not match (a truncated or corrupt
-file) is reported with a :class:`DataWarning` and fetched again, never used.
+The cache lives in ``$MARGINLAB_CACHE_DIR`` (default ``data/cache/`` in a source checkout,
+git-ignored, else ``$XDG_CACHE_HOME/marginlab`` or ``~/.cache/marginlab``). Each entry is a
+parquet file written atomically (:func:`marginlab.io.atomic_write_bytes`) and listed in
+``manifest.json`` with its source URL, retrieval time, sha256, row count and date range; an entry
+whose file is missing, whose sha256 does not match (a truncated or corrupt file) or that does not
+parse as parquet is reported with a :class:`DataWarning` and fetched again, never used. A
+manifest that is not valid JSON or not a JSON object is reported the same way and rebuilt.
+
+Every path component is validated before use: symbols are upper-case letters and digits,
+``interval`` is one of :data:`BINANCE_INTERVALS`, ``resolution`` one of
+:data:`DVOL_RESOLUTIONS`, and a cache key is a ``/``-separated sequence of names made of
+letters, digits, ``.``, ``_`` and ``-`` (no ``..``) whose resolved path stays inside the cache
+folder; anything else is an :class:`~marginlab.exceptions.InputError` naming the field and value.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import hashlib
 import io
 import json
 import os
-import tempfile
+import re
 import warnings
 import zipfile
 from collections.abc import Callable, Iterable
@@ -45,6 +53,7 @@ from tqdm.auto import tqdm
 
 from marginlab.data.validate import validate_frame
 from marginlab.exceptions import DataWarning, DownloadError, InputError
+from marginlab.io import atomic_write_bytes
 
 __all__ = [
     "Cache",
@@ -56,6 +65,10 @@ __all__ = [
     "BINANCE_ARCHIVE_URL",
     "DERIBIT_URL",
     "BINANCE_FUTURES_URL",
+    "BINANCE_INTERVALS",
+    "DVOL_RESOLUTIONS",
+    "check_symbol",
+    "check_cache_key",
 ]
 
 BINANCE_ARCHIVE_URL = "https://data.binance.vision"
@@ -68,6 +81,46 @@ KLINE_COLUMNS = ["open_time", "open", "high", "low", "close", "volume", "close_t
 NORMALISED_KLINE_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume", "quote_volume", "num_trades",
                             "taker_buy_base_volume", "taker_buy_quote_volume"]
 _MICROSECOND_THRESHOLD = 10**14  # ms timestamps are ~1.7e12 today; µs ~1.7e15
+#: Kline intervals of the Binance spot archive.
+BINANCE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1mo")
+#: Resolutions accepted by Deribit ``get_volatility_index_data`` (seconds, or ``1D``).
+DVOL_RESOLUTIONS = ("1", "60", "3600", "43200", "1D")
+_SYMBOL = re.compile(r"[A-Z0-9]{2,30}")
+_KEY_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+
+
+def check_symbol(symbol, field: str = "symbol") -> str:
+    """``symbol`` when it is 2-30 upper-case letters or digits (a Binance pair, a currency).
+
+    Examples
+    --------
+    >>> check_symbol("BTCUSDT")
+    'BTCUSDT'
+    >>> check_symbol("../x")
+    Traceback (most recent call last):
+    marginlab.exceptions.InputError: symbol='../x': must be 2-30 upper-case letters or digits, such as 'BTCUSDT'
+    """
+    if not isinstance(symbol, str) or not _SYMBOL.fullmatch(symbol):
+        raise InputError(field, symbol, "must be 2-30 upper-case letters or digits, such as 'BTCUSDT'")
+    return symbol
+
+
+def check_cache_key(key) -> str:
+    """``key`` when it is ``/``-separated names of letters, digits, ``.``, ``_``, ``-`` (not ``.``/``..``).
+
+    Examples
+    --------
+    >>> check_cache_key("binance/spot/BTCUSDT/1d/BTCUSDT-1d-2024-01")
+    'binance/spot/BTCUSDT/1d/BTCUSDT-1d-2024-01'
+    >>> check_cache_key("../../etc/x")
+    Traceback (most recent call last):
+    marginlab.exceptions.InputError: key='../../etc/x': must be '/'-separated names of letters, digits, '.', '_' and '-' (no empty, '.' or '..' part)
+    """
+    parts = key.split("/") if isinstance(key, str) else [""]
+    if not all(_KEY_PART.fullmatch(part) and part.strip(".") for part in parts):
+        raise InputError("key", key, "must be '/'-separated names of letters, digits, '.', '_' and '-' "
+                                     "(no empty, '.' or '..' part)")
+    return key
 
 
 def _base(explicit: str | None, variable: str, default: str) -> str:
@@ -75,26 +128,17 @@ def _base(explicit: str | None, variable: str, default: str) -> str:
 
 
 def default_cache_dir() -> Path:
-    """``$MARGINLAB_CACHE_DIR``, else ``data/cache`` in the repository."""
+    """``$MARGINLAB_CACHE_DIR``, else ``data/cache`` in a source checkout, else the user cache folder."""
     if os.environ.get("MARGINLAB_CACHE_DIR"):
-        return Path(os.environ["MARGINLAB_CACHE_DIR"])
-    return Path(__file__).resolve().parents[2] / "data" / "cache"
+        return Path(os.environ["MARGINLAB_CACHE_DIR"]).expanduser()
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "data").is_dir():
+        return checkout / "data" / "cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "marginlab"
 
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Cache:
@@ -128,26 +172,41 @@ class Cache:
         if not self.manifest_path.exists():
             return {}
         try:
-            return json.loads(self.manifest_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            warnings.warn(f"cache manifest {self.manifest_path} is unreadable; the cache is rebuilt", DataWarning, stacklevel=2)
+            value = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            value = None
+        if not isinstance(value, dict):
+            warnings.warn(f"cache manifest {self.manifest_path} is not a JSON object; the cache is rebuilt",
+                          DataWarning, stacklevel=2)
             return {}
+        return {key: entry for key, entry in value.items() if isinstance(entry, dict)}
 
     def path(self, key: str) -> Path:
-        return self.directory / f"{key}.parquet"
+        """The parquet file of ``key``: validated (:func:`check_cache_key`) and inside the cache folder."""
+        check_cache_key(key)
+        root = self.directory.resolve()
+        path = (root / f"{key}.parquet").resolve()
+        if not path.is_relative_to(root):
+            raise InputError("key", key, f"resolves outside the cache folder {root}")
+        return path
 
     def get(self, key: str) -> pd.DataFrame | None:
         """The cached frame of ``key``, or None when absent or corrupt (corrupt: warned, must be refetched)."""
-        entry = self.manifest().get(key)
         path = self.path(key)
-        if entry is None or not path.exists():
+        entry = self.manifest().get(key)
+        if entry is None or not path.is_file():
             return None
         data = path.read_bytes()
         if _sha256(data) != entry.get("sha256"):
             warnings.warn(f"cache file {path} does not match its manifest sha256 (truncated or corrupt); fetching it again",
                           DataWarning, stacklevel=2)
             return None
-        return pd.read_parquet(io.BytesIO(data))
+        try:
+            return pd.read_parquet(io.BytesIO(data))
+        except Exception as error:  # pyarrow raises ArrowInvalid, OSError or ValueError on a damaged file
+            warnings.warn(f"cache file {path} does not parse as parquet ({type(error).__name__}); fetching it again",
+                          DataWarning, stacklevel=2)
+            return None
 
     def put(self, key: str, frame: pd.DataFrame, source_url: str) -> dict[str, Any]:
         """Store ``frame`` under ``key`` (atomic write) and record it in the manifest."""
@@ -155,10 +214,10 @@ class Cache:
         frame.to_parquet(buffer, index=False)
         data = buffer.getvalue()
         path = self.path(key)
-        _atomic_write(path, data)
+        atomic_write_bytes(path, data, field="cache_dir")
         stamps = frame["timestamp"] if "timestamp" in frame.columns and len(frame) else None
         entry = {
-            "file": str(path.relative_to(self.directory)),
+            "file": path.relative_to(self.directory.resolve()).as_posix(),
             "source_url": source_url,
             "retrieved_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "sha256": _sha256(data),
@@ -168,7 +227,7 @@ class Cache:
         }
         manifest = self.manifest()
         manifest[key] = entry
-        _atomic_write(self.manifest_path, json.dumps(manifest, indent=1, sort_keys=True).encode())
+        atomic_write_bytes(self.manifest_path, json.dumps(manifest, indent=1, sort_keys=True).encode(), field="cache_dir")
         return entry
 
 
@@ -323,8 +382,9 @@ def fetch_binance_klines(
     """
     if missing not in ("warn", "raise"):
         raise InputError("missing", missing, "must be 'warn' or 'raise'")
-    if not symbol or not symbol.isalnum() or symbol.upper() != symbol:
-        raise InputError("symbol", symbol, "must be an upper-case Binance pair such as 'BTCUSDT'")
+    check_symbol(symbol)
+    if interval not in BINANCE_INTERVALS:
+        raise InputError("interval", interval, f"must be one of {', '.join(BINANCE_INTERVALS)}")
     lo, hi = _range(start, end)
     base = _base(base_url, "MARGINLAB_BINANCE_ARCHIVE_URL", BINANCE_ARCHIVE_URL)
     cache = Cache(cache_dir)
@@ -397,6 +457,8 @@ def fetch_dvol(
     """
     if currency not in ("BTC", "ETH"):
         raise InputError("currency", currency, "DVOL exists for BTC and ETH")
+    if resolution not in DVOL_RESOLUTIONS:
+        raise InputError("resolution", resolution, f"must be one of {', '.join(DVOL_RESOLUTIONS)}")
     lo, hi = _range(start, end)
     base = _base(base_url, "MARGINLAB_DERIBIT_URL", DERIBIT_URL)
     cache = Cache(cache_dir)
@@ -459,8 +521,7 @@ def fetch_funding(
     Returns a frame ``timestamp, symbol, funding_rate`` (decimal per funding period, timestamps
     snapped to the hour), sorted and validated, cached under ``binance/funding/``.
     """
-    if not symbol or not symbol.isalnum() or symbol.upper() != symbol:
-        raise InputError("symbol", symbol, "must be an upper-case Binance pair such as 'BTCUSDT'")
+    check_symbol(symbol)
     if not 1 <= limit <= 1000:
         raise InputError("limit", limit, "Binance accepts 1..1000")
     lo, hi = _range(start, end)

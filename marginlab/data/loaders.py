@@ -78,9 +78,25 @@ def _check_gaps(gaps: str) -> None:
         raise InputError("gaps", gaps, f"must be one of {GAP_POLICIES}")
 
 
-def _use_snapshot(source: str) -> bool:
+def _use_snapshot(source: str, symbol: str | None = None, dataset: str | None = None) -> bool:
+    """Lookup order of ``source="auto"``: the snapshot when it holds ``symbol``, else the download cache."""
     _check_source(source)
-    return source == "snapshot" or (source == "auto" and snapshot_available())
+    if source != "auto":
+        return source == "snapshot"
+    if not snapshot_available():
+        return False
+    if symbol is None:
+        return True
+    try:
+        name = resolve_dataset(symbol, dataset)
+    except UnknownAssetError:
+        return False
+    spec = FILES[name]
+    return spec.symbol == symbol or spec.symbol is None and symbol in _symbols(name)
+
+
+def _symbols(dataset: str) -> frozenset[str]:
+    return frozenset(read_snapshot(dataset)["symbol"].unique())
 
 
 def _apply_gaps(frame: pd.DataFrame, frequency: str, gaps: str, file: str) -> pd.DataFrame:
@@ -144,7 +160,8 @@ def load_daily(
     source : {"snapshot", "download", "auto"}
         ``"download"`` fetches the Binance archive into the cache (:mod:`marginlab.data.download`);
         a plain asset ``X`` becomes the pair ``XUSDT``, so prices are in USDT, not USD.
-        ``"auto"`` reads the snapshot when one exists, else downloads.
+        ``"auto"`` reads the snapshot when it holds ``symbol``, else the download cache
+        (fetching what is missing).
     gaps : {"warn", "raise", "ignore", "ffill"}
         Missing days are reported with a :class:`DataWarning` by default; ``"ffill"`` fills them
         (previous close, zero volume, column ``filled``).
@@ -163,7 +180,7 @@ def load_daily(
     -0.388
     """
     _check_gaps(gaps)
-    if _use_snapshot(source):
+    if _use_snapshot(source, symbol, dataset):
         name = resolve_dataset(symbol, dataset)
         spec = FILES[name]
         frame = read_snapshot(name)

@@ -1,9 +1,20 @@
 """The snapshot source: where the normalised data files live, what they hold, cached reading.
 
-The snapshot directory is ``$MARGINLAB_DATA_DIR`` when set, else ``data/snapshot/`` in the
-repository, else ``../shared/data`` beside the checkout. Each file follows the normalised schema
-(``timestamp`` = UTC ISO time of the bar open, lower-case columns, sorted, no duplicates);
-:data:`FILES` describes them and :func:`catalogue` lists every series with its date range.
+Lookup order of the snapshot:
+
+1. ``$MARGINLAB_DATA_DIR`` when set: a folder of normalised files (plain or gzip CSV, the file
+   names of :data:`FILES`). A value that is not an existing folder is a :class:`DataError`
+   naming the variable and the value (never a silent fallback).
+2. Else the dataset embedded in the package (:mod:`marginlab.datasets`, gzip CSV, checked
+   against its manifest by the tests).
+3. Series that neither holds (other Binance pairs, later dates) come from the download cache
+   (``marginlab data fetch``, :mod:`marginlab.data.download`) via ``source="download"`` or
+   ``"auto"`` of the loaders.
+
+Each file follows the normalised schema (``timestamp`` = UTC ISO time of the bar open,
+lower-case columns, sorted, no duplicates); :data:`FILES` describes them and :func:`catalogue`
+lists every series with its date range and origin; :func:`dataset_info` names the dataset and
+its version for provenance.
 
 Parsed files are cached in memory keyed on path, modification time and size, so repeated loads
 (notebooks and calibrations call them a lot) cost a copy, not a parse; every reader returns a copy.
@@ -12,25 +23,28 @@ Parsed files are cached in memory keyed on path, modification time and size, so 
 from __future__ import annotations
 
 import functools
+import json
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from marginlab import datasets
 from marginlab.data.validate import validate_frame
-from marginlab.exceptions import DataError, DataWarning, InputError
+from marginlab.exceptions import DataError, InputError
 
-__all__ = ["FileSpec", "FILES", "snapshot_dir", "snapshot_candidates", "read_snapshot", "catalogue", "clear_cache"]
+__all__ = ["FileSpec", "FILES", "snapshot_dir", "snapshot_path", "snapshot_origin", "read_snapshot", "catalogue",
+           "clear_cache", "dataset_info", "dataset_label", "snapshot_available", "DATA_DIR_VARIABLE"]
 
-_REPO = Path(__file__).resolve().parents[2]
+#: Environment variable naming a folder of normalised files used instead of the embedded dataset.
+DATA_DIR_VARIABLE = "MARGINLAB_DATA_DIR"
 
-#: Command that explains how to get data when no snapshot exists.
+#: Command that explains how to get data when a file is missing.
 DOWNLOAD_HINT = (
-    "set MARGINLAB_DATA_DIR to a directory holding the normalised files (see ../shared/data/README.md), "
-    "or download into the cache with `marginlab data fetch BTCUSDT --start 2020-01-01` "
-    "(--source binance | deribit-dvol | binance-funding)"
+    "unset MARGINLAB_DATA_DIR to use the dataset embedded in marginlab, point it at a folder holding the "
+    "normalised files (names in marginlab.data.FILES), or download into the cache with "
+    "`marginlab data fetch BTCUSDT --start 2020-01-01` (--source binance | deribit-dvol | binance-funding)"
 )
 
 
@@ -86,42 +100,104 @@ FILES: dict[str, FileSpec] = {
 }
 
 
-def snapshot_candidates() -> list[Path]:
-    """The directories searched for the snapshot, in order."""
-    candidates = []
-    if os.environ.get("MARGINLAB_DATA_DIR"):
-        candidates.append(Path(os.environ["MARGINLAB_DATA_DIR"]))
-    candidates += [_REPO / "data" / "snapshot", _REPO.parent / "shared" / "data"]
-    return candidates
+def _explicit_dir() -> Path | None:
+    """``$MARGINLAB_DATA_DIR`` as a folder, None when unset; a DataError when it is not a folder."""
+    value = os.environ.get(DATA_DIR_VARIABLE)
+    if value is None or value == "":
+        return None
+    folder = Path(value).expanduser()
+    if not folder.is_dir():
+        reason = "does not exist" if not folder.exists() else "is not a directory"
+        raise DataError(f"{DATA_DIR_VARIABLE}={value!r} {reason}; set it to a folder of normalised data files "
+                        f"or unset it to use the dataset embedded in marginlab")
+    return folder
 
 
 def snapshot_dir() -> Path:
-    """The snapshot directory: ``$MARGINLAB_DATA_DIR``, else ``data/snapshot``, else ``../shared/data``.
-
-    A ``MARGINLAB_DATA_DIR`` that is set but is not a directory is reported with a
-    :class:`DataWarning` before the search falls back to the other two places.
+    """The snapshot folder: ``$MARGINLAB_DATA_DIR`` when set, else the embedded dataset's folder.
 
     Raises
     ------
     DataError
-        When none of the three exists; the message names all three and how to download.
+        When ``MARGINLAB_DATA_DIR`` is set but is not an existing folder (the message names the
+        variable and its value).
+
+    Examples
+    --------
+    >>> snapshot_dir().name in ("datasets",) or "MARGINLAB_DATA_DIR" in __import__("os").environ
+    True
     """
-    candidates = snapshot_candidates()
-    explicit = os.environ.get("MARGINLAB_DATA_DIR")
-    if explicit and not Path(explicit).is_dir():
-        warnings.warn(f"MARGINLAB_DATA_DIR={explicit!r} is not a directory; looking in data/snapshot and ../shared/data instead",
-                      DataWarning, stacklevel=2)
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    names = ["$MARGINLAB_DATA_DIR" + (f" ({candidates[0]})" if os.environ.get("MARGINLAB_DATA_DIR") else " (unset)"),
-             str(_REPO / "data" / "snapshot"), str(_REPO.parent / "shared" / "data")]
-    raise DataError(f"no market-data snapshot found; looked in {', '.join(names)}. To fix: {DOWNLOAD_HINT}")
+    explicit = _explicit_dir()
+    return explicit if explicit is not None else datasets.DATASET_DIR
+
+
+def snapshot_origin() -> str:
+    """``"MARGINLAB_DATA_DIR"`` or ``"embedded"``: where :func:`snapshot_dir` points."""
+    return DATA_DIR_VARIABLE if _explicit_dir() is not None else "embedded"
 
 
 def snapshot_available() -> bool:
-    """True when a snapshot directory exists (without warning about an unusable ``MARGINLAB_DATA_DIR``)."""
-    return any(candidate.is_dir() for candidate in snapshot_candidates())
+    """True when the snapshot can be read (False only when ``MARGINLAB_DATA_DIR`` is unusable)."""
+    try:
+        snapshot_dir()
+    except DataError:
+        return False
+    return True
+
+
+def snapshot_path(dataset: str, directory: Path | None = None) -> Path:
+    """The file holding ``dataset`` (a key of :data:`FILES`): plain or gzip CSV.
+
+    In the embedded dataset the files are ``<file>.gz``; a folder of your own may hold either the
+    plain name of :data:`FILES` or the same name with ``.gz``.
+
+    Examples
+    --------
+    >>> snapshot_path("btc_usd").name in ("btc_usd_daily.csv.gz", "btc_usd_daily.csv")
+    True
+    """
+    spec = _spec(dataset)
+    folder = directory if directory is not None else snapshot_dir()
+    stem = spec.file.removesuffix(".gz")
+    candidates = [folder / spec.file, folder / stem, folder / f"{stem}.gz"]
+    for candidate in dict.fromkeys(candidates):
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"snapshot file missing. To fix: {DOWNLOAD_HINT}", file=str(folder / spec.file))
+
+
+def dataset_info() -> dict[str, str]:
+    """Name, version and origin of the market data in use, for provenance (reports, parameter files).
+
+    The embedded dataset gives its manifest's name and version (``marginlab-snapshot-2025.09``).
+    A ``$MARGINLAB_DATA_DIR`` folder may hold a ``manifest.json`` with ``name`` and ``version``;
+    without one it is named ``user-data``, version ``unversioned``. No path is included, so the
+    result can be written into files that are shared.
+
+    Returns
+    -------
+    dict
+        ``{"name": ..., "version": ..., "origin": "embedded" | "MARGINLAB_DATA_DIR"}``.
+
+    Examples
+    --------
+    >>> info = dataset_info()
+    >>> sorted(info)
+    ['name', 'origin', 'version']
+    """
+    explicit = _explicit_dir()
+    if explicit is None:
+        return {**datasets.dataset_info(), "origin": "embedded"}
+    info = {"name": "user-data", "version": "unversioned", "origin": DATA_DIR_VARIABLE}
+    manifest = explicit / "manifest.json"
+    if manifest.is_file():
+        try:
+            value = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise DataError(f"manifest unreadable: {error}", file=str(manifest)) from None
+        if isinstance(value, dict):
+            info.update({key: str(value[key]) for key in ("name", "version") if key in value})
+    return info
 
 
 def _spec(dataset: str) -> FileSpec:
@@ -136,7 +212,7 @@ def _parse(path: str, mtime_ns: int, size: int, dataset: str) -> pd.DataFrame:
     spec = FILES[dataset]
     try:
         frame = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as error:
+    except (OSError, EOFError, ValueError, pd.errors.ParserError) as error:
         raise DataError(f"cannot read: {error}", file=path) from error
     if "timestamp" not in frame.columns:
         raise DataError("missing column", file=path, column="timestamp")
@@ -161,12 +237,8 @@ def read_snapshot(dataset: str, directory: Path | None = None) -> pd.DataFrame:
     DataError
         When the file is absent or fails validation (file, row, column and value named).
     """
-    spec = _spec(dataset)
-    path = (directory or snapshot_dir()) / spec.file
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        raise DataError(f"snapshot file missing. To fix: {DOWNLOAD_HINT}", file=str(path)) from None
+    path = snapshot_path(dataset, directory)
+    stat = path.stat()
     return _parse(str(path), stat.st_mtime_ns, stat.st_size, dataset).copy()
 
 
@@ -175,13 +247,26 @@ def clear_cache() -> None:
     _parse.cache_clear()
 
 
+def dataset_label() -> str:
+    """One line naming the market data in use, e.g. ``"marginlab-snapshot-2025.09 (embedded)"``.
+
+    Examples
+    --------
+    >>> dataset_label().endswith(("(embedded)", "(MARGINLAB_DATA_DIR)"))
+    True
+    """
+    info = dataset_info()
+    return f"{info['version']} ({info['origin']})"
+
+
 def catalogue(directory: Path | None = None) -> pd.DataFrame:
     """Every series in the snapshot with its file, kind, frequency, date range and row count.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``name, dataset, file, symbol, kind, frequency, start, end, rows, description``;
+        Columns ``name, dataset, file, symbol, kind, frequency, start, end, rows, origin,
+        description``; ``origin`` is ``"embedded <version>"`` or ``"MARGINLAB_DATA_DIR"``;
         ``name`` is what to pass to the loaders (``load_daily(name, dataset=dataset)``,
         ``load_dvol``, ``load_funding``, ``load_hourly``).
 
@@ -191,10 +276,17 @@ def catalogue(directory: Path | None = None) -> pd.DataFrame:
     >>> table.loc[table["dataset"] == "btc_usd", ["name", "start", "rows"]].to_string(index=False)
     'name      start  rows\\n BTC 2011-08-18  5152'
     """
-    directory = directory or snapshot_dir()
+    if directory is None:
+        directory = snapshot_dir()
+        info = dataset_info()
+        origin = f"embedded {info['version']}" if info["origin"] == "embedded" else info["origin"]
+    else:
+        origin = "directory"
     rows = []
     for spec in FILES.values():
-        if not (directory / spec.file).exists():
+        try:
+            path = snapshot_path(spec.dataset, directory)
+        except DataError:
             continue
         frame = read_snapshot(spec.dataset, directory)
         if "symbol" in frame.columns:
@@ -205,7 +297,7 @@ def catalogue(directory: Path | None = None) -> pd.DataFrame:
                                   "size": [len(frame)]}, index=[spec.symbol])
         for name, row in stats.iterrows():
             fmt = "%Y-%m-%d" if spec.frequency == "1D" else "%Y-%m-%dT%H:%M"
-            rows.append({"name": name, "dataset": spec.dataset, "file": spec.file, "symbol": name, "kind": spec.kind,
+            rows.append({"name": name, "dataset": spec.dataset, "file": path.name, "symbol": name, "kind": spec.kind,
                          "frequency": spec.frequency, "start": row["min"].strftime(fmt), "end": row["max"].strftime(fmt),
-                         "rows": int(row["size"]), "description": spec.description})
+                         "rows": int(row["size"]), "origin": origin, "description": spec.description})
     return pd.DataFrame(rows)

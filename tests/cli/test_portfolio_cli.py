@@ -9,7 +9,7 @@ import pytest
 
 from marginlab.cli import main
 
-CASES_DIR = Path(__file__).resolve().parents[3] / "shared" / "reference" / "derive_pmrm_v2" / "cases"
+CASES_DIR = Path(__file__).resolve().parents[1] / "data" / "derive_pmrm_v2" / "cases"
 CASE_FILES = sorted(CASES_DIR.glob("*.json"))[:3] if CASES_DIR.is_dir() else []
 
 

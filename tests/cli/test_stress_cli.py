@@ -8,7 +8,7 @@ import yaml
 
 from marginlab.cli import main
 from marginlab.cli.stress_commands import load_book, parse_model
-from marginlab.data import snapshot_available, snapshot_dir
+from marginlab.data import snapshot_available, snapshot_path
 from marginlab.exceptions import FileFormatError, InputError
 
 needs_data = pytest.mark.skipif(not snapshot_available(), reason="needs the market-data snapshot")
@@ -46,7 +46,7 @@ def test_parse_model_and_load_book(tmp_path):
 @needs_data
 def test_book_through_instant_crash_writes_events(tmp_path, capsys):
     # base price: BTC close on 2025-02-19 (btc_usd_daily.csv); 1 BTC long entered there with 10% cash.
-    raw = pd.read_csv(snapshot_dir() / "btc_usd_daily.csv")
+    raw = pd.read_csv(snapshot_path("btc_usd"))
     base = float(raw.loc[raw["timestamp"] == "2025-02-19T00:00:00Z", "close"].iloc[0])
     book = tmp_path / "book.yaml"
     book.write_text(yaml.safe_dump([{"account_id": "ten-x", "cash_usd": 0.1 * base,

@@ -1,7 +1,7 @@
 """Derive PMRM v2: every public test vector reproduced through the one risk-matrix engine.
 
 Expected numbers are the vectors' own ``Result`` fields (data from the test suite of
-``github.com/derivexyz/v2-core`` @ 7736900d, see ``../shared/reference/derive_pmrm_v2/README.md``):
+``github.com/derivexyz/v2-core`` @ 7736900d, see ``tests/data/derive_pmrm_v2/README.md``):
 an independent source, not a re-run of marginlab. Tolerances follow SPEC.md §11: relative 1e-9
 (absolute 1e-6 near zero) for MM/IM; ``|error| / max(|expected|, 1) <= 1e-9`` for intermediates.
 New files dropped into ``cases/`` (the held-out vectors) are picked up automatically.
@@ -19,7 +19,7 @@ from marginlab.exceptions import FileFormatError, InputError
 from marginlab.margin.derive import case_from_dict, derive_model, load_case, svi_vol
 from marginlab.margin.presets import get_model
 
-CASES_DIR = Path(__file__).resolve().parents[3] / "shared" / "reference" / "derive_pmrm_v2" / "cases"
+CASES_DIR = Path(__file__).resolve().parents[1] / "data" / "derive_pmrm_v2" / "cases"
 CASE_FILES = sorted(CASES_DIR.glob("*.json")) if CASES_DIR.is_dir() else []
 needs_cases = pytest.mark.skipif(not CASE_FILES, reason=f"Derive vectors not found in {CASES_DIR}")
 
