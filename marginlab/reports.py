@@ -1,13 +1,21 @@
-"""The main job: execute the notebook series into HTML reports.
+"""The main job: execute the notebook series into HTML reports a reader can trust.
 
 Run as ``python -m marginlab.reports`` (``make report`` does). Every ``notebooks/NN_*.py``
 (jupytext percent format) is executed in order with nbclient (kernel ``python3`` of the running
-interpreter, working directory = the notebooks directory, environment
-``MARGINLAB_OUTPUT_DIR=<output>`` and, with ``--fast``, ``MARGINLAB_FAST=1``), and written to
-``<output>/NN_name.html``; ``<output>/index.html`` links every report and the parameter file
-``calibrated_parameters.yaml`` when a notebook wrote it. A failing cell stops the run with a
-message naming the notebook, the cell index, the cell's first source line and the error, and
-exit code 1.
+interpreter over IPC sockets, working directory = the notebooks directory, environment
+``MARGINLAB_OUTPUT_DIR=<output>``, ``MARGINLAB_FAST=1`` with ``--fast``, and progress bars off),
+and written to ``<output>/NN_name.html``. ``<output>/index.html`` lists each notebook with its
+one-line description, the dataset name and version, and links the parameter file
+``calibrated_parameters.yaml``, the figures (``NN_*.png``) and the CSV outputs (``NN_*.csv``).
+
+Every executed notebook is audited (:func:`audit_notebook`): a warning, a traceback, a
+progress-bar fragment, an empty table or an absolute path in an output is listed, and the job
+ends with exit code 1 naming them. A failing cell stops the run with a message naming the
+notebook, the cell index, the cell's first source line and the error, and exit code 1.
+
+Helpers for the notebooks: :func:`format_table` (tables formatted for readers: thousands
+separators, % for rates, integers for counts, no scientific notation) and :func:`save_figure`
+(a PNG next to the reports, linked from the index).
 
 Options: ``--fast``, ``--only 01 03``, ``--output DIR``, ``--notebooks DIR``, ``--timeout SECONDS``.
 """
@@ -16,23 +24,35 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import html
+import math
 import os
+import re
 import sys
+import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from marginlab.exceptions import InputError, MarginLabError
+from marginlab.io import atomic_write_bytes, atomic_write_text
 
-__all__ = ["NotebookExecutionError", "ReportEntry", "discover_notebooks", "execute_notebook", "run_reports", "main"]
+__all__ = ["NotebookExecutionError", "ReportEntry", "discover_notebooks", "execute_notebook", "run_reports", "main",
+           "audit_notebook", "audit_html", "notebook_summary", "format_table", "format_number", "save_figure",
+           "write_index"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 REPORTS_DIR = REPO_ROOT / "reports"
 PARAMETER_FILE = "calibrated_parameters.yaml"
 NOTEBOOK_GLOB = "[0-9][0-9]_*.py"
+
+
+class ReportQualityError(MarginLabError):
+    """A report holds a warning, traceback, progress fragment, empty table or absolute path."""
 
 
 class NotebookExecutionError(MarginLabError):
@@ -49,11 +69,291 @@ class NotebookExecutionError(MarginLabError):
 
 @dataclass(frozen=True)
 class ReportEntry:
-    """One executed notebook: source, HTML written, seconds taken."""
+    """One executed notebook: source, HTML written, seconds taken, problems found by the audit."""
 
     notebook: Path
     html: Path
     seconds: float
+    problems: tuple[str, ...] = field(default=())
+
+
+#: What a reader must never see in a report: (pattern, what it is).
+_OUTPUT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b\w*Warning\b[:(]|\bwarnings\.warn\b|^WARNING\b", re.MULTILINE), "a warning"),
+    (re.compile(r"Traceback \(most recent call last\)"), "a traceback"),
+    (re.compile(r"\d+%\|[^|\n]*\|"), "a progress-bar fragment"),
+    (re.compile(r"\[\d+:\d\d<|\d+(?:\.\d+)?(?:it|s)/(?:s|it)\]"), "a progress-bar fragment"),
+    (re.compile(r"Empty DataFrame"), "an empty table"),
+)
+_PATH_PATTERN = re.compile(r"(?<![\w.])/(?:work|home|tmp|root|Users|var/folders|private)/[^\s\"'<>]*")
+
+
+def audit_html(text: str) -> list[str]:
+    """Absolute paths (``/work/``, ``/home/``, ``/tmp/``...) found anywhere in a rendered report.
+
+    Examples
+    --------
+    >>> audit_html("<p>wrote /tmp/x/params.yaml</p>")
+    ["an absolute path: '/tmp/x/params.yaml'"]
+    >>> audit_html("<p>all fine: reports/01.html</p>")
+    []
+    """
+    return [f"an absolute path: {match!r}" for match in dict.fromkeys(_PATH_PATTERN.findall(text))]
+
+
+def _output_texts(output: Any) -> Iterator[str]:
+    if output.get("output_type") == "error":
+        yield "Traceback (most recent call last)"
+        yield f"{output.get('ename')}: {output.get('evalue')}"
+        return
+    if output.get("output_type") == "stream":
+        yield output.get("text", "")
+        return
+    for mime, value in (output.get("data") or {}).items():
+        if mime.startswith("text/") or mime == "application/json":
+            yield value if isinstance(value, str) else "".join(value) if isinstance(value, list) else str(value)
+
+
+def audit_notebook(notebook: Any) -> list[str]:
+    """Problems a reader would see in the outputs of an executed notebook.
+
+    Each item names the cell and the problem: a warning (``...Warning:``, a ``WARNING`` line),
+    a traceback, a progress-bar fragment (``45%|####``, ``[00:01<00:02``, ``3.2it/s]``), an
+    empty table (``Empty DataFrame``) or an absolute path (``/work/``, ``/home/``, ``/tmp/``...).
+    Source code and markdown are not audited (they may quote such words on purpose).
+
+    Examples
+    --------
+    >>> import nbformat
+    >>> cell = nbformat.v4.new_code_cell("x")
+    >>> cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text="/tmp/a.py:3: UserWarning: careful")]
+    >>> audit_notebook(nbformat.v4.new_notebook(cells=[cell]))
+    ['cell 0: a warning', "cell 0: an absolute path: '/tmp/a.py:3:'"]
+    """
+    problems: list[str] = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        for output in cell.get("outputs", []):
+            for text in _output_texts(output):
+                for pattern, what in _OUTPUT_PATTERNS:
+                    if pattern.search(text):
+                        problems.append(f"cell {index}: {what}")
+                problems += [f"cell {index}: {problem}" for problem in audit_html(text)]
+    return list(dict.fromkeys(problems))
+
+
+def notebook_summary(path: Path | str) -> tuple[str, str]:
+    """Title and one-line description of a notebook, from its first markdown cell.
+
+    The title is the cell's first heading (without ``NN —``); the description is the first
+    sentence of the paragraph that follows, without markdown emphasis.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "09_demo.py"
+    >>> _ = path.write_text("# %% [markdown]\\n# # 09 — A demo\\n#\\n# This shows **one** thing. And more.\\n")
+    >>> notebook_summary(path)
+    ('A demo', 'This shows one thing.')
+    """
+    path = Path(path)
+    title, description = path.stem[3:].replace("_", " ").capitalize(), ""
+    try:
+        import jupytext
+
+        cells = jupytext.read(path).cells
+    except Exception:  # an unreadable notebook still gets its file-name title
+        return title, description
+    for cell in cells:
+        if cell.cell_type != "markdown":
+            continue
+        lines = cell.source.splitlines()
+        heading = next((line for line in lines if line.startswith("#")), None)
+        if heading:
+            title = re.sub(r"^#+\s*(\d+\s*[—–-]\s*)?", "", heading).strip()
+        paragraph: list[str] = []
+        for line in lines:
+            if line.startswith("#") or (not line.strip() and not paragraph):
+                continue
+            if not line.strip():
+                break
+            paragraph.append(line.strip())
+        text = re.sub(r"[*_`]", "", " ".join(paragraph))
+        match = re.match(r"(.+?[.!?])(\s|$)", text)
+        description = (match.group(1) if match else text)[:240]
+        break
+    return title, description
+
+
+def format_number(value: Any, decimals: int = 2) -> str:
+    """A number for a reader: thousands separators, never scientific notation.
+
+    Numbers of magnitude 1 or more get ``decimals`` places; smaller ones get enough places to
+    show three significant digits (at most 10). NaN and None give an en dash.
+
+    Examples
+    --------
+    >>> format_number(100500.254), format_number(9090), format_number(7.4e-05), format_number(float("nan"))
+    ('100,500.25', '9,090.00', '0.0000740', '–')
+    """
+    if value is None:
+        return "–"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(number):
+        return "–"
+    if math.isinf(number):
+        return "∞" if number > 0 else "−∞"
+    places = decimals
+    if 0 < abs(number) < 1:
+        places = max(decimals, min(10, 2 - math.floor(math.log10(abs(number)))))
+    return f"{number:,.{places}f}"
+
+
+def format_table(
+    frame: Any,
+    *,
+    percent: Iterable[str] = (),
+    counts: Iterable[str] = (),
+    decimals: int = 2,
+    percent_decimals: int = 2,
+    dates: Iterable[str] = (),
+    hide_index: bool = False,
+) -> Any:
+    """A pandas Styler that shows ``frame`` for readers (the one table formatter of the notebooks).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame or Series
+        The table (a Series becomes a one-column frame).
+    percent : iterable of str
+        Columns holding rates as fractions (0.0123), shown as ``1.23%``.
+    counts : iterable of str
+        Columns holding counts, shown as integers with thousands separators (``9,090``).
+        Integer columns are shown this way without being listed.
+    decimals : int
+        Places of the other numeric columns (thousands separators, no scientific notation;
+        see :func:`format_number`).
+    percent_decimals : int
+        Places of the percent columns.
+    dates : iterable of str
+        Datetime columns shown as ``YYYY-MM-DD`` (datetime columns are shown this way when they
+        hold only midnight times).
+    hide_index : bool
+        Hide the index (for tables whose index is a plain row number).
+
+    Returns
+    -------
+    pandas.io.formats.style.Styler
+        Renders as HTML in a notebook and in the reports; ``.data`` is the unchanged frame.
+
+    Raises
+    ------
+    InputError
+        When a column named in ``percent``, ``counts`` or ``dates`` is not in the table.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"rate": [0.0123, 0.5], "days": [9090, 50], "margin_usd": [100500.25, 1.5e-5]})
+    >>> styled = format_table(table, percent=["rate"], counts=["days"])
+    >>> [styled.format_func("rate")(0.0123), styled.format_func("days")(50.0), styled.format_func("margin_usd")(1.5e-5)]
+    ['1.23%', '50', '0.0000150']
+    """
+    import pandas as pd
+
+    table = frame.to_frame() if isinstance(frame, pd.Series) else frame
+    if not isinstance(table, pd.DataFrame):
+        raise InputError("frame", type(frame).__name__, "must be a pandas DataFrame or Series")
+    percent, counts, dates = list(percent), list(counts), list(dates)
+    for name, columns in (("percent", percent), ("counts", counts), ("dates", dates)):
+        missing = [column for column in columns if column not in table.columns]
+        if missing:
+            raise InputError(name, missing, f"not a column of the table; columns are {list(table.columns)}")
+    formatters: dict[Any, Any] = {}
+    for column in table.columns:
+        series = table[column]
+        if column in percent:
+            formatters[column] = functools.partial(_percent, percent_decimals)
+        elif column in counts or pd.api.types.is_integer_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            formatters[column] = _count
+        elif column in dates or (pd.api.types.is_datetime64_any_dtype(series) and _midnight_only(series)):
+            formatters[column] = _date
+        elif pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            formatters[column] = functools.partial(format_number, decimals=decimals)
+    styler = table.style.format(formatters, na_rep="–")
+    styler.format_func = lambda column: formatters[column]  # type: ignore[attr-defined]
+    if hide_index:
+        styler = styler.hide(axis="index")
+    return styler
+
+
+def _percent(decimals: int, value: Any) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(number):
+        return "–"
+    return f"{number * 100:,.{decimals}f}%"
+
+
+def _count(value: Any) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(number):
+        return "–"
+    return f"{round(number):,d}"
+
+
+def _date(value: Any) -> str:
+    return "–" if value is None or value != value else f"{value:%Y-%m-%d}"
+
+
+def _midnight_only(series: Any) -> bool:
+    values = series.dropna()
+    return bool(len(values)) and bool((values == values.dt.normalize()).all())
+
+
+def save_figure(figure: Any, name: str, *, output_dir: Path | str | None = None, dpi: int = 110) -> None:
+    """Save a matplotlib figure as ``<output_dir>/<name>.png`` (atomic write) for the report index.
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure
+        The figure (``plt.gcf()`` for the current one).
+    name : str
+        File stem: letters, digits, ``_`` and ``-``, starting with the notebook number
+        (``"01_prices"``) so the index lists it under its notebook.
+    output_dir : Path, optional
+        Default ``$MARGINLAB_OUTPUT_DIR``, else the repository's ``reports/``.
+
+    Nothing is returned, so a call ending a notebook cell prints no (absolute) path in the report.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> save_figure(fig, "01_demo", output_dir=folder)
+    >>> [path.name for path in folder.iterdir()]
+    ['01_demo.png']
+    """
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,100}", name):
+        raise InputError("name", name, "must be letters, digits, '_' and '-' such as '01_prices'")
+    folder = Path(output_dir) if output_dir is not None else Path(os.environ.get("MARGINLAB_OUTPUT_DIR") or REPORTS_DIR)
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    atomic_write_bytes(folder / f"{name}.png", buffer.getvalue(), field="name")
 
 
 def discover_notebooks(notebooks_dir: Path | str = NOTEBOOKS_DIR, only: Sequence[str] | None = None) -> list[Path]:
@@ -126,6 +426,7 @@ def execute_notebook(
         Naming the notebook, cell index, first source line and the error of the failing cell.
     """
     import jupytext
+    from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
@@ -134,11 +435,16 @@ def execute_notebook(
     output_dir.mkdir(parents=True, exist_ok=True)
     notebook = jupytext.read(path)
     notebook.metadata["kernelspec"] = {"name": kernel_name, "display_name": "Python 3", "language": "python"}
-    env = {"MARGINLAB_OUTPUT_DIR": str(output_dir.resolve()), "MARGINLAB_FAST": "1" if fast else "0"}
-    client = NotebookClient(notebook, timeout=timeout, kernel_name=kernel_name,
-                            resources={"metadata": {"path": str(path.parent.resolve())}})
+    # progress bars off (their text lands in the report), no pydevd frozen-modules notice
+    env = {"MARGINLAB_OUTPUT_DIR": str(output_dir.resolve()), "MARGINLAB_FAST": "1" if fast else "0",
+           "MARGINLAB_PROGRESS": "0", "TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     deadline = time.monotonic() + notebook_timeout if notebook_timeout is not None else None
-    with _environment(env):
+    # the kernel talks over IPC sockets in a private folder: no "running over TCP without
+    # encryption" warning from ipykernel on the console, no port clashes between parallel runs
+    with _environment(env), tempfile.TemporaryDirectory(prefix="marginlab-kernel-") as sockets:
+        manager = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=str(Path(sockets) / "k"))
+        client = NotebookClient(notebook, km=manager, timeout=timeout, kernel_name=kernel_name,
+                                resources={"metadata": {"path": str(path.parent.resolve())}})
         try:
             with client.setup_kernel():
                 for index, cell in enumerate(notebook.cells):
@@ -163,36 +469,58 @@ def execute_notebook(
     return notebook
 
 
-def _write_html(notebook, target: Path) -> None:
+def _write_html(notebook, target: Path) -> str:
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_notebook_node(notebook)
-    tmp = target.with_suffix(".html.tmp")
-    tmp.write_text(body, encoding="utf-8")
-    os.replace(tmp, target)
+    atomic_write_text(target, body, field="output")
+    return body
 
 
-def _title(notebook_path: Path) -> str:
-    return notebook_path.stem[3:].replace("_", " ").capitalize()
+def _display_path(path: Path) -> str:
+    """``path`` relative to the working directory when inside it, else as given (for console lines)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _outputs_of(entry: ReportEntry, output_dir: Path, suffix: str) -> list[str]:
+    prefix = entry.notebook.name[:3]
+    return sorted(path.name for path in output_dir.glob(f"{prefix}*{suffix}") if path.is_file())
 
 
 def write_index(entries: Sequence[ReportEntry], output_dir: Path, *, fast: bool) -> Path:
-    """Write ``index.html`` linking every report (and the parameter file when present)."""
-    items = "\n".join(
-        f'<li><a href="{html.escape(entry.html.name)}">{html.escape(entry.notebook.stem)}</a> '
-        f"&mdash; {html.escape(_title(entry.notebook))} ({entry.seconds:.1f} s)</li>"
-        for entry in entries
-    )
+    """Write ``index.html``: each notebook with its description and outputs, the parameter file, the dataset."""
+    from marginlab.data import dataset_info
+
+    output_dir = Path(output_dir)
+    try:
+        info = dataset_info()
+        dataset = f"{html.escape(info['name'])}, version <code>{html.escape(info['version'])}</code> ({html.escape(info['origin'])})"
+    except MarginLabError as error:
+        dataset = html.escape(f"unavailable: {error}")
+    rows = []
+    for entry in entries:
+        title, description = notebook_summary(entry.notebook)
+        links = [f'<a href="{html.escape(name)}">{html.escape(name)}</a>'
+                 for name in _outputs_of(entry, output_dir, ".png") + _outputs_of(entry, output_dir, ".csv")]
+        outputs = f"<br><small>outputs: {', '.join(links)}</small>" if links else ""
+        rows.append(f'<li><a href="{html.escape(entry.html.name)}"><b>{html.escape(entry.notebook.name[:2])} '
+                    f"{html.escape(title)}</b></a> &mdash; {html.escape(description)} "
+                    f"<small>({entry.seconds:,.0f} s)</small>{outputs}</li>")
     parameters = output_dir / PARAMETER_FILE
     extra = (f'<p>Calibrated parameter file: <a href="{PARAMETER_FILE}">{PARAMETER_FILE}</a></p>'
              if parameters.exists() else "<p>No calibrated parameter file was written.</p>")
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-    mode = "FAST parameters" if fast else "full parameters"
-    page = (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>marginlab reports</title></head><body>\n"
-            f"<h1>marginlab reports</h1>\n<p>Generated {stamp} with {mode}.</p>\n<ol>\n{items}\n</ol>\n{extra}\n</body></html>\n")
-    target = output_dir / "index.html"
-    target.write_text(page, encoding="utf-8")
-    return target
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    mode = "FAST parameters (short run)" if fast else "full parameters"
+    page = ("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>marginlab reports</title>\n"
+            "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}li{margin:.6em 0}</style>"
+            "</head><body>\n<h1>marginlab reports</h1>\n"
+            f"<p>Generated {stamp} with {mode}.<br>Market data: {dataset}; sources and terms of use in "
+            "<code>marginlab/datasets/NOTICE.md</code>.</p>\n"
+            f"{extra}\n<ol>\n" + "\n".join(rows) + "\n</ol>\n</body></html>\n")
+    return atomic_write_text(output_dir / "index.html", page, field="output")
 
 
 def run_reports(
@@ -207,7 +535,8 @@ def run_reports(
     """Execute the notebooks in order, write their HTML and the index; return what was written.
 
     Stops at the first failing notebook (raising :class:`NotebookExecutionError`); the reports
-    written before it stay in place.
+    written before it stay in place. Each entry lists the problems :func:`audit_notebook` and
+    :func:`audit_html` found in its report (``main`` turns them into exit code 1).
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -220,12 +549,16 @@ def run_reports(
         started = time.perf_counter()
         executed = execute_notebook(path, fast=fast, output_dir=output_dir, timeout=timeout)
         target = output_dir / f"{path.stem}.html"
-        _write_html(executed, target)
+        body = _write_html(executed, target)
+        in_outputs = audit_notebook(executed)
+        problems = tuple(in_outputs) + tuple(f"page: {problem}" for problem in audit_html(body)
+                                             if not any(problem in known for known in in_outputs))
         seconds = time.perf_counter() - started
-        entries.append(ReportEntry(path, target, seconds))
-        log(f"[{number}/{len(notebooks)}] {path.name} done in {seconds:.1f} s -> {target}")
+        entries.append(ReportEntry(path, target, seconds, problems))
+        log(f"[{number}/{len(notebooks)}] {path.name} done in {seconds:.1f} s -> {_display_path(target)}"
+            + (f" ({len(problems)} problem(s) for a reader)" if problems else ""))
     index = write_index(entries, output_dir, fast=fast)
-    log(f"index: {index}")
+    log(f"index: {_display_path(index)}")
     return entries
 
 
@@ -244,8 +577,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MarginLabError as error:
         print(f"marginlab.reports: error: {error}", file=sys.stderr)
         return 1
-    print(f"{len(entries)} report(s) in {time.perf_counter() - started:.1f} s: {Path(args.output) / 'index.html'}")
-    return 0
+    flawed = [entry for entry in entries if entry.problems]
+    for entry in flawed:
+        print(f"marginlab.reports: {entry.html.name}: {'; '.join(entry.problems)}", file=sys.stderr)
+    print(f"{len(entries)} report(s) in {time.perf_counter() - started:.1f} s: {_display_path(Path(args.output) / 'index.html')}"
+          + (f"; {len(flawed)} with problems for a reader" if flawed else ""))
+    return 1 if flawed else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -289,3 +289,83 @@ def test_current_month_comes_from_daily_files(server, snapshot_binance, tmp_path
     with pytest.warns(DataWarning, match="2025-02-03"):
         fetch_binance_klines("BTCUSDT", "2025-02-01", "2025-02-10", base_url=server.url, cache_dir=tmp_path / "fresh",
                              progress=False, today="2025-02-04")
+
+
+@pytest.mark.parametrize("key", ["../outside", "a/../../outside", "/etc/passwd", "a//b", "a/./b", "a b", "a/b\\c", "", "..", "x/.."])
+def test_crafted_cache_key_never_writes_outside(tmp_path, key):
+    cache = Cache(tmp_path / "cache")
+    frame = pd.DataFrame({"timestamp": pd.to_datetime(["2024-01-01"], utc=True), "close": [1.0]})
+    with pytest.raises(InputError, match="key"):
+        cache.put(key, frame, "https://example.invalid")
+    with pytest.raises(InputError, match="key"):
+        cache.get(key)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []  # nothing written anywhere
+
+
+def test_cache_key_symlink_escape_is_refused(tmp_path):
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "cache" / "link").symlink_to(tmp_path / "elsewhere")
+    frame = pd.DataFrame({"timestamp": pd.to_datetime(["2024-01-01"], utc=True), "close": [1.0]})
+    with pytest.raises(InputError, match="outside the cache folder"):
+        Cache(tmp_path / "cache").put("link/x", frame, "https://example.invalid")
+    assert not list((tmp_path / "elsewhere").iterdir())
+
+
+@pytest.mark.parametrize(("call", "field"), [
+    (lambda d: fetch_binance_klines("BTCUSDT", "2024-01-01", "2024-01-31", interval="../../x", cache_dir=d), "interval"),
+    (lambda d: fetch_binance_klines("BTCUSDT", "2024-01-01", "2024-01-31", interval="1D", cache_dir=d), "interval"),
+    (lambda d: fetch_binance_klines("../BTC", "2024-01-01", "2024-01-31", cache_dir=d), "symbol"),
+    (lambda d: fetch_binance_klines("btcusdt", "2024-01-01", "2024-01-31", cache_dir=d), "symbol"),
+    (lambda d: fetch_dvol("BTC", "2024-01-01", "2024-01-31", resolution="1D/../../x", cache_dir=d), "resolution"),
+    (lambda d: fetch_funding("BTC/USDT", "2024-01-01", "2024-01-31", cache_dir=d), "symbol"),
+    (lambda d: fetch_funding(7, "2024-01-01", "2024-01-31", cache_dir=d), "symbol"),
+])
+def test_path_components_are_validated_before_any_request(tmp_path, call, field):
+    with pytest.raises(InputError) as info:
+        call(tmp_path)
+    assert str(info.value).startswith(f"{field}=") and "\n" not in str(info.value)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("content", ["[1, 2, 3]", "\"text\"", "{broken", "\xff\xfe"])
+def test_manifest_not_an_object_is_rebuilt_with_a_warning(tmp_path, content):
+    cache = Cache(tmp_path)
+    (tmp_path / "manifest.json").write_bytes(content.encode("latin-1"))
+    with pytest.warns(DataWarning, match="not a JSON object"):
+        assert cache.manifest() == {}
+    frame = pd.DataFrame({"timestamp": pd.to_datetime(["2024-01-01"], utc=True), "close": [1.0]})
+    with pytest.warns(DataWarning):
+        cache.put("demo/one", frame, "https://example.invalid/one")
+    assert set(json.loads((tmp_path / "manifest.json").read_text())) == {"demo/one"}
+    assert cache.get("demo/one")["close"].tolist() == [1.0]
+
+
+def test_unparsable_parquet_is_refetched_not_a_traceback(server, tmp_path):
+    rows = fetch_binance_klines("BTCUSDT", "2025-01-01", "2025-01-31", base_url=server.url, cache_dir=tmp_path, progress=False)
+    cache = Cache(tmp_path)
+    key = "binance/spot/BTCUSDT/1d/BTCUSDT-1d-2025-01"
+    garbage = b"PAR1 this is not parquet PAR1"
+    cache.path(key).write_bytes(garbage)
+    manifest = cache.manifest()
+    manifest[key]["sha256"] = hashlib.sha256(garbage).hexdigest()  # the checksum matches: only parsing fails
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.warns(DataWarning, match="does not parse as parquet"):
+        assert cache.get(key) is None
+    hits = server.hits.get(f"{ARCHIVE}/BTCUSDT-1d-2025-01.zip", 0)
+    with pytest.warns(DataWarning, match="does not parse as parquet"):
+        again = fetch_binance_klines("BTCUSDT", "2025-01-01", "2025-01-31", base_url=server.url, cache_dir=tmp_path,
+                                     progress=False)
+    assert server.hits[f"{ARCHIVE}/BTCUSDT-1d-2025-01.zip"] == hits + 1
+    pd.testing.assert_frame_equal(again, rows)
+    assert cache.get(key) is not None
+
+
+def test_cli_list_with_list_manifest_is_one_line(tmp_path, capsys):
+    from marginlab.cli import main
+
+    (tmp_path / "manifest.json").write_text("[]")
+    with pytest.warns(DataWarning):
+        code = main(["data", "list", "--cache-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0 and "marginlab-snapshot-2025.09" in out and "Traceback" not in out

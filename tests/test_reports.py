@@ -1,4 +1,5 @@
-"""The main-job runner on throwaway notebooks: HTML, index, fast flag, failure naming the cell."""
+"""The main-job runner on throwaway notebooks: HTML, index, fast flag, failure naming the cell, the audit of what a
+reader sees, and the table formatter / figure helper the notebooks share."""
 
 from __future__ import annotations
 
@@ -6,13 +7,27 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from marginlab.exceptions import InputError
-from marginlab.reports import NotebookExecutionError, discover_notebooks, execute_notebook, main, run_reports
+from marginlab.reports import (
+    NotebookExecutionError,
+    audit_html,
+    discover_notebooks,
+    execute_notebook,
+    format_number,
+    format_table,
+    main,
+    notebook_summary,
+    run_reports,
+)
 
 GOOD = '''# %% [markdown]
-# # A tiny report
+# # 01 — A tiny report
+#
+# Shows that the runner passes its settings to the kernel. Second sentence.
 
 # %%
 import os
@@ -25,8 +40,23 @@ OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports"))
 import sys
 
 print("fast" if FAST else "full", Path.cwd().name)
-print("kernel python:", sys.executable)
+print("same python as the runner:", sys.executable == os.environ["RUNNER_PYTHON"])
 (OUTPUT_DIR / "calibrated_parameters.yaml").write_text("fast: %s\\n" % FAST)
+(OUTPUT_DIR / "01_table.csv").write_text("a\\n1\\n")
+
+# %%
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from marginlab.reports import save_figure
+
+fig, ax = plt.subplots()
+ax.plot([1, 2], [3, 4])
+save_figure(fig, "01_line")
+
+# %%
+from marginlab.progress import tqdm
+total = sum(tqdm(range(1000), desc="work"))  # no "IProgress not found" warning, no bar in the report
 '''
 
 SECOND = '''# %%
@@ -41,6 +71,11 @@ x = 1
 # compute the impossible
 y = x / 0
 '''
+
+
+@pytest.fixture(autouse=True)
+def _runner_python(monkeypatch):
+    monkeypatch.setenv("RUNNER_PYTHON", sys.executable)
 
 
 @pytest.fixture
@@ -60,19 +95,27 @@ def test_discover_and_only(notebooks):
         discover_notebooks(notebooks, ["07"])
 
 
-def test_run_writes_html_and_index(notebooks, tmp_path):
+def test_run_writes_html_and_index(notebooks, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     output = tmp_path / "out"
     lines: list[str] = []
     entries = run_reports(notebooks, output, fast=True, timeout=120, log=lines.append)
     assert [e.html.name for e in entries] == ["01_tiny.html", "02_second.html"]
     first = (output / "01_tiny.html").read_text()
     assert "fast nbs" in first  # MARGINLAB_FAST=1 reached the kernel, cwd = notebooks dir
-    assert f"kernel python: {sys.executable}" in first  # the kernel runs the same (venv) interpreter
+    assert "same python as the runner: True" in first  # the kernel runs the same (venv) interpreter
+    assert [entry.problems for entry in entries] == [(), ()]  # no warning, no bar, no path
+    assert "Warning" not in first and "it/s]" not in first and str(tmp_path) not in first
     index = (output / "index.html").read_text()
     assert 'href="01_tiny.html"' in index and 'href="02_second.html"' in index
     assert 'href="calibrated_parameters.yaml"' in index
+    assert "A tiny report</b></a> &mdash; Shows that the runner passes its settings to the kernel." in index
+    assert 'href="01_line.png"' in index and 'href="01_table.csv"' in index
+    assert "marginlab-snapshot-2025.09" in index
+    assert (output / "01_line.png").read_bytes()[:4] == b"\x89PNG"
     assert (output / "calibrated_parameters.yaml").read_text() == "fast: True\n"
     assert any("done in" in line for line in lines)
+    assert "out/01_tiny.html" in lines[1] and not any(str(tmp_path) in line for line in lines)  # relative paths
 
 
 def test_failure_names_notebook_and_cell(tmp_path):
@@ -110,3 +153,67 @@ def test_notebook_time_limit(tmp_path):
     path.write_text("# %%\nimport time\n\n# %%\ntime.sleep(30)\n")
     with pytest.raises(NotebookExecutionError, match="cell 1 .*timed out after [1-3] s"):
         execute_notebook(path, fast=True, output_dir=tmp_path, timeout=60, notebook_timeout=3)
+
+
+NOISY = '''# %%
+import warnings, sys, os
+warnings.warn("careful")
+
+# %%
+print(os.getcwd())
+
+# %%
+sys.stderr.write(" 45%|####5     | 45/100 [00:01<00:02, 30.1it/s]")
+
+# %%
+import pandas as pd
+pd.DataFrame({"error": []})
+'''
+
+
+def test_audit_names_every_problem_and_main_fails(tmp_path, capsys):
+    directory = tmp_path / "nbs"
+    directory.mkdir()
+    (directory / "01_noisy.py").write_text(NOISY)
+    entries = run_reports(directory, tmp_path / "out", fast=True, timeout=120, log=lambda _: None)
+    problems = entries[0].problems
+    assert "cell 0: a warning" in problems and "cell 2: a progress-bar fragment" in problems
+    assert "cell 3: an empty table" in problems
+    assert any(problem.startswith("cell 1: an absolute path") for problem in problems)
+    assert main(["--notebooks", str(directory), "--output", str(tmp_path / "o")]) == 1
+    captured = capsys.readouterr()
+    assert "01_noisy.html: cell 0: a warning" in captured.err
+    assert "IPKernelApp" not in captured.err + captured.out
+
+
+def test_audit_html_paths():
+    assert audit_html("see /home/alice/x.yaml and /work/main/reports") == [
+        "an absolute path: '/home/alice/x.yaml'", "an absolute path: '/work/main/reports'"]
+    assert audit_html("relative reports/01.html, a ratio 3/4, a url https://example.org/tmp/x") == []
+
+
+def test_format_table_for_readers():
+    table = pd.DataFrame({
+        "symbol": ["BTC", "ETH"],
+        "days": [9090, 50],                         # integer dtype: a count
+        "breaches": [3.0, 50.0],                    # float dtype, named as a count
+        "breach_rate": [0.0123, 0.5],               # a rate
+        "margin_usd": [100_500.254, 1.005e5],       # never 1.005e+05
+        "funding": [7.4e-05, np.nan],               # small: significant digits, NaN as a dash
+        "first_day": pd.to_datetime(["2020-03-12", "2021-01-01"]),
+    })
+    html = format_table(table, percent=["breach_rate"], counts=["breaches"]).to_html()
+    for text in ("9,090", ">50<", ">3<", "1.23%", "50.00%", "100,500.25", "100,500.00", "0.0000740", "–", "2020-03-12"):
+        assert text in html, text
+    assert "e+0" not in html and "e-0" not in html and "50.00<" not in html.replace("50.00%", "")
+    with pytest.raises(InputError, match="percent"):
+        format_table(table, percent=["missing"])
+    assert format_number(-1234567.891, decimals=0) == "-1,234,568"
+    assert format_number(0.0) == "0.00" and format_number(1e-12) == "0.0000000000"
+
+
+def test_notebook_summary_of_the_shipped_notebooks():
+    for path in discover_notebooks():
+        title, description = notebook_summary(path)
+        assert title and description and len(description) <= 240, path.name
+        assert not title[:2].isdigit(), title

@@ -354,7 +354,7 @@ def _replay_one(
     partitions: int,
     progress: bool,
 ) -> ModelReplay:
-    from tqdm.auto import tqdm
+    from marginlab.progress import tqdm
 
     first = markets[0]
     model0 = _model_at(spec, first.as_of)

@@ -64,7 +64,7 @@ import pandas as pd
 from arch import arch_model
 from scipy import stats
 from scipy.signal import lfilter
-from tqdm.auto import tqdm
+from marginlab.progress import tqdm
 
 from marginlab.exceptions import BoundaryWarning, ConvergenceWarning, InputError, ParameterError
 

@@ -626,7 +626,7 @@ class HaircutModel:
 
         Assets with fewer than 100 returns at a date are NaN there.
         """
-        from tqdm.auto import tqdm
+        from marginlab.progress import tqdm
 
         generator = as_generator(rng)
         out = {}

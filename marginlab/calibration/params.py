@@ -459,7 +459,7 @@ def calibrate(
     progress : bool
         tqdm progress bar over assets.
     """
-    from tqdm.auto import tqdm
+    from marginlab.progress import tqdm
 
     from marginlab import __version__
 

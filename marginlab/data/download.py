@@ -49,7 +49,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import requests
-from tqdm.auto import tqdm
+from marginlab.progress import tqdm
 
 from marginlab.data.validate import validate_frame
 from marginlab.exceptions import DataWarning, DownloadError, InputError

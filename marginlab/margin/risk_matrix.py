@@ -968,7 +968,7 @@ class RiskMatrixModel(MarginModel):
         bounds = list(range(0, n, self.chunk_accounts))
         iterator: Any = enumerate(bounds)
         if self.progress:
-            from tqdm.auto import tqdm
+            from marginlab.progress import tqdm
 
             iterator = tqdm(iterator, total=len(bounds), desc=f"margin {self.name}", unit="chunk")
         for c, a0 in iterator:
