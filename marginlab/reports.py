@@ -446,7 +446,7 @@ def execute_notebook(
         client = NotebookClient(notebook, km=manager, timeout=timeout, kernel_name=kernel_name,
                                 resources={"metadata": {"path": str(path.parent.resolve())}})
         try:
-            with client.setup_kernel():
+            with client.setup_kernel(cleanup_kc=True):  # we made the manager: shut the kernel down
                 for index, cell in enumerate(notebook.cells):
                     if cell.cell_type != "code":
                         continue

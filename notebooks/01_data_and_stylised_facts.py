@@ -21,8 +21,9 @@
 # days, so margin must not be sized from a normal VaR) and **volatility clustering** (calm and
 # turbulent periods persist, which is why the calibration notebooks fit GARCH models).
 #
-# Data: the normalised snapshot described in `../shared/data/README.md`, read with
-# `marginlab.data` (directory `$MARGINLAB_DATA_DIR`, else `data/snapshot/`, else `../shared/data`).
+# Data: the market-data snapshot embedded in marginlab (`marginlab.datasets`, described in its
+# `README.md`; sources, licences and the research-use condition in its `NOTICE.md`), read with
+# `marginlab.data` — or the folder named by `$MARGINLAB_DATA_DIR` when that is set.
 # Every loader validates what it reads (sorted unique timestamps, positive prices,
 # `low <= open, close <= high`) and reports gaps instead of filling them silently.
 #
@@ -61,14 +62,15 @@ from marginlab.data import (
     load_dvol,
     load_funding,
     load_universe,
+    dataset_label,
     log_returns,
-    snapshot_dir,
 )
 from marginlab.data.stylised import autocorrelation, normal_qq, reference_move_table, stylised_facts, worst_days
+from marginlab.reports import format_table, save_figure
 
 sns.set_theme(style="whitegrid", context="notebook")
 OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-print("snapshot:", snapshot_dir(), "| FAST =", FAST)
+print("market data:", dataset_label(), "| FAST =", FAST)
 
 # %% [markdown]
 # ## 1. What is in the snapshot
@@ -79,7 +81,7 @@ print("snapshot:", snapshot_dir(), "| FAST =", FAST)
 
 # %%
 table = catalogue()
-table[["name", "dataset", "kind", "frequency", "start", "end", "rows"]]
+format_table(table[["name", "dataset", "kind", "frequency", "start", "end", "rows"]], counts=["rows"], hide_index=True)
 
 # %% [markdown]
 # ## 2. History: prices on a log scale
@@ -110,6 +112,7 @@ axes[1].set_yscale("log")
 axes[1].set(title=f"Universe: {universe.shape[1]} non-stable assets rebased to 1 at listing",
             xlabel="date (UTC)", ylabel="growth of 1 USD (log scale)")
 plt.tight_layout()
+save_figure(fig, "01_prices")
 plt.show()
 
 # %% [markdown]
@@ -127,6 +130,7 @@ for symbol in ASSETS:
     ax.plot(returns.index, returns[symbol], linewidth=0.5, label=symbol)
 ax.legend()
 ax.set(title="Daily log returns", xlabel="date (UTC)", ylabel="log return (fraction per day)")
+save_figure(fig, "01_returns")
 plt.show()
 
 # %% [markdown]
@@ -146,9 +150,9 @@ for symbol in majors:
     own_history[symbol] = log_returns(universe[symbol].dropna())
 facts = stylised_facts(pd.DataFrame(own_history))
 facts.to_csv(OUTPUT_DIR / "01_stylised_facts.csv")
-facts[["days", "first_day", "vol_annualised", "skewness", "excess_kurtosis", "worst_day", "best_day",
-       "acf1_returns", "acf1_squared", "acf1_absolute", "jarque_bera_pvalue"]].assign(
-    first_day=facts["first_day"].dt.strftime("%Y-%m-%d")).round(4)
+format_table(facts[["days", "first_day", "vol_annualised", "skewness", "excess_kurtosis", "worst_day", "best_day",
+                    "acf1_returns", "acf1_squared", "acf1_absolute", "jarque_bera_pvalue"]],
+             percent=["vol_annualised", "worst_day", "best_day"], counts=["days"], dates=["first_day"], decimals=3)
 
 # %% [markdown]
 # A **QQ plot** sorts the standardised returns and plots them against the quantiles of the standard
@@ -166,6 +170,7 @@ for ax, symbol in zip(axes, ["BTC", "ETH"]):
            ylabel="sample quantile (standard deviations)")
     ax.legend()
 plt.tight_layout()
+save_figure(fig, "01_qq_plots")
 plt.show()
 
 # %% [markdown]
@@ -197,6 +202,7 @@ ax.axhline(-band, linestyle="--", color="grey")
 ax.set(title=f"BTC daily log returns from {START}: autocorrelation of returns, squared and absolute returns",
        xlabel="lag (days)", ylabel="sample autocorrelation")
 ax.xaxis.set_major_locator(plt.MaxNLocator(15))
+save_figure(fig, "01_autocorrelation")
 plt.show()
 
 # %% [markdown]
@@ -213,6 +219,7 @@ ax.plot(window.index, window, label="BTC realised vol, 30 days", linewidth=0.9)
 ax.plot(dvol.index, dvol["close"], label="BTC DVOL (30-day implied)", linewidth=0.9)
 ax.set(title="Realised vs implied volatility", xlabel="date (UTC)", ylabel="annualised volatility (%)")
 ax.legend()
+save_figure(fig, "01_realised_vs_implied_vol")
 plt.show()
 
 # %% [markdown]
@@ -227,15 +234,15 @@ plt.show()
 
 # %%
 moves = reference_move_table()
-moves[["event", "symbol", "date", "measure", "horizon_days", "observed", "reference_low", "reference_high",
-       "within_reference"]].round(4)
+format_table(moves[["event", "symbol", "date", "measure", "horizon_days", "observed", "reference_low", "reference_high",
+                    "within_reference"]], counts=["horizon_days"], decimals=4, hide_index=True)
 
 # %% [markdown]
 # The five worst days of each asset since its first close (simple returns):
 
 # %%
 worst = worst_days(close_panel(ASSETS, None, END, how="outer"), count=5)
-worst.assign(simple_return=worst["simple_return"].round(4))
+format_table(worst, percent=["simple_return"])
 
 # %% [markdown]
 # ## 7. DVOL and funding
@@ -260,6 +267,7 @@ axes[1].axhline(0, color="black", linewidth=0.8)
 axes[1].set(title="Binance BTCUSDT perpetual funding", xlabel="date (UTC)", ylabel="annualised funding rate (%)")
 axes[1].legend()
 plt.tight_layout()
+save_figure(fig, "01_dvol_and_funding")
 plt.show()
 
 summary = pd.DataFrame({
@@ -267,7 +275,7 @@ summary = pd.DataFrame({
     "ETH DVOL (%)": dvol_both["ETH"].describe(),
     "funding per 8 h (decimal)": funding["funding_rate"].describe(),
 })
-summary.round(6)
+format_table(summary.T, counts=["count"], decimals=2)
 
 # %% [markdown]
 # ## 8. Checks

@@ -120,7 +120,7 @@ models = {
 table = margin_table(strategies, models, market)
 rejected = table[table["error"] != ""]
 print(f"{len(table)} margins, {len(rejected)} rejected by a model")
-rejected[["strategy", "model", "error"]]
+rejected[["strategy", "model", "error"]] if len(rejected) else None
 
 # %%
 fig, ax = plt.subplots(figsize=(11, 7))

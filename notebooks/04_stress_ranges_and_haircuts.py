@@ -254,7 +254,7 @@ parameters = calibrate(ASSETS, ASOF, fast=FAST, rng=SEED)
 parameter_path = parameters.save(OUTPUT_DIR / "calibrated_parameters.yaml")
 reloaded = load(parameter_path)  # validates against the schema again
 print(reloaded.summary())
-print(f"\nwritten to {parameter_path}")
+print(f"\nwritten to {parameter_path.name} in the reports folder")
 
 # %%
 pd.DataFrame({a: reloaded.asset(a)["provenance"] for a in reloaded.assets}).T[["data_start", "data_end", "n_returns", "vol_model", "vol_status", "converged"]]

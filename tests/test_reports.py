@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports"))
 
 # %%
 import sys
+import time
 
 print("fast" if FAST else "full", Path.cwd().name)
 print("same python as the runner:", sys.executable == os.environ["RUNNER_PYTHON"])
@@ -217,3 +219,15 @@ def test_notebook_summary_of_the_shipped_notebooks():
         title, description = notebook_summary(path)
         assert title and description and len(description) <= 240, path.name
         assert not title[:2].isdigit(), title
+
+
+def test_kernel_is_shut_down_after_the_notebook(tmp_path):
+    path = tmp_path / "01_pid.py"
+    path.write_text("# %%\nimport os\nprint(os.getpid())\n")
+    executed = execute_notebook(path, fast=True, output_dir=tmp_path, timeout=60)
+    pid = int(executed.cells[0].outputs[0]["text"])
+    for _ in range(50):
+        if not Path(f"/proc/{pid}").exists():
+            break
+        time.sleep(0.1)
+    assert not Path(f"/proc/{pid}").exists(), "the kernel outlived its notebook"
