@@ -58,11 +58,11 @@ from marginlab.data import (
     annualise_vol,
     catalogue,
     close_panel,
+    dataset_label,
     load_daily,
     load_dvol,
     load_funding,
     load_universe,
-    dataset_label,
     log_returns,
 )
 from marginlab.data.stylised import autocorrelation, normal_qq, reference_move_table, stylised_facts, worst_days

@@ -64,9 +64,9 @@ import pandas as pd
 from arch import arch_model
 from scipy import stats
 from scipy.signal import lfilter
-from marginlab.progress import tqdm
 
 from marginlab.exceptions import BoundaryWarning, ConvergenceWarning, InputError, ParameterError
+from marginlab.progress import tqdm
 
 #: Volatility models understood by :func:`fit_garch`: name -> (``arch`` vol name, asymmetric order ``o``).
 VOL_MODELS: dict[str, tuple[str, int]] = {"garch": ("GARCH", 0), "gjr": ("GARCH", 1), "egarch": ("EGARCH", 1)}

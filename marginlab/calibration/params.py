@@ -459,9 +459,8 @@ def calibrate(
     progress : bool
         tqdm progress bar over assets.
     """
-    from marginlab.progress import tqdm
-
     from marginlab import __version__
+    from marginlab.progress import tqdm
 
     if isinstance(assets, str):
         assets = [assets]

@@ -49,11 +49,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import requests
-from marginlab.progress import tqdm
 
 from marginlab.data.validate import validate_frame
 from marginlab.exceptions import DataWarning, DownloadError, InputError
 from marginlab.io import atomic_write_bytes
+from marginlab.progress import tqdm
 
 __all__ = [
     "Cache",
