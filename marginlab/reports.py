@@ -143,11 +143,15 @@ def audit_notebook(notebook: Any) -> list[str]:
     return list(dict.fromkeys(problems))
 
 
+_DESCRIPTION_CHARS = 200
+
+
 def notebook_summary(path: Path | str) -> tuple[str, str]:
     """Title and one-line description of a notebook, from its first markdown cell.
 
     The title is the cell's first heading (without ``NN —``); the description is the first
-    sentence of the paragraph that follows, without markdown emphasis.
+    sentence (or clause ending in a colon) of the paragraph that follows, without markdown
+    emphasis, cut at a word after 200 characters.
 
     Examples
     --------
@@ -180,8 +184,10 @@ def notebook_summary(path: Path | str) -> tuple[str, str]:
                 break
             paragraph.append(line.strip())
         text = re.sub(r"[*_`]", "", " ".join(paragraph))
-        match = re.match(r"(.+?[.!?])(\s|$)", text)
-        description = (match.group(1) if match else text)[:240]
+        match = re.match(r"(.+?[.!?:])(\s|$)", text)
+        description = re.sub(r":$", ".", match.group(1) if match else text)
+        if len(description) > _DESCRIPTION_CHARS:  # cut at a word, never mid-word
+            description = description[:_DESCRIPTION_CHARS].rsplit(" ", 1)[0].rstrip(",;:(") + " …"
         break
     return title, description
 
@@ -235,8 +241,9 @@ def format_table(
         Columns holding counts, shown as integers with thousands separators (``9,090``).
         Integer columns are shown this way without being listed.
     decimals : int
-        Places of the other numeric columns (thousands separators, no scientific notation;
-        see :func:`format_number`).
+        Places of the other numeric columns (thousands separators, no scientific notation). A
+        column whose values are all below 1 in magnitude gets enough places to show its largest
+        value with three significant digits, the same places for every row.
     percent_decimals : int
         Places of the percent columns.
     dates : iterable of str
@@ -258,10 +265,12 @@ def format_table(
     Examples
     --------
     >>> import pandas as pd
-    >>> table = pd.DataFrame({"rate": [0.0123, 0.5], "days": [9090, 50], "margin_usd": [100500.25, 1.5e-5]})
+    >>> table = pd.DataFrame({"rate": [0.0123, 0.5], "days": [9090, 50], "margin_usd": [100500.25, 3.0],
+    ...                       "funding": [7.4e-05, 1.2e-04]})
     >>> styled = format_table(table, percent=["rate"], counts=["days"])
-    >>> [styled.format_func("rate")(0.0123), styled.format_func("days")(50.0), styled.format_func("margin_usd")(1.5e-5)]
-    ['1.23%', '50', '0.0000150']
+    >>> [styled.format_func(column)(value) for column, value in [("rate", 0.0123), ("days", 50.0), ("margin_usd", 1.005e5),
+    ...                                                          ("funding", 7.4e-05)]]
+    ['1.23%', '50', '100,500.00', '0.000074']
     """
     import pandas as pd
 
@@ -283,12 +292,39 @@ def format_table(
         elif column in dates or (pd.api.types.is_datetime64_any_dtype(series) and _midnight_only(series)):
             formatters[column] = _date
         elif pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-            formatters[column] = functools.partial(format_number, decimals=decimals)
+            formatters[column] = functools.partial(_fixed, _column_places(series, decimals))
+    text_columns: list[Any] = [column for column in table.columns if column not in formatters]
     styler = table.style.format(formatters, na_rep="–")
+    styler = styler.set_table_styles([{"selector": "td, th", "props": "white-space: nowrap;"}], overwrite=False)
+    if text_columns:
+        styler = styler.set_properties(subset=text_columns, **{"text-align": "left"})
     styler.format_func = lambda column: formatters[column]  # type: ignore[attr-defined]
     if hide_index:
         styler = styler.hide(axis="index")
     return styler
+
+
+def _column_places(series: Any, decimals: int) -> int:
+    """Places of a numeric column: ``decimals``, or enough for 3 significant digits when every value is below 1."""
+    import numpy as np
+
+    values = np.abs(np.asarray(series, dtype=float))
+    values = values[np.isfinite(values) & (values > 0)]
+    if not len(values) or values.max() >= 1:
+        return decimals
+    return max(decimals, min(10, 2 - math.floor(math.log10(values.max()))))
+
+
+def _fixed(places: int, value: Any) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(number):
+        return "–"
+    if math.isinf(number):
+        return "∞" if number > 0 else "−∞"
+    return f"{number:,.{places}f}"
 
 
 def _percent(decimals: int, value: Any) -> str:
