@@ -140,3 +140,10 @@ def test_no_code_path_refers_outside_the_repository():
     for name in ("Makefile", ".ci/run"):
         assert "shared" not in (ROOT / name).read_text(), name
     assert not offenders, offenders
+
+
+def test_one_progress_bar_choice():
+    # only marginlab.progress chooses a tqdm (tqdm.auto in a kernel without ipywidgets warns into every report)
+    offenders = [str(path.relative_to(ROOT)) for path in sorted((ROOT / "marginlab").rglob("*.py"))
+                 if path.name != "progress.py" and re.search(r"^\s*(from tqdm|import tqdm)", path.read_text(), re.MULTILINE)]
+    assert not offenders, offenders

@@ -231,3 +231,17 @@ def test_kernel_is_shut_down_after_the_notebook(tmp_path):
             break
         time.sleep(0.1)
     assert not Path(f"/proc/{pid}").exists(), "the kernel outlived its notebook"
+
+
+def test_progress_helper_switch(monkeypatch, capsys):
+    from marginlab.progress import progress_enabled, tqdm
+
+    monkeypatch.setenv("MARGINLAB_PROGRESS", "0")
+    assert not progress_enabled()
+    assert sum(tqdm(range(5), desc="quiet")) == 10
+    monkeypatch.setenv("MARGINLAB_PROGRESS", "1")
+    assert progress_enabled()
+    bar = tqdm(range(3), desc="shown", file=sys.stderr)
+    assert type(bar).__module__ == "tqdm.std"  # no kernel here: the text bar, never the widget
+    list(bar)
+    assert "shown" in capsys.readouterr().err

@@ -124,7 +124,8 @@ def snapshot_dir() -> Path:
 
     Examples
     --------
-    >>> snapshot_dir().name in ("datasets",) or "MARGINLAB_DATA_DIR" in __import__("os").environ
+    >>> from marginlab import datasets
+    >>> snapshot_dir() == datasets.DATASET_DIR  # MARGINLAB_DATA_DIR unset: the embedded dataset
     True
     """
     explicit = _explicit_dir()
