@@ -478,7 +478,8 @@ def execute_notebook(
     # the kernel talks over IPC sockets in a private folder: no "running over TCP without
     # encryption" warning from ipykernel on the console, no port clashes between parallel runs
     with _environment(env), tempfile.TemporaryDirectory(prefix="marginlab-kernel-") as sockets:
-        manager = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=str(Path(sockets) / "k"))
+        manager = (AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=str(Path(sockets) / "k"))
+                   if os.name == "posix" else AsyncKernelManager(kernel_name=kernel_name))  # no IPC on Windows
         client = NotebookClient(notebook, km=manager, timeout=timeout, kernel_name=kernel_name,
                                 resources={"metadata": {"path": str(path.parent.resolve())}})
         try:
