@@ -541,7 +541,7 @@ def write_index(entries: Sequence[ReportEntry], output_dir: Path, *, fast: bool)
     for entry in entries:
         title, description = notebook_summary(entry.notebook)
         links = [f'<a href="{html.escape(name)}">{html.escape(name)}</a>'
-                 for name in _outputs_of(entry, output_dir, ".png") + _outputs_of(entry, output_dir, ".csv")]
+                 for suffix in (".png", ".csv", ".yaml") for name in _outputs_of(entry, output_dir, suffix)]
         outputs = f"<br><small>outputs: {', '.join(links)}</small>" if links else ""
         rows.append(f'<li><a href="{html.escape(entry.html.name)}"><b>{html.escape(entry.notebook.name[:2])} '
                     f"{html.escape(title)}</b></a> &mdash; {html.escape(description)} "
