@@ -485,6 +485,19 @@ class Position:
     def underlying(self) -> str:
         return self.instrument.underlying
 
+    @property
+    def is_inverse(self) -> bool:
+        """True for an inverse perpetual or future (quantity = USD face value)."""
+        return isinstance(self.instrument, Perpetual | Future) and self.instrument.is_inverse
+
+    def coin_quantity(self, mark_usd: float) -> float:
+        """Signed size in coins: ``face / mark`` for an inverse contract (Deribit's size in BTC), else ``quantity``.
+
+        >>> Position(Perpetual("BTC", "BTC"), 2_500_000.0).coin_quantity(100_000.0)
+        25.0
+        """
+        return self.quantity / float(mark_usd) if self.is_inverse else self.quantity
+
     def scaled(self, factor: float) -> "Position":
         """The same position with its quantity (and isolated collateral) multiplied by ``factor``."""
         collateral = None if self.isolated_collateral_usd is None else self.isolated_collateral_usd * factor
