@@ -37,7 +37,7 @@ from marginlab.margin.risk_matrix import Book, RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid
 from marginlab.market import MarketSnapshot
 from marginlab.pricing import black76_price
-from marginlab.valuation import equity_usd, inverse_pnl_coin, inverse_pnl_usd, value_positions
+from marginlab.valuation import equity_usd, value_positions
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXPIRY = "2025-03-28T08:00:00Z"
@@ -54,30 +54,6 @@ INVERSE_PERP = Perpetual("BTC", settlement="BTC")
 
 
 # ------------------------------------------------------------------ inverse P&L
-def test_inverse_pnl_published_examples() -> None:
-    # Romano: short 16,000 USD at 8,000, exit 10,000: (1/8000 - 1/10000) x (-16000) = -0.4 BTC
-    assert float(inverse_pnl_coin(-16_000.0, 8_000.0, 10_000.0)) == pytest.approx(-0.4, rel=1e-12)
-    # ... and exit 5,000: -16000 x (1/8000 - 1/5000) = -16000 x (-0.000075) = +1.2 BTC
-    assert float(inverse_pnl_coin(-16_000.0, 8_000.0, 5_000.0)) == pytest.approx(1.2, rel=1e-12)
-    # long 100,000 USD from 50,000 to 100,000: 100000 x (1/50000 - 1/100000) = 2 - 1 = 1 BTC = 100,000 USD at exit
-    assert float(inverse_pnl_coin(100_000.0, 50_000.0, 100_000.0)) == pytest.approx(1.0, rel=1e-12)
-    assert float(inverse_pnl_usd(100_000.0, 50_000.0, 100_000.0)) == pytest.approx(100_000.0, rel=1e-12)
-
-
-def test_valuation_of_an_inverse_perpetual() -> None:
-    # 10,000 USD long entered at 80,000; index (= perpetual mark) 100,000:
-    # P&L = 10000 x (1/80000 - 1/100000) = 0.125 - 0.1 = 0.025 BTC -> x 100,000 = 2,500 USD (converted at the index)
-    valuation = value_positions([Position(INVERSE_PERP, 10_000.0, entry_price_usd=80_000)], market_at(100_000.0))
-    assert valuation.value_usd[0] == pytest.approx(2_500.0, rel=1e-12)
-    assert valuation.value_in("BTC", 100_000.0)[0] == pytest.approx(0.025, rel=1e-12)
-    assert valuation.quantity[0] == pytest.approx(0.1)  # coin-equivalent size face / mark = 10,000 / 100,000
-    assert valuation.face_usd is not None and valuation.face_usd[0] == 10_000.0
-    assert bool(valuation.is_inverse[0])
-    # the linear twin of the same coin size is worth 0.1 x (100,000 - 80,000) = 2,000 USD: not the same contract
-    linear = value_positions([Position(Perpetual("BTC"), 0.1, entry_price_usd=80_000)], market_at(100_000.0))
-    assert linear.value_usd[0] == pytest.approx(2_000.0)
-
-
 def test_coin_settled_option_has_the_usd_value_of_the_linear_one() -> None:
     market = market_at(100_000.0)
     coin = Option("BTC", EXPIRY, 90_000, "put", settlement="BTC")
@@ -215,36 +191,6 @@ def test_bad_inputs_raise_clear_errors() -> None:
 
 
 # ------------------------------------------------------------------ properties
-prices = st.floats(1_000.0, 1_000_000.0, allow_nan=False)
-faces = st.floats(10.0, 1e7, allow_nan=False)
-
-
-@given(face=faces, entry=prices, exit_=prices, long=st.booleans())
-def test_inverse_pnl_sign(face: float, entry: float, exit_: float, long: bool) -> None:
-    signed = face if long else -face
-    pnl = float(inverse_pnl_coin(signed, entry, exit_))
-    assert np.sign(pnl) == np.sign(signed) * np.sign(exit_ - entry) or abs(pnl) < 1e-12 * face / entry
-
-
-@given(face=faces, entry=prices, a=prices, b=prices)
-def test_inverse_long_is_concave_and_short_convex_in_price(face: float, entry: float, a: float, b: float) -> None:
-    mid = float(inverse_pnl_coin(face, entry, 0.5 * (a + b)))
-    chord = 0.5 * (float(inverse_pnl_coin(face, entry, a)) + float(inverse_pnl_coin(face, entry, b)))
-    tolerance = 1e-9 * face / min(a, b, entry)
-    assert mid >= chord - tolerance  # long: concave
-    assert -mid <= -chord + tolerance  # short: convex
-
-
-@given(face=faces, entry=prices, move=st.floats(-0.2, 0.2, allow_nan=False))
-def test_linear_and_inverse_agree_to_first_order(face: float, entry: float, move: float) -> None:
-    # inverse coin P&L x entry = face x h / (1 + h); the linear position of face/entry coins makes face x h USD
-    exit_ = entry * (1.0 + move)
-    inverse_usd_at_entry = float(inverse_pnl_coin(face, entry, exit_)) * entry
-    linear_usd = face / entry * (exit_ - entry)
-    # difference = face h^2 / (1 + h) <= face h^2 / 0.8 for |h| <= 0.2: second order
-    assert abs(inverse_usd_at_entry - linear_usd) <= face * move * move / 0.8 * (1 + 1e-9) + 1e-9 * face
-
-
 @settings(max_examples=40, deadline=None)
 @given(collateral_btc=st.floats(0.1, 10.0), fall=st.floats(0.01, 0.7), strike=st.floats(60_000.0, 140_000.0))
 def test_coin_collateral_short_put_loses_more_than_usd_collateral_in_a_fall(collateral_btc: float, fall: float, strike: float) -> None:
@@ -299,3 +245,25 @@ def test_coin_margined_example_reads_deribit_names() -> None:
     assert account.positions[4].instrument == Perpetual("ETH", settlement="USDC")
     again = Account.from_dict(account.to_dict())
     assert again.positions == account.positions and again.margin_currency == "BTC"
+
+
+def test_risk_matrix_inverse_with_an_entry_price_in_a_usd_account() -> None:
+    # short 100,000 USD face entered at 80,000, mark = index = 100,000:
+    # mark-to-market = -100000 (1/80000 - 1/100000) x 100000 = -25,000 USD; at x = 1.2 the USD value is
+    # -100000 (1/80000 - 1/120000) x 120000 = -50,000: a further loss of f S (x - 1) / E = 100000 x 100000 x 0.2 / 80000 = 25,000
+    market = market_at(100_000.0)
+    result = RiskMatrixModel(GRID).margin(Account([Position(INVERSE_PERP, -100_000.0, entry_price_usd=80_000)], cash_usd=60_000.0), market)
+    assert result.equity_usd == pytest.approx(60_000.0 - 25_000.0, rel=1e-12)
+    assert result.maintenance_margin_usd == pytest.approx(25_000.0, rel=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(strike=st.floats(60_000.0, 140_000.0), vol=st.floats(0.2, 1.5), quantity=st.floats(0.1, 5.0))
+def test_coin_margined_short_put_needs_more_scenario_margin_than_in_usd(strike: float, vol: float, quantity: float) -> None:
+    # in the down scenarios the coin account's loss L / x exceeds L (x < 1); a short put's worst scenario is down
+    market = market_at(100_000.0, vol)
+    put = Position(Option("BTC", EXPIRY, strike, "put", settlement="BTC"), -quantity)
+    model = RiskMatrixModel(GRID)
+    usd = model.margin(Account([put], cash_usd=1e6), market).maintenance_margin_usd
+    coin = model.margin(Account([put], collateral={"BTC": 10.0}, margin_currency="BTC"), market).maintenance_margin_usd
+    assert coin >= usd * (1 - 1e-12)
