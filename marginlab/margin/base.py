@@ -31,6 +31,7 @@ Conventions
 from __future__ import annotations
 
 import abc
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -189,6 +190,21 @@ class MarginModel(abc.ABC):
 
     #: What family the model belongs to ("isolated", "cross", "portfolio").
     family: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every model's result carries the account's margin currency (a coin for a coin-margined
+        # account) and its index price, so that each engine reports in that currency and in USD.
+        super().__init_subclass__(**kwargs)
+        method = cls.__dict__.get("margin")
+        if method is None or getattr(method, "_labels_currency", False):
+            return
+
+        @functools.wraps(method)
+        def margin(self: MarginModel, account: Account, market: MarketSnapshot) -> MarginResult:
+            return with_account_currency(method(self, account, market), account, market)
+
+        margin._labels_currency = True  # type: ignore[attr-defined]
+        cls.margin = margin  # type: ignore[method-assign]
 
     @property
     def name(self) -> str:

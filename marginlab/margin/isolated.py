@@ -57,7 +57,7 @@ from scipy.optimize import brentq
 
 from marginlab.account import Account
 from marginlab.exceptions import InputError, ParameterError, UnknownAssetError
-from marginlab.margin.base import MarginModel, MarginResult, with_account_currency
+from marginlab.margin.base import MarginModel, MarginResult
 from marginlab.margin.presets import register
 from marginlab.market import MarketSnapshot
 from marginlab.valuation import PositionValuation, equity_usd, value_positions
@@ -665,7 +665,7 @@ class IsolatedMargin(MarginModel):
         if valuation.is_inverse.any():
             notes.append("Inverse contracts and coin-settled options are margined in coin (Deribit's rates on the coin size face/mark) "
                          "and converted to USD at the index; see the *_settlement columns.")
-        result = MarginResult(
+        return MarginResult(
             self.name,
             float(frame["initial_margin_usd"].sum()),
             float(frame["maintenance_margin_usd"].sum()),
@@ -675,7 +675,6 @@ class IsolatedMargin(MarginModel):
             details={"family": self.family, "liquidation_policy": self.liquidation_policy},
             notes=tuple(notes),
         )
-        return with_account_currency(result, account, market)
 
 
 # ------------------------------------------------------------------------ presets

@@ -78,7 +78,7 @@ from scipy.special import ndtr
 from marginlab.account import Account
 from marginlab.exceptions import InputError, ParameterError
 from marginlab.instruments import Future, Option, Perpetual, Spot
-from marginlab.margin.base import MarginModel, MarginResult, with_account_currency
+from marginlab.margin.base import MarginModel, MarginResult
 from marginlab.margin.scenarios import ScenarioGrid, SkewShock, VolShock
 from marginlab.market import SECONDS_PER_YEAR, MarketSnapshot
 
@@ -1087,7 +1087,7 @@ class RiskMatrixModel(MarginModel):
     def margin(self, account: Account, market: MarketSnapshot) -> MarginResult:
         """Margin one account (see :meth:`margin_book` for many)."""
         account.require_positions()
-        return with_account_currency(self.result_from_book(Book.from_accounts([account], market), 0), account, market)
+        return self.result_from_book(Book.from_accounts([account], market), 0)
 
     def result_from_book(self, book: Book, account: int = 0) -> MarginResult:
         """A full :class:`MarginResult` (scenario table, worst scenario, contributions) for one account of ``book``."""

@@ -231,6 +231,7 @@ def test_every_preset_that_handles_the_example_margins_it(example: str, preset: 
         assert any(reason in str(error) for reason in DECLINES), error
         return
     assert math.isfinite(result.initial_margin_usd) and result.initial_margin_usd >= result.maintenance_margin_usd >= 0
+    assert result.currency == account.margin_currency  # every engine reports in the account's currency and in USD
     # a requirement below 100% of the example's gross notional (about 1.3M USD): no face-value-as-coins blow-up
     assert result.initial_margin_usd < 1_500_000
 
