@@ -417,8 +417,9 @@ class Book:
         is linear in ``x``) and ``f S / F^2`` for a coin-margined account (coin P&L
         ``f (1/F - 1/F x)``, its unrealised coin P&L staying constant in coin). Positions of
         coin-margined accounts (``Account.margin_currency``, e.g. ``"BTC"``) are separate rows
-        ``"<symbol>@<coin>"`` revalued in that coin (:func:`to_numeraire`); their USD cash is not
-        revalued (an assumption: a coin account holds coin).
+        ``"<symbol>@<coin>"`` revalued in that coin (:func:`to_numeraire`); the coin's own collateral
+        is a spot row (constant in coin) and USD cash a static row ``collateral:USD@<coin>`` in the
+        coin's risk unit (it gains in coin when the coin falls).
         """
         rows: dict[str, int] = {}
         table: dict[str, list[Any]] = {k: [] for k in ("symbol", "kind", "asset", "price", "index", "forward", "strike", "seconds", "vol", "call", "numeraire")}
@@ -442,8 +443,15 @@ class Book:
             if numeraire is not None and numeraire not in account.collateral:
                 price = market.index_usd(numeraire)  # the coin must be an asset of the table
                 account_index.append(a)
-                instrument_index.append(add(f"collateral:{numeraire}", STATIC, numeraire, price, price))
+                instrument_index.append(add(f"collateral:{numeraire}", SPOT, numeraire, price, price))
                 quantity.append(0.0)
+                entry.append(np.nan)
+            if numeraire is not None and account.cash_usd != 0.0:
+                # USD cash of a coin account is a position in coin terms (worth more coins when the coin falls)
+                cash[a] = 0.0
+                account_index.append(a)
+                instrument_index.append(add("collateral:USD", STATIC, numeraire, 1.0, 1.0))  # in the coin's risk unit
+                quantity.append(account.cash_usd)
                 entry.append(np.nan)
             for position in account.positions:
                 instrument = position.instrument
@@ -476,7 +484,8 @@ class Book:
                 entry.append(np.nan if position.entry_price_usd is None else position.entry_price_usd)
             for asset, amount in account.collateral.items():
                 price = 1.0 if asset == "USD" else market.index_usd(asset)
-                row = add(f"collateral:{asset}", STATIC, asset, price, price)
+                # a coin account's own coin is a SPOT row: constant in coin, its USD value moving with the coin
+                row = add(f"collateral:{asset}", SPOT if asset == numeraire else STATIC, asset, price, price)
                 account_index.append(a)
                 instrument_index.append(row)
                 quantity.append(float(amount))
@@ -592,8 +601,9 @@ def to_numeraire(instruments: InstrumentTable, values: NDArray[np.float64], spot
     ``V / x_c`` in USD at today's price ``P_c``. Hence, with ``v`` the USD unit value and
     ``v0`` its unshocked value:
 
-    * options, spot and collateral (the unit value is a value): ``v / x_c``; the coin's own
-      spot or collateral is constant (one coin is one coin);
+    * options, spot and collateral (the unit value is a value): ``v / x_c`` -- the coin's own
+      spot (``P x_c``) is then constant (one coin is one coin) and static collateral or USD cash
+      (``P``) gains in coin when the coin falls;
     * perpetuals and futures (the unit value is a price, the P&L ``q (v - v0)``): the P&L is
       converted, ``v0 + (v - v0) / x_c``.
 
@@ -616,11 +626,10 @@ def to_numeraire(instruments: InstrumentTable, values: NDArray[np.float64], spot
     out = values.copy()
     block = out[selected]
     linear = (kind == PERPETUAL) | (kind == FUTURE)
-    own = ((kind == STATIC) | (kind == SPOT)) & (instruments.asset[chosen] == numeraire[chosen])
     unshocked = np.where(kind == FUTURE, np.nan_to_num(instruments.forward_usd[chosen]), np.nan_to_num(instruments.price_usd[chosen]))
     with np.errstate(divide="ignore", invalid="ignore"):
         converted = np.where(linear[:, None], unshocked[:, None] + (block - unshocked[:, None]) / xc, block / xc)
-    out[selected] = np.where(own[:, None], block, converted)
+    out[selected] = converted
     return out
 
 

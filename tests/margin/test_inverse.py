@@ -268,3 +268,19 @@ def test_coin_margined_short_put_needs_more_scenario_margin_than_in_usd(strike: 
     usd = model.margin(Account([put], cash_usd=1e6), market).maintenance_margin_usd
     coin = model.margin(Account([put], collateral={"BTC": 10.0}, margin_currency="BTC"), market).maintenance_margin_usd
     assert coin >= usd * (1 - 1e-12)
+
+
+def test_usd_cash_of_a_coin_account_is_revalued_in_coin() -> None:
+    # BTC account short 1 put (K 100k) with 50,000 USD of cash: at x = 0.8 the put costs P(80k)/0.8 - P(100k) at today's
+    # price, the cash gains 50,000/0.8 - 50,000 = 12,500; at x = 1.2 the put gains P(100k) - P(120k)/1.2, the cash loses
+    # 50,000 - 50,000/1.2 = 8,333.33. Equity is unchanged by the conversion.
+    market = market_at(100_000.0)
+    put = Option("BTC", EXPIRY, 100_000, "put", settlement="BTC")
+    years = market.time_to_expiry_years(put.expiry)
+    price = {x: float(black76_price(100_000.0 * x, 100_000.0, years, 0.6, 0.0, False)) for x in (0.8, 1.0, 1.2)}
+    account = Account([Position(put, -1.0)], cash_usd=50_000.0, margin_currency="BTC")
+    result = RiskMatrixModel(GRID).margin(account, market)
+    down = -(price[0.8] / 0.8 - price[1.0]) + 12_500.0
+    up = -(price[1.2] / 1.2 - price[1.0]) - (50_000.0 - 50_000.0 / 1.2)
+    assert result.maintenance_margin_usd == pytest.approx(max(-down, -up, 0.0), rel=1e-10)
+    assert result.equity_usd == pytest.approx(50_000.0 - price[1.0], rel=1e-12)
