@@ -284,3 +284,22 @@ def test_usd_cash_of_a_coin_account_is_revalued_in_coin() -> None:
     up = -(price[1.2] / 1.2 - price[1.0]) - (50_000.0 - 50_000.0 / 1.2)
     assert result.maintenance_margin_usd == pytest.approx(max(-down, -up, 0.0), rel=1e-10)
     assert result.equity_usd == pytest.approx(50_000.0 - price[1.0], rel=1e-12)
+
+
+def test_account_files_with_margin_currency_and_symbol_convention(tmp_path: Path) -> None:
+    from marginlab.exceptions import FileFormatError
+
+    data = {"margin_currency": "btc", "symbol_convention": "deribit", "collateral": {"BTC": 1.0},
+            "positions": [{"symbol": "BTC-PERPETUAL", "quantity": -1_000}, {"symbol": "ETH-PERPETUAL", "quantity": 2}]}
+    account = Account.from_dict(data)
+    assert account.margin_currency == "BTC"
+    assert [p.instrument for p in account.positions] == [Perpetual("BTC", "BTC"), Perpetual("ETH", "ETH")]  # Deribit: both inverse
+    path = tmp_path / "coin.yaml"
+    account.save(path)
+    again = Account.load(path)  # written with canonical symbols, read back without the convention
+    assert again.positions == account.positions and again.margin_currency == "BTC"
+    assert Account.from_dict({k: v for k, v in data.items() if k != "symbol_convention"}).positions[0].instrument == Perpetual("BTC")
+    with pytest.raises(FileFormatError, match="symbol_convention"):
+        Account.from_dict({**data, "symbol_convention": "okx"})
+    with pytest.raises(FileFormatError, match="margin_currency"):
+        Account.from_dict({**data, "margin_currency": "not a code"})
