@@ -11,6 +11,8 @@ YAML or JSON (chosen by the file suffix)::
     account_id: desk-7
     cash_usd: 10000
     collateral: {BTC: 1.5, USDC: 20000}
+    margin_currency: USD          # optional; BTC for a coin-margined account
+    symbol_convention: marginlab  # optional; deribit reads BTC-PERPETUAL as the inverse perpetual
     positions:
       - {symbol: BTC-PERPETUAL, quantity: -2.0, entry_price_usd: 95000}
       - {symbol: BTC-20250328-100000-C, quantity: -1}
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +40,9 @@ from typing import Any
 import yaml
 
 from marginlab.exceptions import EmptyPortfolioError, FileFormatError, InputError
-from marginlab.instruments import Position, parse_symbol, to_float
+from marginlab.instruments import LINEAR_SETTLEMENTS, Position, SymbolConvention, parse_symbol, to_float
 
+_CURRENCY_PATTERN = re.compile(r"^[A-Z0-9]{2,10}$")
 _POSITION_FIELDS = ("symbol", "quantity", "entry_price_usd", "isolated_collateral_usd", "leverage", "label")
 
 
@@ -54,12 +58,20 @@ class Account:
     collateral : mapping of asset -> quantity
         Collateral balances in asset units (non-negative), valued at market with haircuts.
     account_id : str
+    margin_currency : str, default "USD"
+        Currency the account is margined and settled in: ``"USD"`` (or a stablecoin) for a
+        USD account, a coin such as ``"BTC"`` for a coin-margined account (Deribit's BTC
+        account: collateral, equity, requirements and P&L all in BTC). Results are reported in
+        it and in USD (``MarginResult.currency``); scenario engines measure losses in it, so a
+        coin account's option losses in a crash are counted in the coin that has fallen
+        (the wrong-way effect).
     """
 
     positions: tuple[Position, ...] = ()
     cash_usd: float = 0.0
     collateral: Mapping[str, float] = field(default_factory=dict)
     account_id: str = "account"
+    margin_currency: str = "USD"
 
     def __post_init__(self) -> None:
         positions = tuple(self.positions)
@@ -78,6 +90,15 @@ class Account:
                 raise InputError(f"collateral[{asset}]", quantity, "must be a non-negative finite quantity")
             balances[str(asset)] = quantity
         object.__setattr__(self, "collateral", MappingProxyType(balances))
+        currency = self.margin_currency
+        if not isinstance(currency, str) or not _CURRENCY_PATTERN.match(currency.strip().upper()):
+            raise InputError("margin_currency", currency, "must be an asset code such as 'USD' or 'BTC'")
+        object.__setattr__(self, "margin_currency", currency.strip().upper())
+
+    @property
+    def is_coin_margined(self) -> bool:
+        """True when the margin currency is a coin (not USD or a stablecoin)."""
+        return self.margin_currency not in LINEAR_SETTLEMENTS
 
     @property
     def is_empty(self) -> bool:
@@ -96,7 +117,7 @@ class Account:
 
     def with_positions(self, positions: Iterable[Position]) -> "Account":
         """A copy with ``positions`` added (a proposed trade, for what-if analysis)."""
-        return Account(self.positions + tuple(positions), self.cash_usd, dict(self.collateral), self.account_id)
+        return Account(self.positions + tuple(positions), self.cash_usd, dict(self.collateral), self.account_id, self.margin_currency)
 
     def scaled(self, factor: float) -> "Account":
         """Every position, the cash and the collateral multiplied by ``factor`` (> 0)."""
@@ -107,6 +128,7 @@ class Account:
             self.cash_usd * factor,
             {a: q * factor for a, q in self.collateral.items()},
             self.account_id,
+            self.margin_currency,
         )
 
     # ------------------------------------------------------------------ files
@@ -115,18 +137,21 @@ class Account:
         """Build an account from the mapping a YAML/JSON file holds."""
         if not isinstance(data, Mapping):
             raise FileFormatError(f"{source}: an account must be a mapping, got {type(data).__name__}")
-        unknown = set(data) - {"account_id", "cash_usd", "collateral", "positions"}
+        unknown = set(data) - {"account_id", "cash_usd", "collateral", "positions", "margin_currency", "symbol_convention"}
         if unknown:
             raise FileFormatError(f"{source}: unknown account field(s) {sorted(unknown)}")
         raw_positions = data.get("positions") or []
         if not isinstance(raw_positions, list):
             raise FileFormatError(f"{source}: 'positions' must be a list")
-        positions = tuple(_position_from_record(record, f"{source}: positions[{i}]") for i, record in enumerate(raw_positions))
+        convention = data.get("symbol_convention", "marginlab")
+        if convention not in ("marginlab", "deribit"):
+            raise FileFormatError(f"{source}: symbol_convention={convention!r} must be 'marginlab' or 'deribit'")
+        positions = tuple(_position_from_record(record, f"{source}: positions[{i}]", convention) for i, record in enumerate(raw_positions))
         collateral = data.get("collateral") or {}
         if not isinstance(collateral, Mapping):
             raise FileFormatError(f"{source}: 'collateral' must be a mapping of asset to quantity")
         try:
-            return cls(positions, data.get("cash_usd", 0.0), collateral, str(data.get("account_id", "account")))
+            return cls(positions, data.get("cash_usd", 0.0), collateral, str(data.get("account_id", "account")), data.get("margin_currency", "USD"))
         except InputError as error:
             raise FileFormatError(f"{source}: {error}") from error
 
@@ -140,12 +165,15 @@ class Account:
                 if value not in (None, ""):
                     record[name] = value
             positions.append(record)
-        return {
+        data: dict[str, Any] = {
             "account_id": self.account_id,
             "cash_usd": self.cash_usd,
             "collateral": dict(self.collateral),
             "positions": positions,
         }
+        if self.margin_currency != "USD":
+            data["margin_currency"] = self.margin_currency
+        return data
 
     @classmethod
     def load(cls, path: str | Path) -> "Account":
@@ -169,7 +197,7 @@ class Account:
         write_mapping(path, self.to_dict())
 
 
-def _position_from_record(record: Any, where: str) -> Position:
+def _position_from_record(record: Any, where: str, convention: SymbolConvention = "marginlab") -> Position:
     if not isinstance(record, Mapping):
         raise FileFormatError(f"{where}: a position must be a mapping")
     unknown = set(record) - set(_POSITION_FIELDS)
@@ -183,7 +211,7 @@ def _position_from_record(record: Any, where: str) -> Position:
         if name in record and record[name] is not None and not (isinstance(record[name], float) and math.isnan(record[name]))
     }
     try:
-        return Position(parse_symbol(str(record["symbol"])), record["quantity"], **kwargs)
+        return Position(parse_symbol(str(record["symbol"]), convention), record["quantity"], **kwargs)
     except (InputError, ValueError, TypeError) as error:
         raise FileFormatError(f"{where}: {error}") from error
 

@@ -84,6 +84,36 @@ def black76_price(
     return np.asarray(discount * np.maximum(value, 0.0), dtype=np.float64)
 
 
+def coin_settled_price(
+    forward_usd: ArrayLike,
+    strike_usd: ArrayLike,
+    years: ArrayLike,
+    vol: ArrayLike,
+    index_usd: ArrayLike,
+    rate: ArrayLike = 0.0,
+    is_call: ArrayLike = True,
+) -> NDArray[np.float64]:
+    """Price **in coin** of a coin-settled option (Deribit's ``BTC-28MAR25-100000-C``).
+
+    The option pays ``max(S_T - K, 0) / S_T`` coins (call), which converted at ``S_T`` is the
+    USD payoff of the linear option: its USD value is :func:`black76_price`, and its value in
+    coin is that divided by today's coin price ``index_usd``. Deribit, "Options"
+    (https://www.deribit.com/pages/docs/options, read 2026-12-01): "The options are priced in
+    BTC"; a 10,000 call bought for 0.05 BTC that expires at 12,500 "will settle with a value of
+    2,500 USD, which is 0.2 BTC (2,500/12,500 = 0.2)". Deribit shows the USD equivalent using the
+    future of the same expiry (or the index); we convert at the index, the price coin balances
+    are valued at.
+
+    >>> round(float(coin_settled_price(100_000.0, 100_000.0, 1.0, 0.2, 100_000.0)), 8)  # 7,965.567 USD / 100,000
+    0.07965567
+    """
+    index = np.asarray(index_usd, dtype=np.float64)
+    if np.any(~(np.isfinite(index) & (index > 0))):
+        bad = np.atleast_1d(index)[~(np.isfinite(np.atleast_1d(index)) & (np.atleast_1d(index) > 0))][0]
+        raise InputError("index_usd", float(bad), "must be a positive finite price")
+    return np.asarray(black76_price(forward_usd, strike_usd, years, vol, rate, is_call) / index, dtype=np.float64)
+
+
 class Greeks(NamedTuple):
     """Black-76 price and forward greeks (arrays of the broadcast shape)."""
 

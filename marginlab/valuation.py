@@ -8,8 +8,21 @@ model reads those arrays.
 Mark-to-market value (what a position adds to account equity):
 
 * spot and options: ``quantity * mark`` (a short option is a liability);
-* perpetuals and futures: ``quantity * (mark - entry)``, the unrealised P&L (zero when the
-  entry price is not given, i.e. entered at the current mark).
+* linear perpetuals and futures: ``quantity * (mark - entry)``, the unrealised P&L (zero when
+  the entry price is not given, i.e. entered at the current mark);
+* inverse perpetuals and futures (``settlement`` = the underlying, quantity = USD face value):
+  the P&L is paid in coin, ``face * (1/entry - 1/mark)`` (:func:`inverse_pnl_coin`), and
+  converted to USD at the underlying's **index** -- the price a venue values coin balances at
+  (:func:`inverse_pnl_usd`). For a perpetual whose mark equals the index this is
+  ``face * (mark/entry - 1)``: in USD an inverse contract is a linear one of ``face/entry``
+  coins; the non-linearity is in coin terms (see :func:`inverse_pnl_coin`);
+* coin-settled options: ``quantity * mark`` as for linear options -- the payoff converted at
+  the settlement price is the same -- and ``mark / index`` coins in coin terms.
+
+The engines see every position through one array ``quantity`` in **coins**: for an inverse
+contract it is its coin-equivalent size at the current mark, ``face / mark`` (Deribit's
+"position size in BTC"), so per-size rates and notionals ``|q| * index`` apply unchanged.
+The face value stays in ``face_usd``.
 
 >>> from marginlab.instruments import Position, Perpetual
 >>> from marginlab.market import MarketSnapshot
@@ -27,9 +40,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
-from marginlab.exceptions import UnknownAssetError
+from marginlab.exceptions import InputError, UnknownAssetError
 from marginlab.instruments import Future, Option, Perpetual, Position
 from marginlab.market import MarketSnapshot
 from marginlab.pricing import black76_greeks
@@ -59,6 +72,8 @@ class PositionValuation:
     gamma: NDArray[np.float64]
     vega: NDArray[np.float64]
     theta: NDArray[np.float64]
+    settlement: NDArray[np.str_] | None = None
+    face_usd: NDArray[np.float64] | None = None
 
     def __len__(self) -> int:
         return len(self.symbols)
@@ -71,6 +86,27 @@ class PositionValuation:
     @property
     def is_option(self) -> NDArray[np.bool_]:
         return self.kinds == "option"
+
+    @property
+    def is_inverse(self) -> NDArray[np.bool_]:
+        """True for inverse perpetuals/futures and coin-settled options (settled in the underlying)."""
+        if self.settlement is None:
+            return np.zeros(len(self.symbols), dtype=bool)
+        return np.asarray(self.settlement == self.underlyings, dtype=bool)
+
+    def value_in(self, currency: str, price_usd: float) -> NDArray[np.float64]:
+        """Mark-to-market of each position in ``currency`` worth ``price_usd`` (``value_usd / price_usd``).
+
+        >>> from marginlab.instruments import Position, Perpetual
+        >>> from marginlab.market import MarketSnapshot
+        >>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 100000}}})
+        >>> inverse = Position(Perpetual("BTC", settlement="BTC"), 10_000.0, entry_price_usd=80_000)
+        >>> float(value_positions([inverse], market).value_in("BTC", 100_000.0)[0])  # 10,000 x (1/80,000 - 1/100,000)
+        0.025
+        """
+        if not (math.isfinite(price_usd) and price_usd > 0):
+            raise InputError(f"price_usd[{currency}]", price_usd, "must be a positive finite price")
+        return self.value_usd / price_usd
 
     def frame(self) -> pd.DataFrame:
         """One row per position with its valuation (greeks per unit, forward-based)."""
@@ -89,6 +125,37 @@ class PositionValuation:
                 "vol": self.vol,
             }
         )
+
+
+def inverse_pnl_coin(face_usd: ArrayLike, entry_usd: ArrayLike, exit_usd: ArrayLike) -> NDArray[np.float64]:
+    """P&L in coin of an inverse contract: ``face * (1/entry - 1/exit)`` (vectorised).
+
+    ``face_usd`` is signed (positive long). Long P&L is increasing and **concave** in the exit
+    price (bounded by ``face/entry`` coins as the price grows, unbounded loss as it falls to 0);
+    short P&L is convex. Source: Deribit Insights, "Deribit Inverse Contracts -- Calculating
+    Profit in BTC and USD" (Cryptarbitrage, 2020-06-23),
+    https://insights.deribit.com/education/deribit-inverse-contracts-calculating-profit-in-btc-and-usd/.
+
+    >>> float(inverse_pnl_coin(100_000.0, 50_000.0, 100_000.0))  # 100k USD long from 50k to 100k: 2 - 1 BTC
+    1.0
+    >>> float(inverse_pnl_coin(-16_000.0, 8_000.0, 10_000.0))    # short 16k USD from 8k to 10k
+    -0.4
+    """
+    face, entry, exit_ = (np.asarray(a, dtype=np.float64) for a in (face_usd, entry_usd, exit_usd))
+    return np.asarray(face * (1.0 / entry - 1.0 / exit_), dtype=np.float64)
+
+
+def inverse_pnl_usd(face_usd: ArrayLike, entry_usd: ArrayLike, exit_usd: ArrayLike, conversion_usd: ArrayLike | None = None) -> NDArray[np.float64]:
+    """USD value of an inverse contract's coin P&L, converted at ``conversion_usd`` (default: the exit price).
+
+    ``face * (1/entry - 1/exit) * conversion``; with ``conversion = exit`` it is
+    ``face * (exit/entry - 1)``, i.e. a linear position of ``face/entry`` coins.
+
+    >>> float(inverse_pnl_usd(100_000.0, 50_000.0, 100_000.0))
+    100000.0
+    """
+    conversion = exit_usd if conversion_usd is None else conversion_usd
+    return np.asarray(inverse_pnl_coin(face_usd, entry_usd, exit_usd) * np.asarray(conversion, dtype=np.float64), dtype=np.float64)
 
 
 def value_positions(positions: Sequence[Position], market: MarketSnapshot) -> PositionValuation:
@@ -114,8 +181,10 @@ def value_positions(positions: Sequence[Position], market: MarketSnapshot) -> Po
     vol = np.full(count, np.nan)
     is_call = np.zeros(count, dtype=bool)
     entry = np.full(count, np.nan)
+    settlement = np.empty(count, dtype=object)
     for i, position in enumerate(positions):
         instrument = position.instrument
+        settlement[i] = instrument.settlement
         kinds[i] = instrument.kind
         underlyings[i] = instrument.underlying
         quantity[i] = position.quantity
@@ -146,6 +215,15 @@ def value_positions(positions: Sequence[Position], market: MarketSnapshot) -> Po
         vega[options], theta[options] = greeks.vega, greeks.theta
     linear_derivative = (kinds == "perpetual") | (kinds == "future")
     value = np.where(linear_derivative, quantity * np.where(np.isnan(entry), 0.0, mark - np.nan_to_num(entry, nan=0.0)), quantity * mark)
+    face = np.full(count, np.nan)
+    inverse = linear_derivative & (settlement == underlyings)
+    if inverse.any():
+        # quantity is the USD face value: P&L in coin face (1/entry - 1/mark), worth index USD per
+        # coin; the engines see the coin-equivalent size face / mark.
+        face[inverse] = quantity[inverse]
+        entered = np.where(np.isnan(entry[inverse]), mark[inverse], entry[inverse])
+        value[inverse] = inverse_pnl_coin(face[inverse], entered, mark[inverse]) * index[inverse]
+        quantity[inverse] = face[inverse] / mark[inverse]
     return PositionValuation(
         tuple(p.symbol for p in positions),
         kinds.astype(str),
@@ -164,6 +242,8 @@ def value_positions(positions: Sequence[Position], market: MarketSnapshot) -> Po
         gamma,
         vega,
         theta,
+        settlement.astype(str),
+        face,
     )
 
 

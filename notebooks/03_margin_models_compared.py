@@ -35,6 +35,13 @@
 # | FHS VaR | portfolio | $IM = (1-w)\,ES_{99\%}^{2d} + w \cdot \text{stress}$ over EWMA-filtered joint historical moves with DVOL vol moves, $w = 25\%$, $MM = 0.8\,IM$ |
 #
 # All requirements are in USD; "% of notional" divides the initial margin by $\sum |q| \cdot S$ over the legs.
+#
+# **Inverse contracts and coin accounts.** Deribit's BTC perpetual and futures are *inverse*: a USD
+# face value $f$, settled in BTC, P&L $f\,(1/E - 1/F)$ coins; its options are quoted and settled in
+# BTC, and most of its accounts hold BTC as collateral and are margined in BTC. The library below adds
+# such books (symbols `BTC-PERPETUAL:BTC`, Deribit's `BTC-28MAR25`, `BTC-28MAR25-100000-C`); a
+# coin-margined account's requirement is reported in BTC and in USD, and scenario models measure its
+# losses in BTC — which is where the *wrong-way* effect of coin collateral shows (last sections).
 
 # %%
 import os
@@ -55,9 +62,13 @@ SEED = 0  # nothing random below; kept for the convention
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from IPython.display import display
 
-from marginlab.analysis.efficiency import build_strategies, margin_table, plot_margin_table
-from marginlab.instruments import Option, Position
+from marginlab.account import Account
+from marginlab.analysis.efficiency import build_strategies, margin_table, nearest_expiry, plot_margin_table, round_strike
+from marginlab.analysis.replay import replay
+from marginlab.analysis.scenarios import scenario_path
+from marginlab.instruments import Future, Option, Perpetual, Position
 from marginlab.margin import what_if
 from marginlab.margin.fhs import FilteredHistoricalMargin, HistoricalScenarios
 from marginlab.margin.presets import get_model
@@ -94,11 +105,41 @@ overview
 # Each builder returns an `Account` with the legs on one underlying (strikes relative to the
 # forward of the first expiry at least 30 days ahead, rounded to a listed-like grid).
 
+# %% [markdown]
+# Five books complete the library:
+#
+# * **inverse_perp_long** / **inverse_future_short**: Deribit's inverse contracts, one coin of face
+#   value ($f = S$ USD) — same USD exposure as one linear contract at the start, P&L in coin;
+# * **synthetic_usd**: 1 BTC of collateral hedged by a short inverse perpetual of face $S$ in a
+#   BTC-margined account — worth a constant number of USD, so in BTC it carries the coin's risk;
+# * **btc_eth_spread**: long ETH, short BTC perpetuals of equal notional (no cross-asset offset in
+#   any preset yet: each leg is charged on its own);
+# * **coin_collateral_short_put**: the naked short put, coin-settled, in a BTC-margined account with
+#   1 BTC of collateral.
+
 # %%
 strategies = build_strategies(market, UNDERLYING, size=SIZE, otm=OTM)
+index = market.index_usd(UNDERLYING)
+near = nearest_expiry(market, UNDERLYING, 30.0)
+near_forward = market.forward_usd(UNDERLYING, near)
+eth_index = market.index_usd("ETH")
+put_strike = round_strike(near_forward * (1 - OTM), near_forward)
+strategies.update(
+    {
+        "inverse_perp_long": Account([Position(Perpetual(UNDERLYING, settlement=UNDERLYING), SIZE * index)], account_id="inverse_perp_long"),
+        "inverse_future_short": Account([Position(Future(UNDERLYING, near, settlement=UNDERLYING), -SIZE * near_forward)],
+                                        account_id="inverse_future_short"),
+        "synthetic_usd": Account([Position(Perpetual(UNDERLYING, settlement=UNDERLYING), -SIZE * index)], collateral={UNDERLYING: SIZE},
+                                 account_id="synthetic_usd", margin_currency=UNDERLYING),
+        "btc_eth_spread": Account([Position(Perpetual("ETH"), SIZE * index / eth_index), Position(Perpetual(UNDERLYING), -SIZE)],
+                                  account_id="btc_eth_spread"),
+        "coin_collateral_short_put": Account([Position(Option(UNDERLYING, near, put_strike, "put", settlement=UNDERLYING), -SIZE)],
+                                             collateral={UNDERLYING: SIZE}, account_id="coin_collateral_short_put", margin_currency=UNDERLYING),
+    }
+)
 pd.DataFrame(
-    [(name, ", ".join(f"{p.quantity:+g} {p.symbol}" for p in account.positions)) for name, account in strategies.items()],
-    columns=["strategy", "legs"],
+    [(name, account.margin_currency, ", ".join(f"{p.quantity:+,g} {p.symbol}" for p in account.positions)) for name, account in strategies.items()],
+    columns=["strategy", "margined in", "legs (coins; USD face for inverse contracts)"],
 )
 
 # %% [markdown]
@@ -119,8 +160,10 @@ models = {
 }
 table = margin_table(strategies, models, market)
 rejected = table[table["error"] != ""]
-print(f"{len(table)} margins, {len(rejected)} rejected by a model")
-rejected[["strategy", "model", "error"]] if len(rejected) else None
+if len(rejected):
+    display(rejected[["strategy", "model", "error"]])
+else:
+    print(f"All {len(table)} margins computed: every model margined every strategy ({len(strategies)} strategies x {len(models)} models).")
 
 # %%
 fig, ax = plt.subplots(figsize=(11, 7))
@@ -129,9 +172,12 @@ ax.set_title(f"Initial margin as % of notional — {UNDERLYING}, {DAY}, {SIZE:g}
 fig.tight_layout()
 fig.savefig(OUTPUT_DIR / "03_margin_heatmap.png", dpi=110)
 
+# %% [markdown]
+# Initial margin in USD (thousands separators; coin-margined books converted at the index):
+
 # %%
 pivot = table.pivot(index="strategy", columns="model", values="initial_margin_usd")[list(models)]
-pivot.round(0)
+pivot.style.format("{:,.0f}")
 
 # %% [markdown]
 # ## Where the offsets come from
@@ -193,7 +239,7 @@ print("worst scenario:", straddle_result.details.get("worst_scenario"))
 HEDGED = ["call_spread", "put_spread", "butterfly", "iron_condor", "box", "basis_trade", "delta_neutral_call"]
 isolated_im = pivot["isolated (Deribit)"]
 ratios = pivot.loc[HEDGED, ["SPAN", "Deribit PM", "OKX PM", "Derive PMRM v2", "FHS ES 99% 2d"]].div(isolated_im.loc[HEDGED], axis=0)
-ratios.round(3)
+ratios.style.format("{:.1%}")
 
 # %% [markdown]
 # ## What-if: hedging a naked short call
@@ -213,12 +259,124 @@ for label in ["isolated (Deribit)", "Deribit PM", "Derive PMRM v2", "FHS ES 99% 
          "change (USD)": change.initial_margin_change_usd}
     )
 what_if_table = pd.DataFrame(what_if_rows)
-what_if_table.round(0)
+what_if_table.style.format({c: "{:+,.0f}" if c.startswith("change") else "{:,.0f}" for c in what_if_table.columns if c != "model"})
 
 # %% [markdown]
 # Under isolated margin, buying the hedge *adds* its premium as a requirement (long options are
 # paid in full) and does not reduce the short call's charge; under the scenario models the
 # hedge caps the worst loss, so the requirement falls.
+
+# %% [markdown]
+# ## Inverse contracts and coin-margined accounts: requirements in BTC and in USD
+#
+# Deribit's standard margin states its rates in coin: an inverse position of face $f$ is a size of
+# $f/F$ coins, charged $(2\% + \text{size} \cdot 0.005\%)$ of it in BTC (Deribit: "25 BTC in size: initial
+# margin is 2.125% (= 0.53125 BTC)"), and a short coin option $\max(0.15 - \mathrm{OTM}/S, 0.1) + \text{mark}$ BTC.
+# A coin-margined account's result carries its currency: `result.currency_totals()` shows the requirement,
+# equity and margin ratio in BTC and in USD (one index price converts both, so the ratio is the same).
+# Scenario models (Deribit PM, Derive) measure a coin account's scenario P&L **in BTC**: a USD loss $L$
+# when BTC falls to $xS$ costs $L/(xS)$ coins, i.e. $L/x$ at today's price.
+
+# %%
+COIN_BOOKS = ["inverse_perp_long", "inverse_future_short", "synthetic_usd", "coin_collateral_short_put"]
+coin_rows = []
+for name in COIN_BOOKS:
+    for label in ["isolated (Deribit)", "Deribit PM", "Derive PMRM v2"]:
+        result = models[label].margin(strategies[name], market)
+        view = result.currency_totals()
+        coin_rows.append(
+            {"strategy": name, "model": label, "currency": result.currency,
+             "IM (margin currency)": view.iloc[0, 0], "MM (margin currency)": view.iloc[1, 0],
+             "IM (USD)": result.initial_margin_usd, "MM (USD)": result.maintenance_margin_usd,
+             "equity (USD)": result.equity_usd, "worst scenario": result.details.get("worst_scenario") or "-"}
+        )
+coin_table = pd.DataFrame(coin_rows)
+coin_table.style.format({"IM (margin currency)": "{:,.4f}", "MM (margin currency)": "{:,.4f}", "IM (USD)": "{:,.0f}",
+                         "MM (USD)": "{:,.0f}", "equity (USD)": "{:,.0f}"})
+
+# %% [markdown]
+# Reading the table: the inverse long and short cost what a linear coin would under the per-position
+# rule (the size in coins is the same at the start). **synthetic_usd** — 1 BTC hedged by a short inverse
+# perpetual — is flat in USD, yet its BTC-margined scenario models charge it: in BTC its value
+# $f/F$ coins moves against the holder when BTC *rises* (worst scenario up), which is what a coin
+# account risks. The **coin-collateral short put** pays more under the scenario models than the same put
+# in a USD account, below.
+
+# %%
+same_put_usd = Account(strategies["coin_collateral_short_put"].positions, cash_usd=SIZE * index, account_id="usd_collateral_short_put")
+put_rows = []
+for label in ["Deribit PM", "Derive PMRM v2"]:
+    for account in (same_put_usd, strategies["coin_collateral_short_put"]):
+        result = models[label].margin(account, market)
+        put_rows.append({"model": label, "account": account.account_id, "margined in": account.margin_currency,
+                         "MM (USD)": result.maintenance_margin_usd, "worst scenario": result.details["worst_scenario"]})
+put_table = pd.DataFrame(put_rows)
+put_table.style.format({"MM (USD)": "{:,.0f}"})
+
+# %% [markdown]
+# ## The wrong-way effect in the 2020-03-12 and FTX replays
+#
+# A trader short one 10%-OTM coin-settled put per coin of collateral, with that collateral in **BTC**
+# (a BTC-margined Deribit account) or in **USD** of the same value at the start. Both lose the put's
+# rise in a crash; the BTC account also loses its collateral's fall — twice exposed to the same move.
+# `replay` steps each account through the package's scenario library paths (`covid-2020-03-12`,
+# `ftx-2022-11`: hourly-like steps through each day's open, extremes and close) under Deribit's standard
+# margin with the default liquidation ladder; each account is replayed on its own so its equity path is
+# its own.
+
+# %%
+WRONG_WAY_SCENARIOS = ["covid-2020-03-12", "ftx-2022-11"]
+wrong_way_rows = []
+equity_paths = []
+for scenario_name in WRONG_WAY_SCENARIOS:
+    path = scenario_path(scenario_name, [UNDERLYING])
+    start = path.snapshot(0)
+    spot = start.index_usd(UNDERLYING)
+    expiry = (path.times[0] + pd.Timedelta(days=30)).normalize() + pd.Timedelta(hours=8)
+    put = Option(UNDERLYING, expiry.to_pydatetime(), round_strike(spot * (1 - OTM), spot), "put", settlement=UNDERLYING)
+    books = {
+        "BTC collateral": Account([Position(put, -SIZE)], collateral={UNDERLYING: SIZE}, account_id="btc", margin_currency=UNDERLYING),
+        "USD collateral": Account([Position(put, -SIZE)], cash_usd=SIZE * spot, account_id="usd"),
+    }
+    for collateral, account in books.items():
+        run = replay([account], {"deribit-standard": models["isolated (Deribit)"]}, path)
+        steps = run.steps
+        summary = run.summary().iloc[0]
+        equity = steps["equity_usd"].to_numpy()
+        wrong_way_rows.append(
+            {"scenario": scenario_name, "collateral": collateral, "BTC start (USD)": spot,
+             "BTC low (USD)": float(path.prices_usd[UNDERLYING].min()), "equity start (USD)": equity[0],
+             "equity low (USD)": equity.min(), "equity fall": equity.min() / equity[0] - 1.0,
+             "liquidated": bool(summary["accounts_liquidated"] > 0), "notional closed (USD)": summary["closed_notional_usd"]}
+        )
+        equity_paths.append(steps.assign(scenario=scenario_name, collateral=collateral))
+wrong_way = pd.DataFrame(wrong_way_rows)
+wrong_way.style.format({"BTC start (USD)": "{:,.0f}", "BTC low (USD)": "{:,.0f}", "equity start (USD)": "{:,.0f}",
+                        "equity low (USD)": "{:,.0f}", "equity fall": "{:.1%}", "notional closed (USD)": "{:,.0f}"})
+
+# %%
+paths_frame = pd.concat(equity_paths, ignore_index=True)
+fig, axes = plt.subplots(1, len(WRONG_WAY_SCENARIOS), figsize=(12, 4))
+for ax, scenario_name in zip(axes, WRONG_WAY_SCENARIOS):
+    sns.lineplot(data=paths_frame[paths_frame["scenario"] == scenario_name], x="time", y="equity_usd", hue="collateral", ax=ax)
+    ax.set_title(f"Short 10%-OTM put, {scenario_name}")
+    ax.set_ylabel("account equity (USD)")
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+fig.tight_layout()
+fig.savefig(OUTPUT_DIR / "03_wrong_way_replays.png", dpi=110)
+for scenario_name in WRONG_WAY_SCENARIOS:
+    rows = wrong_way[wrong_way["scenario"] == scenario_name].set_index("collateral")
+    print(f"{scenario_name}: at its low the BTC-collateral account had lost {-rows.loc['BTC collateral', 'equity fall']:.0%} of its equity "
+          f"(liquidated: {'yes' if rows.loc['BTC collateral', 'liquidated'] else 'no'}), the USD-collateral one "
+          f"{-rows.loc['USD collateral', 'equity fall']:.0%} (liquidated: {'yes' if rows.loc['USD collateral', 'liquidated'] else 'no'}).")
+
+# %% [markdown]
+# The BTC-collateral account's equity falls with the coin *and* with the put: it loses a much larger
+# share of its equity than the USD-collateral account in both crashes (about 90% against 45% at the
+# 2020-03-12 low in the FAST run, where it is partly liquidated and the USD one is not; about 47% against
+# 19% in the FTX days). Deribit's standard margin charges both accounts the same per-position
+# requirement: the extra risk sits in the collateral, which a coin-margined scenario model (above) or a
+# haircut tied to the short put's delta would have to capture.
 
 # %% [markdown]
 # ## Checks on the key numbers
@@ -228,7 +386,10 @@ what_if_table.round(0)
 # * every portfolio model charges the box far less than isolated margin, and the basis trade no more;
 # * portfolio margin of every hedged strategy is below its isolated margin for the scenario models
 #   that net hedges (Deribit PM and Derive);
-# * hedging the naked call lowers the scenario-model requirement but not the isolated one.
+# * hedging the naked call lowers the scenario-model requirement but not the isolated one;
+# * inverse books are margined by every model; a coin-margined short put costs more under the scenario
+#   models than the same put in a USD account; in both replays the BTC-collateral account loses a
+#   larger share of its equity than the USD-collateral one.
 
 # %%
 assert table["error"].eq("").all(), rejected
@@ -241,3 +402,10 @@ for model in ["Deribit PM", "Derive PMRM v2"]:
 changes = what_if_table.set_index("model")["change (USD)"]
 assert changes["isolated (Deribit)"] > 0
 assert changes["Deribit PM"] < 0 and changes["Derive PMRM v2"] < 0
+assert (coin_table.set_index(["strategy", "model"]).loc["coin_collateral_short_put", "currency"] == "BTC").all()
+mm_put = put_table.set_index(["model", "account"])["MM (USD)"]
+for label in ["Deribit PM", "Derive PMRM v2"]:
+    assert mm_put[(label, "coin_collateral_short_put")] > mm_put[(label, "usd_collateral_short_put")], label
+falls = wrong_way.set_index(["scenario", "collateral"])["equity fall"]
+for scenario_name in WRONG_WAY_SCENARIOS:
+    assert falls[(scenario_name, "BTC collateral")] < falls[(scenario_name, "USD collateral")], scenario_name

@@ -155,3 +155,31 @@ def test_implied_vol_rejects_prices_outside_no_arbitrage_bounds() -> None:
         implied_vol(float("nan"), 100.0, 100.0, 1.0)
     with pytest.raises(InputError, match="years"):
         implied_vol(5.0, 100.0, 100.0, 0.0)
+
+
+def test_coin_settled_price_is_the_usd_price_in_coin_and_keeps_parity() -> None:
+    from marginlab.pricing import coin_settled_price
+
+    # QuantLib's USD price divided by the coin price; put-call parity in coin: C - P = D (F - K) / S
+    forward, strike, years, vol, rate, index = 102_000.0, 90_000.0, 0.25, 0.6, 0.03, 100_000.0
+    std = vol * math.sqrt(years)
+    discount = math.exp(-rate * years)
+    usd = ql.BlackCalculator(ql.PlainVanillaPayoff(ql.Option.Call, strike), forward, std, discount).value()
+    call = float(coin_settled_price(forward, strike, years, vol, index, rate, True))
+    put = float(coin_settled_price(forward, strike, years, vol, index, rate, False))
+    assert call == pytest.approx(usd / index, rel=RELATIVE)
+    assert call - put == pytest.approx(discount * (forward - strike) / index, rel=1e-9)
+    with pytest.raises(InputError, match="index_usd"):
+        coin_settled_price(forward, strike, years, vol, 0.0)
+
+
+def test_coin_settled_payoff_matches_deribit_published_examples() -> None:
+    # Deribit, "Options" (https://www.deribit.com/pages/docs/options, read 2026-12-01): a 10,000 call bought for
+    # 0.05 BTC settles at 12,500 with "2,500 USD, which is 0.2 BTC (2,500/12,500 = 0.2)"; profit 0.2 - 0.05 = 0.15 BTC.
+    # A 10,000 put settled at 5,000 is worth 5,000 USD = 1 BTC. At expiry (years = 0) the price is the intrinsic value.
+    from marginlab.pricing import coin_settled_price
+
+    call = float(coin_settled_price(12_500.0, 10_000.0, 0.0, 0.6, 12_500.0, 0.0, True))
+    put = float(coin_settled_price(5_000.0, 10_000.0, 0.0, 0.6, 5_000.0, 0.0, False))
+    assert call == pytest.approx(0.2, rel=1e-15) and call - 0.05 == pytest.approx(0.15)
+    assert put == pytest.approx(1.0, rel=1e-15)

@@ -31,6 +31,7 @@ Conventions
 from __future__ import annotations
 
 import abc
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -68,6 +69,11 @@ class MarginResult:
         Model-specific extra values (e.g. the worst scenario, factors used).
     notes : tuple of str
         Sentences that explain the result in words.
+    currency : str, default "USD"
+        The account's margin (settlement) currency; a coin (``"BTC"``) for a coin-margined
+        account. The ``*_usd`` fields stay in USD; :meth:`currency_totals` gives both views.
+    currency_price_usd : float, default 1.0
+        USD price of one unit of ``currency`` at the snapshot (the index) used to convert.
     """
 
     model: str
@@ -79,6 +85,26 @@ class MarginResult:
     scenarios: pd.DataFrame | None = None
     details: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    currency: str = "USD"
+    currency_price_usd: float = 1.0
+
+    def currency_totals(self) -> pd.DataFrame:
+        """Initial and maintenance margin, equity and free margin in ``currency`` and in USD.
+
+        The margin ratio is the same in both (one price converts both sides).
+
+        >>> import pandas as pd
+        >>> result = MarginResult("m", 15_000.0, 7_500.0, 100_000.0, pd.DataFrame(), pd.DataFrame(),
+        ...                       currency="BTC", currency_price_usd=100_000.0)
+        >>> result.currency_totals()["BTC"].tolist()
+        [0.15, 0.075, 1.0, 0.85, 13.333333333333334]
+        """
+        usd = self.totals()
+        price = float(self.currency_price_usd)
+        converted = usd.copy()
+        converted.iloc[:4] = usd.iloc[:4] / price
+        return pd.DataFrame({self.currency: converted.to_numpy(), "USD": usd.to_numpy()},
+                            index=["initial_margin", "maintenance_margin", "equity", "free_margin", "margin_ratio"])
 
     @property
     def free_margin_usd(self) -> float:
@@ -133,6 +159,9 @@ class MarginResult:
             f"  equity              {self.equity_usd:>16,.2f} USD",
             f"  free margin         {self.free_margin_usd:>16,.2f} USD",
             f"  margin ratio        {self.margin_ratio:>16.4f} (equity / maintenance)",
+            *([f"  in {self.currency} (at {self.currency_price_usd:,.2f} USD): initial {self.initial_margin_usd / self.currency_price_usd:,.6f}, "
+               f"maintenance {self.maintenance_margin_usd / self.currency_price_usd:,.6f}, equity {self.equity_usd / self.currency_price_usd:,.6f}"]
+              if self.currency != "USD" else []),
             "",
             "Components:",
             self.to_frame().to_string(index=False, float_format=lambda v: f"{v:,.2f}"),
@@ -162,6 +191,21 @@ class MarginModel(abc.ABC):
     #: What family the model belongs to ("isolated", "cross", "portfolio").
     family: ClassVar[str] = ""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every model's result carries the account's margin currency (a coin for a coin-margined
+        # account) and its index price, so that each engine reports in that currency and in USD.
+        super().__init_subclass__(**kwargs)
+        method = cls.__dict__.get("margin")
+        if method is None or getattr(method, "_labels_currency", False):
+            return
+
+        @functools.wraps(method)
+        def margin(self: MarginModel, account: Account, market: MarketSnapshot) -> MarginResult:
+            return with_account_currency(method(self, account, market), account, market)
+
+        margin._labels_currency = True  # type: ignore[attr-defined]
+        cls.margin = margin  # type: ignore[method-assign]
+
     @property
     def name(self) -> str:
         return getattr(self, "preset_name", "") or type(self).__name__
@@ -179,6 +223,17 @@ class MarginModel(abc.ABC):
         from marginlab.valuation import equity_usd, value_positions
 
         return equity_usd(account.cash_usd, account.collateral, value_positions(account.positions, market), market)
+
+
+def with_account_currency(result: MarginResult, account: Account, market: MarketSnapshot) -> MarginResult:
+    """``result`` labelled with ``account.margin_currency`` and its index price (USD figures unchanged)."""
+    import dataclasses
+
+    currency = getattr(account, "margin_currency", "USD")
+    if currency == "USD":
+        return result
+    price = 1.0 if currency == "USD" else market.index_usd(currency)
+    return dataclasses.replace(result, currency=currency, currency_price_usd=price)
 
 
 @dataclass(frozen=True)

@@ -330,7 +330,18 @@ class CoinOptionRule:
     * short put: ``MM = max(maintenance, maintenance * m) + m``,
       ``IM = max(max(initial_base - OTM/S, initial_floor) + m, MM)``.
 
-    Coin amounts are converted to USD at the index ``S``.
+    Coin amounts are converted to USD at the index ``S``. Coin-settled options (Deribit's
+    ``BTC-28MAR25-100000-C``) are quoted in coin, so ``m`` is their own price; a USD-settled
+    option is margined by the same formula on its USD mark divided by ``S``.
+
+    Source: Deribit's published standard-margin formulas for options, as reproduced in
+    "Deribit Margin Requirements Calculation", TSLab documentation,
+    https://doc.tslab.pro/tslab/eng/data-providers/connection-to-broker/deribit-cryptocurrency-exchange/deribit-margin-requirements-calculation
+    (read 2026-12-01), and in worked example C2 (Deribit support pages, rules since 11 Jan 2022):
+    short call IM (BTC) = Maximum(0.15 - OTM Amount/Underlying MarkPrice, 0.1) + mark, MM = 0.075 + mark;
+    short put IM = Maximum(Maximum(0.15 - OTM/Underlying, 0.1) + mark, MM),
+    MM = Maximum(0.075, 0.075 * mark) + mark. We measure OTM against the index (the
+    "underlying" price), an assumption where the underlying of an expiry is its future.
     """
 
     initial_base: float = 0.15
@@ -362,9 +373,11 @@ class CoinOptionRule:
         return initial_coin * index_usd * size, maintenance_coin * index_usd * size
 
     def describe(self) -> str:
+        """The formulas applied, calls and puts (in coin per option; converted at the index S)."""
+        otm = f"max({self.initial_base:g} - OTM/S, {self.initial_floor:g}) + mark"
         return (
-            f"options in coin: long = mark; short IM = max({self.initial_base:g} - OTM/S, {self.initial_floor:g}) + mark, "
-            f"MM = {self.maintenance:g} + mark"
+            f"options in coin: long = mark; short call IM = {otm}, MM = {self.maintenance:g} + mark; "
+            f"short put MM = max({self.maintenance:g}, {self.maintenance:g} x mark) + mark, IM = max({otm}, MM)"
         )
 
 
@@ -429,6 +442,24 @@ def liquidation_price_solved(quantity: float, entry_usd: float, collateral_usd: 
             return math.nan  # no liquidation below the largest notional the rule allows
         high = min(high * 2.0, cap_price_usd)
     return float(brentq(gap, low, high, xtol=1e-12, rtol=1e-14, maxiter=500))
+
+
+def inverse_liquidation_prices(face_usd: FloatArray, entry_usd: FloatArray, collateral_coin: FloatArray, maintenance_rate: FloatArray) -> FloatArray:
+    """Liquidation price of inverse contracts with coin collateral and a constant maintenance rate.
+
+    In coin: equity ``C + f (1/E - 1/P)`` equals maintenance ``m |f| / P`` at
+    ``P = (f + m |f|) / (C + f / E)`` (``f`` the signed USD face value). NaN when no positive
+    price liquidates: a short whose collateral covers ``|f| / E`` coins (a 1x short, the
+    classic USD hedge) is never liquidated. A 1x long (``C = f/E``) is liquidated at
+    ``E (1 + m) / 2``, about half the entry price.
+
+    >>> inverse_liquidation_prices(np.array([100_000.0]), np.array([50_000.0]), np.array([2.0]), np.array([0.0])).tolist()
+    [25000.0]
+    """
+    face, entry, collateral, rate = (np.asarray(a, dtype=np.float64) for a in (face_usd, entry_usd, collateral_coin, maintenance_rate))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        price = (face + rate * np.abs(face)) / (collateral + face / entry)
+    return np.asarray(np.where(np.isfinite(price) & (price > 0), price, np.nan), dtype=np.float64)
 
 
 def _maintenance_at(rule: LinearRule, quantity_abs: float, open_interest_usd: float | None, notional_usd: FloatArray) -> float:
@@ -526,7 +557,9 @@ class IsolatedMargin(MarginModel):
             net_abs = np.abs(np.bincount(group, weights=quantity))
             gross = np.bincount(group, weights=np.abs(quantity))
             mark = np.zeros(len(gross))
-            mark[group] = valuation.mark_usd[selected]
+            # inverse contracts: the rate applies to the coin size face/mark valued at the index
+            # (requirement in coin = rate x face / mark, converted to USD at the index)
+            mark[group] = np.where(valuation.is_inverse[selected], valuation.index_usd[selected], valuation.mark_usd[selected])
             chosen = leverage[selected]
             group_leverage = np.full(len(gross), np.inf)
             np.minimum.at(group_leverage, group, np.where(np.isnan(chosen), np.inf, chosen))  # most conservative choice
@@ -535,6 +568,7 @@ class IsolatedMargin(MarginModel):
             share = np.abs(quantity) / gross[group]
             initial[selected], maintenance[selected] = im[group] * share, mm[group] * share
             rule_text[selected] = rule.describe()
+        rate_price = np.where(valuation.is_inverse, valuation.index_usd, valuation.mark_usd)  # the price rates apply to
         frame = pd.DataFrame(
             {
                 "symbol": valuation.symbols,
@@ -546,9 +580,9 @@ class IsolatedMargin(MarginModel):
                 "value_usd": valuation.value_usd,
                 "initial_margin_usd": initial,
                 "maintenance_margin_usd": maintenance,
-                "initial_rate": np.divide(initial, np.abs(valuation.quantity) * valuation.mark_usd, out=np.full(count, np.nan), where=~options),
+                "initial_rate": np.divide(initial, np.abs(valuation.quantity) * rate_price, out=np.full(count, np.nan), where=~options),
                 "maintenance_rate": np.divide(
-                    maintenance, np.abs(valuation.quantity) * valuation.mark_usd, out=np.full(count, np.nan), where=~options
+                    maintenance, np.abs(valuation.quantity) * rate_price, out=np.full(count, np.nan), where=~options
                 ),
                 "rule": rule_text,
             }
@@ -569,6 +603,13 @@ class IsolatedMargin(MarginModel):
         with np.errstate(divide="ignore", invalid="ignore"):
             closed = (quantity * entry - collateral) / (quantity - np.abs(quantity) * rate)
         prices = np.where(linear & ~solved & (closed > 0), closed, np.nan)
+        inverse = linear & valuation.is_inverse
+        if inverse.any():
+            face = valuation.face_usd if valuation.face_usd is not None else np.full(len(quantity), np.nan)
+            prices[inverse] = inverse_liquidation_prices(
+                face[inverse], entry[inverse], collateral[inverse] / valuation.index_usd[inverse], rate[inverse]
+            )
+            solved = solved & ~inverse
         for asset in {account.positions[i].underlying for i in np.flatnonzero(solved)}:
             rule = self.rule(asset)
             if isinstance(rule, RiskBrackets):  # piecewise closed form, vectorised
@@ -601,6 +642,11 @@ class IsolatedMargin(MarginModel):
                 frame["maintenance_margin_usd"] > 0, frame["isolated_equity_usd"] / frame["maintenance_margin_usd"], np.inf
             )
         frame["liquidation_price_usd"] = self.liquidation_prices(account, valuation, frame, collateral)
+        # requirements in each position's settlement currency (coin for inverse / coin-settled, at the index)
+        settlement_price = np.where(valuation.is_inverse, valuation.index_usd, 1.0)
+        frame["settlement"] = valuation.settlement if valuation.settlement is not None else "USD"
+        frame["initial_margin_settlement"] = frame["initial_margin_usd"].to_numpy() / settlement_price
+        frame["maintenance_margin_settlement"] = frame["maintenance_margin_usd"].to_numpy() / settlement_price
         components = (
             frame.groupby(["underlying", "kind"], sort=True)[["initial_margin_usd", "maintenance_margin_usd"]].sum().reset_index()
         )
@@ -616,6 +662,9 @@ class IsolatedMargin(MarginModel):
         ]
         if not given.all():
             notes.append("Positions without isolated_collateral_usd are assumed opened with equity equal to their initial margin.")
+        if valuation.is_inverse.any():
+            notes.append("Inverse contracts and coin-settled options are margined in coin (Deribit's rates on the coin size face/mark) "
+                         "and converted to USD at the index; see the *_settlement columns.")
         return MarginResult(
             self.name,
             float(frame["initial_margin_usd"].sum()),

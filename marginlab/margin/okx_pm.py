@@ -162,7 +162,7 @@ class OkxPortfolioMarginModel(MarginModel):
                     if isinstance(instrument, Option):
                         vol = market.vol(asset, instrument.expiry, instrument.strike_usd)
                         delta = float(black76_greeks(forward, instrument.strike_usd, years, vol, market.rate, instrument.is_call).delta)
-                    basis_by_expiry[instrument.expiry] = basis_by_expiry.get(instrument.expiry, 0.0) + p.quantity * delta * forward
+                    basis_by_expiry[instrument.expiry] = basis_by_expiry.get(instrument.expiry, 0.0) + p.coin_quantity(forward) * delta * forward
                     years_by_expiry[instrument.expiry] = years
             mr4 = cls.basis_move * sum(years_by_expiry[e] * abs(v) for e, v in basis_by_expiry.items())
             gross = float(np.sum(np.abs(result.positions["quantity"].to_numpy()) * market.index_usd(asset)))

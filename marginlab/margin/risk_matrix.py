@@ -213,6 +213,11 @@ class InstrumentTable:
     forward_usd, strike_usd, seconds, vol, rate, is_call, confidence : arrays
         Futures and options: forward, strike, seconds to expiry, annualised vol,
         continuously-compounded rate; ``confidence`` is the oracle confidence in [0, 1].
+    numeraire : array of int, optional
+        Per row, the index into ``assets`` of the coin its holder is margined in (a
+        coin-margined account), or -1 for USD (default for every row). Scenario values of a
+        row with a coin numeraire are measured in that coin and expressed at today's coin
+        price (:func:`to_numeraire`).
     """
 
     symbol: tuple[str, ...]
@@ -228,6 +233,7 @@ class InstrumentTable:
     rate: NDArray[np.float64]
     is_call: NDArray[np.bool_]
     confidence: NDArray[np.float64]
+    numeraire: NDArray[np.int64] | None = None
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -248,6 +254,7 @@ class InstrumentTable:
         rate: ArrayLike | None = None,
         is_call: ArrayLike | None = None,
         confidence: ArrayLike | None = None,
+        numeraire: Sequence[str | None] | None = None,
     ) -> "InstrumentTable":
         """Validate and assemble the arrays (``asset`` given as names).
 
@@ -292,7 +299,17 @@ class InstrumentTable:
         if np.any(~((conf >= 0) & (conf <= 1))):
             i = int(np.argmax(~((conf >= 0) & (conf <= 1))))
             raise InputError(f"confidence[{symbol[i]}]", float(conf[i]), "must be in [0, 1]")
-        return cls(tuple(symbol), kinds, asset_index.astype(np.int64), tuple(str(a) for a in assets), price, index, forward, strike, secs, vols, rates, calls, conf)
+        numeraire_index = None
+        if numeraire is not None and any(c not in (None, "USD") for c in numeraire):
+            if len(numeraire) != n:
+                raise InputError("numeraire", len(numeraire), f"must have one entry per instrument ({n})")
+            known = [str(a) for a in assets]
+            unknown = [c for c in numeraire if c not in (None, "USD") and c not in known]
+            if unknown:
+                raise InputError("numeraire", unknown[0], f"must be USD or an asset of the table (known: {known})")
+            numeraire_index = np.array([-1 if c in (None, "USD") else known.index(str(c)) for c in numeraire], dtype=np.int64)
+        return cls(tuple(symbol), kinds, asset_index.astype(np.int64), tuple(str(a) for a in assets), price, index, forward, strike, secs, vols, rates, calls, conf,
+                   numeraire_index)
 
     @property
     def years(self) -> NDArray[np.float64]:
@@ -393,21 +410,49 @@ class Book:
         ``market.rate``; perpetuals and futures with an entry price carry their unrealised
         P&L as mark-to-market. ``stable_asset`` (e.g. ``"USDC"``) sets each account's stable
         price for the depeg add-on.
+
+        Inverse perpetuals and futures (USD face value ``f``, entry ``E``, mark ``F``, index ``S``)
+        become linear rows whose scenario P&L is exactly the inverse one when index and mark move
+        together: ``f S / (E F)`` coins for a USD account (whose USD P&L ``f (1/E - 1/F x) S x``
+        is linear in ``x``) and ``f S / F^2`` for a coin-margined account (coin P&L
+        ``f (1/F - 1/F x)``, its unrealised coin P&L staying constant in coin). Positions of
+        coin-margined accounts (``Account.margin_currency``, e.g. ``"BTC"``) are separate rows
+        ``"<symbol>@<coin>"`` revalued in that coin (:func:`to_numeraire`); the coin's own collateral
+        is a spot row (constant in coin) and USD cash a static row ``collateral:USD@<coin>`` in the
+        coin's risk unit (it gains in coin when the coin falls).
         """
         rows: dict[str, int] = {}
-        table: dict[str, list[Any]] = {k: [] for k in ("symbol", "kind", "asset", "price", "index", "forward", "strike", "seconds", "vol", "call")}
+        table: dict[str, list[Any]] = {k: [] for k in ("symbol", "kind", "asset", "price", "index", "forward", "strike", "seconds", "vol", "call", "numeraire")}
+        numeraire: str | None = None
 
         def add(symbol: str, kind: int, asset: str, price: float, index: float, forward=np.nan, strike=np.nan, seconds=0.0, vol=0.0, call=False) -> int:  # type: ignore[no-untyped-def]
+            if numeraire is not None:
+                symbol = f"{symbol}@{numeraire}"
             if symbol not in rows:
                 rows[symbol] = len(table["symbol"])
-                for name, value in zip(table, (symbol, kind, asset, price, index, forward, strike, seconds, vol, call)):
+                for name, value in zip(table, (symbol, kind, asset, price, index, forward, strike, seconds, vol, call, numeraire)):
                     table[name].append(value)
             return rows[symbol]
 
         account_index, instrument_index, quantity, entry = [], [], [], []
+        inverse_mtm: dict[int, float] = {}  # position number -> USD mark-to-market of an inverse contract
         cash = np.zeros(len(accounts))
         for a, account in enumerate(accounts):
             cash[a] = account.cash_usd
+            numeraire = account.margin_currency if getattr(account, "is_coin_margined", False) else None
+            if numeraire is not None and numeraire not in account.collateral:
+                price = market.index_usd(numeraire)  # the coin must be an asset of the table
+                account_index.append(a)
+                instrument_index.append(add(f"collateral:{numeraire}", SPOT, numeraire, price, price))
+                quantity.append(0.0)
+                entry.append(np.nan)
+            if numeraire is not None and account.cash_usd != 0.0:
+                # USD cash of a coin account is a position in coin terms (worth more coins when the coin falls)
+                cash[a] = 0.0
+                account_index.append(a)
+                instrument_index.append(add("collateral:USD", STATIC, numeraire, 1.0, 1.0))  # in the coin's risk unit
+                quantity.append(account.cash_usd)
+                entry.append(np.nan)
             for position in account.positions:
                 instrument = position.instrument
                 asset = instrument.underlying
@@ -428,11 +473,19 @@ class Book:
                     raise InputError("instrument", instrument, "unsupported instrument kind")
                 account_index.append(a)
                 instrument_index.append(row)
+                if isinstance(instrument, Perpetual | Future) and instrument.is_inverse:
+                    mark = table["price"][row] if isinstance(instrument, Perpetual) else table["forward"][row]
+                    entered = mark if position.entry_price_usd is None else position.entry_price_usd
+                    inverse_mtm[len(quantity)] = position.quantity * (1.0 / entered - 1.0 / mark) * index
+                    quantity.append(position.quantity * index / ((mark if numeraire is not None else entered) * mark))
+                    entry.append(np.nan)
+                    continue
                 quantity.append(position.quantity)
                 entry.append(np.nan if position.entry_price_usd is None else position.entry_price_usd)
             for asset, amount in account.collateral.items():
                 price = 1.0 if asset == "USD" else market.index_usd(asset)
-                row = add(f"collateral:{asset}", STATIC, asset, price, price)
+                # a coin account's own coin is a SPOT row: constant in coin, its USD value moving with the coin
+                row = add(f"collateral:{asset}", SPOT if asset == numeraire else STATIC, asset, price, price)
                 account_index.append(a)
                 instrument_index.append(row)
                 quantity.append(float(amount))
@@ -440,7 +493,7 @@ class Book:
         instruments = InstrumentTable.build(
             table["symbol"], table["kind"], table["asset"], price_usd=table["price"], index_usd=table["index"],
             forward_usd=table["forward"], strike_usd=table["strike"], seconds=table["seconds"], vol=table["vol"],
-            rate=np.full(len(table["symbol"]), market.rate), is_call=table["call"],
+            rate=np.full(len(table["symbol"]), market.rate), is_call=table["call"], numeraire=table["numeraire"],
         )
         inst = np.asarray(instrument_index, dtype=np.int64)
         qty = np.asarray(quantity, dtype=np.float64)
@@ -449,6 +502,8 @@ class Book:
         entry_ = np.asarray(entry, dtype=np.float64)
         linear = np.isin(instruments.kind[inst], (PERPETUAL, FUTURE)) if len(inst) else np.zeros(0, dtype=bool)
         mtm = np.where(linear, np.where(np.isnan(entry_), 0.0, qty * (unit[inst] - np.nan_to_num(entry_))), mtm) if len(inst) else mtm
+        for position_number, value in inverse_mtm.items():
+            mtm[position_number] = value
         stable = None
         if stable_asset is not None:
             stable = np.full(len(accounts), market.index_usd(stable_asset))
@@ -534,6 +589,47 @@ def revalue_instruments(
     if np.any(option):
         out[option] = _option_values(instruments, option, moving[option, None] * x[option] + fixed[option, None],
                                      instruments.vol[option, None] * vm[option], clamp_negative_rates)
+    return to_numeraire(instruments, out, spot)
+
+
+def to_numeraire(instruments: InstrumentTable, values: NDArray[np.float64], spot_multipliers: NDArray[np.float64],
+                 rows: NDArray[np.bool_] | None = None) -> NDArray[np.float64]:
+    """Scenario unit values of coin-margined rows measured in their coin, expressed at today's coin price.
+
+    For a row whose holder is margined in coin ``c`` (``instruments.numeraire``) moving by the
+    multiplier ``x_c`` in a scenario, a USD amount ``V`` is worth ``V / (P_c x_c)`` coins, i.e.
+    ``V / x_c`` in USD at today's price ``P_c``. Hence, with ``v`` the USD unit value and
+    ``v0`` its unshocked value:
+
+    * options, spot and collateral (the unit value is a value): ``v / x_c`` -- the coin's own
+      spot (``P x_c``) is then constant (one coin is one coin) and static collateral or USD cash
+      (``P``) gains in coin when the coin falls;
+    * perpetuals and futures (the unit value is a price, the P&L ``q (v - v0)``): the P&L is
+      converted, ``v0 + (v - v0) / x_c``.
+
+    A short put held by a BTC-margined account therefore loses ``L / x_BTC`` when BTC falls
+    by ``1 - x_BTC``: more than the USD loss ``L`` (the wrong-way effect of coin collateral).
+    Rows with numeraire -1 (USD) are returned unchanged, so USD books are bit-identical.
+    ``rows`` restricts the conversion to a subset of rows (``values`` then holds only those).
+    """
+    numeraire = instruments.numeraire
+    if numeraire is None:
+        return values
+    selected = numeraire >= 0 if rows is None else (numeraire >= 0)[rows]
+    if not np.any(selected):
+        return values
+    index = np.arange(len(instruments)) if rows is None else np.flatnonzero(rows)
+    chosen = index[selected]
+    spot = np.atleast_2d(spot_multipliers)
+    xc = spot[numeraire[chosen]] if spot.shape[0] > 1 else np.broadcast_to(spot[0], (len(chosen), spot.shape[1]))
+    kind = instruments.kind[chosen]
+    out = values.copy()
+    block = out[selected]
+    linear = (kind == PERPETUAL) | (kind == FUTURE)
+    unshocked = np.where(kind == FUTURE, np.nan_to_num(instruments.forward_usd[chosen]), np.nan_to_num(instruments.price_usd[chosen]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        converted = np.where(linear[:, None], unshocked[:, None] + (block - unshocked[:, None]) / xc, block / xc)
+    out[selected] = converted
     return out
 
 
@@ -783,7 +879,8 @@ class RiskMatrixModel(MarginModel):
             table = np.stack([vol_o, vol_up[option], vol_down[option], vol_o * np.maximum(skew_lin[option], 0.0),
                               vol_o * np.maximum(skew_abs[option], 0.0)], axis=1)
             column = np.select([codes == 0, codes == 1, codes == -1, codes == 2], [0, 1, 2, 3], 4)
-            values[option] = _option_values(instruments, option, forward, table[:, column], self.clamp_negative_rates)
+            values[option] = to_numeraire(instruments, _option_values(instruments, option, forward, table[:, column], self.clamp_negative_rates),
+                                          spot_rows, option)
         base = revalue_instruments(instruments, np.ones(1), np.ones(1), forward_freeze_seconds=self.forward_freeze_seconds,
                                    clamp_negative_rates=self.clamp_negative_rates)[:, 0]
         bad = ~np.isfinite(values).all(axis=1) | ~np.isfinite(base)
@@ -818,6 +915,8 @@ class RiskMatrixModel(MarginModel):
         mm_h = np.zeros(n)
         im_h = np.zeros(n)
         for i, symbol in enumerate(instruments.symbol):
+            if instruments.numeraire is not None and instruments.numeraire[i] >= 0:
+                symbol = symbol.rsplit("@", 1)[0]  # rows of coin-margined accounts are named "<symbol>@<coin>"
             if symbol in self.collateral_haircuts:
                 mm_h[i], im_h[i] = self.collateral_haircuts[symbol]
         return _Prepared(values, base, basis_up, basis_down, group.astype(np.int64), group_asset, group_is_option, long, short, scale,
