@@ -402,6 +402,46 @@ def build_model(spec: VenueSpec | str | Path, **runtime_inputs: Any) -> Any:
     return BUILDERS[spec.engine](spec, **given)
 
 
+def read_runtime_inputs(open_interest: Sequence[str] | str | None = None) -> dict[str, Any]:
+    """Run-time inputs from the command line: ``open_interest`` items ``ASSET=USD`` or a YAML/JSON file
+    ``{BTC: 3.0e7, ...}`` (optionally under an ``open_interest_usd`` key).
+
+    >>> read_runtime_inputs(["BTC=3e7", "ETH=1.5e7"])
+    {'open_interest_usd': {'BTC': 30000000.0, 'ETH': 15000000.0}}
+    >>> read_runtime_inputs(None)
+    {}
+    """
+    if open_interest is None:
+        return {}
+    items = [open_interest] if isinstance(open_interest, str) else list(open_interest)
+    table: dict[str, float] = {}
+    for item in items:
+        if "=" in item:
+            asset, _, value = item.partition("=")
+            number = _float(value, f"open_interest[{asset.strip()}]")
+            if not (math.isfinite(number) and number >= 0):
+                raise ParameterError(f"open_interest[{asset.strip()}]", value, "must be a non-negative amount in USD")
+            table[asset.strip()] = number
+            continue
+        file = Path(item)
+        try:
+            data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise FileFormatError(f"{file}: cannot read the open-interest file ({exc.strerror}); give ASSET=USD or a YAML/JSON file") from None
+        except yaml.YAMLError as exc:
+            raise FileFormatError(f"{file}: not valid YAML/JSON ({exc})") from None
+        if isinstance(data, Mapping) and "open_interest_usd" in data:
+            data = data["open_interest_usd"]
+        if not isinstance(data, Mapping):
+            raise FileFormatError(f"{file}: expected a mapping ASSET -> open interest in USD")
+        for asset, value in data.items():
+            number = _float(value, f"{file}:{asset}")
+            if not (math.isfinite(number) and number >= 0):
+                raise ParameterError(f"open_interest[{asset}]", value, "must be a non-negative amount in USD")
+            table[str(asset)] = number
+    return {"open_interest_usd": table}
+
+
 def describe(spec: VenueSpec | str | Path) -> str:
     """A readable statement of a venue file: rules, dimensions, run-time inputs, sources, assumptions.
 
@@ -442,4 +482,4 @@ def provenance_note(spec: VenueSpec) -> str:
 
 
 __all__ = ["Source", "VenueSpec", "build_model", "describe", "grid_from_data", "load_venue", "parse_venue", "provenance_note", "read_venue_file",
-           "venue_dirs", "venue_files", "VENUES_ENV"]
+           "read_runtime_inputs", "venue_dirs", "venue_files", "VENUES_ENV"]
