@@ -265,6 +265,7 @@ class OkxPortfolioMarginModel(MarginModel):
 def okx_model_from_data(spec: Any) -> OkxPortfolioMarginModel:
     """Build the model from a venue file (``engine: okx_pm``): classes with asset lists expand to per-asset tables."""
     from marginlab.exceptions import FileFormatError
+    from marginlab.margin.venues import _vol_shock
 
     p = spec.parameters
 
@@ -287,7 +288,7 @@ def okx_model_from_data(spec: Any) -> OkxPortfolioMarginModel:
     tiers = tuple((float(u), float(m)) for u, m in mr7.get("size_tiers", SIZE_TIERS))
     return OkxPortfolioMarginModel(
         expand("mr1", "moves"), expand("mr6", "move"), expand("mr4", "annual_move"), float(p.get("mr6_weight", 1.0)),
-        None if vol is None else VolShock(**{k: (bool(v) if k == "absolute" else float(v)) for k, v in vol.items()}),
+        None if vol is None else _vol_shock(vol, f"{spec.name}.parameters.mr1_vol_shock"),
         float((p.get("mr2") or {}).get("days", 0.0)), float((p.get("mr3") or {}).get("vol_move", 0.0)), float((p.get("mr3") or {}).get("power", 0.5)),
         float((p.get("mr5") or {}).get("rate_move", 0.0)), float(mr7.get("base_rate", 0.0001)), tiers, float(p.get("im_multiplier", 1.3)), spec.name,
     )

@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-
 import pandas as pd
 
 from marginlab.account import Account
@@ -55,7 +54,6 @@ from marginlab.margin.risk_matrix import Book, RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid, VolShock
 from marginlab.margin.span_xml import SpanRiskParameters
 from marginlab.market import MarketSnapshot
-
 
 _THIRDS = {0.0: "0", 1 / 3: "+1/3", -1 / 3: "-1/3", 2 / 3: "+2/3", -2 / 3: "-2/3", 1.0: "+1", -1.0: "-1"}
 
@@ -294,7 +292,7 @@ class SpanModel(MarginModel):
         return self._margin(revalued, merged, market, cash, account.account_id if account is not None else "")
 
     def _margin(self, revalued: list[Position], published: Mapping[str, float], market: MarketSnapshot | None, cash_usd: float,
-                account_id: str | None) -> MarginResult:
+                account_id: str) -> MarginResult:
         grid = span_grid(self.extreme_multiple, self.extreme_cover)
         loss: dict[str, np.ndarray] = {}
         delta: dict[str, float] = {}
@@ -399,7 +397,7 @@ class SpanModel(MarginModel):
             for spread in cc.intra_spreads:
                 n = _spreads_formed([(tier_delta.get((cc_code, tn), 0.0), side, ratio) for tn, side, ratio in spread.legs])
                 if n > 0:
-                    for tn, side, ratio in spread.legs:
+                    for tn, _side, ratio in spread.legs:
                         d = tier_delta.get((cc_code, tn), 0.0)
                         tier_delta[(cc_code, tn)] = d - math.copysign(n * ratio, d)
                     out[cc_code] = out.get(cc_code, 0.0) + n * spread.charge
@@ -422,11 +420,11 @@ class SpanModel(MarginModel):
         # price risk per delta of a combined commodity: scan risk / |net delta| (SPAN's weighted futures price risk, simplified)
         remaining = dict(delta)
         per_delta = {cc: (scan.get(cc, 0.0) / abs(d) if d else 0.0) for cc, d in delta.items()}
-        for spread in params.inter_spreads:
-            n = _spreads_formed([(remaining.get(cc, 0.0), side, ratio) for cc, side, ratio in spread.legs])
+        for published_spread in params.inter_spreads:
+            n = _spreads_formed([(remaining.get(cc, 0.0), side, ratio) for cc, side, ratio in published_spread.legs])
             if n > 0:
-                for cc, _side, ratio in spread.legs:
-                    out[cc] = out.get(cc, 0.0) + spread.credit_rate * n * ratio * per_delta.get(cc, 0.0)
+                for cc, _side, ratio in published_spread.legs:
+                    out[cc] = out.get(cc, 0.0) + published_spread.credit_rate * n * ratio * per_delta.get(cc, 0.0)
                     d = remaining.get(cc, 0.0)
                     remaining[cc] = d - math.copysign(n * ratio, d)
         return out

@@ -18,7 +18,15 @@ from marginlab.instruments import Perpetual, Position
 from marginlab.margin.deribit_pm import deribit_futures_pm, deribit_pm, deribit_pm_legacy
 from marginlab.margin.isolated import IsolatedMargin, LiquidityTier
 from marginlab.margin.presets import available_models, describe, get_model
-from marginlab.margin.venues import PACKAGE_DIR, VENUES_ENV, build_model, load_venue, read_runtime_inputs, read_venue_file, venue_files
+from marginlab.margin.venues import (
+    PACKAGE_DIR,
+    VENUES_ENV,
+    build_model,
+    load_venue,
+    read_runtime_inputs,
+    read_venue_file,
+    venue_files,
+)
 from marginlab.market import MarketSnapshot
 
 ROOT = Path(__file__).resolve().parents[2]

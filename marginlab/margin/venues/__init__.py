@@ -283,7 +283,7 @@ def _haircuts(raw: Any, where: str) -> Any:
     if kind == "tiered_ratio":
         tiers = {str(a): [_floats(t, f"{where}.tiers.{a}[{i}]") for i, t in enumerate(rows)] for a, rows in (raw.get("tiers") or {}).items()}
         default = raw.get("default_ratio")
-        return TieredHaircut(tiers, None if default is None else 1.0 - _float(default, f"{where}.default_ratio"))
+        return TieredHaircut(tiers, None if default is None else 1.0 - _float(default, f"{where}.default_ratio"))  # type: ignore[arg-type]
     raise FileFormatError(f"{where}.type={kind!r}: expected flat, flat_ratio or tiered_ratio")
 
 
@@ -311,7 +311,7 @@ def _vol_shock(raw: Any, where: str) -> Any:
     if raw is None:
         return VolShock()
     values = {k: (bool(v) if k == "absolute" else _float(v, f"{where}.{k}")) for k, v in raw.items()}
-    return VolShock(**values)
+    return VolShock(**values)  # type: ignore[arg-type]
 
 
 def grid_from_data(raw: Mapping[str, Any], where: str) -> Any:
