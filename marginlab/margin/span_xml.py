@@ -15,9 +15,12 @@ format. :func:`read_spn` reads the subset a futures-and-options portfolio needs:
     ``scanRate`` (``priceScan``, ``volScan``)), and ``interSpreads/dSpread`` (inter-commodity
     spreads: credit ``rate/val`` in percent, legs ``pLeg`` with ``cc``, ``rs``, ``i``).
 
-Field names follow CME's "SPAN XML risk parameter file layout" (CME Group, SPAN file
-specifications, https://www.cmegroup.com/clearing/risk-management/span-overview/span-files-specifications.html,
-retrieved 2026-12-01; element names cross-checked against public parsers of NSE ``.spn`` files).
+Field names follow CME's SPAN risk-parameter file layouts (CME Group, "the SPAN pages" /
+pubspan wiki, https://cmegroupclientsite.atlassian.net/wiki/spaces/pubspan, retrieved 2026-12-01:
+record types for combined commodities, intra-commodity spread charges, inter-commodity spreads,
+risk arrays); the XML element names (``ccDef``, ``pfLink``, ``dSpread``, ``tLeg``, ``pLeg``, ``ra``
+with ``r``/``a``/``d``...) were cross-checked against public parsers of NSE ``.spn`` files (PC-SPAN
+4.00 XML). Tests build files from these definitions; no real exchange file was available here.
 Elements outside this subset (delivery charges, currency conversion, option-on-combination
 families...) are ignored.
 

@@ -78,18 +78,27 @@ def _user_copy(tmp_path: Path, name: str, edit) -> Path:  # type: ignore[no-unty
 
 
 def test_user_changes_a_table_without_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # hyperliquid BTC at 20x instead of 40x: MM = notional / (2 x 20) = 2.5% of 200,000 = 5,000 (E1 rule)
+    # hyperliquid ETH at 10x instead of 25x: MM = notional / (2 x 10) = 5% of 200,000 = 10,000 (E1 rule); at 25x: 2% = 4,000
     def edit(data):  # type: ignore[no-untyped-def]
-        data["parameters"]["rules"]["BTC"]["max_leverage"] = 20
-        data["version"] = 3
+        data["parameters"]["rules"]["ETH"]["max_leverage"] = 10
+        data["version"] = 9
 
     folder = _user_copy(tmp_path, "hyperliquid", edit)
-    account = Account([Position(Perpetual("BTC"), 2.0)])
-    assert get_model("hyperliquid").margin(account, MARKET).maintenance_margin_usd == pytest.approx(2_500.0)  # 40x: 1.25%
-    assert get_model("hyperliquid", venues_dir=folder).margin(account, MARKET).maintenance_margin_usd == pytest.approx(5_000.0)
+    account = Account([Position(Perpetual("ETH"), 50.0)])
+    assert get_model("hyperliquid").margin(account, MARKET).maintenance_margin_usd == pytest.approx(4_000.0)
+    assert get_model("hyperliquid", venues_dir=folder).margin(account, MARKET).maintenance_margin_usd == pytest.approx(10_000.0)
     monkeypatch.setenv(VENUES_ENV, str(folder))
-    assert get_model("hyperliquid").margin(account, MARKET).maintenance_margin_usd == pytest.approx(5_000.0)
-    assert "v3" in describe("hyperliquid")
+    assert get_model("hyperliquid").margin(account, MARKET).maintenance_margin_usd == pytest.approx(10_000.0)
+    assert "v9" in describe("hyperliquid")
+
+
+def test_hyperliquid_published_btc_margin_tiers() -> None:
+    # Hyperliquid margin tiers for BTC: 40x below 150M USD notional, 20x above; MM rate 1/(2 x max leverage) with a
+    # deduction keeping MM continuous: 2,000 BTC at 100k = 200M -> MM = 200M x 2.5% - 150M x (2.5% - 1.25%) = 3,125,000;
+    # IM at the tier's max leverage 20x = 10,000,000. Below 150M the E1 numbers are unchanged (2 BTC: MM 2,500).
+    big = get_model("hyperliquid").margin(Account([Position(Perpetual("BTC"), 2_000.0)]), MARKET)
+    assert (big.initial_margin_usd, big.maintenance_margin_usd) == pytest.approx((10_000_000.0, 3_125_000.0))
+    assert get_model("hyperliquid").margin(Account([Position(Perpetual("BTC"), 2.0)]), MARKET).maintenance_margin_usd == pytest.approx(2_500.0)
 
 
 def test_user_adds_a_venue_without_python(tmp_path: Path) -> None:

@@ -466,6 +466,8 @@ def describe(spec: VenueSpec | str | Path) -> str:
         model = build_model(spec)
         if hasattr(model, "describe"):
             lines.append("  " + model.describe())
+        elif hasattr(model, "scenarios"):
+            lines.append("  " + _describe_risk_matrix(model))
     for s in spec.sources:
         lines.append(f"  source: {s.cite()}")
     for key, why in spec.assumed.items():
@@ -473,6 +475,28 @@ def describe(spec: VenueSpec | str | Path) -> str:
     if spec.path is not None:
         lines.append(f"  file: {spec.path}")
     return "\n".join(lines)
+
+
+def _describe_risk_matrix(model: Any) -> str:
+    """A risk-matrix engine's scenarios, shocks, factors and contingencies in one sentence."""
+    grid = model.scenarios
+    regular = [x for x, f in zip(grid.spot_shock, grid.family) if f == "regular"]
+    tail = sorted({round(x - 1.0, 4) for x, f in zip(grid.spot_shock, grid.family) if f not in ("regular", "skew")})
+    parts = [f"{len(grid)} scenarios"]
+    if regular:
+        parts.append(f"spot {100 * (min(regular) - 1):+.1f}%..{100 * (max(regular) - 1):+.1f}% x vol {'/'.join(sorted(set(v for v, f in zip(grid.vol_shock, grid.family) if f == 'regular')))}")
+    if tail:
+        damp = sorted({d for d, f in zip(grid.dampening, grid.family) if f not in ("regular", "skew")})
+        parts.append(f"large moves {', '.join(f'{100 * t:+.0f}%' for t in tail)} at dampening {', '.join(f'{d:g}' for d in damp)}")
+    if grid.uses_time or grid.uses_rates:
+        parts.append(f"revalued after {grid.horizon_days:g} days, rate shocks {sorted(set(grid.rate_shock))}")
+    vs = model.vol_shock
+    if vs.up_range or vs.down_range:
+        parts.append(f"vol shock up {vs.up_range:g} / down {vs.down_range:g} x ({vs.pivot_days:g}/DTE)^p (p = {vs.short_term_power:g} / {vs.long_term_power:g}), "
+                     f"min shocked vol {vs.min_shocked_vol:g}")
+    parts.append(f"loss factors MM {model.mm_loss_factor:g} / IM {model.im_loss_factor:g}")
+    parts.append(f"contingencies: futures {model.linear_contingency_mm:g} of notional, net short options {model.option_contingency_mm:g} of index")
+    return "; ".join(parts)
 
 
 def provenance_note(spec: VenueSpec) -> str:
