@@ -218,3 +218,13 @@ def test_cli_open_interest_flag(tmp_path: Path) -> None:
     bad = subprocess.run([*args[:-1], "--open-interest", "BTC=abc"], capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and "open_interest[BTC]" in bad.stderr and "Traceback" not in bad.stderr
     assert np.isfinite(plain["equity_usd"])
+
+
+@pytest.mark.filterwarnings("ignore::marginlab.exceptions.DataWarning")
+def test_fhs_var_file_matches_the_python_preset() -> None:
+    from marginlab.margin import fhs
+
+    account = Account.load(ROOT / "examples/account_btc_options.yaml")
+    market = MarketSnapshot.load(ROOT / "examples/market_2025-01-15.yaml")
+    from_file = get_model("fhs-var").margin(account, market)
+    assert from_file.maintenance_margin_usd == pytest.approx(fhs._preset_factory().margin(account, market).maintenance_margin_usd, rel=1e-12)

@@ -6,7 +6,7 @@ package data). A file names the engine it configures and carries its provenance:
     schema: marginlab-venue/1
     name: deribit-standard            # the preset name (get_model("deribit-standard"))
     version: 2                        # bump when a value changes
-    engine: isolated                  # isolated | cross | risk_matrix | span | okx_pm | derive
+    engine: isolated                  # isolated | cross | risk_matrix | span | okx_pm | derive | fhs
     description: one line for `marginlab models`
     effective_date: 2022-01-11        # date the venue's rules took effect (or were published)
     sources:                          # where every value comes from
@@ -58,7 +58,7 @@ SCHEMA = "marginlab-venue/1"
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: Scenario dimensions a preset may declare.
 DIMENSIONS = ("spot", "vol", "skew", "basis", "time", "rate")
-ENGINES = ("isolated", "cross", "risk_matrix", "span", "okx_pm", "derive")
+ENGINES = ("isolated", "cross", "risk_matrix", "span", "okx_pm", "derive", "fhs")
 
 
 @dataclass(frozen=True)
@@ -374,8 +374,33 @@ def _derive(spec: VenueSpec) -> Any:
     return derive_model(spec.parameters or None, name=spec.name)
 
 
+def _fhs(spec: VenueSpec) -> Any:
+    """Filtered historical simulation: the parameters of :class:`~marginlab.margin.fhs.FilteredHistoricalMargin` and
+    ``assets`` (joint history from the package's data) plus ``crisis_scenarios`` (named crisis days as stress)."""
+    import warnings
+
+    from marginlab.exceptions import DataWarning
+    from marginlab.margin import fhs
+
+    p = dict(spec.parameters)
+    where = f"{spec.name}.parameters"
+    assets = tuple(str(a) for a in p.pop("assets", fhs.PRESET_ASSETS))
+    crises = bool(p.pop("crisis_scenarios", True))
+    horizon = int(_float(p.get("horizon_days", 2), f"{where}.horizon_days"))
+    history = fhs._preset_history() if assets == fhs.PRESET_ASSETS else fhs.HistoricalScenarios.from_snapshot(assets)
+    if len(history.returns) < 1000:
+        warnings.warn(f"{spec.name}: only {len(history.returns)} days of joint history", DataWarning, stacklevel=2)
+    stress = (fhs._preset_crises(horizon) if assets == fhs.PRESET_ASSETS else fhs.crisis_scenarios(assets, horizon)) if crises else None
+    known = {"confidence", "horizon_days", "lookback_days", "ewma_lambda", "stress_weight", "risk_measure", "mm_fraction", "filtered", "vol_proxy",
+             "realised_vol_beta", "historical_stress"}
+    unknown = set(p) - known
+    if unknown:
+        raise FileFormatError(f"{where}: unknown FHS parameters {sorted(unknown)} (known: {sorted(known)})")
+    return fhs.FilteredHistoricalMargin(history, stress_scenarios=stress, preset_name=spec.name, **p)
+
+
 BUILDERS: dict[str, Callable[..., Any]] = {"isolated": _isolated, "cross": _cross, "risk_matrix": _risk_matrix, "span": _span, "okx_pm": _okx,
-                                           "derive": _derive}
+                                           "derive": _derive, "fhs": _fhs}
 
 
 def build_model(spec: VenueSpec | str | Path, **runtime_inputs: Any) -> Any:
@@ -462,11 +487,15 @@ def describe(spec: VenueSpec | str | Path) -> str:
         option_rule = model.option_rule if spec.engine == "isolated" else model.rules.option_rule
         if option_rule is not None:
             lines.append(f"  options: {option_rule.describe()}")
+    elif spec.engine == "fhs":
+        lines.append("  filtered historical simulation: " + ", ".join(f"{k} {v}" for k, v in spec.parameters.items()))
     else:
+        from marginlab.margin.risk_matrix import RiskMatrixModel
+
         model = build_model(spec)
         if hasattr(model, "describe"):
             lines.append("  " + model.describe())
-        elif hasattr(model, "scenarios"):
+        elif isinstance(model, RiskMatrixModel):
             lines.append("  " + _describe_risk_matrix(model))
     for s in spec.sources:
         lines.append(f"  source: {s.cite()}")
