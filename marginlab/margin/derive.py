@@ -65,7 +65,9 @@ def _default_parameters() -> dict[str, Any]:
     """The base-case parameter groups, read from the venue file ``venues/derive-pmrm-v2.yaml``."""
     from marginlab.margin.venues import load_venue
 
-    return dict(load_venue("derive-pmrm-v2").parameters)
+    import copy
+
+    return copy.deepcopy(dict(load_venue("derive-pmrm-v2").parameters))
 
 
 #: Default parameters: those shared by most public test vectors (83 of the 93 development vectors

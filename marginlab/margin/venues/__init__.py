@@ -39,6 +39,7 @@ True
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -139,7 +140,17 @@ def parse_venue(data: Any, where: str = "<dict>", path: Path | None = None) -> V
 
 
 def read_venue_file(path: str | Path) -> VenueSpec:
-    """Read and validate one venue file."""
+    """Read and validate one venue file (cached until the file changes)."""
+    file = Path(path)
+    try:
+        stat = file.stat()
+    except OSError as exc:
+        raise FileFormatError(f"{file}: cannot read venue file ({exc.strerror})") from None
+    return _read_cached(str(file), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _read_cached(path: str, mtime_ns: int, size: int) -> VenueSpec:
     file = Path(path)
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
@@ -528,11 +539,5 @@ def _describe_risk_matrix(model: Any) -> str:
     return "; ".join(parts)
 
 
-def provenance_note(spec: VenueSpec) -> str:
-    """One sentence for a result's notes: which file, version, source and assumptions."""
-    assumed = f"; assumed values: {', '.join(spec.assumed)}" if spec.assumed else ""
-    return f"Rules from venue file {spec.name} v{spec.version} (effective {spec.effective_date}; source: {spec.sources[0].title}){assumed}."
-
-
-__all__ = ["Source", "VenueSpec", "build_model", "describe", "grid_from_data", "load_venue", "parse_venue", "provenance_note", "read_venue_file",
+__all__ = ["Source", "VenueSpec", "build_model", "describe", "grid_from_data", "load_venue", "parse_venue", "read_venue_file",
            "read_runtime_inputs", "venue_dirs", "venue_files", "VENUES_ENV"]
