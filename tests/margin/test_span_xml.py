@@ -229,3 +229,16 @@ def test_readme_account_and_moves_past_zero() -> None:
     put_result = model.margin(Account([Position(put, 1.0)]), market)
     value_now = put_result.positions["value_usd"].iloc[0]
     assert put_result.scenarios["pnl_usd"].iloc[15] == pytest.approx(0.35 * (90_000 - value_now))
+
+
+def test_venue_file_with_a_risk_parameter_file(tmp_path: Path) -> None:
+    # a user venue folder: a span venue file pointing at a .spn next to it, no Python
+    (tmp_path / "test.spn").write_text(spn_text())
+    (tmp_path / "my-span.yaml").write_text(
+        "schema: marginlab-venue/1\nname: my-span\nversion: 1\nengine: span\ndescription: published arrays\neffective_date: 2025-01-15\n"
+        "sources: [{title: test file, address: test.spn}]\ndimensions: [spot, vol]\n"
+        "parameters: {price_scan_range: {BTC: 0.2}, vol_scan_range: 0.1, risk_parameter_file: test.spn}\n")
+    model = get_model("my-span", venues_dir=tmp_path)
+    market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"SP": {"index_usd": 100_000}}})
+    account = Account([Position(Future("SP", "2025-03-21"), 1.0), Position(Option("SP", "2025-03-21", 105_000, "call"), -1.0)])
+    assert model.margin(account, market).maintenance_margin_usd == pytest.approx(8_550.0)  # the covered write above
