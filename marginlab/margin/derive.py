@@ -63,9 +63,9 @@ _DIRECTIONS = {"up": "up", "down": "down", "none": "none", "linear": "linear", "
 
 def _default_parameters() -> dict[str, Any]:
     """The base-case parameter groups, read from the venue file ``venues/derive-pmrm-v2.yaml``."""
-    from marginlab.margin.venues import load_venue
-
     import copy
+
+    from marginlab.margin.venues import load_venue
 
     return copy.deepcopy(dict(load_venue("derive-pmrm-v2").parameters))
 
