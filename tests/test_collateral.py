@@ -61,6 +61,20 @@ def test_tiered_haircut_by_hand() -> None:
     assert isinstance(schedule, HaircutSchedule)
 
 
+def test_tiered_haircut_binance_published_example() -> None:
+    # Binance FAQ "Binance Cross Margin Collateral Haircuts", Example 1 (BTC tiers by USDT value: 0-100M 100%,
+    # 100-120M 97.5%, 120-150M 95%, 150-180M 90%, 180-200M 85%): 6,000 BTC at 20,000 = 120,000,000 ->
+    # 100,000,000 x 100% + 20,000,000 x 97.5% = 119,500,000. The same table is the data of binance-cross-margin-tiered.
+    from marginlab.margin.venues import load_venue
+
+    tiers = load_venue("binance-cross-margin-tiered").parameters["haircuts"]["tiers"]["BTC"]
+    schedule = TieredHaircut({"BTC": [tuple(t) for t in tiers]})
+    market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 20_000}}})
+    assert adjusted_collateral_usd({"BTC": 6_000.0}, market, schedule) == pytest.approx(119_500_000.0)
+    # 9,000 BTC = 180M: 100M + 20M x 0.975 + 30M x 0.95 + 30M x 0.90 = 175,000,000
+    assert adjusted_collateral_usd({"BTC": 9_000.0}, market, schedule) == pytest.approx(175_000_000.0)
+
+
 def test_dynamic_haircut_by_hand_and_clipping() -> None:
     # haircut = clip(base x current_vol / reference_vol, floor, cap)
     schedule = DynamicHaircut({"BTC": 0.05, "ETH": 0.10}, {"BTC": 0.5, "ETH": 0.6}, {"BTC": 1.0, "ETH": 0.15}, floor=0.04, cap=0.08)

@@ -67,7 +67,10 @@ def result_to_json(result: Any) -> dict[str, Any]:
 def _margin(args: argparse.Namespace) -> int:
     account = Account.load(args.account)
     market = MarketSnapshot.load(args.market)
-    result = get_model(args.model).margin(account, market)
+    from marginlab.margin.venues import read_runtime_inputs
+
+    runtime = read_runtime_inputs(open_interest=getattr(args, "open_interest", None))  # venues helper: run-time inputs
+    result = get_model(args.model, **runtime).margin(account, market)
     if args.json:
         print(json.dumps(result_to_json(result), indent=2))
     else:
@@ -100,6 +103,8 @@ def register(subparsers: Any) -> None:
     margin.add_argument("--market", required=True, help="market snapshot file (.yaml/.json)")
     margin.add_argument("--model", required=True, help="preset name (see 'marginlab models')")
     margin.add_argument("--json", action="store_true", help="print JSON instead of the readable summary")
+    margin.add_argument("--open-interest", action="append", metavar="ASSET=USD|FILE",
+                        help="market open interest in USD for presets that scale with it (dydx): BTC=3e7, repeatable, or a YAML/JSON file")
     margin.set_defaults(handler=_margin)
 
     models = subparsers.add_parser("models", help="list the margin methods and venue presets")

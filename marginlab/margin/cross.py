@@ -37,13 +37,11 @@ from marginlab.account import Account
 from marginlab.collateral import (
     UNIFIED_ACCOUNT_LADDER,
     ActionLadder,
-    FlatHaircut,
     HaircutSchedule,
     collateral_table,
 )
 from marginlab.margin.base import MarginModel, MarginResult
-from marginlab.margin.isolated import IsolatedMargin, binance_brackets, deribit_standard, dydx, hyperliquid
-from marginlab.margin.presets import register
+from marginlab.margin.isolated import IsolatedMargin
 from marginlab.market import MarketSnapshot
 from marginlab.valuation import value_positions
 
@@ -118,37 +116,29 @@ class CrossMargin(MarginModel):
         )
 
 
-#: Worked example F: BTC counts at 0.95, unlisted assets at 0.1. Other rates: illustrative
-#: (Binance publishes them per asset and changes them), stated as assumptions.
-BINANCE_COLLATERAL_RATIOS = {"BTC": 0.95, "ETH": 0.95, "SOL": 0.90, "USDT": 1.0, "USDC": 1.0, "FDUSD": 1.0}
+def _venue(name: str) -> CrossMargin:
+    from marginlab.margin.venues import build_model
 
-#: Deribit cross-collateral haircuts: illustrative assumptions (not from the worked examples).
-DERIBIT_HAIRCUTS = {"BTC": 0.02, "ETH": 0.02, "SOL": 0.10, "USDC": 0.0, "USDT": 0.02}
+    model = build_model(name)
+    assert isinstance(model, CrossMargin)
+    return model
 
 
 def binance_unified() -> CrossMargin:
-    """Binance unified account (F): brackets per position, collateral rates, action ladder."""
-    return CrossMargin(
-        binance_brackets(), FlatHaircut.from_collateral_ratios(BINANCE_COLLATERAL_RATIOS, default_ratio=0.1), preset_name="binance-unified"
-    )
+    """Binance unified account (F): brackets per position, collateral rates, action ladder (``venues/binance-unified.yaml``)."""
+    return _venue("binance-unified")
 
 
 def deribit_cross() -> CrossMargin:
-    """Deribit standard rules in cross mode with multi-asset collateral haircuts."""
-    return CrossMargin(deribit_standard(), FlatHaircut(DERIBIT_HAIRCUTS), preset_name="deribit-cross")
+    """Deribit standard rules in cross mode with multi-asset collateral haircuts (``venues/deribit-cross.yaml``)."""
+    return _venue("deribit-cross")
 
 
 def hyperliquid_cross() -> CrossMargin:
-    """Hyperliquid rules in cross mode (USD collateral at full value)."""
-    return CrossMargin(hyperliquid(), FlatHaircut({"USDC": 0.0}), preset_name="hyperliquid-cross")
+    """Hyperliquid rules in cross mode (USD collateral at full value; ``venues/hyperliquid-cross.yaml``)."""
+    return _venue("hyperliquid-cross")
 
 
 def dydx_cross() -> CrossMargin:
-    """dYdX v4 liquidity tiers in cross mode (USDC collateral)."""
-    return CrossMargin(dydx(), FlatHaircut({"USDC": 0.0}), preset_name="dydx-cross")
-
-
-register("binance-unified", "cross", "Binance unified account: brackets, collateral rates (BTC 0.95), uniMMR action ladder (F)", binance_unified)
-register("deribit-cross", "cross", "Deribit standard rules, one pool, multi-asset collateral haircuts (illustrative)", deribit_cross)
-register("hyperliquid-cross", "cross", "Hyperliquid rules in cross mode (E1)", hyperliquid_cross)
-register("dydx-cross", "cross", "dYdX v4 liquidity tiers in cross mode (E3)", dydx_cross)
+    """dYdX v4 liquidity tiers in cross mode (USDC collateral; ``venues/dydx-cross.yaml``)."""
+    return _venue("dydx-cross")

@@ -20,7 +20,10 @@
     Futures only: spot moves -15%..+15% in 3% steps (11 points), no vol shock, futures
     contingency 0.6% of ``index * sum |Q|``.
 
-All three are instances of :class:`~marginlab.margin.risk_matrix.RiskMatrixModel`.
+All three are instances of :class:`~marginlab.margin.risk_matrix.RiskMatrixModel`. The
+registered presets are read from the venue files ``venues/deribit-pm.yaml``,
+``deribit-pm-legacy.yaml`` and ``deribit-futures-pm.yaml`` (the functions below build the same
+shapes with other parameters; a test checks that the files and the functions agree).
 
 >>> from marginlab.margin.deribit_pm import deribit_pm
 >>> model = deribit_pm()
@@ -30,7 +33,6 @@ All three are instances of :class:`~marginlab.margin.risk_matrix.RiskMatrixModel
 
 from __future__ import annotations
 
-from marginlab.margin.presets import register
 from marginlab.margin.risk_matrix import RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid, VolShock
 
@@ -81,9 +83,3 @@ def deribit_futures_pm(spot_range: float = 0.15, step: float = 0.03, futures_con
     points = int(round(2 * spot_range / step)) + 1
     return RiskMatrixModel(ScenarioGrid.regular(spot_range, points, ("none",)), linear_contingency_mm=futures_contingency,
                            preset_name="deribit-futures-pm")
-
-
-register("deribit-pm", "portfolio", "Deribit portfolio margin (C3): +-16% x vol up/none/down with (30/DTE)^p shocks, dampened large moves", deribit_pm)
-register("deribit-pm-legacy", "portfolio", "Deribit portfolio margin, older parameters (C3): +-12.5%, 1% option and futures contingencies",
-         deribit_pm_legacy)
-register("deribit-futures-pm", "portfolio", "Deribit-style futures portfolio margin (D): +-15% in 3% steps, 0.6% contingency", deribit_futures_pm)

@@ -38,7 +38,6 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from marginlab.exceptions import FileFormatError, InputError
-from marginlab.margin.presets import register
 from marginlab.margin.risk_matrix import (
     OPTION,
     PERPETUAL,
@@ -60,38 +59,20 @@ SVI_VARIANCE_CAP = 20.0
 FORWARD_FREEZE_SECONDS = 1800.0
 _DIRECTIONS = {"up": "up", "down": "down", "none": "none", "linear": "linear", "abs": "abs"}
 
+
+
+def _default_parameters() -> dict[str, Any]:
+    """The base-case parameter groups, read from the venue file ``venues/derive-pmrm-v2.yaml``."""
+    import copy
+
+    from marginlab.margin.venues import load_venue
+
+    return copy.deepcopy(dict(load_venue("derive-pmrm-v2").parameters))
+
+
 #: Default parameters: those shared by most public test vectors (83 of the 93 development vectors
-#: use exactly this scenario list; parameter groups as in test_16).
-DEFAULT_PARAMETERS: dict[str, Any] = {
-    "Scenarios": (
-        [{"SpotShock": 1.18, "VolShockDirection": "Up", "DampeningFactor": 1}]
-        + [
-            {"SpotShock": round(1 + s, 3), "VolShockDirection": d, "DampeningFactor": 1}
-            for s in (0.135, 0.09, 0.045, 0.0, -0.045, -0.09, -0.135)
-            for d in ("Down", "None", "Up")
-        ]
-        + [{"SpotShock": 0.82, "VolShockDirection": "Up", "DampeningFactor": 1}]
-        + [
-            {"SpotShock": 0.34, "VolShockDirection": "Up", "DampeningFactor": 0.6 / 11},
-            {"SpotShock": 0.67, "VolShockDirection": "Up", "DampeningFactor": 1.2 / 11},
-            {"SpotShock": 1.5, "VolShockDirection": "Up", "DampeningFactor": 0.072},
-            {"SpotShock": 2.0, "VolShockDirection": "Up", "DampeningFactor": 0.036},
-            {"SpotShock": 3.0, "VolShockDirection": "Up", "DampeningFactor": 0.018},
-            {"SpotShock": 4.0, "VolShockDirection": "Up", "DampeningFactor": 0.012},
-            {"SpotShock": 1.0, "VolShockDirection": "LINEAR", "DampeningFactor": 1},
-            {"SpotShock": 1.0, "VolShockDirection": "ABS", "DampeningFactor": 1},
-        ]
-    ),
-    "SkewShock": {"LINEAR_SCALE_CAP": 0.15, "LINEAR_CBASE": -0.05, "ABS_SCALE_CAP": 0.15, "ABS_CBASE": -0.05, "MIN_K_STAR": 0.01,
-                  "MIN_WIDTH_SCALE": 4.0, "VOL_PARAM_STATIC": 0.6, "VOL_PARAM_SCALE": -0.1},
-    "VolShock": {"VOLRANGEUP": 0.5, "MIN_VOL_EVAL_SHOCKED": 0.45, "VOLRANGEDOWN": 0.275, "SHORTTERMPOWER": 0.3, "LONGTERMPOWER": 0.13,
-                 "DTE_FLOOR": 1.0},
-    "Margin": {"MM_LOSS_FACTOR": 0.8, "IM_LOSS_FACTOR": 1.0, "SHORT_RATE_MULTSCALE": 0.5, "LONG_RATE_MULTSCALE": 1, "SHORT_RATE_ADDSCALE": 0.08,
-               "LONG_RATE_ADDSCALE": 0.08, "BASE_STATIC_DISCOUNT": 0.95, "BASE_STATIC_DISCOUNT_NEG": 1.04},
-    "BasisContingency": {"SCENARIO_SPOT_UP": 1.0001, "SCENARIO_SPOT_DOWN": 0.955, "BASIS_CONT_ADD_FACTOR": 0.5, "BASIS_CONT_MULT_FACTOR": 2.0},
-    "OtherContingency": {"PEG_LOSS_THRESHOLD": 0.98, "PEG_LOSS_FACTOR": 2.0, "CONF_THRESHOLD": 0.55, "CONF_MARGIN": 1.0, "MM_PERP_PERCENT": 0.015,
-                         "IM_PERP_PERCENT": 0.005, "MM_OPTION_PERCENT": 0.003, "IM_OPTION_PERCENT": 0.002},
-}
+#: use exactly this scenario list; parameter groups as in test_16), from ``venues/derive-pmrm-v2.yaml``.
+DEFAULT_PARAMETERS: dict[str, Any] = _default_parameters()
 
 
 def _num(value: Any, field: str) -> float:
@@ -399,9 +380,6 @@ def case_from_dict(data: Mapping[str, Any], file: str = "<dict>") -> DeriveCase:
     book = Book.build(table, np.zeros(len(inst), dtype=np.int64), inst, qty, mtm_usd=mtm, cash_usd=[_num(s.get("Cash", 0.0), "Scenario.Cash")],
                       stable_price=[stable], account_ids=[file], n_accounts=1)
     return DeriveCase(file, book, model, dict(data.get("Result", {})), np.asarray(option_rows, dtype=np.int64), tuple(expiry_order))
-
-
-register("derive-pmrm-v2", "portfolio", "Derive (Lyra v2) PMRM v2 portfolio margin, parameters of the public test vectors' base case", derive_model)
 
 
 def book_from_cases(cases: Sequence[DeriveCase]) -> tuple[Book, RiskMatrixModel]:

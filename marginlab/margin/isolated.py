@@ -58,7 +58,6 @@ from scipy.optimize import brentq
 from marginlab.account import Account
 from marginlab.exceptions import InputError, ParameterError, UnknownAssetError
 from marginlab.margin.base import MarginModel, MarginResult
-from marginlab.margin.presets import register
 from marginlab.market import MarketSnapshot
 from marginlab.valuation import PositionValuation, equity_usd, value_positions
 
@@ -242,7 +241,8 @@ class RiskBrackets:
         return np.where(found, candidate[np.arange(len(q)), first], np.nan)
 
     def describe(self) -> str:
-        return f"risk-limit brackets (MM = notional x MMR - cum, IM = notional / leverage), {len(self.floors_usd)} brackets"
+        rows = ", ".join(f">= {f:,.0f}: {r:.2%} / {lev:g}x" for f, r, lev in zip(self.floors_usd, self.maintenance_rates, self.max_leverages))
+        return f"risk-limit brackets, MM = notional x MMR - cum, IM = notional / leverage (floor USD: MMR / max leverage: {rows}; cap {self.cap_usd:,.0f})"
 
 
 @dataclass(frozen=True)
@@ -315,7 +315,9 @@ class LiquidityTier:
         return notional_usd * self.effective_initial_fraction(open_interest_usd), notional_usd * self.maintenance_rate
 
     def describe(self) -> str:
-        return f"IMF {self.initial_fraction:.2%} (open-interest scaled), MMF = IMF x {self.maintenance_fraction:.0%}"
+        scaling = (f"scaled up with open interest from {self.open_interest_lower_usd:,.0f} to {self.open_interest_upper_usd:,.0f} USD"
+                   if self.open_interest_upper_usd > self.open_interest_lower_usd else "no open-interest scaling")
+        return f"IMF {self.initial_fraction:.2%} ({scaling}), MMF = base IMF x {self.maintenance_fraction:.0%} = {self.maintenance_rate:.2%}"
 
 
 @dataclass(frozen=True)
@@ -402,10 +404,6 @@ class LiquidationPolicy:
                 raise ParameterError(name, getattr(self, name), "must be non-negative")
         if not 0 < float(self.partial_fraction) <= 1:
             raise ParameterError("partial_fraction", self.partial_fraction, "must be in (0, 1]")
-
-
-#: E1: positions over $100k are liquidated 20% at a time, 30 s apart; below 2/3 of MM the backstop vault.
-HYPERLIQUID_LIQUIDATION = LiquidationPolicy(100_000.0, 0.2, 30.0, 2.0 / 3.0)
 
 
 def liquidation_price_closed_form(quantity: float, entry_usd: float, collateral_usd: float, maintenance_rate: float) -> float:
@@ -678,16 +676,9 @@ class IsolatedMargin(MarginModel):
 
 
 # ------------------------------------------------------------------------ presets
-DERIBIT_RULES: dict[str, LinearRule] = {
-    # Worked example C1 (Deribit support pages, rules since 11 Jan 2022).
-    "BTC": SizeLinearRate(0.02, 0.01, 0.00005, 0.00005),
-    "ETH": SizeLinearRate(0.02, 0.01, 0.000004, 0.000004),
-    "SOL": SizeLinearRate(0.04, 0.02, 0.000005, 0.000005),
-    # Assumption (not in C1): other assets 4% / 2% with no size term.
-    DEFAULT_ASSET: SizeLinearRate(0.04, 0.02),
-}
+# Venue rules live in data files (marginlab/margin/venues/<preset>.yaml); these factories build them.
 
-#: Worked example E2's bracket table; the maximum leverages are not in the document (assumed).
+#: Worked example E2's bracket table (the default bracket of ``binance-brackets``; max leverages assumed).
 EXAMPLE_BRACKETS = RiskBrackets(
     floors_usd=(0, 5_000, 25_000, 100_000, 250_000, 1_000_000),
     maintenance_rates=(0.01, 0.025, 0.05, 0.10, 0.125, 0.50),
@@ -695,67 +686,30 @@ EXAMPLE_BRACKETS = RiskBrackets(
     cap_usd=2_000_000,
 )
 
-BINANCE_RULES: dict[str, LinearRule] = {
-    # Illustrative, shaped after Binance's published USDT-M tables; check the venue for current values.
-    "BTC": RiskBrackets(
-        (0, 50_000, 600_000, 3_000_000, 12_000_000, 70_000_000, 100_000_000, 230_000_000, 480_000_000),
-        (0.004, 0.005, 0.01, 0.025, 0.05, 0.10, 0.125, 0.15, 0.25),
-        (125, 100, 75, 50, 25, 20, 10, 5, 4),
-        cap_usd=600_000_000,
-    ),
-    "ETH": RiskBrackets(
-        (0, 50_000, 600_000, 3_000_000, 12_000_000, 50_000_000, 65_000_000, 150_000_000, 320_000_000),
-        (0.004, 0.005, 0.01, 0.025, 0.05, 0.10, 0.125, 0.15, 0.25),
-        (125, 100, 75, 50, 25, 20, 10, 5, 4),
-        cap_usd=400_000_000,
-    ),
-    "SOL": RiskBrackets(
-        (0, 10_000, 50_000, 200_000, 500_000, 1_000_000, 5_000_000),
-        (0.005, 0.01, 0.025, 0.05, 0.10, 0.125, 0.25),
-        (75, 50, 25, 20, 10, 5, 2),
-        cap_usd=20_000_000,
-    ),
-    DEFAULT_ASSET: EXAMPLE_BRACKETS,
-}
 
-HYPERLIQUID_RULES: dict[str, LinearRule] = {
-    # E1 gives 40x, 20x and 3x as examples; BTC 40x, ETH 25x, SOL 20x as listed by the venue in 2025.
-    "BTC": MaxLeverage(40),
-    "ETH": MaxLeverage(25),
-    "SOL": MaxLeverage(20),
-    DEFAULT_ASSET: MaxLeverage(3),  # assumption: the most conservative tier of E1
-}
+def _venue(name: str, **runtime_inputs: object) -> IsolatedMargin:
+    from marginlab.margin.venues import build_model
 
-DYDX_RULES: dict[str, LinearRule] = {
-    # E3 test-genesis tiers; open-interest caps are illustrative (mainnet-like), stated as assumptions.
-    "BTC": LiquidityTier(0.05, 0.60, 20_000_000, 50_000_000),
-    "ETH": LiquidityTier(0.05, 0.60, 20_000_000, 50_000_000),
-    "SOL": LiquidityTier(0.10, 0.50, 5_000_000, 10_000_000),
-    DEFAULT_ASSET: LiquidityTier(0.20, 0.50, 500_000, 1_000_000),
-}
+    model = build_model(name, **runtime_inputs)
+    assert isinstance(model, IsolatedMargin)
+    return model
 
 
 def deribit_standard() -> IsolatedMargin:
-    """Deribit standard margin: C1 futures/perpetual rates, C2 option formulas."""
-    return IsolatedMargin(DERIBIT_RULES, CoinOptionRule(), preset_name="deribit-standard")
+    """Deribit standard margin: C1 futures/perpetual rates, C2 option formulas (``venues/deribit-standard.yaml``)."""
+    return _venue("deribit-standard")
 
 
 def binance_brackets() -> IsolatedMargin:
-    """Binance-style risk-limit brackets (E2); no options."""
-    return IsolatedMargin(BINANCE_RULES, preset_name="binance-brackets")
+    """Binance risk-limit brackets (E2); no options (``venues/binance-brackets.yaml``)."""
+    return _venue("binance-brackets")
 
 
 def hyperliquid() -> IsolatedMargin:
-    """Hyperliquid: IM = notional / leverage, MM = half the IM at max leverage (E1)."""
-    return IsolatedMargin(HYPERLIQUID_RULES, preset_name="hyperliquid", liquidation_policy=HYPERLIQUID_LIQUIDATION)
+    """Hyperliquid: IM = notional / leverage, MM = half the IM at max leverage (E1; ``venues/hyperliquid.yaml``)."""
+    return _venue("hyperliquid")
 
 
 def dydx(open_interest_usd: Mapping[str, float] | None = None) -> IsolatedMargin:
-    """dYdX v4 liquidity tiers (E3), optionally with market open interest per asset."""
-    return IsolatedMargin(DYDX_RULES, open_interest_usd=dict(open_interest_usd or {}), preset_name="dydx")
-
-
-register("deribit-standard", "isolated", "Deribit standard margin: size-linear futures rates (C1), coin option formulas (C2)", deribit_standard)
-register("binance-brackets", "isolated", "Binance-style risk-limit brackets with cumulative amounts (E2)", binance_brackets)
-register("hyperliquid", "isolated", "Hyperliquid: IM = notional/leverage, MM = half IM at max leverage (E1)", hyperliquid)
-register("dydx", "isolated", "dYdX v4 liquidity tiers with open-interest scaled IMF (E3)", dydx)
+    """dYdX v4 liquidity tiers (E3), optionally with market open interest per asset (``venues/dydx.yaml``)."""
+    return _venue("dydx", open_interest_usd=dict(open_interest_usd or {}))

@@ -1,29 +1,37 @@
-"""OKX portfolio margin (worked example G, 2025 parameters) on the risk-matrix engine.
+"""OKX portfolio margin (worked example G, parameters of 2025) on the risk-matrix engine.
 
 Per risk unit (underlying)::
 
     MMR = max( max(MR1, MR2, MR6) + MR3 + MR4 + MR5 , MR7 )       IMR = im_multiplier * MMR
 
-* **MR1** price grid: the worst loss over spot moves 0, +-a, +-2a, +-3a by asset class
-  (BTC/ETH +-0/4/8/12%, tier-2 alts +-0/6/12/18%, others +-0/8/16/25%), vols unchanged by
-  default (``vol_shock`` adds up/down vol scenarios).
-* **MR6** extreme move: BTC/ETH +-24%, SOL/DOGE-class +-36%, others +-50%, counted at
-  ``extreme_weight`` (**assumption**: the source gives no weight; default 1).
-  MR1 and MR6 are one scenario grid of the engine, so ``max(MR1, MR6)`` is its scan loss.
-* **MR4** basis: annualised basis move ``b`` (BTC/ETH 5%, majors 15%, others 30%) times each
-  expiry's years to expiry times the absolute net forward-delta notional of that expiry
-  (futures and options; perpetuals and spot have no expiry and no basis charge).
+* **MR1** spot shock: the worst loss over spot moves 0, +-a, +-2a, +-3a by asset (published:
+  BTC/ETH +-0/4/8/12%; LTC, BCH, EOS, OKB, DOT, BSV, LINK, FIL, ADA, TRX, UNI, XRP +-0/6/12/18%;
+  others +-0/8/16/25%), each with the implied vol up, unchanged and down (``vol_shock``).
+* **MR2** time decay: the loss of the risk unit when every option is revalued ``theta_days``
+  later at unchanged spot and vol (the grid's time dimension).
+* **MR3** vega term structure: with ``v_e`` the net vega of expiry ``e`` and
+  ``m_e = (30 / DTE_e)^term_power`` the term factor, ``MR3 = term_vol_move * (sum_e |v_e m_e| - |sum_e v_e m_e|)``:
+  zero for one expiry (its vega is in MR1's vol scenarios), positive for calendar vega spreads
+  whose legs do not move in parallel.
+* **MR4** basis: annualised basis move ``b`` (BTC/ETH 5%, the SOL/DOGE list 15%, others 30%) times
+  each expiry's years to expiry times the absolute net forward-delta notional of that expiry.
+* **MR5** interest rate: the worst loss when the rate used to price options moves by
+  ``+-rate_move`` (the grid's rate dimension) at unchanged spot and vol.
+* **MR6** extreme move: BTC/ETH +-24%, SOL, DOGE, PEPE, XRP, BNB, SHIB, LTC, ORDI, WLD, BCH, ADA
+  +-36%, others +-50%, counted at ``extreme_weight``.
 * **MR7** minimum charge: ``minimum_charge_rate * multiplier(size) * gross notional`` with the
   size-tier multipliers of G (<= 10k x1, <= 70k x2, <= 170k x4, <= 300k x6, <= 470k x8,
-  <= 700k x10, above x12). **Assumption**: the source states neither the size unit nor the base
-  charge; size is the gross notional in USD and the base rate a parameter (default 0.0001).
-* **Simplified to zero** (documented, not modelled): MR2 (time decay), MR3 (vega / term
-  structure), MR5 (interest rate).
-* **IMR** multiplier: **assumption** 1.3 x MMR (parameter).
+  <= 700k x10, above x12).
 
->>> from marginlab.margin.okx_pm import okx_asset_class
->>> okx_asset_class("BTC"), okx_asset_class("SOL"), okx_asset_class("PEPE")
-('btc_eth', 'major', 'other')
+The tables live in ``venues/okx-pm.yaml`` with their source (OKX, "OKX will further adjust
+portfolio margin parameters", January 2025) and the values the sources do not give, marked
+``assumed`` there: the MR1 vol shock sizes, the MR2 horizon, the MR3 term move and power, the MR5
+rate move, the MR6 weight, the MR7 base rate and size unit, and the IMR multiplier.
+
+>>> from marginlab.margin.okx_pm import okx_pm
+>>> model = okx_pm()
+>>> model.price_moves_for("BTC"), model.extreme_move_for("SOL"), model.price_moves_for("SOL")
+((0.04, 0.08, 0.12), 0.36, (0.08, 0.16, 0.25))
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -40,39 +48,15 @@ from marginlab.account import Account
 from marginlab.exceptions import ParameterError
 from marginlab.instruments import Future, Option
 from marginlab.margin.base import MarginModel, MarginResult
-from marginlab.margin.presets import register
 from marginlab.margin.risk_matrix import Book, RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid, VolShock
 from marginlab.market import MarketSnapshot
 from marginlab.pricing import black76_greeks
 
-
-@dataclass(frozen=True)
-class OkxAssetClass:
-    """Parameters of one OKX asset class: MR1 grid moves (positive side), MR6 extreme move, MR4 annual basis move."""
-
-    grid: tuple[float, ...]
-    extreme_move: float
-    basis_move: float
-
-
-#: Asset classes of worked example G.
-ASSET_CLASSES: dict[str, OkxAssetClass] = {
-    "btc_eth": OkxAssetClass((0.04, 0.08, 0.12), 0.24, 0.05),
-    "major": OkxAssetClass((0.06, 0.12, 0.18), 0.36, 0.15),
-    "other": OkxAssetClass((0.08, 0.16, 0.25), 0.50, 0.30),
-}
-#: Assets treated as tier-2 "majors" (SOL/DOGE-class) by default.
-MAJOR_ASSETS = frozenset({"SOL", "DOGE", "XRP", "ADA", "LTC", "BCH", "DOT", "LINK", "AVAX", "TRX", "BNB", "TON"})
-#: MR7 size-tier multipliers (upper bound of size, multiplier).
+#: Key of the entry applied to assets without their own.
+DEFAULT = "*"
+#: MR7 size-tier multipliers of G (upper bound of size, multiplier).
 SIZE_TIERS: tuple[tuple[float, float], ...] = ((10_000, 1), (70_000, 2), (170_000, 4), (300_000, 6), (470_000, 8), (700_000, 10), (math.inf, 12))
-
-
-def okx_asset_class(asset: str) -> str:
-    """Default asset class of ``asset``: ``"btc_eth"``, ``"major"`` or ``"other"``."""
-    if asset in ("BTC", "ETH"):
-        return "btc_eth"
-    return "major" if asset in MAJOR_ASSETS else "other"
 
 
 def size_multiplier(size: float, tiers: tuple[tuple[float, float], ...] = SIZE_TIERS) -> float:
@@ -87,49 +71,119 @@ def size_multiplier(size: float, tiers: tuple[tuple[float, float], ...] = SIZE_T
     return float(tiers[-1][1])
 
 
+def _per_asset(table: Mapping[str, Any], asset: str, name: str) -> Any:
+    if asset in table:
+        return table[asset]
+    if DEFAULT in table:
+        return table[DEFAULT]
+    raise ParameterError(name, asset, f"has no entry and no default '*' (known: {sorted(table)})")
+
+
 @dataclass(frozen=True)
 class OkxPortfolioMarginModel(MarginModel):
-    """OKX portfolio margin (see the module docstring for MR1..MR7 and the assumptions)."""
+    """OKX portfolio margin (see the module docstring for MR1..MR7).
+
+    Parameters
+    ----------
+    price_moves : mapping asset -> tuple of float
+        MR1 positive moves per asset (``"*"`` default), e.g. ``(0.04, 0.08, 0.12)``.
+    extreme_moves, basis_moves : mapping asset -> float
+        MR6 extreme move and MR4 annual basis move per asset (``"*"`` default).
+    extreme_weight : float
+        Weight of the MR6 loss.
+    vol_shock : VolShock, optional
+        MR1 vol up/down scenarios (``None``: vols unchanged).
+    theta_days : float
+        MR2 horizon in days (0 switches MR2 off).
+    term_vol_move, term_power : float
+        MR3 absolute vol move at 30 days and the exponent of ``(30 / DTE)``.
+    rate_move : float
+        MR5 additive rate move (0 switches MR5 off).
+    minimum_charge_rate : float
+        MR7 base rate of gross notional.
+    size_tiers : tuple of (upper size USD, multiplier)
+    im_multiplier : float
+    """
 
     family: ClassVar[str] = "portfolio"
 
-    asset_classes: Mapping[str, str] = field(default_factory=dict)
+    price_moves: Mapping[str, tuple[float, ...]] = field(default_factory=lambda: {"BTC": (0.04, 0.08, 0.12), "ETH": (0.04, 0.08, 0.12), DEFAULT: (0.08, 0.16, 0.25)})
+    extreme_moves: Mapping[str, float] = field(default_factory=lambda: {"BTC": 0.24, "ETH": 0.24, DEFAULT: 0.50})
+    basis_moves: Mapping[str, float] = field(default_factory=lambda: {"BTC": 0.05, "ETH": 0.05, DEFAULT: 0.30})
     extreme_weight: float = 1.0
     vol_shock: VolShock | None = None
+    theta_days: float = 0.0
+    term_vol_move: float = 0.0
+    term_power: float = 0.5
+    rate_move: float = 0.0
     minimum_charge_rate: float = 0.0001
     size_tiers: tuple[tuple[float, float], ...] = SIZE_TIERS
     im_multiplier: float = 1.3
     preset_name: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("extreme_weight", "minimum_charge_rate", "im_multiplier"):
+        for name in ("extreme_weight", "minimum_charge_rate", "im_multiplier", "theta_days", "term_vol_move", "term_power", "rate_move"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ParameterError(name, value, "must be a finite non-negative number")
-        for asset, name in self.asset_classes.items():
-            if name not in ASSET_CLASSES:
-                raise ParameterError(f"asset_classes[{asset}]", name, f"must be one of {sorted(ASSET_CLASSES)}")
+        for name in ("price_moves", "extreme_moves", "basis_moves"):
+            table = getattr(self, name)
+            for asset, value in table.items():
+                values = value if isinstance(value, tuple | list) else (value,)
+                if not values or not all(math.isfinite(float(v)) and 0 <= float(v) < 1 for v in values):
+                    raise ParameterError(f"{name}[{asset}]", value, "moves must be fractions in [0, 1)")
 
-    def asset_class(self, asset: str) -> OkxAssetClass:
-        return ASSET_CLASSES[self.asset_classes.get(asset, okx_asset_class(asset))]
+    def price_moves_for(self, asset: str) -> tuple[float, ...]:
+        return tuple(float(v) for v in _per_asset(self.price_moves, asset, "price_moves"))
 
-    def engine_for(self, cls: OkxAssetClass) -> RiskMatrixModel:
-        """The risk-matrix engine of one asset class: MR1 grid (+ vol scenarios) and the two MR6 moves."""
-        moves = sorted({0.0, *cls.grid, *(-g for g in cls.grid)})
+    def extreme_move_for(self, asset: str) -> float:
+        return float(_per_asset(self.extreme_moves, asset, "extreme_moves"))
+
+    def basis_move_for(self, asset: str) -> float:
+        return float(_per_asset(self.basis_moves, asset, "basis_moves"))
+
+    def engine_for(self, asset: str) -> RiskMatrixModel:
+        """The risk-matrix engine of one underlying: MR1 grid (x vol scenarios), the two MR6 moves,
+        the MR2 time-decay scenario and the two MR5 rate scenarios (families MR1, MR6, MR2, MR5)."""
+        moves = sorted({0.0, *self.price_moves_for(asset), *(-g for g in self.price_moves_for(asset))})
         vols = ("none",) if self.vol_shock is None else ("up", "none", "down")
-        spot, vol, damp, family = [], [], [], []
+        spot: list[float] = []
+        vol: list[str] = []
+        damp: list[float] = []
+        family: list[str] = []
         for move in moves:
             for v in vols:
                 spot.append(1.0 + move)
                 vol.append(v)
                 damp.append(1.0)
                 family.append("MR1")
-        for move in (-cls.extreme_move, cls.extreme_move):
+        extreme = self.extreme_move_for(asset)
+        for move in (-extreme, extreme):
             spot.append(1.0 + move)
             vol.append("none")
             damp.append(self.extreme_weight)
             family.append("MR6")
-        return RiskMatrixModel(ScenarioGrid(tuple(spot), tuple(vol), tuple(damp), tuple(family)), self.vol_shock or VolShock(), preset_name=self.name)
+        grid = ScenarioGrid(tuple(spot), tuple(vol), tuple(damp), tuple(family))
+        return RiskMatrixModel(grid, self.vol_shock or VolShock(), preset_name=self.name)
+
+    def _side_engine(self, horizon_days: float, rate_moves: tuple[float, ...]) -> RiskMatrixModel:
+        grid = ScenarioGrid((1.0,), ("none",), (1.0,), ("base",)).with_time_and_rates(horizon_days, rate_moves)
+        return RiskMatrixModel(grid, preset_name=self.name)
+
+    def describe(self) -> str:
+        """The configuration in one sentence (assets grouped by value)."""
+
+        def grouped(table: Mapping[str, Any], fmt: Any) -> str:
+            groups: dict[str, list[str]] = {}
+            for asset, value in table.items():
+                groups.setdefault(fmt(value), []).append(asset)
+            return "; ".join(f"{'/'.join(assets)} {text}" for text, assets in groups.items())
+
+        moves = grouped(self.price_moves, lambda v: "+-" + "/".join(f"{m:.0%}" for m in v))
+        return (f"OKX PM: MR1 {moves} (vol shock {'on' if self.vol_shock else 'off'}); MR2 after {self.theta_days:g} days; "
+                f"MR3 {self.term_vol_move:g} vol x (30/DTE)^{self.term_power:g}; MR4 {grouped(self.basis_moves, lambda v: f'{v:.0%}/year')}; "
+                f"MR5 rate +-{self.rate_move:.2%}; MR6 {grouped(self.extreme_moves, lambda v: f'+-{v:.0%}')} x {self.extreme_weight:g}; "
+                f"MR7 {self.minimum_charge_rate:g} x tier multiplier; IMR = {self.im_multiplier:g} x MMR")
 
     def margin(self, account: Account, market: MarketSnapshot) -> MarginResult:
         account.require_positions()
@@ -138,21 +192,33 @@ class OkxPortfolioMarginModel(MarginModel):
         position_tables = []
         total_mm = 0.0
         for asset in account.underlyings:
-            cls = self.asset_class(asset)
-            engine = self.engine_for(cls)
+            engine = self.engine_for(asset)
             sub = Account(tuple(p for p in account.positions if p.underlying == asset), account_id=account.account_id)
-            result = engine.result_from_book(Book.from_accounts([sub], market), 0)
+            book = Book.from_accounts([sub], market)
+            result = engine.result_from_book(book, 0)
             assert result.scenarios is not None
             scenarios = result.scenarios.assign(underlying=asset)
-            scenario_tables.append(scenarios)
-            position_tables.append(result.positions)
             pnl = scenarios["pnl_usd"].to_numpy()
             is_mr1 = (scenarios["family"] == "MR1").to_numpy()
             mr1 = max(0.0, -float(np.min(pnl[is_mr1])))
             mr6 = max(0.0, -float(np.min(pnl[~is_mr1])))
-            # MR4: basis move x years x |net forward-delta notional| per expiry
+            mr2 = mr5 = 0.0
+            if self.theta_days > 0:  # MR2: time dimension of the grid, spot and vol unchanged
+                decay = self._side_engine(self.theta_days, ()).result_from_book(book, 0).scenarios
+                assert decay is not None
+                mr2 = max(0.0, -float(decay["pnl_usd"].iloc[0]))
+                scenario_tables.append(decay.assign(underlying=asset, family="MR2"))
+            if self.rate_move > 0:  # MR5: rate dimension of the grid, now, spot and vol unchanged
+                rates = self._side_engine(0.0, (self.rate_move, -self.rate_move)).result_from_book(book, 0).scenarios
+                assert rates is not None
+                mr5 = max(0.0, -float(rates["pnl_usd"].iloc[1:].min()))
+                scenario_tables.append(rates.iloc[1:].assign(underlying=asset, family="MR5"))
+            scenario_tables.append(scenarios)
+            position_tables.append(result.positions)
+            # MR3 and MR4 per expiry
             basis_by_expiry: dict[object, float] = {}
             years_by_expiry: dict[object, float] = {}
+            vega_by_expiry: dict[object, float] = {}
             for p in sub.positions:
                 instrument = p.instrument
                 if isinstance(instrument, Future | Option):
@@ -161,20 +227,30 @@ class OkxPortfolioMarginModel(MarginModel):
                     delta = 1.0
                     if isinstance(instrument, Option):
                         vol = market.vol(asset, instrument.expiry, instrument.strike_usd)
-                        delta = float(black76_greeks(forward, instrument.strike_usd, years, vol, market.rate, instrument.is_call).delta)
+                        greeks = black76_greeks(forward, instrument.strike_usd, years, vol, market.rate, instrument.is_call)
+                        delta = float(greeks.delta)
+                        vega_by_expiry[instrument.expiry] = vega_by_expiry.get(instrument.expiry, 0.0) + p.coin_quantity(forward) * float(greeks.vega)
                     basis_by_expiry[instrument.expiry] = basis_by_expiry.get(instrument.expiry, 0.0) + p.coin_quantity(forward) * delta * forward
                     years_by_expiry[instrument.expiry] = years
-            mr4 = cls.basis_move * sum(years_by_expiry[e] * abs(v) for e, v in basis_by_expiry.items())
+            basis_move = self.basis_move_for(asset)
+            mr4 = basis_move * sum(years_by_expiry[e] * abs(v) for e, v in basis_by_expiry.items())
+            weighted = [v * (30.0 / max(years_by_expiry[e] * 365.0, 1.0)) ** self.term_power for e, v in vega_by_expiry.items()]
+            mr3 = self.term_vol_move * (sum(abs(w) for w in weighted) - abs(sum(weighted)))
             gross = float(np.sum(np.abs(result.positions["quantity"].to_numpy()) * market.index_usd(asset)))
             mr7 = self.minimum_charge_rate * size_multiplier(gross, self.size_tiers) * gross
-            mmr = max(max(mr1, mr6) + mr4, mr7)
+            mmr = max(max(mr1, mr2, mr6) + mr3 + mr4 + mr5, mr7)
             total_mm += mmr
+            moves = self.price_moves_for(asset)
             rows += [
-                (f"{asset} MR1 price grid", mr1, f"worst loss over spot moves 0, +-{', +-'.join(f'{g:.0%}' for g in cls.grid)}"),
-                (f"{asset} MR6 extreme move", mr6, f"worst loss at +-{cls.extreme_move:.0%} x weight {self.extreme_weight:g}"),
-                (f"{asset} MR4 basis", mr4, f"{cls.basis_move:.0%} annual basis move x years x |net delta notional| per expiry"),
+                (f"{asset} MR1 price grid", mr1, f"worst loss over spot moves 0, +-{', +-'.join(f'{g:.0%}' for g in moves)}"
+                 + (" x vol up/none/down" if self.vol_shock else "")),
+                (f"{asset} MR2 time decay", mr2, f"loss of options revalued {self.theta_days:g} days later at unchanged spot and vol"),
+                (f"{asset} MR3 vega term structure", mr3, f"{self.term_vol_move:g} x (sum |vega_e m_e| - |sum vega_e m_e|), m_e = (30/DTE)^{self.term_power:g}"),
+                (f"{asset} MR4 basis", mr4, f"{basis_move:.0%} annual basis move x years x |net delta notional| per expiry"),
+                (f"{asset} MR5 interest rate", mr5, f"worst loss for a rate move of +-{self.rate_move:.2%}"),
+                (f"{asset} MR6 extreme move", mr6, f"worst loss at +-{self.extreme_move_for(asset):.0%} x weight {self.extreme_weight:g}"),
                 (f"{asset} MR7 minimum charge", mr7, f"{self.minimum_charge_rate:g} x tier multiplier x gross notional {gross:,.2f} USD"),
-                (f"{asset} MMR", mmr, "max(max(MR1, MR2, MR6) + MR3 + MR4 + MR5, MR7); MR2 = MR3 = MR5 = 0 (not modelled)"),
+                (f"{asset} MMR", mmr, "max(max(MR1, MR2, MR6) + MR3 + MR4 + MR5, MR7)"),
             ]
         equity = Book.from_accounts([account], market).mtm_usd.sum() + account.cash_usd
         components = pd.DataFrame(rows, columns=["component", "maintenance_margin_usd", "explanation"])
@@ -183,12 +259,45 @@ class OkxPortfolioMarginModel(MarginModel):
         details = {"breakdown": pd.DataFrame(rows, columns=["component", "usd", "explanation"])}
         return MarginResult(self.name, self.im_multiplier * total_mm, total_mm, float(equity), pd.concat(position_tables, ignore_index=True), components,
                             pd.concat(scenario_tables, ignore_index=True), details,
-                            ("MMR per underlying = max(max(MR1, MR6) + MR4, MR7); MR2, MR3, MR5 simplified to zero.",))
+                            ("MMR per underlying = max(max(MR1, MR2, MR6) + MR3 + MR4 + MR5, MR7); see details['breakdown'].",))
+
+
+def okx_model_from_data(spec: Any) -> OkxPortfolioMarginModel:
+    """Build the model from a venue file (``engine: okx_pm``): classes with asset lists expand to per-asset tables."""
+    from marginlab.exceptions import FileFormatError
+    from marginlab.margin.venues import _vol_shock
+
+    p = spec.parameters
+
+    def expand(section: str, value_key: str) -> dict[str, Any]:
+        classes = p.get(section)
+        if not isinstance(classes, Mapping) or not classes:
+            raise FileFormatError(f"{spec.name}.parameters.{section}: expected a mapping of classes with 'assets' and '{value_key}'")
+        out: dict[str, Any] = {}
+        for name, entry in classes.items():
+            if value_key not in entry:
+                raise FileFormatError(f"{spec.name}.parameters.{section}.{name}: missing {value_key!r}")
+            value = entry[value_key]
+            value = tuple(float(v) for v in value) if isinstance(value, list) else float(value)
+            for asset in entry.get("assets") or [DEFAULT]:
+                out[str(asset)] = value
+        return out
+
+    vol = p.get("mr1_vol_shock")
+    mr7 = p.get("mr7") or {}
+    tiers = tuple((float(u), float(m)) for u, m in mr7.get("size_tiers", SIZE_TIERS))
+    return OkxPortfolioMarginModel(
+        expand("mr1", "moves"), expand("mr6", "move"), expand("mr4", "annual_move"), float(p.get("mr6_weight", 1.0)),
+        None if vol is None else _vol_shock(vol, f"{spec.name}.parameters.mr1_vol_shock"),
+        float((p.get("mr2") or {}).get("days", 0.0)), float((p.get("mr3") or {}).get("vol_move", 0.0)), float((p.get("mr3") or {}).get("power", 0.5)),
+        float((p.get("mr5") or {}).get("rate_move", 0.0)), float(mr7.get("base_rate", 0.0001)), tiers, float(p.get("im_multiplier", 1.3)), spec.name,
+    )
 
 
 def okx_pm() -> OkxPortfolioMarginModel:
-    """OKX portfolio margin with the 2025 parameters of worked example G."""
-    return OkxPortfolioMarginModel(preset_name="okx-pm")
+    """OKX portfolio margin with the parameters of ``venues/okx-pm.yaml``."""
+    from marginlab.margin.venues import build_model
 
-
-register("okx-pm", "portfolio", "OKX portfolio margin (G): MR1 price grid by asset class, MR4 basis, MR6 extreme move, MR7 minimum charge", okx_pm)
+    model = build_model("okx-pm")
+    assert isinstance(model, OkxPortfolioMarginModel)
+    return model

@@ -67,7 +67,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -634,9 +634,10 @@ def to_numeraire(instruments: InstrumentTable, values: NDArray[np.float64], spot
 
 
 def _option_values(instruments: InstrumentTable, option: NDArray[np.bool_], forward: NDArray[np.float64], vol: NDArray[np.float64],
-                   clamp_negative_rates: bool) -> NDArray[np.float64]:
-    years = instruments.years[option, None]
-    rate = instruments.rate[option, None]
+                   clamp_negative_rates: bool, horizon_years: float = 0.0, rate_shock: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
+    # time and rate dimensions of a scenario grid: reprice at T - horizon (intrinsic once expired) and at rate + shock
+    years = np.maximum(instruments.years[option, None] - horizon_years, 0.0)
+    rate = instruments.rate[option, None] + (0.0 if rate_shock is None else rate_shock[None, :])
     if clamp_negative_rates:
         rate = np.maximum(rate, 0.0)
     discount = np.exp(-rate * years)
@@ -786,6 +787,9 @@ class RiskMatrixModel(MarginModel):
         Forwards closer to settlement than this move only in proportion ``seconds / freeze``.
     clamp_negative_rates : bool
         Discount and price options with ``max(rate, 0)``.
+    negative_prices : {"error", "floor"}
+        A scaled spot move below -100%: an error (default) or, as SPAN does, a price floored at
+        zero (futures lose at most their price, options are valued at a zero underlying).
     chunk_accounts : int
         Accounts per chunk in :meth:`margin_book` (bounds memory).
     progress : bool
@@ -813,6 +817,7 @@ class RiskMatrixModel(MarginModel):
     asset_spot_scale: Mapping[str, float] = field(default_factory=dict)
     forward_freeze_seconds: float = 0.0
     clamp_negative_rates: bool = False
+    negative_prices: Literal["error", "floor"] = "error"
     chunk_accounts: int = 20_000
     progress: bool = False
     preset_name: str = ""
@@ -823,6 +828,8 @@ class RiskMatrixModel(MarginModel):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
                 raise ParameterError(name, value, "must be a finite non-negative number")
+        if self.negative_prices not in ("error", "floor"):
+            raise ParameterError("negative_prices", self.negative_prices, "must be 'error' or 'floor'")
         if self.chunk_accounts < 1:
             raise ParameterError("chunk_accounts", self.chunk_accounts, "must be at least 1")
         if self.skew_shock is None and any(v in ("linear", "abs") for v in self.scenarios.vol_shock):
@@ -840,6 +847,8 @@ class RiskMatrixModel(MarginModel):
         move = self.scenarios.spot_array - 1.0
         scale = np.asarray([float(self.asset_spot_scale.get(a, 1.0)) for a in assets], dtype=np.float64).reshape(-1, 1)
         shocks = 1.0 + scale * move[None, :] if len(assets) else np.ones((1, len(move)))
+        if self.negative_prices == "floor":  # SPAN: a move past zero values the underlying at zero
+            return np.maximum(shocks, 0.0)
         if np.any(shocks < 0):
             row, column = np.argwhere(shocks < 0)[0]
             raise ParameterError(f"spot_shock[{column}]", float(shocks[row, column]), f"gives a negative price multiplier for {assets[row]}")
@@ -879,8 +888,11 @@ class RiskMatrixModel(MarginModel):
             table = np.stack([vol_o, vol_up[option], vol_down[option], vol_o * np.maximum(skew_lin[option], 0.0),
                               vol_o * np.maximum(skew_abs[option], 0.0)], axis=1)
             column = np.select([codes == 0, codes == 1, codes == -1, codes == 2], [0, 1, 2, 3], 4)
-            values[option] = to_numeraire(instruments, _option_values(instruments, option, forward, table[:, column], self.clamp_negative_rates),
-                                          spot_rows, option)
+            values[option] = to_numeraire(
+                instruments,
+                _option_values(instruments, option, forward, table[:, column], self.clamp_negative_rates,
+                               grid.horizon_days * 86_400.0 / SECONDS_PER_YEAR, grid.rate_array if grid.uses_rates else None),
+                spot_rows, option)
         base = revalue_instruments(instruments, np.ones(1), np.ones(1), forward_freeze_seconds=self.forward_freeze_seconds,
                                    clamp_negative_rates=self.clamp_negative_rates)[:, 0]
         bad = ~np.isfinite(values).all(axis=1) | ~np.isfinite(base)

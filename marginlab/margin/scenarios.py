@@ -18,6 +18,12 @@ Volatility treatment
 
     or, with ``absolute=True`` (SPAN's volatility scan range), ``vol + up_range * m`` and
     ``max(vol - down_range * m, 0)``.
+Time and rates
+    ``horizon_days`` revalues every option at ``T - horizon`` (time decay, theta; an option that
+    expires before the horizon is worth its intrinsic value); ``rate_shock`` adds a change to the
+    continuously compounded rate used to discount and price options (rho). Both are zero by
+    default; :meth:`ScenarioGrid.with_time_and_rates` adds them to a grid. Futures and perpetual
+    values do not depend on either (their forward is taken from the market).
 Dampening
     The weight of the scenario's P&L (``0.35`` = SPAN's "35% cover" of extreme moves,
     Deribit's dampened tail table, Derive's tail ``DampeningFactor``).
@@ -187,6 +193,9 @@ class ScenarioGrid:
     vol_shock: tuple[str, ...]
     dampening: tuple[float, ...] = ()
     family: tuple[str, ...] = field(default=())
+    rate_shock: tuple[float, ...] = ()
+    horizon_days: float = 0.0
+    labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         spot = tuple(float(x) for x in self.spot_shock)
@@ -208,10 +217,20 @@ class ScenarioGrid:
         )
         if len(family) != len(spot):
             raise ParameterError("family", self.family, f"must have one label per scenario ({len(spot)})")
+        rates = tuple(float(r) for r in self.rate_shock) or (0.0,) * len(spot)
+        if len(rates) != len(spot) or not all(math.isfinite(r) and -1.0 < r < 1.0 for r in rates):
+            raise ParameterError("rate_shock", self.rate_shock, f"needs one finite additive rate change in (-1, 1) per scenario ({len(spot)})")
+        horizon = _finite("horizon_days", self.horizon_days, low=0.0, high=36_500.0)
+        labels = tuple(str(x) for x in self.labels)
+        if labels and len(labels) != len(spot):
+            raise ParameterError("labels", self.labels, f"must have one label per scenario ({len(spot)})")
         object.__setattr__(self, "spot_shock", spot)
         object.__setattr__(self, "vol_shock", vol)
         object.__setattr__(self, "dampening", damp)
         object.__setattr__(self, "family", family)
+        object.__setattr__(self, "rate_shock", rates)
+        object.__setattr__(self, "horizon_days", horizon)
+        object.__setattr__(self, "labels", labels)
 
     def __len__(self) -> int:
         return len(self.spot_shock)
@@ -228,19 +247,55 @@ class ScenarioGrid:
     def dampening_array(self) -> NDArray[np.float64]:
         return np.asarray(self.dampening, dtype=np.float64)
 
+    @property
+    def rate_array(self) -> NDArray[np.float64]:
+        return np.asarray(self.rate_shock, dtype=np.float64)
+
+    @property
+    def uses_time(self) -> bool:
+        """True when options are revalued at a horizon (time decay)."""
+        return self.horizon_days > 0
+
+    @property
+    def uses_rates(self) -> bool:
+        """True when some scenario shocks the interest rate."""
+        return any(r != 0.0 for r in self.rate_shock)
+
     def label(self, index: int) -> str:
-        """Readable description of scenario ``index`` (e.g. ``"spot -18.0%, vol up"``)."""
-        return f"spot {100 * (self.spot_shock[index] - 1):+.1f}%, vol {self.vol_shock[index]}" + (
-            f", dampening {self.dampening[index]:g}" if self.dampening[index] != 1 else ""
-        )
+        """Readable description of scenario ``index`` (e.g. ``"spot -18.0%, vol up"``), or its own label."""
+        if self.labels:
+            return self.labels[index]
+        text = f"spot {100 * (self.spot_shock[index] - 1):+.1f}%, vol {self.vol_shock[index]}"
+        if self.rate_shock[index] != 0.0:
+            text += f", rate {100 * self.rate_shock[index]:+.2f}%"
+        if self.horizon_days > 0:
+            text += f", after {self.horizon_days:g} days"
+        return text + (f", dampening {self.dampening[index]:g}" if self.dampening[index] != 1 else "")
 
     def frame(self):  # type: ignore[no-untyped-def]
         """The grid as a DataFrame (one row per scenario)."""
         import pandas as pd
 
-        return pd.DataFrame(
-            {"spot_shock": self.spot_shock, "vol_shock": self.vol_shock, "dampening": self.dampening, "family": self.family}
-        )
+        frame = pd.DataFrame({"spot_shock": self.spot_shock, "vol_shock": self.vol_shock, "dampening": self.dampening, "family": self.family})
+        if self.uses_rates:
+            frame["rate_shock"] = self.rate_shock
+        if self.labels:
+            frame["label"] = self.labels
+        return frame
+
+    def with_time_and_rates(self, horizon_days: float = 0.0, rate_scenarios: Sequence[float] = ()) -> "ScenarioGrid":
+        """This grid revalued at ``horizon_days`` (options repriced with ``T - horizon``; expired ones at
+        intrinsic value), plus one scenario per additive rate shock in ``rate_scenarios`` at unchanged
+        spot and vol (family ``"rate"``).
+
+        >>> grid = ScenarioGrid.regular(0.1, 3, ("none",)).with_time_and_rates(1.0, [0.01, -0.01])
+        >>> len(grid), grid.horizon_days, grid.rate_shock[-2:], grid.label(3)
+        (5, 1.0, (0.01, -0.01), 'spot +0.0%, vol none, rate +1.00%, after 1 days')
+        """
+        extra = tuple(float(r) for r in rate_scenarios)
+        labels = self.labels + tuple(f"spot +0.0%, vol none, rate {100 * r:+.2f}%" for r in extra) if self.labels else ()
+        return ScenarioGrid(self.spot_shock + (1.0,) * len(extra), self.vol_shock + ("none",) * len(extra), self.dampening + (1.0,) * len(extra),
+                            self.family + ("rate",) * len(extra), self.rate_shock + extra, float(horizon_days), labels)
 
     @classmethod
     def regular(

@@ -41,30 +41,42 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 
 from marginlab.account import Account
 from marginlab.exceptions import InputError, ParameterError
-from marginlab.instruments import Future, Option
+from marginlab.instruments import Future, Option, Position
 from marginlab.margin.base import MarginModel, MarginResult
-from marginlab.margin.presets import register
 from marginlab.margin.risk_matrix import Book, RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid, VolShock
+from marginlab.margin.span_xml import SpanRiskParameters
 from marginlab.market import MarketSnapshot
+
+_THIRDS = {0.0: "0", 1 / 3: "+1/3", -1 / 3: "-1/3", 2 / 3: "+2/3", -2 / 3: "-2/3", 1.0: "+1", -1.0: "-1"}
 
 
 def span_grid(extreme_multiple: float = 2.0, extreme_cover: float = 0.35, third: float = 0.333, two_thirds: float = 0.667) -> ScenarioGrid:
-    """The 16 SPAN scenarios (B) as moves in units of the price scan range."""
+    """The 16 SPAN scenarios (B) as moves in units of the price scan range, labelled in those units.
+
+    >>> span_grid().label(12), span_grid().label(14)
+    ('#13 price -1 x PSR, vol +1 x VSR', '#15 price +2 x PSR, vol 0, 35% cover')
+    """
     if not (math.isfinite(extreme_multiple) and extreme_multiple > 0):
         raise ParameterError("extreme_multiple", extreme_multiple, "must be positive")
     if not 0 <= extreme_cover <= 1:
         raise ParameterError("extreme_cover", extreme_cover, "must be in [0, 1]")
-    moves = [0.0, 0.0, third, third, -third, -third, two_thirds, two_thirds, -two_thirds, -two_thirds, 1.0, 1.0, -1.0, -1.0]
+    fractions = [0.0, 0.0, 1 / 3, 1 / 3, -1 / 3, -1 / 3, 2 / 3, 2 / 3, -2 / 3, -2 / 3, 1.0, 1.0, -1.0, -1.0]
+    rounded = {1 / 3: third, -1 / 3: -third, 2 / 3: two_thirds, -2 / 3: -two_thirds}
+    moves = [rounded.get(f, f) for f in fractions]
     vols = ["up", "down"] * 7
     spot = [1.0 + m for m in moves] + [1.0 + extreme_multiple, 1.0 - extreme_multiple]
-    return ScenarioGrid(tuple(spot), (*vols, "none", "none"), (1.0,) * 14 + (extreme_cover, extreme_cover), ("regular",) * 14 + ("extreme",) * 2)
+    labels = [f"#{i + 1} price {_THIRDS[f]} x PSR, vol {'+1' if v == 'up' else '-1'} x VSR" for i, (f, v) in enumerate(zip(fractions, vols))]
+    labels += [f"#15 price +{extreme_multiple:g} x PSR, vol 0, {extreme_cover:.0%} cover", f"#16 price -{extreme_multiple:g} x PSR, vol 0, {extreme_cover:.0%} cover"]
+    return ScenarioGrid(tuple(spot), (*vols, "none", "none"), (1.0,) * 14 + (extreme_cover, extreme_cover), ("regular",) * 14 + ("extreme",) * 2,
+                        labels=tuple(labels))
 
 
 @dataclass(frozen=True)
@@ -160,7 +172,12 @@ class SpanModel(MarginModel):
         Per underlying; futures months are their expiry dates ``YYYY-MM-DD``.
     inter_spreads : tuple of InterCommoditySpread
     short_option_minimum_usd : mapping of str to float
-        Minimum per short option contract, per underlying.
+        Minimum per net short option contract, per underlying (combined commodity).
+    risk_parameters : SpanRiskParameters, optional
+        Published risk arrays (from a ``.spn``, CSV or YAML file, :mod:`marginlab.margin.span_xml`).
+        A position whose instrument matches a published contract (combined commodity = underlying,
+        period = expiry ``YYYYMMDD`` or ``YYYYMM``, call/put, strike) takes the published array;
+        the others are revalued. Both add up per combined commodity and scenario.
     """
 
     family: ClassVar[str] = "portfolio"
@@ -172,6 +189,7 @@ class SpanModel(MarginModel):
     calendar_spreads: Mapping[str, CalendarSpreadTable] = field(default_factory=dict)
     inter_spreads: tuple[InterCommoditySpread, ...] = ()
     short_option_minimum_usd: Mapping[str, float] = field(default_factory=dict)
+    risk_parameters: SpanRiskParameters | None = None
     preset_name: str = ""
 
     def __post_init__(self) -> None:
@@ -180,76 +198,280 @@ class SpanModel(MarginModel):
                 raise ParameterError(f"price_scan_range[{asset}]", value, "must be a positive fraction of the price")
         if not (math.isfinite(self.vol_scan_range) and self.vol_scan_range >= 0):
             raise ParameterError("vol_scan_range", self.vol_scan_range, "must be non-negative")
+        for asset, value in self.short_option_minimum_usd.items():
+            if not (math.isfinite(value) and value >= 0):
+                raise ParameterError(f"short_option_minimum_usd[{asset}]", value, "must be a non-negative amount")
 
     @property
     def engine(self) -> RiskMatrixModel:
-        """The configured risk-matrix engine that computes the scan risk."""
+        """The configured risk-matrix engine that computes the scan risk of revalued positions.
+
+        A move of ``X`` price scan ranges that would take the price below zero values the
+        underlying at zero (``negative_prices="floor"``), as SPAN does for options (the
+        underlying price in a risk-array scenario is floored at zero): a long future loses at
+        most its price, a put is worth its discounted strike. Valid accounts never fail.
+        """
         return RiskMatrixModel(
             span_grid(self.extreme_multiple, self.extreme_cover),
             VolShock(up_range=self.vol_scan_range, down_range=self.vol_scan_range, absolute=True),
             asset_spot_scale=dict(self.price_scan_range),
+            negative_prices="floor",
             preset_name=self.name,
         )
 
+    def describe(self) -> str:
+        """The configuration in one sentence."""
+        ranges = ", ".join(f"{a} {v:.0%}" for a, v in self.price_scan_range.items())
+        som = ", ".join(f"{a} {v:,.2f} USD" for a, v in self.short_option_minimum_usd.items()) or "none"
+        return (f"SPAN 16 scenarios: price scan range {ranges} of the price, vol scan range {self.vol_scan_range:g}, extremes "
+                f"+-{self.extreme_multiple:g} x PSR at {self.extreme_cover:.0%} cover; short option minimum per net short option: {som}; "
+                f"{len(self.inter_spreads)} inter-commodity spreads")
+
     def risk_array(self, account: Account, market: MarketSnapshot) -> pd.DataFrame:
-        """P&L (+ = gain) of the account under each of the 16 scenarios, per underlying."""
+        """P&L (+ = gain) of the account under each of the 16 scenarios, per underlying (revalued positions)."""
         scenarios = self.engine.margin(account, market).scenarios
         assert scenarios is not None  # the engine always returns its scenario table
         return scenarios
 
+    # -- published contracts ------------------------------------------------------------------
+    def _split(self, account: Account) -> tuple[list[Position], dict[str, float]]:
+        """Positions revalued by the engine, and positions taken from published risk arrays (by contract id)."""
+        if self.risk_parameters is None:
+            return list(account.positions), {}
+        table = self.risk_parameters.by_key()
+        revalued: list[Position] = []
+        published: dict[str, float] = {}
+        for p in account.positions:
+            inst = p.instrument
+            match = None
+            if isinstance(inst, Future | Option):
+                period = inst.expiry.strftime("%Y%m%d")
+                kind = (inst.option_type if isinstance(inst, Option) else None)
+                strike = float(inst.strike_usd) if isinstance(inst, Option) else None
+                match = table.get((inst.underlying, period, kind, strike)) or table.get((inst.underlying, period[:6], kind, strike))
+            if match is None:
+                revalued.append(p)
+            else:
+                published[match.contract_id] = published.get(match.contract_id, 0.0) + p.quantity
+        return revalued, published
+
     def margin(self, account: Account, market: MarketSnapshot) -> MarginResult:
         account.require_positions()
-        for asset in account.underlyings:
-            if asset not in self.price_scan_range:
-                raise InputError("price_scan_range", asset, f"no price scan range for underlying {asset!r} (known: {sorted(self.price_scan_range)})")
-        engine = self.engine
-        book = Book.from_accounts([account], market)
-        base = engine.result_from_book(book, 0)
-        units = base.details["risk_units"]
-        scan = dict(zip(units["underlying"], units["loss_usd"]))
-        rows = []
-        intra_total = 0.0
+        revalued, published = self._split(account)
+        return self._margin(revalued, published, market, account.cash_usd, account.account_id)
+
+    def margin_published(self, positions: Mapping[str, float], account: Account | None = None, market: MarketSnapshot | None = None) -> MarginResult:
+        """Margin positions given by published contract id (``{"ESH5": -2, ...}``), alone or with an account's positions.
+
+        Parameters
+        ----------
+        positions : mapping contract id -> signed number of contracts
+        account, market : optional
+            Further positions, revalued by the engine (``market`` is required with ``account``).
+        """
+        if self.risk_parameters is None:
+            raise InputError("risk_parameters", None, "margin_published needs published risk arrays (SpanModel(risk_parameters=...))")
+        merged: dict[str, float] = {}
+        for cid, qty in positions.items():
+            if cid not in self.risk_parameters.contracts:
+                raise InputError("positions", cid, f"is not a contract of the risk-parameter file (e.g. {sorted(self.risk_parameters.contracts)[:5]})")
+            if not math.isfinite(float(qty)):
+                raise InputError(f"positions[{cid}]", qty, "must be a finite number of contracts")
+            merged[cid] = merged.get(cid, 0.0) + float(qty)
+        revalued: list[Position] = []
+        cash = 0.0
+        if account is not None:
+            if market is None:
+                raise InputError("market", None, "is required to revalue the account's positions")
+            revalued, extra = self._split(account)
+            for cid, qty in extra.items():
+                merged[cid] = merged.get(cid, 0.0) + qty
+            cash = account.cash_usd
+        if not merged and not revalued:
+            raise InputError("positions", positions, "nothing to margin")
+        return self._margin(revalued, merged, market, cash, account.account_id if account is not None else "")
+
+    def _margin(self, revalued: list[Position], published: Mapping[str, float], market: MarketSnapshot | None, cash_usd: float,
+                account_id: str) -> MarginResult:
+        grid = span_grid(self.extreme_multiple, self.extreme_cover)
+        loss: dict[str, np.ndarray] = {}
+        delta: dict[str, float] = {}
+        position_rows: list[pd.DataFrame] = []
+        equity = float(cash_usd)
+        short_options: dict[str, float] = {}
+        if revalued:
+            assert market is not None
+            sub_all = Account(tuple(revalued), account_id=account_id)
+            for asset in sub_all.underlyings:
+                if asset not in self.price_scan_range:
+                    raise InputError("price_scan_range", asset, f"no price scan range for underlying {asset!r} (known: {sorted(self.price_scan_range)})")
+            engine = self.engine
+            for asset in sub_all.underlyings:
+                sub = Account(tuple(p for p in revalued if p.underlying == asset), account_id=account_id)
+                result = engine.result_from_book(Book.from_accounts([sub], market), 0)
+                assert result.scenarios is not None
+                loss[asset] = loss.get(asset, np.zeros(16)) - result.scenarios["pnl_usd"].to_numpy()
+                equity += result.equity_usd
+                position_rows.append(result.positions.assign(source="revalued"))
+            net_by_symbol: dict[tuple[str, str], float] = {}
+            for p in revalued:
+                if isinstance(p.instrument, Option):
+                    key = (p.underlying, p.instrument.symbol)
+                    net_by_symbol[key] = net_by_symbol.get(key, 0.0) + p.quantity
+            for (asset, _), q in net_by_symbol.items():
+                short_options[asset] = short_options.get(asset, 0.0) + max(-q, 0.0)
+        params = self.risk_parameters
+        if published:
+            assert params is not None
+            rows = []
+            for cid, qty in published.items():
+                c = params.contracts[cid]
+                loss[c.combined_commodity] = loss.get(c.combined_commodity, np.zeros(16)) + qty * np.asarray(c.loss)
+                delta[c.combined_commodity] = delta.get(c.combined_commodity, 0.0) + qty * c.delta
+                if c.kind == "option":
+                    short_options[c.combined_commodity] = short_options.get(c.combined_commodity, 0.0) + max(-qty, 0.0)
+                rows.append((cid, c.kind, c.combined_commodity, qty, -qty * float(np.max(c.loss)) if qty < 0 else -qty * float(np.max(c.loss)), "published"))
+            position_rows.append(pd.DataFrame(rows, columns=["symbol", "kind", "underlying", "quantity", "worst_scenario_pnl_usd", "source"]))
+        components: list[tuple[str, float, str]] = []
+        scan: dict[str, float] = {}
+        worst: dict[str, str] = {}
+        for cc, values in loss.items():
+            i = int(np.argmax(values))
+            scan[cc] = max(float(values[i]), 0.0)
+            worst[cc] = grid.label(i) if values[i] > 0 else "no loss"
+        intra = self._intra_charges(revalued, published)
+        credit = self._inter_credits(revalued, published, scan, delta)
+        total = 0.0
+        for cc in sorted(loss):
+            som_rate = float(self.short_option_minimum_usd.get(cc, params.commodity(cc).short_option_minimum if params is not None else 0.0))
+            som = som_rate * short_options.get(cc, 0.0)
+            risk = scan[cc] + intra.get(cc, 0.0) - credit.get(cc, 0.0)
+            requirement = max(risk, som, 0.0)
+            total += requirement
+            components.append((f"{cc} scan risk", scan[cc], f"worst of 16 scenarios: {worst[cc]}"))
+            if cc in intra:
+                components.append((f"{cc} intra-commodity spread charge", intra[cc], "calendar/tier spreads formed x charge per spread"))
+            if cc in credit:
+                components.append((f"{cc} inter-commodity credit", -credit[cc], "credit rate x spread legs' price risk"))
+            components.append((f"{cc} short option minimum uplift", requirement - max(risk, 0.0),
+                               f"{short_options.get(cc, 0.0):g} net short options x {som_rate:,.2f} = {som:,.2f} USD"))
+        frame = pd.DataFrame(components, columns=["component", "maintenance_margin_usd", "explanation"])
+        frame.insert(1, "initial_margin_usd", frame["maintenance_margin_usd"])
+        scenarios = grid.frame()
+        scenarios["label"] = [grid.label(i) for i in range(len(grid))]
+        scenarios["pnl_usd"] = -sum(loss.values()) if loss else 0.0
+        for cc, values in loss.items():
+            scenarios[f"loss_{cc}"] = values
+        positions = pd.concat(position_rows, ignore_index=True) if position_rows else pd.DataFrame()
+        notes = [f"Requirement = sum over combined commodities of max(scan + intra - credit, short option minimum) = {total:,.2f} USD."]
+        if published:
+            notes.append(f"{len(published)} positions from published risk arrays ({params.source if params else ''}, {params.business_date if params else ''}); "
+                         "their premiums are not in equity.")
+        worst_overall = max(scan, key=lambda k: scan[k]) if scan else None
+        return MarginResult(self.name, total, total, equity, positions, frame, scenarios,
+                            {"worst_scenario": worst.get(worst_overall) if worst_overall else None, "scan_risk_usd": scan, "risk_array": scenarios},
+                            tuple(notes))
+
+    def _intra_charges(self, revalued: list[Position], published: Mapping[str, float]) -> dict[str, float]:
+        out: dict[str, float] = {}
         for asset, table in self.calendar_spreads.items():
             by_month: dict[str, float] = {}
-            for p in account.positions:
+            for p in revalued:
                 if isinstance(p.instrument, Future) and p.underlying == asset:
                     month = p.instrument.expiry.strftime("%Y-%m-%d")
                     by_month[month] = by_month.get(month, 0.0) + p.quantity
             charge = sum(table.charge(a, b) * n for a, b, n in table.pair_spreads(by_month))
-            intra_total += charge
-            rows.append((f"intra-commodity spread {asset}", charge, f"calendar spread charges {charge:,.2f} USD"))
-        net = {asset: sum(abs(p.quantity) for p in account.positions if p.underlying == asset) for asset in scan}
-        signed = {asset: sum(p.quantity for p in account.positions if p.underlying == asset) for asset in scan}
-        per_contract = {a: (scan[a] / net[a] if net.get(a) else 0.0) for a in scan}
-        credit_total = 0.0
+            if charge:
+                out[asset] = out.get(asset, 0.0) + charge
+        params = self.risk_parameters
+        if params is None or not published:
+            return out
+        tier_delta: dict[tuple[str, int], float] = {}
+        for cid, qty in published.items():
+            c = params.contracts[cid]
+            tier = params.commodity(c.combined_commodity).tier_of(c.period)
+            if tier is not None:
+                key = (c.combined_commodity, tier)
+                tier_delta[key] = tier_delta.get(key, 0.0) + qty * c.delta
+        for cc_code, cc in params.combined.items():
+            for spread in cc.intra_spreads:
+                n = _spreads_formed([(tier_delta.get((cc_code, tn), 0.0), side, ratio) for tn, side, ratio in spread.legs])
+                if n > 0:
+                    for tn, _side, ratio in spread.legs:
+                        d = tier_delta.get((cc_code, tn), 0.0)
+                        tier_delta[(cc_code, tn)] = d - math.copysign(n * ratio, d)
+                    out[cc_code] = out.get(cc_code, 0.0) + n * spread.charge
+        return out
+
+    def _inter_credits(self, revalued: list[Position], published: Mapping[str, float], scan: Mapping[str, float],
+                       delta: Mapping[str, float]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        gross = {a: sum(abs(p.quantity) for p in revalued if p.underlying == a) for a in scan}
+        signed = {a: sum(p.quantity for p in revalued if p.underlying == a) for a in scan}
+        per_contract = {a: (scan[a] / gross[a] if gross.get(a) else 0.0) for a in scan}
         for spread in self.inter_spreads:
             if spread.product_a in scan and spread.product_b in scan:
-                credit = spread.credit_usd(per_contract, signed)
-                credit_total += credit
-                rows.append((f"inter-commodity credit {spread.product_a}/{spread.product_b}", -credit, f"{spread.credit_rate:.0%} of the spread legs"))
-        scan_total = float(sum(scan.values()))
-        total = scan_total + intra_total - credit_total
-        shorts = sum(-p.quantity for p in account.positions if isinstance(p.instrument, Option) and p.quantity < 0)
-        som = sum(-p.quantity * float(self.short_option_minimum_usd.get(p.underlying, 0.0))
-                  for p in account.positions if isinstance(p.instrument, Option) and p.quantity < 0)
-        requirement = max(total, som, 0.0)
-        components = pd.DataFrame(
-            [("scan risk", scan_total, f"worst of 16 scenarios per underlying: {', '.join(f'{a} {v:,.2f}' for a, v in scan.items())}")]
-            + rows
-            + [("short option minimum uplift", requirement - max(total, 0.0), f"{shorts:g} short options x minimum = {som:,.2f} USD")],
-            columns=["component", "maintenance_margin_usd", "explanation"],
-        )
-        components.insert(1, "initial_margin_usd", components["maintenance_margin_usd"])
-        return MarginResult(self.name, requirement, requirement, base.equity_usd, base.positions, components, base.scenarios,
-                            {"worst_scenario": base.details["worst_scenario"], "scan_risk_usd": scan, "risk_array": base.scenarios},
-                            (f"Requirement = max(scan {scan_total:,.2f} + intra {intra_total:,.2f} - credit {credit_total:,.2f}, "
-                             f"short option minimum {som:,.2f}).",))
+                n = spread.spreads(signed)
+                out[spread.product_a] = out.get(spread.product_a, 0.0) + spread.credit_rate * n * spread.ratio_a * per_contract[spread.product_a]
+                out[spread.product_b] = out.get(spread.product_b, 0.0) + spread.credit_rate * n * spread.ratio_b * per_contract[spread.product_b]
+        params = self.risk_parameters
+        if params is None or not published:
+            return out
+        # price risk per delta of a combined commodity: scan risk / |net delta| (SPAN's weighted futures price risk, simplified)
+        remaining = dict(delta)
+        per_delta = {cc: (scan.get(cc, 0.0) / abs(d) if d else 0.0) for cc, d in delta.items()}
+        for published_spread in params.inter_spreads:
+            n = _spreads_formed([(remaining.get(cc, 0.0), side, ratio) for cc, side, ratio in published_spread.legs])
+            if n > 0:
+                for cc, _side, ratio in published_spread.legs:
+                    out[cc] = out.get(cc, 0.0) + published_spread.credit_rate * n * ratio * per_delta.get(cc, 0.0)
+                    d = remaining.get(cc, 0.0)
+                    remaining[cc] = d - math.copysign(n * ratio, d)
+        return out
+
+
+def _spreads_formed(legs: list[tuple[float, str, float]]) -> float:
+    """Spreads formed by legs ``(net delta, side A/B, delta ratio)``: A legs one sign, B legs the other."""
+    a_signs = {math.copysign(1.0, d) for d, side, _ in legs if side.upper() == "A" and d != 0}
+    b_signs = {math.copysign(1.0, d) for d, side, _ in legs if side.upper() != "A" and d != 0}
+    if any(d == 0 for d, _, _ in legs) or len(a_signs) != 1 or len(b_signs) != 1 or a_signs == b_signs:
+        return 0.0
+    return min(abs(d) / ratio for d, _, ratio in legs)
+
+
+def span_model_from_data(spec: Any) -> SpanModel:
+    """Build a :class:`SpanModel` from a venue file (``engine: span``).
+
+    Parameters (``parameters`` of the file): ``price_scan_range`` (fraction per underlying),
+    ``vol_scan_range``, ``extreme_multiple``, ``extreme_cover``, ``short_option_minimum_usd``,
+    ``calendar_spreads`` (``{UNDERLYING: {outright_usd: {month: amount}, charge_usd: [[month_a, month_b, charge]]}}``),
+    ``inter_spreads`` (rows ``{product_a, product_b, ratio_a, ratio_b, credit_rate}``) and an optional
+    ``risk_parameter_file`` (a ``.spn``, CSV or YAML of published risk arrays, relative to the venue file).
+    """
+    from marginlab.margin.span_xml import read_risk_arrays
+
+    p = spec.parameters
+    calendars = {str(a): CalendarSpreadTable({str(m): float(v) for m, v in t.get("outright_usd", {}).items()},
+                                             {(str(x), str(y)): float(c) for x, y, c in t.get("charge_usd", ())})
+                 for a, t in (p.get("calendar_spreads") or {}).items()}
+    inter = tuple(InterCommoditySpread(str(r["product_a"]), str(r["product_b"]), float(r["ratio_a"]), float(r["ratio_b"]), float(r["credit_rate"]))
+                  for r in p.get("inter_spreads") or ())
+    file = p.get("risk_parameter_file")
+    params = None
+    if file:
+        from pathlib import Path
+
+        path = Path(str(file))
+        params = read_risk_arrays(path if path.is_absolute() else spec.folder / path)
+    return SpanModel({str(a): float(v) for a, v in (p.get("price_scan_range") or {}).items()}, float(p.get("vol_scan_range", 0.0)),
+                     float(p.get("extreme_multiple", 2.0)), float(p.get("extreme_cover", 0.35)), calendars, inter,
+                     {str(a): float(v) for a, v in (p.get("short_option_minimum_usd") or {}).items()}, params, spec.name)
 
 
 def cme_span_example() -> SpanModel:
-    """An illustrative SPAN configuration: BTC and ETH futures/options, PSR 20% / 25%, VSR 10 vol points, X = 2."""
-    return SpanModel({"BTC": 0.20, "ETH": 0.25}, vol_scan_range=0.10, extreme_multiple=2.0, short_option_minimum_usd={"BTC": 500.0, "ETH": 25.0},
-                     preset_name="span-example")
+    """The ``span-example`` preset (``venues/span-example.yaml``): BTC and ETH, PSR 20% / 25%, VSR 10 vol points, X = 2."""
+    from marginlab.margin.venues import build_model
 
-
-register("span-example", "portfolio", "SPAN-style 16-scenario scan (B) with illustrative crypto scan ranges, X = 2, 35% cover", cme_span_example)
+    model = build_model("span-example")
+    assert isinstance(model, SpanModel)
+    return model

@@ -79,3 +79,11 @@ def test_calendar_spread_inside_span_and_short_option_minimum() -> None:
 
 def test_span_preset() -> None:
     assert get_model("span-example").name == "span-example"
+
+
+def test_span_labels_in_price_scan_range_units() -> None:
+    """Labels state moves in PSR / VSR units (a -1 x PSR move is not 'spot -100%')."""
+    grid = span_grid(extreme_multiple=3.0, extreme_cover=0.30)
+    assert grid.label(0) == "#1 price 0 x PSR, vol +1 x VSR"
+    assert grid.label(9) == "#10 price -2/3 x PSR, vol -1 x VSR"
+    assert grid.label(15) == "#16 price -3 x PSR, vol 0, 30% cover"
