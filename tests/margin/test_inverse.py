@@ -222,8 +222,6 @@ DECLINES = ("does not margin options", "MARGINLAB_PARAMETER_FILE")
 @pytest.mark.parametrize("example", ["account_btc_options.yaml", "account_btc_coin_margined.yaml"])
 @pytest.mark.parametrize("preset", list(available_models()["name"]))
 def test_every_preset_that_handles_the_example_margins_it(example: str, preset: str) -> None:
-    if preset == "span-example" and example == "account_btc_options.yaml":
-        pytest.xfail("span-example cannot shock the USDC collateral by -1 x PSR (issue 12, SPAN item; SPAN helper's fix)")
     account = Account.load(EXAMPLES / example)
     try:
         result = get_model(preset).margin(account, _example_market())
