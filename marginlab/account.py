@@ -62,7 +62,7 @@ def _check_notional(position: Position, index: int) -> None:
     if not math.isfinite(quantity) or not notional <= MAX_NOTIONAL_USD:
         raise InputError(
             f"positions[{index}].quantity", quantity,
-            f"notional of {position.symbol} ({notional:.3g} USD at {float(price):g}) exceeds {MAX_NOTIONAL_USD:.0e} USD; "
+            f"notional of {position.symbol} ({notional:.3g} USD at {float(price):g} USD per unit) exceeds {MAX_NOTIONAL_USD:.0e} USD; "
             "totals would overflow",
         )
 

@@ -20,7 +20,7 @@ Every file marginlab writes goes through :mod:`marginlab.io` (temporary file, fs
 >>> load_yaml("quantity: 1\\nquantity: 100\\n", source="account.yaml")
 Traceback (most recent call last):
 ...
-marginlab.exceptions.FileFormatError: account.yaml: duplicate key 'quantity' at line 2 (first at line 1)
+marginlab.exceptions.FileFormatError: account.yaml: duplicate key 'quantity' at line 2, column 1 (first at line 1, column 1)
 """
 
 from __future__ import annotations
@@ -43,19 +43,18 @@ class UniqueKeyLoader(yaml.SafeLoader):
     """:class:`yaml.SafeLoader` that rejects a key repeated in one mapping."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, int] = {}
+        seen: dict[Any, str] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
             try:
                 first = seen.get(key)
             except TypeError:  # unhashable key: the base class reports it
                 break
-            line = key_node.start_mark.line + 1
+            mark = key_node.start_mark
+            where = f"line {mark.line + 1}, column {mark.column + 1}"
             if first is not None:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} at line {line} (first at line {first})", key_node.start_mark
-                )
-            seen[key] = line
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r} at {where} (first at {first})", mark)
+            seen[key] = where
         return super().construct_mapping(node, deep=deep)
 
 
@@ -114,7 +113,7 @@ def read_text(path: str | os.PathLike[str], what: str = "file") -> str:
     if not target.exists():
         raise FileFormatError(f"{target}: no such {what}")
     if target.is_dir():
-        raise FileFormatError(f"{target}: is a directory, expected a {what}")
+        raise FileFormatError(f"{target}: is a directory, expected a file ({what})")
     try:
         data = target.read_bytes()
     except OSError as error:

@@ -13,7 +13,7 @@ from marginlab.fileio import load_json, load_yaml, read_mapping, read_text, writ
 
 def test_duplicate_yaml_key_is_an_error_naming_key_and_lines() -> None:
     text = "positions:\n  - symbol: BTC-PERPETUAL\n    quantity: 1\n    quantity: 100\n"
-    with pytest.raises(FileFormatError, match=r"a.yaml: duplicate key 'quantity' at line 4 \(first at line 3\)"):
+    with pytest.raises(FileFormatError, match=r"a.yaml: duplicate key 'quantity' at line 4, column 5 \(first at line 3, column 5\)"):
         load_yaml(text, "a.yaml")
     # flow style too, and nested mappings
     with pytest.raises(FileFormatError, match="duplicate key 'quantity'"):
@@ -51,7 +51,7 @@ def test_non_utf8_names_byte_line_and_column(tmp_path: Path) -> None:
 
 
 def test_directory_and_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(FileFormatError, match="is a directory, expected a market file"):
+    with pytest.raises(FileFormatError, match=r"is a directory, expected a file \(market file\)"):
         read_mapping(tmp_path, "market file")
     with pytest.raises(FileFormatError, match="no such account file"):
         read_mapping(tmp_path / "nope.yaml", "account file")
