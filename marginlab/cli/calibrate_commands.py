@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from marginlab.cli._common import add_command, parse_asof, prepare_out
+from marginlab.cli._common import add_command, add_out_flag, parse_asof, prepare_out
 from marginlab.exceptions import MarginLabWarning
 
 
@@ -26,7 +26,7 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
                                    "marginlab calibrate --assets BTC --asof 2024-06-30 --out params.json --fast --quiet"])
     parser.add_argument("--assets", nargs="+", required=True, metavar="ASSET", help="assets to calibrate, e.g. BTC ETH USDC")
     parser.add_argument("--asof", required=True, help="last day of data used, UTC (YYYY-MM-DD)")
-    parser.add_argument("--out", "--output", required=True, help="output file, .yaml/.yml or .json")
+    add_out_flag(parser, required=True, help="output file, .yaml/.yml or .json")
     parser.add_argument("--fast", action="store_true", help="coarse settings (tests, quick looks)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulations (default 0)")
     parser.add_argument("--window-days", type=int, default=None, help="days of returns per fit (default 1500, fast 750)")
