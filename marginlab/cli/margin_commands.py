@@ -149,7 +149,7 @@ def _models(args: argparse.Namespace) -> int:
 def _greeks(args: argparse.Namespace) -> int:
     report = greeks_report(Account.load(args.account), MarketSnapshot.load(args.market))
     table = report.reset_index()
-    emit_table(table, args, text=lambda: report.to_string(float_format=lambda v: f"{v:,.4f}"))
+    emit_table(table, args, text=lambda: report.to_string(float_format=lambda v: f"{v:,.4f}", na_rep="-"))
     return 0
 
 

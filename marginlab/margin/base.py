@@ -132,13 +132,14 @@ class MarginResult:
             f"  maintenance margin  {self.maintenance_margin_usd:>16,.2f} USD",
             f"  equity              {self.equity_usd:>16,.2f} USD",
             f"  free margin         {self.free_margin_usd:>16,.2f} USD",
-            f"  margin ratio        {self.margin_ratio:>16.4f} (equity / maintenance)",
+            f"  margin ratio        {self.margin_ratio:>16.4f} (equity / maintenance)" if math.isfinite(self.margin_ratio)
+            else "  margin ratio                     n/a (no maintenance margin)",
             "",
             "Components:",
-            self.to_frame().to_string(index=False, float_format=lambda v: f"{v:,.2f}"),
+            self.to_frame().to_string(index=False, float_format=lambda v: f"{v:,.2f}", na_rep="-"),
         ]
         if len(self.positions):
-            lines += ["", "Positions:", self.positions.to_string(index=False, float_format=lambda v: f"{v:,.4g}")]
+            lines += ["", "Positions:", self.positions.to_string(index=False, float_format=lambda v: f"{v:,.4g}", na_rep="-")]
         if self.details.get("worst_scenario") is not None:
             lines += ["", f"Worst scenario: {self.details['worst_scenario']}"]
         if self.notes:
