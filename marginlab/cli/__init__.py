@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from marginlab.cli._common import CommandParser, run
+from marginlab.cli._common import CommandParser, _silence_stdout, run
 
 #: Modules that add sub-commands (each defines ``register(subparsers)``).
 COMMAND_MODULES: tuple[str, ...] = ()
@@ -51,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(arguments)
     except SystemExit as stop:  # usage error (2) or --help (0)
         return stop.code if isinstance(stop.code, int) else 2
+    except BrokenPipeError:  # `marginlab margin --help | head -1`
+        _silence_stdout()
+        return 0
     return run(args.handler, args, debug=debug)
 
 

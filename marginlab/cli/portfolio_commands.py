@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from marginlab.cli._common import add_command, emit_json, emit_table
+from marginlab.cli._common import add_command, emit_json, emit_table, json_safe
 from marginlab.margin.derive import load_case
 
 
@@ -51,7 +51,7 @@ def _derive_case(args: argparse.Namespace) -> int:
         if args.csv or args.json:
             records.append(record)
         else:
-            print(json.dumps(record, allow_nan=False), file=sys.stdout, flush=True)
+            print(json.dumps(json_safe(record, str(path), strict=True)), file=sys.stdout, flush=True)
     if args.json:
         emit_json(records)
     elif args.csv:

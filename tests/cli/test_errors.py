@@ -171,7 +171,7 @@ def test_usage_errors_are_one_line_exit_2(capsys: pytest.CaptureFixture[str]) ->
     assert "not allowed with argument" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [["models"], ["models", "--csv"], ["stress-test", "--list", "--json"]])
+@pytest.mark.parametrize("command", [["models"], ["models", "--csv"], ["stress-test", "--list", "--json"], ["margin", "--help"]])
 def test_broken_pipe_exits_quietly(command: list[str]) -> None:
     # the reader goes away before the command prints (as `marginlab models | head -1` once head has its line)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
