@@ -38,7 +38,7 @@ from marginlab.exceptions import EmptyPortfolioError, FileFormatError, InputErro
 from marginlab.fileio import read_mapping as _read_mapping
 from marginlab.fileio import read_text
 from marginlab.fileio import write_mapping as _write_mapping
-from marginlab.instruments import Position, parse_symbol, to_float
+from marginlab.instruments import Option, Position, parse_symbol, to_float
 from marginlab.io import atomic_write_text
 
 _POSITION_FIELDS = ("symbol", "quantity", "entry_price_usd", "isolated_collateral_usd", "leverage", "label")
@@ -50,21 +50,24 @@ _POSITION_FIELDS = ("symbol", "quantity", "entry_price_usd", "isolated_collatera
 MAX_NOTIONAL_USD = 1e18
 
 
-def _check_notional(position: Position, index: int) -> None:
-    """Reject a position whose size times its reference price overflows :data:`MAX_NOTIONAL_USD`.
+def _check_notionals(positions: tuple[Position, ...]) -> None:
+    """Reject a position whose size times its reference price exceeds :data:`MAX_NOTIONAL_USD`.
 
     The account has no market, so the reference price is the entry price, else the strike,
-    else 1 USD per unit (a size above 1e18 units is rejected whatever its price).
+    else 1 USD per unit (a size above 1e18 units is rejected whatever its price). One pass
+    over the positions (large accounts hold hundreds of thousands).
     """
-    quantity = position.quantity
-    price = position.entry_price_usd or getattr(position.instrument, "strike_usd", None) or 1.0
-    notional = abs(quantity) * abs(float(price))
-    if not math.isfinite(quantity) or not notional <= MAX_NOTIONAL_USD:
-        raise InputError(
-            f"positions[{index}].quantity", quantity,
-            f"notional of {position.symbol} ({notional:.3g} USD at {float(price):g} USD per unit) exceeds {MAX_NOTIONAL_USD:.0e} USD; "
-            "totals would overflow",
-        )
+    prices = [p.entry_price_usd or (p.instrument.strike_usd if type(p.instrument) is Option else 1.0) for p in positions]
+    notionals = [abs(p.quantity) * price for p, price in zip(positions, prices)]
+    if not notionals or max(notionals) <= MAX_NOTIONAL_USD:  # quantities and prices are finite (Position checks them)
+        return
+    for index, (position, price, notional) in enumerate(zip(positions, prices, notionals)):
+        if not notional <= MAX_NOTIONAL_USD:
+            raise InputError(
+                f"positions[{index}].quantity", position.quantity,
+                f"notional of {position.symbol} ({notional:.3g} USD at {price:g} USD per unit) exceeds {MAX_NOTIONAL_USD:.0e} USD; "
+                "totals would overflow",
+            )
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ class Account:
         for index, position in enumerate(positions):
             if not isinstance(position, Position):
                 raise InputError(f"positions[{index}]", position, "must be a Position")
-            _check_notional(position, index)
+        _check_notionals(positions)
         object.__setattr__(self, "positions", positions)
         cash = to_float("cash_usd", self.cash_usd)
         if not math.isfinite(cash) or abs(cash) > MAX_NOTIONAL_USD:
