@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from marginlab.exceptions import FileFormatError, NumericalError, OutputError
 from marginlab.fileio import load_json, load_yaml, read_mapping, read_text, write_mapping
@@ -85,3 +87,29 @@ def test_write_mapping_into_read_only_folder(tmp_path: Path, monkeypatch: pytest
     with pytest.raises(OutputError, match=r"out='.*a.yaml': cannot write: Permission denied"):
         write_mapping(tmp_path / "a.yaml", {"a": 1})
     assert list(tmp_path.iterdir()) == []
+
+
+_KEYS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8)
+_VALUES = st.one_of(st.integers(-10**12, 10**12), st.floats(allow_nan=False, allow_infinity=False, width=64),
+                    st.text(alphabet="abcXYZ -_.", max_size=10), st.booleans(), st.none())
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.dictionaries(_KEYS, st.one_of(_VALUES, st.lists(_VALUES, max_size=3), st.dictionaries(_KEYS, _VALUES, max_size=3)),
+                            max_size=6),
+       suffix=st.sampled_from([".yaml", ".json"]))
+def test_write_then_read_round_trips(tmp_path_factory: pytest.TempPathFactory, data: dict, suffix: str) -> None:
+    path = tmp_path_factory.mktemp("rt") / f"data{suffix}"
+    write_mapping(path, data)
+    assert read_mapping(path) == data
+
+
+@settings(max_examples=40, deadline=None)
+@given(keys=st.lists(_KEYS, min_size=1, max_size=6, unique=True), repeat=st.integers(0, 5))
+def test_any_repeated_key_is_rejected(keys: list[str], repeat: int) -> None:
+    keys = [f"k_{key}" for key in keys]  # plain names (YAML 1.1 reads 'yes', 'on', 'null' as other types)
+    duplicated = keys + [keys[repeat % len(keys)]]
+    text = "".join(f"{key}: {i}\n" for i, key in enumerate(duplicated))
+    with pytest.raises(FileFormatError, match=f"duplicate key '{duplicated[-1]}' at line {len(duplicated)}"):
+        load_yaml(text)
+    assert load_yaml("".join(f"{key}: {i}\n" for i, key in enumerate(keys))) == {k: i for i, k in enumerate(keys)}
