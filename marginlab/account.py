@@ -28,7 +28,7 @@ or a positions CSV with columns ``symbol, quantity`` and optionally ``entry_pric
 
 from __future__ import annotations
 
-import json
+import io
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -37,13 +37,41 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
 from marginlab.exceptions import EmptyPortfolioError, FileFormatError, InputError
-from marginlab.instruments import LINEAR_SETTLEMENTS, Position, SymbolConvention, parse_symbol, to_float
+from marginlab.fileio import read_mapping as _read_mapping
+from marginlab.fileio import read_text
+from marginlab.fileio import write_mapping as _write_mapping
+from marginlab.instruments import LINEAR_SETTLEMENTS, Option, Position, SymbolConvention, parse_symbol, to_float
+from marginlab.io import atomic_write_text
 
 _CURRENCY_PATTERN = re.compile(r"^[A-Z0-9]{2,10}$")
 _POSITION_FIELDS = ("symbol", "quantity", "entry_price_usd", "isolated_collateral_usd", "leverage", "label")
+
+#: Largest notional (USD) of one position, cash balance or collateral value an account may hold.
+#: Margin arithmetic multiplies notionals by prices, shocks and rates and sums their squares
+#: (variances); 1e18 USD (a billion times the largest real book) keeps every such product far
+#: inside float64, whereas 1e306 overflows to ``inf`` and turns totals into NaN.
+MAX_NOTIONAL_USD = 1e18
+
+
+def _check_notionals(positions: tuple[Position, ...]) -> None:
+    """Reject a position whose size times its reference price exceeds :data:`MAX_NOTIONAL_USD`.
+
+    The account has no market, so the reference price is the entry price, else the strike,
+    else 1 USD per unit (a size above 1e18 units is rejected whatever its price). One pass
+    over the positions (large accounts hold hundreds of thousands).
+    """
+    prices = [p.entry_price_usd or (p.instrument.strike_usd if type(p.instrument) is Option else 1.0) for p in positions]
+    notionals = [abs(p.quantity) * price for p, price in zip(positions, prices)]
+    if not notionals or max(notionals) <= MAX_NOTIONAL_USD:  # quantities and prices are finite (Position checks them)
+        return
+    for index, (position, price, notional) in enumerate(zip(positions, prices, notionals)):
+        if not notional <= MAX_NOTIONAL_USD:
+            raise InputError(
+                f"positions[{index}].quantity", position.quantity,
+                f"notional of {position.symbol} ({notional:.3g} USD at {price:g} USD per unit) exceeds {MAX_NOTIONAL_USD:.0e} USD; "
+                "totals would overflow",
+            )
 
 
 @dataclass(frozen=True)
@@ -78,16 +106,17 @@ class Account:
         for index, position in enumerate(positions):
             if not isinstance(position, Position):
                 raise InputError(f"positions[{index}]", position, "must be a Position")
+        _check_notionals(positions)
         object.__setattr__(self, "positions", positions)
         cash = to_float("cash_usd", self.cash_usd)
-        if not math.isfinite(cash):
-            raise InputError("cash_usd", self.cash_usd, "must be finite")
+        if not math.isfinite(cash) or abs(cash) > MAX_NOTIONAL_USD:
+            raise InputError("cash_usd", self.cash_usd, f"must be finite and at most {MAX_NOTIONAL_USD:.0e} USD in size")
         object.__setattr__(self, "cash_usd", cash)
         balances: dict[str, float] = {}
         for asset, quantity in dict(self.collateral).items():
             quantity = to_float(f"collateral[{asset}]", quantity)
-            if not math.isfinite(quantity) or quantity < 0:
-                raise InputError(f"collateral[{asset}]", quantity, "must be a non-negative finite quantity")
+            if not math.isfinite(quantity) or quantity < 0 or quantity > MAX_NOTIONAL_USD:
+                raise InputError(f"collateral[{asset}]", quantity, f"must be a non-negative finite quantity up to {MAX_NOTIONAL_USD:.0e}")
             balances[str(asset)] = quantity
         object.__setattr__(self, "collateral", MappingProxyType(balances))
         currency = self.margin_currency
@@ -179,20 +208,20 @@ class Account:
     def load(cls, path: str | Path) -> "Account":
         """Read an account from a ``.yaml``/``.yml``, ``.json`` or positions ``.csv`` file."""
         path = Path(path)
-        if not path.exists():
-            raise FileFormatError(f"{path}: no such account file")
-        suffix = path.suffix.lower()
-        if suffix == ".csv":
-            return cls(positions_from_csv(path), account_id=path.stem)
-        return cls.from_dict(read_mapping(path), str(path))
+        if path.suffix.lower() == ".csv":
+            try:
+                return cls(positions_from_csv(path), account_id=path.stem)
+            except InputError as error:
+                raise FileFormatError(f"{path}: {error}") from error
+        return cls.from_dict(_read_mapping(path, "account file"), str(path))
 
     def save(self, path: str | Path) -> None:
-        """Write the account as YAML or JSON (by suffix), or its positions as CSV."""
+        """Write the account as YAML or JSON (by suffix), or its positions as CSV (atomically)."""
         path = Path(path)
         if path.suffix.lower() == ".csv":
             import pandas as pd
 
-            pd.DataFrame(self.to_dict()["positions"]).to_csv(path, index=False)
+            atomic_write_text(path, pd.DataFrame(self.to_dict()["positions"]).to_csv(index=False))
             return
         write_mapping(path, self.to_dict())
 
@@ -220,8 +249,9 @@ def positions_from_csv(path: str | Path) -> tuple[Position, ...]:
     """Read positions from a CSV with columns ``symbol, quantity`` (and optional extras)."""
     import pandas as pd
 
+    text = read_text(path, "positions CSV")
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(io.StringIO(text))
     except Exception as error:  # pandas raises several types for malformed CSV
         raise FileFormatError(f"{path}: cannot read positions CSV ({error})") from error
     missing = {"symbol", "quantity"} - set(frame.columns)
@@ -233,20 +263,11 @@ def positions_from_csv(path: str | Path) -> tuple[Position, ...]:
     )
 
 
-def read_mapping(path: Path) -> Any:
-    """Parse a YAML or JSON file, turning parser errors into :class:`FileFormatError`."""
-    text = path.read_text()
-    try:
-        if path.suffix.lower() == ".json":
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise FileFormatError(f"{path}: malformed {path.suffix.lstrip('.').upper()} ({error})") from error
+def read_mapping(path: str | Path, what: str = "file") -> Any:
+    """Parse a YAML or JSON file strictly (see :func:`marginlab.fileio.read_mapping`)."""
+    return _read_mapping(path, what)
 
 
-def write_mapping(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON (``.json``) or YAML (anything else)."""
-    if path.suffix.lower() == ".json":
-        path.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    else:
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
+def write_mapping(path: str | Path, data: Any) -> None:
+    """Write ``data`` atomically as JSON (``.json``) or YAML (see :func:`marginlab.fileio.write_mapping`)."""
+    _write_mapping(path, data)

@@ -35,13 +35,14 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from marginlab._validation import as_float
 from marginlab.exceptions import InputError, MissingMarketDataError, ParameterError, UnknownAssetError
 from marginlab.market import MarketSnapshot
 from marginlab.valuation import USD_CODES
 
 
 def _fraction(field_name: str, value: Any) -> float:
-    number = float(value)
+    number = as_float(field_name, value)
     if not math.isfinite(number) or not 0.0 <= number <= 1.0:
         raise ParameterError(field_name, value, "must be a fraction in [0, 1]")
     return number
@@ -114,7 +115,7 @@ class CollateralTier:
     ratio: float
 
     def __post_init__(self) -> None:
-        upper = float(self.upper_usd)
+        upper = as_float("upper_usd", self.upper_usd)
         if not upper > 0:
             raise ParameterError("upper_usd", self.upper_usd, "must be positive (use math.inf for the last tier)")
         object.__setattr__(self, "upper_usd", upper)
@@ -217,7 +218,7 @@ class DynamicHaircut:
         for name in ("reference_vol", "current_vol"):
             vols = {}
             for asset, vol in dict(getattr(self, name)).items():
-                number = float(vol)
+                number = as_float(f"{name}[{asset}]", vol)
                 if not math.isfinite(number) or number <= 0:
                     raise ParameterError(f"{name}[{asset}]", vol, "must be a positive finite volatility")
                 vols[asset] = number
@@ -311,7 +312,7 @@ class ActionLadder:
     final_action: str = "liquidation-loss-claim"
 
     def __post_init__(self) -> None:
-        levels = tuple((float(t), str(a)) for t, a in self.levels)
+        levels = tuple((as_float("levels", t), str(a)) for t, a in self.levels)
         if not levels:
             raise ParameterError("levels", self.levels, "needs at least one level")
         thresholds = [t for t, _ in levels]

@@ -50,7 +50,6 @@ from typing import Any
 
 import numpy as np
 
-from marginlab.account import read_mapping, write_mapping
 from marginlab.exceptions import (
     ExpiredInstrumentError,
     FileFormatError,
@@ -58,16 +57,23 @@ from marginlab.exceptions import (
     MissingMarketDataError,
     UnknownAssetError,
 )
+from marginlab.fileio import read_mapping, write_mapping
 from marginlab.instruments import to_float, to_utc
 
 SECONDS_PER_YEAR = 365 * 86_400
 """A year is 365 days of 86,400 s throughout marginlab (crypto trades every day)."""
 
 
+#: Largest price (USD) a market file may hold; larger values are typos or overflow bait.
+MAX_PRICE_USD = 1e15
+
+
 def _positive(field_name: str, value: Any) -> float:
     number = to_float(field_name, value)
     if not math.isfinite(number) or number <= 0:
         raise InputError(field_name, value, "must be a positive finite number")
+    if number > MAX_PRICE_USD:
+        raise InputError(field_name, value, f"exceeds {MAX_PRICE_USD:.0e} USD")
     return number
 
 
@@ -295,9 +301,7 @@ class MarketSnapshot:
     @classmethod
     def load(cls, path: str | Path) -> "MarketSnapshot":
         path = Path(path)
-        if not path.exists():
-            raise FileFormatError(f"{path}: no such market file")
-        return cls.from_dict(read_mapping(path), str(path))
+        return cls.from_dict(read_mapping(path, "market file"), str(path))
 
     def save(self, path: str | Path) -> None:
         write_mapping(Path(path), self.to_dict())

@@ -130,3 +130,61 @@ def test_with_positions_scaled_and_underlyings() -> None:
     assert len(bigger.positions) == 4 and bigger.collateral == account.collateral
     doubled = account.scaled(2)
     assert doubled.cash_usd == -5_000.0 and doubled.collateral["BTC"] == 2.5 and doubled.positions[0].quantity == -4.0
+
+
+def test_overflowing_notional_is_rejected() -> None:
+    # 1e306 units at any price overflow float64 once multiplied by a price (1e306 * 1e5 = inf)
+    with pytest.raises(FileFormatError, match=r"positions\[0\].quantity=1e\+306: notional of BTC-PERPETUAL"):
+        Account.from_dict({"positions": [{"symbol": "BTC-PERPETUAL", "quantity": 1e306}]})
+    with pytest.raises(InputError, match=r"positions\[0\].quantity"):  # direct construction: InputError
+        Account((Position(Perpetual("BTC"), 1e306),))
+    # the bound is on quantity x reference price: 1e14 BTC at an entry price of 1e5 is 1e19 USD > 1e18
+    with pytest.raises(FileFormatError, match="exceeds 1e\\+18 USD"):
+        Account.from_dict({"positions": [{"symbol": "BTC-PERPETUAL", "quantity": 1e14, "entry_price_usd": 1e5}]})
+    # an option's strike is its reference price: 2e13 calls x 1e5 strike = 2e18 USD
+    with pytest.raises(FileFormatError, match="exceeds"):
+        Account.from_dict({"positions": [{"symbol": "BTC-20250328-100000-C", "quantity": -2e13}]})
+    # just below the bound is accepted (1e13 x 1e5 = 1e18)
+    assert Account.from_dict({"positions": [{"symbol": "BTC-PERPETUAL", "quantity": 1e13, "entry_price_usd": 1e5}]}).positions
+    for field, record in (("cash_usd", {"cash_usd": 1e300}), ("collateral[BTC]", {"collateral": {"BTC": 1e300}})):
+        with pytest.raises(FileFormatError, match=field.replace("[", r"\[").replace("]", r"\]")):
+            Account.from_dict(record)
+
+
+def test_strict_files(tmp_path: Path) -> None:
+    duplicate = tmp_path / "dup.yaml"
+    duplicate.write_text("account_id: a\npositions:\n  - {symbol: BTC-PERPETUAL, quantity: 1, quantity: 100}\n")
+    with pytest.raises(FileFormatError, match="duplicate key 'quantity'"):
+        Account.load(duplicate)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("symbol,quantity,label\nBTC-PERPETUAL,1,caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(FileFormatError, match="not UTF-8 text"):
+        Account.load(latin)
+    folder = tmp_path / "dir.csv"
+    folder.mkdir()
+    with pytest.raises(FileFormatError, match="is a directory"):
+        Account.load(folder)
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json", ".csv"])
+def test_save_is_atomic_and_leaves_no_temporary_file(tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import marginlab.io
+    from marginlab.exceptions import OutputError
+
+    path = tmp_path / f"account{suffix}"
+    _account().save(path)
+    before = path.read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(marginlab.io.os, "fsync", full_disk)
+    with pytest.raises(OutputError, match="No space left on device"):
+        _account().scaled(2.0).save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before  # the old file is intact
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    del os

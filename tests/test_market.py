@@ -154,3 +154,21 @@ def test_malformed_and_missing_files(tmp_path: Path) -> None:
         MarketSnapshot.load(path)
     with pytest.raises(FileFormatError, match="no such market file"):
         MarketSnapshot.load(tmp_path / "none.yaml")
+
+
+def test_strict_market_files(tmp_path: Path) -> None:
+    duplicate = tmp_path / "dup.yaml"
+    duplicate.write_text("as_of: 2025-01-15\nassets:\n  BTC: {index_usd: 100000}\n  BTC: {index_usd: 1}\n")
+    with pytest.raises(FileFormatError, match="duplicate key 'BTC' at line 4, column 3 \\(first at line 3, column 3\\)"):
+        MarketSnapshot.load(duplicate)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("# caf\u00e9\nas_of: 2025-01-15\n".encode("latin-1"))
+    with pytest.raises(FileFormatError, match="not UTF-8 text \\(byte 0xe9 at line 1, column 6\\)"):
+        MarketSnapshot.load(latin)
+    with pytest.raises(FileFormatError, match="is a directory, expected a file \\(market file\\)"):
+        MarketSnapshot.load(tmp_path)
+
+
+def test_absurd_prices_are_rejected() -> None:
+    with pytest.raises(FileFormatError, match="index_usd=1e\\+306: exceeds 1e\\+15 USD"):
+        MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 1e306}}})

@@ -76,6 +76,7 @@ from marginlab.calibration.haircuts import (
     load_haircut_inputs,
 )
 from marginlab.exceptions import FileFormatError, InputError, ParameterError
+from marginlab.fileio import load_json, load_yaml, read_text
 
 SCHEMA_PATH = Path(__file__).with_name("parameter_file.schema.json")
 SCHEMA_VERSION = 1
@@ -389,9 +390,9 @@ class CalibratedParameters:
         source = Path(path)
         if not source.is_file():
             raise InputError("path", str(path), "no such parameter file")
-        text = source.read_text()
+        text = read_text(source, "parameter file")  # one strict loader: UTF-8, no duplicate keys
         try:
-            document = json.loads(text) if source.suffix.lower() == ".json" else yaml.safe_load(text)
+            document = load_json(text, str(source)) if source.suffix.lower() == ".json" else load_yaml(text, str(source))
         except (json.JSONDecodeError, yaml.YAMLError) as error:
             raise FileFormatError(f"parameter file {source}: not valid {'JSON' if source.suffix.lower() == '.json' else 'YAML'}: {error}") from None
         if not isinstance(document, dict):

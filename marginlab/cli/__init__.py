@@ -1,17 +1,21 @@
 """The ``marginlab`` command.
 
 Each command group lives in its own module under :mod:`marginlab.cli` and exposes
-``register(subparsers)``; :data:`COMMAND_MODULES` lists them.
+``register(subparsers)``; :data:`COMMAND_MODULES` lists them. The shared flags, output writer
+(table / ``--json`` / ``--csv``), error policy (exit 2 with one line for a
+:class:`~marginlab.exceptions.MarginLabError`, 1 for anything else, ``--debug`` for the
+traceback) and broken-pipe handling live in :mod:`marginlab.cli._common`.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
-from marginlab.exceptions import MarginLabError
+from marginlab.cli._common import CommandParser, _silence_stdout, run
 
 #: Modules that add sub-commands (each defines ``register(subparsers)``).
 COMMAND_MODULES: tuple[str, ...] = ()
@@ -23,22 +27,34 @@ COMMAND_MODULES += ("marginlab.cli.stress_commands",)  # stress-test (replay, li
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="marginlab", description="Crypto-derivatives margin: data, models, calibration, stress tests.")
-    subparsers = parser.add_subparsers(dest="command", required=True)
+    parser = CommandParser(
+        prog="marginlab",
+        description="Crypto-derivatives margin: data, models, calibration, stress tests.",
+        epilog="examples:\n  marginlab models\n  marginlab margin examples/account_perps.yaml --market examples/market_2025-01-15.yaml "
+        "--model binance-brackets --model hyperliquid\n  marginlab COMMAND --help",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (also MARGINLAB_DEBUG=1)")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
+    """Run the command line; returns the process exit code (0 ok, 2 bad input, 1 internal error)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in arguments or os.environ.get("MARGINLAB_DEBUG", "") not in ("", "0")
+    arguments = [a for a in arguments if a != "--debug"]  # accepted anywhere on the line
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
-    except MarginLabError as error:
-        print(f"marginlab: error: {error}", file=sys.stderr)
-        return 2
+        args = parser.parse_args(arguments)
+    except SystemExit as stop:  # usage error (2) or --help (0)
+        return stop.code if isinstance(stop.code, int) else 2
+    except BrokenPipeError:  # `marginlab margin --help | head -1`
+        _silence_stdout()
+        return 0
+    return run(args.handler, args, debug=debug)
 
 
 if __name__ == "__main__":  # pragma: no cover

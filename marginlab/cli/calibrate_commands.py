@@ -14,15 +14,19 @@ from __future__ import annotations
 import argparse
 import warnings
 
+from marginlab.cli._common import add_command, add_out_flag, parse_asof, prepare_out
 from marginlab.exceptions import MarginLabWarning
 
 
 def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     """Add the ``calibrate`` command."""
-    parser = subparsers.add_parser("calibrate", help="calibrate margin parameters (haircuts, ranges, rates) and write the parameter file")
+    parser = add_command(subparsers, "calibrate", help="calibrate margin parameters (haircuts, ranges, rates) and write the parameter file",
+                         description=__doc__.split("Examples")[0].strip(),
+                         examples=["marginlab calibrate --assets BTC ETH USDC --asof 2025-01-31 --out params.yaml",
+                                   "marginlab calibrate --assets BTC --asof 2024-06-30 --out params.json --fast --quiet"])
     parser.add_argument("--assets", nargs="+", required=True, metavar="ASSET", help="assets to calibrate, e.g. BTC ETH USDC")
     parser.add_argument("--asof", required=True, help="last day of data used, UTC (YYYY-MM-DD)")
-    parser.add_argument("--out", required=True, help="output file, .yaml/.yml or .json")
+    add_out_flag(parser, required=True, help="output file, .yaml/.yml or .json")
     parser.add_argument("--fast", action="store_true", help="coarse settings (tests, quick looks)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulations (default 0)")
     parser.add_argument("--window-days", type=int, default=None, help="days of returns per fit (default 1500, fast 750)")
@@ -34,6 +38,8 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
 def _calibrate(args: argparse.Namespace) -> int:
     from marginlab.calibration.params import CalibrationSettings, calibrate
 
+    parse_asof(args.asof)  # a bad date or output path fails in one line before any work
+    prepare_out(args.out, suffixes=(".yaml", ".yml", ".json"))
     overrides = {}
     if args.window_days is not None:
         overrides["window_days"] = args.window_days

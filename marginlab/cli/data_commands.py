@@ -16,21 +16,34 @@ import argparse
 
 import pandas as pd
 
+from marginlab.cli._common import add_command, add_quiet_flag, add_table_flags, emit_table, parse_asof
 from marginlab.data import catalogue, dataset_info, snapshot_origin, validate_file
 from marginlab.data.download import FETCHERS, Cache, default_cache_dir
 
 
 def register(subparsers) -> None:
     """Add the ``data`` command group."""
-    parser = subparsers.add_parser("data", help="market data: list the snapshot, fetch downloads into the cache")
+    parser = add_command(subparsers, "data", help="market data: list the snapshot, fetch downloads into the cache",
+                         description="List the market-data series marginlab can read, download more into the cache, "
+                         "or check your own files.",
+                         examples=["marginlab data list", "marginlab data list --kind vol_index --csv",
+                                   "marginlab data fetch BTCUSDT --start 2024-01-01 --end 2024-01-31",
+                                   "marginlab data validate my_btc_daily.csv"])
     commands = parser.add_subparsers(dest="data_command", required=True)
 
-    listing = commands.add_parser("list", help="every available series with date range and row count")
+    listing = add_command(commands, "list", help="every available series with date range and row count",
+                          description="Every series of the snapshot (and of the download cache) with its date range and row count.",
+                          examples=["marginlab data list", "marginlab data list --kind funding --json"])
+    add_table_flags(listing)
     listing.add_argument("--kind", choices=["ohlcv", "vol_index", "funding"], help="only series of this kind")
     listing.add_argument("--cache-dir", default=None, help="also list downloads cached here (default: $MARGINLAB_CACHE_DIR or data/cache)")
     listing.set_defaults(handler=_list)
 
-    fetch = commands.add_parser("fetch", help="download series into the cache (data/cache or $MARGINLAB_CACHE_DIR)")
+    fetch = add_command(commands, "fetch", help="download series into the cache (data/cache or $MARGINLAB_CACHE_DIR)",
+                        description="Download daily klines (Binance), DVOL (Deribit) or funding (Binance) into the cache; "
+                        "each archive is verified against its published checksum. Needs the network.",
+                        examples=["marginlab data fetch BTCUSDT ETHUSDT --start 2024-01-01 --end 2024-06-30",
+                                  "marginlab data fetch BTC ETH --source deribit-dvol --start 2024-01-01"])
     fetch.add_argument("symbols", nargs="+", metavar="SYMBOL", help="BTCUSDT ... (binance), BTC ETH (deribit-dvol)")
     fetch.add_argument("--start", required=True, help="first day, UTC (YYYY-MM-DD)")
     fetch.add_argument("--end", default=None, help="last day, UTC (default: today)")
@@ -38,10 +51,12 @@ def register(subparsers) -> None:
     fetch.add_argument("--base-url", default=None, help="override the source's base URL (mirrors, tests)")
     fetch.add_argument("--cache-dir", default=None, help="cache directory (default: $MARGINLAB_CACHE_DIR or data/cache)")
     fetch.add_argument("--refresh", action="store_true", help="download again even when cached")
-    fetch.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_quiet_flag(fetch, help="hide progress bars")
     fetch.set_defaults(handler=_fetch)
 
-    check = commands.add_parser("validate", help="check your own normalised CSV files (sorted, unique, positive, OHLC)")
+    check = add_command(commands, "validate", help="check your own normalised CSV files (sorted, unique, positive, OHLC)",
+                        description="Check normalised CSV files; the first defect is named by file, line, column and value.",
+                        examples=["marginlab data validate btc_usd_daily.csv --frequency 1D"])
     check.add_argument("files", nargs="+", metavar="FILE")
     check.add_argument("--frequency", default=None, help="expected bar frequency, e.g. 1D, 1h, 8h (default: inferred)")
     check.set_defaults(handler=_validate)
@@ -51,11 +66,14 @@ def _list(args: argparse.Namespace) -> int:
     table = catalogue()
     if args.kind:
         table = table[table["kind"] == args.kind]
+    columns = ["name", "dataset", "kind", "frequency", "start", "end", "rows", "origin", "file"]
+    if args.json or args.csv:
+        emit_table(table[columns], args)
+        return 0
     info = dataset_info()
     where = "embedded in marginlab; sources and terms: marginlab/datasets/NOTICE.md" if snapshot_origin() == "embedded" else "from $MARGINLAB_DATA_DIR"
     print(f"dataset: {info['name']} version {info['version']} ({where})")
-    columns = ["name", "dataset", "kind", "frequency", "start", "end", "rows", "origin", "file"]
-    print(table[columns].to_string(index=False))
+    emit_table(table[columns], args)
     manifest = Cache(args.cache_dir).manifest()
     if manifest:
         cached = pd.DataFrame([{"key": key, **entry} for key, entry in sorted(manifest.items())])
@@ -65,12 +83,15 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
+    parse_asof(args.start, "--start")
+    if args.end:
+        parse_asof(args.end, "--end")
     end = args.end or pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d")
     end_bound = pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(1, unit="ms") if len(end) <= 10 else end
     fetcher = FETCHERS[args.source]
     for symbol in args.symbols:
         frame = fetcher(symbol, args.start, end_bound, base_url=args.base_url, cache_dir=args.cache_dir,
-                        progress=not args.no_progress, refresh=args.refresh)
+                        progress=not args.quiet, refresh=args.refresh)
         first, last = frame["timestamp"].iloc[0], frame["timestamp"].iloc[-1]
         print(f"{args.source} {symbol}: {len(frame)} rows {first:%Y-%m-%d %H:%M} -> {last:%Y-%m-%d %H:%M}")
     print(f"cache: {args.cache_dir or default_cache_dir()}")

@@ -20,10 +20,14 @@ import json
 import sys
 from typing import Any
 
+import pandas as pd
+
+from marginlab.cli._common import add_command, emit_json, emit_table, json_safe
 from marginlab.margin.derive import load_case
 
 
 def _derive_case(args: argparse.Namespace) -> int:
+    records = []
     for path in args.files:
         case = load_case(path)
         result = case.evaluate()
@@ -44,16 +48,30 @@ def _derive_case(args: argparse.Namespace) -> int:
         if "MM" in case.expected and "IM" in case.expected:
             record["expected_mm"] = float(case.expected["MM"])
             record["expected_im"] = float(case.expected["IM"])
-        print(json.dumps(record), file=sys.stdout)
+        if args.csv or args.json:
+            records.append(record)
+        else:
+            print(json.dumps(json_safe(record, str(path), strict=True)), file=sys.stdout, flush=True)
+    if args.json:
+        emit_json(records)
+    elif args.csv:
+        emit_table(pd.DataFrame(records), args, finite=("mm", "im"))
     return 0
 
 
 def register(subparsers: Any) -> None:
     """Add ``derive-case`` to the ``marginlab`` command."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "derive-case",
         help="margin Derive PMRM v2 JSON test vectors (one JSON line per file)",
-        description="Compute MM and IM of Derive PMRM v2 test vectors with the derive-pmrm-v2 preset of the risk-matrix engine.",
+        description="Compute MM and IM of Derive PMRM v2 test vectors with the derive-pmrm-v2 preset of the risk-matrix "
+        "engine; prints one JSON object per line (--json: one JSON array, --csv: a table).",
+        examples=["marginlab derive-case tests/data/derive_pmrm_v2/cases/*.json",
+                  "marginlab derive-case tests/data/derive_pmrm_v2/cases/*.json --csv > derive.csv"],
     )
     parser.add_argument("files", nargs="+", help="Derive PMRM v2 vector files (JSON)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--json", action="store_true", help="one JSON array instead of JSON lines")
+    group.add_argument("--csv", action="store_true", help="a CSV table instead of JSON lines")
     parser.set_defaults(handler=_derive_case)

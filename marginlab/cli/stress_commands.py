@@ -23,12 +23,26 @@ from typing import Any
 
 import pandas as pd
 
+from marginlab.cli._common import (
+    add_command,
+    add_out_flag,
+    add_quiet_flag,
+    add_table_flags,
+    emit_table,
+    prepare_out,
+    progress,
+    summary_line,
+)
 from marginlab.exceptions import FileFormatError, InputError
 
 
 def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     """Add the ``stress-test`` command."""
-    parser = subparsers.add_parser("stress-test", help="replay a book through a stress scenario (liquidations, fund, ADL, bad debt)")
+    parser = add_command(subparsers, "stress-test", help="replay a book through a stress scenario (liquidations, fund, ADL, bad debt)",
+                         description="Replay a book of accounts through a stress scenario under one or more margin models and "
+                         "print, per model, capital demanded, accounts liquidated, shortfall, insurance-fund drawdown, ADL and bad debt.",
+                         examples=["marginlab stress-test --list",
+                                   "marginlab stress-test --scenario covid-2020-03-12 --model hyperliquid --model fhs-var --synthetic 50 --out events.csv"])
     parser.add_argument("--list", action="store_true", help="list the scenario library and exit")
     parser.add_argument("--scenario", help="scenario name (see --list)")
     parser.add_argument("--model", action="append", default=[], metavar="NAME", help="preset name or flat:IM:MM; repeat for several")
@@ -43,7 +57,9 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     parser.add_argument("--funding", default="given", help="'given' (accounts' own cash) or a multiple of each model's initial margin")
     parser.add_argument("--insurance-fund", type=float, default=0.0, help="insurance fund at the start, USD (default 0)")
     parser.add_argument("--substeps", type=int, default=2, help="sub-steps per intraday leg of daily paths (default 2)")
-    parser.add_argument("--events", help="write the event log to this CSV file")
+    add_out_flag(parser, help="write the event log to this CSV file", aliases=("--events",))
+    add_quiet_flag(parser)
+    add_table_flags(parser)
     parser.set_defaults(handler=_stress_test)
 
 
@@ -93,7 +109,7 @@ def _stress_test(args: argparse.Namespace) -> int:
     from marginlab.analysis.synthetic import synthetic_book
 
     if args.list:
-        print(list_scenarios().to_string(index=False))
+        emit_table(list_scenarios(), args)
         return 0
     if not args.scenario:
         raise InputError("--scenario", None, "is required (or use --list)")
@@ -107,6 +123,7 @@ def _stress_test(args: argparse.Namespace) -> int:
             funding = float(funding)
         except ValueError as error:
             raise InputError("--funding", args.funding, "must be 'given' or a number") from error
+    prepare_out(args.out)
     models = {name: parse_model(name) for name in args.model}
     if args.book is not None:
         book = load_book(args.book)
@@ -121,13 +138,17 @@ def _stress_test(args: argparse.Namespace) -> int:
         if args.leverage:
             options["leverage_choices"] = tuple(args.leverage)
         book = synthetic_book(args.synthetic, path.snapshot(0), rng=args.seed, assets=assets, **options)
-    result = replay(book, models, path, funding=funding, insurance_fund_usd=args.insurance_fund)
+    progress(args, f"replaying {len(book)} accounts through {path.name} ({len(path)} steps) under {', '.join(models)}")
+    result = replay(book, models, path, funding=funding, insurance_fund_usd=args.insurance_fund, progress=not args.quiet)
     table = result.summary()
-    print(f"Stress test {path.name}: {len(book)} accounts, {len(path)} steps from {path.times[0]:%Y-%m-%d %H:%M} to {path.times[-1]:%Y-%m-%d %H:%M} UTC")
-    print(f"vols: {dict(path.vol_source)}; funding: {funding}")
+    header = (f"Stress test {path.name}: {len(book)} accounts, {len(path)} steps from {path.times[0]:%Y-%m-%d %H:%M} to "
+              f"{path.times[-1]:%Y-%m-%d %H:%M} UTC\nvols: {dict(path.vol_source)}; funding: {funding}\n")
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table.T.to_string(float_format=lambda v: f"{v:,.2f}"))
-    if args.events:
-        result.events.to_csv(args.events, index=False)
-        print(f"wrote {len(result.events)} events to {args.events}")
+        emit_table(table.reset_index(), args, text=lambda: header + table.T.to_string(float_format=lambda v: f"{v:,.2f}"))
+    if args.out:
+        from marginlab.io import atomic_write_text
+
+        atomic_write_text(args.out, result.events.to_csv(index=False))
+        progress(args, f"wrote {len(result.events)} events to {args.out}")
+    summary_line(args, f"stress test {path.name} done: {len(book)} accounts x {len(models)} models, {len(result.events)} events")
     return 0

@@ -158,16 +158,17 @@ class MarginResult:
             f"  maintenance margin  {self.maintenance_margin_usd:>16,.2f} USD",
             f"  equity              {self.equity_usd:>16,.2f} USD",
             f"  free margin         {self.free_margin_usd:>16,.2f} USD",
-            f"  margin ratio        {self.margin_ratio:>16.4f} (equity / maintenance)",
+            f"  margin ratio        {self.margin_ratio:>16.4f} (equity / maintenance)" if math.isfinite(self.margin_ratio)
+            else "  margin ratio                     n/a (no maintenance margin)",
             *([f"  in {self.currency} (at {self.currency_price_usd:,.2f} USD): initial {self.initial_margin_usd / self.currency_price_usd:,.6f}, "
                f"maintenance {self.maintenance_margin_usd / self.currency_price_usd:,.6f}, equity {self.equity_usd / self.currency_price_usd:,.6f}"]
               if self.currency != "USD" else []),
             "",
             "Components:",
-            self.to_frame().to_string(index=False, float_format=lambda v: f"{v:,.2f}"),
+            self.to_frame().to_string(index=False, float_format=lambda v: f"{v:,.2f}", na_rep="-"),
         ]
         if len(self.positions):
-            lines += ["", "Positions:", self.positions.to_string(index=False, float_format=lambda v: f"{v:,.4g}")]
+            lines += ["", "Positions:", self.positions.to_string(index=False, float_format=lambda v: f"{v:,.4g}", na_rep="-")]
         if self.details.get("worst_scenario") is not None:
             lines += ["", f"Worst scenario: {self.details['worst_scenario']}"]
         if self.notes:

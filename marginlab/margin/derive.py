@@ -38,6 +38,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from marginlab.exceptions import FileFormatError, InputError
+from marginlab.fileio import load_json, read_text
 from marginlab.margin.risk_matrix import (
     OPTION,
     PERPETUAL,
@@ -282,7 +283,7 @@ def load_case(path: str | Path) -> DeriveCase:
     """
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = load_json(read_text(path, "Derive test vector"), str(path))  # strict: UTF-8, no duplicate keys
     except (OSError, json.JSONDecodeError) as error:
         raise FileFormatError(f"{path}: cannot read a JSON test vector ({error})") from None
     return case_from_dict(data, file=path.name)

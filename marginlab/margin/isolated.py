@@ -55,6 +55,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy.optimize import brentq
 
+from marginlab._validation import as_float, positive_float
 from marginlab.account import Account
 from marginlab.exceptions import InputError, ParameterError, UnknownAssetError
 from marginlab.margin.base import MarginModel, MarginResult
@@ -68,7 +69,7 @@ DEFAULT_ASSET = "*"
 
 
 def _nonnegative(name: str, value: float) -> float:
-    number = float(value)
+    number = as_float(name, value)
     if not math.isfinite(number) or number < 0:
         raise ParameterError(name, value, "must be a non-negative finite number")
     return number
@@ -163,7 +164,7 @@ class RiskBrackets:
     def __post_init__(self) -> None:
         floors = tuple(_nonnegative("floors_usd", f) for f in self.floors_usd)
         rates = tuple(_nonnegative("maintenance_rates", r) for r in self.maintenance_rates)
-        leverages = tuple(float(x) for x in self.max_leverages)
+        leverages = tuple(as_float("max_leverages", x) for x in self.max_leverages)
         if not floors or floors[0] != 0 or len(floors) != len(rates) or len(floors) != len(leverages):
             raise ParameterError("floors_usd", floors, "needs one rate and one max leverage per bracket, first floor 0")
         if any(b <= a for a, b in zip(floors, floors[1:])):
@@ -175,7 +176,7 @@ class RiskBrackets:
         object.__setattr__(self, "floors_usd", floors)
         object.__setattr__(self, "maintenance_rates", rates)
         object.__setattr__(self, "max_leverages", leverages)
-        object.__setattr__(self, "cap_usd", float(self.cap_usd))
+        object.__setattr__(self, "cap_usd", positive_float("cap_usd", self.cap_usd, allow_inf=True))
 
     @property
     def cumulative_usd(self) -> FloatArray:
@@ -253,7 +254,7 @@ class MaxLeverage:
     notional_dependent: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        value = float(self.max_leverage)
+        value = as_float("max_leverage", self.max_leverage)
         if not (math.isfinite(value) and value >= 1):
             raise ParameterError("max_leverage", self.max_leverage, "must be a finite number >= 1")
         object.__setattr__(self, "max_leverage", value)
@@ -399,10 +400,10 @@ class LiquidationPolicy:
 
     def __post_init__(self) -> None:
         for name in ("partial_above_usd", "partial_interval_seconds", "backstop_below_mm_fraction"):
-            value = float(getattr(self, name))
+            value = as_float(name, getattr(self, name))
             if math.isnan(value) or value < 0:
                 raise ParameterError(name, getattr(self, name), "must be non-negative")
-        if not 0 < float(self.partial_fraction) <= 1:
+        if not 0 < as_float("partial_fraction", self.partial_fraction) <= 1:
             raise ParameterError("partial_fraction", self.partial_fraction, "must be in (0, 1]")
 
 

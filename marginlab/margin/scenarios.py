@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from marginlab._validation import as_float, as_int, finite_float
 from marginlab.exceptions import ParameterError
 
 #: Volatility treatment names and their integer codes used by the vectorised engine.
@@ -60,7 +61,7 @@ SECONDS_PER_DAY = 86_400
 
 
 def _finite(name: str, value: float, *, low: float = -math.inf, high: float = math.inf) -> float:
-    number = float(value)
+    number = as_float(name, value)
     if not math.isfinite(number) or number < low or number > high:
         raise ParameterError(name, value, f"must be a finite number in [{low}, {high}]")
     return number
@@ -198,9 +199,9 @@ class ScenarioGrid:
     labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        spot = tuple(float(x) for x in self.spot_shock)
+        spot = tuple(as_float(f"spot_shock[{i}]", x) for i, x in enumerate(self.spot_shock))
         vol = tuple(str(v).lower() for v in self.vol_shock)
-        damp = tuple(float(d) for d in self.dampening) or (1.0,) * len(spot)
+        damp = tuple(as_float(f"dampening[{i}]", d) for i, d in enumerate(self.dampening)) or (1.0,) * len(spot)
         if not spot:
             raise ParameterError("spot_shock", self.spot_shock, "a scenario grid needs at least one scenario")
         if len(vol) != len(spot) or len(damp) != len(spot):
@@ -308,8 +309,8 @@ class ScenarioGrid:
     ) -> "ScenarioGrid":
         """``points`` evenly spaced spot moves over ``[-spot_range, +spot_range]`` times ``vol_shocks``,
         followed by ``extra`` (spot multiplier, vol treatment, dampening) scenarios."""
-        if points < 1:
-            raise ParameterError("points", points, "must be at least 1")
+        points = as_int("points", points, minimum=1)
+        spot_range = finite_float("spot_range", spot_range, low=0.0)
         moves = np.linspace(-spot_range, spot_range, points) if points > 1 else np.zeros(1)
         spot, vol, damp, family = [], [], [], []
         for move in moves:
