@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from marginlab.exceptions import UnknownAssetError
-from marginlab.instruments import Future, Option, Perpetual, Position
+from marginlab.exceptions import NumericalError, UnknownAssetError
+from marginlab.instruments import Future, Instrument, Option, Perpetual, Position
 from marginlab.market import MarketSnapshot
 from marginlab.pricing import black76_greeks
 
@@ -39,8 +39,71 @@ USD_CODES = frozenset({"USD"})
 
 
 @dataclass(frozen=True)
+class NettedPositions:
+    """Positions grouped by identical instrument (the netting every engine does before building arrays).
+
+    Attributes
+    ----------
+    instruments : tuple of Instrument
+        The distinct instruments, in order of first appearance.
+    group : ndarray of int, shape (n_positions,)
+        Row of ``instruments`` of each position.
+    quantity : ndarray, shape (n_positions,)
+        Signed quantity of each position.
+    net_quantity, gross_quantity : ndarray, shape (n_instruments,)
+        Sum of signed and of absolute quantities per instrument.
+
+    A quantity that is linear in the position (scenario P&L, mark-to-market) is computed once
+    per instrument for one unit and multiplied back by each position's quantity, so per-position
+    tables still add up exactly to the instrument's total.
+
+    >>> from marginlab.instruments import Perpetual, Position
+    >>> netted = net_positions([Position(Perpetual("BTC"), 2.0), Position(Perpetual("ETH"), 1.0), Position(Perpetual("BTC"), -0.5)])
+    >>> len(netted.instruments), netted.group.tolist(), netted.net_quantity.tolist()
+    (2, [0, 1, 0], [1.5, 1.0])
+    """
+
+    instruments: tuple[Instrument, ...]
+    group: NDArray[np.intp]
+    quantity: NDArray[np.float64]
+    net_quantity: NDArray[np.float64]
+    gross_quantity: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.instruments)
+
+
+def net_positions(positions: Sequence[Position]) -> NettedPositions:
+    """Group ``positions`` by identical instrument (see :class:`NettedPositions`)."""
+    objects = [p.instrument for p in positions]
+    quantity = np.fromiter((p.quantity for p in positions), dtype=np.float64, count=len(positions))
+    # instruments are usually shared objects: group by identity on arrays, then merge equal values
+    identity = np.fromiter(map(id, objects), dtype=np.int64, count=len(objects))
+    _, first, inverse = np.unique(identity, return_index=True, return_inverse=True)
+    by_value: dict[Instrument, int] = {}
+    distinct: list[Instrument] = []
+    row_of_identity = np.empty(len(first), dtype=np.intp)
+    for j in np.argsort(first, kind="stable"):  # order of first appearance
+        instrument = objects[first[j]]
+        row = by_value.get(instrument)
+        if row is None:
+            row = by_value[instrument] = len(distinct)
+            distinct.append(instrument)
+        row_of_identity[j] = row
+    group = row_of_identity[inverse.reshape(-1)] if len(objects) else np.zeros(0, dtype=np.intp)
+    n = len(distinct)
+    net = np.bincount(group, weights=quantity, minlength=n).astype(np.float64) if len(group) else np.zeros(n)
+    gross = np.bincount(group, weights=np.abs(quantity), minlength=n).astype(np.float64) if len(group) else np.zeros(n)
+    return NettedPositions(tuple(distinct), group, quantity, net, gross)
+
+
+@dataclass(frozen=True)
 class PositionValuation:
-    """Arrays describing positions valued at one market snapshot (one entry per position)."""
+    """Arrays describing positions valued at one market snapshot (one entry per position).
+
+    ``instrument_index`` maps each position to its row of ``netted.instruments``: market data and
+    greeks are looked up once per distinct instrument and broadcast to the positions.
+    """
 
     symbols: tuple[str, ...]
     kinds: NDArray[np.str_]
@@ -59,9 +122,26 @@ class PositionValuation:
     gamma: NDArray[np.float64]
     vega: NDArray[np.float64]
     theta: NDArray[np.float64]
+    netted: NettedPositions | None = None
 
     def __len__(self) -> int:
         return len(self.symbols)
+
+    @property
+    def instrument_index(self) -> NDArray[np.intp]:
+        """Row of the distinct instrument of each position (see :class:`NettedPositions`)."""
+        if self.netted is None:
+            return np.unique(np.asarray(self.symbols, dtype=object).astype(str), return_inverse=True)[1].reshape(-1)
+        return self.netted.group
+
+    @property
+    def first_rows(self) -> NDArray[np.intp]:
+        """One position row per distinct instrument (its first), to read per-instrument values."""
+        group = self.instrument_index
+        n = int(group.max()) + 1 if len(group) else 0
+        first = np.full(n, len(group), dtype=np.intp)
+        np.minimum.at(first, group, np.arange(len(group), dtype=np.intp))
+        return first
 
     @property
     def notional_usd(self) -> NDArray[np.float64]:
@@ -94,6 +174,10 @@ class PositionValuation:
 def value_positions(positions: Sequence[Position], market: MarketSnapshot) -> PositionValuation:
     """Value ``positions`` at ``market``: marks, forwards, vols and greeks as arrays.
 
+    Identical instruments are netted first (:func:`net_positions`): market data and greeks are
+    computed once per distinct instrument, then broadcast to the positions, so 200,000 fills of
+    ten instruments cost ten look-ups.
+
     Raises
     ------
     UnknownAssetError
@@ -103,25 +187,22 @@ def value_positions(positions: Sequence[Position], market: MarketSnapshot) -> Po
     MissingMarketDataError
         When an option has no implied volatility.
     """
-    count = len(positions)
+    netted = net_positions(positions)
+    count = len(netted.instruments)
     kinds = np.empty(count, dtype=object)
     underlyings = np.empty(count, dtype=object)
-    quantity = np.empty(count)
+    symbols = np.empty(count, dtype=object)
     index = np.empty(count)
     forward = np.empty(count)
     strike = np.full(count, np.nan)
     years = np.zeros(count)
     vol = np.full(count, np.nan)
     is_call = np.zeros(count, dtype=bool)
-    entry = np.full(count, np.nan)
-    for i, position in enumerate(positions):
-        instrument = position.instrument
+    for i, instrument in enumerate(netted.instruments):
         kinds[i] = instrument.kind
         underlyings[i] = instrument.underlying
-        quantity[i] = position.quantity
+        symbols[i] = instrument.symbol
         index[i] = market.index_usd(instrument.underlying)
-        if position.entry_price_usd is not None:
-            entry[i] = position.entry_price_usd
         if isinstance(instrument, Perpetual):
             forward[i] = market.perpetual_usd(instrument.underlying)
         elif isinstance(instrument, Future | Option):
@@ -144,26 +225,32 @@ def value_positions(positions: Sequence[Position], market: MarketSnapshot) -> Po
         mark[options] = greeks.price
         delta[options], gamma[options] = greeks.delta, greeks.gamma
         vega[options], theta[options] = greeks.vega, greeks.theta
-    linear_derivative = (kinds == "perpetual") | (kinds == "future")
-    value = np.where(linear_derivative, quantity * np.where(np.isnan(entry), 0.0, mark - np.nan_to_num(entry, nan=0.0)), quantity * mark)
+    g = netted.group
+    quantity = netted.quantity
+    entry = np.array([p.entry_price_usd for p in positions], dtype=np.float64) if len(positions) else np.zeros(0)
+    kinds_p = kinds.astype(str)[g] if count else np.zeros(0, dtype=str)
+    linear_derivative = (kinds_p == "perpetual") | (kinds_p == "future")
+    mark_p = mark[g]
+    value = np.where(linear_derivative, quantity * np.where(np.isnan(entry), 0.0, mark_p - np.nan_to_num(entry, nan=0.0)), quantity * mark_p)
     return PositionValuation(
-        tuple(p.symbol for p in positions),
-        kinds.astype(str),
-        underlyings.astype(str),
+        tuple(symbols[g].tolist()) if count else (),
+        kinds_p,
+        underlyings.astype(str)[g] if count else np.zeros(0, dtype=str),
         quantity,
-        index,
-        mark,
-        forward,
-        strike,
-        years,
-        vol,
-        is_call,
+        index[g],
+        mark_p,
+        forward[g],
+        strike[g],
+        years[g],
+        vol[g],
+        is_call[g],
         entry,
         value,
-        delta,
-        gamma,
-        vega,
-        theta,
+        delta[g],
+        gamma[g],
+        vega[g],
+        theta[g],
+        netted,
     )
 
 
@@ -184,5 +271,5 @@ def equity_usd(cash_usd: float, collateral: Mapping[str, float], valuation: Posi
     """Account equity: cash + collateral at market (no haircut) + positions' mark-to-market."""
     total = cash_usd + sum(collateral_value_usd(collateral, market).values()) + float(np.sum(valuation.value_usd))
     if not math.isfinite(total):
-        raise ValueError("account equity is not finite")
+        raise NumericalError("equity_usd", total, "account equity overflows (cash + collateral + mark-to-market is not finite); check the sizes")
     return total
