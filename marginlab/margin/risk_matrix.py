@@ -81,6 +81,7 @@ from marginlab.instruments import Future, Option, Perpetual, Spot
 from marginlab.margin.base import MarginModel, MarginResult
 from marginlab.margin.scenarios import ScenarioGrid, SkewShock, VolShock
 from marginlab.market import SECONDS_PER_YEAR, MarketSnapshot
+from marginlab.valuation import net_positions
 
 #: Instrument kind codes.
 SPOT, PERPETUAL, FUTURE, OPTION, STATIC = 0, 1, 2, 3, 4
@@ -323,6 +324,10 @@ class Book:
     stable_price : array, optional
         Price of the stable coin each account is denominated in (depeg add-on; default 1).
     account_ids : sequence of str, optional
+
+    The rows given to :meth:`build` are kept as ``source_row`` (their merged row),
+    ``source_quantity`` and ``source_mtm_usd``, so that per-position explanation tables can be
+    rebuilt from the merged (netted) book.
     """
 
     instruments: InstrumentTable
@@ -333,6 +338,9 @@ class Book:
     cash_usd: NDArray[np.float64]
     stable_price: NDArray[np.float64]
     account_ids: tuple[str, ...]
+    source_row: NDArray[np.int64] | None = None
+    source_quantity: NDArray[np.float64] | None = None
+    source_mtm_usd: NDArray[np.float64] | None = None
 
     @classmethod
     def build(
@@ -375,7 +383,8 @@ class Book:
         cash = _vector(cash_usd, count, 0.0, "cash_usd")
         stable = _vector(stable_price, count, 1.0, "stable_price")
         ids = tuple(account_ids) if account_ids is not None else tuple(str(i) for i in range(count))
-        return cls(instruments, keys // len(instruments) if len(instruments) else keys, keys % max(len(instruments), 1), merged_qty, merged_mtm, cash, stable, ids)
+        return cls(instruments, keys // len(instruments) if len(instruments) else keys, keys % max(len(instruments), 1), merged_qty, merged_mtm, cash, stable, ids,
+                   where.reshape(-1).astype(np.int64), qty, mtm)
 
     @property
     def n_accounts(self) -> int:
@@ -404,39 +413,52 @@ class Book:
                     table[name].append(value)
             return rows[symbol]
 
-        account_index, instrument_index, quantity, entry = [], [], [], []
+        def row_of(instrument: Any) -> int:
+            asset = instrument.underlying
+            index = market.index_usd(asset)
+            if isinstance(instrument, Perpetual):
+                return add(instrument.symbol, PERPETUAL, asset, market.perpetual_usd(asset), index)
+            if isinstance(instrument, Spot):
+                return add(instrument.symbol, SPOT, asset, index, index)
+            if isinstance(instrument, Future | Option):
+                seconds = market.time_to_expiry_years(instrument.expiry) * SECONDS_PER_YEAR
+                forward = market.forward_usd(asset, instrument.expiry)
+                if isinstance(instrument, Option):
+                    vol = market.vol(asset, instrument.expiry, instrument.strike_usd)
+                    return add(instrument.symbol, OPTION, asset, np.nan, index, forward, instrument.strike_usd, seconds, vol, instrument.is_call)
+                return add(instrument.symbol, FUTURE, asset, np.nan, index, forward, np.nan, seconds)
+            raise InputError("instrument", instrument, "unsupported instrument kind")  # pragma: no cover
+
+        # identical instruments are looked up once (per book), positions are arrays of rows
+        known: dict[Any, int] = {}
+        account_parts: list[NDArray[np.int64]] = []
+        instrument_parts: list[NDArray[np.int64]] = []
+        quantity_parts: list[NDArray[np.float64]] = []
+        entry_parts: list[NDArray[np.float64]] = []
         cash = np.zeros(len(accounts))
         for a, account in enumerate(accounts):
             cash[a] = account.cash_usd
-            for position in account.positions:
-                instrument = position.instrument
-                asset = instrument.underlying
-                index = market.index_usd(asset)
-                if isinstance(instrument, Perpetual):
-                    row = add(instrument.symbol, PERPETUAL, asset, market.perpetual_usd(asset), index)
-                elif isinstance(instrument, Spot):
-                    row = add(instrument.symbol, SPOT, asset, index, index)
-                elif isinstance(instrument, Future | Option):
-                    seconds = market.time_to_expiry_years(instrument.expiry) * SECONDS_PER_YEAR
-                    forward = market.forward_usd(asset, instrument.expiry)
-                    if isinstance(instrument, Option):
-                        vol = market.vol(asset, instrument.expiry, instrument.strike_usd)
-                        row = add(instrument.symbol, OPTION, asset, np.nan, index, forward, instrument.strike_usd, seconds, vol, instrument.is_call)
-                    else:
-                        row = add(instrument.symbol, FUTURE, asset, np.nan, index, forward, np.nan, seconds)
-                else:  # pragma: no cover - every instrument kind is handled above
-                    raise InputError("instrument", instrument, "unsupported instrument kind")
-                account_index.append(a)
-                instrument_index.append(row)
-                quantity.append(position.quantity)
-                entry.append(np.nan if position.entry_price_usd is None else position.entry_price_usd)
-            for asset, amount in account.collateral.items():
+            netted = net_positions(account.positions)
+            rows_of = np.empty(len(netted.instruments), dtype=np.int64)
+            for j, instrument in enumerate(netted.instruments):
+                row = known.get(instrument)
+                if row is None:
+                    row = known[instrument] = row_of(instrument)
+                rows_of[j] = row
+            collateral_rows = []
+            for asset in account.collateral:
                 price = 1.0 if asset == "USD" else market.index_usd(asset)
-                row = add(f"collateral:{asset}", STATIC, asset, price, price)
-                account_index.append(a)
-                instrument_index.append(row)
-                quantity.append(float(amount))
-                entry.append(np.nan)
+                collateral_rows.append(add(f"collateral:{asset}", STATIC, asset, price, price))
+            count = len(account.positions) + len(collateral_rows)
+            account_parts.append(np.full(count, a, dtype=np.int64))
+            instrument_parts.append(np.concatenate([rows_of[netted.group], np.asarray(collateral_rows, dtype=np.int64)]))
+            quantity_parts.append(np.concatenate([netted.quantity, np.asarray(list(account.collateral.values()), dtype=np.float64)]))
+            entry_parts.append(np.concatenate([np.array([p.entry_price_usd for p in account.positions], dtype=np.float64),
+                                               np.full(len(collateral_rows), np.nan)]))
+        account_index = np.concatenate(account_parts) if account_parts else np.zeros(0, dtype=np.int64)
+        instrument_index = np.concatenate(instrument_parts) if instrument_parts else np.zeros(0, dtype=np.int64)
+        quantity = np.concatenate(quantity_parts) if quantity_parts else np.zeros(0)
+        entry = np.concatenate(entry_parts) if entry_parts else np.zeros(0)
         instruments = InstrumentTable.build(
             table["symbol"], table["kind"], table["asset"], price_usd=table["price"], index_usd=table["index"],
             forward_usd=table["forward"], strike_usd=table["strike"], seconds=table["seconds"], vol=table["vol"],
@@ -1000,41 +1022,97 @@ class RiskMatrixModel(MarginModel):
         return self.result_from_book(Book.from_accounts([account], market), 0)
 
     def result_from_book(self, book: Book, account: int = 0) -> MarginResult:
-        """A full :class:`MarginResult` (scenario table, worst scenario, contributions) for one account of ``book``."""
+        """A full :class:`MarginResult` (scenario table, worst scenario, contributions) for one account of ``book``.
+
+        Risk units are underlyings: each has its own worst scenario and loss, and the scan loss
+        is their sum (no offset between underlyings). The components table has one
+        ``scan risk <underlying>`` row per risk unit, ``details["scan_risk_by_underlying"]`` the
+        same figures with the worst scenario of each, and the positions table the P&L of every
+        position in the worst scenario *of its own underlying* (positions of one underlying add
+        up to minus that underlying's loss before static discounts, skew netting and the basis
+        contingency). When the book keeps its source rows (:meth:`Book.build`), the positions
+        table has one row per position given, not per netted instrument.
+        """
         out = self.evaluate_book_account(book, account)
         prep: _Prepared = out["prepared"]
         grid = self.scenarios
         instruments = book.instruments
         sl = out["positions"]
-        inst = book.instrument[sl]
-        qty = book.quantity[sl]
+        n_scen = len(grid)
         scenarios = grid.frame()
         scenarios["pnl_usd"] = out["pnl"][0]
-        assets = [instruments.assets[a] for a in out["r_asset"]]
+        r_asset = np.asarray(out["r_asset"], dtype=np.int64)
+        assets = [instruments.assets[a] for a in r_asset]
         if len(assets) > 1:
             for asset, row in zip(assets, out["pnl_r"]):
                 scenarios[f"pnl_{asset}_usd"] = row
+        loss_r = np.asarray(out["loss_r"], dtype=np.float64)
+        worst_r = np.asarray(out["worst_r"], dtype=np.int64)
+        worst_r = np.where(loss_r > 0, worst_r, -1)
+
+        def label(index: int) -> str | None:
+            return None if index < 0 else ("basis (forward) contingency" if index == n_scen else grid.label(index))
+
         worst = int(out["worst"][0])
-        n_scen = len(grid)
-        worst_label = None if worst < 0 else ("basis (forward) contingency" if worst == n_scen else grid.label(worst))
-        # positions: unit values and P&L in the worst scenario (before static discount)
+        worst_label = label(worst)
+        # positions: one row per source position (else per merged book row)
+        merged_inst = book.instrument[sl]
+        if book.source_row is not None and book.source_quantity is not None and book.source_mtm_usd is not None:
+            rows = np.flatnonzero((book.source_row >= sl.start) & (book.source_row < sl.stop))
+            inst = book.instrument[book.source_row[rows]]
+            qty = book.source_quantity[rows]
+            mtm = book.source_mtm_usd[rows]
+        else:
+            inst, qty, mtm = merged_inst, book.quantity[sl], book.mtm_usd[sl]
+        symbols = np.asarray(instruments.symbol, dtype=object)
+        kind_names = np.asarray(KIND_NAMES, dtype=object)
+        asset_names = np.asarray(instruments.assets, dtype=object)
         positions = pd.DataFrame(
             {
-                "symbol": [instruments.symbol[i] for i in inst],
-                "kind": [KIND_NAMES[k] for k in instruments.kind[inst]],
-                "underlying": [instruments.assets[a] for a in instruments.asset[inst]],
+                "symbol": symbols[inst],
+                "kind": kind_names[instruments.kind[inst]],
+                "underlying": asset_names[instruments.asset[inst]],
                 "quantity": qty,
                 "value_usd": qty * prep.base[inst],
-                "mtm_usd": book.mtm_usd[sl],
+                "mtm_usd": mtm,
             }
         )
-        if 0 <= worst < n_scen:
-            positions["worst_scenario_pnl_usd"] = qty * (prep.values[inst, worst] - prep.base[inst]) * grid.dampening[worst]
+        # the worst scenario of each position's own underlying
+        worst_of_asset = np.full(max(len(instruments.assets), 1), -1, dtype=np.int64)
+        worst_of_asset[r_asset] = worst_r
+        position_worst = worst_of_asset[instruments.asset[inst]] if len(inst) else np.zeros(0, dtype=np.int64)
+        scenario_worst = (position_worst >= 0) & (position_worst < n_scen)
+        if np.any(scenario_worst):
+            column = np.where(scenario_worst, position_worst, 0)
+            pnl = qty * (prep.values[inst, column] - prep.base[inst]) * grid.dampening_array[column]
+            labels = np.asarray([label(int(w)) or "none" for w in worst_r], dtype=object)
+            label_of_asset = np.full(len(worst_of_asset), "none", dtype=object)
+            label_of_asset[r_asset] = labels
+            positions["worst_scenario"] = label_of_asset[instruments.asset[inst]]
+            positions["worst_scenario_pnl_usd"] = np.where(scenario_worst, pnl, np.nan)
         loss = float(out["loss"][0])
         im_factor = float(out["im_factor"][0])
+        # scan risk per underlying: static-only risk units (collateral) are shown only when charged
+        moving_assets = set(instruments.asset[merged_inst[instruments.kind[merged_inst] != STATIC]].tolist())
+        shown = np.asarray([a in moving_assets or l > 0 for a, l in zip(r_asset.tolist(), loss_r.tolist())], dtype=bool)
+        by_underlying = pd.DataFrame(
+            {
+                "underlying": [a for a, keep in zip(assets, shown) if keep],
+                "worst_scenario": [label(int(w)) or "none (no loss)" for w, keep in zip(worst_r, shown) if keep],
+                "worst_scenario_index": worst_r[shown],
+                "loss_usd": loss_r[shown],
+                "maintenance_margin_usd": self.mm_loss_factor * loss_r[shown],
+                "initial_margin_usd": im_factor * loss_r[shown],
+            }
+        )
         rows = [
-            ("scan risk", im_factor * loss, self.mm_loss_factor * loss,
-             f"worst loss {loss:,.2f} USD ({worst_label}) x loss factor (MM {self.mm_loss_factor:g}, IM {im_factor:g})"),
+            (f"scan risk {r['underlying']}", r["initial_margin_usd"], r["maintenance_margin_usd"],
+             f"worst loss {r['loss_usd']:,.2f} USD ({r['worst_scenario']}) x loss factor (MM {self.mm_loss_factor:g}, IM {im_factor:g})")
+            for r in by_underlying.to_dict("records")
+        ]
+        if not rows:
+            rows = [("scan risk", im_factor * loss, self.mm_loss_factor * loss, "no position moves with a scenario")]
+        rows += [
             ("perpetual/future contingency", float(out["linear_notional"][0]) * self.linear_contingency_im, float(out["linear_notional"][0]) * self.linear_contingency_mm,
              f"notional {float(out['linear_notional'][0]):,.2f} USD x ({self.linear_contingency_mm:g} MM, +{self.linear_contingency_im:g} IM)"),
             ("naked short option contingency", float(out["naked"][0]) * self.option_contingency_im, float(out["naked"][0]) * self.option_contingency_mm,
@@ -1043,11 +1121,12 @@ class RiskMatrixModel(MarginModel):
             ("oracle confidence", float(out["oracle"][0]), 0.0, "(1 - confidence) x margin x notional below the confidence threshold (IM only)"),
         ]
         components = pd.DataFrame(rows, columns=["component", "initial_margin_usd", "maintenance_margin_usd", "explanation"])
-        components["initial_margin_usd"] += components["maintenance_margin_usd"] * (components["component"] != "scan risk")
+        components["initial_margin_usd"] += components["maintenance_margin_usd"] * ~components["component"].str.startswith("scan risk")
         details = {
             "worst_scenario": worst_label,
             "worst_scenario_index": worst,
             "scan_loss_usd": loss,
+            "scan_risk_by_underlying": by_underlying,
             "basis_contingency_usd": float(out["basis"][0]),
             "im_loss_factor": im_factor,
             "risk_units": pd.DataFrame({"underlying": assets, "loss_usd": out["loss_r"], "basis_contingency_usd": out["basis_r"],
@@ -1056,9 +1135,15 @@ class RiskMatrixModel(MarginModel):
             "bucket_scenario_pnl_usd": out["contribution_b"],
             "bucket_shocked_value_usd": out["shocked_b"],
         }
+        if len(by_underlying) > 1:
+            parts = "; ".join(f"{r['underlying']} {r['loss_usd']:,.2f} USD in '{r['worst_scenario']}'" for r in by_underlying.to_dict("records"))
+            first = (f"Scan risk is taken per underlying, each in its own worst of {n_scen} scenarios (no offset between underlyings): "
+                     f"{parts}; total {loss:,.2f} USD.")
+        else:
+            first = f"The worst of {n_scen} scenarios is '{worst_label}' with a loss of {loss:,.2f} USD."
         notes = (
-            f"The worst of {n_scen} scenarios is '{worst_label}' with a loss of {loss:,.2f} USD.",
-            "Position P&Ls in the worst scenario are before the static discount of expiry values and skew netting.",
+            first,
+            "Position P&Ls are in the worst scenario of their own underlying, before the static discount of expiry values and skew netting.",
         )
         return MarginResult(self.name, float(out["initial"][0]), float(out["maintenance"][0]), float(out["equity"][0]), positions, components,
                             scenarios, details, notes)

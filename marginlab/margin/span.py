@@ -241,7 +241,8 @@ class SpanModel(MarginModel):
         )
         components.insert(1, "initial_margin_usd", components["maintenance_margin_usd"])
         return MarginResult(self.name, requirement, requirement, base.equity_usd, base.positions, components, base.scenarios,
-                            {"worst_scenario": base.details["worst_scenario"], "scan_risk_usd": scan, "risk_array": base.scenarios},
+                            {"worst_scenario": base.details["worst_scenario"], "scan_risk_usd": scan, "risk_array": base.scenarios,
+                             "scan_risk_by_underlying": base.details.get("scan_risk_by_underlying")},
                             (f"Requirement = max(scan {scan_total:,.2f} + intra {intra_total:,.2f} - credit {credit_total:,.2f}, "
                              f"short option minimum {som:,.2f}).",))
 
