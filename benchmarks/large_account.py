@@ -157,7 +157,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     names = [n for n in args.models.split(",") if n] or list(available_models()["name"])
     folder = Path(tempfile.mkdtemp(prefix="marginlab-bench-"))
-    parameter_file = CalibratedParameters(example_document()).save(folder / "parameters.yaml")
+    document = example_document()  # BTC only: ETH gets the same parameters (a benchmark, not a calibration)
+    document["assets"]["ETH"] = dict(document["assets"]["BTC"])
+    document["assets"]["USDC"] = dict(document["assets"]["BTC"], haircut=0.01)  # the account's stable-coin collateral
+    parameter_file = CalibratedParameters(document).save(folder / "parameters.yaml")
     env = dict(os.environ, MARGINLAB_PARAMETER_FILE=str(parameter_file))
     rows = []
     print(f"{'model':<22} {'scope':<12} {'rows':>8} {'inst':>4} {'seconds':>8} {'netted_s':>8} {'ratio':>7} {'peak_mb':>8} {'proc_mb':>8}  same")

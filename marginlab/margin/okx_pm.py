@@ -45,6 +45,7 @@ from marginlab.margin.risk_matrix import Book, RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid, VolShock
 from marginlab.market import MarketSnapshot
 from marginlab.pricing import black76_greeks
+from marginlab.valuation import net_positions
 
 
 @dataclass(frozen=True)
@@ -153,8 +154,8 @@ class OkxPortfolioMarginModel(MarginModel):
             # MR4: basis move x years x |net forward-delta notional| per expiry
             basis_by_expiry: dict[object, float] = {}
             years_by_expiry: dict[object, float] = {}
-            for p in sub.positions:
-                instrument = p.instrument
+            netted = net_positions(sub.positions)  # identical instruments once (engines net before building arrays)
+            for instrument, quantity in zip(netted.instruments, netted.net_quantity.tolist()):
                 if isinstance(instrument, Future | Option):
                     years = market.time_to_expiry_years(instrument.expiry)
                     forward = market.forward_usd(asset, instrument.expiry)
@@ -162,10 +163,10 @@ class OkxPortfolioMarginModel(MarginModel):
                     if isinstance(instrument, Option):
                         vol = market.vol(asset, instrument.expiry, instrument.strike_usd)
                         delta = float(black76_greeks(forward, instrument.strike_usd, years, vol, market.rate, instrument.is_call).delta)
-                    basis_by_expiry[instrument.expiry] = basis_by_expiry.get(instrument.expiry, 0.0) + p.quantity * delta * forward
+                    basis_by_expiry[instrument.expiry] = basis_by_expiry.get(instrument.expiry, 0.0) + quantity * delta * forward
                     years_by_expiry[instrument.expiry] = years
             mr4 = cls.basis_move * sum(years_by_expiry[e] * abs(v) for e, v in basis_by_expiry.items())
-            gross = float(np.sum(np.abs(result.positions["quantity"].to_numpy()) * market.index_usd(asset)))
+            gross = float(np.sum(np.abs(netted.net_quantity)) * market.index_usd(asset))
             mr7 = self.minimum_charge_rate * size_multiplier(gross, self.size_tiers) * gross
             mmr = max(max(mr1, mr6) + mr4, mr7)
             total_mm += mmr

@@ -761,10 +761,16 @@ class RiskMatrixModel(MarginModel):
             if not (0 <= mm <= 1 and 0 <= im <= 1 and mm + im <= 1):
                 raise ParameterError(f"collateral_haircuts[{symbol}]", pair, "haircuts must be in [0, 1] with mm + im <= 1")
 
-    def spot_shocks_by_asset(self, assets: Sequence[str]) -> NDArray[np.float64]:
-        """Spot multipliers per asset and scenario, shape (n_assets, n_scenarios), after ``asset_spot_scale``."""
+    def spot_shocks_by_asset(self, assets: Sequence[str], moving: Sequence[bool] | None = None) -> NDArray[np.float64]:
+        """Spot multipliers per asset and scenario, shape (n_assets, n_scenarios), after ``asset_spot_scale``.
+
+        ``moving[i] = False`` marks an asset held only as static collateral: its row is 1 (it does
+        not move with the scenarios, so a grid wider than 100% does not reject it).
+        """
         move = self.scenarios.spot_array - 1.0
         scale = np.asarray([float(self.asset_spot_scale.get(a, 1.0)) for a in assets], dtype=np.float64).reshape(-1, 1)
+        if moving is not None:
+            scale = np.where(np.asarray(moving, dtype=bool).reshape(-1, 1), scale, 0.0)
         shocks = 1.0 + scale * move[None, :] if len(assets) else np.ones((1, len(move)))
         if np.any(shocks < 0):
             row, column = np.argwhere(shocks < 0)[0]
@@ -794,7 +800,8 @@ class RiskMatrixModel(MarginModel):
             vol_up = np.maximum(self.vol_shock.min_shocked_vol, vol * up)
             vol_down = vol * down
         # scenario unit values
-        spot_rows = self.spot_shocks_by_asset(instruments.assets)  # (n_assets, S)
+        moving = np.bincount(instruments.asset[kind != STATIC], minlength=len(instruments.assets)) > 0
+        spot_rows = self.spot_shocks_by_asset(instruments.assets, moving)  # (n_assets, S)
         values = revalue_instruments(instruments, spot_rows, np.ones(len(grid)), forward_freeze_seconds=self.forward_freeze_seconds,
                                      clamp_negative_rates=self.clamp_negative_rates)
         if np.any(option):
