@@ -9,10 +9,12 @@ import pytest
 
 from marginlab.account import Account
 from marginlab.collateral import FlatHaircut
-from marginlab.instruments import Perpetual, Position
+from marginlab.exceptions import MarginLabError, NumericalError
+from marginlab.instruments import Option, Perpetual, Position
 from marginlab.margin.base import MarginResult, what_if
 from marginlab.margin.cross import CrossMargin
 from marginlab.margin.isolated import IsolatedMargin, SizeLinearRate, deribit_standard
+from marginlab.margin.presets import available_models, get_model
 from marginlab.market import MarketSnapshot
 
 MARKET = MarketSnapshot.from_dict(
@@ -63,3 +65,47 @@ def test_what_if_isolated_empty_account_equity_is_cash_and_collateral() -> None:
     change = what_if(deribit_standard(), Account(cash_usd=5_000.0, collateral={"SOL": 10}), [Position(Perpetual("SOL"), 25)], MARKET)
     assert change.before.equity_usd == pytest.approx(7_000.0)  # 5,000 + 10 x 200, no haircut
     assert change.after.initial_margin_usd == pytest.approx(200.625)  # C1: 25 SOL at 200
+
+
+# ---------------------------------------------------------------- finite totals (issue 11 item 3)
+@pytest.mark.parametrize("field", ["initial_margin_usd", "maintenance_margin_usd", "equity_usd"])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_margin_result_rejects_non_finite_totals(field: str, bad: float) -> None:
+    totals = {"initial_margin_usd": 1.0, "maintenance_margin_usd": 1.0, "equity_usd": 1.0, field: bad}
+    with pytest.raises(NumericalError, match=field):
+        MarginResult("m", positions=pd.DataFrame(), components=pd.DataFrame(), **totals)
+
+
+def _parameter_file(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from marginlab.calibration.params import CalibratedParameters, example_document
+
+    document = example_document()
+    document["assets"]["ETH"] = dict(document["assets"]["BTC"])
+    monkeypatch.setenv("MARGINLAB_PARAMETER_FILE", str(CalibratedParameters(document).save(tmp_path / "parameters.yaml")))
+
+
+HUGE_MARKET = MarketSnapshot.from_dict(
+    {"as_of": "2025-01-15T23:00:00Z", "assets": {
+        "BTC": {"index_usd": 100_000.0, "expiries": {"2025-03-28T08:00:00Z": {"forward_usd": 101_000.0, "atm_vol": 0.6}}},
+        "ETH": {"index_usd": 3_500.0, "expiries": {"2025-03-28T08:00:00Z": {"forward_usd": 3_550.0, "atm_vol": 0.7}}},
+    }}
+)
+
+
+@pytest.mark.parametrize("name", list(available_models()["name"]))
+def test_every_preset_at_size_1e306_raises_our_error_not_nan(name: str, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # issue 11: deribit-pm and derive-pmrm-v2 returned margin NaN and equity inf, other models a bare ValueError
+    _parameter_file(tmp_path, monkeypatch)
+    model = get_model(name)
+    accounts = [
+        Account((Position(Perpetual("BTC"), -1e306),), cash_usd=1e306),
+        Account((Position(Perpetual("BTC"), 1e306), Position(Option("ETH", "2025-03-28T08:00:00Z", 4_000, "call"), -1e306)), cash_usd=1e306),
+    ]
+    for account in accounts:
+        try:
+            result = model.margin(account, HUGE_MARKET)
+        except MarginLabError as error:
+            assert "\n" not in str(error)
+            continue
+        totals = (result.initial_margin_usd, result.maintenance_margin_usd, result.equity_usd)
+        assert all(math.isfinite(t) for t in totals), (name, totals)
