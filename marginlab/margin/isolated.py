@@ -65,7 +65,7 @@ from marginlab.exceptions import InputError, ParameterError, UnknownAssetError
 from marginlab.margin.base import MarginModel, MarginResult
 from marginlab.margin.presets import register
 from marginlab.market import MarketSnapshot
-from marginlab.valuation import PositionValuation, equity_usd, value_positions
+from marginlab.valuation import PositionValuation, equity_usd, text_column, value_positions
 
 FloatArray = NDArray[np.float64]
 
@@ -544,9 +544,9 @@ class IsolatedMargin(MarginModel):
             rule_text[selected] = rule.describe()
         frame = pd.DataFrame(
             {
-                "symbol": valuation.symbols,
-                "kind": kinds,
-                "underlying": valuation.underlyings,
+                "symbol": valuation.text("symbol"),
+                "kind": valuation.text("kind"),
+                "underlying": valuation.text("underlying"),
                 "quantity": valuation.quantity,
                 "mark_usd": valuation.mark_usd,
                 "notional_usd": np.abs(valuation.quantity) * np.where(options, valuation.index_usd, valuation.mark_usd),
@@ -557,7 +557,7 @@ class IsolatedMargin(MarginModel):
                 "maintenance_rate": np.divide(
                     maintenance, np.abs(valuation.quantity) * valuation.mark_usd, out=np.full(count, np.nan), where=~options
                 ),
-                "rule": rule_text,
+                "rule": text_column(rule_text),
             }
         )
         return valuation, frame
@@ -603,7 +603,7 @@ class IsolatedMargin(MarginModel):
         assumed = frame["initial_margin_usd"].to_numpy() - np.where(valuation.is_option, valuation.value_usd, 0.0)
         collateral = np.where(given, [p.isolated_collateral_usd or 0.0 for p in account.positions], assumed)
         frame["isolated_collateral_usd"] = collateral
-        frame["collateral_source"] = np.where(given, "given", "assumed: equity = initial margin")
+        frame["collateral_source"] = text_column(np.where(given, "given", "assumed: equity = initial margin"))
         # Isolated equity: collateral + unrealised P&L (linear) or + mark value (options, spot).
         frame["isolated_equity_usd"] = collateral + valuation.value_usd
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -76,12 +76,12 @@ from scipy import sparse
 from scipy.special import ndtr
 
 from marginlab.account import Account
-from marginlab.exceptions import InputError, ParameterError
+from marginlab.exceptions import InputError, NumericalError, ParameterError
 from marginlab.instruments import Future, Option, Perpetual, Spot
 from marginlab.margin.base import MarginModel, MarginResult
 from marginlab.margin.scenarios import ScenarioGrid, SkewShock, VolShock
 from marginlab.market import SECONDS_PER_YEAR, MarketSnapshot
-from marginlab.valuation import net_positions
+from marginlab.valuation import net_positions, text_column
 
 #: Instrument kind codes.
 SPOT, PERPETUAL, FUTURE, OPTION, STATIC = 0, 1, 2, 3, 4
@@ -873,19 +873,29 @@ class RiskMatrixModel(MarginModel):
         matrix = sparse.csr_matrix((qty, (bucket, inst)), shape=(n_b, n_inst))
         shocked = np.asarray(matrix @ prep.values)
         base = matrix @ prep.base
-        contribution = shocked - base[:, None]
-        discounted = prep.group_is_option[b_group] & ((prep.group_long[b_group] != 1.0) | (prep.group_short[b_group] != 1.0))
-        if np.any(discounted):
-            values = shocked[discounted]
-            factor = np.where(values >= 0, prep.group_long[b_group[discounted], None], prep.group_short[b_group[discounted], None])
-            contribution[discounted] = values * factor - base[discounted, None]
+        # static discount: shocked value x (long factor if >= 0 else short factor), minus the unshocked value.
+        # Groups without a discount have both factors exactly 1.0, so one pass over the whole (buckets x
+        # scenarios) array is bit-identical to discounting only the option buckets (and avoids masked copies).
+        group_long = prep.group_long[b_group]
+        group_short = prep.group_short[b_group]
+        if np.any(group_long != 1.0) or np.any(group_short != 1.0):
+            contribution = np.where(shocked >= 0, group_long[:, None], group_short[:, None])
+            contribution *= shocked
+            contribution -= base[:, None]
+        else:
+            contribution = shocked - base[:, None]
         damp = grid.dampening_array
         if np.any(damp != 1.0):
             contribution *= damp[None, :]
         skew = grid.vol_codes >= 2
         if np.any(skew):
-            option_bucket = prep.group_is_option[b_group]
-            contribution[:, skew] = np.where(option_bucket[:, None], -np.abs(contribution[:, skew]), contribution[:, skew])
+            option_bucket = prep.group_is_option[b_group][:, None]
+            columns = np.flatnonzero(skew)
+            if columns[-1] - columns[0] + 1 == len(columns):  # contiguous skew scenarios: work on a view
+                block = contribution[:, columns[0] : columns[-1] + 1]
+                np.copyto(block, -np.abs(block), where=option_bucket)
+            else:
+                contribution[:, skew] = np.where(option_bucket, -np.abs(contribution[:, skew]), contribution[:, skew])
         # basis contingency per option bucket
         up = matrix @ prep.basis_up
         down = matrix @ prep.basis_down
@@ -910,12 +920,16 @@ class RiskMatrixModel(MarginModel):
         loss = np.bincount(r_acc, weights=loss_r, minlength=n_acc)
         basis_acc = np.bincount(r_acc, weights=basis_r, minlength=n_acc)
         # worst scenario of the account = that of its largest-loss risk unit
-        order = np.lexsort((-loss_r, r_acc))
-        first = np.ones(n_r, dtype=bool)
-        first[1:] = r_acc[order][1:] != r_acc[order][:-1]
+        # (risk units are sorted by account: per account, the first unit with the largest loss)
         worst = np.full(n_acc, -1, dtype=np.int64)
-        chosen = order[first]
-        worst[r_acc[chosen]] = np.where(loss_r[chosen] > 0, worst_r[chosen], -1)
+        if n_r:
+            starts = np.flatnonzero(np.concatenate(([True], r_acc[1:] != r_acc[:-1])))
+            largest = np.maximum.reduceat(loss_r, starts)
+            unit_group = np.cumsum(np.isin(np.arange(n_r), starts)) - 1
+            top = largest[unit_group]
+            candidate = np.where((loss_r == top) | np.isnan(top), np.arange(n_r), n_r)  # NaN (overflow): reported by the totals' check
+            chosen = np.minimum.reduceat(candidate, starts)
+            worst[r_acc[chosen]] = np.where(loss_r[chosen] > 0, worst_r[chosen], -1)
         # contingencies
         index = instruments.index_usd[inst]
         linear = (kind == PERPETUAL) | (kind == FUTURE)
@@ -1008,6 +1022,12 @@ class RiskMatrixModel(MarginModel):
             if keep_scenarios:
                 parts["pnl"].append(out["pnl"])
         joined: dict[str, Any] = {k: (np.concatenate(v) if v else np.zeros(0)).astype(np.int64 if k == "worst" else np.float64) for k, v in parts.items()}
+        for key, field_name in (("initial", "initial_margin_usd"), ("maintenance", "maintenance_margin_usd"), ("equity", "equity_usd")):
+            bad = ~np.isfinite(joined[key])
+            if np.any(bad):
+                i = int(np.argmax(bad))
+                raise NumericalError(f"{field_name}[{book.account_ids[i]}]", float(joined[key][i]),
+                                     f"the {self.name} total of this account is not finite (an overflow at these sizes); check its quantities and cash")
         return BookMarginResult(
             self.name, book.account_ids, joined["initial"], joined["maintenance"], joined["equity"], joined["loss"], joined["basis"],
             joined["mm_cont"], joined["im_cont"], joined["worst"].astype(np.int64), joined["pnl"].reshape(n, len(self.scenarios)) if keep_scenarios else None,
@@ -1076,9 +1096,9 @@ class RiskMatrixModel(MarginModel):
         asset_names = np.asarray(instruments.assets, dtype=object)
         positions = pd.DataFrame(
             {
-                "symbol": symbols[inst],
-                "kind": kind_names[instruments.kind[inst]],
-                "underlying": asset_names[instruments.asset[inst]],
+                "symbol": text_column(symbols[inst]),
+                "kind": text_column(kind_names[instruments.kind[inst]]),
+                "underlying": text_column(asset_names[instruments.asset[inst]]),
                 "quantity": qty,
                 "value_usd": qty * prep.base[inst],
                 "mtm_usd": mtm,
@@ -1095,7 +1115,7 @@ class RiskMatrixModel(MarginModel):
             labels = np.asarray([label(int(w)) or "none" for w in worst_r], dtype=object)
             label_of_asset = np.full(len(worst_of_asset), "none", dtype=object)
             label_of_asset[r_asset] = labels
-            positions["worst_scenario"] = label_of_asset[instruments.asset[inst]]
+            positions["worst_scenario"] = text_column(label_of_asset[instruments.asset[inst]])
             positions["worst_scenario_pnl_usd"] = np.where(scenario_worst, pnl, np.nan)
         loss = float(out["loss"][0])
         im_factor = float(out["im_factor"][0])

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from marginlab.account import Account
-from marginlab.exceptions import EmptyPortfolioError, InputError, ParameterError
+from marginlab.exceptions import EmptyPortfolioError, InputError, NumericalError, ParameterError
 from marginlab.instruments import Future, Option, Perpetual, Position
 from marginlab.margin.presets import get_model
 from marginlab.margin.risk_matrix import (
@@ -348,3 +348,10 @@ def test_split_rows_give_per_position_rows_that_add_up() -> None:
     btc = split.positions[split.positions["underlying"] == "BTC"]
     assert btc["worst_scenario_pnl_usd"].tolist() == pytest.approx([-5_000.0, -2_500.0, -2_500.0])
     assert btc["worst_scenario_pnl_usd"].sum() == pytest.approx(-10_000.0)
+
+
+def test_margin_book_overflow_raises_numerical_error_naming_the_account() -> None:
+    table = InstrumentTable.build(["BTC-PERP"], [PERPETUAL], ["BTC"], price_usd=[100_000.0])
+    book = Book.build(table, [0, 1], [0, 0], [1.0, -1e306], cash_usd=[0.0, 1e306], account_ids=["fine", "huge"])
+    with pytest.raises(NumericalError, match=r"margin_usd\[huge\]"):
+        PERP_GRID.margin_book(book)
