@@ -163,7 +163,7 @@ class PositionValuation:
         """``symbol``, ``kind`` or ``underlying`` of every position as a string column (built per instrument)."""
         values = {"symbol": self.symbols, "kind": self.kinds, "underlying": self.underlyings}[name]
         if self.netted is None:
-            return text_column(values)
+            return text_column(np.asarray(values, dtype=object))
         first = self.first_rows
         distinct = np.asarray(values, dtype=object)[first].astype(str) if len(first) else np.zeros(0, dtype=str)
         return pd.Series(distinct.astype(object)).astype("str").take(self.netted.group).reset_index(drop=True)

@@ -43,7 +43,6 @@ from marginlab.exceptions import NumericalError
 from marginlab.instruments import Position
 from marginlab.market import MarketSnapshot
 
-
 #: Positions printed by :meth:`MarginResult.summary` (the table itself keeps every row).
 SUMMARY_POSITION_ROWS = 50
 

@@ -615,9 +615,9 @@ class IsolatedMargin(MarginModel):
             frame.groupby(["underlying", "kind"], sort=True)[["initial_margin_usd", "maintenance_margin_usd"]].sum().reset_index()
         )
         components.insert(0, "component", components["underlying"] + " " + components["kind"])
-        rules = pd.DataFrame({"underlying": valuation.underlyings, "kind": valuation.kinds, "rule": frame["rule"].to_numpy(dtype=object)})
-        rules = rules.drop_duplicates().groupby(["underlying", "kind"], sort=True)["rule"].agg(lambda r: "; ".join(sorted(set(r))))
-        components["explanation"] = [rules[(u, k)] for u, k in zip(components["underlying"], components["kind"])]
+        rule_rows = pd.DataFrame({"underlying": valuation.underlyings, "kind": valuation.kinds, "rule": frame["rule"].to_numpy(dtype=object)})
+        rule_text = rule_rows.drop_duplicates().groupby(["underlying", "kind"], sort=True)["rule"].agg(lambda r: "; ".join(sorted(set(r))))
+        components["explanation"] = [rule_text[(u, k)] for u, k in zip(components["underlying"], components["kind"])]
         components = components.drop(columns=["underlying", "kind"])
         equity = equity_usd(account.cash_usd, account.collateral, valuation, market)
         notes = [
