@@ -47,6 +47,20 @@ from marginlab.market import MarketSnapshot
 SUMMARY_POSITION_ROWS = 50
 
 
+def _readable(value: float) -> str:
+    """A number for a reader: thousands separators and cents, small sizes with 6 significant digits, no exponent.
+
+    >>> _readable(-37490.123), _readable(0.00125), _readable(float("nan"))
+    ('-37,490.12', '0.00125', 'NaN')
+    """
+    if not math.isfinite(value):
+        return "NaN" if math.isnan(value) else str(value)
+    if value == 0 or abs(value) >= 1:
+        return f"{value:,.2f}"
+    text = f"{value:.6f}".rstrip("0")
+    return text if not text.endswith(".") else f"{value:.3g}"
+
+
 @dataclass(frozen=True, eq=False)
 class MarginResult:
     """Totals of a margin computation and the tables that explain them.
@@ -175,7 +189,7 @@ class MarginResult:
         if len(self.positions):
             shown = self.positions.head(SUMMARY_POSITION_ROWS)
             title = "Positions:" if len(shown) == len(self.positions) else f"Positions (first {len(shown):,} of {len(self.positions):,}):"
-            lines += ["", title, shown.to_string(index=False, float_format=lambda v: f"{v:,.4g}")]
+            lines += ["", title, shown.to_string(index=False, float_format=_readable)]
         by_underlying = self.scan_risk_table()
         if by_underlying is not None:
             lines += ["", "Scan risk by underlying (each in its own worst scenario; the total is their sum):",
