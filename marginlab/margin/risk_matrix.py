@@ -429,36 +429,44 @@ class Book:
                 return add(instrument.symbol, FUTURE, asset, np.nan, index, forward, np.nan, seconds)
             raise InputError("instrument", instrument, "unsupported instrument kind")  # pragma: no cover
 
-        # identical instruments are looked up once (per book), positions are arrays of rows
+        # identical instruments are looked up once per book; a large account is grouped on arrays first
         known: dict[Any, int] = {}
-        account_parts: list[NDArray[np.int64]] = []
-        instrument_parts: list[NDArray[np.int64]] = []
-        quantity_parts: list[NDArray[np.float64]] = []
-        entry_parts: list[NDArray[np.float64]] = []
+        account_list: list[int] = []
+        instrument_list: list[int] = []
+        quantity_list: list[float] = []
+        entry_list: list[float] = []
         cash = np.zeros(len(accounts))
         for a, account in enumerate(accounts):
             cash[a] = account.cash_usd
-            netted = net_positions(account.positions)
-            rows_of = np.empty(len(netted.instruments), dtype=np.int64)
-            for j, instrument in enumerate(netted.instruments):
-                row = known.get(instrument)
-                if row is None:
-                    row = known[instrument] = row_of(instrument)
-                rows_of[j] = row
-            collateral_rows = []
-            for asset in account.collateral:
+            positions = account.positions
+            if len(positions) > 64:
+                netted = net_positions(positions)
+                rows_of = np.empty(len(netted.instruments), dtype=np.int64)
+                for j, instrument in enumerate(netted.instruments):
+                    row = known.get(instrument)
+                    if row is None:
+                        row = known[instrument] = row_of(instrument)
+                    rows_of[j] = row
+                instrument_list.extend(rows_of[netted.group].tolist())
+                quantity_list.extend(netted.quantity.tolist())
+            else:
+                for position in positions:
+                    row = known.get(position.instrument)
+                    if row is None:
+                        row = known[position.instrument] = row_of(position.instrument)
+                    instrument_list.append(row)
+                    quantity_list.append(position.quantity)
+            entry_list.extend(np.nan if p.entry_price_usd is None else p.entry_price_usd for p in positions)
+            for asset, amount in account.collateral.items():
                 price = 1.0 if asset == "USD" else market.index_usd(asset)
-                collateral_rows.append(add(f"collateral:{asset}", STATIC, asset, price, price))
-            count = len(account.positions) + len(collateral_rows)
-            account_parts.append(np.full(count, a, dtype=np.int64))
-            instrument_parts.append(np.concatenate([rows_of[netted.group], np.asarray(collateral_rows, dtype=np.int64)]))
-            quantity_parts.append(np.concatenate([netted.quantity, np.asarray(list(account.collateral.values()), dtype=np.float64)]))
-            entry_parts.append(np.concatenate([np.array([p.entry_price_usd for p in account.positions], dtype=np.float64),
-                                               np.full(len(collateral_rows), np.nan)]))
-        account_index = np.concatenate(account_parts) if account_parts else np.zeros(0, dtype=np.int64)
-        instrument_index = np.concatenate(instrument_parts) if instrument_parts else np.zeros(0, dtype=np.int64)
-        quantity = np.concatenate(quantity_parts) if quantity_parts else np.zeros(0)
-        entry = np.concatenate(entry_parts) if entry_parts else np.zeros(0)
+                instrument_list.append(add(f"collateral:{asset}", STATIC, asset, price, price))
+                quantity_list.append(float(amount))
+                entry_list.append(np.nan)
+            account_list.extend([a] * (len(positions) + len(account.collateral)))
+        account_index = np.asarray(account_list, dtype=np.int64)
+        instrument_index = np.asarray(instrument_list, dtype=np.int64)
+        quantity = np.asarray(quantity_list, dtype=np.float64)
+        entry = np.asarray(entry_list, dtype=np.float64)
         instruments = InstrumentTable.build(
             table["symbol"], table["kind"], table["asset"], price_usd=table["price"], index_usd=table["index"],
             forward_usd=table["forward"], strike_usd=table["strike"], seconds=table["seconds"], vol=table["vol"],
