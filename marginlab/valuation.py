@@ -37,13 +37,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from marginlab.exceptions import InputError, UnknownAssetError
-from marginlab.instruments import Future, Option, Perpetual, Position
+from marginlab.exceptions import InputError, NumericalError, UnknownAssetError
+from marginlab.instruments import Future, Instrument, Option, Perpetual, Position
 from marginlab.market import MarketSnapshot
 from marginlab.pricing import black76_greeks
 
@@ -52,8 +53,86 @@ USD_CODES = frozenset({"USD"})
 
 
 @dataclass(frozen=True)
+class NettedPositions:
+    """Positions grouped by identical instrument (the netting every engine does before building arrays).
+
+    Attributes
+    ----------
+    instruments : tuple of Instrument
+        The distinct instruments, in order of first appearance.
+    group : ndarray of int, shape (n_positions,)
+        Row of ``instruments`` of each position.
+    quantity : ndarray, shape (n_positions,)
+        Signed quantity of each position.
+    net_quantity, gross_quantity : ndarray, shape (n_instruments,)
+        Sum of signed and of absolute quantities per instrument.
+
+    A quantity that is linear in the position (scenario P&L, mark-to-market) is computed once
+    per instrument for one unit and multiplied back by each position's quantity, so per-position
+    tables still add up exactly to the instrument's total.
+
+    >>> from marginlab.instruments import Perpetual, Position
+    >>> netted = net_positions([Position(Perpetual("BTC"), 2.0), Position(Perpetual("ETH"), 1.0), Position(Perpetual("BTC"), -0.5)])
+    >>> len(netted.instruments), netted.group.tolist(), netted.net_quantity.tolist()
+    (2, [0, 1, 0], [1.5, 1.0])
+    """
+
+    instruments: tuple[Instrument, ...]
+    group: NDArray[np.intp]
+    quantity: NDArray[np.float64]
+    net_quantity: NDArray[np.float64]
+    gross_quantity: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.instruments)
+
+
+def net_positions(positions: Sequence[Position]) -> NettedPositions:
+    """Group ``positions`` by identical instrument (see :class:`NettedPositions`)."""
+    objects = [p.instrument for p in positions]
+    quantity = np.fromiter((p.quantity for p in positions), dtype=np.float64, count=len(positions))
+    # instruments are usually shared objects: group by identity on arrays, then merge equal values
+    identity = np.fromiter(map(id, objects), dtype=np.int64, count=len(objects))
+    _, first, inverse = np.unique(identity, return_index=True, return_inverse=True)
+    by_value: dict[Instrument, int] = {}
+    distinct: list[Instrument] = []
+    row_of_identity = np.empty(len(first), dtype=np.intp)
+    for j in np.argsort(first, kind="stable"):  # order of first appearance
+        instrument = objects[first[j]]
+        row = by_value.get(instrument)
+        if row is None:
+            row = by_value[instrument] = len(distinct)
+            distinct.append(instrument)
+        row_of_identity[j] = row
+    group = row_of_identity[inverse.reshape(-1)] if len(objects) else np.zeros(0, dtype=np.intp)
+    n = len(distinct)
+    net = np.bincount(group, weights=quantity, minlength=n).astype(np.float64) if len(group) else np.zeros(n)
+    gross = np.bincount(group, weights=np.abs(quantity), minlength=n).astype(np.float64) if len(group) else np.zeros(n)
+    return NettedPositions(tuple(distinct), group, quantity, net, gross)
+
+
+def text_column(values: Sequence[str] | NDArray[Any]) -> pd.Series:
+    """A string column for a positions table, built from its few distinct values.
+
+    Per-position tables repeat a handful of symbols, kinds and rules over many rows; converting
+    each row's Python string to pandas' string storage dominates the cost of a 200,000-row
+    table, so the distinct values are converted once and taken by code (same values and dtype
+    as ``pd.Series(values)``).
+
+    >>> text_column(["BTC", "ETH", "BTC"]).tolist()
+    ['BTC', 'ETH', 'BTC']
+    """
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    return pd.Series(np.asarray(uniques, dtype=object).astype(str)).take(codes).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
 class PositionValuation:
-    """Arrays describing positions valued at one market snapshot (one entry per position)."""
+    """Arrays describing positions valued at one market snapshot (one entry per position).
+
+    ``instrument_index`` maps each position to its row of ``netted.instruments``: market data and
+    greeks are looked up once per distinct instrument and broadcast to the positions.
+    """
 
     symbols: tuple[str, ...]
     kinds: NDArray[np.str_]
@@ -74,9 +153,35 @@ class PositionValuation:
     theta: NDArray[np.float64]
     settlement: NDArray[np.str_] | None = None
     face_usd: NDArray[np.float64] | None = None
+    netted: NettedPositions | None = None
 
     def __len__(self) -> int:
         return len(self.symbols)
+
+    @property
+    def instrument_index(self) -> NDArray[np.intp]:
+        """Row of the distinct instrument of each position (see :class:`NettedPositions`)."""
+        if self.netted is None:
+            return np.unique(np.asarray(self.symbols, dtype=object).astype(str), return_inverse=True)[1].reshape(-1)
+        return self.netted.group
+
+    @property
+    def first_rows(self) -> NDArray[np.intp]:
+        """One position row per distinct instrument (its first), to read per-instrument values."""
+        group = self.instrument_index
+        n = int(group.max()) + 1 if len(group) else 0
+        first = np.full(n, len(group), dtype=np.intp)
+        np.minimum.at(first, group, np.arange(len(group), dtype=np.intp))
+        return first
+
+    def text(self, name: str) -> pd.Series:
+        """``symbol``, ``kind`` or ``underlying`` of every position as a string column (built per instrument)."""
+        values = {"symbol": self.symbols, "kind": self.kinds, "underlying": self.underlyings}[name]
+        if self.netted is None:
+            return text_column(np.asarray(values, dtype=object))
+        first = self.first_rows
+        distinct = np.asarray(values, dtype=object)[first].astype(str) if len(first) else np.zeros(0, dtype=str)
+        return pd.Series(distinct.astype(object)).astype("str").take(self.netted.group).reset_index(drop=True)
 
     @property
     def notional_usd(self) -> NDArray[np.float64]:
@@ -112,9 +217,9 @@ class PositionValuation:
         """One row per position with its valuation (greeks per unit, forward-based)."""
         return pd.DataFrame(
             {
-                "symbol": self.symbols,
-                "kind": self.kinds,
-                "underlying": self.underlyings,
+                "symbol": self.text("symbol"),
+                "kind": self.text("kind"),
+                "underlying": self.text("underlying"),
                 "quantity": self.quantity,
                 "index_usd": self.index_usd,
                 "mark_usd": self.mark_usd,
@@ -161,6 +266,10 @@ def inverse_pnl_usd(face_usd: ArrayLike, entry_usd: ArrayLike, exit_usd: ArrayLi
 def value_positions(positions: Sequence[Position], market: MarketSnapshot) -> PositionValuation:
     """Value ``positions`` at ``market``: marks, forwards, vols and greeks as arrays.
 
+    Identical instruments are netted first (:func:`net_positions`): market data and greeks are
+    computed once per distinct instrument, then broadcast to the positions, so 200,000 fills of
+    ten instruments cost ten look-ups.
+
     Raises
     ------
     UnknownAssetError
@@ -170,27 +279,24 @@ def value_positions(positions: Sequence[Position], market: MarketSnapshot) -> Po
     MissingMarketDataError
         When an option has no implied volatility.
     """
-    count = len(positions)
+    netted = net_positions(positions)
+    count = len(netted.instruments)
     kinds = np.empty(count, dtype=object)
     underlyings = np.empty(count, dtype=object)
-    quantity = np.empty(count)
+    symbols = np.empty(count, dtype=object)
     index = np.empty(count)
     forward = np.empty(count)
     strike = np.full(count, np.nan)
     years = np.zeros(count)
     vol = np.full(count, np.nan)
     is_call = np.zeros(count, dtype=bool)
-    entry = np.full(count, np.nan)
     settlement = np.empty(count, dtype=object)
-    for i, position in enumerate(positions):
-        instrument = position.instrument
+    for i, instrument in enumerate(netted.instruments):
         settlement[i] = instrument.settlement
         kinds[i] = instrument.kind
         underlyings[i] = instrument.underlying
-        quantity[i] = position.quantity
+        symbols[i] = instrument.symbol
         index[i] = market.index_usd(instrument.underlying)
-        if position.entry_price_usd is not None:
-            entry[i] = position.entry_price_usd
         if isinstance(instrument, Perpetual):
             forward[i] = market.perpetual_usd(instrument.underlying)
         elif isinstance(instrument, Future | Option):
@@ -213,37 +319,46 @@ def value_positions(positions: Sequence[Position], market: MarketSnapshot) -> Po
         mark[options] = greeks.price
         delta[options], gamma[options] = greeks.delta, greeks.gamma
         vega[options], theta[options] = greeks.vega, greeks.theta
-    linear_derivative = (kinds == "perpetual") | (kinds == "future")
-    value = np.where(linear_derivative, quantity * np.where(np.isnan(entry), 0.0, mark - np.nan_to_num(entry, nan=0.0)), quantity * mark)
-    face = np.full(count, np.nan)
-    inverse = linear_derivative & (settlement == underlyings)
+    g = netted.group
+    quantity = netted.quantity.copy()
+    entry = np.array([p.entry_price_usd for p in positions], dtype=np.float64) if len(positions) else np.zeros(0)
+    kinds_p = kinds.astype(str)[g] if count else np.zeros(0, dtype=str)
+    linear_derivative = (kinds_p == "perpetual") | (kinds_p == "future")
+    mark_p = mark[g]
+    index_p = index[g]
+    value = np.where(linear_derivative, quantity * np.where(np.isnan(entry), 0.0, mark_p - np.nan_to_num(entry, nan=0.0)), quantity * mark_p)
+    settlement_p = settlement.astype(str)[g] if count else np.zeros(0, dtype=str)
+    underlyings_p = underlyings.astype(str)[g] if count else np.zeros(0, dtype=str)
+    face = np.full(len(quantity), np.nan)
+    inverse = linear_derivative & (settlement_p == underlyings_p)
     if inverse.any():
         # quantity is the USD face value: P&L in coin face (1/entry - 1/mark), worth index USD per
         # coin; the engines see the coin-equivalent size face / mark.
         face[inverse] = quantity[inverse]
-        entered = np.where(np.isnan(entry[inverse]), mark[inverse], entry[inverse])
-        value[inverse] = inverse_pnl_coin(face[inverse], entered, mark[inverse]) * index[inverse]
-        quantity[inverse] = face[inverse] / mark[inverse]
+        entered = np.where(np.isnan(entry[inverse]), mark_p[inverse], entry[inverse])
+        value[inverse] = inverse_pnl_coin(face[inverse], entered, mark_p[inverse]) * index_p[inverse]
+        quantity[inverse] = face[inverse] / mark_p[inverse]
     return PositionValuation(
-        tuple(p.symbol for p in positions),
-        kinds.astype(str),
-        underlyings.astype(str),
+        tuple(symbols[g].tolist()) if count else (),
+        kinds_p,
+        underlyings_p,
         quantity,
-        index,
-        mark,
-        forward,
-        strike,
-        years,
-        vol,
-        is_call,
+        index_p,
+        mark_p,
+        forward[g],
+        strike[g],
+        years[g],
+        vol[g],
+        is_call[g],
         entry,
         value,
-        delta,
-        gamma,
-        vega,
-        theta,
-        settlement.astype(str),
+        delta[g],
+        gamma[g],
+        vega[g],
+        theta[g],
+        settlement_p,
         face,
+        netted,
     )
 
 
@@ -264,5 +379,5 @@ def equity_usd(cash_usd: float, collateral: Mapping[str, float], valuation: Posi
     """Account equity: cash + collateral at market (no haircut) + positions' mark-to-market."""
     total = cash_usd + sum(collateral_value_usd(collateral, market).values()) + float(np.sum(valuation.value_usd))
     if not math.isfinite(total):
-        raise ValueError("account equity is not finite")
+        raise NumericalError("equity_usd", total, "account equity overflows (cash + collateral + mark-to-market is not finite); check the sizes")
     return total

@@ -40,8 +40,26 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from marginlab.account import Account
+from marginlab.exceptions import NumericalError
 from marginlab.instruments import Position
 from marginlab.market import MarketSnapshot
+
+#: Positions printed by :meth:`MarginResult.summary` (the table itself keeps every row).
+SUMMARY_POSITION_ROWS = 50
+
+
+def _readable(value: float) -> str:
+    """A number for a reader: thousands separators and cents, small sizes with 6 significant digits, no exponent.
+
+    >>> _readable(-37490.123), _readable(0.00125), _readable(float("nan"))
+    ('-37,490.12', '0.00125', 'NaN')
+    """
+    if not math.isfinite(value):
+        return "NaN" if math.isnan(value) else str(value)
+    if value == 0 or abs(value) >= 1:
+        return f"{value:,.2f}"
+    text = f"{value:.6f}".rstrip("0")
+    return text if not text.endswith(".") else f"{value:.3g}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,6 +124,20 @@ class MarginResult:
         return pd.DataFrame({self.currency: converted.to_numpy(), "USD": usd.to_numpy()},
                             index=["initial_margin", "maintenance_margin", "equity", "free_margin", "margin_ratio"])
 
+    def __post_init__(self) -> None:
+        for name in ("initial_margin_usd", "maintenance_margin_usd", "equity_usd"):
+            value = getattr(self, name)
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise NumericalError(name, value, f"the {self.model} total must be a number") from None
+            if not math.isfinite(number):
+                raise NumericalError(
+                    name, number,
+                    f"the {self.model} total is not finite (an overflow or an invalid operation at these sizes); check quantities, prices and cash",
+                )
+            object.__setattr__(self, name, number)
+
     @property
     def free_margin_usd(self) -> float:
         """Equity minus initial margin."""
@@ -150,8 +182,25 @@ class MarginResult:
         )
         return pd.concat([table, total], ignore_index=True) if len(table) else total
 
+    def scan_risk_table(self) -> pd.DataFrame | None:
+        """Scan risk per underlying and a ``total`` row (their sum), or None when the model has no such table.
+
+        Portfolio models that charge each underlying its own worst scenario (the risk-matrix
+        presets, the calibrated per-underlying model) put the rows in
+        ``details["scan_risk_by_underlying"]``: ``underlying``, ``worst_scenario``, ``loss_usd``,
+        ``maintenance_margin_usd`` and ``initial_margin_usd``.
+        """
+        table = self.details.get("scan_risk_by_underlying")
+        if not isinstance(table, pd.DataFrame) or not len(table):
+            return None
+        columns = [c for c in ("underlying", "worst_scenario", "loss_usd", "maintenance_margin_usd", "initial_margin_usd") if c in table.columns]
+        shown = table[columns].reset_index(drop=True)
+        total: dict[str, Any] = {c: float(shown[c].sum()) for c in columns if c.endswith("_usd")}
+        total.update({"underlying": "total", "worst_scenario": ""})
+        return pd.concat([shown, pd.DataFrame([total], columns=columns)], ignore_index=True)
+
     def summary(self) -> str:
-        """A readable report: totals, components, positions, notes."""
+        """A readable report: totals, components, positions, scan risk per underlying, notes."""
         lines = [
             f"Margin by {self.model}",
             f"  initial margin      {self.initial_margin_usd:>16,.2f} USD",
@@ -168,8 +217,14 @@ class MarginResult:
             self.to_frame().to_string(index=False, float_format=lambda v: f"{v:,.2f}", na_rep="-"),
         ]
         if len(self.positions):
-            lines += ["", "Positions:", self.positions.to_string(index=False, float_format=lambda v: f"{v:,.4g}", na_rep="-")]
-        if self.details.get("worst_scenario") is not None:
+            shown = self.positions.head(SUMMARY_POSITION_ROWS)
+            title = "Positions:" if len(shown) == len(self.positions) else f"Positions (first {len(shown):,} of {len(self.positions):,}):"
+            lines += ["", title, shown.to_string(index=False, float_format=_readable)]
+        by_underlying = self.scan_risk_table()
+        if by_underlying is not None:
+            lines += ["", "Scan risk by underlying (each in its own worst scenario; the total is their sum):",
+                      by_underlying.to_string(index=False, float_format=lambda v: f"{v:,.2f}")]
+        elif self.details.get("worst_scenario") is not None:
             lines += ["", f"Worst scenario: {self.details['worst_scenario']}"]
         if self.notes:
             lines += ["", "Why:", *[f"  - {note}" for note in self.notes]]

@@ -155,6 +155,7 @@ class PerUnderlyingPortfolioMargin(MarginModel):
         initial = maintenance = 0.0
         components, positions, notes = [], [], []
         worst = {}
+        scan_tables = []
         for underlying in account.underlyings:
             if underlying not in self.models:
                 raise UnknownAssetError("underlying", underlying, f"has no calibrated parameters (known: {sorted(self.models)})")
@@ -164,7 +165,11 @@ class PerUnderlyingPortfolioMargin(MarginModel):
             maintenance += result.maintenance_margin_usd
             worst[underlying] = result.details.get("worst_scenario")
             part = result.components.copy()
-            part["component"] = underlying + " " + part["component"]
+            scan = part["component"].str.startswith("scan risk")
+            part["component"] = part["component"].where(scan, underlying + " " + part["component"])
+            table = result.details.get("scan_risk_by_underlying")
+            if isinstance(table, pd.DataFrame):
+                scan_tables.append(table)
             components.append(part[part[["initial_margin_usd", "maintenance_margin_usd"]].abs().sum(axis=1) > 0])
             positions.append(result.positions)
             notes.append(f"{underlying}: worst scenario {worst[underlying]} -> MM {result.maintenance_margin_usd:,.2f} USD")
@@ -186,7 +191,8 @@ class PerUnderlyingPortfolioMargin(MarginModel):
             equity,
             pd.concat(positions, ignore_index=True),
             table,
-            details={"family": self.family, "worst_scenario_by_underlying": worst, "collateral": collateral},
+            details={"family": self.family, "worst_scenario_by_underlying": worst, "collateral": collateral,
+                     "scan_risk_by_underlying": pd.concat(scan_tables, ignore_index=True) if scan_tables else None},
             notes=tuple(notes),
         )
 

@@ -28,6 +28,7 @@ Positions' unrealised P&L and USD cash count at rate 1 (they are USD-settled).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -40,6 +41,7 @@ from marginlab.collateral import (
     HaircutSchedule,
     collateral_table,
 )
+from marginlab.exceptions import NumericalError
 from marginlab.margin.base import MarginModel, MarginResult
 from marginlab.margin.isolated import IsolatedMargin
 from marginlab.market import MarketSnapshot
@@ -88,6 +90,9 @@ class CrossMargin(MarginModel):
         components.insert(0, "component", components["underlying"] + " " + components["kind"])
         components["explanation"] = "sum of per-position requirements under " + self.rules.name
         components = components.drop(columns=["underlying", "kind"])
+        for name, total in (("initial_margin_usd", initial), ("maintenance_margin_usd", maintenance), ("equity_usd", equity)):
+            if not math.isfinite(total):
+                raise NumericalError(name, total, f"the {self.name} total is not finite (an overflow at these sizes); check quantities, prices and cash")
         ratio = equity / maintenance if maintenance > 0 else float("inf")
         action = self.ladder.classify(ratio)
         notes = (

@@ -69,7 +69,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, ClassVar, Literal
 
@@ -504,6 +504,23 @@ def scenario_pnl(valuation: PositionValuation, scenarios: JointScenarios, rate: 
     return np.asarray(pnl)
 
 
+def unit_valuation(valuation: PositionValuation) -> tuple[PositionValuation, NDArray[np.intp], NDArray[np.float64]]:
+    """One unit of each distinct instrument of ``valuation``, the position -> instrument map and the net quantities.
+
+    Scenario P&L is linear in the quantity, so ``scenario_pnl(units, ...) @ net`` is the account's
+    P&L and ``quantity[i] * unit_pnl[:, group[i]]`` position ``i``'s, without a positions x
+    scenarios array.
+    """
+    group = valuation.instrument_index
+    first = valuation.first_rows
+    net = np.bincount(group, weights=valuation.quantity, minlength=len(first)).astype(np.float64)
+    arrays = {name: getattr(valuation, name)[first] for name in ("kinds", "underlyings", "index_usd", "mark_usd", "forward_usd", "strike_usd", "years",
+                                                                "vol", "is_call", "entry_usd", "delta", "gamma", "vega", "theta")}
+    units = replace(valuation, symbols=tuple(valuation.symbols[i] for i in first), quantity=np.ones(len(first)),
+                    value_usd=arrays["mark_usd"].copy(), netted=None, **arrays)
+    return units, group, net
+
+
 # --------------------------------------------------------------------------- liquidity
 def square_root_liquidity_addon(k: float, adv_units: Mapping[str, float]) -> LiquidityAddon:
     """Square-root market-impact add-on ``k * sigma_daily * sqrt(|quantity| / ADV) * notional``.
@@ -654,8 +671,11 @@ class FilteredHistoricalMargin(MarginModel):
         valuation = value_positions(account.positions, market)
         equity = equity_usd(account.cash_usd, account.collateral, valuation, market)
         scenarios = self.scenarios()
-        pnl = scenario_pnl(valuation, scenarios, market.rate)
-        total_pnl = pnl.sum(axis=1)
+        # net identical instruments: P&L of one unit of each distinct instrument (scenarios x instruments),
+        # then the account's P&L is a matrix-vector product and a position's P&L its quantity times its unit P&L
+        units, group, net = unit_valuation(valuation)
+        unit_pnl = scenario_pnl(units, scenarios, market.rate)
+        total_pnl = unit_pnl @ net
         losses = -total_pnl
         var, es, tail = tail_measures(losses, self.confidence)
         var, es = max(var, 0.0), max(es, 0.0)
@@ -669,7 +689,7 @@ class FilteredHistoricalMargin(MarginModel):
             if stress_set.kind == "user" and for_underlyings:
                 # a user scenario that does not move an underlying leaves it unchanged
                 stress_set = _extend_user(stress_set, for_underlyings)
-            stress_pnl = scenario_pnl(valuation, stress_set, market.rate).sum(axis=1)
+            stress_pnl = scenario_pnl(units, stress_set, market.rate) @ net
             worst = int(np.argmin(stress_pnl))
             labels = stress_set.labels()
             frame = stress_set.frame()
@@ -721,8 +741,8 @@ class FilteredHistoricalMargin(MarginModel):
             ]
         )
         positions = valuation.frame()[["symbol", "kind", "underlying", "quantity", "mark_usd", "notional_usd", "value_usd"]].copy()
-        positions["tail_loss_usd"] = -pnl[tail].mean(axis=0)  # component ES: sums to the (unfloored) ES
-        positions["var_scenario_pnl_usd"] = pnl[tail[-1]]
+        positions["tail_loss_usd"] = -valuation.quantity * unit_pnl[tail].mean(axis=0)[group]  # component ES: sums to the (unfloored) ES
+        positions["var_scenario_pnl_usd"] = valuation.quantity * unit_pnl[tail[-1]][group]
         positions["liquidity_addon_usd"] = addons
 
         table = scenarios.frame()

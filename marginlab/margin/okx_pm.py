@@ -46,12 +46,13 @@ import pandas as pd
 
 from marginlab.account import Account
 from marginlab.exceptions import ParameterError
-from marginlab.instruments import Future, Option
+from marginlab.instruments import Future, Option, Position
 from marginlab.margin.base import MarginModel, MarginResult
 from marginlab.margin.risk_matrix import Book, RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid, VolShock
 from marginlab.market import MarketSnapshot
 from marginlab.pricing import black76_greeks
+from marginlab.valuation import net_positions
 
 #: Key of the entry applied to assets without their own.
 DEFAULT = "*"
@@ -219,24 +220,27 @@ class OkxPortfolioMarginModel(MarginModel):
             basis_by_expiry: dict[object, float] = {}
             years_by_expiry: dict[object, float] = {}
             vega_by_expiry: dict[object, float] = {}
-            for p in sub.positions:
-                instrument = p.instrument
+            netted = net_positions(sub.positions)  # identical instruments once (engines net before building arrays)
+            for instrument, quantity in zip(netted.instruments, netted.net_quantity.tolist()):
                 if isinstance(instrument, Future | Option):
                     years = market.time_to_expiry_years(instrument.expiry)
                     forward = market.forward_usd(asset, instrument.expiry)
+                    coins = Position(instrument, quantity).coin_quantity(forward)  # inverse: face / forward
                     delta = 1.0
                     if isinstance(instrument, Option):
                         vol = market.vol(asset, instrument.expiry, instrument.strike_usd)
                         greeks = black76_greeks(forward, instrument.strike_usd, years, vol, market.rate, instrument.is_call)
                         delta = float(greeks.delta)
-                        vega_by_expiry[instrument.expiry] = vega_by_expiry.get(instrument.expiry, 0.0) + p.coin_quantity(forward) * float(greeks.vega)
-                    basis_by_expiry[instrument.expiry] = basis_by_expiry.get(instrument.expiry, 0.0) + p.coin_quantity(forward) * delta * forward
+                        vega_by_expiry[instrument.expiry] = vega_by_expiry.get(instrument.expiry, 0.0) + coins * float(greeks.vega)
+                    basis_by_expiry[instrument.expiry] = basis_by_expiry.get(instrument.expiry, 0.0) + coins * delta * forward
                     years_by_expiry[instrument.expiry] = years
             basis_move = self.basis_move_for(asset)
             mr4 = basis_move * sum(years_by_expiry[e] * abs(v) for e, v in basis_by_expiry.items())
             weighted = [v * (30.0 / max(years_by_expiry[e] * 365.0, 1.0)) ** self.term_power for e, v in vega_by_expiry.items()]
             mr3 = self.term_vol_move * (sum(abs(w) for w in weighted) - abs(sum(weighted)))
-            gross = float(np.sum(np.abs(result.positions["quantity"].to_numpy()) * market.index_usd(asset)))
+            index_usd = market.index_usd(asset)
+            gross = float(sum(abs(Position(i, q).coin_quantity(index_usd)) for i, q in zip(netted.instruments, netted.net_quantity.tolist()))
+                          * index_usd)
             mr7 = self.minimum_charge_rate * size_multiplier(gross, self.size_tiers) * gross
             mmr = max(max(mr1, mr2, mr6) + mr3 + mr4 + mr5, mr7)
             total_mm += mmr

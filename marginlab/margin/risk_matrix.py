@@ -76,11 +76,12 @@ from scipy import sparse
 from scipy.special import ndtr
 
 from marginlab.account import Account
-from marginlab.exceptions import InputError, ParameterError
+from marginlab.exceptions import InputError, NumericalError, ParameterError
 from marginlab.instruments import Future, Option, Perpetual, Spot
 from marginlab.margin.base import MarginModel, MarginResult
 from marginlab.margin.scenarios import ScenarioGrid, SkewShock, VolShock
 from marginlab.market import SECONDS_PER_YEAR, MarketSnapshot
+from marginlab.valuation import net_positions, text_column
 
 #: Instrument kind codes.
 SPOT, PERPETUAL, FUTURE, OPTION, STATIC = 0, 1, 2, 3, 4
@@ -340,6 +341,10 @@ class Book:
     stable_price : array, optional
         Price of the stable coin each account is denominated in (depeg add-on; default 1).
     account_ids : sequence of str, optional
+
+    The rows given to :meth:`build` are kept as ``source_row`` (their merged row),
+    ``source_quantity`` and ``source_mtm_usd``, so that per-position explanation tables can be
+    rebuilt from the merged (netted) book.
     """
 
     instruments: InstrumentTable
@@ -350,6 +355,9 @@ class Book:
     cash_usd: NDArray[np.float64]
     stable_price: NDArray[np.float64]
     account_ids: tuple[str, ...]
+    source_row: NDArray[np.int64] | None = None
+    source_quantity: NDArray[np.float64] | None = None
+    source_mtm_usd: NDArray[np.float64] | None = None
 
     @classmethod
     def build(
@@ -392,7 +400,8 @@ class Book:
         cash = _vector(cash_usd, count, 0.0, "cash_usd")
         stable = _vector(stable_price, count, 1.0, "stable_price")
         ids = tuple(account_ids) if account_ids is not None else tuple(str(i) for i in range(count))
-        return cls(instruments, keys // len(instruments) if len(instruments) else keys, keys % max(len(instruments), 1), merged_qty, merged_mtm, cash, stable, ids)
+        return cls(instruments, keys // len(instruments) if len(instruments) else keys, keys % max(len(instruments), 1), merged_qty, merged_mtm, cash, stable, ids,
+                   where.reshape(-1).astype(np.int64), qty, mtm)
 
     @property
     def n_accounts(self) -> int:
@@ -434,7 +443,37 @@ class Book:
                     table[name].append(value)
             return rows[symbol]
 
-        account_index, instrument_index, quantity, entry = [], [], [], []
+        def row_of(instrument: Any) -> int:
+            asset = instrument.underlying
+            index = market.index_usd(asset)
+            if isinstance(instrument, Perpetual):
+                return add(instrument.symbol, PERPETUAL, asset, market.perpetual_usd(asset), index)
+            if isinstance(instrument, Spot):
+                return add(instrument.symbol, SPOT, asset, index, index)
+            if isinstance(instrument, Future | Option):
+                seconds = market.time_to_expiry_years(instrument.expiry) * SECONDS_PER_YEAR
+                forward = market.forward_usd(asset, instrument.expiry)
+                if isinstance(instrument, Option):
+                    vol = market.vol(asset, instrument.expiry, instrument.strike_usd)
+                    return add(instrument.symbol, OPTION, asset, np.nan, index, forward, instrument.strike_usd, seconds, vol, instrument.is_call)
+                return add(instrument.symbol, FUTURE, asset, np.nan, index, forward, np.nan, seconds)
+            raise InputError("instrument", instrument, "unsupported instrument kind")  # pragma: no cover
+
+        # identical instruments are looked up once per book (and per numeraire); a large account is
+        # grouped on arrays first (valuation.net_positions)
+        known: dict[tuple[Any, str | None], int] = {}
+
+        def row_for(instrument: Any) -> int:
+            key = (instrument, numeraire)
+            row = known.get(key)
+            if row is None:
+                row = known[key] = row_of(instrument)
+            return row
+
+        account_index: list[int] = []
+        instrument_index: list[int] = []
+        quantity: list[float] = []
+        entry: list[float] = []
         inverse_mtm: dict[int, float] = {}  # position number -> USD mark-to-market of an inverse contract
         cash = np.zeros(len(accounts))
         for a, account in enumerate(accounts):
@@ -453,35 +492,34 @@ class Book:
                 instrument_index.append(add("collateral:USD", STATIC, numeraire, 1.0, 1.0))  # in the coin's risk unit
                 quantity.append(account.cash_usd)
                 entry.append(np.nan)
-            for position in account.positions:
-                instrument = position.instrument
-                asset = instrument.underlying
-                index = market.index_usd(asset)
-                if isinstance(instrument, Perpetual):
-                    row = add(instrument.symbol, PERPETUAL, asset, market.perpetual_usd(asset), index)
-                elif isinstance(instrument, Spot):
-                    row = add(instrument.symbol, SPOT, asset, index, index)
-                elif isinstance(instrument, Future | Option):
-                    seconds = market.time_to_expiry_years(instrument.expiry) * SECONDS_PER_YEAR
-                    forward = market.forward_usd(asset, instrument.expiry)
-                    if isinstance(instrument, Option):
-                        vol = market.vol(asset, instrument.expiry, instrument.strike_usd)
-                        row = add(instrument.symbol, OPTION, asset, np.nan, index, forward, instrument.strike_usd, seconds, vol, instrument.is_call)
-                    else:
-                        row = add(instrument.symbol, FUTURE, asset, np.nan, index, forward, np.nan, seconds)
-                else:  # pragma: no cover - every instrument kind is handled above
-                    raise InputError("instrument", instrument, "unsupported instrument kind")
-                account_index.append(a)
-                instrument_index.append(row)
-                if isinstance(instrument, Perpetual | Future) and instrument.is_inverse:
-                    mark = table["price"][row] if isinstance(instrument, Perpetual) else table["forward"][row]
-                    entered = mark if position.entry_price_usd is None else position.entry_price_usd
-                    inverse_mtm[len(quantity)] = position.quantity * (1.0 / entered - 1.0 / mark) * index
-                    quantity.append(position.quantity * index / ((mark if numeraire is not None else entered) * mark))
-                    entry.append(np.nan)
-                    continue
-                quantity.append(position.quantity)
-                entry.append(np.nan if position.entry_price_usd is None else position.entry_price_usd)
+            positions = account.positions
+            if len(positions) > 64:
+                netted = net_positions(positions)
+                distinct: Sequence[Any] = netted.instruments
+                position_rows = np.array([row_for(i) for i in distinct], dtype=np.int64)[netted.group].tolist()
+            else:
+                distinct = [p.instrument for p in positions]
+                position_rows = [row_for(i) for i in distinct]
+            if not any(isinstance(i, Perpetual | Future) and i.is_inverse for i in distinct):
+                account_index.extend([a] * len(positions))
+                instrument_index.extend(position_rows)
+                quantity.extend(p.quantity for p in positions)
+                entry.extend(np.nan if p.entry_price_usd is None else p.entry_price_usd for p in positions)
+            else:
+                for position, row in zip(positions, position_rows):
+                    instrument = position.instrument
+                    account_index.append(a)
+                    instrument_index.append(row)
+                    if isinstance(instrument, Perpetual | Future) and instrument.is_inverse:
+                        index = market.index_usd(instrument.underlying)
+                        mark = table["price"][row] if isinstance(instrument, Perpetual) else table["forward"][row]
+                        entered = mark if position.entry_price_usd is None else position.entry_price_usd
+                        inverse_mtm[len(quantity)] = position.quantity * (1.0 / entered - 1.0 / mark) * index
+                        quantity.append(position.quantity * index / ((mark if numeraire is not None else entered) * mark))
+                        entry.append(np.nan)
+                        continue
+                    quantity.append(position.quantity)
+                    entry.append(np.nan if position.entry_price_usd is None else position.entry_price_usd)
             for asset, amount in account.collateral.items():
                 price = 1.0 if asset == "USD" else market.index_usd(asset)
                 # a coin account's own coin is a SPOT row: constant in coin, its USD value moving with the coin
@@ -791,7 +829,8 @@ class RiskMatrixModel(MarginModel):
         A scaled spot move below -100%: an error (default) or, as SPAN does, a price floored at
         zero (futures lose at most their price, options are valued at a zero underlying).
     chunk_accounts : int
-        Accounts per chunk in :meth:`margin_book` (bounds memory).
+        Accounts per chunk in :meth:`margin_book` (bounds memory; 5,000 keeps a chunk's buckets x
+        scenarios arrays near the CPU cache and was fastest in ``benchmarks/pm_engine.py``).
     progress : bool
         Show a tqdm progress bar over chunks.
     preset_name : str
@@ -818,7 +857,7 @@ class RiskMatrixModel(MarginModel):
     forward_freeze_seconds: float = 0.0
     clamp_negative_rates: bool = False
     negative_prices: Literal["error", "floor"] = "error"
-    chunk_accounts: int = 20_000
+    chunk_accounts: int = 5_000
     progress: bool = False
     preset_name: str = ""
 
@@ -842,10 +881,16 @@ class RiskMatrixModel(MarginModel):
             if not (0 <= mm <= 1 and 0 <= im <= 1 and mm + im <= 1):
                 raise ParameterError(f"collateral_haircuts[{symbol}]", pair, "haircuts must be in [0, 1] with mm + im <= 1")
 
-    def spot_shocks_by_asset(self, assets: Sequence[str]) -> NDArray[np.float64]:
-        """Spot multipliers per asset and scenario, shape (n_assets, n_scenarios), after ``asset_spot_scale``."""
+    def spot_shocks_by_asset(self, assets: Sequence[str], moving: ArrayLike | None = None) -> NDArray[np.float64]:
+        """Spot multipliers per asset and scenario, shape (n_assets, n_scenarios), after ``asset_spot_scale``.
+
+        ``moving[i] = False`` marks an asset held only as static collateral: its row is 1 (it does
+        not move with the scenarios, so a grid wider than 100% does not reject it).
+        """
         move = self.scenarios.spot_array - 1.0
         scale = np.asarray([float(self.asset_spot_scale.get(a, 1.0)) for a in assets], dtype=np.float64).reshape(-1, 1)
+        if moving is not None:
+            scale = np.where(np.asarray(moving, dtype=bool).reshape(-1, 1), scale, 0.0).astype(np.float64)
         shocks = 1.0 + scale * move[None, :] if len(assets) else np.ones((1, len(move)))
         if self.negative_prices == "floor":  # SPAN: a move past zero values the underlying at zero
             return np.maximum(shocks, 0.0)
@@ -877,7 +922,8 @@ class RiskMatrixModel(MarginModel):
             vol_up = np.maximum(self.vol_shock.min_shocked_vol, vol * up)
             vol_down = vol * down
         # scenario unit values
-        spot_rows = self.spot_shocks_by_asset(instruments.assets)  # (n_assets, S)
+        has_moving = np.bincount(instruments.asset[kind != STATIC], minlength=len(instruments.assets)) > 0
+        spot_rows = self.spot_shocks_by_asset(instruments.assets, has_moving)  # (n_assets, S)
         values = revalue_instruments(instruments, spot_rows, np.ones(len(grid)), forward_freeze_seconds=self.forward_freeze_seconds,
                                      clamp_negative_rates=self.clamp_negative_rates)
         if np.any(option):
@@ -955,19 +1001,29 @@ class RiskMatrixModel(MarginModel):
         matrix = sparse.csr_matrix((qty, (bucket, inst)), shape=(n_b, n_inst))
         shocked = np.asarray(matrix @ prep.values)
         base = matrix @ prep.base
-        contribution = shocked - base[:, None]
-        discounted = prep.group_is_option[b_group] & ((prep.group_long[b_group] != 1.0) | (prep.group_short[b_group] != 1.0))
-        if np.any(discounted):
-            values = shocked[discounted]
-            factor = np.where(values >= 0, prep.group_long[b_group[discounted], None], prep.group_short[b_group[discounted], None])
-            contribution[discounted] = values * factor - base[discounted, None]
+        # static discount: shocked value x (long factor if >= 0 else short factor), minus the unshocked value.
+        # Groups without a discount have both factors exactly 1.0, so one pass over the whole (buckets x
+        # scenarios) array is bit-identical to discounting only the option buckets (and avoids masked copies).
+        group_long = prep.group_long[b_group]
+        group_short = prep.group_short[b_group]
+        if np.any(group_long != 1.0) or np.any(group_short != 1.0):
+            contribution = np.where(shocked >= 0, group_long[:, None], group_short[:, None])
+            contribution *= shocked
+            contribution -= base[:, None]
+        else:
+            contribution = shocked - base[:, None]
         damp = grid.dampening_array
         if np.any(damp != 1.0):
             contribution *= damp[None, :]
         skew = grid.vol_codes >= 2
         if np.any(skew):
-            option_bucket = prep.group_is_option[b_group]
-            contribution[:, skew] = np.where(option_bucket[:, None], -np.abs(contribution[:, skew]), contribution[:, skew])
+            option_bucket = prep.group_is_option[b_group][:, None]
+            columns = np.flatnonzero(skew)
+            if columns[-1] - columns[0] + 1 == len(columns):  # contiguous skew scenarios: work on a view
+                block = contribution[:, columns[0] : columns[-1] + 1]
+                np.copyto(block, -np.abs(block), where=option_bucket)
+            else:
+                contribution[:, skew] = np.where(option_bucket, -np.abs(contribution[:, skew]), contribution[:, skew])
         # basis contingency per option bucket
         up = matrix @ prep.basis_up
         down = matrix @ prep.basis_down
@@ -992,12 +1048,16 @@ class RiskMatrixModel(MarginModel):
         loss = np.bincount(r_acc, weights=loss_r, minlength=n_acc)
         basis_acc = np.bincount(r_acc, weights=basis_r, minlength=n_acc)
         # worst scenario of the account = that of its largest-loss risk unit
-        order = np.lexsort((-loss_r, r_acc))
-        first = np.ones(n_r, dtype=bool)
-        first[1:] = r_acc[order][1:] != r_acc[order][:-1]
+        # (risk units are sorted by account: per account, the first unit with the largest loss)
         worst = np.full(n_acc, -1, dtype=np.int64)
-        chosen = order[first]
-        worst[r_acc[chosen]] = np.where(loss_r[chosen] > 0, worst_r[chosen], -1)
+        if n_r:
+            starts = np.flatnonzero(np.concatenate(([True], r_acc[1:] != r_acc[:-1])))
+            largest = np.maximum.reduceat(loss_r, starts)
+            unit_group = np.cumsum(np.isin(np.arange(n_r), starts)) - 1
+            top = largest[unit_group]
+            candidate = np.where((loss_r == top) | np.isnan(top), np.arange(n_r), n_r)  # NaN (overflow): reported by the totals' check
+            chosen = np.minimum.reduceat(candidate, starts)
+            worst[r_acc[chosen]] = np.where(loss_r[chosen] > 0, worst_r[chosen], -1)
         # contingencies
         index = instruments.index_usd[inst]
         linear = (kind == PERPETUAL) | (kind == FUTURE)
@@ -1090,6 +1150,12 @@ class RiskMatrixModel(MarginModel):
             if keep_scenarios:
                 parts["pnl"].append(out["pnl"])
         joined: dict[str, Any] = {k: (np.concatenate(v) if v else np.zeros(0)).astype(np.int64 if k == "worst" else np.float64) for k, v in parts.items()}
+        for key, field_name in (("initial", "initial_margin_usd"), ("maintenance", "maintenance_margin_usd"), ("equity", "equity_usd")):
+            bad = ~np.isfinite(joined[key])
+            if np.any(bad):
+                i = int(np.argmax(bad))
+                raise NumericalError(f"{field_name}[{book.account_ids[i]}]", float(joined[key][i]),
+                                     f"the {self.name} total of this account is not finite (an overflow at these sizes); check its quantities and cash")
         return BookMarginResult(
             self.name, book.account_ids, joined["initial"], joined["maintenance"], joined["equity"], joined["loss"], joined["basis"],
             joined["mm_cont"], joined["im_cont"], joined["worst"].astype(np.int64), joined["pnl"].reshape(n, len(self.scenarios)) if keep_scenarios else None,
@@ -1111,41 +1177,97 @@ class RiskMatrixModel(MarginModel):
         return self.result_from_book(Book.from_accounts([account], market), 0)
 
     def result_from_book(self, book: Book, account: int = 0) -> MarginResult:
-        """A full :class:`MarginResult` (scenario table, worst scenario, contributions) for one account of ``book``."""
+        """A full :class:`MarginResult` (scenario table, worst scenario, contributions) for one account of ``book``.
+
+        Risk units are underlyings: each has its own worst scenario and loss, and the scan loss
+        is their sum (no offset between underlyings). The components table has one
+        ``scan risk <underlying>`` row per risk unit, ``details["scan_risk_by_underlying"]`` the
+        same figures with the worst scenario of each, and the positions table the P&L of every
+        position in the worst scenario *of its own underlying* (positions of one underlying add
+        up to minus that underlying's loss before static discounts, skew netting and the basis
+        contingency). When the book keeps its source rows (:meth:`Book.build`), the positions
+        table has one row per position given, not per netted instrument.
+        """
         out = self.evaluate_book_account(book, account)
         prep: _Prepared = out["prepared"]
         grid = self.scenarios
         instruments = book.instruments
         sl = out["positions"]
-        inst = book.instrument[sl]
-        qty = book.quantity[sl]
+        n_scen = len(grid)
         scenarios = grid.frame()
         scenarios["pnl_usd"] = out["pnl"][0]
-        assets = [instruments.assets[a] for a in out["r_asset"]]
+        r_asset = np.asarray(out["r_asset"], dtype=np.int64)
+        assets = [instruments.assets[a] for a in r_asset]
         if len(assets) > 1:
             for asset, row in zip(assets, out["pnl_r"]):
                 scenarios[f"pnl_{asset}_usd"] = row
+        loss_r = np.asarray(out["loss_r"], dtype=np.float64)
+        worst_r = np.asarray(out["worst_r"], dtype=np.int64)
+        worst_r = np.where(loss_r > 0, worst_r, -1)
+
+        def label(index: int) -> str | None:
+            return None if index < 0 else ("basis (forward) contingency" if index == n_scen else grid.label(index))
+
         worst = int(out["worst"][0])
-        n_scen = len(grid)
-        worst_label = None if worst < 0 else ("basis (forward) contingency" if worst == n_scen else grid.label(worst))
-        # positions: unit values and P&L in the worst scenario (before static discount)
+        worst_label = label(worst)
+        # positions: one row per source position (else per merged book row)
+        merged_inst = book.instrument[sl]
+        if book.source_row is not None and book.source_quantity is not None and book.source_mtm_usd is not None:
+            source = np.flatnonzero((book.source_row >= sl.start) & (book.source_row < sl.stop))
+            inst = book.instrument[book.source_row[source]]
+            qty = book.source_quantity[source]
+            mtm = book.source_mtm_usd[source]
+        else:
+            inst, qty, mtm = merged_inst, book.quantity[sl], book.mtm_usd[sl]
+        symbols = np.asarray(instruments.symbol, dtype=object)
+        kind_names = np.asarray(KIND_NAMES, dtype=object)
+        asset_names = np.asarray(instruments.assets, dtype=object)
         positions = pd.DataFrame(
             {
-                "symbol": [instruments.symbol[i] for i in inst],
-                "kind": [KIND_NAMES[k] for k in instruments.kind[inst]],
-                "underlying": [instruments.assets[a] for a in instruments.asset[inst]],
+                "symbol": text_column(symbols[inst]),
+                "kind": text_column(kind_names[instruments.kind[inst]]),
+                "underlying": text_column(asset_names[instruments.asset[inst]]),
                 "quantity": qty,
                 "value_usd": qty * prep.base[inst],
-                "mtm_usd": book.mtm_usd[sl],
+                "mtm_usd": mtm,
             }
         )
-        if 0 <= worst < n_scen:
-            positions["worst_scenario_pnl_usd"] = qty * (prep.values[inst, worst] - prep.base[inst]) * grid.dampening[worst]
+        # the worst scenario of each position's own underlying
+        worst_of_asset = np.full(max(len(instruments.assets), 1), -1, dtype=np.int64)
+        worst_of_asset[r_asset] = worst_r
+        position_worst = worst_of_asset[instruments.asset[inst]] if len(inst) else np.zeros(0, dtype=np.int64)
+        scenario_worst = (position_worst >= 0) & (position_worst < n_scen)
+        if np.any(scenario_worst):
+            column = np.where(scenario_worst, position_worst, 0)
+            pnl = qty * (prep.values[inst, column] - prep.base[inst]) * grid.dampening_array[column]
+            labels = np.asarray([label(int(w)) or "none" for w in worst_r], dtype=object)
+            label_of_asset = np.full(len(worst_of_asset), "none", dtype=object)
+            label_of_asset[r_asset] = labels
+            positions["worst_scenario"] = text_column(label_of_asset[instruments.asset[inst]])
+            positions["worst_scenario_pnl_usd"] = np.where(scenario_worst, pnl, np.nan)
         loss = float(out["loss"][0])
         im_factor = float(out["im_factor"][0])
+        # scan risk per underlying: static-only risk units (collateral) are shown only when charged
+        moving_assets = set(instruments.asset[merged_inst[instruments.kind[merged_inst] != STATIC]].tolist())
+        shown = np.asarray([a in moving_assets or unit_loss > 0 for a, unit_loss in zip(r_asset.tolist(), loss_r.tolist())], dtype=bool)
+        by_underlying = pd.DataFrame(
+            {
+                "underlying": [a for a, keep in zip(assets, shown) if keep],
+                "worst_scenario": [label(int(w)) or "none (no loss)" for w, keep in zip(worst_r, shown) if keep],
+                "worst_scenario_index": worst_r[shown],
+                "loss_usd": loss_r[shown],
+                "maintenance_margin_usd": self.mm_loss_factor * loss_r[shown],
+                "initial_margin_usd": im_factor * loss_r[shown],
+            }
+        )
         rows = [
-            ("scan risk", im_factor * loss, self.mm_loss_factor * loss,
-             f"worst loss {loss:,.2f} USD ({worst_label}) x loss factor (MM {self.mm_loss_factor:g}, IM {im_factor:g})"),
+            (f"scan risk {r['underlying']}", r["initial_margin_usd"], r["maintenance_margin_usd"],
+             f"worst loss {r['loss_usd']:,.2f} USD ({r['worst_scenario']}) x loss factor (MM {self.mm_loss_factor:g}, IM {im_factor:g})")
+            for r in by_underlying.to_dict("records")
+        ]
+        if not rows:
+            rows = [("scan risk", im_factor * loss, self.mm_loss_factor * loss, "no position moves with a scenario")]
+        rows += [
             ("perpetual/future contingency", float(out["linear_notional"][0]) * self.linear_contingency_im, float(out["linear_notional"][0]) * self.linear_contingency_mm,
              f"notional {float(out['linear_notional'][0]):,.2f} USD x ({self.linear_contingency_mm:g} MM, +{self.linear_contingency_im:g} IM)"),
             ("naked short option contingency", float(out["naked"][0]) * self.option_contingency_im, float(out["naked"][0]) * self.option_contingency_mm,
@@ -1154,11 +1276,12 @@ class RiskMatrixModel(MarginModel):
             ("oracle confidence", float(out["oracle"][0]), 0.0, "(1 - confidence) x margin x notional below the confidence threshold (IM only)"),
         ]
         components = pd.DataFrame(rows, columns=["component", "initial_margin_usd", "maintenance_margin_usd", "explanation"])
-        components["initial_margin_usd"] += components["maintenance_margin_usd"] * (components["component"] != "scan risk")
+        components["initial_margin_usd"] += components["maintenance_margin_usd"] * ~components["component"].str.startswith("scan risk")
         details = {
             "worst_scenario": worst_label,
             "worst_scenario_index": worst,
             "scan_loss_usd": loss,
+            "scan_risk_by_underlying": by_underlying,
             "basis_contingency_usd": float(out["basis"][0]),
             "im_loss_factor": im_factor,
             "risk_units": pd.DataFrame({"underlying": assets, "loss_usd": out["loss_r"], "basis_contingency_usd": out["basis_r"],
@@ -1167,9 +1290,15 @@ class RiskMatrixModel(MarginModel):
             "bucket_scenario_pnl_usd": out["contribution_b"],
             "bucket_shocked_value_usd": out["shocked_b"],
         }
+        if len(by_underlying) > 1:
+            parts = "; ".join(f"{r['underlying']} {r['loss_usd']:,.2f} USD in '{r['worst_scenario']}'" for r in by_underlying.to_dict("records"))
+            first = (f"Scan risk is taken per underlying, each in its own worst of {n_scen} scenarios (no offset between underlyings): "
+                     f"{parts}; total {loss:,.2f} USD.")
+        else:
+            first = f"The worst of {n_scen} scenarios is '{worst_label}' with a loss of {loss:,.2f} USD."
         notes = (
-            f"The worst of {n_scen} scenarios is '{worst_label}' with a loss of {loss:,.2f} USD.",
-            "Position P&Ls in the worst scenario are before the static discount of expiry values and skew netting.",
+            first,
+            "Position P&Ls are in the worst scenario of their own underlying, before the static discount of expiry values and skew netting.",
         )
         return MarginResult(self.name, float(out["initial"][0]), float(out["maintenance"][0]), float(out["equity"][0]), positions, components,
                             scenarios, details, notes)

@@ -384,3 +384,21 @@ def test_plot_scenario_losses(two_asset_history):
     assert "USD" in ax.get_xlabel() and ax.get_ylabel() == "number of scenarios"
     assert len(ax.get_legend().get_texts()) == 3
     plt.close(ax.figure)
+
+
+def test_split_fills_are_netted_and_per_position_contributions_add_up(two_asset_history):
+    # 2 BTC long as 400 fills of 0.01 long and 200 of -0.01 (net 2.0) and -10 ETH: the same margin as the
+    # netted account, one position row per fill, and the fills' tail contributions add up to the ES
+    model = FilteredHistoricalMargin(two_asset_history, lookback_days=1000)
+    market = _market({"BTC": 50_000.0, "ETH": 3_000.0})
+    fills = [_perp("BTC", 0.01)] * 400 + [_perp("BTC", -0.01)] * 200 + [_perp("ETH", -10.0)]
+    split = model.margin(Account(tuple(fills)), market)
+    netted = model.margin(Account((_perp("BTC", 2.0), _perp("ETH", -10.0))), market)
+    assert split.initial_margin_usd == pytest.approx(netted.initial_margin_usd, rel=1e-12)
+    assert split.details["es_usd"] == pytest.approx(netted.details["es_usd"], rel=1e-12)
+    assert len(split.positions) == 601
+    assert split.positions["tail_loss_usd"].sum() == pytest.approx(split.details["es_usd"], rel=1e-9)
+    btc = split.positions[split.positions["symbol"] == "BTC-PERPETUAL"]
+    # each fill contributes in proportion to its signed size: 200 net fills' worth = the netted BTC row
+    assert btc["tail_loss_usd"].sum() == pytest.approx(netted.positions["tail_loss_usd"].iloc[0], rel=1e-9)
+    assert btc["tail_loss_usd"].iloc[0] == pytest.approx(netted.positions["tail_loss_usd"].iloc[0] / 200, rel=1e-9)

@@ -463,3 +463,27 @@ def test_e1_liquidation_policy_is_preset_data() -> None:
     assert policy.backstop_below_mm_fraction == pytest.approx(2 / 3)
     with pytest.raises(ParameterError, match="partial_fraction"):
         LiquidationPolicy(partial_fraction=0.0)
+
+
+def test_rows_with_their_own_collateral_are_distinct_isolated_positions() -> None:
+    # C1 (BTC): rate = 2% + size x 0.005% (IM), 1% + size x 0.005% (MM), notional at 100,000.
+    # Two rows of 12.5 BTC, each with its own collateral, are two isolated positions of 12.5 BTC:
+    # IM = (2% + 12.5 x 0.005%) x 1,250,000 = 25,781.25 each (51,562.50), MM = 1.0625% x 1,250,000 = 13,281.25 each;
+    # without their own collateral they net into one 25 BTC position: IM 53,125, MM 28,125 (C1).
+    own = deribit_standard().margin(account(perp("BTC", 12.5, isolated_collateral_usd=30_000), perp("BTC", 12.5, isolated_collateral_usd=30_000)),
+                                    market())
+    assert own.initial_margin_usd == pytest.approx(51_562.5, rel=1e-12)
+    assert own.maintenance_margin_usd == pytest.approx(26_562.5, rel=1e-12)
+    assert own.positions["initial_margin_usd"].tolist() == pytest.approx([25_781.25, 25_781.25])
+    pooled = deribit_standard().margin(account(perp("BTC", 12.5), perp("BTC", 12.5)), market())
+    assert pooled.initial_margin_usd == pytest.approx(53_125.0, rel=1e-12)
+    assert pooled.maintenance_margin_usd == pytest.approx(28_125.0, rel=1e-12)
+
+
+def test_many_fills_margin_like_their_netted_position() -> None:
+    # 20,000 fills of 0.00125 BTC (= 25 BTC): C1 gives IM 53,125 and MM 28,125; each fill carries 1/20,000
+    fills = account(*([perp("BTC", 0.00125)] * 20_000))
+    result = deribit_standard().margin(fills, market())
+    assert result.initial_margin_usd == pytest.approx(53_125.0, rel=1e-9)
+    assert result.maintenance_margin_usd == pytest.approx(28_125.0, rel=1e-9)
+    assert result.positions["initial_margin_usd"].iloc[0] == pytest.approx(53_125.0 / 20_000, rel=1e-9)

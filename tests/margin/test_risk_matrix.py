@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from marginlab.account import Account
-from marginlab.exceptions import EmptyPortfolioError, InputError, ParameterError
+from marginlab.exceptions import EmptyPortfolioError, InputError, NumericalError, ParameterError
 from marginlab.instruments import Future, Option, Perpetual, Position
 from marginlab.margin.presets import get_model
 from marginlab.margin.risk_matrix import (
@@ -283,3 +283,75 @@ def test_property_derive_preset_invariants(items, seed) -> None:  # type: ignore
     assert other.initial_margin_usd == pytest.approx(base.initial_margin_usd, rel=1e-9, abs=1e-6)
     hedged = model.margin(Account([*positions, *[Position(p.instrument, -p.quantity) for p in positions]]), market)
     assert hedged.initial_margin_usd == pytest.approx(0.0, abs=1e-6)
+
+
+# ---------------------------------------------------------------- several underlyings (issue 11 item 7)
+PERP_GRID = RiskMatrixModel(ScenarioGrid.regular(spot_range=0.10, points=3, vol_shocks=("none",)))
+
+
+def test_btc_eth_account_scan_risk_per_underlying_adds_up() -> None:
+    # Hand-worked: +1 BTC perpetual at 100,000 and -10 ETH perpetual at 4,000, spot moves -10%, 0, +10%.
+    # BTC's worst scenario is -10%: loss 1 x 100,000 x 10% = 10,000 (ETH gains 4,000 in it).
+    # ETH's worst scenario is +10%: loss 10 x 4,000 x 10% = 4,000 (BTC gains 10,000 in it).
+    # Scan risk = 10,000 + 4,000 = 14,000, although no single scenario loses more than 6,000.
+    account = Account([Position(Perpetual("BTC"), 1.0), Position(Perpetual("ETH"), -10.0)], cash_usd=50_000)
+    result = PERP_GRID.margin(account, _market())
+    assert result.maintenance_margin_usd == pytest.approx(14_000.0, rel=1e-12)
+    assert -result.scenarios["pnl_usd"].min() == pytest.approx(6_000.0, rel=1e-12)
+    table = result.details["scan_risk_by_underlying"].set_index("underlying")
+    assert table.loc["BTC", "worst_scenario"] == "spot -10.0%, vol none"
+    assert table.loc["ETH", "worst_scenario"] == "spot +10.0%, vol none"
+    assert table.loc["BTC", "loss_usd"] == pytest.approx(10_000.0) and table.loc["ETH", "loss_usd"] == pytest.approx(4_000.0)
+    components = result.components.set_index("component")
+    assert components.loc["scan risk BTC", "maintenance_margin_usd"] == pytest.approx(10_000.0)
+    assert components.loc["scan risk ETH", "maintenance_margin_usd"] == pytest.approx(4_000.0)
+    assert result.to_frame().set_index("component").loc["total", "maintenance_margin_usd"] == pytest.approx(14_000.0)
+    # each position's P&L is in the worst scenario of its own underlying
+    positions = result.positions.set_index("symbol")
+    assert positions.loc["BTC-PERPETUAL", "worst_scenario_pnl_usd"] == pytest.approx(-10_000.0)
+    assert positions.loc["ETH-PERPETUAL", "worst_scenario_pnl_usd"] == pytest.approx(-4_000.0)
+    assert positions.loc["ETH-PERPETUAL", "worst_scenario"] == "spot +10.0%, vol none"
+    # the summary shows one row per underlying and their sum, not one misleading "worst scenario"
+    text = result.summary()
+    assert "Scan risk by underlying" in text and "Worst scenario:" not in text
+    total_line = [line for line in text.splitlines() if line.strip().startswith("total") and "14,000.00" in line]
+    assert total_line, text
+    assert "BTC 10,000.00 USD in 'spot -10.0%, vol none'; ETH 4,000.00 USD in 'spot +10.0%, vol none'" in result.notes[0]
+
+
+def test_calibrated_per_underlying_model_shows_one_scan_row_per_underlying() -> None:
+    from marginlab.calibration.params import CalibratedParameters, example_document
+    from marginlab.margin.calibrated import calibrated_portfolio
+
+    document = example_document()
+    document["assets"]["ETH"] = dict(document["assets"]["BTC"])
+    model = calibrated_portfolio(CalibratedParameters(document))
+    account = Account([Position(Perpetual("BTC"), 1.0), Position(Perpetual("ETH"), -10.0)], cash_usd=50_000)
+    result = model.margin(account, _market())
+    # a lone perpetual is charged its calibrated rate (6% MM) per underlying: 6,000 + 10 x 4,000 x 6% = 8,400
+    table = result.scan_risk_table().set_index("underlying")
+    assert table.loc["BTC", "maintenance_margin_usd"] == pytest.approx(6_000.0, rel=1e-12)
+    assert table.loc["ETH", "maintenance_margin_usd"] == pytest.approx(2_400.0, rel=1e-12)
+    assert table.loc["total", "maintenance_margin_usd"] == pytest.approx(result.maintenance_margin_usd, rel=1e-12)
+    assert table.loc["ETH", "worst_scenario"].startswith("spot +")
+    assert {"scan risk BTC", "scan risk ETH"} <= set(result.components["component"])
+
+
+def test_split_rows_give_per_position_rows_that_add_up() -> None:
+    # 1 BTC perpetual in three fills: the same margin as one row, and three position rows whose
+    # worst-scenario P&Ls add up to the netted instrument's (-10,000)
+    fills = [Position(Perpetual("BTC"), q) for q in (0.5, 0.25, 0.25)] + [Position(Perpetual("ETH"), -10.0)]
+    split = PERP_GRID.margin(Account(fills), _market())
+    one = PERP_GRID.margin(Account([Position(Perpetual("BTC"), 1.0), Position(Perpetual("ETH"), -10.0)]), _market())
+    assert split.maintenance_margin_usd == one.maintenance_margin_usd
+    assert len(split.positions) == 4
+    btc = split.positions[split.positions["underlying"] == "BTC"]
+    assert btc["worst_scenario_pnl_usd"].tolist() == pytest.approx([-5_000.0, -2_500.0, -2_500.0])
+    assert btc["worst_scenario_pnl_usd"].sum() == pytest.approx(-10_000.0)
+
+
+def test_margin_book_overflow_raises_numerical_error_naming_the_account() -> None:
+    table = InstrumentTable.build(["BTC-PERP"], [PERPETUAL], ["BTC"], price_usd=[100_000.0])
+    book = Book.build(table, [0, 1], [0, 0], [1.0, -1e306], cash_usd=[0.0, 1e306], account_ids=["fine", "huge"])
+    with pytest.raises(NumericalError, match=r"margin_usd\[huge\]"):
+        PERP_GRID.margin_book(book)
