@@ -50,7 +50,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -278,6 +278,7 @@ def replay(
     executor: Executor | None = None,
     partitions: int = 1,
     progress: bool = False,
+    engine: Literal["book", "per-account"] = "book",
 ) -> ReplayResult:
     """Replay ``book`` along ``scenario`` under each of ``models``.
 
@@ -304,6 +305,11 @@ def replay(
         Number of account chunks per step.
     progress : bool
         Show a tqdm progress bar over steps.
+    engine : {"book", "per-account"}
+        ``"book"`` (default): every account margined in one vectorised call per step and the
+        ladder run on arrays (:mod:`marginlab.analysis.book_replay`); ``"per-account"``: the
+        reference loop, one ``model.margin`` call per account and trial close (used by
+        ``executor``/``partitions`` and by the equivalence tests). Both give the same events.
     """
     book = tuple(book)
     if not book:
@@ -321,6 +327,8 @@ def replay(
         raise ParameterError("insurance_fund_usd", insurance_fund_usd, "must be a non-negative balance")
     if partitions < 1:
         raise ParameterError("partitions", partitions, "must be at least 1")
+    if engine not in ("book", "per-account"):
+        raise ParameterError("engine", engine, "must be 'book' or 'per-account'")
     policy = policy or LiquidationPolicy()
     executor = executor or in_process
     path = scenario if isinstance(scenario, MarketPath) else scenario_path(scenario, book_assets(book), substeps=substeps)
@@ -331,6 +339,11 @@ def replay(
     markets = [path.snapshot(i, expiries) for i in range(len(path))]
     runs = {}
     for name, spec in models.items():
+        if engine == "book" and executor is in_process:
+            from marginlab.analysis.book_replay import replay_model_on_book
+
+            runs[name] = replay_model_on_book(name, book, spec, markets, policy, funding, insurance_fund_usd, adl, progress, path.assets)
+            continue
         runs[name] = _replay_one(name, book, spec, path, markets, policy, funding, insurance_fund_usd, adl, executor, partitions, progress)
     notes = (f"path {path.name}: {len(path)} steps from {path.times[0]} to {path.times[-1]}; vols from {dict(path.vol_source)}",)
     return ReplayResult(path, runs, funding, notes)
