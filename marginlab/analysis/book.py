@@ -95,6 +95,7 @@ class BookState:
         self.entry: FloatArray = np.asarray(entry, dtype=np.float64)
         self.alive = np.ones(len(acc), dtype=bool)
         self.starts: IntArray = np.searchsorted(self.account, np.arange(len(accounts) + 1)).astype(np.int64)
+        self.symbols: tuple[str, ...] = tuple(symbols)
         self.kind: IntArray = np.array([_KIND_CODE[i.kind] for i in self.instruments], dtype=np.int64)
         self.underlying: tuple[str, ...] = tuple(i.underlying for i in self.instruments)
         self.expiry: list[datetime | None] = [i.expiry if isinstance(i, Future | Option) else None for i in self.instruments]
@@ -150,6 +151,46 @@ class BookState:
     def to_accounts(self) -> tuple[Account, ...]:
         """Every account as an :class:`~marginlab.account.Account` (current state)."""
         return tuple(self.account_at(a) for a in range(self.n_accounts))
+
+    def frozen_accounts(self) -> "LazyAccounts":
+        """The current accounts as a read-only sequence built on access (a copy of the arrays)."""
+        return LazyAccounts(self.ids, self.cash.copy(), self.collateral, list(self.positions), self.alive.copy(), self.starts)
+
+    def equity_without_positions(self, step: "StepMarket", a: int) -> float:
+        """Market equity of account ``a`` counting cash and collateral only (an account whose positions are all closed)."""
+        collateral = float(self.collateral_qty[a] @ step.collateral_price) if len(self.collateral_assets) else 0.0
+        return float(self.cash[a] + collateral)
+
+
+class LazyAccounts(Sequence[Account]):
+    """Accounts of a book state frozen at one moment, built as :class:`Account` objects on access."""
+
+    def __init__(self, ids: tuple[str, ...], cash: FloatArray, collateral: list[dict[str, float]], positions: list[Position],
+                 alive: NDArray[np.bool_], starts: IntArray) -> None:
+        self._ids, self._cash, self._collateral, self._positions, self._alive, self._starts = ids, cash, collateral, positions, alive, starts
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def _one(self, a: int) -> Account:
+        rows = range(int(self._starts[a]), int(self._starts[a + 1]))
+        positions = tuple(self._positions[r] for r in rows if self._alive[r])
+        return Account(positions, float(self._cash[a]), dict(self._collateral[a]), self._ids[a])
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
+        if isinstance(index, slice):
+            return tuple(self._one(a) for a in range(*index.indices(len(self))))
+        a = int(index)
+        if a < 0:
+            a += len(self)
+        if not 0 <= a < len(self):
+            raise IndexError(index)
+        return self._one(a)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and len(other) == len(self) and all(x == y for x, y in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -252,6 +293,7 @@ class BookMargin:
         self.step = step
         self.kind = "risk_matrix" if isinstance(model, RiskMatrixModel) else "flat" if isinstance(model, FlatRateModel) else "reference"
         self.calls = 0
+        self._prepared: Any = None
         if self.kind == "risk_matrix":
             self._build_table()
 
@@ -262,7 +304,7 @@ class BookMargin:
         live = np.flatnonzero(step.live)
         self.table_row = np.full(len(state.instruments), -1, dtype=np.int64)
         self.table_row[live] = np.arange(len(live))
-        symbols = [state.instruments[i].symbol for i in live] + [f"collateral:{a}" for a in state.collateral_assets]
+        symbols = [state.symbols[i] for i in live] + [f"collateral:{a}" for a in state.collateral_assets]
         kinds = list(state.kind[live]) + [STATIC] * len(state.collateral_assets)
         assets = [state.underlying[i] for i in live] + list(state.collateral_assets)
         is_option = state.kind[live] == OPTION
@@ -337,8 +379,18 @@ class BookMargin:
             cash_usd=state.cash[accounts],
             n_accounts=len(where),
         )
-        result = self.model.margin_book(book)  # type: ignore[attr-defined]
-        return result.initial_margin_usd, result.maintenance_margin_usd, result.equity_usd
+        model: Any = self.model
+        if self._prepared is None:
+            self._prepared = model._prepare(self.table)
+        initial, maintenance, equity = [], [], []
+        n, chunk = book.n_accounts, int(model.chunk_accounts)
+        starts = np.searchsorted(book.account, np.arange(0, n + chunk, chunk).clip(max=n))
+        for c, a0 in enumerate(range(0, n, chunk)):
+            out = model._evaluate(book, self._prepared, int(starts[c]), int(starts[c + 1]), a0, min(a0 + chunk, n), False)
+            initial.append(out["initial"])
+            maintenance.append(out["maintenance"])
+            equity.append(out["equity"])
+        return np.concatenate(initial), np.concatenate(maintenance), np.concatenate(equity)
 
     def _flat(self, pseudo: PseudoAccounts, has: NDArray[np.bool_]) -> tuple[FloatArray, FloatArray, FloatArray]:
         state, step = self.state, self.step

@@ -127,7 +127,7 @@ class BookLadder:
         _, mm, equity = self.margin(PseudoAccounts.of(state, accounts))
         ratio = _ratio(equity, mm)
         ids = np.asarray(state.ids, dtype=object)[accounts]
-        symbols = np.asarray([state.instruments[i].symbol for i in inst], dtype=object)
+        symbols = np.asarray(state.symbols, dtype=object)[inst]
         self._add_close(accounts, ids, label, symbols, change, inst, notional, fee, slip, ratio)
         return mm, ratio
 
@@ -261,7 +261,7 @@ def settle_expired_arrays(state: BookState, step: StepMarket, events: _Events, s
     events.add(
         key_step=step_number, phase=0, order=accounts, seq=rank - 1_000_000, n=len(rows),
         time=np.full(len(rows), step.market.as_of, dtype=object), account_id=np.asarray(state.ids, dtype=object)[accounts],
-        action="settlement", symbol=np.asarray([state.instruments[i].symbol for i in inst], dtype=object), quantity=-quantity,
+        action="settlement", symbol=np.asarray(state.symbols, dtype=object)[inst], quantity=-quantity,
         price_usd=price, notional_usd=np.abs(quantity) * price, transfer_usd=values,
     )
 
@@ -270,7 +270,7 @@ def auto_deleverage_arrays(
     state: BookState, step: StepMarket, bankrupt: int, pieces: dict[str, float], deficit_usd: float, fund_balance_usd: float
 ) -> tuple[list[dict[str, Any]], float]:
     """:func:`marginlab.analysis.liquidation.auto_deleverage` on the arrays (same queue, same transfers)."""
-    symbols = [state.instruments[i].symbol for i in range(len(state.instruments))]
+    symbols = list(state.symbols)
     symbol_index = {s: i for i, s in enumerate(symbols)}
     weights = {s: abs(q) * step.index[symbol_index[s]] for s, q in pieces.items()}
     total = sum(weights.values())
@@ -349,7 +349,7 @@ def replay_model_on_book(
     im_start, mm_start, _ = BookMargin(model0, state, step0)(PseudoAccounts.of(state, everyone))
     if funding != "given":
         state.cash += float(funding) * im_start - step0.market_equity(state)
-    accounts_start = state.to_accounts() if funding != "given" else book
+    accounts_start = state.frozen_accounts() if funding != "given" else book
     im0, mm0 = float(np.sum(im_start)), float(np.sum(mm_start))
     equity0 = float(np.sum(step0.market_equity(state)))
     fund = float(fund_start)
@@ -409,7 +409,7 @@ def replay_model_on_book(
             fund_paid += paid
             state.cash[i] += paid
             extra.append({"account_id": state.ids[i], "action": "insurance_fund", "deficit_usd": d, "transfer_usd": paid, "fund_balance_usd": fund,
-                          "equity_usd": float(step.market_equity(state, np.array([i]))[0])})
+                          "equity_usd": state.equity_without_positions(step, i)})
             remaining = d - paid
             if remaining > 1e-9 and adl:
                 pieces: dict[str, float] = {}
@@ -419,7 +419,7 @@ def replay_model_on_book(
                     row = int(closed_rows[j])
                     if state.kind[state.instrument[row]] not in (1, 2):
                         continue
-                    symbol = state.instruments[int(state.instrument[row])].symbol
+                    symbol = state.symbols[int(state.instrument[row])]
                     pieces[symbol] = pieces.get(symbol, 0.0) - float(closed_change[j])
                 if pieces:
                     rows, got = auto_deleverage_arrays(state, step, i, pieces, remaining, fund)
@@ -430,7 +430,7 @@ def replay_model_on_book(
                 bad_debt += remaining
                 written_off[i] += remaining
                 extra.append({"account_id": state.ids[i], "action": "bad_debt", "deficit_usd": remaining, "fund_balance_usd": fund,
-                              "equity_usd": float(step.market_equity(state, np.array([i]))[0])})
+                              "equity_usd": state.equity_without_positions(step, i)})
         if extra:
             frame = pd.DataFrame(extra)
             if "symbol" in frame:
@@ -456,7 +456,7 @@ def replay_model_on_book(
         )
         step_rows.append(record)
     return ModelReplay(
-        name, accounts_start, state.to_accounts(), events.frame(), pd.DataFrame(step_rows), im0, mm0, equity0, float(fund_start), fund, fund_paid,
+        name, accounts_start, state.frozen_accounts(), events.frame(), pd.DataFrame(step_rows), im0, mm0, equity0, float(fund_start), fund, fund_paid,
         recovered, bad_debt,
     )
 

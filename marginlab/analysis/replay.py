@@ -174,8 +174,8 @@ class ModelReplay:
     """Replay of one book under one model."""
 
     model: str
-    accounts_before: tuple[Account, ...]
-    accounts_after: tuple[Account, ...]
+    accounts_before: Sequence[Account]
+    accounts_after: Sequence[Account]
     events: pd.DataFrame
     steps: pd.DataFrame
     initial_margin_usd: float
