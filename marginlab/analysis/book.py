@@ -76,7 +76,7 @@ class BookState:
                 self.collateral_qty[i, assets.index(asset)] = float(amount)
         symbols: dict[str, int] = {}
         self.instruments: list[Instrument] = []
-        acc, inst, qty, entry = [], [], [], []
+        acc, inst, qty, entry, leverage = [], [], [], [], []
         self.positions: list[Position] = []
         for a, account in enumerate(accounts):
             for position in account.positions:
@@ -88,11 +88,13 @@ class BookState:
                 inst.append(symbols[symbol])
                 qty.append(position.quantity)
                 entry.append(np.nan if position.entry_price_usd is None else position.entry_price_usd)
+                leverage.append(np.nan if position.leverage is None else position.leverage)
                 self.positions.append(position)
         self.account: IntArray = np.asarray(acc, dtype=np.int64)
         self.instrument: IntArray = np.asarray(inst, dtype=np.int64)
         self.quantity: FloatArray = np.asarray(qty, dtype=np.float64)
         self.entry: FloatArray = np.asarray(entry, dtype=np.float64)
+        self.leverage: FloatArray = np.asarray(leverage, dtype=np.float64)
         self.alive = np.ones(len(acc), dtype=bool)
         self.starts: IntArray = np.searchsorted(self.account, np.arange(len(accounts) + 1)).astype(np.int64)
         self.symbols: tuple[str, ...] = tuple(symbols)
@@ -291,7 +293,18 @@ class BookMargin:
         self.model = model
         self.state = state
         self.step = step
-        self.kind = "risk_matrix" if isinstance(model, RiskMatrixModel) else "flat" if isinstance(model, FlatRateModel) else "reference"
+        from marginlab.margin.cross import CrossMargin
+        from marginlab.margin.isolated import IsolatedMargin
+
+        if isinstance(model, RiskMatrixModel):
+            self.kind = "risk_matrix"
+        elif isinstance(model, FlatRateModel):
+            self.kind = "flat"
+        elif type(model) in (IsolatedMargin, CrossMargin):
+            self.kind = "rules"
+        else:
+            self.kind = "reference"
+        self._adjusted: FloatArray | None = None
         self.calls = 0
         self._prepared: Any = None
         if self.kind == "risk_matrix":
@@ -342,6 +355,8 @@ class BookMargin:
             im_, mm_, eq_ = self._risk_matrix(pseudo, has)
         elif self.kind == "flat":
             im_, mm_, eq_ = self._flat(pseudo, has)
+        elif self.kind == "rules":
+            im_, mm_, eq_ = self._rules(pseudo, has)
         else:
             im_, mm_, eq_ = self._reference(pseudo, has)
         im[has], mm[has], equity[has] = im_, mm_, eq_
@@ -403,6 +418,89 @@ class BookMargin:
         collateral = state.collateral_qty[accounts] @ step.collateral_price if len(state.collateral_assets) else 0.0
         model: Any = self.model
         return model.im_rate * gross, model.mm_rate * gross, state.cash[accounts] + collateral + mtm
+
+    def _adjusted_collateral(self) -> FloatArray:
+        """Collateral after the cross model's haircuts, per account (computed once per step)."""
+        if self._adjusted is None:
+            from marginlab.collateral import TieredHaircut
+
+            model: Any = self.model
+            schedule = model.haircuts
+            state, step = self.state, self.step
+            adjusted = np.zeros(state.n_accounts)
+            for a, asset_k in zip(*np.nonzero(state.collateral_qty)):
+                asset = state.collateral_assets[asset_k]
+                amount = float(state.collateral_qty[a, asset_k])
+                value = amount * float(step.collateral_price[asset_k])
+                if schedule is None:
+                    haircut = 0.0
+                elif isinstance(schedule, TieredHaircut):
+                    haircut = float(schedule.haircut(asset, amount, step.market, value_usd=value))
+                else:
+                    haircut = float(schedule.haircut(asset, amount, step.market))
+                adjusted[a] += value * (1.0 - haircut)
+            self._adjusted = adjusted
+        return self._adjusted
+
+    def _rules(self, pseudo: PseudoAccounts, has: NDArray[np.bool_]) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Isolated and cross rule sets (:class:`~marginlab.margin.isolated.IsolatedMargin`), vectorised over positions."""
+        from marginlab.margin.cross import CrossMargin
+
+        model: Any = self.model
+        rules = model.rules if isinstance(model, CrossMargin) else model
+        state, step = self.state, self.step
+        inst = state.instrument[pseudo.rows]
+        kind = state.kind[inst]
+        qty = pseudo.quantity
+        option = kind == OPTION
+        if option.any() and rules.option_rule is None:
+            return self._reference(pseudo, has)  # raises the model's own error
+        n = len(has)
+        where = np.flatnonzero(has)
+        # one venue position per (account, instrument): rate of the net quantity
+        key = pseudo.owner * np.int64(len(state.instruments)) + inst
+        keys, group = np.unique(key, return_inverse=True)
+        g_owner = keys // len(state.instruments)
+        g_inst = keys % len(state.instruments)
+        net = np.bincount(group, weights=qty, minlength=len(keys))
+        g_kind = state.kind[g_inst]
+        long_spot_row = (kind == SPOT) & (qty > 0)
+        im_g = np.zeros(len(keys))
+        mm_g = np.zeros(len(keys))
+        g_option = g_kind == OPTION
+        if g_option.any():
+            i = g_inst[g_option]
+            im_o, mm_o = rules.option_rule.requirements(net[g_option], step.index[i], step.forward[i], step.strike[i], step.mark[i], step.is_call[i])
+            im_g[g_option], mm_g[g_option] = im_o, mm_o
+        linear_row = ~option & ~long_spot_row
+        if linear_row.any():
+            # rows of one group are all linear (same instrument) except spot groups mixing long and short rows
+            l_group = group[linear_row]
+            l_keys, l_where = np.unique(l_group, return_inverse=True)
+            net_l = np.abs(np.bincount(l_where, weights=qty[linear_row], minlength=len(l_keys)))
+            lev = np.full(len(l_keys), np.inf)
+            chosen = state.leverage[pseudo.rows[linear_row]]
+            np.minimum.at(lev, l_where, np.where(np.isnan(chosen), np.inf, chosen))
+            lev[np.isinf(lev)] = np.nan
+            l_inst = g_inst[l_keys]
+            mark = step.mark[l_inst]
+            assets = np.asarray(state.underlying, dtype=object)[l_inst]
+            for asset in np.unique(assets.astype(str)):
+                sel = assets == asset
+                rule = rules.rule(str(asset))
+                im_l, mm_l = rule.requirements(net_l[sel], net_l[sel] * mark[sel], lev[sel], rules.open_interest_usd.get(str(asset)))
+                im_g[l_keys[sel]] += im_l
+                mm_g[l_keys[sel]] += mm_l
+        initial = np.bincount(g_owner, weights=im_g, minlength=n)[where]
+        maintenance = np.bincount(g_owner, weights=mm_g, minlength=n)[where]
+        value = step.row_value(state, pseudo.rows, qty)
+        mtm = np.bincount(pseudo.owner, weights=value, minlength=n)[where]
+        accounts = pseudo.account[where]
+        if isinstance(model, CrossMargin):
+            collateral = self._adjusted_collateral()[accounts]
+        else:
+            collateral = state.collateral_qty[accounts] @ step.collateral_price if len(state.collateral_assets) else 0.0
+        return initial, maintenance, state.cash[accounts] + collateral + mtm
 
     def _reference(self, pseudo: PseudoAccounts, has: NDArray[np.bool_]) -> tuple[FloatArray, FloatArray, FloatArray]:
         out = np.zeros((3, int(has.sum())))

@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, time, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -191,6 +192,35 @@ def synthetic_book(
             cash = notional / 10.0
         accounts.append(Account(tuple(positions), round(cash, 2), collateral, account_id))
     return tuple(accounts)
+
+
+def strategies_for_models(models: Sequence[Any], market: MarketSnapshot, strategies: Mapping[str, float] | None = None) -> dict[str, float]:
+    """The strategies of ``strategies`` (default :data:`DEFAULT_STRATEGIES`) that every model of ``models`` can margin.
+
+    Each strategy is tried on one seeded account at ``market``; a strategy a model rejects with
+    a :class:`~marginlab.exceptions.MarginLabError` (e.g. options under a perpetuals-only venue)
+    is dropped, so that a synthetic book suits the models it is replayed under.
+
+    >>> from marginlab.margin.presets import get_model
+    >>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15T00:00:00Z", "assets": {"BTC": {"index_usd": 100000}}})
+    >>> sorted(strategies_for_models([get_model("hyperliquid")], market))
+    ['basis', 'long_perp', 'short_perp']
+    """
+    from marginlab.exceptions import MarginLabError
+
+    mix = dict(strategies or DEFAULT_STRATEGIES)
+    kept = {}
+    for name, weight in mix.items():
+        account = synthetic_book(1, market, rng=0, strategies={name: 1.0})[0]
+        try:
+            for model in models:
+                model.margin(account, market)
+        except MarginLabError:
+            continue
+        kept[name] = weight
+    if not kept:
+        raise InputError("models", [getattr(m, "name", m) for m in models], "no synthetic strategy can be margined by every model")
+    return kept
 
 
 def _forward(market: MarketSnapshot, asset: str, expiry: datetime) -> float:
