@@ -447,7 +447,7 @@ class BookMargin:
         from marginlab.margin.cross import CrossMargin
 
         model: Any = self.model
-        rules = model.rules if isinstance(model, CrossMargin) else model
+        rules: Any = model.rules if isinstance(model, CrossMargin) else model
         state, step = self.state, self.step
         inst = state.instrument[pseudo.rows]
         kind = state.kind[inst]
@@ -496,11 +496,13 @@ class BookMargin:
         value = step.row_value(state, pseudo.rows, qty)
         mtm = np.bincount(pseudo.owner, weights=value, minlength=n)[where]
         accounts = pseudo.account[where]
+        collateral: Any
         if isinstance(model, CrossMargin):
             collateral = self._adjusted_collateral()[accounts]
         else:
             collateral = state.collateral_qty[accounts] @ step.collateral_price if len(state.collateral_assets) else 0.0
-        return initial, maintenance, state.cash[accounts] + collateral + mtm
+        equity = np.asarray(state.cash[accounts] + collateral + mtm, dtype=np.float64)
+        return np.asarray(initial, dtype=np.float64), np.asarray(maintenance, dtype=np.float64), equity
 
     def _reference(self, pseudo: PseudoAccounts, has: NDArray[np.bool_]) -> tuple[FloatArray, FloatArray, FloatArray]:
         out = np.zeros((3, int(has.sum())))
