@@ -32,7 +32,7 @@ import pandas as pd
 
 from marginlab.account import Account
 from marginlab.analysis.book import OPTION, BookMargin, BookState, PseudoAccounts, StepMarket
-from marginlab.analysis.liquidation import EVENT_COLUMNS, LiquidationPolicy, events_frame
+from marginlab.analysis.liquidation import EVENT_COLUMNS, LiquidationPolicy, adl_score, events_frame, socialised_charges
 
 _ACTIONS = np.array(["none", "warning", "reduce_only", "partial_liquidation", "full_liquidation"], dtype=object)
 
@@ -297,7 +297,7 @@ def auto_deleverage_arrays(
         with np.errstate(divide="ignore"):
             leverage = np.where(equity > 0, gross / np.where(equity > 0, equity, 1.0), math.inf)
         pnl_pct = value / (np.abs(state.quantity[rows]) * state.entry[rows])
-        score = pnl_pct * leverage
+        score = np.array([adl_score(x) for x in (pnl_pct * leverage).tolist()])
         order = np.lexsort((rows, accounts, -score))
         mark = float(step.mark[i])
         units_left = abs(held)
@@ -353,7 +353,7 @@ def replay_model_on_book(
     im0, mm0 = float(np.sum(im_start)), float(np.sum(mm_start))
     equity0 = float(np.sum(step0.market_equity(state)))
     fund = float(fund_start)
-    fund_paid = recovered = bad_debt = 0.0
+    fund_paid = recovered = bad_debt = socialised = liquidator = 0.0
     events = _Events()
     step_rows = []
     last_tier = np.zeros(state.n_accounts, dtype=np.int64)  # 0 = none
@@ -391,7 +391,8 @@ def replay_model_on_book(
         if np.any(liquidate):
             ladder.run(with_positions[liquidate], mm[liquidate], ratio[liquidate], action[liquidate])
         fees = float(np.sum(ladder.fees))
-        fund += fees
+        fund += policy.fund_share(fees)
+        liquidator += fees - policy.fund_share(fees)
         # book-level settlement: largest deficit first (ties: book order)
         no_positions = np.flatnonzero(state.alive_counts() == 0)
         deficit = -step.market_equity(state, no_positions) - written_off[no_positions]
@@ -404,14 +405,14 @@ def replay_model_on_book(
         for k in order.tolist():
             i = int(no_positions[mask][k])
             d = float(deficit[mask][k])
-            paid = min(fund, d)
+            paid = min(fund, d) if policy.use_insurance_fund else 0.0
             fund -= paid
             fund_paid += paid
             state.cash[i] += paid
             extra.append({"account_id": state.ids[i], "action": "insurance_fund", "deficit_usd": d, "transfer_usd": paid, "fund_balance_usd": fund,
                           "equity_usd": state.equity_without_positions(step, i)})
             remaining = d - paid
-            if remaining > 1e-9 and adl:
+            if remaining > 1e-9 and adl and policy.auto_deleverage:
                 pieces: dict[str, float] = {}
                 mine = np.flatnonzero(closed_account == i)
                 # order of closes: by sequence of the ladder (rounds), as the reference's closed list
@@ -425,6 +426,16 @@ def replay_model_on_book(
                     rows, got = auto_deleverage_arrays(state, step, i, pieces, remaining, fund)
                     extra += rows
                     recovered += got
+                    remaining -= got
+            if remaining > 1e-9 and policy.socialised_loss:
+                charges = socialised_charges(step.market_equity(state), i, remaining)
+                got = float(charges.sum())
+                if got > 0:
+                    state.cash -= charges
+                    state.cash[i] += got
+                    socialised += got
+                    extra.append({"account_id": state.ids[i], "action": "socialised_loss", "deficit_usd": remaining, "transfer_usd": got,
+                                  "fund_balance_usd": fund, "equity_usd": state.equity_without_positions(step, i)})
                     remaining -= got
             if remaining > 1e-9:
                 bad_debt += remaining
@@ -457,7 +468,7 @@ def replay_model_on_book(
         step_rows.append(record)
     return ModelReplay(
         name, accounts_start, state.frozen_accounts(), events.frame(), pd.DataFrame(step_rows), im0, mm0, equity0, float(fund_start), fund, fund_paid,
-        recovered, bad_debt,
+        recovered, bad_debt, socialised, liquidator,
     )
 
 

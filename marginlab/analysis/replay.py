@@ -65,6 +65,8 @@ from marginlab.analysis.liquidation import (
     events_frame,
     liquidate_account,
     market_equity_usd,
+    socialised_charges,
+    socialised_event,
 )
 from marginlab.analysis.scenarios import MarketPath, Scenario, scenario_path
 from marginlab.exceptions import EmptyPortfolioError, InputError, ParameterError
@@ -186,6 +188,8 @@ class ModelReplay:
     fund_paid_usd: float
     adl_recovered_usd: float
     bad_debt_usd: float
+    socialised_usd: float = 0.0
+    liquidator_usd: float = 0.0
 
     @property
     def accounts_liquidated(self) -> tuple[str, ...]:
@@ -212,6 +216,8 @@ class ModelReplay:
                 "shortfall_usd": self.deficit_usd,
                 "fund_drawdown_usd": self.fund_paid_usd,
                 "adl_usd": self.adl_recovered_usd,
+                "socialised_usd": self.socialised_usd,
+                "liquidator_bonus_usd": self.liquidator_usd,
                 "bad_debt_usd": self.bad_debt_usd,
                 "fund_after_usd": self.fund_after_usd,
             },
@@ -339,7 +345,10 @@ def replay(
     markets = [path.snapshot(i, expiries) for i in range(len(path))]
     runs = {}
     for name, spec in models.items():
-        if engine == "book" and executor is in_process:
+        isolated_book = _model_at(spec, markets[0].as_of).family == "isolated" and any(
+            p.isolated_collateral_usd is not None for a in book for p in a.positions
+        )
+        if engine == "book" and executor is in_process and not isolated_book:  # isolated positions: per-position ladder, reference path
             from marginlab.analysis.book_replay import replay_model_on_book
 
             runs[name] = replay_model_on_book(name, book, spec, markets, policy, funding, insurance_fund_usd, adl, progress, path.assets)
@@ -378,7 +387,7 @@ def _replay_one(
     equity0 = float(sum(market_equity_usd(a, first) for a in accounts))
     accounts_start = accounts
     fund = float(fund_start)
-    fund_paid = recovered = bad_debt = 0.0
+    fund_paid = recovered = bad_debt = socialised = liquidator = 0.0
     event_rows: list[dict[str, Any]] = []
     step_rows = []
     last_tier: dict[str, str] = {}
@@ -390,7 +399,8 @@ def _replay_one(
         accounts = tuple(r[0] for r in results)
         outcomes = [r[1] for r in results]
         fees = float(sum(r[3] for r in results))
-        fund += fees
+        fund += policy.fund_share(fees)
+        liquidator += fees - policy.fund_share(fees)
         for account_after, outcome, settlement_rows, _fees, _ratio in results:
             event_rows += settlement_rows
             tier = outcome.action if outcome is not None else "none"
@@ -402,6 +412,8 @@ def _replay_one(
                         continue  # the account-level fund row is replaced by the book-level settlement below
                     if row["action"] in ("warning", "reduce_only") and repeated:
                         continue  # a warning is logged when the account enters the tier, not at every step
+                    if row["action"] == "bad_debt":  # isolated position's loss beyond its collateral (the account is not charged)
+                        bad_debt += row["deficit_usd"]
                     event_rows.append({**row, "fund_balance_usd": np.nan})  # the fund is settled for the whole step below
         # settle deficits: largest first (ties: book order)
         # (any account left without positions and with negative equity -- after liquidation, or after an expired short
@@ -412,7 +424,7 @@ def _replay_one(
         deficits = sorted([d for d in deficits if d[0] > 1e-6], key=lambda d: (-d[0], d[1]))
         book_list = list(accounts)
         for deficit, i in deficits:
-            paid = min(fund, deficit)
+            paid = min(fund, deficit) if policy.use_insurance_fund else 0.0
             fund -= paid
             fund_paid += paid
             account = book_list[i]
@@ -420,13 +432,24 @@ def _replay_one(
             event_rows.append(_event(time=market.as_of, account_id=account.account_id, action="insurance_fund", deficit_usd=deficit,
                                      transfer_usd=paid, fund_balance_usd=fund, equity_usd=market_equity_usd(book_list[i], market)))
             remaining = deficit - paid
-            if remaining > 1e-9 and adl:
+            if remaining > 1e-9 and adl and policy.auto_deleverage:
                 outcome = outcomes[i]
                 closed = outcome.closed if outcome is not None else ()
                 book_list, rows, got = auto_deleverage(book_list, i, closed, remaining, market, fund_balance_usd=fund)
                 event_rows += rows
                 recovered += got
                 remaining -= got
+            if remaining > 1e-9 and policy.socialised_loss:
+                charges = socialised_charges(np.array([market_equity_usd(a, market) for a in book_list]), i, remaining)
+                got = float(charges.sum())
+                if got > 0:
+                    book_list = [a if c == 0 else Account(a.positions, a.cash_usd - c, dict(a.collateral), a.account_id) for a, c in zip(book_list, charges)]
+                    bankrupt = book_list[i]
+                    book_list[i] = Account(bankrupt.positions, bankrupt.cash_usd + got, dict(bankrupt.collateral), bankrupt.account_id)
+                    socialised += got
+                    event_rows.append(socialised_event(market.as_of, bankrupt.account_id, remaining, got, int(np.sum(charges > 0)), fund,
+                                                       market_equity_usd(book_list[i], market)))
+                    remaining -= got
             if remaining > 1e-9:
                 bad_debt += remaining
                 written_off[account.account_id] = written_off.get(account.account_id, 0.0) + remaining
@@ -448,5 +471,6 @@ def _replay_one(
         step_rows.append(record)
     events = events_frame(event_rows)
     return ModelReplay(
-        name, accounts_start, accounts, events, pd.DataFrame(step_rows), im0, mm0, equity0, float(fund_start), fund, fund_paid, recovered, bad_debt
+        name, accounts_start, accounts, events, pd.DataFrame(step_rows), im0, mm0, equity0, float(fund_start), fund, fund_paid, recovered, bad_debt,
+        socialised, liquidator,
     )
