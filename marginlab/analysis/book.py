@@ -520,6 +520,22 @@ class BookMargin:
         return out[0], out[1], out[2]
 
 
+def is_vectorised(model: MarginModel) -> bool:
+    """True when the book engine margins ``model`` in vectorised calls (risk-matrix, isolated, cross, flat);
+    other models run account by account inside the book engine (same results, per-account speed).
+
+    >>> from marginlab.margin.presets import get_model
+    >>> is_vectorised(get_model("deribit-pm")), is_vectorised(get_model("hyperliquid-cross")), is_vectorised(get_model("fhs-var"))
+    (True, True, False)
+    """
+    from marginlab.analysis.liquidation import FlatRateModel
+    from marginlab.margin.cross import CrossMargin
+    from marginlab.margin.isolated import IsolatedMargin
+    from marginlab.margin.risk_matrix import RiskMatrixModel
+
+    return isinstance(model, RiskMatrixModel | FlatRateModel) or type(model) in (IsolatedMargin, CrossMargin)
+
+
 def book_margin(model: MarginModel, accounts: Sequence[Account], market: MarketSnapshot) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Initial margin, maintenance margin and model equity of every account, vectorised where the model allows.
 

@@ -474,3 +474,29 @@ def _replay_one(
         name, accounts_start, accounts, events, pd.DataFrame(step_rows), im0, mm0, equity0, float(fund_start), fund, fund_paid, recovered, bad_debt,
         socialised, liquidator,
     )
+
+
+def replay_scenarios(
+    book: Callable[[MarketPath], Sequence[Account]],
+    models: Mapping[str, ModelSpec],
+    scenarios: Sequence[str],
+    *,
+    substeps: int = 1,
+    assets: Sequence[str] = ("BTC", "ETH"),
+    **kwargs: Any,
+) -> dict[str, ReplayResult]:
+    """Replay a book built at the start of each scenario (``book(path)``) under every model.
+
+    Returns ``{scenario: ReplayResult}``; :func:`scenario_table` stacks their summaries.
+    """
+    out = {}
+    for name in scenarios:
+        path = scenario_path(name, list(assets), substeps=substeps)
+        out[name] = replay(book(path), models, path, **kwargs)
+    return out
+
+
+def scenario_table(results: Mapping[str, ReplayResult]) -> pd.DataFrame:
+    """The summaries of :func:`replay_scenarios` stacked: one row per (scenario, model)."""
+    frames = [result.summary().reset_index().assign(scenario=name) for name, result in results.items()]
+    return pd.concat(frames, ignore_index=True).set_index(["scenario", "model"])
