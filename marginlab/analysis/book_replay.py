@@ -474,3 +474,116 @@ def replay_model_on_book(
 
 
 
+
+
+def liquidate_book_arrays(
+    state: BookState, step: StepMarket, model: Any, policy: LiquidationPolicy, fund_usd: float, *, adl: bool = True, when: Any = None
+) -> dict[str, Any]:
+    """:func:`marginlab.analysis.liquidation.liquidate_book` on the arrays (same order, fund path, ADL and events).
+
+    Accounts are processed in ascending margin ratio (ties: book order); each account's closes feed
+    the fund as they happen and its deficit draws on the fund left by the previous accounts; what the
+    fund cannot pay goes to ADL, then bad debt. ``state`` is updated in place.
+
+    Returns a dict with ``events`` (DataFrame), ``fund_after_usd``, ``fees_usd``, ``deficit_usd``,
+    ``adl_recovered_usd``, ``bad_debt_usd``, ``liquidated`` (account indices).
+    """
+    when = when if when is not None else step.market.as_of
+    margin = BookMargin(model, state, step)
+    counts = state.alive_counts()
+    with_positions = np.flatnonzero(counts > 0)
+    _, mm, equity = margin(PseudoAccounts.of(state, with_positions))
+    ratio = _ratio(equity, mm)
+    action = classify(ratio, policy)
+    buffer = _Events()
+    ladder = BookLadder(state, step, margin, policy, buffer, 0)
+    liquidate = action >= 3
+    if np.any(liquidate):
+        ladder.run(with_positions[liquidate], mm[liquidate], ratio[liquidate], action[liquidate])
+    ratio_all = np.full(state.n_accounts, np.inf)
+    ratio_all[with_positions] = ratio
+    action_all = np.zeros(state.n_accounts, dtype=np.int64)
+    action_all[with_positions] = action
+    equity_before = np.zeros(state.n_accounts)
+    touched = np.flatnonzero(action_all > 0)
+    order = np.lexsort((np.arange(state.n_accounts), ratio_all))
+    rank = np.empty(state.n_accounts, dtype=np.int64)
+    rank[order] = np.arange(state.n_accounts)
+    # the ladder's close rows, grouped by account in close order
+    closes = buffer.frame()
+    index_of = {account_id: i for i, account_id in enumerate(state.ids)}
+    closes["_account"] = np.asarray([index_of[x] for x in closes["account_id"]], dtype=np.int64) if len(closes) else np.zeros(0, dtype=np.int64)
+    counts_after = state.alive_counts()
+    by_account: dict[int, pd.DataFrame] = {}
+    for key, group_frame in closes.groupby("_account", sort=False):
+        by_account[int(key)] = group_frame  # type: ignore[arg-type]
+    rows: list[pd.DataFrame] = []
+    fund = float(fund_usd)
+    fees_total = deficit_total = 0.0
+    uncovered: dict[int, float] = {}
+    if len(touched):
+        warned = touched[(action_all[touched] == 1) | (action_all[touched] == 2)]
+        if len(warned):
+            equity_before[warned] = step.market_equity(state, warned)
+    for a in touched[np.argsort(rank[touched], kind="stable")].tolist():
+        if action_all[a] in (1, 2):
+            rows.append(events_frame([{"time": when, "account_id": state.ids[a], "step": 0, "action": str(_ACTIONS[action_all[a]]), "symbol": "",
+                                       "fund_balance_usd": fund, "margin_ratio": ratio_all[a], "equity_usd": equity_before[a],
+                                       **{c: 0.0 for c in EVENT_COLUMNS if c not in ("time", "account_id", "step", "action", "symbol",
+                                                                                      "fund_balance_usd", "margin_ratio", "equity_usd")}}]))
+            continue
+        group = by_account.get(a)
+        if group is None:
+            continue
+        group = group.drop(columns="_account").copy()
+        fees = group["fee_usd"].to_numpy()
+        fund_path = fund + np.cumsum(fees * (1.0 - policy.liquidator_share))
+        group["fund_balance_usd"] = fund_path
+        group["time"] = [when] * len(group)
+        fund = float(fund_path[-1])
+        fees_total += float(fees.sum())
+        rows.append(group)
+        if counts_after[a] == 0:
+            equity_after = state.equity_without_positions(step, a)
+            if equity_after < 0:
+                deficit = -equity_after
+                paid = min(fund, deficit) if policy.use_insurance_fund else 0.0
+                fund -= paid
+                deficit_total += deficit
+                state.cash[a] += paid
+                if deficit - paid > 0:
+                    uncovered[a] = deficit - paid
+                rows.append(events_frame([{**{c: 0.0 for c in EVENT_COLUMNS}, "time": when, "account_id": state.ids[a],
+                                           "step": int(group["step"].iloc[-1]), "action": "insurance_fund", "symbol": "", "deficit_usd": deficit,
+                                           "transfer_usd": paid, "fund_balance_usd": fund, "equity_usd": state.equity_without_positions(step, a)}]))
+    recovered = bad_debt = 0.0
+    closed_rows = np.concatenate(ladder.closed_rows) if ladder.closed_rows else np.zeros(0, dtype=np.int64)
+    closed_change = np.concatenate(ladder.closed_change) if ladder.closed_change else np.zeros(0)
+    closed_account = np.concatenate(ladder.closed_account) if ladder.closed_account else np.zeros(0, dtype=np.int64)
+    extra: list[dict[str, Any]] = []
+    for a in sorted(uncovered, key=lambda i: rank[i]):
+        remaining = uncovered[a]
+        if adl and policy.auto_deleverage:
+            pieces: dict[str, float] = {}
+            for j in np.flatnonzero(closed_account == a).tolist():
+                row = int(closed_rows[j])
+                if state.kind[state.instrument[row]] in (1, 2):
+                    symbol = state.symbols[int(state.instrument[row])]
+                    pieces[symbol] = pieces.get(symbol, 0.0) - float(closed_change[j])
+            if pieces:
+                adl_rows, got = auto_deleverage_arrays(state, step, a, pieces, remaining, fund)
+                extra += adl_rows
+                recovered += got
+                remaining -= got
+        if remaining > 1e-9:
+            bad_debt += remaining
+            extra.append({"account_id": state.ids[a], "action": "bad_debt", "deficit_usd": remaining, "fund_balance_usd": fund,
+                          "equity_usd": state.equity_without_positions(step, a)})
+    for record in extra:
+        full: dict[str, Any] = {c: 0.0 for c in EVENT_COLUMNS}
+        full.update(time=when, step=0, symbol="")
+        full.update(record)
+        rows.append(events_frame([full]))
+    events = pd.concat(rows, ignore_index=True) if rows else events_frame([])
+    return {"events": events, "fund_after_usd": fund, "fees_usd": fees_total, "deficit_usd": deficit_total, "adl_recovered_usd": recovered,
+            "bad_debt_usd": bad_debt, "liquidated": np.unique(closed_account)}
