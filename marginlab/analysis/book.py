@@ -106,6 +106,35 @@ class BookState:
     def from_accounts(cls, accounts: Sequence[Account]) -> "BookState":
         return cls(accounts)
 
+    def slice(self, a0: int, a1: int) -> "BookState":
+        """Accounts ``a0 .. a1 - 1`` as their own state (copies of the arrays; instruments shared)."""
+        r0, r1 = int(self.starts[a0]), int(self.starts[a1])
+        part = object.__new__(BookState)
+        part.ids = self.ids[a0:a1]
+        part.cash = self.cash[a0:a1].copy()
+        part.collateral = self.collateral[a0:a1]
+        part.collateral_assets = self.collateral_assets
+        part.collateral_qty = self.collateral_qty[a0:a1].copy()
+        part.instruments, part.symbols, part.kind, part.underlying, part.expiry = self.instruments, self.symbols, self.kind, self.underlying, self.expiry
+        part.positions = self.positions[r0:r1]
+        part.account = self.account[r0:r1] - a0
+        part.instrument = self.instrument[r0:r1].copy()
+        part.quantity = self.quantity[r0:r1].copy()
+        part.entry = self.entry[r0:r1].copy()
+        part.leverage = self.leverage[r0:r1].copy()
+        part.alive = self.alive[r0:r1].copy()
+        part.starts = self.starts[a0 : a1 + 1] - r0
+        return part
+
+    def merge(self, part: "BookState", a0: int) -> None:
+        """Write back a :meth:`slice` starting at account ``a0`` after it was updated."""
+        a1 = a0 + part.n_accounts
+        r0, r1 = int(self.starts[a0]), int(self.starts[a1])
+        self.cash[a0:a1] = part.cash
+        self.quantity[r0:r1] = part.quantity
+        self.alive[r0:r1] = part.alive
+        self.positions[r0:r1] = part.positions
+
     def __len__(self) -> int:
         return len(self.account)
 

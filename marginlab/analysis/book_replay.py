@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,14 +41,16 @@ _ACTIONS = np.array(["none", "warning", "reduce_only", "partial_liquidation", "f
 class _Events:
     """Event rows as column arrays, with a sort key reproducing the reference order."""
 
-    def __init__(self) -> None:
+    def __init__(self, offset: int = 0) -> None:
         self.parts: list[dict[str, Any]] = []
+        self.offset = offset  # global index of the first account (partitions of a book)
 
     def add(self, *, key_step: int, phase: int, order: Any, seq: Any, n: int, **columns: Any) -> None:
         if n == 0:
             return
         part = {k: np.broadcast_to(np.asarray(v), (n,)).copy() if not isinstance(v, list) else np.asarray(v, dtype=object) for k, v in columns.items()}
-        part["_key"] = np.stack([np.full(n, key_step), np.full(n, phase), np.broadcast_to(np.asarray(order), (n,)), np.broadcast_to(np.asarray(seq), (n,))], axis=1)
+        part["_key"] = np.stack([np.full(n, key_step), np.full(n, phase), np.broadcast_to(np.asarray(order) + self.offset, (n,)),
+                                 np.broadcast_to(np.asarray(seq), (n,))], axis=1)
         self.parts.append(part)
 
     def frame(self) -> pd.DataFrame:
@@ -324,6 +327,72 @@ def auto_deleverage_arrays(
     return rows_out, recovered
 
 
+@dataclass
+class _PhaseInput:
+    state: BookState
+    step: StepMarket
+    model: Any
+    policy: LiquidationPolicy
+    step_number: int
+    last_tier: np.ndarray
+    account_offset: int
+    row_offset: int
+
+
+@dataclass
+class _PhaseOutput:
+    state: BookState
+    events: list[dict[str, Any]]
+    tier: np.ndarray
+    ratio: np.ndarray
+    fees: float
+    closed_rows: np.ndarray
+    closed_change: np.ndarray
+    closed_account: np.ndarray
+    account_offset: int
+    row_offset: int
+
+
+def _ladder_phase(task: _PhaseInput) -> _PhaseOutput:
+    """The per-account part of one step on a (part of the) book: settle expiries, margin every account in
+    one call, log tier changes, run the ladder. Independent across accounts: what a cluster distributes."""
+    state, step, policy, step_number = task.state, task.step, task.policy, task.step_number
+    events = _Events(task.account_offset)
+    settle_expired_arrays(state, step, events, step_number)
+    margin = BookMargin(task.model, state, step)
+    counts = state.alive_counts()
+    with_positions = np.flatnonzero(counts > 0)
+    _, mm, equity = margin(PseudoAccounts.of(state, with_positions))
+    ratio = _ratio(equity, mm)
+    if np.any(np.isnan(ratio)):
+        from marginlab.exceptions import ParameterError
+
+        raise ParameterError("margin_ratio", float("nan"), f"is NaN for account {state.ids[int(with_positions[np.argmax(np.isnan(ratio))])]}")
+    action = classify(ratio, policy)
+    ratio_all = np.full(state.n_accounts, np.inf)
+    ratio_all[with_positions] = ratio
+    tier = np.zeros(state.n_accounts, dtype=np.int64)
+    tier[with_positions] = action
+    warn = with_positions[((action == 1) | (action == 2)) & (task.last_tier[with_positions] != action)]
+    if len(warn):
+        events.add(
+            key_step=step_number, phase=0, order=warn, seq=0, n=len(warn), time=np.full(len(warn), step.market.as_of, dtype=object),
+            account_id=np.asarray(state.ids, dtype=object)[warn], action=_ACTIONS[tier[warn]], margin_ratio=ratio_all[warn],
+            fund_balance_usd=np.nan, equity_usd=step.market_equity(state, warn),
+        )
+    ladder = BookLadder(state, step, margin, policy, events, step_number)
+    liquidate = action >= 3
+    if np.any(liquidate):
+        ladder.run(with_positions[liquidate], mm[liquidate], ratio[liquidate], action[liquidate])
+    return _PhaseOutput(
+        state, events.parts, tier, ratio_all, float(np.sum(ladder.fees)),
+        np.concatenate(ladder.closed_rows) if ladder.closed_rows else np.zeros(0, dtype=np.int64),
+        np.concatenate(ladder.closed_change) if ladder.closed_change else np.zeros(0),
+        np.concatenate(ladder.closed_account) if ladder.closed_account else np.zeros(0, dtype=np.int64),
+        task.account_offset, task.row_offset,
+    )
+
+
 def replay_model_on_book(
     name: str,
     book: tuple[Account, ...],
@@ -335,6 +404,8 @@ def replay_model_on_book(
     adl: bool,
     progress: bool,
     path_assets: Sequence[str],
+    executor: Any = None,
+    partitions: int = 1,
 ) -> Any:
     """Replay of one model on the arrays; returns a :class:`~marginlab.analysis.replay.ModelReplay`."""
     from tqdm.auto import tqdm
@@ -362,35 +433,24 @@ def replay_model_on_book(
     for step_number, market in iterator:
         model = _model_at(spec, market.as_of)
         step = StepMarket.build(state, market)
-        settle_expired_arrays(state, step, events, step_number)
-        margin = BookMargin(model, state, step)
-        counts = state.alive_counts()
-        with_positions = np.flatnonzero(counts > 0)
-        _, mm, equity = margin(PseudoAccounts.of(state, with_positions))
-        ratio = _ratio(equity, mm)
-        if np.any(np.isnan(ratio)):
-            from marginlab.exceptions import ParameterError
-
-            raise ParameterError("margin_ratio", float("nan"), f"is NaN for account {state.ids[int(with_positions[np.argmax(np.isnan(ratio))])]}")
-        action = classify(ratio, policy)
-        ratio_all = np.full(state.n_accounts, np.inf)
-        ratio_all[with_positions] = ratio
-        tier = np.zeros(state.n_accounts, dtype=np.int64)
-        tier[with_positions] = action
-        # warnings when entering the tier
-        warn = with_positions[((action == 1) | (action == 2)) & (last_tier[with_positions] != action)]
-        if len(warn):
-            events.add(
-                key_step=step_number, phase=0, order=warn, seq=0, n=len(warn), time=np.full(len(warn), market.as_of, dtype=object),
-                account_id=np.asarray(state.ids, dtype=object)[warn], action=_ACTIONS[tier[warn]], margin_ratio=ratio_all[warn],
-                fund_balance_usd=np.nan, equity_usd=step.market_equity(state, warn),
-            )
-        last_tier = tier
-        ladder = BookLadder(state, step, margin, policy, events, step_number)
-        liquidate = action >= 3
-        if np.any(liquidate):
-            ladder.run(with_positions[liquidate], mm[liquidate], ratio[liquidate], action[liquidate])
-        fees = float(np.sum(ladder.fees))
+        if executor is None or partitions <= 1:
+            phase = _ladder_phase(_PhaseInput(state, step, model, policy, step_number, last_tier, 0, 0))
+            parts = [phase]
+        else:
+            bounds = np.linspace(0, state.n_accounts, partitions + 1).round().astype(int)
+            inputs = [_PhaseInput(state.slice(a0, a1), step, model, policy, step_number, last_tier[a0:a1], a0, int(state.starts[a0]))
+                      for a0, a1 in zip(bounds[:-1], bounds[1:]) if a1 > a0]
+            parts = executor(_ladder_phase, inputs)
+            for piece in parts:
+                state.merge(piece.state, piece.account_offset)
+        for piece in parts:
+            events.parts += piece.events
+        last_tier = np.concatenate([piece.tier for piece in parts])
+        ratio_all = np.concatenate([piece.ratio for piece in parts])
+        closed_rows = np.concatenate([piece.closed_rows + piece.row_offset for piece in parts])
+        closed_change = np.concatenate([piece.closed_change for piece in parts])
+        closed_account = np.concatenate([piece.closed_account + piece.account_offset for piece in parts])
+        fees = float(sum(piece.fees for piece in parts))
         fund += policy.fund_share(fees)
         liquidator += fees - policy.fund_share(fees)
         # book-level settlement: largest deficit first (ties: book order)
@@ -398,9 +458,6 @@ def replay_model_on_book(
         deficit = -step.market_equity(state, no_positions) - written_off[no_positions]
         mask = deficit > 1e-6
         order = np.lexsort((no_positions[mask], -deficit[mask]))
-        closed_rows = np.concatenate(ladder.closed_rows) if ladder.closed_rows else np.zeros(0, dtype=np.int64)
-        closed_change = np.concatenate(ladder.closed_change) if ladder.closed_change else np.zeros(0)
-        closed_account = np.concatenate(ladder.closed_account) if ladder.closed_account else np.zeros(0, dtype=np.int64)
         extra: list[dict[str, Any]] = []
         for k in order.tolist():
             i = int(no_positions[mask][k])

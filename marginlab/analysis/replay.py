@@ -313,9 +313,10 @@ def replay(
         Show a tqdm progress bar over steps.
     engine : {"book", "per-account"}
         ``"book"`` (default): every account margined in one vectorised call per step and the
-        ladder run on arrays (:mod:`marginlab.analysis.book_replay`); ``"per-account"``: the
-        reference loop, one ``model.margin`` call per account and trial close (used by
-        ``executor``/``partitions`` and by the equivalence tests). Both give the same events.
+        ladder run on arrays (:mod:`marginlab.analysis.book_replay`; with ``executor`` and
+        ``partitions`` the book is split by account and each part runs on the executor, e.g. a
+        dask cluster); ``"per-account"``: the reference loop, one ``model.margin`` call per
+        account and trial close (the equivalence tests). Both give the same events.
     """
     book = tuple(book)
     if not book:
@@ -348,10 +349,11 @@ def replay(
         isolated_book = _model_at(spec, markets[0].as_of).family == "isolated" and any(
             p.isolated_collateral_usd is not None for a in book for p in a.positions
         )
-        if engine == "book" and executor is in_process and not isolated_book:  # isolated positions: per-position ladder, reference path
+        if engine == "book" and not isolated_book:  # isolated positions: per-position ladder, reference path
             from marginlab.analysis.book_replay import replay_model_on_book
 
-            runs[name] = replay_model_on_book(name, book, spec, markets, policy, funding, insurance_fund_usd, adl, progress, path.assets)
+            runs[name] = replay_model_on_book(name, book, spec, markets, policy, funding, insurance_fund_usd, adl, progress, path.assets,
+                                              executor=None if executor is in_process else executor, partitions=partitions)
             continue
         runs[name] = _replay_one(name, book, spec, path, markets, policy, funding, insurance_fund_usd, adl, executor, partitions, progress)
     notes = (f"path {path.name}: {len(path)} steps from {path.times[0]} to {path.times[-1]}; vols from {dict(path.vol_source)}",)
