@@ -16,6 +16,17 @@ step, for every model:
    auto-deleveraged (:func:`~marginlab.analysis.liquidation.auto_deleverage`) and the rest is
    recorded as bad debt.
 
+Engines
+-------
+``engine="book"`` (default, :mod:`marginlab.analysis.book_replay`) keeps the book as arrays and
+margins every account in one vectorised call per step and model (risk-matrix presets on the
+sparse book, isolated and cross rule sets over positions); partial liquidations advance all
+accounts together, trial closes being margined as pseudo-accounts in one call. ``engine=
+"per-account"`` is the reference loop described above; both give the same events, balances,
+fund path and bad debt (tested for every preset). Accounts holding isolated positions with their
+own collateral under an isolated model go through the per-position ladder of
+:func:`~marginlab.analysis.liquidation.liquidate_isolated_account` on the reference path.
+
 Capital before the event
 ------------------------
 ``funding="given"`` keeps the accounts' cash as it is. ``funding=m`` (a number, e.g. 1.0)
