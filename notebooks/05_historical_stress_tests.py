@@ -217,6 +217,10 @@ shown.style.format({"accounts": "{:,.0f}", "capital_demanded_usd": "{:,.0f}", "a
 # **Capital demanded against shortfall, per crash.** One panel per crash; each preset keeps its colour
 # and marker across panels, axes are in % of the book's notional so that crashes with books of different
 # size compare. Lower-left is efficient and safe; a model far to the right buys safety with capital.
+# The book holds perpetuals only (the perpetual-only presets accept no coin collateral either), one
+# position per account, so a venue's cross preset and its isolated preset ask for the same margin and
+# land on the same point (e.g. `hyperliquid` and `hyperliquid-cross`): the markers then overlap by
+# construction, not by a plotting accident.
 
 # %%
 palette = dict(zip(library_presets, sns.color_palette("tab20", len(library_presets))))
