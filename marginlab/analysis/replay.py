@@ -357,8 +357,8 @@ def replay(
     markets = [path.snapshot(i, expiries) for i in range(len(path))]
     runs = {}
     for name, spec in models.items():
-        isolated_book = _model_at(spec, markets[0].as_of).family == "isolated" and any(
-            p.isolated_collateral_usd is not None for a in book for p in a.positions
+        isolated_book = any(p.isolated_collateral_usd is not None for a in book for p in a.positions) and (
+            _model_at(spec, markets[0].as_of).family == "isolated"
         )
         if engine == "book" and not isolated_book:  # isolated positions: per-position ladder, reference path
             from marginlab.analysis.book_replay import replay_model_on_book
