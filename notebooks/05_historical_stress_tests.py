@@ -77,9 +77,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from marginlab.analysis.book import is_vectorised
 from marginlab.analysis.cascade import SquareRootImpact, simulate_cascade
 from marginlab.analysis.liquidation import FlatRateModel
-from marginlab.analysis.book import is_vectorised
 from marginlab.analysis.replay import replay, replay_scenarios, scenario_table
 from marginlab.analysis.scenarios import MarketPath, list_scenarios, scenario_path
 from marginlab.analysis.synthetic import describe_book, strategies_for_models, synthetic_book
