@@ -66,7 +66,7 @@ ADV_SHARES = (1.0, 1e-3, 1e-4, 3e-5, 1e-5)  # share of the aggregate daily volum
 SEED = 7
 # the crash library on an exchange-sized book, every preset the book engine vectorises
 LIBRARY_ACCOUNTS = 200 if FAST else 10_000  # book for the headline crash (covid-2020-03-12)
-OTHER_CRASH_ACCOUNTS = 100 if FAST else 1_000  # book for the other crashes of the library
+OTHER_CRASH_ACCOUNTS = 100 if FAST else 500  # book for the other crashes of the library
 LIBRARY_PRESETS_FAST = ("hyperliquid", "binance-unified", "deribit-standard", "deribit-pm", "derive-pmrm-v2")
 
 # %%
