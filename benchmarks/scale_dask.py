@@ -4,6 +4,11 @@ Run: ``.venv/bin/python benchmarks/scale_dask.py [--accounts 400] [--model NAME]
 accounts margined per second for each setting and the ratio to the in-process reference (the
 same function run in a plain loop here), and checks that the dask results are identical.
 Workers are processes (``processes=True``) so that Python-heavy margin code runs in parallel.
+
+The replay part runs the book engine (``replay(engine="book")``: one vectorised margin call per
+step and model) in process and split by account over 1 and 2 dask workers (``replay_on_dask``:
+each step's per-account phase on the partitions, the fund/ADL settlement on the client), and the
+per-account reference engine in process for scale; every dask result is checked identical.
 """
 
 from __future__ import annotations
@@ -58,14 +63,20 @@ def main() -> None:
     local = replay(small, {args.model: model}, path)
     base = time.perf_counter() - start
     steps = len(path) * len(small)
-    print(f"replay, {len(small)} accounts x {len(path)} steps")
+    start = time.perf_counter()
+    per_account = replay(small, {args.model: model}, path, engine="per-account")
+    per_account_seconds = time.perf_counter() - start
+    pd.testing.assert_frame_equal(local.summary(), per_account.summary(), rtol=1e-9)
+    print(f"replay, {len(small)} accounts x {len(path)} steps (book engine)")
     print(f"  in-process         {steps / base:10.1f} account-steps/s   ratio 1.00")
+    print(f"  per-account engine {steps / per_account_seconds:10.1f} account-steps/s   ratio {base / per_account_seconds:.2f}  (same summary: yes)")
     for workers in (1, 2):
         with local_client(n_workers=workers, processes=True) as client:
             start = time.perf_counter()
-            remote = replay_on_dask(small, {args.model: model}, path, client)
+            remote = replay_on_dask(small, {args.model: model}, path, client, partitions=2 * workers)
             elapsed = time.perf_counter() - start
         pd.testing.assert_frame_equal(local.summary(), remote.summary())
+        pd.testing.assert_frame_equal(local.events, remote.events)
         print(f"  dask {workers} worker(s)   {steps / elapsed:10.1f} account-steps/s   ratio {base / elapsed:.2f}  (identical: yes)")
 
 

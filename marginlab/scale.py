@@ -132,6 +132,40 @@ def replay_on_dask(
     return replay(book, models, scenario, executor=dask_executor(client), partitions=partitions or _default_partitions(client), **kwargs)
 
 
+def replay_on_cluster(
+    book: Sequence[Account],
+    models: Mapping[str, ModelSpec] | MarginModel,
+    scenario: str | Scenario | MarketPath,
+    scheduler: str,
+    *,
+    workers: int = 2,
+    **kwargs: Any,
+) -> ReplayResult:
+    """Replay on a dask cluster: ``scheduler="local"`` starts a ``LocalCluster`` of ``workers`` worker processes,
+    any other value is the address of a running ``distributed`` scheduler (``tcp://host:8786``).
+
+    The book is split by account into partitions (two per worker) and the results are identical to
+    the in-process replay.
+    """
+    if not isinstance(scheduler, str) or not scheduler:
+        raise ParameterError("scheduler", scheduler, "must be 'local' or a scheduler address such as tcp://host:8786")
+    if scheduler == "local":
+        if workers < 1:
+            raise ParameterError("workers", workers, "must be at least 1")
+        with local_client(workers, processes=True) as client:
+            return replay_on_dask(book, models, scenario, client, **kwargs)
+    if "://" not in scheduler:
+        raise ParameterError("scheduler", scheduler, "must be 'local' or a scheduler address such as tcp://host:8786")
+    from distributed import Client
+
+    try:
+        client = Client(scheduler, timeout="10s")
+    except OSError as error:
+        raise ParameterError("scheduler", scheduler, f"cannot connect: {error}") from None
+    with client:
+        return replay_on_dask(book, models, scenario, client, **kwargs)
+
+
 @contextlib.contextmanager
 def local_client(n_workers: int = 2, *, processes: bool = False, threads_per_worker: int = 1) -> Iterator[Any]:
     """A ``distributed`` client on a throw-away local cluster (closed on exit).

@@ -65,3 +65,27 @@ def test_replay_identical_on_dask(client, book, path):
 def test_empty_book():
     with pytest.raises(EmptyPortfolioError):
         margin_book([], FlatRateModel(), None)  # type: ignore[arg-type]
+
+
+def test_book_engine_partitioned_on_dask_matches_in_process_and_reference(client, path):
+    """The book engine split by account over the cluster: same events as in process and as the per-account engine."""
+    from marginlab.margin.presets import get_model
+
+    book = synthetic_book(60, path.snapshot(0), rng=5, strategies={"long_perp": 2, "short_perp": 1, "basis": 1}, assets=["BTC"])
+    models = {"cross": get_model("deribit-cross"), "flat": FlatRateModel(0.1, 0.05)}
+    local = replay(book, models, path, funding=1.0)
+    remote = replay_on_dask(book, models, path, client, partitions=5, funding=1.0)
+    pd.testing.assert_frame_equal(local.events, remote.events)
+    pd.testing.assert_frame_equal(local.steps, remote.steps)
+    reference = replay(book, models, path, funding=1.0, engine="per-account")
+    pd.testing.assert_frame_equal(local.summary(), reference.summary(), rtol=1e-9)
+    assert local.summary()["accounts_liquidated"].sum() > 0
+
+
+def test_replay_on_cluster_rejects_bad_scheduler(book, path):
+    from marginlab.scale import replay_on_cluster
+
+    with pytest.raises(ParameterError, match="scheduler"):
+        replay_on_cluster(book, FlatRateModel(), path, "nowhere")
+    with pytest.raises(ParameterError, match="workers"):
+        replay_on_cluster(book, FlatRateModel(), path, "local", workers=0)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -145,8 +146,8 @@ class CascadeResult:
 
     rounds: pd.DataFrame
     events: pd.DataFrame
-    accounts_before: tuple[Account, ...]
-    accounts_after: tuple[Account, ...]
+    accounts_before: Sequence[Account]
+    accounts_after: Sequence[Account]
     depth: int
     fund_before_usd: float
     fund_after_usd: float
@@ -204,6 +205,7 @@ def simulate_cascade(
     insurance_fund_usd: float = 0.0,
     max_rounds: int = 50,
     adl: bool = True,
+    engine: Literal["book", "per-account"] = "book",
 ) -> CascadeResult:
     """Liquidation cascade over a book after an initial price ``shock``.
 
@@ -220,6 +222,12 @@ def simulate_cascade(
     insurance_fund_usd : float
     max_rounds : int
         Safety stop; reached only by a cascade that never settles.
+    engine : {"book", "per-account"}
+        ``"book"`` (default): every round runs on the book's arrays
+        (:func:`~marginlab.analysis.book_replay.liquidate_book_arrays`: every account margined in
+        one vectorised call, liquidations in place); ``"per-account"``: the reference,
+        :func:`~marginlab.analysis.liquidation.liquidate_book` account by account. Both give the
+        same rounds and events (``books`` is filled by the reference only).
 
     Returns
     -------
@@ -227,7 +235,11 @@ def simulate_cascade(
     """
     if max_rounds < 1:
         raise ParameterError("max_rounds", max_rounds, "must be at least 1")
+    if engine not in ("book", "per-account"):
+        raise ParameterError("engine", engine, "must be 'book' or 'per-account'")
     policy = policy or LiquidationPolicy()
+    if engine == "book":
+        return _cascade_on_book(tuple(accounts), model, market, impact, policy, shock, insurance_fund_usd, max_rounds, adl)
     current = market.shifted(spot_factor=dict(shock or {}))
     book = tuple(accounts)
     fund = float(insurance_fund_usd)
@@ -273,3 +285,44 @@ def simulate_cascade(
     return CascadeResult(
         pd.DataFrame(rows), events_all, tuple(accounts), book, depth, float(insurance_fund_usd), fund, bad_debt, recovered, tuple(books)
     )
+
+
+def _cascade_on_book(
+    accounts: tuple[Account, ...], model: MarginModel, market: MarketSnapshot, impact: SquareRootImpact, policy: LiquidationPolicy,
+    shock: Mapping[str, float] | None, insurance_fund_usd: float, max_rounds: int, adl: bool,
+) -> CascadeResult:
+    """:func:`simulate_cascade` on the arrays of a :class:`~marginlab.analysis.book.BookState`."""
+    from marginlab.analysis.book import BookState, StepMarket
+    from marginlab.analysis.book_replay import liquidate_book_arrays
+
+    current = market.shifted(spot_factor=dict(shock or {}))
+    state = BookState(accounts)
+    fund = float(insurance_fund_usd)
+    assets = sorted(current.assets)
+    rows, frames = [], []
+    depth = 0
+    bad_debt = recovered = 0.0
+    for round_number in range(1, max_rounds + 1):
+        result = liquidate_book_arrays(state, StepMarket.build(state, current), model, policy, fund, adl=adl, when=current.as_of)
+        events = result["events"]
+        flows = net_flow_units(events)
+        factors = impact.price_factors(flows)
+        liquidated = len(result["liquidated"])
+        for asset in assets:
+            rows.append({"round": round_number, "asset": asset, "price_usd": current.index_usd(asset), "net_flow_units": flows.get(asset, 0.0),
+                         "impact_fraction": factors.get(asset, 1.0) - 1.0, "accounts_liquidated": liquidated, "fees_usd": result["fees_usd"],
+                         "deficit_usd": result["deficit_usd"], "bad_debt_usd": result["bad_debt_usd"], "fund_balance_usd": result["fund_after_usd"]})
+        if len(events):
+            frames.append(events.assign(round=round_number))
+        fund = result["fund_after_usd"]
+        bad_debt += result["bad_debt_usd"]
+        recovered += result["adl_recovered_usd"]
+        if liquidated == 0:
+            break
+        depth += 1
+        if not any(f != 1.0 for f in factors.values()):
+            break
+        current = current.shifted(spot_factor=factors)
+    events_all = pd.concat(frames, ignore_index=True) if frames else events_frame([]).assign(round=pd.Series(dtype="int64"))
+    return CascadeResult(pd.DataFrame(rows), events_all, accounts, state.frozen_accounts(), depth, float(insurance_fund_usd), fund, bad_debt,
+                         recovered)

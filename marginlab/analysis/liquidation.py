@@ -58,8 +58,8 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -123,6 +123,17 @@ class LiquidationPolicy:
         Execution cost, a fraction of the closed notional, lost to the market.
     min_close_notional_usd : float
         A partial close that would leave less than this notional closes the whole position.
+    liquidator_share : float
+        Fraction of each liquidation fee paid to the liquidator (keeper bonus); the rest goes to
+        the insurance fund. The trader pays the whole fee either way.
+    use_insurance_fund : bool
+        Whether the insurance fund pays deficits (``False``: deficits go straight to ADL).
+    auto_deleverage : bool
+        Whether what the fund cannot pay is recovered by ADL.
+    socialised_loss : bool
+        Whether what ADL cannot recover is charged to every account with positive market equity,
+        pro rata to that equity and at most all of it (a socialised-loss haircut), before
+        anything is left as bad debt.
     """
 
     warning_ratio: float = 1.5
@@ -135,6 +146,10 @@ class LiquidationPolicy:
     max_steps: int = 20
     slippage_rate: float = 0.0
     min_close_notional_usd: float = 100.0
+    liquidator_share: float = 0.0
+    use_insurance_fund: bool = True
+    auto_deleverage: bool = True
+    socialised_loss: bool = False
 
     def __post_init__(self) -> None:
         for name in ("warning_ratio", "reduce_only_ratio", "liquidation_ratio", "full_liquidation_ratio", "target_ratio"):
@@ -159,6 +174,34 @@ class LiquidationPolicy:
             raise ParameterError("max_steps", self.max_steps, "must be a non-negative integer")
         if not math.isfinite(self.min_close_notional_usd) or self.min_close_notional_usd < 0:
             raise ParameterError("min_close_notional_usd", self.min_close_notional_usd, "must be a non-negative amount")
+        if not isinstance(self.liquidator_share, int | float) or not 0 <= self.liquidator_share <= 1:
+            raise ParameterError("liquidator_share", self.liquidator_share, "must be a fraction in [0, 1]")
+        for name in ("use_insurance_fund", "auto_deleverage", "socialised_loss"):
+            if not isinstance(getattr(self, name), bool):
+                raise ParameterError(name, getattr(self, name), "must be true or false")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], source: str = "liquidation") -> "LiquidationPolicy":
+        """A policy from data (a YAML/JSON mapping of field -> value); unknown keys are an error.
+
+        >>> LiquidationPolicy.from_mapping({"fee_rate": 0.01, "liquidator_share": 0.5}).liquidator_share
+        0.5
+        """
+        if not isinstance(data, Mapping):
+            raise ParameterError(source, data, "must be a mapping of liquidation-policy fields")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ParameterError(f"{source}.{unknown[0]}", data[unknown[0]], f"is not a liquidation-policy field (known: {sorted(known)})")
+        return cls(**dict(data))
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The policy as plain data (the inverse of :meth:`from_mapping`)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def fund_share(self, fee_usd: float) -> float:
+        """Part of a fee that goes to the insurance fund."""
+        return fee_usd * (1.0 - self.liquidator_share)
 
     def classify(self, margin_ratio: float) -> str:
         """The ladder action for ``margin_ratio`` (one of :data:`LADDER_ACTIONS`)."""
@@ -173,6 +216,43 @@ class LiquidationPolicy:
         if margin_ratio > self.full_liquidation_ratio:
             return "partial_liquidation"
         return "full_liquidation"
+
+
+#: Liquidation mechanics per preset, as plain data (the fields of :class:`LiquidationPolicy`,
+#: read with :meth:`LiquidationPolicy.from_mapping`; a preset's YAML file can carry the same
+#: mapping under ``liquidation:``). ``source`` says where a value comes from; every value not
+#: from a worked example is an assumption and says so.
+PRESET_LIQUIDATION: dict[str, dict[str, Any]] = {
+    "hyperliquid": {
+        "partial_fraction": 0.2, "full_liquidation_ratio": 2.0 / 3.0, "liquidator_share": 0.0, "socialised_loss": False,
+        "source": "worked example E1 (20% partial steps, backstop at 2/3 of maintenance); fee split and no socialised loss assumed",
+    },
+    "binance-unified": {
+        "warning_ratio": 1.5, "reduce_only_ratio": 1.2, "liquidation_ratio": 1.05, "liquidator_share": 0.0, "auto_deleverage": True,
+        "source": "worked example F (uniMMR ladder 150/120/105%); fees to the insurance fund then ADL assumed",
+    },
+    "dydx": {
+        "liquidator_share": 0.0, "auto_deleverage": True, "socialised_loss": False,
+        "source": "assumed: fees to the insurance fund, then deleveraging (dYdX v4 design); no socialised loss",
+    },
+    "derive-pmrm-v2": {
+        "liquidator_share": 1.0, "use_insurance_fund": True, "socialised_loss": True,
+        "source": "assumed: auction liquidations paid to the liquidator, security module, then socialised losses",
+    },
+}
+
+
+def liquidation_policy_for(preset: str, **overrides: Any) -> LiquidationPolicy:
+    """The :class:`LiquidationPolicy` of ``preset`` from :data:`PRESET_LIQUIDATION` (defaults for the others).
+
+    >>> liquidation_policy_for("hyperliquid").partial_fraction
+    0.2
+    >>> liquidation_policy_for("deribit-pm") == LiquidationPolicy()
+    True
+    """
+    data = {k: v for k, v in PRESET_LIQUIDATION.get(preset, {}).items() if k != "source"}
+    data.update(overrides)
+    return LiquidationPolicy.from_mapping(data, f"liquidation[{preset}]")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -353,6 +433,8 @@ def liquidate_account(
     policy = policy or LiquidationPolicy()
     if not math.isfinite(insurance_fund_usd) or insurance_fund_usd < 0:
         raise ParameterError("insurance_fund_usd", insurance_fund_usd, "must be a non-negative finite balance")
+    if model.family == "isolated" and any(p.isolated_collateral_usd is not None for p in account.positions):
+        return liquidate_isolated_account(account, model, market, policy, insurance_fund_usd=insurance_fund_usd, time=time)
     when = time if time is not None else market.as_of
     fund = float(insurance_fund_usd)
     state = _margin(model, account, market)
@@ -382,7 +464,7 @@ def liquidate_account(
         closed.append((position, change))
         after = _replace_position(current, index, _reduce(position, keep_fraction), value_moved - fee - slip)
         nonlocal fund
-        fund += fee
+        fund += policy.fund_share(fee)
         after_state = _margin(model, after, market)
         nonlocal last_state
         last_state = after_state
@@ -440,7 +522,7 @@ def liquidate_account(
     deficit = fund_paid = uncovered = 0.0
     if equity_after < 0:
         deficit = -equity_after
-        fund_paid = min(fund, deficit)
+        fund_paid = min(fund, deficit) if policy.use_insurance_fund else 0.0
         uncovered = deficit - fund_paid
         fund -= fund_paid
         current = Account(current.positions, current.cash_usd + fund_paid, dict(current.collateral), current.account_id)
@@ -475,6 +557,163 @@ def liquidate_account(
         tuple(closed),
         tuple(rows),
         step,
+    )
+
+
+def _isolated_state(model: MarginModel, position: Position, collateral_usd: float, market: MarketSnapshot) -> tuple[float, float, float]:
+    """(isolated equity, maintenance margin, ratio) of one isolated position margined on its own."""
+    valuation = value_positions([position], market)
+    maintenance = _margin(model, Account((position,), 0.0), market).maintenance_margin_usd
+    equity = collateral_usd + float(valuation.value_usd[0])
+    return equity, maintenance, (equity / maintenance if maintenance > 0 else math.inf)
+
+
+def liquidate_isolated_account(
+    account: Account,
+    model: MarginModel,
+    market: MarketSnapshot,
+    policy: LiquidationPolicy | None = None,
+    *,
+    insurance_fund_usd: float = 0.0,
+    time: datetime | None = None,
+) -> AccountLiquidation:
+    """Isolated margin: each position with ``isolated_collateral_usd`` is liquidated on its own.
+
+    Every isolated position ``i`` has its allocated collateral ``C_i`` (part of the account's
+    cash), its isolated equity ``E_i = C_i + mark-to-market_i``, its maintenance margin ``MM_i``
+    (the model applied to that position alone) and its own ratio ``E_i / MM_i``, classified by
+    the ladder of ``policy`` (warning, reduce-only, partial, full). A partial close of a fraction
+    ``f`` at the mark keeps the realised part in the position's collateral,
+    ``C_i <- C_i + f x mtm_i - fee - slippage`` (``E_i`` falls by the costs only); the fee is capped
+    at the position's own equity. When the position is fully closed, what is left of ``E_i`` goes
+    back to the account; a negative ``E_i`` (loss beyond the collateral) is **not** taken from the
+    account: the insurance fund pays it as far as it can and the rest is the venue's bad debt
+    (``bad_debt`` row, credited to the account so that its other funds are untouched; no ADL for
+    isolated deficits). The loss of the account is therefore capped at ``C_i``.
+
+    Positions without ``isolated_collateral_usd`` form the **cross part** of the account: they go
+    through :func:`liquidate_account` on the account's remaining equity (cash minus the isolated
+    allocations, plus collateral and their own mark-to-market), separately.
+
+    Money: traders' equity change + fund change + slippage = bad debt (the venue's loss).
+
+    Examples
+    --------
+    Cash 20,000 holds two isolated longs: 1 BTC entered at 100,000 with 5,000 collateral and
+    10 ETH entered at 3,000 with 3,000 collateral (Hyperliquid: MM = 1.25% BTC, 2% ETH). At BTC
+    95,500 the BTC position's equity is 5,000 - 4,500 = 500 against MM 1,193.75 (ratio 0.42): it
+    is closed in full (fee 0.5% x 95,500 = 477.50, within its 500 of equity); the ETH position
+    (ratio 5) and the 12,000 of free cash are untouched, though the account-level ratio is 8.6.
+
+    >>> from marginlab.margin.presets import get_model
+    >>> from marginlab.instruments import Perpetual, Position
+    >>> from marginlab.market import MarketSnapshot
+    >>> btc = Position(Perpetual("BTC"), 1.0, entry_price_usd=100_000, isolated_collateral_usd=5_000)
+    >>> eth = Position(Perpetual("ETH"), 10.0, entry_price_usd=3_000, isolated_collateral_usd=3_000)
+    >>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 95_500}, "ETH": {"index_usd": 3_000}}})
+    >>> out = liquidate_isolated_account(Account((btc, eth), 20_000), get_model("hyperliquid"), market)
+    >>> out.account_after.cash_usd, [p.symbol for p in out.account_after.positions], out.fees_usd
+    (15022.5, ['ETH-PERPETUAL'], 477.5)
+    """
+    policy = policy or LiquidationPolicy()
+    when = time if time is not None else market.as_of
+    fund = float(insurance_fund_usd)
+    equity_before = market_equity_usd(account, market)
+    account_state = _margin(model, account, market)
+    rows: list[dict[str, Any]] = []
+    closed: list[tuple[Position, float]] = []
+    fees = slippage = deficit_total = fund_paid_total = bad_debt_total = 0.0
+    cash = account.cash_usd
+    kept: list[Position] = []
+    worst = "none"
+    step = 0
+    isolated = [p for p in account.positions if p.isolated_collateral_usd is not None]
+    for position in isolated:
+        collateral = float(position.isolated_collateral_usd or 0.0)
+        equity, maintenance, ratio = _isolated_state(model, position, collateral, market)
+        action = policy.classify(ratio)
+        if LADDER_ACTIONS.index(action) > LADDER_ACTIONS.index(worst):
+            worst = action
+        if action in ("warning", "reduce_only"):
+            rows.append(_event(time=when, account_id=account.account_id, action=action, symbol=position.symbol, fund_balance_usd=fund,
+                               margin_ratio=ratio, equity_usd=equity))
+        current: Position | None = position
+        full = action == "full_liquidation"
+        partial_steps = 0
+        while current is not None and (full or (action == "partial_liquidation" and ratio < policy.target_ratio)):
+            if not full and (ratio <= policy.full_liquidation_ratio or partial_steps >= policy.max_steps):
+                full = True
+            valuation = value_positions([current], market)
+            notional_all = float(valuation.notional_usd[0])
+            keep = 0.0 if full else 1.0 - policy.partial_fraction
+            if keep * notional_all < policy.min_close_notional_usd:
+                keep = 0.0
+            fraction = 1.0 - keep
+            notional = fraction * notional_all
+            moved = fraction * float(valuation.value_usd[0])
+            slip = policy.slippage_rate * notional
+            fee = min(policy.fee_rate * notional, max(equity - slip, 0.0))
+            fees += fee
+            slippage += slip
+            fund += policy.fund_share(fee)
+            cash += moved - fee - slip
+            collateral += moved - fee - slip
+            change = -current.quantity * fraction
+            closed.append((current, change))
+            step += 1
+            partial_steps += 1
+            label = "full_liquidation" if keep == 0.0 else "partial_liquidation"
+            current = None if keep == 0.0 else replace(current, quantity=current.quantity * keep, isolated_collateral_usd=collateral)
+            if current is not None:
+                equity, maintenance, ratio = _isolated_state(model, current, collateral, market)
+            else:
+                equity, ratio = collateral, math.inf
+            rows.append(_event(time=when, account_id=account.account_id, step=step, action=label, symbol=position.symbol, quantity=change,
+                               price_usd=float(valuation.mark_usd[0]), notional_usd=notional, delta_quantity=change * float(valuation.delta[0]),
+                               fee_usd=fee, slippage_usd=slip, fund_balance_usd=fund, margin_ratio=ratio, equity_usd=equity))
+        if current is None:
+            if collateral < 0:  # loss beyond the position's collateral: not taken from the account
+                deficit = -collateral
+                paid = min(fund, deficit) if policy.use_insurance_fund else 0.0
+                fund -= paid
+                deficit_total += deficit
+                fund_paid_total += paid
+                cash += deficit
+                rows.append(_event(time=when, account_id=account.account_id, step=step, action="insurance_fund", symbol=position.symbol,
+                                   deficit_usd=deficit, transfer_usd=paid, fund_balance_usd=fund, equity_usd=0.0))
+                if deficit - paid > 1e-9:
+                    bad_debt_total += deficit - paid
+                    rows.append(_event(time=when, account_id=account.account_id, step=step, action="bad_debt", symbol=position.symbol,
+                                       deficit_usd=deficit - paid, fund_balance_usd=fund, equity_usd=0.0))
+        else:
+            kept.append(current)
+    # the cross part: the other positions on the account's remaining equity
+    cross_positions = tuple(p for p in account.positions if p.isolated_collateral_usd is None)
+    allocated = sum(float(p.isolated_collateral_usd or 0.0) for p in kept)
+    cross_after: Account | None = None
+    if cross_positions:
+        cross = Account(cross_positions, cash - allocated, dict(account.collateral), account.account_id)
+        outcome = liquidate_account(cross, model, market, policy, insurance_fund_usd=fund, time=time)
+        cross_after = outcome.account_after
+        fund = outcome.fund_balance_usd
+        fees += outcome.fees_usd
+        slippage += outcome.slippage_usd
+        closed += list(outcome.closed)
+        deficit_total += outcome.deficit_usd
+        fund_paid_total += outcome.fund_paid_usd
+        rows += [{**r, "step": r["step"] + step if r["step"] else 0} for r in outcome.event_records]
+        if LADDER_ACTIONS.index(outcome.action) > LADDER_ACTIONS.index(worst):
+            worst = outcome.action
+        cash = cross_after.cash_usd + allocated
+        uncovered = outcome.uncovered_deficit_usd
+    else:
+        uncovered = 0.0
+    remaining = list(cross_after.positions if cross_after is not None else ()) + kept
+    after = Account(tuple(remaining), cash, dict(account.collateral), account.account_id)
+    final = _margin(model, after, market)
+    return AccountLiquidation(
+        account, after, worst, account_state.ratio, final.ratio, equity_before, market_equity_usd(after, market), fees, slippage, deficit_total,
+        fund_paid_total, uncovered, fund, tuple(closed), tuple(rows), step,
     )
 
 
@@ -531,6 +770,8 @@ class BookLiquidation:
     fund_after_usd: float
     adl_recovered_usd: float
     bad_debt_usd: float
+    socialised_usd: float = 0.0
+    liquidator_usd: float = 0.0
 
     @property
     def liquidated_accounts(self) -> tuple[str, ...]:
@@ -557,6 +798,8 @@ class BookLiquidation:
                 "deficit_usd": self.deficit_usd,
                 "fund_used_usd": float(sum(o.fund_paid_usd for o in self.outcomes)),
                 "adl_recovered_usd": self.adl_recovered_usd,
+                "socialised_usd": self.socialised_usd,
+                "liquidator_usd": self.liquidator_usd,
                 "bad_debt_usd": self.bad_debt_usd,
                 "fund_after_usd": self.fund_after_usd,
             }
@@ -595,7 +838,7 @@ def liquidate_book(
         after[i] = outcome.account_after
         if outcome.event_records:
             frames.append(outcome.events)
-    recovered = bad_debt = 0.0
+    recovered = bad_debt = socialised = 0.0
     extra: list[dict[str, Any]] = []
     when = time if time is not None else market.as_of
     for i in order:
@@ -604,11 +847,23 @@ def liquidate_book(
         if done.uncovered_deficit_usd <= 0:
             continue
         remaining = done.uncovered_deficit_usd
-        if adl:
+        if adl and policy.auto_deleverage:
             after, rows, got = auto_deleverage(after, i, done.closed, remaining, market, time=when, fund_balance_usd=fund)
             extra += rows
             recovered += got
             remaining -= got
+        if remaining > 1e-9 and policy.socialised_loss:
+            equities = np.array([market_equity_usd(a, market) for a in after])
+            charges = socialised_charges(equities, i, remaining)
+            if charges.sum() > 0:
+                after = [a if c == 0 else Account(a.positions, a.cash_usd - c, dict(a.collateral), a.account_id) for a, c in zip(after, charges)]
+                got = float(charges.sum())
+                bankrupt = after[i]
+                after[i] = Account(bankrupt.positions, bankrupt.cash_usd + got, dict(bankrupt.collateral), bankrupt.account_id)
+                socialised += got
+                remaining -= got
+                extra.append(socialised_event(when, accounts[i].account_id, remaining + got, got, int(np.sum(charges > 0)), fund,
+                                              market_equity_usd(after[i], market)))
         if remaining > 1e-9:
             bad_debt += remaining
             extra.append(
@@ -624,7 +879,18 @@ def liquidate_book(
     if extra:
         frames.append(events_frame(extra))
     events = pd.concat(frames, ignore_index=True) if frames else events_frame([])
-    return BookLiquidation(accounts, tuple(after), tuple(o for o in outcomes if o is not None), events, float(insurance_fund_usd), fund, recovered, bad_debt)
+    return BookLiquidation(accounts, tuple(after), tuple(o for o in outcomes if o is not None), events, float(insurance_fund_usd), fund, recovered,
+                           bad_debt, socialised, policy.liquidator_share * sum(o.fees_usd for o in outcomes if o is not None))
+
+
+def adl_score(score: float) -> float:
+    """The ADL ranking score rounded to 12 significant digits, so that equal scores computed in
+    another order (same leverage, same entry) tie exactly and fall back to book order.
+
+    >>> adl_score(0.1 + 0.2) == adl_score(0.3)
+    True
+    """
+    return float(f"{score:.12g}")
 
 
 def adl_ranking(accounts: Sequence[Account], market: MarketSnapshot, symbol: str, side: float) -> pd.DataFrame:
@@ -632,7 +898,8 @@ def adl_ranking(accounts: Sequence[Account], market: MarketSnapshot, symbol: str
 
     ``pnl_pct = unrealised P&L / (|quantity| x entry price)`` and the effective leverage is the
     account's gross notional / its market equity (Binance: "PnL% x effective leverage";
-    BitMEX: profit % x leverage). Only perpetuals and futures with an entry price and a
+    BitMEX: profit % x leverage); scores are compared at 12 significant digits (:func:`adl_score`),
+    ties in book order. Only perpetuals and futures with an entry price and a
     positive P&L qualify.
     """
     rows = []
@@ -652,7 +919,7 @@ def adl_ranking(accounts: Sequence[Account], market: MarketSnapshot, symbol: str
             if pnl <= 0:
                 continue
             pnl_pct = pnl / (abs(position.quantity) * position.entry_price_usd)
-            rows.append((a, p, account.account_id, position.quantity, pnl, pnl_pct, leverage, pnl_pct * leverage, float(valuation.mark_usd[p])))
+            rows.append((a, p, account.account_id, position.quantity, pnl, pnl_pct, leverage, adl_score(pnl_pct * leverage), float(valuation.mark_usd[p])))
     frame = pd.DataFrame(
         rows, columns=["account_index", "position_index", "account_id", "quantity", "pnl_usd", "pnl_pct", "leverage", "score", "mark_usd"]
     )
@@ -748,15 +1015,40 @@ def auto_deleverage(
     return book, rows, recovered
 
 
-def conservation_residual_usd(result: BookLiquidation, market: MarketSnapshot) -> float:
-    """``sum of traders' equity change + fund change + slippage``; zero up to rounding.
+def socialised_charges(equity_usd: np.ndarray, bankrupt: int, amount_usd: float) -> np.ndarray:
+    """Socialised loss: ``amount_usd`` charged to every other account with positive equity, pro rata to it.
 
-    The ADL transfers and the fees are internal to the sum (they move money between traders
-    and the fund), so the residual measures money created or destroyed by the engine.
+    ``charge_i = min(amount, sum E+) x E_i / sum E+`` over ``E_i > 0``, ``i != bankrupt``; never more
+    than an account's equity.
+
+    >>> socialised_charges(np.array([300.0, -50.0, 100.0]), 1, 40.0).tolist()
+    [30.0, 0.0, 10.0]
+    """
+    positive = np.where(equity_usd > 0, equity_usd, 0.0)
+    positive[bankrupt] = 0.0
+    total = float(positive.sum())
+    if total <= 0 or amount_usd <= 0:
+        return np.zeros(len(equity_usd))
+    return np.asarray(min(amount_usd, total) * positive / total, dtype=np.float64)
+
+
+def socialised_event(when: Any, account_id: str, deficit_usd: float, charged_usd: float, accounts: int, fund_usd: float,
+                     equity_usd: float) -> dict[str, Any]:
+    """The ``socialised_loss`` event row: ``transfer_usd`` charged to ``accounts`` accounts and paid to the bankrupt one."""
+    return _event(time=when, account_id=account_id, action="socialised_loss", deficit_usd=deficit_usd, transfer_usd=charged_usd,
+                  fund_balance_usd=fund_usd, equity_usd=equity_usd)
+
+
+def conservation_residual_usd(result: BookLiquidation, market: MarketSnapshot) -> float:
+    """``traders' equity change + fund change + slippage + liquidators' bonus``; zero up to rounding.
+
+    The ADL and socialised-loss transfers and the fees are internal to the sum (they move money
+    between traders, the fund and the liquidators), so the residual measures money created or
+    destroyed by the engine.
     """
     before = sum(market_equity_usd(a, market) for a in result.accounts_before)
     after = sum(market_equity_usd(a, market) for a in result.accounts_after)
-    return float(after - before + (result.fund_after_usd - result.fund_before_usd) + result.slippage_usd)
+    return float(after - before + (result.fund_after_usd - result.fund_before_usd) + result.slippage_usd + result.liquidator_usd)
 
 
 @dataclass(frozen=True)

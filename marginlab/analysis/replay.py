@@ -16,6 +16,17 @@ step, for every model:
    auto-deleveraged (:func:`~marginlab.analysis.liquidation.auto_deleverage`) and the rest is
    recorded as bad debt.
 
+Engines
+-------
+``engine="book"`` (default, :mod:`marginlab.analysis.book_replay`) keeps the book as arrays and
+margins every account in one vectorised call per step and model (risk-matrix presets on the
+sparse book, isolated and cross rule sets over positions); partial liquidations advance all
+accounts together, trial closes being margined as pseudo-accounts in one call. ``engine=
+"per-account"`` is the reference loop described above; both give the same events, balances,
+fund path and bad debt (tested for every preset). Accounts holding isolated positions with their
+own collateral under an isolated model go through the per-position ladder of
+:func:`~marginlab.analysis.liquidation.liquidate_isolated_account` on the reference path.
+
 Capital before the event
 ------------------------
 ``funding="given"`` keeps the accounts' cash as it is. ``funding=m`` (a number, e.g. 1.0)
@@ -50,7 +61,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -65,6 +76,8 @@ from marginlab.analysis.liquidation import (
     events_frame,
     liquidate_account,
     market_equity_usd,
+    socialised_charges,
+    socialised_event,
 )
 from marginlab.analysis.scenarios import MarketPath, Scenario, scenario_path
 from marginlab.exceptions import EmptyPortfolioError, InputError, ParameterError
@@ -174,8 +187,8 @@ class ModelReplay:
     """Replay of one book under one model."""
 
     model: str
-    accounts_before: tuple[Account, ...]
-    accounts_after: tuple[Account, ...]
+    accounts_before: Sequence[Account]
+    accounts_after: Sequence[Account]
     events: pd.DataFrame
     steps: pd.DataFrame
     initial_margin_usd: float
@@ -186,6 +199,8 @@ class ModelReplay:
     fund_paid_usd: float
     adl_recovered_usd: float
     bad_debt_usd: float
+    socialised_usd: float = 0.0
+    liquidator_usd: float = 0.0
 
     @property
     def accounts_liquidated(self) -> tuple[str, ...]:
@@ -212,6 +227,8 @@ class ModelReplay:
                 "shortfall_usd": self.deficit_usd,
                 "fund_drawdown_usd": self.fund_paid_usd,
                 "adl_usd": self.adl_recovered_usd,
+                "socialised_usd": self.socialised_usd,
+                "liquidator_bonus_usd": self.liquidator_usd,
                 "bad_debt_usd": self.bad_debt_usd,
                 "fund_after_usd": self.fund_after_usd,
             },
@@ -278,6 +295,7 @@ def replay(
     executor: Executor | None = None,
     partitions: int = 1,
     progress: bool = False,
+    engine: Literal["book", "per-account"] = "book",
 ) -> ReplayResult:
     """Replay ``book`` along ``scenario`` under each of ``models``.
 
@@ -304,6 +322,12 @@ def replay(
         Number of account chunks per step.
     progress : bool
         Show a tqdm progress bar over steps.
+    engine : {"book", "per-account"}
+        ``"book"`` (default): every account margined in one vectorised call per step and the
+        ladder run on arrays (:mod:`marginlab.analysis.book_replay`; with ``executor`` and
+        ``partitions`` the book is split by account and each part runs on the executor, e.g. a
+        dask cluster); ``"per-account"``: the reference loop, one ``model.margin`` call per
+        account and trial close (the equivalence tests). Both give the same events.
     """
     book = tuple(book)
     if not book:
@@ -321,6 +345,8 @@ def replay(
         raise ParameterError("insurance_fund_usd", insurance_fund_usd, "must be a non-negative balance")
     if partitions < 1:
         raise ParameterError("partitions", partitions, "must be at least 1")
+    if engine not in ("book", "per-account"):
+        raise ParameterError("engine", engine, "must be 'book' or 'per-account'")
     policy = policy or LiquidationPolicy()
     executor = executor or in_process
     path = scenario if isinstance(scenario, MarketPath) else scenario_path(scenario, book_assets(book), substeps=substeps)
@@ -331,6 +357,15 @@ def replay(
     markets = [path.snapshot(i, expiries) for i in range(len(path))]
     runs = {}
     for name, spec in models.items():
+        isolated_book = any(p.isolated_collateral_usd is not None for a in book for p in a.positions) and (
+            _model_at(spec, markets[0].as_of).family == "isolated"
+        )
+        if engine == "book" and not isolated_book:  # isolated positions: per-position ladder, reference path
+            from marginlab.analysis.book_replay import replay_model_on_book
+
+            runs[name] = replay_model_on_book(name, book, spec, markets, policy, funding, insurance_fund_usd, adl, progress, path.assets,
+                                              executor=None if executor is in_process else executor, partitions=partitions)
+            continue
         runs[name] = _replay_one(name, book, spec, path, markets, policy, funding, insurance_fund_usd, adl, executor, partitions, progress)
     notes = (f"path {path.name}: {len(path)} steps from {path.times[0]} to {path.times[-1]}; vols from {dict(path.vol_source)}",)
     return ReplayResult(path, runs, funding, notes)
@@ -365,7 +400,7 @@ def _replay_one(
     equity0 = float(sum(market_equity_usd(a, first) for a in accounts))
     accounts_start = accounts
     fund = float(fund_start)
-    fund_paid = recovered = bad_debt = 0.0
+    fund_paid = recovered = bad_debt = socialised = liquidator = 0.0
     event_rows: list[dict[str, Any]] = []
     step_rows = []
     last_tier: dict[str, str] = {}
@@ -377,7 +412,8 @@ def _replay_one(
         accounts = tuple(r[0] for r in results)
         outcomes = [r[1] for r in results]
         fees = float(sum(r[3] for r in results))
-        fund += fees
+        fund += policy.fund_share(fees)
+        liquidator += fees - policy.fund_share(fees)
         for account_after, outcome, settlement_rows, _fees, _ratio in results:
             event_rows += settlement_rows
             tier = outcome.action if outcome is not None else "none"
@@ -389,6 +425,8 @@ def _replay_one(
                         continue  # the account-level fund row is replaced by the book-level settlement below
                     if row["action"] in ("warning", "reduce_only") and repeated:
                         continue  # a warning is logged when the account enters the tier, not at every step
+                    if row["action"] == "bad_debt":  # isolated position's loss beyond its collateral (the account is not charged)
+                        bad_debt += row["deficit_usd"]
                     event_rows.append({**row, "fund_balance_usd": np.nan})  # the fund is settled for the whole step below
         # settle deficits: largest first (ties: book order)
         # (any account left without positions and with negative equity -- after liquidation, or after an expired short
@@ -399,7 +437,7 @@ def _replay_one(
         deficits = sorted([d for d in deficits if d[0] > 1e-6], key=lambda d: (-d[0], d[1]))
         book_list = list(accounts)
         for deficit, i in deficits:
-            paid = min(fund, deficit)
+            paid = min(fund, deficit) if policy.use_insurance_fund else 0.0
             fund -= paid
             fund_paid += paid
             account = book_list[i]
@@ -407,13 +445,24 @@ def _replay_one(
             event_rows.append(_event(time=market.as_of, account_id=account.account_id, action="insurance_fund", deficit_usd=deficit,
                                      transfer_usd=paid, fund_balance_usd=fund, equity_usd=market_equity_usd(book_list[i], market)))
             remaining = deficit - paid
-            if remaining > 1e-9 and adl:
+            if remaining > 1e-9 and adl and policy.auto_deleverage:
                 outcome = outcomes[i]
                 closed = outcome.closed if outcome is not None else ()
                 book_list, rows, got = auto_deleverage(book_list, i, closed, remaining, market, fund_balance_usd=fund)
                 event_rows += rows
                 recovered += got
                 remaining -= got
+            if remaining > 1e-9 and policy.socialised_loss:
+                charges = socialised_charges(np.array([market_equity_usd(a, market) for a in book_list]), i, remaining)
+                got = float(charges.sum())
+                if got > 0:
+                    book_list = [a if c == 0 else Account(a.positions, a.cash_usd - c, dict(a.collateral), a.account_id) for a, c in zip(book_list, charges)]
+                    bankrupt = book_list[i]
+                    book_list[i] = Account(bankrupt.positions, bankrupt.cash_usd + got, dict(bankrupt.collateral), bankrupt.account_id)
+                    socialised += got
+                    event_rows.append(socialised_event(market.as_of, bankrupt.account_id, remaining, got, int(np.sum(charges > 0)), fund,
+                                                       market_equity_usd(book_list[i], market)))
+                    remaining -= got
             if remaining > 1e-9:
                 bad_debt += remaining
                 written_off[account.account_id] = written_off.get(account.account_id, 0.0) + remaining
@@ -435,5 +484,32 @@ def _replay_one(
         step_rows.append(record)
     events = events_frame(event_rows)
     return ModelReplay(
-        name, accounts_start, accounts, events, pd.DataFrame(step_rows), im0, mm0, equity0, float(fund_start), fund, fund_paid, recovered, bad_debt
+        name, accounts_start, accounts, events, pd.DataFrame(step_rows), im0, mm0, equity0, float(fund_start), fund, fund_paid, recovered, bad_debt,
+        socialised, liquidator,
     )
+
+
+def replay_scenarios(
+    book: Callable[[MarketPath], Sequence[Account]],
+    models: Mapping[str, ModelSpec],
+    scenarios: Sequence[str],
+    *,
+    substeps: int = 1,
+    assets: Sequence[str] = ("BTC", "ETH"),
+    **kwargs: Any,
+) -> dict[str, ReplayResult]:
+    """Replay a book built at the start of each scenario (``book(path)``) under every model.
+
+    Returns ``{scenario: ReplayResult}``; :func:`scenario_table` stacks their summaries.
+    """
+    out = {}
+    for name in scenarios:
+        path = scenario_path(name, list(assets), substeps=substeps)
+        out[name] = replay(book(path), models, path, **kwargs)
+    return out
+
+
+def scenario_table(results: Mapping[str, ReplayResult]) -> pd.DataFrame:
+    """The summaries of :func:`replay_scenarios` stacked: one row per (scenario, model)."""
+    frames = [result.summary().reset_index().assign(scenario=name) for name, result in results.items()]
+    return pd.concat(frames, ignore_index=True).set_index(["scenario", "model"])

@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, time, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -191,6 +192,52 @@ def synthetic_book(
             cash = notional / 10.0
         accounts.append(Account(tuple(positions), round(cash, 2), collateral, account_id))
     return tuple(accounts)
+
+
+def strategies_for_models(
+    models: Sequence[Any], market: Any, strategies: Mapping[str, float] | None = None, *, assets: Sequence[str] | None = None
+) -> dict[str, float]:
+    """The strategies of ``strategies`` (default :data:`DEFAULT_STRATEGIES`) that every model of ``models`` can margin.
+
+    Each strategy is tried on one seeded account per asset at the first step of ``market`` (a
+    :class:`~marginlab.analysis.scenarios.MarketPath`, whose snapshot then carries vols for the
+    probe's expiries, or a :class:`~marginlab.market.MarketSnapshot` that has them); a strategy a
+    model rejects with a :class:`~marginlab.exceptions.MarginLabError` (e.g. options under a
+    perpetuals-only venue) is dropped, so that a synthetic book suits the models it is replayed under.
+
+    >>> from marginlab.analysis.scenarios import scenario_path
+    >>> from marginlab.margin.presets import get_model
+    >>> path = scenario_path("btc-minus-40pct-instant", ["BTC"], base_vol=0.5)
+    >>> sorted(strategies_for_models([get_model("hyperliquid")], path))
+    ['basis', 'long_perp', 'short_perp']
+    >>> len(strategies_for_models([get_model("deribit-pm")], path)) == len(DEFAULT_STRATEGIES)
+    True
+    """
+    from marginlab.exceptions import MarginLabError
+
+    snapshot = market if isinstance(market, MarketSnapshot) else market.snapshot(0)
+    mix = dict(strategies or DEFAULT_STRATEGIES)
+    kept = {}
+    for name, weight in mix.items():
+        try:
+            for asset in assets or [a for a in ("BTC", "ETH") if a in snapshot.assets] or list(snapshot.assets):
+                account = synthetic_book(1, snapshot, rng=0, strategies={name: 1.0}, assets=[asset])[0]
+                at = snapshot
+                if not isinstance(market, MarketSnapshot):
+                    expiries: dict[str, list[datetime]] = {}
+                    for position in account.positions:
+                        expiry = getattr(position.instrument, "expiry", None)
+                        if expiry is not None:
+                            expiries.setdefault(position.underlying, []).append(expiry)
+                    at = market.snapshot(0, expiries)
+                for model in models:
+                    model.margin(account, at)
+        except MarginLabError:
+            continue
+        kept[name] = weight
+    if not kept:
+        raise InputError("models", [getattr(m, "name", m) for m in models], "no synthetic strategy can be margined by every model")
+    return kept
 
 
 def _forward(market: MarketSnapshot, asset: str, expiry: datetime) -> float:

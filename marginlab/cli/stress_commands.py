@@ -10,6 +10,12 @@ accounts at the start of the window, replays it under both models (traders funde
 model's initial margin), prints the summary table (capital demanded, accounts liquidated,
 shortfall, insurance-fund drawdown, ADL, bad debt) and writes the event log.
 
+``marginlab stress-test --scenario covid-2020-03-12 --model deribit-pm --synthetic 100000 --out events.parquet
+--json summary.json`` replays an exchange-sized book on the book-level engine (every account margined in
+one vectorised call per step; progress bar per step on stderr) and writes the event log as Parquet.
+``--scheduler local`` (a dask ``LocalCluster`` of ``--workers`` workers) or ``--scheduler tcp://HOST:8786``
+splits the book by account over a cluster; results are identical to the in-process run.
+
 ``--book FILE`` reads the accounts from a YAML/JSON file holding a list of accounts (or
 ``{accounts: [...]}``, or one account). ``--model flat:0.10:0.05`` is the reference flat-rate
 model (IM and MM rates of gross notional); any other name is a preset (``marginlab models``).
@@ -25,13 +31,7 @@ import pandas as pd
 
 from marginlab.cli._common import (
     add_command,
-    add_out_flag,
-    add_quiet_flag,
-    add_table_flags,
     emit_table,
-    prepare_out,
-    progress,
-    summary_line,
 )
 from marginlab.exceptions import FileFormatError, InputError
 
@@ -48,18 +48,26 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     parser.add_argument("--model", action="append", default=[], metavar="NAME", help="preset name or flat:IM:MM; repeat for several")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--book", help="accounts file (YAML/JSON: a list of accounts, {accounts: [...]} or one account)")
-    source.add_argument("--synthetic", type=int, metavar="N", help="seeded synthetic book of N accounts")
+    source.add_argument("--synthetic", type=int, metavar="N", help="seeded synthetic book of N accounts (any size)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic book (default 0)")
     parser.add_argument("--assets", nargs="+", default=None, metavar="ASSET", help="assets of the synthetic book (default BTC ETH)")
     parser.add_argument("--strategies", nargs="+", default=None, metavar="NAME",
-                        help="strategies of the synthetic book, equal weights (default: the full mix, including options)")
+                        help="strategies of the synthetic book, equal weights (default: the full mix the chosen models can margin)")
     parser.add_argument("--leverage", nargs="+", type=float, default=None, help="leverage choices of the synthetic book (default 2 3 5 10 20)")
     parser.add_argument("--funding", default="given", help="'given' (accounts' own cash) or a multiple of each model's initial margin")
     parser.add_argument("--insurance-fund", type=float, default=0.0, help="insurance fund at the start, USD (default 0)")
     parser.add_argument("--substeps", type=int, default=2, help="sub-steps per intraday leg of daily paths (default 2)")
-    add_out_flag(parser, help="write the event log to this CSV file", aliases=("--events",))
-    add_quiet_flag(parser)
-    add_table_flags(parser)
+    parser.add_argument("--asof", default=None, metavar="DATE", help="base date of a hypothetical scenario (default 2025-02-19)")
+    parser.add_argument("--engine", choices=("book", "per-account"), default="book",
+                        help="book: every account margined in one vectorised call per step (default); per-account: the reference loop")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="run on a dask cluster: 'local' for a LocalCluster on this machine or a scheduler address tcp://HOST:PORT")
+    parser.add_argument("--workers", type=int, default=2, help="workers of the local dask cluster (default 2)")
+    parser.add_argument("--out", default=None, metavar="FILE", help="write the event log: .parquet (large books) or .csv")
+    parser.add_argument("--events", default=None, metavar="FILE", help=argparse.SUPPRESS)  # old spelling of --out FILE.csv
+    parser.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE", help="summary as JSON (to FILE, or stdout)")
+    parser.add_argument("--csv", nargs="?", const="-", default=None, metavar="FILE", help="summary as CSV (to FILE, or stdout)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no table; only the final summary line")
     parser.set_defaults(handler=_stress_test)
 
 
@@ -104,9 +112,13 @@ def load_book(path: str | Path):  # type: ignore[no-untyped-def]
 
 
 def _stress_test(args: argparse.Namespace) -> int:
+    import sys
+    import time
+
     from marginlab.analysis.replay import book_assets, replay
-    from marginlab.analysis.scenarios import list_scenarios, scenario_path
-    from marginlab.analysis.synthetic import synthetic_book
+    from marginlab.analysis.scenarios import get_scenario, list_scenarios, scenario_path
+    from marginlab.analysis.synthetic import strategies_for_models, synthetic_book
+    from marginlab.io import check_writable
 
     if args.list:
         emit_table(list_scenarios(), args)
@@ -117,38 +129,100 @@ def _stress_test(args: argparse.Namespace) -> int:
         raise InputError("--model", None, "give at least one model (preset name or flat:IM:MM)")
     if args.book is None and args.synthetic is None:
         raise InputError("--book", None, "give --book FILE or --synthetic N")
+    if args.synthetic is not None and args.synthetic < 1:
+        raise InputError("--synthetic", args.synthetic, "must be a positive number of accounts")
     funding: str | float = args.funding
     if funding != "given":
         try:
             funding = float(funding)
         except ValueError as error:
             raise InputError("--funding", args.funding, "must be 'given' or a number") from error
-    prepare_out(args.out)
+    outputs = {}
+    for flag, value, suffixes in (("--out", args.out, (".parquet", ".csv")), ("--events", args.events, ()),
+                                  ("--json", args.json, ()), ("--csv", args.csv, ())):
+        if value is not None and value != "-":
+            outputs[flag] = check_writable(value, field=flag, suffixes=suffixes)
+    scenario = get_scenario(args.scenario)
+    path_options: dict[str, Any] = {"substeps": args.substeps}
+    if args.asof is not None:
+        if scenario.kind != "hypothetical":
+            raise InputError("--asof", args.asof, f"only applies to hypothetical scenarios; {scenario.name} is a historical window")
+        path_options["base_date"] = args.asof
     models = {name: parse_model(name) for name in args.model}
     if args.book is not None:
         book = load_book(args.book)
         assets = book_assets(book)
     else:
         assets = args.assets or ["BTC", "ETH"]
-    path = scenario_path(args.scenario, assets, substeps=args.substeps)
+    path = scenario_path(scenario, assets, **path_options)
     if args.synthetic is not None:
         options: dict[str, Any] = {}
-        if args.strategies:
-            options["strategies"] = dict.fromkeys(args.strategies, 1.0)
+        market = path.snapshot(0)
+        strategies = dict.fromkeys(args.strategies, 1.0) if args.strategies else None
+        # the default mix keeps only what every chosen model can margin (no options for perpetual-only venues)
+        options["strategies"] = strategies if strategies is not None else strategies_for_models(list(models.values()), path, assets=assets)
         if args.leverage:
             options["leverage_choices"] = tuple(args.leverage)
-        book = synthetic_book(args.synthetic, path.snapshot(0), rng=args.seed, assets=assets, **options)
-    progress(args, f"replaying {len(book)} accounts through {path.name} ({len(path)} steps) under {', '.join(models)}")
-    result = replay(book, models, path, funding=funding, insurance_fund_usd=args.insurance_fund, progress=not args.quiet)
-    table = result.summary()
-    header = (f"Stress test {path.name}: {len(book)} accounts, {len(path)} steps from {path.times[0]:%Y-%m-%d %H:%M} to "
-              f"{path.times[-1]:%Y-%m-%d %H:%M} UTC\nvols: {dict(path.vol_source)}; funding: {funding}\n")
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        emit_table(table.reset_index(), args, text=lambda: header + table.T.to_string(float_format=lambda v: f"{v:,.2f}"))
-    if args.out:
-        from marginlab.io import atomic_write_text
+        book = synthetic_book(args.synthetic, market, rng=args.seed, assets=assets, **options)
+    progress = not args.quiet
+    start = time.perf_counter()
+    kwargs: dict[str, Any] = {"funding": funding, "insurance_fund_usd": args.insurance_fund, "progress": progress}
+    if args.scheduler is not None:
+        from marginlab.scale import replay_on_cluster
 
-        atomic_write_text(args.out, result.events.to_csv(index=False))
-        progress(args, f"wrote {len(result.events)} events to {args.out}")
-    summary_line(args, f"stress test {path.name} done: {len(book)} accounts x {len(models)} models, {len(result.events)} events")
+        result = replay_on_cluster(book, models, path, args.scheduler, workers=args.workers, **kwargs)
+    else:
+        result = replay(book, models, path, engine=args.engine, **kwargs)
+    seconds = time.perf_counter() - start
+    table = result.summary()
+    if not args.quiet and args.json != "-" and args.csv != "-":
+        print(f"Stress test {path.name}: {len(book)} accounts, {len(path)} steps from {path.times[0]:%Y-%m-%d %H:%M} "
+              f"to {path.times[-1]:%Y-%m-%d %H:%M} UTC")
+        print(f"vols: {dict(path.vol_source)}; funding: {funding}")
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            print(table.T.to_string(float_format=lambda v: f"{v:,.2f}"))
+    _write_summary(table, args.json, "json", outputs.get("--json"))
+    _write_summary(table, args.csv, "csv", outputs.get("--csv"))
+    for flag in ("--out", "--events"):
+        if flag in outputs:
+            count = write_events(result.events, outputs[flag])
+            print(f"wrote {count} events to {outputs[flag]}", file=sys.stderr if args.quiet or args.json == "-" or args.csv == "-" else sys.stdout)
+    parts = [f"{name}: liquidated={int(row.accounts_liquidated)} shortfall_usd={row.shortfall_usd:,.0f} bad_debt_usd={row.bad_debt_usd:,.0f}"
+             for name, row in table.iterrows()]
+    line = f"stress-test {path.name}: accounts={len(book)} steps={len(path)} seconds={seconds:.1f}; " + "; ".join(parts)
+    print(line, file=sys.stderr if args.json == "-" or args.csv == "-" else sys.stdout)
     return 0
+
+
+def _write_summary(table: pd.DataFrame, target: str | None, kind: str, path: Path | None) -> None:
+    from marginlab.io import atomic_write_text
+
+    if target is None:
+        return
+    frame = table.reset_index()
+    text = frame.to_json(orient="records", indent=2) + "\n" if kind == "json" else frame.to_csv(index=False)
+    if target == "-":
+        print(text, end="")
+    else:
+        assert path is not None
+        atomic_write_text(path, text, field=f"--{kind}")
+
+
+def write_events(events: pd.DataFrame, path: str | Path) -> int:
+    """Write an event log atomically: Parquet for ``.parquet`` (large books), CSV otherwise; returns the row count."""
+    import io
+
+    from marginlab.io import atomic_write_bytes, atomic_write_text
+
+    path = Path(path)
+    if path.suffix.lower() == ".parquet":
+        frame = events.copy()
+        frame["time"] = pd.to_datetime(frame["time"], utc=True)
+        for column in ("account_id", "action", "symbol"):
+            frame[column] = frame[column].astype(str)
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        atomic_write_bytes(path, buffer.getvalue(), field="--out")
+    else:
+        atomic_write_text(path, events.to_csv(index=False), field="--out")
+    return len(events)

@@ -107,3 +107,49 @@ def test_impact_calibration_matches_hand_computation_from_the_file():
     impact = SquareRootImpact.from_data(["BTC"], "2020-03-12", window_days=30)
     assert impact.sigma_daily["BTC"] == pytest.approx(sd, rel=1e-9)
     assert impact.adv_units["BTC"] == pytest.approx(window["volume"].mean() / window["close"].mean(), rel=1e-9)
+
+
+def _assert_same_cascade(a, b) -> None:  # type: ignore[no-untyped-def]
+    assert a.depth == b.depth
+    assert len(a.events) == len(b.events)
+    for column in a.events.columns:
+        if pd.api.types.is_float_dtype(a.events[column]):
+            np.testing.assert_allclose(a.events[column].to_numpy(float), b.events[column].to_numpy(float), rtol=1e-9, atol=1e-6, err_msg=column)
+        else:
+            assert a.events[column].astype(str).tolist() == b.events[column].astype(str).tolist(), column
+    numeric = a.rounds.select_dtypes("number").columns
+    np.testing.assert_allclose(a.rounds[numeric].to_numpy(float), b.rounds[numeric].to_numpy(float), rtol=1e-9, atol=1e-6)
+    assert a.bad_debt_usd == pytest.approx(b.bad_debt_usd, rel=1e-9, abs=1e-6)
+    assert a.fund_after_usd == pytest.approx(b.fund_after_usd, rel=1e-9, abs=1e-6)
+    assert [x.cash_usd for x in a.accounts_after] == pytest.approx([x.cash_usd for x in b.accounts_after], rel=1e-9, abs=1e-6)
+
+
+@pytest.mark.parametrize("policy", [LiquidationPolicy(), ALL_OR_NOTHING, LiquidationPolicy(liquidator_share=0.5, auto_deleverage=False)])
+def test_cascade_on_arrays_matches_the_per_account_reference(policy: LiquidationPolicy) -> None:
+    """A deep cascade (thin liquidity) of a seeded long-heavy book: same rounds, prices, events, fund and bad debt."""
+    from marginlab.analysis.synthetic import synthetic_book
+
+    start = MarketSnapshot.from_dict({"as_of": "2025-01-15T00:00:00Z", "assets": {"BTC": {"index_usd": 100_000}, "ETH": {"index_usd": 3_000}}})
+    book = synthetic_book(80, start, rng=2, strategies={"long_perp": 4, "short_perp": 1}, median_notional_usd=300_000, leverage_choices=(6, 7, 8, 9, 10, 12, 20))
+    impact = SquareRootImpact({"BTC": 0.04, "ETH": 0.05}, {"BTC": 60.0, "ETH": 2_000.0}, k=1.0)
+    results = {engine: simulate_cascade(book, FlatRateModel(0.10, 0.05), start, impact, policy, shock={"BTC": 0.93, "ETH": 0.92},
+                                        insurance_fund_usd=20_000, engine=engine) for engine in ("book", "per-account")}
+    _assert_same_cascade(results["book"], results["per-account"])
+    assert results["book"].depth >= 2
+
+
+def test_cascade_on_arrays_with_options_under_portfolio_margin() -> None:
+    from marginlab.analysis.replay import book_expiries
+    from marginlab.analysis.scenarios import scenario_path
+    from marginlab.analysis.synthetic import synthetic_book
+    from marginlab.margin.presets import get_model
+
+    if not snapshot_available():
+        pytest.skip("needs the market-data snapshot")
+    path = scenario_path("covid-2020-03-12", ["BTC", "ETH"], substeps=1)
+    book = synthetic_book(40, path.snapshot(0), rng=4)
+    start = path.snapshot(0, book_expiries(book))
+    impact = SquareRootImpact({"BTC": 0.04, "ETH": 0.05}, {"BTC": 200.0, "ETH": 8_000.0})
+    results = {engine: simulate_cascade(book, get_model("deribit-pm"), start, impact, shock={"BTC": 0.85, "ETH": 0.85}, engine=engine)
+               for engine in ("book", "per-account")}
+    _assert_same_cascade(results["book"], results["per-account"])

@@ -295,3 +295,151 @@ def test_conservation_and_fund_never_negative(quantity, side, move, leverage, fu
 def test_insurance_fund_argument_validated():
     with pytest.raises(ParameterError, match="insurance_fund_usd"):
         liquidate_account(long_btc(1, 100_000, 10_000), FlatRateModel(), snapshot(BTC=90_000), insurance_fund_usd=-1)
+
+
+# --------------------------------------------------------------------------- isolated positions (issue 12 item 1)
+def _isolated_pair(btc_collateral: float = 5_000.0) -> Account:
+    """Cash 20,000 holds two isolated longs: 1 BTC at 100,000 (collateral ``btc_collateral``) and 10 ETH at 3,000 (3,000)."""
+    btc = Position(Perpetual("BTC"), 1.0, entry_price_usd=100_000, isolated_collateral_usd=btc_collateral, leverage=20)
+    eth = Position(Perpetual("ETH"), 10.0, entry_price_usd=3_000, isolated_collateral_usd=3_000, leverage=10)
+    return Account((btc, eth), 20_000.0, account_id="iso")
+
+
+def test_isolated_position_fails_alone_while_the_account_ratio_is_healthy() -> None:
+    from marginlab.margin.presets import get_model
+
+    model = get_model("hyperliquid")  # E1: MM = half the IM at max leverage: BTC 40x -> 1.25%, ETH 25x -> 2%
+    market = snapshot(BTC=95_500.0, ETH=3_000.0)
+    account = _isolated_pair()
+    # account level: equity 20,000 - 4,500 = 15,500; MM 1.25% x 95,500 + 2% x 30,000 = 1,193.75 + 600 = 1,793.75 -> 8.64
+    assert model.margin(account, market).margin_ratio == pytest.approx(15_500 / 1_793.75)
+    # BTC position alone: E = 5,000 - 4,500 = 500, MM 1,193.75, ratio 0.419 <= 2/3 -> full liquidation
+    out = liquidate_account(account, model, market)
+    assert out.action == "full_liquidation"
+    closes = out.events[out.events["action"] == "full_liquidation"]
+    assert closes["symbol"].tolist() == ["BTC-PERPETUAL"]
+    fee = 0.005 * 95_500  # 477.50 <= the position's 500 of equity
+    assert out.fees_usd == pytest.approx(fee)
+    # cash 20,000 - 4,500 (realised) - 477.50 = 15,022.50; the ETH position and its 3,000 are untouched
+    assert out.account_after.cash_usd == pytest.approx(15_022.5)
+    assert [(p.symbol, p.quantity, p.isolated_collateral_usd) for p in out.account_after.positions] == [("ETH-PERPETUAL", 10.0, 3_000.0)]
+    # free cash = cash - ETH collateral = 12,022.50 = the 12,000 not allocated + the 22.50 left of the BTC position's equity
+    assert out.account_after.cash_usd - 3_000 == pytest.approx(12_000 + (500 - fee))
+
+
+def test_isolated_loss_is_capped_at_the_position_collateral() -> None:
+    from marginlab.margin.presets import get_model
+
+    model = get_model("hyperliquid")
+    market = snapshot(BTC=94_000.0, ETH=3_000.0)
+    account = _isolated_pair()
+    # BTC: E = 5,000 - 6,000 = -1,000 -> full close; fee capped at max(E, 0) = 0; deficit 1,000
+    out = liquidate_account(account, model, market, insurance_fund_usd=300.0)
+    assert out.fees_usd == 0.0
+    assert out.deficit_usd == pytest.approx(1_000.0)
+    assert out.fund_paid_usd == pytest.approx(300.0) and out.fund_balance_usd == pytest.approx(0.0)
+    bad = out.events[out.events["action"] == "bad_debt"]
+    assert bad["deficit_usd"].tolist() == pytest.approx([700.0])
+    # the account loses exactly the 5,000 of collateral: 20,000 -> 15,000; ETH untouched
+    assert out.account_after.cash_usd == pytest.approx(15_000.0)
+    assert (out.equity_before_usd, out.equity_after_usd) == pytest.approx((14_000.0, 15_000.0))
+    assert out.account_after.positions[0].symbol == "ETH-PERPETUAL"
+    # money: the account's equity rises by the 1,000 it did not have to pay = fund 300 + the venue's bad debt 700
+    assert out.equity_after_usd - out.equity_before_usd == pytest.approx(300.0 + 700.0)
+
+
+def test_isolated_partial_ladder_on_one_position_and_cross_part_separately() -> None:
+    model = FlatRateModel(0.10, 0.05)  # family "isolated": MM 5% of notional per position
+    market = snapshot(BTC=96_000.0, ETH=3_000.0)
+    btc = Position(Perpetual("BTC"), 1.0, entry_price_usd=100_000, isolated_collateral_usd=8_900)
+    eth_cross = Position(Perpetual("ETH"), 10.0, entry_price_usd=3_000)
+    account = Account((btc, eth_cross), 20_000.0, account_id="mix")
+    # BTC: E = 8,900 - 4,000 = 4,900; MM 4,800; ratio 1.0208 -> partial (below 1.05)
+    # close 20%: notional 19,200, fee 96; E 4,804; MM on 0.8 BTC = 3,840 -> ratio 1.251 >= 1.25 target: stop
+    out = liquidate_account(account, model, market)
+    partial = out.events[out.events["action"] == "partial_liquidation"]
+    assert len(partial) == 1 and partial["symbol"].iloc[0] == "BTC-PERPETUAL"
+    assert partial["fee_usd"].iloc[0] == pytest.approx(96.0)
+    assert partial["margin_ratio"].iloc[0] == pytest.approx(4_804 / 3_840)
+    kept = {p.symbol: p for p in out.account_after.positions}
+    assert kept["BTC-PERPETUAL"].quantity == pytest.approx(0.8)
+    # collateral keeps the realised 20% of the loss (-800) net of the fee: 8,900 - 800 - 96 = 8,004
+    assert kept["BTC-PERPETUAL"].isolated_collateral_usd == pytest.approx(8_004.0)
+    # cross part: cash 20,000 - 8,900 = 11,100 against ETH MM 1,500 (ratio 7.4): untouched
+    assert kept["ETH-PERPETUAL"].quantity == 10.0
+    assert out.account_after.cash_usd == pytest.approx(20_000 - 800 - 96)
+
+
+# --------------------------------------------------------------------------- mechanics (issue 12 item 7)
+def test_liquidator_share_of_the_fee() -> None:
+    # 10x long 1 BTC at 100,000 with 10,000 cash, at 92,000: equity 2,000, MM 5% x 92,000 = 4,600, ratio 0.435 <= 2/3 -> full
+    # fee 0.5% x 92,000 = 460 (below the 2,000 of equity): 25% = 115 to the liquidator, 345 to the fund
+    policy = LiquidationPolicy(liquidator_share=0.25)
+    out = liquidate_account(long_btc(1, 100_000, 10_000), FlatRateModel(0.10, 0.05), snapshot(BTC=92_000), policy, insurance_fund_usd=1_000)
+    assert out.fees_usd == pytest.approx(460.0)
+    assert out.fund_balance_usd == pytest.approx(1_000 + 345.0)
+    book = liquidate_book([long_btc(1, 100_000, 10_000)], FlatRateModel(0.10, 0.05), snapshot(BTC=92_000), policy, insurance_fund_usd=1_000)
+    assert book.liquidator_usd == pytest.approx(115.0)
+    assert conservation_residual_usd(book, snapshot(BTC=92_000)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_socialised_loss_after_fund_without_adl() -> None:
+    # A: long 1 BTC at 100,000 with 5,000 cash; at 90,000 equity is -5,000 -> full close, fee capped at 0, deficit 5,000
+    # fund 1,000 pays 1,000; no ADL; the 4,000 left is charged pro rata to equity: B 30,000 -> 3,000, C 10,000 -> 1,000
+    a = long_btc(1, 100_000, 5_000, "a")
+    b = Account((), 30_000.0, account_id="b")
+    c = Account((), 10_000.0, account_id="c")
+    policy = LiquidationPolicy(auto_deleverage=False, socialised_loss=True)
+    market = snapshot(BTC=90_000)
+    result = liquidate_book([a, b, c], FlatRateModel(0.10, 0.05), market, policy, insurance_fund_usd=1_000)
+    assert result.socialised_usd == pytest.approx(4_000.0)
+    assert result.bad_debt_usd == pytest.approx(0.0)
+    assert [x.cash_usd for x in result.accounts_after[1:]] == pytest.approx([27_000.0, 9_000.0])
+    assert market_equity_usd(result.accounts_after[0], market) == pytest.approx(0.0)
+    row = result.events[result.events["action"] == "socialised_loss"]
+    assert row["transfer_usd"].tolist() == pytest.approx([4_000.0])
+    assert conservation_residual_usd(result, market) == pytest.approx(0.0, abs=1e-9)
+    # without socialisation the 4,000 stays as bad debt on the bankrupt account
+    plain = liquidate_book([a, b, c], FlatRateModel(0.10, 0.05), market, LiquidationPolicy(auto_deleverage=False), insurance_fund_usd=1_000)
+    assert plain.bad_debt_usd == pytest.approx(4_000.0)
+
+
+def test_policy_from_data_and_presets() -> None:
+    from marginlab.analysis.liquidation import PRESET_LIQUIDATION, liquidation_policy_for
+
+    policy = LiquidationPolicy.from_mapping({"fee_rate": 0.01, "socialised_loss": True})
+    assert LiquidationPolicy.from_mapping(policy.to_mapping()) == policy
+    with pytest.raises(ParameterError, match="bonus"):
+        LiquidationPolicy.from_mapping({"bonus": 0.1})
+    with pytest.raises(ParameterError, match="liquidator_share"):
+        LiquidationPolicy(liquidator_share=1.5)
+    assert liquidation_policy_for("hyperliquid").partial_fraction == 0.2
+    assert all("source" in entry for entry in PRESET_LIQUIDATION.values())
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    move=st.floats(-0.5, 0.5),
+    leverage=st.floats(1.5, 50),
+    fund=st.floats(0, 20_000),
+    share=st.floats(0, 1),
+    use_fund=st.booleans(),
+    adl=st.booleans(),
+    socialise=st.booleans(),
+)
+def test_conservation_with_every_mechanic(move, leverage, fund, share, use_fund, adl, socialise):
+    entry = 50_000.0
+    policy = LiquidationPolicy(liquidator_share=share, use_insurance_fund=use_fund, auto_deleverage=adl, socialised_loss=socialise)
+    book = [
+        Account((Position(Perpetual("BTC"), 2.0, entry_price_usd=entry),), cash_usd=2 * entry / leverage, account_id="long"),
+        Account((Position(Perpetual("BTC"), -1.0, entry_price_usd=entry),), cash_usd=entry / leverage, account_id="short"),
+        Account((Position(Perpetual("BTC"), -1.0, entry_price_usd=entry),), cash_usd=entry, account_id="safe-short"),
+        Account((), 25_000.0, account_id="saver"),
+    ]
+    market = snapshot(BTC=entry * (1 + move))
+    result = liquidate_book(book, FlatRateModel(0.1, 0.05), market, policy, insurance_fund_usd=fund)
+    assert conservation_residual_usd(result, market) == pytest.approx(0, abs=1e-6 * entry)
+    assert result.fund_after_usd >= -1e-9
+    if not use_fund:
+        assert result.fund_after_usd >= fund - 1e-9
+    assert result.socialised_usd >= 0 and (socialise or result.socialised_usd == 0)

@@ -63,3 +63,50 @@ def test_book_through_instant_crash_writes_events(tmp_path, capsys):
     assert log["deficit_usd"].iloc[1] == pytest.approx(0.3 * base)  # insurance_fund row: fund 0 pays nothing
     assert log["transfer_usd"].iloc[1] == 0
     assert log["deficit_usd"].iloc[2] == pytest.approx(0.3 * base)  # bad_debt row
+
+
+@needs_data
+def test_readme_example_runs_with_a_book_that_suits_the_model(tmp_path, capsys):
+    """README: `--model hyperliquid --synthetic 50` (Hyperliquid lists no options: the default book has none)."""
+    out = tmp_path / "events.parquet"
+    summary = tmp_path / "summary.json"
+    code = main(["stress-test", "--scenario", "covid-2020-03-12", "--model", "hyperliquid", "--synthetic", "50", "--quiet",
+                 "--out", str(out), "--json", str(summary), "--substeps", "1"])
+    assert code == 0
+    captured = capsys.readouterr()
+    last = captured.out.strip().splitlines()[-1]
+    assert last.startswith("stress-test covid-2020-03-12: accounts=50") and "hyperliquid: liquidated=" in last
+    assert "replay" not in captured.err  # --quiet: no progress bar
+    events = pd.read_parquet(out)
+    assert set(events["action"]) <= {"warning", "reduce_only", "partial_liquidation", "full_liquidation", "insurance_fund", "adl", "bad_debt",
+                                     "settlement", "socialised_loss"}
+    assert not events["symbol"].str.contains("-C$|-P$", regex=True).any()  # no options in the book
+    import json
+
+    table = json.loads(summary.read_text())
+    assert table[0]["model"] == "hyperliquid" and table[0]["accounts"] == 50
+
+
+@needs_data
+def test_json_and_csv_to_stdout_and_progress_on_stderr(capsys):
+    code = main(["stress-test", "--scenario", "btc-minus-40pct-instant", "--model", "flat:0.1:0.05", "--synthetic", "5", "--assets", "BTC",
+                 "--strategies", "long_perp", "--csv"])
+    assert code == 0
+    captured = capsys.readouterr()
+    frame = pd.read_csv(__import__("io").StringIO(captured.out))
+    assert list(frame["model"]) == ["flat:0.1:0.05"] and int(frame["accounts"].iloc[0]) == 5
+    assert "stress-test btc-minus-40pct-instant" in captured.err  # the summary line moves to stderr when stdout carries CSV
+
+
+def test_bad_outputs_and_options_exit_2(tmp_path, capsys):
+    assert main(["stress-test", "--scenario", "covid-2020-03-12", "--model", "flat:0.1:0.05", "--synthetic", "2",
+                 "--out", str(tmp_path / "missing" / "e.parquet")]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert main(["stress-test", "--scenario", "covid-2020-03-12", "--model", "flat:0.1:0.05", "--synthetic", "2", "--out", str(tmp_path / "e.txt")]) == 2
+    assert "suffix" in capsys.readouterr().err
+    assert main(["stress-test", "--scenario", "covid-2020-03-12", "--model", "flat:0.1:0.05", "--synthetic", "0"]) == 2
+    assert "--synthetic" in capsys.readouterr().err
+    assert main(["stress-test", "--scenario", "covid-2020-03-12", "--model", "flat:0.1:0.05", "--synthetic", "2", "--asof", "2024-01-01"]) == 2
+    assert "--asof" in capsys.readouterr().err
+    assert main(["stress-test", "--scenario", "covid-2020-03-12", "--model", "flat:0.1:0.05", "--synthetic", "2", "--scheduler", "nowhere"]) == 2
+    assert "scheduler" in capsys.readouterr().err

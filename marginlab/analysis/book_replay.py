@@ -1,0 +1,646 @@
+"""Stress replay on the book-level engine: every account margined in one call per step.
+
+This is the array implementation of :func:`marginlab.analysis.replay.replay` (``engine="book"``,
+the default). It follows the per-account reference (``engine="per-account"``) step for step
+-- the same ladder, the same choice of the most risk-intensive position, the same fees,
+insurance fund, ADL and bad debt, hence the same events -- but works on a
+:class:`~marginlab.analysis.book.BookState`:
+
+1. expired options and futures are cash-settled (array operation);
+2. every account with positions is margined in one call (:class:`~marginlab.analysis.book.BookMargin`);
+   its ladder action follows from its margin ratio;
+3. accounts in partial liquidation advance together: at each round, every open position of
+   every such account is tried as a partial close (one margin call over *pseudo-accounts*,
+   an account with that one position reduced), each account closes its most risk-intensive
+   position, and the accounts are re-margined in one call; accounts that reach the target
+   ratio drop out, those that hit the backstop or ``max_steps`` go to full liquidation;
+4. full liquidation closes the remaining positions in order, one position per account per
+   round (one margin call per round for the ratio after the close);
+5. the step is settled for the book (fund, ADL, bad debt) exactly as the reference does.
+
+Events are accumulated as arrays and turned into the event log once, at the end.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from marginlab.account import Account
+from marginlab.analysis.book import OPTION, BookMargin, BookState, PseudoAccounts, StepMarket
+from marginlab.analysis.liquidation import EVENT_COLUMNS, LiquidationPolicy, adl_score, events_frame, socialised_charges
+
+_ACTIONS = np.array(["none", "warning", "reduce_only", "partial_liquidation", "full_liquidation"], dtype=object)
+
+
+class _Events:
+    """Event rows as column arrays, with a sort key reproducing the reference order."""
+
+    def __init__(self, offset: int = 0) -> None:
+        self.parts: list[dict[str, Any]] = []
+        self.offset = offset  # global index of the first account (partitions of a book)
+
+    def add(self, *, key_step: int, phase: int, order: Any, seq: Any, n: int, **columns: Any) -> None:
+        if n == 0:
+            return
+        part = {k: np.broadcast_to(np.asarray(v), (n,)).copy() if not isinstance(v, list) else np.asarray(v, dtype=object) for k, v in columns.items()}
+        part["_key"] = np.stack([np.full(n, key_step), np.full(n, phase), np.broadcast_to(np.asarray(order) + self.offset, (n,)),
+                                 np.broadcast_to(np.asarray(seq), (n,))], axis=1)
+        self.parts.append(part)
+
+    def frame(self) -> pd.DataFrame:
+        if not self.parts:
+            return events_frame([])
+        keys = np.concatenate([p["_key"] for p in self.parts])
+        order = np.lexsort(keys.T[::-1])
+        columns: dict[str, Any] = {}
+        defaults: dict[str, Any] = {"symbol": "", "action": "", "account_id": "", "step": 0, "time": None}
+        for name in EVENT_COLUMNS:
+            chunks = []
+            for p in self.parts:
+                n = len(p["_key"])
+                if name in p:
+                    chunks.append(np.asarray(p[name], dtype=object if name in ("time", "account_id", "action", "symbol") else None))
+                else:
+                    default = defaults.get(name, 0.0)
+                    chunks.append(np.full(n, default, dtype=object if isinstance(default, str) or default is None else None))
+            columns[name] = np.concatenate(chunks)[order]
+        frame = pd.DataFrame(columns, columns=list(EVENT_COLUMNS))
+        frame["step"] = frame["step"].astype("int64")
+        for name in EVENT_COLUMNS:
+            if name not in ("time", "account_id", "action", "symbol", "step"):
+                frame[name] = frame[name].astype("float64")
+        return frame
+
+
+def classify(ratio: np.ndarray, policy: LiquidationPolicy) -> np.ndarray:
+    """:meth:`LiquidationPolicy.classify` over an array: codes 0..4 into ``LADDER_ACTIONS``."""
+    return np.select(
+        [ratio >= policy.warning_ratio, ratio >= policy.reduce_only_ratio, ratio >= policy.liquidation_ratio, ratio > policy.full_liquidation_ratio],
+        [0, 1, 2, 3],
+        4,
+    ).astype(np.int64)
+
+
+def _ratio(equity: np.ndarray, maintenance: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(maintenance > 0, equity / np.where(maintenance > 0, maintenance, 1.0), np.inf)
+
+
+class BookLadder:
+    """The liquidation ladder of one step over the whole book (see the module docstring)."""
+
+    def __init__(self, state: BookState, step: StepMarket, margin: BookMargin, policy: LiquidationPolicy, events: _Events, step_number: int) -> None:
+        self.state, self.step, self.margin, self.policy, self.events = state, step, margin, policy, events
+        self.step_number = step_number
+        self.when = step.market.as_of
+        n = state.n_accounts
+        self.fees = np.zeros(n)
+        self.close_count = np.zeros(n, dtype=np.int64)
+        # closed pieces of this step (for ADL): row, instrument, change
+        self.closed_rows: list[np.ndarray] = []
+        self.closed_change: list[np.ndarray] = []
+        self.closed_account: list[np.ndarray] = []
+
+    # -- one close per account in ``accounts`` ---------------------------------------------------
+    def close(self, accounts: np.ndarray, rows: np.ndarray, keep: np.ndarray, label: str) -> tuple[np.ndarray, np.ndarray]:
+        """Close ``1 - keep`` of ``rows`` (one per account); returns the (maintenance, ratio) after."""
+        state, step, policy = self.state, self.step, self.policy
+        inst = state.instrument[rows]
+        quantity = state.quantity[rows]
+        fraction = 1.0 - keep
+        notional = fraction * np.abs(quantity) * step.index[inst]
+        value_moved = fraction * step.row_value(state, rows)
+        equity_now = step.market_equity(state, accounts)
+        slip = policy.slippage_rate * notional
+        fee = np.minimum(policy.fee_rate * notional, np.maximum(equity_now - slip, 0.0))
+        self.fees[accounts] += fee
+        self.close_count[accounts] += 1
+        change = -quantity * fraction
+        self.closed_rows.append(rows)
+        self.closed_change.append(change)
+        self.closed_account.append(accounts)
+        state.set_quantity(rows, np.where(keep > 0, quantity * keep, 0.0))
+        state.cash[accounts] += value_moved - fee - slip
+        _, mm, equity = self.margin(PseudoAccounts.of(state, accounts))
+        ratio = _ratio(equity, mm)
+        ids = np.asarray(state.ids, dtype=object)[accounts]
+        symbols = np.asarray(state.symbols, dtype=object)[inst]
+        self._add_close(accounts, ids, label, symbols, change, inst, notional, fee, slip, ratio)
+        return mm, ratio
+
+    def _add_close(self, accounts, ids, label, symbols, change, inst, notional, fee, slip, ratio):  # type: ignore[no-untyped-def]
+        step = self.step
+        self.events.add(
+            key_step=self.step_number, phase=0, order=accounts, seq=self.close_count[accounts], n=len(accounts),
+            time=np.full(len(accounts), self.when, dtype=object), account_id=ids, action=label, symbol=symbols,
+            step=self.close_count[accounts].copy(),
+            quantity=change, price_usd=step.mark[inst], notional_usd=notional, delta_quantity=change * step.delta[inst], fee_usd=fee,
+            slippage_usd=slip, fund_balance_usd=np.nan, margin_ratio=ratio, equity_usd=step.market_equity(self.state, accounts),
+        )
+
+    # -- choice of the most risk-intensive position ---------------------------------------------
+    def choose(self, accounts: np.ndarray, maintenance: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per account: found flag, row and kept fraction of the partial close releasing most MM per USD closed."""
+        state, step, policy = self.state, self.step, self.policy
+        rows, owner = state.rows_of(accounts)
+        notional = np.abs(state.quantity[rows]) * step.index[state.instrument[rows]]
+        keep = np.full(len(rows), 1.0 - policy.partial_fraction)
+        keep = np.where(keep * notional < policy.min_close_notional_usd, 0.0, keep)
+        closed_notional = (1.0 - keep) * notional
+        candidate = closed_notional > 0
+        cand = np.flatnonzero(candidate)
+        # pseudo-account per candidate: all rows of its account, the candidate row reduced
+        cand_owner = owner[cand]
+        counts = np.bincount(owner, minlength=len(accounts))
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        lengths = counts[cand_owner]
+        p_owner = np.repeat(np.arange(len(cand)), lengths)
+        offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        member = np.repeat(starts[cand_owner], lengths) + offsets  # index into rows
+        p_rows = rows[member]
+        p_qty = state.quantity[p_rows].copy()
+        is_candidate = member == np.repeat(cand, lengths)
+        p_qty[is_candidate] = p_qty[is_candidate] * np.repeat(keep[cand], lengths)[is_candidate]
+        dropped = is_candidate & (p_qty == 0.0)
+        pseudo = PseudoAccounts(accounts[cand_owner], p_rows[~dropped], p_owner[~dropped], p_qty[~dropped])
+        _, trial_mm, _ = self.margin(pseudo) if len(cand) else (None, np.zeros(0), None)
+        base = maintenance[cand_owner]
+        released = base - trial_mm
+        valid = released > 1e-12 * np.maximum(base, 1.0)
+        score = np.where(valid, released / closed_notional[cand], -np.inf)
+        # sequential scan in position order (ties and near-ties: the first position wins, as the reference)
+        best_score = np.full(len(accounts), np.nan)
+        best_index = np.full(len(accounts), -1, dtype=np.int64)
+        rank = np.arange(len(rows)) - starts[owner]
+        cand_rank = rank[cand]
+        for r in range(int(cand_rank.max()) + 1 if len(cand) else 0):
+            at = np.flatnonzero((cand_rank == r) & valid)
+            if not len(at):
+                continue
+            a = cand_owner[at]
+            better = np.isnan(best_score[a]) | (score[at] > best_score[a] * (1 + 1e-12))
+            best_score[a[better]] = score[at[better]]
+            best_index[a[better]] = cand[at[better]]
+        found = best_index >= 0
+        chosen = np.where(found, best_index, 0)
+        return found, rows[chosen] if len(rows) else np.zeros(len(accounts), dtype=np.int64), keep[chosen] if len(rows) else np.zeros(len(accounts))
+
+    # -- the ladder -------------------------------------------------------------------------------
+    def run(self, accounts: np.ndarray, maintenance: np.ndarray, ratio: np.ndarray, action: np.ndarray) -> None:
+        """Liquidate ``accounts`` whose ladder actions are ``action`` (codes) at ``ratio``."""
+        policy = self.policy
+        full = action == 4
+        partial = np.flatnonzero(action == 3)
+        cur_ratio = ratio[partial].copy()
+        cur_mm = maintenance[partial].copy()
+        steps = np.zeros(len(partial), dtype=np.int64)
+        active = np.arange(len(partial))
+        counts = self.state.alive_counts()
+        while len(active):
+            acc = accounts[partial[active]]
+            has_positions = counts[acc] > 0
+            going = (cur_ratio[active] < policy.target_ratio) & has_positions
+            active = active[going]
+            if not len(active):
+                break
+            to_full = (cur_ratio[active] <= policy.full_liquidation_ratio) | (steps[active] >= policy.max_steps)
+            full[partial[active[to_full]]] = True
+            active = active[~to_full]
+            if not len(active):
+                break
+            acc = accounts[partial[active]]
+            found, rows, keep = self.choose(acc, cur_mm[active])
+            full[partial[active[~found]]] = True
+            active = active[found]
+            if not len(active):
+                break
+            acc = accounts[partial[active]]
+            mm, r = self.close(acc, rows[found], keep[found], "partial_liquidation")
+            counts[acc] -= (keep[found] == 0).astype(np.int64)
+            steps[active] += 1
+            cur_mm[active] = mm
+            cur_ratio[active] = r
+        targets = accounts[full]
+        while len(targets):
+            targets = targets[counts[targets] > 0]
+            if not len(targets):
+                break
+            rows, owner = self.state.rows_of(targets)
+            first = np.ones(len(rows), dtype=bool)
+            first[1:] = owner[1:] != owner[:-1]
+            self.close(targets, rows[first], np.zeros(len(targets)), "full_liquidation")
+            counts[targets] -= 1
+
+
+def settle_expired_arrays(state: BookState, step: StepMarket, events: _Events, step_number: int) -> None:
+    """Cash-settle expired options and futures at the index (as :func:`marginlab.analysis.replay.settle_expired`)."""
+    expired = state.alive & ~step.live[state.instrument]
+    rows = np.flatnonzero(expired)
+    if not len(rows):
+        return
+    inst = state.instrument[rows]
+    price = step.index[inst]
+    quantity = state.quantity[rows]
+    values = np.empty(len(rows))
+    for k, row in enumerate(rows.tolist()):
+        instrument: Any = state.instruments[int(inst[k])]
+        if state.kind[inst[k]] == OPTION:
+            strike = instrument.strike_usd
+            payoff = max(price[k] - strike, 0.0) if instrument.is_call else max(strike - price[k], 0.0)
+            values[k] = quantity[k] * payoff
+        else:
+            entry = state.entry[row] if not np.isnan(state.entry[row]) else price[k]
+            values[k] = quantity[k] * (price[k] - entry)
+    accounts = state.account[rows]
+    np.add.at(state.cash, accounts, values)
+    state.alive[rows] = False
+    rank = np.arange(len(rows)) - np.searchsorted(accounts, accounts)
+    events.add(
+        key_step=step_number, phase=0, order=accounts, seq=rank - 1_000_000, n=len(rows),
+        time=np.full(len(rows), step.market.as_of, dtype=object), account_id=np.asarray(state.ids, dtype=object)[accounts],
+        action="settlement", symbol=np.asarray(state.symbols, dtype=object)[inst], quantity=-quantity,
+        price_usd=price, notional_usd=np.abs(quantity) * price, transfer_usd=values,
+    )
+
+
+def auto_deleverage_arrays(
+    state: BookState, step: StepMarket, bankrupt: int, pieces: dict[str, float], deficit_usd: float, fund_balance_usd: float
+) -> tuple[list[dict[str, Any]], float]:
+    """:func:`marginlab.analysis.liquidation.auto_deleverage` on the arrays (same queue, same transfers)."""
+    symbols = list(state.symbols)
+    symbol_index = {s: i for i, s in enumerate(symbols)}
+    weights = {s: abs(q) * step.index[symbol_index[s]] for s, q in pieces.items()}
+    total = sum(weights.values())
+    rows_out: list[dict[str, Any]] = []
+    recovered = 0.0
+    for symbol, held in pieces.items():
+        if held == 0 or total <= 0:
+            continue
+        share = deficit_usd * weights[symbol] / total
+        per_unit = share / abs(held)
+        side = -float(np.sign(held))
+        i = symbol_index[symbol]
+        rows = np.flatnonzero(state.alive & (state.instrument == i) & (np.sign(state.quantity) == side) & ~np.isnan(state.entry))
+        if state.kind[i] not in (1, 2) or not len(rows):
+            continue
+        value = step.row_value(state, rows)
+        rows, value = rows[value > 0], value[value > 0]
+        if not len(rows):
+            continue
+        accounts = state.account[rows]
+        all_rows, owner = state.rows_of(accounts)
+        gross = np.bincount(owner, weights=np.abs(state.quantity[all_rows]) * step.index[state.instrument[all_rows]], minlength=len(accounts))
+        equity = step.market_equity(state, accounts)
+        with np.errstate(divide="ignore"):
+            leverage = np.where(equity > 0, gross / np.where(equity > 0, equity, 1.0), math.inf)
+        pnl_pct = value / (np.abs(state.quantity[rows]) * state.entry[rows])
+        score = np.array([adl_score(x) for x in (pnl_pct * leverage).tolist()])
+        order = np.lexsort((rows, accounts, -score))
+        mark = float(step.mark[i])
+        units_left = abs(held)
+        for k in order.tolist():
+            if units_left <= 1e-12:
+                break
+            row, a = int(rows[k]), int(accounts[k])
+            quantity = float(state.quantity[row])
+            take = min(abs(quantity), units_left)
+            keep = 1.0 - take / abs(quantity)
+            moved = (1.0 - keep) * float(value[k])
+            transfer = take * per_unit
+            state.set_quantity(np.array([row]), np.array([quantity * keep if keep > 1e-12 else 0.0]))
+            state.cash[a] += moved - transfer
+            state.cash[bankrupt] += transfer
+            recovered += transfer
+            units_left -= take
+            change = -np.sign(quantity) * take
+            rows_out.append(
+                {"account_id": state.ids[a], "action": "adl", "symbol": symbol, "quantity": float(change), "price_usd": mark + share / held,
+                 "notional_usd": take * mark, "delta_quantity": float(change), "transfer_usd": -transfer, "deficit_usd": 0.0,
+                 "fund_balance_usd": fund_balance_usd, "equity_usd": float(step.market_equity(state, np.array([a]))[0])}
+            )
+    return rows_out, recovered
+
+
+@dataclass
+class _PhaseInput:
+    state: BookState
+    step: StepMarket
+    model: Any
+    policy: LiquidationPolicy
+    step_number: int
+    last_tier: np.ndarray
+    account_offset: int
+    row_offset: int
+
+
+@dataclass
+class _PhaseOutput:
+    state: BookState
+    events: list[dict[str, Any]]
+    tier: np.ndarray
+    ratio: np.ndarray
+    fees: float
+    closed_rows: np.ndarray
+    closed_change: np.ndarray
+    closed_account: np.ndarray
+    account_offset: int
+    row_offset: int
+
+
+def _ladder_phase(task: _PhaseInput) -> _PhaseOutput:
+    """The per-account part of one step on a (part of the) book: settle expiries, margin every account in
+    one call, log tier changes, run the ladder. Independent across accounts: what a cluster distributes."""
+    state, step, policy, step_number = task.state, task.step, task.policy, task.step_number
+    events = _Events(task.account_offset)
+    settle_expired_arrays(state, step, events, step_number)
+    margin = BookMargin(task.model, state, step)
+    counts = state.alive_counts()
+    with_positions = np.flatnonzero(counts > 0)
+    _, mm, equity = margin(PseudoAccounts.of(state, with_positions))
+    ratio = _ratio(equity, mm)
+    if np.any(np.isnan(ratio)):
+        from marginlab.exceptions import ParameterError
+
+        raise ParameterError("margin_ratio", float("nan"), f"is NaN for account {state.ids[int(with_positions[np.argmax(np.isnan(ratio))])]}")
+    action = classify(ratio, policy)
+    ratio_all = np.full(state.n_accounts, np.inf)
+    ratio_all[with_positions] = ratio
+    tier = np.zeros(state.n_accounts, dtype=np.int64)
+    tier[with_positions] = action
+    warn = with_positions[((action == 1) | (action == 2)) & (task.last_tier[with_positions] != action)]
+    if len(warn):
+        events.add(
+            key_step=step_number, phase=0, order=warn, seq=0, n=len(warn), time=np.full(len(warn), step.market.as_of, dtype=object),
+            account_id=np.asarray(state.ids, dtype=object)[warn], action=_ACTIONS[tier[warn]], margin_ratio=ratio_all[warn],
+            fund_balance_usd=np.nan, equity_usd=step.market_equity(state, warn),
+        )
+    ladder = BookLadder(state, step, margin, policy, events, step_number)
+    liquidate = action >= 3
+    if np.any(liquidate):
+        ladder.run(with_positions[liquidate], mm[liquidate], ratio[liquidate], action[liquidate])
+    return _PhaseOutput(
+        state, events.parts, tier, ratio_all, float(np.sum(ladder.fees)),
+        np.concatenate(ladder.closed_rows) if ladder.closed_rows else np.zeros(0, dtype=np.int64),
+        np.concatenate(ladder.closed_change) if ladder.closed_change else np.zeros(0),
+        np.concatenate(ladder.closed_account) if ladder.closed_account else np.zeros(0, dtype=np.int64),
+        task.account_offset, task.row_offset,
+    )
+
+
+def replay_model_on_book(
+    name: str,
+    book: tuple[Account, ...],
+    spec: Any,
+    markets: Sequence[Any],
+    policy: LiquidationPolicy,
+    funding: str | float,
+    fund_start: float,
+    adl: bool,
+    progress: bool,
+    path_assets: Sequence[str],
+    executor: Any = None,
+    partitions: int = 1,
+) -> Any:
+    """Replay of one model on the arrays; returns a :class:`~marginlab.analysis.replay.ModelReplay`."""
+    from tqdm.auto import tqdm
+
+    from marginlab.analysis.replay import ModelReplay, _model_at
+
+    state = BookState(book)
+    everyone = np.arange(state.n_accounts)
+    first = markets[0]
+    model0 = _model_at(spec, first.as_of)
+    step0 = StepMarket.build(state, first)
+    im_start, mm_start, _ = BookMargin(model0, state, step0)(PseudoAccounts.of(state, everyone))
+    if funding != "given":
+        state.cash += float(funding) * im_start - step0.market_equity(state)
+    accounts_start = state.frozen_accounts() if funding != "given" else book
+    im0, mm0 = float(np.sum(im_start)), float(np.sum(mm_start))
+    equity0 = float(np.sum(step0.market_equity(state)))
+    fund = float(fund_start)
+    fund_paid = recovered = bad_debt = socialised = liquidator = 0.0
+    events = _Events()
+    step_rows = []
+    last_tier = np.zeros(state.n_accounts, dtype=np.int64)  # 0 = none
+    written_off = np.zeros(state.n_accounts)
+    iterator = tqdm(list(enumerate(markets)), desc=f"replay {name}", disable=not progress, leave=False, unit="step")
+    for step_number, market in iterator:
+        model = _model_at(spec, market.as_of)
+        step = StepMarket.build(state, market)
+        if executor is None or partitions <= 1:
+            phase = _ladder_phase(_PhaseInput(state, step, model, policy, step_number, last_tier, 0, 0))
+            parts = [phase]
+        else:
+            bounds = np.linspace(0, state.n_accounts, partitions + 1).round().astype(int)
+            inputs = [_PhaseInput(state.slice(a0, a1), step, model, policy, step_number, last_tier[a0:a1], a0, int(state.starts[a0]))
+                      for a0, a1 in zip(bounds[:-1], bounds[1:]) if a1 > a0]
+            parts = executor(_ladder_phase, inputs)
+            for piece in parts:
+                state.merge(piece.state, piece.account_offset)
+        for piece in parts:
+            events.parts += piece.events
+        last_tier = np.concatenate([piece.tier for piece in parts])
+        ratio_all = np.concatenate([piece.ratio for piece in parts])
+        closed_rows = np.concatenate([piece.closed_rows + piece.row_offset for piece in parts])
+        closed_change = np.concatenate([piece.closed_change for piece in parts])
+        closed_account = np.concatenate([piece.closed_account + piece.account_offset for piece in parts])
+        fees = float(sum(piece.fees for piece in parts))
+        fund += policy.fund_share(fees)
+        liquidator += fees - policy.fund_share(fees)
+        # book-level settlement: largest deficit first (ties: book order)
+        no_positions = np.flatnonzero(state.alive_counts() == 0)
+        deficit = -step.market_equity(state, no_positions) - written_off[no_positions]
+        mask = deficit > 1e-6
+        order = np.lexsort((no_positions[mask], -deficit[mask]))
+        extra: list[dict[str, Any]] = []
+        for k in order.tolist():
+            i = int(no_positions[mask][k])
+            d = float(deficit[mask][k])
+            paid = min(fund, d) if policy.use_insurance_fund else 0.0
+            fund -= paid
+            fund_paid += paid
+            state.cash[i] += paid
+            extra.append({"account_id": state.ids[i], "action": "insurance_fund", "deficit_usd": d, "transfer_usd": paid, "fund_balance_usd": fund,
+                          "equity_usd": state.equity_without_positions(step, i)})
+            remaining = d - paid
+            if remaining > 1e-9 and adl and policy.auto_deleverage:
+                pieces: dict[str, float] = {}
+                mine = np.flatnonzero(closed_account == i)
+                # order of closes: by sequence of the ladder (rounds), as the reference's closed list
+                for j in mine.tolist():
+                    row = int(closed_rows[j])
+                    if state.kind[state.instrument[row]] not in (1, 2):
+                        continue
+                    symbol = state.symbols[int(state.instrument[row])]
+                    pieces[symbol] = pieces.get(symbol, 0.0) - float(closed_change[j])
+                if pieces:
+                    rows, got = auto_deleverage_arrays(state, step, i, pieces, remaining, fund)
+                    extra += rows
+                    recovered += got
+                    remaining -= got
+            if remaining > 1e-9 and policy.socialised_loss:
+                charges = socialised_charges(step.market_equity(state), i, remaining)
+                got = float(charges.sum())
+                if got > 0:
+                    state.cash -= charges
+                    state.cash[i] += got
+                    socialised += got
+                    extra.append({"account_id": state.ids[i], "action": "socialised_loss", "deficit_usd": remaining, "transfer_usd": got,
+                                  "fund_balance_usd": fund, "equity_usd": state.equity_without_positions(step, i)})
+                    remaining -= got
+            if remaining > 1e-9:
+                bad_debt += remaining
+                written_off[i] += remaining
+                extra.append({"account_id": state.ids[i], "action": "bad_debt", "deficit_usd": remaining, "fund_balance_usd": fund,
+                              "equity_usd": state.equity_without_positions(step, i)})
+        if extra:
+            frame = pd.DataFrame(extra)
+            if "symbol" in frame:
+                frame["symbol"] = frame["symbol"].fillna("").astype(object)
+            columns = {c: frame[c].to_numpy() for c in frame.columns if c in EVENT_COLUMNS}
+            columns = {k: (v if frame[k].dtype != object else v.astype(object)) for k, v in columns.items()}
+            for c in ("deficit_usd", "transfer_usd", "quantity", "price_usd", "notional_usd", "delta_quantity"):
+                if c in columns:
+                    columns[c] = np.nan_to_num(columns[c].astype(float), nan=0.0)
+            events.add(key_step=step_number, phase=1, order=np.arange(len(extra)), seq=0, n=len(extra),
+                       time=np.full(len(extra), market.as_of, dtype=object), **columns)
+        equity_total = float(np.sum(step.market_equity(state)))
+        record: dict[str, Any] = {"step": step_number, "time": market.as_of}
+        for asset in path_assets:
+            record[f"{asset}_usd"] = market.index_usd(asset)
+        record.update(
+            equity_usd=equity_total,
+            accounts_below_maintenance=int(np.sum(ratio_all < 1.0)),
+            accounts_with_positions=int(np.sum(state.alive_counts() > 0)),
+            fees_usd=fees,
+            fund_balance_usd=fund,
+            bad_debt_usd=bad_debt,
+        )
+        step_rows.append(record)
+    return ModelReplay(
+        name, accounts_start, state.frozen_accounts(), events.frame(), pd.DataFrame(step_rows), im0, mm0, equity0, float(fund_start), fund, fund_paid,
+        recovered, bad_debt, socialised, liquidator,
+    )
+
+
+
+
+
+
+def liquidate_book_arrays(
+    state: BookState, step: StepMarket, model: Any, policy: LiquidationPolicy, fund_usd: float, *, adl: bool = True, when: Any = None
+) -> dict[str, Any]:
+    """:func:`marginlab.analysis.liquidation.liquidate_book` on the arrays (same order, fund path, ADL and events).
+
+    Accounts are processed in ascending margin ratio (ties: book order); each account's closes feed
+    the fund as they happen and its deficit draws on the fund left by the previous accounts; what the
+    fund cannot pay goes to ADL, then bad debt. ``state`` is updated in place.
+
+    Returns a dict with ``events`` (DataFrame), ``fund_after_usd``, ``fees_usd``, ``deficit_usd``,
+    ``adl_recovered_usd``, ``bad_debt_usd``, ``liquidated`` (account indices).
+    """
+    when = when if when is not None else step.market.as_of
+    margin = BookMargin(model, state, step)
+    counts = state.alive_counts()
+    with_positions = np.flatnonzero(counts > 0)
+    _, mm, equity = margin(PseudoAccounts.of(state, with_positions))
+    ratio = _ratio(equity, mm)
+    action = classify(ratio, policy)
+    buffer = _Events()
+    ladder = BookLadder(state, step, margin, policy, buffer, 0)
+    liquidate = action >= 3
+    if np.any(liquidate):
+        ladder.run(with_positions[liquidate], mm[liquidate], ratio[liquidate], action[liquidate])
+    ratio_all = np.full(state.n_accounts, np.inf)
+    ratio_all[with_positions] = ratio
+    action_all = np.zeros(state.n_accounts, dtype=np.int64)
+    action_all[with_positions] = action
+    equity_before = np.zeros(state.n_accounts)
+    touched = np.flatnonzero(action_all > 0)
+    order = np.lexsort((np.arange(state.n_accounts), ratio_all))
+    rank = np.empty(state.n_accounts, dtype=np.int64)
+    rank[order] = np.arange(state.n_accounts)
+    # the ladder's close rows, grouped by account in close order
+    closes = buffer.frame()
+    index_of = {account_id: i for i, account_id in enumerate(state.ids)}
+    closes["_account"] = np.asarray([index_of[x] for x in closes["account_id"]], dtype=np.int64) if len(closes) else np.zeros(0, dtype=np.int64)
+    counts_after = state.alive_counts()
+    by_account: dict[int, pd.DataFrame] = {}
+    for key, group_frame in closes.groupby("_account", sort=False):
+        by_account[int(key)] = group_frame  # type: ignore[arg-type]
+    rows: list[pd.DataFrame] = []
+    fund = float(fund_usd)
+    fees_total = deficit_total = 0.0
+    uncovered: dict[int, float] = {}
+    if len(touched):
+        warned = touched[(action_all[touched] == 1) | (action_all[touched] == 2)]
+        if len(warned):
+            equity_before[warned] = step.market_equity(state, warned)
+    for a in touched[np.argsort(rank[touched], kind="stable")].tolist():
+        if action_all[a] in (1, 2):
+            rows.append(events_frame([{"time": when, "account_id": state.ids[a], "step": 0, "action": str(_ACTIONS[action_all[a]]), "symbol": "",
+                                       "fund_balance_usd": fund, "margin_ratio": ratio_all[a], "equity_usd": equity_before[a],
+                                       **{c: 0.0 for c in EVENT_COLUMNS if c not in ("time", "account_id", "step", "action", "symbol",
+                                                                                      "fund_balance_usd", "margin_ratio", "equity_usd")}}]))
+            continue
+        group = by_account.get(a)
+        if group is None:
+            continue
+        group = group.drop(columns="_account").copy()
+        fees = group["fee_usd"].to_numpy()
+        fund_path = fund + np.cumsum(fees * (1.0 - policy.liquidator_share))
+        group["fund_balance_usd"] = fund_path
+        group["time"] = [when] * len(group)
+        fund = float(fund_path[-1])
+        fees_total += float(fees.sum())
+        rows.append(group)
+        if counts_after[a] == 0:
+            equity_after = state.equity_without_positions(step, a)
+            if equity_after < 0:
+                deficit = -equity_after
+                paid = min(fund, deficit) if policy.use_insurance_fund else 0.0
+                fund -= paid
+                deficit_total += deficit
+                state.cash[a] += paid
+                if deficit - paid > 0:
+                    uncovered[a] = deficit - paid
+                rows.append(events_frame([{**{c: 0.0 for c in EVENT_COLUMNS}, "time": when, "account_id": state.ids[a],
+                                           "step": int(group["step"].iloc[-1]), "action": "insurance_fund", "symbol": "", "deficit_usd": deficit,
+                                           "transfer_usd": paid, "fund_balance_usd": fund, "equity_usd": state.equity_without_positions(step, a)}]))
+    recovered = bad_debt = 0.0
+    closed_rows = np.concatenate(ladder.closed_rows) if ladder.closed_rows else np.zeros(0, dtype=np.int64)
+    closed_change = np.concatenate(ladder.closed_change) if ladder.closed_change else np.zeros(0)
+    closed_account = np.concatenate(ladder.closed_account) if ladder.closed_account else np.zeros(0, dtype=np.int64)
+    extra: list[dict[str, Any]] = []
+    for a in sorted(uncovered, key=lambda i: rank[i]):
+        remaining = uncovered[a]
+        if adl and policy.auto_deleverage:
+            pieces: dict[str, float] = {}
+            for j in np.flatnonzero(closed_account == a).tolist():
+                row = int(closed_rows[j])
+                if state.kind[state.instrument[row]] in (1, 2):
+                    symbol = state.symbols[int(state.instrument[row])]
+                    pieces[symbol] = pieces.get(symbol, 0.0) - float(closed_change[j])
+            if pieces:
+                adl_rows, got = auto_deleverage_arrays(state, step, a, pieces, remaining, fund)
+                extra += adl_rows
+                recovered += got
+                remaining -= got
+        if remaining > 1e-9:
+            bad_debt += remaining
+            extra.append({"account_id": state.ids[a], "action": "bad_debt", "deficit_usd": remaining, "fund_balance_usd": fund,
+                          "equity_usd": state.equity_without_positions(step, a)})
+    for record in extra:
+        full: dict[str, Any] = {c: 0.0 for c in EVENT_COLUMNS}
+        full.update(time=when, step=0, symbol="")
+        full.update(record)
+        rows.append(events_frame([full]))
+    events = pd.concat(rows, ignore_index=True) if rows else events_frame([])
+    return {"events": events, "fund_after_usd": fund, "fees_usd": fees_total, "deficit_usd": deficit_total, "adl_recovered_usd": recovered,
+            "bad_debt_usd": bad_debt, "liquidated": np.unique(closed_account)}
