@@ -57,6 +57,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -299,7 +300,7 @@ def _replace_position(account: Account, index: int, position: Position | None, c
         del positions[index]
     else:
         positions[index] = position
-    return Account(tuple(positions), account.cash_usd + cash_change_usd, dict(account.collateral), account.account_id)
+    return dataclasses.replace(account, positions=tuple(positions), cash_usd=account.cash_usd + cash_change_usd)
 
 
 def _reduce(position: Position, keep_fraction: float) -> Position | None:
@@ -525,7 +526,7 @@ def liquidate_account(
         fund_paid = min(fund, deficit) if policy.use_insurance_fund else 0.0
         uncovered = deficit - fund_paid
         fund -= fund_paid
-        current = Account(current.positions, current.cash_usd + fund_paid, dict(current.collateral), current.account_id)
+        current = dataclasses.replace(current, cash_usd=current.cash_usd + fund_paid)
         rows.append(
             _event(
                 time=when,
@@ -692,7 +693,7 @@ def liquidate_isolated_account(
     allocated = sum(float(p.isolated_collateral_usd or 0.0) for p in kept)
     cross_after: Account | None = None
     if cross_positions:
-        cross = Account(cross_positions, cash - allocated, dict(account.collateral), account.account_id)
+        cross = dataclasses.replace(account, positions=cross_positions, cash_usd=cash - allocated)
         outcome = liquidate_account(cross, model, market, policy, insurance_fund_usd=fund, time=time)
         cross_after = outcome.account_after
         fund = outcome.fund_balance_usd
@@ -709,7 +710,7 @@ def liquidate_isolated_account(
     else:
         uncovered = 0.0
     remaining = list(cross_after.positions if cross_after is not None else ()) + kept
-    after = Account(tuple(remaining), cash, dict(account.collateral), account.account_id)
+    after = dataclasses.replace(account, positions=tuple(remaining), cash_usd=cash)
     final = _margin(model, after, market)
     return AccountLiquidation(
         account, after, worst, account_state.ratio, final.ratio, equity_before, market_equity_usd(after, market), fees, slippage, deficit_total,
@@ -856,10 +857,10 @@ def liquidate_book(
             equities = np.array([market_equity_usd(a, market) for a in after])
             charges = socialised_charges(equities, i, remaining)
             if charges.sum() > 0:
-                after = [a if c == 0 else Account(a.positions, a.cash_usd - c, dict(a.collateral), a.account_id) for a, c in zip(after, charges)]
+                after = [a if c == 0 else dataclasses.replace(a, cash_usd=a.cash_usd - c) for a, c in zip(after, charges)]
                 got = float(charges.sum())
                 bankrupt = after[i]
-                after[i] = Account(bankrupt.positions, bankrupt.cash_usd + got, dict(bankrupt.collateral), bankrupt.account_id)
+                after[i] = dataclasses.replace(bankrupt, cash_usd=bankrupt.cash_usd + got)
                 socialised += got
                 remaining -= got
                 extra.append(socialised_event(when, accounts[i].account_id, remaining + got, got, int(np.sum(charges > 0)), fund,
@@ -991,7 +992,7 @@ def auto_deleverage(
             transfer = take * per_unit
             book[a] = _replace_position(account, p, _reduce(position, keep_fraction) if keep_fraction > 1e-12 else None, value_moved - transfer)
             bankrupt = book[bankrupt_index]
-            book[bankrupt_index] = Account(bankrupt.positions, bankrupt.cash_usd + transfer, dict(bankrupt.collateral), bankrupt.account_id)
+            book[bankrupt_index] = dataclasses.replace(bankrupt, cash_usd=bankrupt.cash_usd + transfer)
             recovered += transfer
             units_left -= take
             change = -np.sign(position.quantity) * take

@@ -57,6 +57,7 @@ model recalibrated daily); the callable is called once per step.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -142,7 +143,7 @@ def settle_expired(account: Account, market: MarketSnapshot) -> tuple[Account, l
             keep.append(position)
     if not rows:
         return account, []
-    return Account(tuple(keep), cash, dict(account.collateral), account.account_id), rows
+    return dataclasses.replace(account, positions=tuple(keep), cash_usd=cash), rows
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ def fund_accounts(accounts: Sequence[Account], model: MarginModel, market: Marke
         state = _margin(model, account, market)
         target = multiple * state.initial_margin_usd
         change = target - market_equity_usd(account, market)
-        funded.append(Account(account.positions, account.cash_usd + change, dict(account.collateral), account.account_id))
+        funded.append(dataclasses.replace(account, cash_usd=account.cash_usd + change))
     return tuple(funded)
 
 
@@ -441,7 +442,7 @@ def _replay_one(
             fund -= paid
             fund_paid += paid
             account = book_list[i]
-            book_list[i] = Account(account.positions, account.cash_usd + paid, dict(account.collateral), account.account_id)
+            book_list[i] = dataclasses.replace(account, cash_usd=account.cash_usd + paid)
             event_rows.append(_event(time=market.as_of, account_id=account.account_id, action="insurance_fund", deficit_usd=deficit,
                                      transfer_usd=paid, fund_balance_usd=fund, equity_usd=market_equity_usd(book_list[i], market)))
             remaining = deficit - paid
@@ -456,9 +457,9 @@ def _replay_one(
                 charges = socialised_charges(np.array([market_equity_usd(a, market) for a in book_list]), i, remaining)
                 got = float(charges.sum())
                 if got > 0:
-                    book_list = [a if c == 0 else Account(a.positions, a.cash_usd - c, dict(a.collateral), a.account_id) for a, c in zip(book_list, charges)]
+                    book_list = [a if c == 0 else dataclasses.replace(a, cash_usd=a.cash_usd - c) for a, c in zip(book_list, charges)]
                     bankrupt = book_list[i]
-                    book_list[i] = Account(bankrupt.positions, bankrupt.cash_usd + got, dict(bankrupt.collateral), bankrupt.account_id)
+                    book_list[i] = dataclasses.replace(bankrupt, cash_usd=bankrupt.cash_usd + got)
                     socialised += got
                     event_rows.append(socialised_event(market.as_of, bankrupt.account_id, remaining, got, int(np.sum(charges > 0)), fund,
                                                        market_equity_usd(book_list[i], market)))
