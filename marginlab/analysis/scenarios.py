@@ -194,10 +194,10 @@ class MarketPath:
 def _ewma_vol(closes: pd.Series) -> pd.Series:
     """Annualised EWMA vol at the end of each day, *including* that day's return (seeded with the first squared return).
 
-    Rows ``[1:]`` of :func:`marginlab.calibration.garch.ewma_variance_forecasts` (``seed="mean"``, ``seed_days=1``),
+    Rows ``[1:]`` of :func:`marginlab.stats.ewma.ewma_variance_forecasts` (``seed="mean"``, ``seed_days=1``),
     i.e. ``pandas`` ``ewm(alpha=1 - lambda, adjust=False)`` of the squared returns.
     """
-    from marginlab.calibration.garch import ewma_variance_forecasts
+    from marginlab.stats.ewma import ewma_variance_forecasts
 
     returns = np.log(closes).diff().dropna()
     variance = ewma_variance_forecasts(returns.to_numpy(), EWMA_LAMBDA, seed="mean", seed_days=1)[1:]
