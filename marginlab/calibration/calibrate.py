@@ -1,0 +1,423 @@
+"""``calibrate()``: the parameter file, every number computed by the methodology's own model objects at ``asof``.
+
+:func:`calibrate` takes daily history up to an as-of date (inclusive) and a
+:class:`~marginlab.calibration.methodology.Methodology` (default: the recommended one) and returns a
+:class:`~marginlab.parameters.ParameterSet`. There is no private pipeline: each number is read from the same
+objects the notebooks study and the methodology backtest re-runs date by date.
+
+========================  =====================================================================================
+``maintenance_rate``      ``max(scan_down, scan_up)`` of the last row of
+                          ``methodology.stress_range_model(maintenance_horizon_days, maintenance_confidence)``
+                          fitted to the asset's log returns up to ``asof`` (:meth:`StressRangeResult.latest`:
+                          the rate set at the close of ``asof`` for the next days) -- two-sided, because the
+                          isolated and cross models charge longs and shorts the same rate
+``initial_rate``          the same with the initial horizon and confidence, never below ``maintenance_rate``
+``price_scan_range``      ``scan_range`` of the last row of the scan model (scan horizon and confidence)
+``extreme_move``          ``extreme_down`` / ``extreme_up`` of that row, capped at ``extreme.cap_down`` / ``cap_up``;
+                          cover ``extreme.cover`` (SPAN's 35%)
+``vol_shock``             :func:`marginlab.calibration.stress_ranges.vol_shock_30d` (DVOL quantiles for BTC/ETH, the
+                          methodology's documented method and cap for the others); powers from ``vol_shock``
+``haircut``               ``methodology.haircut_model().fit(...)`` (FHS ES of the price drop over the haircut
+                          horizon, square-root liquidity add-on, stablecoin depeg risk)
+========================  =====================================================================================
+
+Only data up to ``asof`` is used: the file is identical when later data exist. Bad input is a one-line
+:class:`~marginlab.exceptions.InputError`: a date that does not parse, an ``asof`` after an asset's last
+observation, or fewer than ``volatility.min_returns`` returns before it (unless ``allow_short_history=True``,
+which is recorded in the file's provenance). Volatility fits on a boundary, fallbacks and short windows are
+issued as :class:`~marginlab.exceptions.MarginLabWarning` (the CLI prints them) and recorded per asset.
+
+USD stablecoins used as collateral (``stablecoin_collateral``, default USDT and USDC) are calibrated with the
+other assets unless ``stablecoin_collateral=()``, so that the ``calibrated-cross`` model can value an account that
+posts them.
+
+Examples
+--------
+>>> import numpy as np, pandas as pd
+>>> days = pd.date_range("2020-01-01", periods=900, freq="D", tz="UTC")
+>>> prices = pd.DataFrame({"XYZ": 100 * np.exp(np.cumsum(0.03 * np.random.default_rng(0).standard_normal(900)))},
+...                       index=days)
+>>> params = calibrate(["XYZ"], "2022-06-18", prices=prices, implied_vol={}, stablecoin_collateral=(),
+...                    created_at="2022-06-19T00:00:00+00:00")
+>>> entry = params.asset("XYZ")
+>>> bool(0.05 < entry.maintenance_rate <= entry.initial_rate < 0.2)
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from marginlab.calibration.haircuts import industry_class, load_haircut_inputs
+from marginlab.calibration.methodology import Methodology
+from marginlab.exceptions import InputError, MarginLabWarning
+from marginlab.parameters import (
+    AssetParameters,
+    AssetProvenance,
+    ExtremeMoveParameters,
+    HaircutDetails,
+    ParameterSet,
+    Provenance,
+    VolShockParameters,
+)
+from marginlab.stats.bootstrap import as_generator
+
+__all__ = ["ShortHistoryWarning", "calibrate", "parse_date", "published_rate"]
+
+#: Assets whose implied-vol index (Deribit DVOL) is in the data snapshot.
+DVOL_ASSETS: tuple[str, ...] = ("BTC", "ETH")
+#: USD stablecoins calibrated as collateral by default.
+DEFAULT_STABLECOIN_COLLATERAL: tuple[str, ...] = ("USDT", "USDC")
+
+
+class ShortHistoryWarning(MarginLabWarning):
+    """An asset was calibrated on fewer returns than the methodology requires (``allow_short_history``)."""
+
+
+def parse_date(value: Any, field: str = "asof") -> pd.Timestamp:
+    """A calendar day (UTC, midnight) from a date-like value; a one-line :class:`InputError` otherwise.
+
+    >>> parse_date("2022-12-31")
+    Timestamp('2022-12-31 00:00:00')
+    >>> parse_date("31/12/2022x")
+    Traceback (most recent call last):
+    ...
+    marginlab.exceptions.InputError: asof='31/12/2022x': is not a date; use YYYY-MM-DD
+    """
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise InputError(field, value, "is not a date; use YYYY-MM-DD") from None
+    if stamp is pd.NaT or pd.isna(stamp):
+        raise InputError(field, value, "is not a date; use YYYY-MM-DD")
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return stamp.normalize()
+
+
+def published_rate(row: Mapping[str, Any]) -> float:
+    """The rate a parameter file publishes from a row of a stress-range frame: ``max(scan_down, scan_up)``."""
+    return float(max(float(row["scan_down"]), float(row["scan_up"])))
+
+
+def _dataset_provenance() -> tuple[str, str]:
+    """``(name, version)`` of the data snapshot in use (never a path)."""
+    from marginlab.data import sources
+
+    info = getattr(sources, "dataset_info", None)
+    if info is not None:
+        values = info()
+        return str(values["name"]), str(values["version"])
+    try:  # before the embedded dataset: the snapshot's manifest checksum is its version
+        manifest = sources.snapshot_dir() / "MANIFEST.csv"
+        digest = hashlib.sha256(manifest.read_bytes()).hexdigest()[:12]
+    except Exception:  # noqa: BLE001 - provenance must never stop a calibration
+        digest = "unversioned"
+    return "marginlab-snapshot", f"manifest-sha256:{digest}"
+
+
+def _dvol_close(asset: str) -> pd.Series | None:
+    """Deribit DVOL closes of ``asset`` from the snapshot, or ``None`` when unavailable."""
+    from marginlab import data
+
+    try:
+        return data.load_dvol(asset)["close"]
+    except Exception:  # noqa: BLE001 - the vol shock then uses the non-DVOL method (recorded in `source`)
+        return None
+
+
+def _utc_index(frame: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
+    out = frame.copy()
+    out.index = pd.to_datetime(out.index, utc=True)
+    return out
+
+
+def _check_history(asset: str, close: pd.Series, day: pd.Timestamp, min_returns: int, allow_short: bool) -> bool:
+    """Raise a one-line error when ``day`` is outside the asset's data or too early; return True for a short history."""
+    if close.empty:
+        raise InputError(f"prices[{asset}]", "no observations", "has no price data")
+    first, last = close.index[0].date(), close.index[-1].date()
+    if day.date() > last:
+        raise InputError("asof", str(day.date()), f"is after the end of {asset}'s data ({first} .. {last}); use an earlier --asof")
+    if day.date() < first:
+        raise InputError("asof", str(day.date()), f"is before the start of {asset}'s data ({first} .. {last})")
+    n_returns = int((close.index <= _end_of_day(day)).sum()) - 1
+    if n_returns < min_returns:
+        if not allow_short:
+            raise InputError(
+                "asof", str(day.date()),
+                f"{asset} has {n_returns} daily returns up to this date (data {first} .. {last}), fewer than the "
+                f"methodology's {min_returns}; pass --allow-short-history (allow_short_history=True) to accept it",
+            )
+        return True
+    return False
+
+
+def _end_of_day(day: pd.Timestamp) -> pd.Timestamp:
+    return (day + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)).tz_localize("UTC")
+
+
+def _short_history_methodology(methodology: Methodology, n_returns: int) -> Methodology:
+    """The methodology with its minimum history lowered to what an allowed short history holds."""
+    volatility = methodology.volatility
+    pool = methodology.pool
+    min_returns = max(100, min(volatility.min_returns, n_returns // 2))
+    window = volatility.estimation_window_days
+    volatility = dataclasses.replace(volatility, min_returns=min_returns,
+                                     estimation_window_days=None if window is None else max(window, min_returns))
+    shocks = max(50, min(pool.min_shocks, n_returns - min_returns - 10))
+    pool = dataclasses.replace(pool, min_shocks=shocks)
+    return methodology.replace(volatility=volatility, pool=pool)
+
+
+def _stress_rows(methodology: Methodology, returns: pd.Series) -> dict[tuple[int, float], pd.Series]:
+    """Last row of each (horizon, confidence) stress-range model the file needs."""
+    rates = methodology.rates
+    wanted = {
+        (rates.maintenance_horizon_days, rates.maintenance_confidence),
+        (rates.initial_horizon_days, rates.initial_confidence),
+        (rates.scan_horizon_days, rates.scan_confidence),
+    }
+    rows = {}
+    for horizon, confidence in sorted(wanted):
+        model = _stress_range_model(methodology, horizon, confidence)
+        rows[(horizon, confidence)] = model.fit(returns).latest()
+    return rows
+
+
+def calibrate(
+    assets: Sequence[str],
+    asof: Any,
+    methodology: Methodology | None = None,
+    *,
+    prices: pd.DataFrame | None = None,
+    volumes_usd: pd.DataFrame | None = None,
+    stablecoin_history: pd.DataFrame | None = None,
+    implied_vol: Mapping[str, pd.Series] | None = None,
+    stablecoin_collateral: Sequence[str] = DEFAULT_STABLECOIN_COLLATERAL,
+    allow_short_history: bool = False,
+    rng: np.random.Generator | int | None = 0,
+    created_at: str | None = None,
+    progress: bool = False,
+) -> ParameterSet:
+    """Calibrate the parameter file for ``assets`` with data up to ``asof`` (inclusive).
+
+    Parameters
+    ----------
+    assets : sequence of str
+        Asset symbols (``"BTC"``, ``"ETH"``, ``"SOL"``, ``"USDC"``...).
+    asof : date-like
+        Last day of data used.
+    methodology : Methodology, optional
+        Every modelling choice (default: ``Methodology()``, the recommended methodology); written whole into the file.
+    prices, volumes_usd : DataFrame, optional
+        Daily closes / USD volumes (dates x assets); default: the data snapshot. Rows after ``asof`` are ignored.
+    stablecoin_history : DataFrame, optional
+        Long ``timestamp, symbol, close`` table for the depeg model (default: the snapshot).
+    implied_vol : mapping asset -> Series, optional
+        30-day implied-vol index per asset (any units); default: Deribit DVOL for BTC and ETH from the snapshot.
+        ``{}`` disables implied vols (every asset then uses the methodology's non-DVOL method).
+    stablecoin_collateral : sequence of str
+        USD stablecoins calibrated in addition to ``assets`` (collateral of cross accounts); ``()`` for none.
+        Ignored when ``prices`` is given without them.
+    allow_short_history : bool
+        Accept assets with fewer returns than ``methodology.volatility.min_returns`` (recorded in the provenance).
+    rng : Generator, int or None
+        Seed of the haircut simulations (default 0: reproducible files).
+    created_at : str, optional
+        Creation time to record (default: now, UTC).
+    progress : bool
+        Progress bar over assets (stderr).
+
+    Returns
+    -------
+    ParameterSet
+    """
+    from tqdm.auto import tqdm
+
+    from marginlab import __version__
+
+    if isinstance(assets, str):
+        assets = [assets]
+    requested = list(dict.fromkeys(str(a) for a in assets))
+    if not requested:
+        raise InputError("assets", list(assets), "must name at least one asset")
+    config = methodology if methodology is not None else Methodology()
+    if not isinstance(config, Methodology):
+        raise InputError("methodology", type(config).__name__, "must be a Methodology")
+    day = parse_date(asof)
+    stamp = _end_of_day(day)
+    from_snapshot = prices is None
+    extra = [s for s in stablecoin_collateral if s not in requested and (from_snapshot or (prices is not None and s in prices.columns))]
+    names = requested + extra
+    if prices is None:
+        prices, loaded_volumes = load_haircut_inputs(names)
+        volumes_usd = loaded_volumes if volumes_usd is None else volumes_usd
+    missing = [a for a in names if a not in prices.columns]
+    if missing:
+        raise InputError("assets", missing, f"have no price series (available: {', '.join(map(str, prices.columns))})")
+    frame = _utc_index(prices[names])
+    min_returns = config.volatility.min_returns
+    short = {a: _check_history(a, frame[a].dropna(), day, min_returns, allow_short_history) for a in names}
+    frame = frame[frame.index <= stamp]
+    if volumes_usd is not None:
+        volumes_usd = _utc_index(volumes_usd)
+        volumes_usd = volumes_usd[volumes_usd.index <= stamp]
+    implied = dict(implied_vol) if implied_vol is not None else {a: s for a in DVOL_ASSETS if (s := _dvol_close(a)) is not None}
+    implied = {a: _utc_index(pd.Series(s, dtype=float)).loc[lambda x: x.index <= stamp].dropna() for a, s in implied.items()}
+    returns_by_asset = {a: np.log(frame[a].dropna()).diff().dropna() for a in names}
+    reference = {a: (implied[a], returns_by_asset.get(a, _reference_returns(a, stamp))) for a in DVOL_ASSETS if a in implied}
+    records: dict[str, dict[str, Any]] = {}
+    for asset in tqdm(names, disable=not progress, desc="calibrate", leave=False):
+        returns = returns_by_asset[asset]
+        if (frame[asset].dropna() <= 0).any():
+            raise InputError(f"prices[{asset}]", float(frame[asset][frame[asset] <= 0].iloc[0]), "prices must be positive")
+        asset_config = _short_history_methodology(config, len(returns)) if short[asset] else config
+        notes: list[str] = []
+        if short[asset]:
+            message = f"{asset}: calibrated on {len(returns)} returns, fewer than the methodology's {min_returns} (allow_short_history)"
+            warnings.warn(message, ShortHistoryWarning, stacklevel=2)
+            notes.append(message)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rows = _stress_rows(asset_config, returns)
+        fit_messages = sorted({str(w.message) for w in caught if issubclass(w.category, MarginLabWarning)})
+        for message in fit_messages:
+            warnings.warn(f"{asset}: {message}", MarginLabWarning, stacklevel=2)
+        notes.extend(f"{asset}: {m}" for m in fit_messages)
+        rates = asset_config.rates
+        maintenance = published_rate(rows[(rates.maintenance_horizon_days, rates.maintenance_confidence)])
+        initial = max(published_rate(rows[(rates.initial_horizon_days, rates.initial_confidence)]), maintenance)
+        scan_row = rows[(rates.scan_horizon_days, rates.scan_confidence)]
+        extreme = asset_config.extreme
+        up_30d, down_30d, source = _vol_shock(asset, returns, implied.get(asset), reference, asset_config)
+        status = str(scan_row.get("status", "")) if hasattr(scan_row, "get") else ""
+        records[asset] = {
+            "asset_class": industry_class(asset),
+            "price_scan_range": float(scan_row["scan_range"]),
+            "vol_shock": VolShockParameters(
+                up_30d=float(up_30d), down_30d=float(down_30d),
+                short_tenor_power=asset_config.vol_shock.short_tenor_power,
+                long_tenor_power=asset_config.vol_shock.long_tenor_power, source=source,
+            ),
+            "extreme_move": ExtremeMoveParameters(
+                down=float(min(scan_row["extreme_down"], extreme.cap_down)),
+                up=float(min(scan_row["extreme_up"], extreme.cap_up)),
+                cover=extreme.cover,
+                historical_worst_down=_finite(scan_row.get("historical_worst_down")),
+                historical_worst_up=_finite(scan_row.get("historical_worst_up")),
+            ),
+            "maintenance_rate": float(min(maintenance, 1.0)),
+            "initial_rate": float(min(initial, 1.0)),
+            "provenance": AssetProvenance(
+                data_start=returns.index[0].strftime("%Y-%m-%d"),
+                data_end=returns.index[-1].strftime("%Y-%m-%d"),
+                n_returns=int(len(returns)),
+                vol_model=_vol_label(asset_config),
+                vol_status=status or "ok",
+                converged=not any("fallback" in m for m in fit_messages),
+                short_history=bool(short[asset]),
+                warnings=tuple(notes),
+            ),
+        }
+    haircuts = _haircut_model(config).fit(frame, volumes_usd, asof=stamp, stablecoin_history=stablecoin_history,
+                                          rng=as_generator(rng))
+    assets_out = {}
+    for asset in names:
+        row = haircuts.table.loc[asset]
+        details = HaircutDetails(**{key: _finite(row.get(key)) for key in (
+            "var", "es", "market_risk", "depeg_risk", "liquidity_add_on", "size_usd", "adv_usd", "vol_forecast", "long_run_vol")})
+        assets_out[asset] = AssetParameters(asset=asset, haircut=float(row["haircut"]), tier=str(row["tier"]),
+                                            haircut_details=details, **records[asset])
+    dataset, version = _dataset_provenance() if from_snapshot else ("user-supplied prices", "n/a")
+    provenance = Provenance(
+        created_at=created_at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        package_version=__version__,
+        dataset=dataset,
+        dataset_version=version,
+        methodology=config.name,
+        allow_short_history=bool(allow_short_history),
+    )
+    return ParameterSet(day.strftime("%Y-%m-%d"), assets_out, config.to_dict(), provenance)
+
+
+def _reference_returns(asset: str, stamp: pd.Timestamp) -> pd.Series:
+    """Log returns of a DVOL reference asset (BTC/ETH) up to ``stamp``, from the snapshot."""
+    from marginlab import data
+
+    close = _utc_index(data.load_daily(asset)["close"])
+    return np.log(close[close.index <= stamp]).diff().dropna()
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _vol_label(methodology: Methodology) -> str:
+    vol = methodology.volatility
+    return f"ewma({vol.ewma_decay})" if vol.model == "ewma" else f"{vol.model}/{vol.distribution}"
+
+
+# ---------------------------------------------------------------- builders (the methodology's own, when present)
+def _stress_range_model(methodology: Methodology, horizon_days: int, confidence: float) -> Any:
+    builder = getattr(methodology, "stress_range_model", None)
+    if builder is not None:
+        return builder(horizon_days=horizon_days, confidence=confidence)
+    from marginlab.calibration.stress_ranges import StressRangeModel  # pragma: no cover - until the builder exists
+
+    vol = methodology.volatility
+    return StressRangeModel(
+        confidence=confidence, horizon_days=horizon_days, method=methodology.pool.quantile_method,
+        vol_model="gjr" if vol.model in ("ewma", "select") else vol.model, distribution=vol.distribution,
+        refit_every_days=max(vol.refit_every_days, 250), min_obs=vol.min_returns, window=vol.estimation_window_days,
+        min_pool=methodology.pool.min_shocks, residual_pool="out-of-sample", extreme_confidence=methodology.extreme.confidence,
+        extreme_vol=methodology.extreme.volatility, floor=methodology.rates.floor, cap=methodology.rates.cap, progress=False,
+    )
+
+
+def _haircut_model(methodology: Methodology) -> Any:
+    builder = getattr(methodology, "haircut_model", None)
+    if builder is not None:
+        return builder()
+    from marginlab.calibration.haircuts import HaircutModel  # pragma: no cover - until the builder exists
+
+    spec = methodology.haircut
+    vol = methodology.volatility
+    return HaircutModel(
+        horizon_days=spec.horizon_days, confidence=spec.confidence, measure=spec.measure,
+        volatility=vol.model, distribution=vol.distribution, n_simulations=spec.n_simulations,
+        liquidity_k=spec.liquidity_k, position_size_usd=spec.position_size_usd, adv_window_days=spec.adv_window_days,
+        window_days=vol.estimation_window_days, minimum_haircut=spec.minimum_haircut,
+    )
+
+
+def _vol_shock(asset: str, returns: pd.Series, implied: pd.Series | None, reference: Mapping[str, Any], methodology: Methodology
+               ) -> tuple[float, float, str]:
+    from marginlab.calibration import stress_ranges
+
+    function = getattr(stress_ranges, "vol_shock_30d", None)
+    if function is not None:
+        return function(asset, returns, implied, reference, methodology.vol_shock)  # type: ignore[no-any-return]
+    spec = methodology.vol_shock  # pragma: no cover - until the methodology's function exists
+    window = methodology.volatility.estimation_window_days or len(returns)
+    if implied is not None and len(implied) > spec.horizon_days + 120:
+        series, source = implied.iloc[-window:], "implied-vol index (DVOL)"
+    else:
+        from marginlab.stats.ewma import ewma_volatility
+
+        series, source = ewma_volatility(returns, decay=spec.realised_vol_decay).iloc[-window:], "EWMA realised vol (proxy)"
+    ranges = stress_ranges.vol_scan_ranges(series[series > 0], horizon_days=spec.horizon_days, confidence=spec.confidence)
+    return min(max(ranges.vol_up_range, 0.0), spec.cap_up), min(max(ranges.vol_down_range, 0.0), spec.cap_down), source
