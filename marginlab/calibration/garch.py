@@ -791,3 +791,90 @@ def rolling_forecast(
             for column in tqdm(columns, desc="assets", disable=not progress):
                 results[column] = futures[column].result()
     return pd.concat(results, axis=1)
+
+
+# ------------------------------------------------------------------------------------ EWMA forecasts
+def asymmetric_ewma_variance(returns: np.ndarray, decay: float, decay_after_fall: float | None = None, seed_days: int = 30) -> np.ndarray:
+    """EWMA one-step variance forecasts whose decay depends on the sign of the last return (``n + 1`` rows).
+
+    ``s2[t+1] = l_t s2[t] + (1 - l_t) r[t]^2`` with ``l_t = decay_after_fall`` if ``r[t] < 0`` else ``decay``
+    (zero mean; ``s2[0]`` = mean of the first ``seed_days`` squared returns). The volatility reacts faster to a
+    fall than to a rise -- the leverage effect of a GJR model without a fit (no boundary, no convergence issue).
+    With ``decay_after_fall`` ``None`` or equal to ``decay`` it is exactly the symmetric RiskMetrics recursion of
+    :func:`marginlab.stats.ewma.ewma_variance_forecasts` (and delegates to it).
+
+    Examples
+    --------
+    >>> asymmetric_ewma_variance(np.array([0.1, -0.2]), 0.5, 0.25, seed_days=1)
+    array([0.01  , 0.01  , 0.0325])
+    >>> bool(np.allclose(asymmetric_ewma_variance(np.array([0.1, -0.2]), 0.5), ewma_variance_forecasts(np.array([0.1, -0.2]), 0.5, seed="mean", seed_days=30)))
+    True
+    """
+    values = np.asarray(returns, dtype=float)
+    if decay_after_fall is None or decay_after_fall == decay:
+        return ewma_variance_forecasts(values, decay, seed="mean", seed_days=seed_days)
+    for name, value in (("decay", decay), ("decay_after_fall", decay_after_fall)):
+        if not 0.0 < value < 1.0:
+            raise ParameterError(name, value, "must lie strictly between 0 and 1")
+    if values.size == 0 or not np.all(np.isfinite(values)):
+        raise InputError("returns", "empty or non-finite", "returns must be finite and non-empty")
+    lam = np.where(values < 0, decay_after_fall, decay)
+    gain = (1.0 - lam) * values * values
+    variance = np.empty(values.size + 1)
+    variance[0] = float(np.mean(values[: max(1, seed_days)] ** 2))
+    current = variance[0]
+    for t in range(values.size):  # a time-varying recursion: ~1 microsecond per day
+        current = lam[t] * current + gain[t]
+        variance[t + 1] = current
+    return variance
+
+
+def ewma_forecast(
+    returns: pd.Series,
+    decay: float = EWMA_DECAY,
+    decay_after_fall: float | None = None,
+    min_obs: int = 500,
+    horizon_days: int = 1,
+    seed_days: int = 30,
+) -> pd.DataFrame:
+    """Out-of-sample EWMA volatility forecasts in the frame format of :func:`rolling_forecast` (no fit, no look-ahead).
+
+    Row ``t+1`` holds the forecast made at the close of ``t`` with returns up to ``t`` only
+    (:func:`asymmetric_ewma_variance`); the h-day term structure is flat (``vol_day_k = vol_1d``, ``vol_h =
+    vol_1d sqrt(h)``) and the mean is zero. The first ``seed_days`` rows (the seed) are dropped; rows before the
+    ``min_obs``-th return are flagged ``in_sample`` (warm-up: their residuals may fill a shock pool, but no rate is
+    published for them).
+
+    Examples
+    --------
+    >>> returns = pd.Series(0.02 * np.random.default_rng(2).standard_normal(700), index=pd.date_range("2020-01-01", periods=700))
+    >>> frame = ewma_forecast(returns, 0.94, min_obs=500)
+    >>> int((~frame["in_sample"]).sum()), frame.index[-1].date()   # forecasts made on the 500th .. 700th day
+    (201, datetime.date(2021, 12, 1))
+    """
+    series = _validate_returns(returns, min_obs=max(min_obs, seed_days + 2))
+    if int(horizon_days) != horizon_days or horizon_days < 1:
+        raise InputError("horizon_days", horizon_days, "must be a positive integer")
+    x = series.to_numpy()
+    variance = asymmetric_ewma_variance(x, decay, decay_after_fall, seed_days)
+    index = series.index
+    forecast_index = index[1:].append(pd.Index([index[-1] + (index[-1] - index[-2])]))
+    vol = np.sqrt(variance[1:])  # forecast made at index[k] for the next day
+    realised = np.append(x[1:], np.nan)
+    frame = pd.DataFrame(
+        {
+            "vol_1d": vol,
+            "vol_h": vol * math.sqrt(horizon_days),
+            "mean": 0.0,
+            "realised_return": realised,
+            "std_residual": realised / vol,
+            "in_sample": np.arange(x.size) < min_obs - 1,
+            "status": "ewma",
+        },
+        index=forecast_index,
+    )
+    for day in range(int(horizon_days)):
+        frame[f"vol_day_{day + 1}"] = vol
+    frame.index.name = "date"
+    frame.attrs.update(vol_model="ewma", decay=decay, decay_after_fall=decay_after_fall, horizon_days=int(horizon_days))
+    return frame.iloc[seed_days:]

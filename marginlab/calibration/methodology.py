@@ -46,9 +46,14 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from marginlab.exceptions import FileFormatError, ParameterError
+from marginlab.parameters import DEFAULT_LONG_TENOR_POWER, DEFAULT_SHORT_TENOR_POWER, SPAN_EXTREME_COVER
+
+if TYPE_CHECKING:
+    from marginlab.calibration.haircuts import HaircutModel
+    from marginlab.calibration.stress_ranges import AntiProcyclicality, StressRangeModel
 
 VolModel = Literal["ewma", "garch", "gjr", "egarch", "select"]
 Distribution = Literal["normal", "t", "skewt"]
@@ -61,11 +66,6 @@ ExtremeVol = Literal["stressed", "current"]
 NonDvolVolShock = Literal["scaled-realised", "garch-proxy"]
 RiskMeasure = Literal["es", "var"]
 
-#: SPAN's published extreme-move cover (CME: a fraction of the extreme-move loss counts; 35%).
-SPAN_EXTREME_COVER = 0.35
-#: Term-structure powers of the ``(30 / DTE) ** p`` vol-shock scaling (Derive PMRM v2): tenors <= 30 days / > 30 days.
-SHORT_TENOR_POWER = 0.30
-LONG_TENOR_POWER = 0.13
 
 
 def _check_choice(name: str, value: Any, literal: Any) -> None:
@@ -98,7 +98,10 @@ class VolatilitySpec:
         ``"ewma"``: RiskMetrics recursion ``s2_{t+1} = l s2_t + (1 - l) r_t^2`` with decay ``ewma_decay`` (no fit, no
         boundary problem); GARCH family fitted with ``arch``; ``"select"`` picks among ``candidates`` by ``criterion``.
     ewma_decay : float
-        Decay l of the EWMA model (0.94 = RiskMetrics daily; 0.97 = the issue-5 baseline).
+        Decay l of the EWMA model after a rise (0.94 = RiskMetrics daily; 0.97 = the issue-5 baseline).
+    ewma_decay_after_fall : float or None
+        Decay after a negative return (``None`` = symmetric EWMA): the volatility reacts faster to a fall
+        (:func:`~marginlab.calibration.garch.asymmetric_ewma_variance`).
     distribution : {"normal", "t", "skewt"}
         Innovation distribution of a GARCH fit (the FHS quantiles do not use it; it only shapes the likelihood).
     candidates : tuple of (model, distribution)
@@ -113,7 +116,8 @@ class VolatilitySpec:
     """
 
     model: VolModel = "ewma"
-    ewma_decay: float = 0.94
+    ewma_decay: float = 0.97
+    ewma_decay_after_fall: float | None = 0.87
     distribution: Distribution = "t"
     candidates: tuple[tuple[str, str], ...] = (("garch", "t"), ("gjr", "t"), ("gjr", "skewt"))
     criterion: SelectionCriterion = "bic"
@@ -124,6 +128,8 @@ class VolatilitySpec:
     def __post_init__(self) -> None:
         _check_choice("volatility.model", self.model, VolModel)
         _check_range("volatility.ewma_decay", self.ewma_decay, 0.0, 1.0, low_open=True, high_open=True)
+        if self.ewma_decay_after_fall is not None:
+            _check_range("volatility.ewma_decay_after_fall", self.ewma_decay_after_fall, 0.0, 1.0, low_open=True, high_open=True)
         _check_choice("volatility.distribution", self.distribution, Distribution)
         _check_choice("volatility.criterion", self.criterion, SelectionCriterion)
         for model, dist in self.candidates:
@@ -183,7 +189,7 @@ class RateSpec:
     ``maintenance_rate`` = the long/short move at ``maintenance_confidence`` over ``maintenance_horizon_days``;
     ``initial_rate`` the same over ``initial_horizon_days`` (never below the maintenance rate);
     ``price_scan_range`` = the two-sided move at ``scan_confidence`` over ``scan_horizon_days`` after the
-    anti-procyclicality tool. ``floor`` / ``cap`` bound every rate (``None`` = no bound).
+    anti-procyclicality tool (99.7%: the extreme-but-plausible level of a portfolio-margin grid). ``floor`` / ``cap`` bound every rate (``None`` = no bound).
     """
 
     maintenance_horizon_days: int = 1
@@ -191,7 +197,7 @@ class RateSpec:
     initial_horizon_days: int = 2
     initial_confidence: float = 0.99
     scan_horizon_days: int = 2
-    scan_confidence: float = 0.99
+    scan_confidence: float = 0.997
     floor: float | None = None
     cap: float | None = None
 
@@ -212,6 +218,10 @@ class RateSpec:
 class AntiProcyclicalitySpec:
     """The anti-procyclicality tool applied to the price scan range (one tool, one floor, in a fixed order).
 
+    It governs the price scan range (``rates.scan_horizon_days`` / ``rates.scan_confidence``, 2 days at 99.7%), the
+    rate a portfolio-margin grid charges; the maintenance and initial rates are the plain FHS quantiles (smoothing a
+    99% rate would let it lag a volatility spike and fail the coverage tests -- measured in notebook 06).
+
     Order: (1) ``floor`` on the daily base rate -- the same FHS quantile applied to a slow EWMA volatility
     (decay ``floor_ewma_decay``) or the empirical quantile of the last ``floor_lookback_years`` of h-day moves;
     (2) the ``tool`` on the floored rate. The floor comes BEFORE the smoothing, so a jump of the floored rate is
@@ -228,20 +238,15 @@ class AntiProcyclicalitySpec:
     floor : {"none", "slow-ewma", "lookback-quantile"}
     floor_ewma_decay : float
     floor_lookback_years : float
-    confidence : float
-        Confidence of the APC-governed scan range studied for procyclicality (99.7% over ``horizon_days``).
-    horizon_days : int
     """
 
     tool: ApcTool = "smoothing"
-    smoothing_lambda: float = 0.97
+    smoothing_lambda: float = 0.985
     buffer: float = 0.25
     stressed_weight: float = 0.25
     floor: ApcFloor = "slow-ewma"
     floor_ewma_decay: float = 0.995
     floor_lookback_years: float = 10.0
-    confidence: float = 0.997
-    horizon_days: int = 2
 
     def __post_init__(self) -> None:
         _check_choice("anti_procyclicality.tool", self.tool, ApcTool)
@@ -251,8 +256,6 @@ class AntiProcyclicalitySpec:
         _check_range("anti_procyclicality.stressed_weight", self.stressed_weight, 0.0, 1.0)
         _check_range("anti_procyclicality.floor_ewma_decay", self.floor_ewma_decay, 0.0, 1.0, low_open=True, high_open=True)
         _check_range("anti_procyclicality.floor_lookback_years", self.floor_lookback_years, 0.0, 50.0, low_open=True)
-        _check_range("anti_procyclicality.confidence", self.confidence, 0.9, 1.0, high_open=True)
-        _check_int("anti_procyclicality.horizon_days", self.horizon_days, 1, 10)
 
 
 @dataclass(frozen=True)
@@ -299,8 +302,8 @@ class VolShockSpec:
     realised_vol_decay: float = 0.94
     cap_up: float = 1.0
     cap_down: float = 0.6
-    short_tenor_power: float = SHORT_TENOR_POWER
-    long_tenor_power: float = LONG_TENOR_POWER
+    short_tenor_power: float = DEFAULT_SHORT_TENOR_POWER
+    long_tenor_power: float = DEFAULT_LONG_TENOR_POWER
 
     def __post_init__(self) -> None:
         _check_int("vol_shock.horizon_days", self.horizon_days, 1, 10)
@@ -378,6 +381,118 @@ class Methodology:
         for section, kind in _SECTIONS.items():
             if not isinstance(getattr(self, section), kind):
                 raise ParameterError(section, type(getattr(self, section)).__name__, f"must be a {kind.__name__}")
+
+    # ------------------------------------------------------------------ model objects
+    def anti_procyclicality_tool(self) -> AntiProcyclicality | None:
+        """The :class:`~marginlab.calibration.stress_ranges.AntiProcyclicality` of ``anti_procyclicality`` (``None``
+        when neither a tool nor a floor is set). The floor is applied before the tool (see the spec)."""
+        from marginlab.calibration.stress_ranges import AntiProcyclicality
+
+        spec = self.anti_procyclicality
+        if spec.tool == "none" and spec.floor == "none":
+            return None
+        return AntiProcyclicality(
+            smoothing_lambda=spec.smoothing_lambda if spec.tool == "smoothing" else None,
+            buffer=spec.buffer if spec.tool == "buffer" else None,
+            stressed_weight=spec.stressed_weight if spec.tool == "stressed-weight" else None,
+            slow_ewma_lambda=spec.floor_ewma_decay if spec.floor == "slow-ewma" else None,
+            lookback_floor_years=spec.floor_lookback_years if spec.floor == "lookback-quantile" else None,
+        )
+
+    def stress_range_model(
+        self,
+        horizon_days: int | None = None,
+        confidence: float | None = None,
+        *,
+        anti_procyclicality: bool | None = None,
+        extreme_moves: Literal["all", "last", "none"] = "all",
+        progress: bool = False,
+    ) -> StressRangeModel:
+        """The :class:`~marginlab.calibration.stress_ranges.StressRangeModel` that computes a rate of this methodology.
+
+        Parameters
+        ----------
+        horizon_days, confidence
+            Default: the price scan range's (``rates.scan_horizon_days``, ``rates.scan_confidence``). The maintenance
+            rate is ``stress_range_model(rates.maintenance_horizon_days, rates.maintenance_confidence)``, the initial
+            rate likewise.
+        anti_procyclicality : bool or None
+            Apply the APC tool; ``None`` (default) applies it exactly when (horizon, confidence) are the scan range's.
+        extreme_moves : {"all", "last", "none"}
+            Dates with extreme moves (``"last"`` for a calibration at one date, ``"none"`` for a rate backtest).
+        progress : bool
+            Progress bars of GARCH refits.
+
+        Examples
+        --------
+        >>> model = Methodology().stress_range_model(1, 0.99)
+        >>> model.vol_model, model.pool_window_days, model.anti_procyclicality is None
+        ('ewma', 1000, True)
+        >>> Methodology().stress_range_model().anti_procyclicality.smoothing_lambda
+        0.985
+        """
+        from marginlab.calibration.stress_ranges import StressRangeModel
+
+        rates = self.rates
+        h = rates.scan_horizon_days if horizon_days is None else int(horizon_days)
+        c = rates.scan_confidence if confidence is None else float(confidence)
+        if anti_procyclicality is None:
+            anti_procyclicality = (h, c) == (rates.scan_horizon_days, rates.scan_confidence)
+        vol = self.volatility
+        pool = self.pool
+        if vol.model == "select":
+            vol_model, distribution = vol.candidates[0]
+        else:
+            vol_model, distribution = vol.model, vol.distribution
+        return StressRangeModel(
+            confidence=c,
+            horizon_days=h,
+            method=pool.quantile_method,
+            anti_procyclicality=self.anti_procyclicality_tool() if anti_procyclicality else None,
+            floor=rates.floor,
+            cap=rates.cap,
+            extreme_confidence=max(self.extreme.confidence, c),
+            extreme_vol=self.extreme.volatility,
+            vol_model=vol_model,
+            distribution=distribution,
+            refit_every_days=vol.refit_every_days,
+            min_obs=vol.min_returns,
+            window=vol.estimation_window_days,
+            evt_threshold_quantile=pool.evt_threshold_quantile,
+            min_pool=pool.min_shocks,
+            residual_pool="all" if pool.include_seed else "out-of-sample",
+            ewma_decay=vol.ewma_decay,
+            ewma_decay_after_fall=vol.ewma_decay_after_fall,
+            pool_window_days=pool.length_days if pool.kind == "rolling" else None,
+            extreme_moves=extreme_moves,
+            progress=progress,
+        )
+
+    def haircut_model(self) -> HaircutModel:
+        """The :class:`~marginlab.calibration.haircuts.HaircutModel` of ``haircut`` (volatility model as ``volatility``).
+
+        Examples
+        --------
+        >>> Methodology().haircut_model().horizon_days
+        3
+        """
+        from marginlab.calibration.haircuts import HaircutModel
+
+        vol = self.volatility
+        spec = self.haircut
+        return HaircutModel(
+            horizon_days=spec.horizon_days,
+            confidence=spec.confidence,
+            measure=spec.measure,
+            volatility=vol.model,
+            distribution=vol.distribution,
+            n_simulations=spec.n_simulations,
+            liquidity_k=spec.liquidity_k,
+            position_size_usd=spec.position_size_usd,
+            adv_window_days=spec.adv_window_days,
+            window_days=vol.estimation_window_days,
+            minimum_haircut=spec.minimum_haircut,
+        )
 
     # ------------------------------------------------------------------ construction and serialisation
     def replace(self, **changes: Any) -> Methodology:
@@ -461,9 +576,6 @@ class Methodology:
 
 
 __all__ = [
-    "LONG_TENOR_POWER",
-    "SHORT_TENOR_POWER",
-    "SPAN_EXTREME_COVER",
     "AntiProcyclicalitySpec",
     "ExtremeMoveSpec",
     "HaircutSpec",

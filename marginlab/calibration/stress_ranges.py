@@ -23,7 +23,9 @@ current forecast with ``extreme_vol="current"``) -- and never below the largest 
 ``d-1`` (a historical-scenario floor).
 
 **Anti-procyclicality** (:class:`AntiProcyclicality`, EMIR RTS 153/2013 art. 28 style), applied to ``scan_down`` and
-``scan_up`` in this order:
+``scan_up`` in this order: the floors (``lookback_floor_years``, ``slow_ewma_lambda``, ``stressed_period``) on the daily
+base rate, THEN the smoothing (so a jump of the floored rate -- e.g. a switch of the residual pool -- is phased in
+too; a floor applied after the smoothing would pass it straight through), then the stressed weight and the buffer:
 
 * ``smoothing_lambda`` s: the requirement is smoothed, ``m_t = s m_{t-1} + (1 - s) m_base,t`` (an EWMA of the rate, so a
   spike of the GARCH forecast is phased in and released over ~1/(1-s) days); combine it with a floor -- on BTC and
@@ -64,16 +66,28 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pandas.api.indexers import BaseIndexer
 from scipy import stats
 
 from marginlab.calibration.evt import GpdTailFit, evt_quantile, fit_gpd_tail
-from marginlab.calibration.garch import _validate_returns, ewma_volatility, rolling_forecast
+from marginlab.calibration.garch import _validate_returns, ewma_forecast, rolling_forecast
 from marginlab.exceptions import CalibrationError, InputError, ParameterError
+from marginlab.stats.ewma import ewma_volatility
 
 METHODS = ("fhs", "evt", "ewma-normal")
+ExtremeMoves = Literal["all", "last", "none"]
+
+
+class _PoolWindows(BaseIndexer):
+    """Variable windows ``[start[j], end[j])`` of the sorted shock pool, for pandas' rolling quantile."""
+
+    def get_window_bounds(self, num_values: int = 0, min_periods: int | None = None, center: bool | None = None,
+                          closed: str | None = None, step: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self.start, self.end  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -230,6 +244,16 @@ class StressRangeModel:
         many *non-overlapping* h-day shocks, i.e. ``out_of_sample_min_independent * horizon_days`` overlapping blocks
         (the pool's blocks overlap, so ``n`` blocks carry about ``n / h`` independent shocks; this keeps the same
         effective sample size at every horizon). ``None`` (default): ``min_pool`` overlapping blocks, at any horizon.
+    ewma_decay, ewma_decay_after_fall : float
+        With ``vol_model="ewma"``: decays of the (asymmetric) EWMA volatility
+        (:func:`~marginlab.calibration.garch.ewma_forecast`; ``ewma_decay_after_fall`` applies after a negative return,
+        ``None`` = symmetric). No fit: the forecasts are out of sample from the first day.
+    pool_window_days : int or None
+        Rolling residual pool: only the shocks known in the last ``pool_window_days`` calendar days before the date
+        (``None`` = expanding, every shock since the start).
+    extreme_moves : {"all", "last", "none"}
+        Dates with extreme (tail) moves: every date (GPD refitted every ``refit_every_days``), the last date only (one
+        GPD fit: what a calibration at an as-of date needs) or none (NaN columns: what a backtest of the rates needs).
     progress : bool
         Show progress bars.
     """
@@ -252,6 +276,10 @@ class StressRangeModel:
     min_pool: int = 250
     residual_pool: str = "all"
     out_of_sample_min_independent: int | None = None
+    ewma_decay: float = 0.94
+    ewma_decay_after_fall: float | None = None
+    pool_window_days: int | None = None
+    extreme_moves: ExtremeMoves = "all"
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -269,6 +297,15 @@ class StressRangeModel:
             int(self.out_of_sample_min_independent) != self.out_of_sample_min_independent or self.out_of_sample_min_independent < 1
         ):
             raise ParameterError("out_of_sample_min_independent", self.out_of_sample_min_independent, "must be a positive integer or None")
+        if self.vol_model == "ewma":
+            for name in ("ewma_decay", "ewma_decay_after_fall"):
+                value = getattr(self, name)
+                if value is not None and not 0.0 < value < 1.0:
+                    raise ParameterError(name, value, "must lie strictly between 0 and 1")
+        if self.pool_window_days is not None and (int(self.pool_window_days) != self.pool_window_days or self.pool_window_days < self.min_pool):
+            raise ParameterError("pool_window_days", self.pool_window_days, f"must be an integer >= min_pool={self.min_pool} or None")
+        if self.extreme_moves not in ("all", "last", "none"):
+            raise InputError("extreme_moves", self.extreme_moves, "must be 'all', 'last' or 'none'")
         if self.method not in METHODS:
             raise InputError("method", self.method, f"must be one of {list(METHODS)}")
         for name in ("floor", "cap"):
@@ -305,7 +342,9 @@ class StressRangeModel:
         series = _validate_returns(returns, min_obs=self.min_obs + 1)
         series.index = _to_utc_index(series.index)
         h = int(self.horizon_days)
-        if garch is None:
+        if garch is None and self.vol_model == "ewma":
+            garch = ewma_forecast(series, self.ewma_decay, self.ewma_decay_after_fall, min_obs=self.min_obs, horizon_days=h)
+        elif garch is None:
             garch = rolling_forecast(
                 series,
                 self.vol_model,
@@ -372,15 +411,37 @@ class StressRangeModel:
         switch_count = (
             self.min_pool if self.out_of_sample_min_independent is None else int(self.out_of_sample_min_independent) * h
         )
+        # rolling pool: the shocks known in the pool_window_days days up to the previous close (the last known shock)
+        known_ns = pd.DatetimeIndex(pd.to_datetime(known, utc=True)).as_unit("ns").asi8
+        if self.pool_window_days is not None:
+            reach = (int(self.pool_window_days) - 1) * 86_400_000_000_000
+            row_start = np.searchsorted(known_ns, known_ns - reach, side="left")  # window of the pool ending at shock j
+        else:
+            row_start = np.zeros(known_ns.size, dtype=np.int64)
+        window_start = row_start[np.maximum(available - 1, 0)]
+        if self.extreme_moves == "all":
+            fit_positions = refit_positions
+        elif self.extreme_moves == "last":
+            fit_positions = {n - 1}
+        else:
+            fit_positions = set()
+        contiguous = self.residual_pool == "all" and self.method == "fhs"
+        if contiguous:  # vectorised: one sliding-window quantile over the sorted pool (pandas skiplist)
+            bounds = _PoolWindows(start=row_start.astype(np.int64), end=np.arange(1, known_ns.size + 1, dtype=np.int64))
+            rolling = pd.Series(values).rolling(bounds, min_periods=1)
+            q_down[:] = rolling.quantile(p).to_numpy()[available - 1]
+            q_up[:] = rolling.quantile(alpha).to_numpy()[available - 1]
         for i in range(n):
-            sample = values[: available[i]]
+            if contiguous and not fit_positions:
+                break
+            sample = values[window_start[i] : available[i]]
             if (
                 self.residual_pool == "out-of-sample"
                 and available[i] > 0
                 and out_of_sample_count[available[i] - 1] >= switch_count
             ):
-                sample = sample[~seed[: available[i]]]
-            if i in refit_positions or not current:
+                sample = sample[~seed[window_start[i] : available[i]]]
+            if i in fit_positions or (self.extreme_moves == "all" and not current):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     try:
@@ -389,16 +450,22 @@ class StressRangeModel:
                         current = {}
             if self.method == "ewma-normal":
                 q_down[i], q_up[i] = stats.norm.ppf(p), stats.norm.ppf(alpha)
-            else:
+            elif not contiguous:
                 q_down[i], q_up[i] = np.quantile(sample, [p, alpha])
                 if self.method == "evt" and current and p < current["lower"].exceedance_probability:
                     q_down[i] = -evt_quantile(current["lower"], alpha)
                     q_up[i] = evt_quantile(current["upper"], alpha)
-            if current:
+            if self.extreme_moves == "none" or (self.extreme_moves == "last" and i < n - 1):
+                extreme_down_q[i] = extreme_up_q[i] = np.nan
+            elif current:
                 extreme_down_q[i] = -evt_quantile(current["lower"], self.extreme_confidence)
                 extreme_up_q[i] = evt_quantile(current["upper"], self.extreme_confidence)
             else:
                 extreme_down_q[i], extreme_up_q[i] = np.min(sample), np.max(sample)
+        if contiguous and not fit_positions:
+            extreme_down_q[:] = extreme_up_q[:] = np.nan
+        elif contiguous and self.extreme_moves == "last":
+            extreme_down_q[: n - 1] = extreme_up_q[: n - 1] = np.nan
         tail_fits = dict(current)
         # ---- volatilities and base rates
         drift = h * frame["mean"].to_numpy()
@@ -425,19 +492,6 @@ class StressRangeModel:
         down, up = base_down.copy(), base_up.copy()
         tools = self.anti_procyclicality or AntiProcyclicality()
         flags: dict[str, np.ndarray] = {}
-        if tools.smoothing_lambda is not None:
-            smooth = 1.0 - tools.smoothing_lambda
-            down = pd.Series(down).ewm(alpha=smooth, adjust=False).mean().to_numpy()
-            up = pd.Series(up).ewm(alpha=smooth, adjust=False).mean().to_numpy()
-            flags["smoothing_binding"] = (down > base_down + 1e-12) | (up > base_up + 1e-12)
-        if tools.stressed_weight is not None:
-            w = tools.stressed_weight
-            stressed_down = pd.Series(base_down).cummax().shift(1).fillna(base_down[0]).to_numpy()
-            stressed_up = pd.Series(base_up).cummax().shift(1).fillna(base_up[0]).to_numpy()
-            new_down = (1 - w) * down + w * np.maximum(stressed_down, down)
-            new_up = (1 - w) * up + w * np.maximum(stressed_up, up)
-            flags["stressed_weight_binding"] = (new_down > down + 1e-12) | (new_up > up + 1e-12)
-            down, up = new_down, new_up
         if tools.lookback_floor_years is not None:
             days = max(int(round(tools.lookback_floor_years * 365)), h + 1)
             rolling_low = moves.rolling(days, min_periods=h).quantile(p).shift(1).reindex(dates).to_numpy()
@@ -470,6 +524,20 @@ class StressRangeModel:
             floor_up = np.where(known_after, period_up, 0.0)
             flags["stressed_period_binding"] = (floor_down > down) | (floor_up > up)
             down, up = np.maximum(down, floor_down), np.maximum(up, floor_up)
+        if tools.smoothing_lambda is not None:  # after the floors: a jump of the floored rate is phased in too
+            smooth = 1.0 - tools.smoothing_lambda
+            floored_down, floored_up = down, up
+            down = pd.Series(down).ewm(alpha=smooth, adjust=False).mean().to_numpy()
+            up = pd.Series(up).ewm(alpha=smooth, adjust=False).mean().to_numpy()
+            flags["smoothing_binding"] = (down > floored_down + 1e-12) | (up > floored_up + 1e-12)
+        if tools.stressed_weight is not None:
+            w = tools.stressed_weight
+            stressed_down = pd.Series(base_down).cummax().shift(1).fillna(base_down[0]).to_numpy()
+            stressed_up = pd.Series(base_up).cummax().shift(1).fillna(base_up[0]).to_numpy()
+            new_down = (1 - w) * down + w * np.maximum(stressed_down, down)
+            new_up = (1 - w) * up + w * np.maximum(stressed_up, up)
+            flags["stressed_weight_binding"] = (new_down > down + 1e-12) | (new_up > up + 1e-12)
+            down, up = new_down, new_up
         if tools.buffer is not None:
             down, binding_down = _apply_buffer(down, tools.buffer)
             up, binding_up = _apply_buffer(up, tools.buffer)
@@ -494,7 +562,8 @@ class StressRangeModel:
         out["extreme_down_evt"], out["extreme_up_evt"] = model_down, model_up
         out["historical_worst_down"], out["historical_worst_up"] = history_down, history_up
         out["quantile_down"], out["quantile_up"] = q_down, q_up
-        out["pool_size"] = available
+        out["pool_size"] = available - window_start
+        out["in_sample"] = frame["in_sample"].astype(bool).to_numpy() if "in_sample" in frame.columns else np.zeros(n, dtype=bool)
         forward = np.expm1(series.rolling(h).sum().shift(-(h - 1)))
         out["realised_move"] = forward.reindex(dates).to_numpy()
         for name, flag in flags.items():
