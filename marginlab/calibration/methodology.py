@@ -290,8 +290,9 @@ class VolShockSpec:
     log changes of the index over the estimation window (``up = exp(q_a) - 1``, ``down = 1 - exp(q_{1-a})``).
     Other assets (``non_dvol_method``): ``"scaled-realised"`` -- the same quantiles of the asset's own EWMA
     realised-vol changes, scaled by the BTC/ETH ratio of implied to realised vol-change quantiles (``dvol_reference``
-    assets, same window), then capped at ``cap_up`` / ``cap_down``; ``"garch-proxy"`` -- the GARCH conditional vol
-    changes unscaled (the legacy proxy). Term structure: ``shock(DTE) = shock_30d * (30 / DTE) ** p`` with
+    assets, same window) for the up shock, the references' mean DVOL down shock for the down shock, then capped at
+    ``cap_up`` / ``cap_down`` (justified in :func:`~marginlab.calibration.stress_ranges.vol_shock_30d`);
+    ``"garch-proxy"`` -- the realised-vol changes unscaled (the legacy proxy). Term structure: ``shock(DTE) = shock_30d * (30 / DTE) ** p`` with
     ``p = short_tenor_power`` for DTE <= 30 days and ``long_tenor_power`` beyond -- one meaning, everywhere.
     """
 
@@ -300,8 +301,8 @@ class VolShockSpec:
     non_dvol_method: NonDvolVolShock = "scaled-realised"
     dvol_reference: tuple[str, ...] = ("BTC", "ETH")
     realised_vol_decay: float = 0.94
-    cap_up: float = 1.0
-    cap_down: float = 0.6
+    cap_up: float = 0.5
+    cap_down: float = 0.3
     short_tenor_power: float = DEFAULT_SHORT_TENOR_POWER
     long_tenor_power: float = DEFAULT_LONG_TENOR_POWER
 
