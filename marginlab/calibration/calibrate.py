@@ -7,12 +7,14 @@ objects the notebooks study and the methodology backtest re-runs date by date.
 
 ========================  =====================================================================================
 ``maintenance_rate``      ``max(scan_down, scan_up)`` of the last row of
-                          ``methodology.stress_range_model(maintenance_horizon_days, maintenance_confidence)``
+                          ``methodology.stress_range_model(maintenance_horizon_days, maintenance_confidence,
+                          extreme_moves="none")``
                           fitted to the asset's log returns up to ``asof`` (:meth:`StressRangeResult.latest`:
                           the rate set at the close of ``asof`` for the next days) -- two-sided, because the
                           isolated and cross models charge longs and shorts the same rate
 ``initial_rate``          the same with the initial horizon and confidence, never below ``maintenance_rate``
-``price_scan_range``      ``scan_range`` of the last row of the scan model (scan horizon and confidence)
+``price_scan_range``      ``scan_range`` of the last row of the scan model ``methodology.stress_range_model(
+                          extreme_moves="last")`` (scan horizon and confidence, with the anti-procyclicality tool)
 ``extreme_move``          ``extreme_down`` / ``extreme_up`` of that row, capped at ``extreme.cap_down`` / ``cap_up``;
                           cover ``extreme.cover`` (SPAN's 35%)
 ``vol_shock``             :func:`marginlab.calibration.stress_ranges.vol_shock_30d` (DVOL quantiles for BTC/ETH, the
@@ -59,6 +61,7 @@ import pandas as pd
 
 from marginlab.calibration.haircuts import industry_class, load_haircut_inputs
 from marginlab.calibration.methodology import Methodology
+from marginlab.calibration.stress_ranges import vol_shock_30d
 from marginlab.exceptions import InputError, MarginLabWarning
 from marginlab.parameters import (
     AssetParameters,
@@ -188,8 +191,9 @@ def _stress_rows(methodology: Methodology, returns: pd.Series) -> dict[tuple[int
         (rates.scan_horizon_days, rates.scan_confidence),
     }
     rows = {}
+    scan = (rates.scan_horizon_days, rates.scan_confidence)
     for horizon, confidence in sorted(wanted):
-        model = _stress_range_model(methodology, horizon, confidence)
+        model = methodology.stress_range_model(horizon, confidence, extreme_moves="last" if (horizon, confidence) == scan else "none")
         rows[(horizon, confidence)] = model.fit(returns).latest()
     return rows
 
@@ -299,8 +303,8 @@ def calibrate(
         initial = max(published_rate(rows[(rates.initial_horizon_days, rates.initial_confidence)]), maintenance)
         scan_row = rows[(rates.scan_horizon_days, rates.scan_confidence)]
         extreme = asset_config.extreme
-        up_30d, down_30d, source = _vol_shock(asset, returns, implied.get(asset), reference, asset_config)
-        status = str(scan_row.get("status", "")) if hasattr(scan_row, "get") else ""
+        up_30d, down_30d, source = vol_shock_30d(asset, returns, implied.get(asset), reference, asset_config.vol_shock)
+        status = _vol_status(asset_config, fit_messages)
         records[asset] = {
             "asset_class": industry_class(asset),
             "price_scan_range": float(scan_row["scan_range"]),
@@ -323,13 +327,13 @@ def calibrate(
                 data_end=returns.index[-1].strftime("%Y-%m-%d"),
                 n_returns=int(len(returns)),
                 vol_model=_vol_label(asset_config),
-                vol_status=status or "ok",
+                vol_status=status,
                 converged=not any("fallback" in m for m in fit_messages),
                 short_history=bool(short[asset]),
                 warnings=tuple(notes),
             ),
         }
-    haircuts = _haircut_model(config).fit(frame, volumes_usd, asof=stamp, stablecoin_history=stablecoin_history,
+    haircuts = config.haircut_model().fit(frame, volumes_usd, asof=stamp, stablecoin_history=stablecoin_history,
                                           rng=as_generator(rng))
     assets_out = {}
     for asset in names:
@@ -366,58 +370,18 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _vol_status(methodology: Methodology, messages: Sequence[str]) -> str:
+    """``"ewma"`` (no fit), else ``"fallback-ewma"`` / ``"boundary"`` / ``"converged"`` from the fits' warnings."""
+    if methodology.volatility.model == "ewma":
+        return "ewma"
+    if any("fallback" in m for m in messages):
+        return "fallback-ewma"
+    return "boundary" if any("boundary" in m or ">= 0.999" in m for m in messages) else "converged"
+
+
 def _vol_label(methodology: Methodology) -> str:
     vol = methodology.volatility
-    return f"ewma({vol.ewma_decay})" if vol.model == "ewma" else f"{vol.model}/{vol.distribution}"
-
-
-# ---------------------------------------------------------------- builders (the methodology's own, when present)
-def _stress_range_model(methodology: Methodology, horizon_days: int, confidence: float) -> Any:
-    builder = getattr(methodology, "stress_range_model", None)
-    if builder is not None:
-        return builder(horizon_days=horizon_days, confidence=confidence)
-    from marginlab.calibration.stress_ranges import StressRangeModel  # pragma: no cover - until the builder exists
-
-    vol = methodology.volatility
-    return StressRangeModel(
-        confidence=confidence, horizon_days=horizon_days, method=methodology.pool.quantile_method,
-        vol_model="gjr" if vol.model in ("ewma", "select") else vol.model, distribution=vol.distribution,
-        refit_every_days=max(vol.refit_every_days, 250), min_obs=vol.min_returns, window=vol.estimation_window_days,
-        min_pool=methodology.pool.min_shocks, residual_pool="out-of-sample", extreme_confidence=methodology.extreme.confidence,
-        extreme_vol=methodology.extreme.volatility, floor=methodology.rates.floor, cap=methodology.rates.cap, progress=False,
-    )
-
-
-def _haircut_model(methodology: Methodology) -> Any:
-    builder = getattr(methodology, "haircut_model", None)
-    if builder is not None:
-        return builder()
-    from marginlab.calibration.haircuts import HaircutModel  # pragma: no cover - until the builder exists
-
-    spec = methodology.haircut
-    vol = methodology.volatility
-    return HaircutModel(
-        horizon_days=spec.horizon_days, confidence=spec.confidence, measure=spec.measure,
-        volatility=vol.model, distribution=vol.distribution, n_simulations=spec.n_simulations,
-        liquidity_k=spec.liquidity_k, position_size_usd=spec.position_size_usd, adv_window_days=spec.adv_window_days,
-        window_days=vol.estimation_window_days, minimum_haircut=spec.minimum_haircut,
-    )
-
-
-def _vol_shock(asset: str, returns: pd.Series, implied: pd.Series | None, reference: Mapping[str, Any], methodology: Methodology
-               ) -> tuple[float, float, str]:
-    from marginlab.calibration import stress_ranges
-
-    function = getattr(stress_ranges, "vol_shock_30d", None)
-    if function is not None:
-        return function(asset, returns, implied, reference, methodology.vol_shock)  # type: ignore[no-any-return]
-    spec = methodology.vol_shock  # pragma: no cover - until the methodology's function exists
-    window = methodology.volatility.estimation_window_days or len(returns)
-    if implied is not None and len(implied) > spec.horizon_days + 120:
-        series, source = implied.iloc[-window:], "implied-vol index (DVOL)"
-    else:
-        from marginlab.stats.ewma import ewma_volatility
-
-        series, source = ewma_volatility(returns, decay=spec.realised_vol_decay).iloc[-window:], "EWMA realised vol (proxy)"
-    ranges = stress_ranges.vol_scan_ranges(series[series > 0], horizon_days=spec.horizon_days, confidence=spec.confidence)
-    return min(max(ranges.vol_up_range, 0.0), spec.cap_up), min(max(ranges.vol_down_range, 0.0), spec.cap_down), source
+    if vol.model != "ewma":
+        return f"{vol.model}/{vol.distribution}"
+    after_fall = getattr(vol, "ewma_decay_after_fall", None)
+    return f"ewma({vol.ewma_decay})" if after_fall is None else f"ewma({vol.ewma_decay}, after a fall {after_fall})"

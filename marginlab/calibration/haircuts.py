@@ -69,6 +69,7 @@ from marginlab.exceptions import (
     ParameterError,
 )
 from marginlab.stats.bootstrap import as_generator, asset_generators, fhs_horizon_returns
+from marginlab.stats.ewma import ewma_variance_forecasts
 from marginlab.stats.impact import square_root_impact
 from marginlab.stats.risk_measures import drop_risk
 
@@ -127,12 +128,20 @@ class AssetVolatility:
     warnings: tuple[str, ...] = ()
 
 
-def volatility_forecast(log_returns: pd.Series, horizon_days: int, method: str = "gjr", distribution: str = "t") -> AssetVolatility:
+def volatility_forecast(
+    log_returns: pd.Series,
+    horizon_days: int,
+    method: str = "gjr",
+    distribution: str = "t",
+    ewma_decay: float = 0.94,
+    ewma_decay_after_fall: float | None = None,
+) -> AssetVolatility:
     """Standardised residuals and the daily volatility path for the next ``horizon_days`` days.
 
     ``method`` is a GARCH family of :func:`~marginlab.calibration.garch.fit_garch` (``"gjr"``,
     ``"garch"``, ``"egarch"``), ``"select"`` (BIC choice among GARCH/GJR x normal/t) or
-    ``"ewma"`` (RiskMetrics decay 0.94: ``z_t = r_t / sigma_t`` and a flat forecast).
+    ``"ewma"`` (the methodology's EWMA, :func:`~marginlab.calibration.garch.asymmetric_ewma_variance` with
+    ``ewma_decay`` and, after a fall, ``ewma_decay_after_fall``: ``z_t = r_t / sigma_t`` and a flat forecast).
     A GARCH fit that does not converge falls back to EWMA inside ``fit_garch`` (with a
     :class:`ConvergenceWarning`); the result's ``status`` says so.
     """
@@ -143,10 +152,16 @@ def volatility_forecast(log_returns: pd.Series, horizon_days: int, method: str =
         raise InputError("returns", f"{len(series)} observations", "needs at least 100 daily returns to fit a volatility model")
     long_run = float(series.std(ddof=1))
     if method == "ewma":
-        vol = garch.ewma_volatility(series)
-        sigma_next = math.sqrt(0.94 * vol.iloc[-1] ** 2 + 0.06 * series.iloc[-1] ** 2)
-        z = (series / vol.replace(0.0, np.nan)).to_numpy()
-        return AssetVolatility(z[np.isfinite(z)], np.full(int(horizon_days), sigma_next), "ewma", "ewma", long_run)
+        values = series.to_numpy()
+        if ewma_decay_after_fall is None or ewma_decay_after_fall == ewma_decay:  # arch's backcast seed
+            variance = ewma_variance_forecasts(values, ewma_decay, seed="backcast")
+        else:
+            variance = garch.asymmetric_ewma_variance(values, ewma_decay, ewma_decay_after_fall)
+        vol = np.sqrt(variance)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = values / vol[:-1]
+        label = f"ewma({ewma_decay})" if ewma_decay_after_fall is None else f"ewma({ewma_decay}/{ewma_decay_after_fall})"
+        return AssetVolatility(z[np.isfinite(z)], np.full(int(horizon_days), float(vol[-1])), label, "ewma", long_run)
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always")
@@ -305,6 +320,9 @@ class HaircutModel:
         Default position size for the liquidity add-on (``sizes_usd`` of :meth:`fit` overrides per asset).
     adv_window_days : int
         Window of the average daily traded value.
+    ewma_decay, ewma_decay_after_fall : float, float or None
+        Decays of the ``"ewma"`` volatility (stablecoins always use it): ``ewma_decay`` after a rise, and after a
+        fall ``ewma_decay_after_fall`` (``None`` = symmetric). The methodology passes its own.
     window_days : int or None
         Days of returns used for the volatility fit (``None`` = all history up to the as-of date).
     minimum_haircut : float
@@ -326,6 +344,8 @@ class HaircutModel:
     adv_window_days: int = 30
     window_days: int | None = 1500
     minimum_haircut: float = 0.0
+    ewma_decay: float = 0.94
+    ewma_decay_after_fall: float | None = None
     depeg: DepegModel | None = None
     stablecoins: tuple[str, ...] = STABLECOINS
 
@@ -348,6 +368,10 @@ class HaircutModel:
             raise ParameterError("adv_window_days", self.adv_window_days, "must be at least 1")
         if self.window_days is not None and self.window_days < 100:
             raise ParameterError("window_days", self.window_days, "must be at least 100 (or None)")
+        for name in ("ewma_decay", "ewma_decay_after_fall"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 < value < 1.0:
+                raise ParameterError(name, value, "must lie strictly between 0 and 1")
         if not 0.0 <= self.minimum_haircut <= 1.0:
             raise ParameterError("minimum_haircut", self.minimum_haircut, "must lie in [0, 1]")
 
@@ -431,7 +455,8 @@ class HaircutModel:
                 vol = AssetVolatility(given.std_residuals, np.asarray(given.forecast_vol_daily)[: self.horizon_days], given.model,
                                       given.status, given.long_run_vol_daily, given.warnings)
             else:
-                vol = volatility_forecast(returns, self.horizon_days, "ewma" if is_stable else self.volatility, self.distribution)
+                vol = volatility_forecast(returns, self.horizon_days, "ewma" if is_stable else self.volatility, self.distribution,
+                                          self.ewma_decay, self.ewma_decay_after_fall)
             fitted[name] = vol
             simulated = fhs_horizon_returns(vol.std_residuals, vol.forecast_vol_daily, self.horizon_days, self.n_simulations, generators[name])
             risk = drop_risk(simulated, self.confidence)

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from marginlab.account import Account
-from marginlab.calibration import calibrate as module
 from marginlab.calibration.calibrate import calibrate, parse_date, published_rate
 from marginlab.calibration.methodology import HaircutSpec, Methodology
+from marginlab.calibration.stress_ranges import vol_shock_30d
 from marginlab.exceptions import InputError, MarginLabWarning
 from marginlab.margin.calibrated import models_from_parameters
 from marginlab.market import MarketSnapshot
@@ -82,7 +82,7 @@ def test_every_number_of_the_cli_file_is_reproduced_by_the_model_objects(cli_fil
                     (rates.scan_horizon_days, rates.scan_confidence)):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                rows[key] = module._stress_range_model(methodology, *key).fit(returns[asset]).latest()
+                rows[key] = methodology.stress_range_model(*key).fit(returns[asset]).latest()
         maintenance = max(rows[(rates.maintenance_horizon_days, rates.maintenance_confidence)][["scan_down", "scan_up"]])
         initial = max(max(rows[(rates.initial_horizon_days, rates.initial_confidence)][["scan_down", "scan_up"]]), maintenance)
         scan = rows[(rates.scan_horizon_days, rates.scan_confidence)]
@@ -92,12 +92,12 @@ def test_every_number_of_the_cli_file_is_reproduced_by_the_model_objects(cli_fil
         assert entry.extreme_move.down == pytest.approx(min(scan["extreme_down"], methodology.extreme.cap_down), rel=1e-12)
         assert entry.extreme_move.up == pytest.approx(min(scan["extreme_up"], methodology.extreme.cap_up), rel=1e-12)
         assert entry.extreme_move.cover == methodology.extreme.cover == 0.35
-        up, down, source = module._vol_shock(asset, returns[asset], implied.get(asset), reference, methodology)
+        up, down, source = vol_shock_30d(asset, returns[asset], implied.get(asset), reference, methodology.vol_shock)
         assert (entry.vol_shock.up_30d, entry.vol_shock.down_30d, entry.vol_shock.source) == pytest.approx((up, down, source))
         assert entry.vol_shock.short_tenor_power == methodology.vol_shock.short_tenor_power
         assert entry.provenance.data_end == ASOF
     prices, volumes = load_haircut_inputs(params.asset_names)
-    haircuts = module._haircut_model(methodology).fit(prices, volumes, asof=stamp, rng=0).table
+    haircuts = methodology.haircut_model().fit(prices, volumes, asof=stamp, rng=0).table
     for asset in params.asset_names:
         assert params.asset(asset).haircut == pytest.approx(haircuts.loc[asset, "haircut"], rel=1e-12)
     assert params.asset("BTC").vol_shock.source.startswith("implied-vol index")
