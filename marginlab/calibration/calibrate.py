@@ -198,6 +198,44 @@ def _stress_rows(methodology: Methodology, returns: pd.Series) -> dict[tuple[int
     return rows
 
 
+def _asset_task(task: tuple[str, Methodology, pd.Series, pd.Series | None, Mapping[str, Any]]) -> tuple[str, Any, list[str], Any]:
+    """Stress-range rows, fit messages and vol shock of one asset (runs in a worker process when ``n_jobs > 1``)."""
+    asset, methodology, returns, implied, reference = task
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = _stress_rows(methodology, returns)
+        shock = vol_shock_30d(asset, returns, implied, reference, methodology.vol_shock)
+    messages = sorted({str(w.message) for w in caught if issubclass(w.category, MarginLabWarning)})
+    return asset, rows, messages, shock
+
+
+def _run_tasks(tasks: list[Any], n_jobs: int | None, progress: bool) -> dict[str, tuple[Any, list[str], Any]]:
+    """Run :func:`_asset_task` over assets, in ``n_jobs`` forked processes (``None`` = all cores) or in this one."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm.auto import tqdm
+
+    workers = (os.cpu_count() or 1) if n_jobs is None else int(n_jobs)
+    if workers < 1:
+        raise InputError("n_jobs", n_jobs, "must be a positive integer or None")
+    bar = tqdm(total=len(tasks), disable=not progress, desc="calibrate", leave=False)
+    out = {}
+    if workers == 1 or len(tasks) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        for task in tasks:
+            asset, rows, messages, shock = _asset_task(task)
+            out[asset] = (rows, messages, shock)
+            bar.update()
+    else:
+        with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=multiprocessing.get_context("fork")) as pool:
+            for asset, rows, messages, shock in pool.map(_asset_task, tasks):
+                out[asset] = (rows, messages, shock)
+                bar.update()
+    bar.close()
+    return out
+
+
 def calibrate(
     assets: Sequence[str],
     asof: Any,
@@ -212,6 +250,7 @@ def calibrate(
     rng: np.random.Generator | int | None = 0,
     created_at: str | None = None,
     progress: bool = False,
+    n_jobs: int | None = 1,
 ) -> ParameterSet:
     """Calibrate the parameter file for ``assets`` with data up to ``asof`` (inclusive).
 
@@ -241,13 +280,13 @@ def calibrate(
         Creation time to record (default: now, UTC).
     progress : bool
         Progress bar over assets (stderr).
+    n_jobs : int or None
+        Processes for the per-asset stress-range fits (``None`` = all cores); the result does not depend on it.
 
     Returns
     -------
     ParameterSet
     """
-    from tqdm.auto import tqdm
-
     from marginlab import __version__
 
     if isinstance(assets, str):
@@ -278,23 +317,25 @@ def calibrate(
         volumes_usd = volumes_usd[volumes_usd.index <= stamp]
     implied = dict(implied_vol) if implied_vol is not None else {a: s for a in DVOL_ASSETS if (s := _dvol_close(a)) is not None}
     implied = {a: _utc_index(pd.Series(s, dtype=float)).loc[lambda x: x.index <= stamp].dropna() for a, s in implied.items()}
+    for asset in names:
+        close = frame[asset].dropna()
+        if (close <= 0).any():
+            raise InputError(f"prices[{asset}]", float(close[close <= 0].iloc[0]), "prices must be positive")
     returns_by_asset = {a: np.log(frame[a].dropna()).diff().dropna() for a in names}
-    reference = {a: (implied[a], returns_by_asset.get(a, _reference_returns(a, stamp))) for a in DVOL_ASSETS if a in implied}
+    reference = {a: (implied[a], returns_by_asset[a] if a in returns_by_asset else _reference_returns(a, stamp))
+                 for a in DVOL_ASSETS if a in implied}
+    configs = {a: _short_history_methodology(config, len(returns_by_asset[a])) if short[a] else config for a in names}
+    tasks = [(a, configs[a], returns_by_asset[a], implied.get(a), reference) for a in names]
+    outputs = _run_tasks(tasks, n_jobs, progress)
     records: dict[str, dict[str, Any]] = {}
-    for asset in tqdm(names, disable=not progress, desc="calibrate", leave=False):
-        returns = returns_by_asset[asset]
-        if (frame[asset].dropna() <= 0).any():
-            raise InputError(f"prices[{asset}]", float(frame[asset][frame[asset] <= 0].iloc[0]), "prices must be positive")
-        asset_config = _short_history_methodology(config, len(returns)) if short[asset] else config
+    for asset in names:
+        returns, asset_config = returns_by_asset[asset], configs[asset]
+        rows, fit_messages, (up_30d, down_30d, source) = outputs[asset]
         notes: list[str] = []
         if short[asset]:
             message = f"{asset}: calibrated on {len(returns)} returns, fewer than the methodology's {min_returns} (allow_short_history)"
             warnings.warn(message, ShortHistoryWarning, stacklevel=2)
             notes.append(message)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            rows = _stress_rows(asset_config, returns)
-        fit_messages = sorted({str(w.message) for w in caught if issubclass(w.category, MarginLabWarning)})
         for message in fit_messages:
             warnings.warn(f"{asset}: {message}", MarginLabWarning, stacklevel=2)
         notes.extend(f"{asset}: {m}" for m in fit_messages)
@@ -303,7 +344,6 @@ def calibrate(
         initial = max(published_rate(rows[(rates.initial_horizon_days, rates.initial_confidence)]), maintenance)
         scan_row = rows[(rates.scan_horizon_days, rates.scan_confidence)]
         extreme = asset_config.extreme
-        up_30d, down_30d, source = vol_shock_30d(asset, returns, implied.get(asset), reference, asset_config.vol_shock)
         status = _vol_status(asset_config, fit_messages)
         records[asset] = {
             "asset_class": industry_class(asset),

@@ -35,6 +35,7 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     parser.add_argument("--no-stablecoin-collateral", action="store_true",
                         help="do not add USDT and USDC (collateral of cross accounts) to the assets")
     parser.add_argument("--seed", type=int, default=0, help="seed of the haircut simulations (default 0)")
+    parser.add_argument("--jobs", type=int, default=1, help="processes for the per-asset fits (default 1; the file does not depend on it)")
     parser.add_argument("--quiet", action="store_true", help="print only the output path (and warnings on stderr)")
     parser.add_argument("--json", action="store_true", help="print the written document as JSON on stdout")
     parser.set_defaults(handler=_calibrate)
@@ -54,7 +55,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         parameters = calibrate(
             args.assets, args.asof, methodology,
             stablecoin_collateral=() if args.no_stablecoin_collateral else DEFAULT_STABLECOIN_COLLATERAL,
-            allow_short_history=args.allow_short_history, rng=args.seed,
+            allow_short_history=args.allow_short_history, rng=args.seed, n_jobs=args.jobs,
             progress=not (args.quiet or args.json),
         )
     path = parameters.save(target)

@@ -137,6 +137,13 @@ def test_no_look_ahead():
     assert full == cut
 
 
+def test_parallel_calibration_gives_the_same_file():
+    prices = _prices()
+    one = calibrate(["AAA", "BBB"], "2021-10-01", LIGHT, prices=prices, n_jobs=1, **KWARGS)
+    two = calibrate(["AAA", "BBB"], "2021-10-01", LIGHT, prices=prices, n_jobs=2, **KWARGS)
+    assert one == two
+
+
 def test_published_rate_is_the_larger_side():
     assert published_rate({"scan_down": 0.1, "scan_up": 0.12}) == 0.12
 
