@@ -343,4 +343,133 @@ def _row(asset: str, h: int, confidence: float, rates: pd.Series, hits: np.ndarr
     }
 
 
-__all__ = ["JSON_KEYS", "RATE_COLUMNS", "REGIME_BLOCKS", "MethodologyBacktest", "backtest_methodology", "realised_losses"]
+# ------------------------------------------------------------------ issue-5 quality targets
+MAIN_ASSETS: tuple[str, ...] = ("BTC", "ETH", "SOL", "BNB")
+
+
+def baseline_methodology() -> Methodology:
+    """The plain capital baseline of the quality targets: EWMA(0.97) FHS with a rolling 1,000-day residual pool, no
+    anti-procyclicality tool, everything else as the recommended methodology.
+
+    Examples
+    --------
+    >>> m = baseline_methodology()
+    >>> m.volatility.ewma_decay, m.volatility.ewma_decay_after_fall, m.pool.length_days, m.anti_procyclicality.tool
+    (0.97, None, 1000, 'none')
+    """
+    from marginlab.calibration.methodology import AntiProcyclicalitySpec, ResidualPoolSpec, VolatilitySpec
+
+    return Methodology(
+        name="baseline-ewma-0.97-fhs-1000",
+        volatility=VolatilitySpec(model="ewma", ewma_decay=0.97, ewma_decay_after_fall=None),
+        pool=ResidualPoolSpec(kind="rolling", length_days=1000),
+        anti_procyclicality=AntiProcyclicalitySpec(tool="none", floor="none"),
+    )
+
+
+def universe_assets(min_years: float = 3.0, *, stablecoins: bool = False) -> list[str]:
+    """Assets of the package's universe with at least ``min_years`` of daily closes (365 days a year), stablecoins
+    excluded unless ``stablecoins``."""
+    from marginlab import data
+    from marginlab.calibration.depeg import STABLECOINS
+
+    panel = data.load_universe(field="close")
+    out = []
+    for asset in panel.columns:
+        if not stablecoins and asset in STABLECOINS:
+            continue
+        if int(panel[asset].notna().sum()) >= min_years * 365:
+            out.append(str(asset))
+    return out
+
+
+def quality_targets(
+    coverage: MethodologyBacktest,
+    procyclicality: MethodologyBacktest,
+    *,
+    main_assets: Sequence[str] = MAIN_ASSETS,
+    majors: Sequence[str] = ("BTC", "ETH"),
+    blocks: Sequence[tuple[str, str, str]] = REGIME_BLOCKS,
+) -> pd.DataFrame:
+    """The issue-5 targets, measured: one row per target with ``target, threshold, measured, met``.
+
+    ``coverage`` is a 99% long backtest at 1 and 2 days of the main assets and the others (non-stablecoin, >= 3 years);
+    ``procyclicality`` a 2-day 99.7% backtest with the methodology's APC tool of the same assets.
+    """
+    table = coverage.table
+    rejected = (table["kupiec_p"] < 0.05) | (table["christoffersen_p"] < 0.05)
+    main = table["asset"].isin(main_assets)
+    rows: list[dict[str, Any]] = []
+    bad_main = sorted({f"{a} {h}d" for a, h in table.loc[main & rejected, ["asset", "horizon_days"]].itertuples(index=False)})
+    rows.append({"target": "Kupiec and Christoffersen not rejected at 5%: " + ", ".join(main_assets),
+                 "threshold": "0 rejected", "measured": f"{len(bad_main)} rejected" + (f" ({', '.join(bad_main)})" if bad_main else ""),
+                 "met": not bad_main})
+    others = table.loc[~main]
+    other_assets = sorted(set(others["asset"]))
+    bad_others = sorted(set(others.loc[rejected[~main], "asset"]))
+    share = len(bad_others) / len(other_assets) if other_assets else 0.0
+    rows.append({"target": f"other assets rejected (of {len(other_assets)})", "threshold": "<= 1 in 10",
+                 "measured": f"{len(bad_others)} ({share:.0%})" + (f": {', '.join(bad_others)}" if bad_others else ""),
+                 "met": share <= 0.1})
+    red = int(table["red_windows"].sum())
+    rows.append({"target": "red traffic-light windows (250 obs), all assets and horizons", "threshold": "0",
+                 "measured": str(red), "met": red == 0})
+    regimes = coverage.regime_table(blocks)
+    for label, _, _ in blocks:
+        for h in coverage.horizons:
+            subset = regimes[(regimes["block"] == label) & (regimes["horizon_days"] == h)]
+            block: dict[str, Any] = {str(r["asset"]): r for r in subset.to_dict("records")}
+            pooled = float(block["pooled"]["exception_rate"])
+            rows.append({"target": f"{label} {h}d pooled exception rate", "threshold": "0.6%-1.4%",
+                         "measured": f"{pooled:.2%}", "met": 0.006 <= pooled <= 0.014})
+            for asset in majors:
+                if asset in block:
+                    entry = block[asset]
+                    value = float(entry["exception_rate"])
+                    rows.append({"target": f"{label} {h}d {asset} exception rate", "threshold": "0.4%-2.0%",
+                                 "measured": f"{value:.2%} ({int(entry['exceptions'])}/{int(entry['observations'])})",
+                                 "met": 0.004 <= value <= 0.02})
+    apc = procyclicality.table
+    for record in apc.to_dict("records"):
+        major = record["asset"] in majors
+        limit = 3.0 if major else 3.5
+        ratio, average = float(record["peak_to_trough"]), float(record["average_rate"])
+        ok = ratio <= limit and (not major or average <= 0.26)
+        rows.append({"target": f"{record['asset']} {record['horizon_days']}d {procyclicality.confidence:.1%} with APC: peak-to-trough"
+                     + (" and average" if major else ""),
+                     "threshold": f"<= {limit}" + (" at average <= 26%" if major else ""),
+                     "measured": f"{ratio:.2f}" + (f" at {average:.1%}" if major else ""), "met": bool(ok)})
+    largest = float(apc["max_increase_1d"].max())
+    rows.append({"target": "largest one-day increase of the APC rate, any asset", "threshold": "<= 50% (unless a market move)",
+                 "measured": f"{largest:.1%}", "met": largest <= 0.5})
+    return pd.DataFrame(rows)
+
+
+def capital_table(
+    methodology: MethodologyBacktest, baseline: MethodologyBacktest, blocks: Sequence[tuple[str, str, str]] = REGIME_BLOCKS
+) -> pd.DataFrame:
+    """Side by side per regime block and horizon (pooled over the assets): exception rate and average rate of the
+    methodology and of the baseline, and the ratio of the average rates."""
+    ours = methodology.regime_table(blocks)
+    theirs = baseline.regime_table(blocks)
+    keys = ["block", "horizon_days", "asset"]
+    merged = ours.merge(theirs, on=keys, suffixes=("_methodology", "_baseline"))
+    merged = merged[merged["asset"] == "pooled"].drop(columns="asset")
+    merged["capital_ratio"] = merged["average_rate_methodology"] / merged["average_rate_baseline"]
+    return merged[["block", "horizon_days", "observations_methodology", "exception_rate_methodology", "average_rate_methodology",
+                   "exception_rate_baseline", "average_rate_baseline", "capital_ratio"]].reset_index(drop=True)
+
+
+__all__ = [
+    "JSON_KEYS",
+    "MAIN_ASSETS",
+    "RATE_COLUMNS",
+    "REGIME_BLOCKS",
+    "MethodologyBacktest",
+    "backtest_methodology",
+    "baseline_methodology",
+    "capital_table",
+    "quality_targets",
+    "realised_losses",
+    "universe_assets",
+]

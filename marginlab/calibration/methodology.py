@@ -241,7 +241,7 @@ class AntiProcyclicalitySpec:
     """
 
     tool: ApcTool = "smoothing"
-    smoothing_lambda: float = 0.985
+    smoothing_lambda: float = 0.99
     buffer: float = 0.25
     stressed_weight: float = 0.25
     floor: ApcFloor = "slow-ewma"
@@ -430,7 +430,7 @@ class Methodology:
         >>> model.vol_model, model.pool_window_days, model.anti_procyclicality is None
         ('ewma', 1000, True)
         >>> Methodology().stress_range_model().anti_procyclicality.smoothing_lambda
-        0.985
+        0.99
         """
         from marginlab.calibration.stress_ranges import StressRangeModel
 
