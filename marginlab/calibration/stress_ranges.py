@@ -386,7 +386,7 @@ class StressRangeModel:
                 continue
             shock_values.append(_blocks(source.to_numpy(dtype=float), h))
             block_dates = source.index[h - 1 :]
-            shock_dates.append(block_dates.to_numpy())
+            shock_dates.append(_to_utc_index(block_dates).as_unit("ns").asi8)
             shock_seed.append(
                 np.asarray(block_dates.isin(seed_dates)) if position == 0 else np.zeros(len(block_dates), dtype=bool)
             )
@@ -396,7 +396,7 @@ class StressRangeModel:
         order = np.argsort(known, kind="stable")
         values, known, seed = values[order], known[order], seed[order]
         out_of_sample_count = np.cumsum(~seed)
-        available = np.searchsorted(known, dates.to_numpy(), side="left")  # shocks dated strictly before d
+        available = np.searchsorted(known, _to_utc_index(dates).as_unit("ns").asi8, side="left")  # shocks dated strictly before d (ns)
         keep = available >= self.min_pool
         if not keep.any():
             raise CalibrationError(
@@ -418,7 +418,7 @@ class StressRangeModel:
             self.min_pool if self.out_of_sample_min_independent is None else int(self.out_of_sample_min_independent) * h
         )
         # rolling pool: the shocks known in the pool_window_days days up to the previous close (the last known shock)
-        known_ns = pd.DatetimeIndex(pd.to_datetime(known, utc=True)).as_unit("ns").asi8
+        known_ns = known
         if self.pool_window_days is not None:
             reach = (int(self.pool_window_days) - 1) * 86_400_000_000_000
             row_start = np.searchsorted(known_ns, known_ns - reach, side="left")  # window of the pool ending at shock j
@@ -493,7 +493,7 @@ class StressRangeModel:
         model_up = np.expm1(drift + tail_vol * extreme_up_q)
         extreme_down = np.maximum(model_down, history_down)
         extreme_up = np.maximum(model_up, history_up)
-        out = pd.DataFrame(index=dates)
+        out: dict[str, np.ndarray] = {}  # the result's columns, made a DataFrame once at the end
         out["base_down"], out["base_up"] = base_down, base_up
         down, up = base_down.copy(), base_up.copy()
         tools = self.anti_procyclicality or AntiProcyclicality()
@@ -572,10 +572,10 @@ class StressRangeModel:
         out["in_sample"] = frame["in_sample"].astype(bool).to_numpy() if "in_sample" in frame.columns else np.zeros(n, dtype=bool)
         forward = np.expm1(series.rolling(h).sum().shift(-(h - 1)))
         out["realised_move"] = forward.reindex(dates).to_numpy()
-        for name, flag in flags.items():
-            out[name] = flag
-        out.index.name = "date"
-        return StressRangeResult(model=self, frame=out, garch=garch, tail_fits=tail_fits)
+        out.update(flags)
+        result = pd.DataFrame(out, index=dates)
+        result.index.name = "date"
+        return StressRangeResult(model=self, frame=result, garch=garch, tail_fits=tail_fits)
 
 
 def _apply_buffer(rates: np.ndarray, buffer: float) -> tuple[np.ndarray, np.ndarray]:
