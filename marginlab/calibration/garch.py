@@ -61,7 +61,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from arch import arch_model
 from scipy import stats
 from tqdm.auto import tqdm
 
@@ -319,6 +318,8 @@ def _standard_quantile(distribution: str, params: dict[str, float], probability:
 def _arch_fit(y: pd.Series, vol_model: str, distribution: str, mean: str, starting_values: np.ndarray | None = None):
     vol_name, o = VOL_MODELS[vol_model]
     options: dict[str, Any] = {"mean": "Constant" if mean == "constant" else "Zero", "vol": vol_name, "dist": distribution}
+    from arch import arch_model  # imported on first fit: arch pulls in matplotlib (~5 s), the EWMA path never needs it
+
     model = arch_model(y, p=1, o=o, q=1, rescale=False, **options)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
