@@ -98,9 +98,9 @@ pd.set_option("display.max_colwidth", 120)
 
 # %%
 from marginlab.analysis.procyclicality import procyclicality_table
+from marginlab.calibration.calibrate import calibrate
 from marginlab.calibration.depeg import DepegModel, load_stablecoin_history
 from marginlab.calibration.haircuts import HaircutModel, load_haircut_inputs
-from marginlab.calibration.calibrate import calibrate
 from marginlab.calibration.methodology import HaircutSpec, Methodology
 from marginlab.exceptions import MarginLabWarning
 from marginlab.margin.calibrated import calibrated_risk_matrix, models_from_parameter_file

@@ -76,7 +76,7 @@ import seaborn as sns
 from marginlab.analysis.cascade import SquareRootImpact, simulate_cascade
 from marginlab.analysis.liquidation import FlatRateModel
 from marginlab.analysis.replay import replay
-from marginlab.analysis.scenarios import MarketPath, list_scenarios, scenario_path
+from marginlab.analysis.stress_scenarios import MarketPath, list_scenarios, scenario_path
 from marginlab.analysis.synthetic import describe_book, synthetic_book
 from marginlab.calibration.params import CalibrationSettings, calibrate
 from marginlab.exceptions import MarginLabWarning

@@ -89,7 +89,7 @@ def load_book(path: str | Path):  # type: ignore[no-untyped-def]
 
 def _stress_test(args: argparse.Namespace) -> int:
     from marginlab.analysis.replay import book_assets, replay
-    from marginlab.analysis.scenarios import list_scenarios, scenario_path
+    from marginlab.analysis.stress_scenarios import list_scenarios, scenario_path
     from marginlab.analysis.synthetic import synthetic_book
 
     if args.list:

@@ -369,7 +369,7 @@ class CoinOptionRule:
 
 
 @dataclass(frozen=True)
-class LiquidationPolicy:
+class VenueLiquidationRule:
     """How a venue liquidates, as data for the liquidation analysis (worked example E1, Hyperliquid).
 
     Positions with a notional above ``partial_above_usd`` are liquidated ``partial_fraction`` at a
@@ -392,7 +392,7 @@ class LiquidationPolicy:
 
 
 #: E1: positions over $100k are liquidated 20% at a time, 30 s apart; below 2/3 of MM the backstop vault.
-HYPERLIQUID_LIQUIDATION = LiquidationPolicy(100_000.0, 0.2, 30.0, 2.0 / 3.0)
+HYPERLIQUID_LIQUIDATION = VenueLiquidationRule(100_000.0, 0.2, 30.0, 2.0 / 3.0)
 
 
 def liquidation_price_closed_form(quantity: float, entry_usd: float, collateral_usd: float, maintenance_rate: float) -> float:
@@ -451,7 +451,7 @@ class IsolatedMargin(MarginModel):
     open_interest_usd : mapping asset -> float
         Market-wide open interest for rules scaled by it (dYdX).
     preset_name : str
-    liquidation_policy : LiquidationPolicy, optional
+    liquidation_policy : VenueLiquidationRule, optional
         How the venue liquidates (partial steps, backstop), reported in ``details`` for the
         liquidation analysis; it does not change the requirements.
     """
@@ -460,7 +460,7 @@ class IsolatedMargin(MarginModel):
     option_rule: CoinOptionRule | None = None
     open_interest_usd: Mapping[str, float] = field(default_factory=dict)
     preset_name: str = ""
-    liquidation_policy: LiquidationPolicy | None = None
+    liquidation_policy: VenueLiquidationRule | None = None
     family: ClassVar[str] = "isolated"
 
     def __post_init__(self) -> None:

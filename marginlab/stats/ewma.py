@@ -83,7 +83,7 @@ def ewma_variance_forecasts(
       ``seed="backcast"`` (``arch``'s backcast, a
       0.94-weighted mean of the first 75 squared returns), rows ``[:n]``, or all rows with ``include_next``;
     * :func:`ewma_volatility_forecasts` (the FHS margin): ``seed="mean"`` over ``seed_days=30``, all ``n + 1`` rows;
-    * the scenario paths of :mod:`marginlab.analysis.scenarios`: ``seed="mean"``, ``seed_days=1`` and rows ``[1:]``,
+    * the scenario paths of :mod:`marginlab.analysis.stress_scenarios`: ``seed="mean"``, ``seed_days=1`` and rows ``[1:]``,
       i.e. the estimate *at the end of* day ``t`` including ``r[t]`` (what ``pandas ewm(adjust=False)`` gives).
 
     Parameters

@@ -24,7 +24,7 @@ Two steps: the base market (the last day of data on or before ``base_date``, or 
 snapshot), then the same market with ``spot_factors`` applied (``"*"`` = every non-stable
 asset) and vols multiplied by ``vol_factor``.
 
->>> from marginlab.analysis.scenarios import list_scenarios
+>>> from marginlab.analysis.stress_scenarios import list_scenarios
 >>> list_scenarios()["name"].tolist()[:3]
 ['covid-2020-03-12', 'may-2021-05-19', 'luna-ust-2022-05']
 """
