@@ -228,6 +228,21 @@ def test_cross_model_refuses_options_naming_the_portfolio_model():
         cross.margin(account, _market())
 
 
+def test_collateral_missing_from_the_file_says_how_to_add_it():
+    cross = models_from_parameters(example_parameters())["calibrated-cross"]
+    account = Account([Position(Perpetual("BTC"), 1.0)], collateral={"USDT": 1_000.0})
+    market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 100000}, "USDT": {"index_usd": 1.0}}})
+    with pytest.raises(UnknownAssetError, match=r"collateral='USDT': has no calibrated haircut \(calibrated: BTC\)"):
+        cross.margin(account, market)
+
+
+def test_extreme_scenarios_are_dampened_by_the_cover():
+    """The cover is the grid's dampening of the extreme scenarios (one meaning of the tail dampening)."""
+    grid = calibrated_risk_matrix(example_parameters(), "BTC").scenarios
+    extreme = [d for s, d in zip(grid.spot_shock, grid.dampening) if abs(s - 1.0) > 0.12 + 1e-9]
+    assert extreme and all(d == example_parameters().asset("BTC").extreme_move.cover for d in extreme)
+
+
 def test_dynamic_haircut_of_the_cross_model_scales_with_vol():
     cross = models_from_parameters(example_parameters())["calibrated-cross"]  # reference vol 50%
     account = Account([Position(Perpetual("BTC"), 1.0)], collateral={"BTC": 1.0})

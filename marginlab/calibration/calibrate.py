@@ -54,7 +54,7 @@ import hashlib
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -138,7 +138,10 @@ def _dvol_close(asset: str) -> pd.Series | None:
         return None
 
 
-def _utc_index(frame: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
+_Frame = TypeVar("_Frame", pd.DataFrame, pd.Series)
+
+
+def _utc_index(frame: _Frame) -> _Frame:
     out = frame.copy()
     out.index = pd.to_datetime(out.index, utc=True)
     return out
@@ -380,7 +383,8 @@ def calibrate(
         row = haircuts.table.loc[asset]
         details = HaircutDetails(**{key: _finite(row.get(key)) for key in (
             "var", "es", "market_risk", "depeg_risk", "liquidity_add_on", "size_usd", "adv_usd", "vol_forecast", "long_run_vol")})
-        assets_out[asset] = AssetParameters(asset=asset, haircut=float(row["haircut"]), tier=str(row["tier"]),
+        assets_out[asset] = AssetParameters(asset=asset, haircut=float(row["haircut"]),  # type: ignore[arg-type]
+                                            tier=str(row["tier"]),
                                             haircut_details=details, **records[asset])
     dataset, version = _dataset_provenance() if from_snapshot else ("user-supplied prices", "n/a")
     provenance = Provenance(
@@ -399,7 +403,7 @@ def _reference_returns(asset: str, stamp: pd.Timestamp) -> pd.Series:
     from marginlab import data
 
     close = _utc_index(data.load_daily(asset)["close"])
-    return np.log(close[close.index <= stamp]).diff().dropna()
+    return pd.Series(np.log(close[close.index <= stamp])).diff().dropna()
 
 
 def _finite(value: Any) -> float | None:

@@ -45,7 +45,7 @@ file named by the environment variable ``MARGINLAB_PARAMETER_FILE``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -63,7 +63,7 @@ from marginlab.margin.risk_matrix import RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid, VolShock
 from marginlab.market import MarketSnapshot
 from marginlab.parameters import ParameterSet
-from marginlab.valuation import value_positions
+from marginlab.valuation import USD_CODES, value_positions
 
 #: Spot points of the calibrated scan grid (odd, so that 0 is a scenario).
 GRID_POINTS = 9
@@ -82,6 +82,25 @@ def calibrated_isolated(parameters: ParameterSet | str | Path) -> IsolatedMargin
     return IsolatedMargin(rules, preset_name="calibrated-isolated")
 
 
+@dataclass(frozen=True)
+class CalibratedHaircuts(DynamicHaircut):
+    """:class:`~marginlab.collateral.DynamicHaircut` of a parameter file; an asset that is not in the file is an error
+    that names the calibrated assets and how to add it."""
+
+    def haircut(self, asset: str, amount: float, market: MarketSnapshot | None) -> float:
+        if asset not in self.base and asset not in USD_CODES:
+            raise UnknownAssetError(
+                "collateral", asset,
+                f"has no calibrated haircut (calibrated: {', '.join(sorted(self.base))}); add it to "
+                "`marginlab calibrate --assets ...` (USDT and USDC are calibrated by default) and recalibrate",
+            )
+        return super().haircut(asset, amount, market)
+
+    def with_current_vol(self, current_vol: Mapping[str, float]) -> CalibratedHaircuts:
+        """A copy fed with new volatility forecasts (merged over the old ones)."""
+        return CalibratedHaircuts(self.base, self.reference_vol, {**self.current_vol, **current_vol}, self.floor, self.cap)
+
+
 def dynamic_haircuts(parameters: ParameterSet | str | Path, floor: float = 0.0, cap: float = 1.0) -> DynamicHaircut:
     """The calibrated haircuts as a volatility-scaled schedule (reference vol floored at 1%)."""
     params = _parameters(parameters)
@@ -89,7 +108,8 @@ def dynamic_haircuts(parameters: ParameterSet | str | Path, floor: float = 0.0, 
     for asset, entry in params.assets.items():
         vol = max(float(entry.haircut_details.vol_forecast or 0.0), 0.01)
         assets[asset] = {"base": entry.haircut, "reference_vol": vol, "current_vol": vol}
-    return DynamicHaircut.from_parameters({"floor": floor, "cap": cap, "assets": assets})
+    schedule = DynamicHaircut.from_parameters({"floor": floor, "cap": cap, "assets": assets})
+    return CalibratedHaircuts(**{f.name: getattr(schedule, f.name) for f in fields(schedule)})
 
 
 @dataclass(frozen=True)
