@@ -28,9 +28,9 @@ base rate, THEN the smoothing (so a jump of the floored rate -- e.g. a switch of
 too; a floor applied after the smoothing would pass it straight through), then the stressed weight and the buffer:
 
 * ``smoothing_lambda`` s: the requirement is smoothed, ``m_t = s m_{t-1} + (1 - s) m_base,t`` (an EWMA of the rate, so a
-  spike of the GARCH forecast is phased in and released over ~1/(1-s) days); combine it with a floor -- on BTC and
-  ETH 2-day 99.7%, ``smoothing_lambda=0.97`` with ``slow_ewma_lambda=0.995`` is the configuration that keeps the
-  peak-to-trough ratio below 3 at an average rate of 20-23% (see notebook 02);
+  spike of the volatility forecast is phased in and released over ~1/(1-s) days); combine it with a floor -- the
+  recommended methodology (:class:`~marginlab.calibration.methodology.Methodology`) uses ``slow_ewma_lambda=0.995``
+  then ``smoothing_lambda=0.99`` on the 2-day 99.7% scan range (notebooks 02 and 06);
 
 * ``stressed_weight`` w (art. 28(1)(b)): ``m = (1 - w) m_base + w m_stressed`` with ``m_stressed`` the largest base rate
   seen up to ``d-1`` (the rate of the most stressed day of the history);
