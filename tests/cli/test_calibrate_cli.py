@@ -99,3 +99,24 @@ def test_out_is_checked_before_any_computation(tmp_path, monkeypatch, capsys):
 def test_parser_requires_assets():
     with pytest.raises(SystemExit):
         build_parser().parse_args(["calibrate", "--asof", "2022-01-01", "--out", "x.yaml"])
+
+
+def test_fit_warnings_are_shown_at_the_terminal(tmp_path, capsys):
+    """A GARCH methodology: boundary fits (integrated GARCH is the rule for crypto) are printed on stderr and recorded."""
+    _snapshot_or_skip()
+    from marginlab.calibration.methodology import HaircutSpec, Methodology, VolatilitySpec
+
+    methodology = tmp_path / "garch.yaml"
+    Methodology(name="gjr", volatility=VolatilitySpec(model="gjr", refit_every_days=400),
+                haircut=HaircutSpec(n_simulations=2_000)).save(methodology)
+    out = tmp_path / "p.yaml"
+    code = main(["calibrate", "--assets", "ETH", "--asof", "2021-12-31", "--out", str(out), "--methodology", str(methodology),
+                 "--no-stablecoin-collateral", "--quiet"])
+    assert code == 0
+    err = capsys.readouterr().err
+    entry = load(out).asset("ETH")
+    assert entry.provenance.vol_model == "gjr/t"
+    # ETH's GJR fits are integrated (persistence 1.000): recorded in the file AND shown at the terminal
+    assert entry.provenance.vol_status == "boundary"
+    assert any("integrated GARCH" in w for w in entry.provenance.warnings)
+    assert "warning: ETH: rolling_forecast ETH:" in err and "integrated GARCH" in err
