@@ -171,3 +171,28 @@ def test_bad_input_is_a_one_line_error(capsys):
     assert "end='yesterday-ish'" in capsys.readouterr().err
     assert main(["backtest", "--assets", "BTC", "--rates-out", "/nonexistent-folder/r.csv"]) == 2
     assert "rates_out" in capsys.readouterr().err
+
+
+def test_regime_quality_and_capital_tables_on_toy_prices():
+    from marginlab.analysis.methodology_backtest import baseline_methodology, capital_table, quality_targets
+
+    days = pd.date_range("2017-01-01", "2024-12-31", tz="UTC")
+    rng = np.random.default_rng(3)
+    prices = {name: pd.Series(100 * np.exp(np.cumsum(rng.standard_t(5, len(days)) * 0.02)), index=days) for name in ("AAA", "BBB")}
+    run = backtest_methodology(["AAA", "BBB"], prices=prices, horizons=(1, 2))
+    regimes = run.regime_table()
+    pooled = regimes[(regimes["asset"] == "pooled") & (regimes["block"] == "2021-2022") & (regimes["horizon_days"] == 1)].iloc[0]
+    tested = run.exceptions
+    inside = tested[(tested["horizon_days"] == 1) & (tested["date"].dt.year.isin([2021, 2022]))]
+    assert pooled["observations"] == len(inside) == 2 * 730
+    assert pooled["exceptions"] == int(inside["exception"].sum())
+    apc = backtest_methodology(["AAA", "BBB"], prices=prices, horizons=(2,), confidence=0.997, start="2019-01-01")
+    assert apc.table["anti_procyclicality"].all() and apc.rates["date"].min() == pd.Timestamp("2019-01-01", tz="UTC")
+    targets = quality_targets(run, apc, main_assets=("AAA",), majors=("AAA",))
+    assert {"target", "threshold", "measured", "met"} == set(targets.columns)
+    assert targets["target"].str.contains("other assets rejected \\(of 1\\)").any()
+    baseline = backtest_methodology(["AAA", "BBB"], baseline_methodology(), prices=prices, horizons=(1, 2))
+    capital = capital_table(run, baseline)
+    assert len(capital) == 3 * 2
+    expected = run.rates[(run.rates["horizon_days"] == 1) & (run.rates["date"].dt.year.isin([2019, 2020]))]["rate"].mean()
+    assert capital.loc[0, "average_rate_methodology"] == pytest.approx(expected)
