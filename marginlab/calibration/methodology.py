@@ -263,13 +263,17 @@ class ExtremeMoveSpec:
     """Extreme (tail) moves of the scenario grid.
 
     ``extreme_down/up`` = the GPD quantile of the residual pool at ``confidence`` applied to the stressed (largest
-    seen) or current h-day volatility, never below the largest historical h-day move of the estimation data, capped
-    at ``cap_down`` / ``cap_up``. Losses in the extreme scenarios count at ``cover`` (SPAN's published 35%).
+    in the last ``window_days`` days) or current h-day volatility, never below the largest historical h-day move of
+    the last ``window_days`` days (``None`` = the whole history), capped at ``cap_down`` / ``cap_up``. The window
+    defaults to the residual pool's 1,000 days: BTC's 2011-2013 moves (+100% days) must not set today's grid. The
+    default volatility is the current forecast: the stressed one of the fast-reacting EWMA is a one-day spike (BTC's
+    2-day vol reached 26% after 12 March 2020), and 99.97% shocks on it give +500% up-moves; the historical floor
+    (the worst h-day moves of the window: BTC -39% / +20% at 2022-11-01) carries the memory of stress instead. Losses in the extreme scenarios count at ``cover`` (SPAN's published 35%).
     """
 
     confidence: float = 0.9997
-    volatility: ExtremeVol = "stressed"
-    historical_floor: bool = True
+    volatility: ExtremeVol = "current"
+    window_days: int | None = 1000
     cover: float = SPAN_EXTREME_COVER
     cap_down: float = 1.0
     cap_up: float = 5.0
@@ -277,6 +281,8 @@ class ExtremeMoveSpec:
     def __post_init__(self) -> None:
         _check_range("extreme.confidence", self.confidence, 0.99, 1.0, high_open=True)
         _check_choice("extreme.volatility", self.volatility, ExtremeVol)
+        if self.window_days is not None:
+            _check_int("extreme.window_days", self.window_days, 11)
         _check_range("extreme.cover", self.cover, 0.0, 1.0)
         _check_range("extreme.cap_down", self.cap_down, 0.0, 1.0, low_open=True)
         _check_range("extreme.cap_up", self.cap_up, 0.0, 100.0, low_open=True)
@@ -454,6 +460,7 @@ class Methodology:
             cap=rates.cap,
             extreme_confidence=max(self.extreme.confidence, c),
             extreme_vol=self.extreme.volatility,
+            extreme_window_days=self.extreme.window_days,
             vol_model=vol_model,
             distribution=distribution,
             refit_every_days=vol.refit_every_days,

@@ -260,6 +260,9 @@ class StressRangeModel:
     extreme_moves : {"all", "last", "none"}
         Dates with extreme (tail) moves: every date (GPD refitted every ``refit_every_days``), the last date only (one
         GPD fit: what a calibration at an as-of date needs) or none (NaN columns: what a backtest of the rates needs).
+    extreme_window_days : int or None
+        Look-back (days) of the stressed volatility and of the historical-move floor of the extreme moves (``None`` =
+        the whole history: an early, very different regime -- BTC 2011-2013 -- then sets them forever).
     progress : bool
         Show progress bars.
     """
@@ -286,6 +289,7 @@ class StressRangeModel:
     ewma_decay_after_fall: float | None = None
     pool_window_days: int | None = None
     extreme_moves: ExtremeMoves = "all"
+    extreme_window_days: int | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -310,6 +314,10 @@ class StressRangeModel:
                     raise ParameterError(name, value, "must lie strictly between 0 and 1")
         if self.pool_window_days is not None and (int(self.pool_window_days) != self.pool_window_days or self.pool_window_days < self.min_pool):
             raise ParameterError("pool_window_days", self.pool_window_days, f"must be an integer >= min_pool={self.min_pool} or None")
+        if self.extreme_window_days is not None and (
+            int(self.extreme_window_days) != self.extreme_window_days or self.extreme_window_days < self.horizon_days + 1
+        ):
+            raise ParameterError("extreme_window_days", self.extreme_window_days, "must be an integer > horizon_days or None")
         if self.extreme_moves not in ("all", "last", "none"):
             raise InputError("extreme_moves", self.extreme_moves, "must be 'all', 'last' or 'none'")
         if self.method not in METHODS:
@@ -483,11 +491,26 @@ class StressRangeModel:
             vol_h = frame["vol_h"].to_numpy()
         base_down = -np.expm1(drift + vol_h * q_down)
         base_up = np.expm1(drift + vol_h * q_up)
-        stressed_vol = np.maximum.accumulate(frame["vol_h"].to_numpy())
+        lookback = self.extreme_window_days
+        if lookback is None:
+            stressed_vol = np.maximum.accumulate(frame["vol_h"].to_numpy())
+        else:  # the largest forecast of the last `lookback` days (rows are days)
+            stressed_vol = frame["vol_h"].rolling(int(lookback), min_periods=1).max().to_numpy()
         # historical h-day moves known before d: the move over [s, s+h-1] is known at s+h-1 < d
         moves = np.expm1(series.rolling(h).sum())  # indexed by the last day of the window
-        history_down = (-moves).clip(lower=0).cummax().shift(1).reindex(dates).fillna(0.0).to_numpy()
-        history_up = moves.clip(lower=0).cummax().shift(1).reindex(dates).fillna(0.0).to_numpy()
+        falls, rises = (-moves).clip(lower=0), moves.clip(lower=0)
+        if lookback is None:
+            falls, rises = falls.cummax(), rises.cummax()
+        else:
+            falls = falls.rolling(int(lookback), min_periods=1).max()
+            rises = rises.rolling(int(lookback), min_periods=1).max()
+        # the value in force on d: the running maximum at the last return date strictly before d (also for the
+        # row after the data, which a calibration at the as-of date publishes)
+        known_before = np.searchsorted(_to_utc_index(moves.index).as_unit("ns").asi8, _to_utc_index(dates).as_unit("ns").asi8, side="left") - 1
+        falls_known = np.append(falls.fillna(0.0).to_numpy(), 0.0)  # position -1 (nothing known yet) reads the 0 appended
+        rises_known = np.append(rises.fillna(0.0).to_numpy(), 0.0)
+        history_down = falls_known[known_before]
+        history_up = rises_known[known_before]
         tail_vol = stressed_vol if self.extreme_vol == "stressed" else vol_h
         model_down = -np.expm1(drift + tail_vol * extreme_down_q)
         model_up = np.expm1(drift + tail_vol * extreme_up_q)
@@ -779,20 +802,31 @@ def vol_shock_30d(
 
 
 # ---------------------------------------------------------------------------------------- tail coverage
-#: Reference moves of worked_examples.md section H: (asset, first day, horizon_days, approximate move).
-REFERENCE_MOVES: tuple[tuple[str, str, int, float], ...] = (
-    ("BTC", "2020-03-12", 1, -0.39),
-    ("ETH", "2020-03-12", 1, -0.42),
-    ("BTC", "2022-11-08", 2, -0.23),
-    ("ETH", "2022-11-08", 2, -0.30),
-    ("SOL", "2022-11-09", 1, -0.42),
-    ("USDC", "2023-03-11", 1, -0.123),
-)
+def _tail_coverage_moves() -> tuple[tuple[str, str, int, float], ...]:
+    """The reference moves of :data:`marginlab.data.stylised.REFERENCE_MOVES` as ``(asset, first day, horizon_days,
+    move)``: an h-day return ending on ``date`` starts ``h - 1`` days earlier (midpoint of its documented range); a
+    stablecoin's intraday ``low`` is a one-day move from par; a ``close`` level after a multi-day collapse is skipped."""
+    from marginlab.data.stylised import REFERENCE_MOVES
+
+    out = []
+    for move in REFERENCE_MOVES:
+        middle = (move.reference_low + move.reference_high) / 2
+        if move.measure == "return":
+            first = (pd.Timestamp(move.date) - pd.Timedelta(days=move.horizon_days - 1)).strftime("%Y-%m-%d")
+            out.append((move.symbol, first, move.horizon_days, round(middle, 4)))
+        elif move.measure == "low":
+            out.append((move.symbol, move.date, 1, round(middle - 1.0, 4)))
+    return tuple(out)
+
+
+#: The moves :func:`tail_coverage_table` checks: ``(asset, first day, horizon_days, approximate move)``, built from
+#: the one list of reference moves (:data:`marginlab.data.stylised.REFERENCE_MOVES`, worked_examples.md section H).
+TAIL_COVERAGE_MOVES: tuple[tuple[str, str, int, float], ...] = _tail_coverage_moves()
 
 
 def tail_coverage_table(
     results: Mapping[str, StressRangeResult],
-    reference_moves: Sequence[tuple[str, str, int, float]] = REFERENCE_MOVES,
+    reference_moves: Sequence[tuple[str, str, int, float]] = TAIL_COVERAGE_MOVES,
     returns: Mapping[str, pd.Series] | None = None,
 ) -> pd.DataFrame:
     """Which reference moves each layer of the calibrated grid covers.

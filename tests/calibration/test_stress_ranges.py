@@ -361,3 +361,21 @@ def test_vol_shock_30d_scaled_realised_by_hand():
     assert capped_up == 0.01 and "capped" in capped_source
     direct_up, direct_down, direct_source = vol_shock_30d("BTC", ref_returns, dvol, {}, spec)
     assert direct_up == pytest.approx(math.expm1(implied_high)) and direct_source == "implied-vol index"
+
+
+def test_historical_floor_of_the_last_row_and_its_window():
+    """The row after the data (what a calibration publishes) carries the worst h-day moves known, over the window."""
+    rng = np.random.default_rng(11)
+    values = rng.normal(0, 0.02, 1400)
+    values[100] = -0.5  # an early crash (a 39% fall), outside a 500-day window at the end
+    values[1300] = -0.2  # a recent one (18%)
+    returns = pd.Series(values, index=pd.date_range("2020-01-01", periods=1400, tz="UTC"))
+    kwargs = dict(confidence=0.99, horizon_days=1, vol_model="ewma", pool_window_days=500, extreme_moves="last",
+                  extreme_vol="current", progress=False)
+    whole = StressRangeModel(**kwargs).fit(returns).latest()
+    recent = StressRangeModel(**kwargs, extreme_window_days=500).fit(returns).latest()
+    assert whole["historical_worst_down"] == pytest.approx(-math.expm1(-0.5))
+    assert recent["historical_worst_down"] == pytest.approx(-math.expm1(-0.2))
+    assert recent["extreme_down"] >= recent["historical_worst_down"]
+    with pytest.raises(ParameterError, match="extreme_window_days"):
+        StressRangeModel(extreme_window_days=1)
