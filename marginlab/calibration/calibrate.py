@@ -320,6 +320,8 @@ def calibrate(
         volumes_usd = volumes_usd[volumes_usd.index <= stamp]
     implied = dict(implied_vol) if implied_vol is not None else {a: s for a in DVOL_ASSETS if (s := _dvol_close(a)) is not None}
     implied = {a: _utc_index(pd.Series(s, dtype=float)).loc[lambda x: x.index <= stamp].dropna() for a, s in implied.items()}
+    # an index with too short a history before asof (DVOL starts 2021-03-24) is not used, as if absent
+    implied = {a: s for a, s in implied.items() if len(s) > config.vol_shock.horizon_days + 100}
     for asset in names:
         close = frame[asset].dropna()
         if (close <= 0).any():

@@ -178,5 +178,14 @@ def test_unknown_asset_names_the_available_ones():
         calibrate([], "2021-10-01", LIGHT, prices=_prices(), **KWARGS)
 
 
+def test_implied_vol_index_too_short_before_asof_is_not_used():
+    """An implied-vol index that starts after asof (DVOL starts 2021) leaves the asset on the realised-vol method."""
+    prices = _prices()
+    late_index = pd.Series(50.0, index=pd.date_range("2021-09-01", periods=100, freq="D", tz="UTC"))
+    params = calibrate(["AAA"], "2021-08-31", LIGHT, prices=prices, implied_vol={"AAA": late_index},
+                       stablecoin_collateral=(), created_at="2030-01-01T00:00:00+00:00")
+    assert params.asset("AAA").vol_shock.source.startswith("realised-vol proxy")
+
+
 def test_parse_date():
     assert parse_date("2022-12-31T18:00:00Z") == pd.Timestamp("2022-12-31")
