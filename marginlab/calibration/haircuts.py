@@ -406,7 +406,7 @@ class HaircutModel:
             Long table ``timestamp, symbol, close`` of stablecoin closes for the depeg model
             (default: :func:`~marginlab.calibration.depeg.load_stablecoin_history` when a stablecoin is present).
         volatility_fits : mapping asset -> AssetVolatility, optional
-            Volatility fits already made on the same data (e.g. by :func:`~marginlab.calibration.params.calibrate`);
+            Volatility fits already made on the same data (e.g. by :func:`~marginlab.calibration.calibrate.calibrate`);
             their forecast path must cover ``horizon_days``. Other assets are fitted here.
         rng : Generator, int or None
             Seed of the FHS bootstrap.

@@ -189,3 +189,12 @@ def test_implied_vol_index_too_short_before_asof_is_not_used():
 
 def test_parse_date():
     assert parse_date("2022-12-31T18:00:00Z") == pd.Timestamp("2022-12-31")
+
+
+def test_deprecated_params_module_forwards():
+    from marginlab.calibration import params as old
+
+    with pytest.warns(DeprecationWarning, match="marginlab.calibration.calibrate"):
+        forwarded = old.calibrate(["AAA"], "2021-10-01", settings=LIGHT, prices=_prices(), **KWARGS)
+    assert forwarded == calibrate(["AAA"], "2021-10-01", LIGHT, prices=_prices(), **KWARGS)
+    assert old.CalibratedParameters is type(forwarded)
