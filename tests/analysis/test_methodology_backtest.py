@@ -196,3 +196,19 @@ def test_regime_quality_and_capital_tables_on_toy_prices():
     assert len(capital) == 3 * 2
     expected = run.rates[(run.rates["horizon_days"] == 1) & (run.rates["date"].dt.year.isin([2019, 2020]))]["rate"].mean()
     assert capital.loc[0, "average_rate_methodology"] == pytest.approx(expected)
+
+
+def test_cli_table_output_with_a_methodology_file(tmp_path, capsys):
+    _snapshot_or_skip()
+    from marginlab.analysis.methodology_backtest import baseline_methodology
+
+    path = baseline_methodology().save(tmp_path / "baseline.yaml")
+    csv = tmp_path / "rates.csv"
+    code = main(["backtest", "--assets", "ETH", "--methodology", str(path), "--start", "2024-01-01", "--end", "2024-06-30",
+                 "--horizons", "1", "--rates-out", str(csv)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "methodology backtest (baseline-ewma-0.97-fhs-1000)" in out and f"wrote {csv}" in out
+    rates = pd.read_csv(csv)
+    assert rates["date"].iloc[0] == "2024-01-01" and rates["date"].iloc[-1] == "2024-06-30"
+    assert set(rates["horizon_days"]) == {1} and set(rates["confidence"]) == {0.99}
