@@ -8,7 +8,7 @@ both use it. Modules: :mod:`~marginlab.stats.ewma`, :mod:`~marginlab.stats.boots
 from marginlab.stats.bootstrap import as_generator, asset_generators, fhs_horizon_returns
 from marginlab.stats.ewma import EWMA_DECAY, ewma_variance_forecasts, ewma_volatility, ewma_volatility_forecasts
 from marginlab.stats.impact import square_root_impact
-from marginlab.stats.risk_measures import drop_risk, expected_shortfall, tail_measures, value_at_risk
+from marginlab.stats.risk_measures import drop_risk, expected_shortfall, tail_measures, value_at_risk, weighted_expected_shortfall
 
 __all__ = [
     "EWMA_DECAY",
@@ -23,4 +23,5 @@ __all__ = [
     "square_root_impact",
     "tail_measures",
     "value_at_risk",
+    "weighted_expected_shortfall",
 ]

@@ -11,7 +11,7 @@ Other conventions in marginlab, deliberately different (they are part of their m
   largest loss (``inverted_cdf``, no interpolation), ES the mean of the k largest (so ``ES >= VaR`` always).
 * :func:`drop_risk` (here; the haircuts use it): VaR the linear-interpolation quantile (as here), ES the mean of
   the ``max(1, floor((1 - alpha) n))`` largest losses.
-* :func:`marginlab.calibration.depeg.weighted_expected_shortfall`: ES of a *weighted* discrete distribution,
+* :func:`weighted_expected_shortfall` (here; the depeg model uses it): ES of a *weighted* discrete distribution,
   splitting the atom at the boundary (equals :func:`tail_measures`' ES when weights are equal and
   ``(1 - alpha) n`` is an integer).
 
@@ -37,7 +37,7 @@ from marginlab.exceptions import InputError, ParameterError
 
 ArrayLike = np.ndarray | pd.Series | list | tuple
 
-__all__ = ["drop_risk", "expected_shortfall", "tail_measures", "value_at_risk"]
+__all__ = ["drop_risk", "expected_shortfall", "tail_measures", "value_at_risk", "weighted_expected_shortfall"]
 
 
 def _check(sample: ArrayLike, alpha: float) -> np.ndarray:
@@ -149,3 +149,25 @@ def drop_risk(horizon_log_returns: np.ndarray, confidence: float) -> dict[str, f
         "var": float(1.0 - math.exp(-var_log)),
         "es": float(np.mean(1.0 - np.exp(-worst[:tail_count]))),
     }
+
+
+def weighted_expected_shortfall(losses: np.ndarray, weights: np.ndarray, confidence: float) -> float:
+    """Expected shortfall of a discrete loss distribution (positive = loss).
+
+    The mean of the worst ``1 - confidence`` probability mass, splitting the atom at the boundary. With equal weights
+    and ``(1 - confidence) n`` an integer it equals the ES of
+    :func:`tail_measures`; the weights are why it is a separate function.
+
+    >>> weighted_expected_shortfall(np.array([0.0, 1.0]), np.array([0.995, 0.005]), 0.99)
+    0.5
+    """
+    losses = np.asarray(losses, dtype=float)
+    weights = np.asarray(weights, dtype=float)
+    if losses.size == 0:
+        raise InputError("losses", losses, "is empty")
+    weights = weights / weights.sum()
+    order = np.argsort(losses)[::-1]
+    tail = 1.0 - confidence
+    cumulative = np.cumsum(weights[order])
+    taken = np.minimum(weights[order], np.maximum(tail - (cumulative - weights[order]), 0.0))
+    return float(np.sum(taken * losses[order]) / tail)
