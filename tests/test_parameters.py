@@ -9,6 +9,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import marginlab
 from marginlab.account import Account
@@ -276,3 +278,29 @@ def test_presets_read_the_parameter_file_from_the_environment(tmp_path, monkeypa
     model = factory()
     account = Account([Position(Perpetual("BTC"), 1.0)], cash_usd=10_000)
     assert model.margin(account, _market()).maintenance_margin_usd == pytest.approx(6_000)
+
+
+# ------------------------------------------------------------------------------------------ properties
+_fraction = st.floats(1e-6, 1.0, allow_nan=False)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    maintenance=_fraction, extra=st.floats(0.0, 1.0), haircut=st.floats(0.0, 1.0), scan=st.floats(1e-6, 5.0),
+    up=st.floats(0.0, 10.0), down=st.floats(0.0, 1.0), extreme_up=st.floats(1e-6, 100.0), extreme_down=_fraction,
+    warnings=st.lists(st.text(max_size=20), max_size=3),
+)
+def test_any_valid_record_round_trips_through_the_document(maintenance, extra, haircut, scan, up, down, extreme_up, extreme_down,
+                                                          warnings):
+    from dataclasses import replace
+
+    base = example_parameters()
+    record = replace(
+        base.asset("BTC"), maintenance_rate=maintenance, initial_rate=min(maintenance + extra, 1.0), haircut=haircut,
+        price_scan_range=scan, vol_shock=VolShockParameters(up, down), extreme_move=ExtremeMoveParameters(extreme_down, extreme_up),
+        provenance=replace(base.asset("BTC").provenance, warnings=tuple(warnings)),
+    )
+    params = ParameterSet(base.asof, {"BTC": record}, base.methodology, base.provenance)
+    again = ParameterSet.from_dict(json.loads(json.dumps(params.to_dict())))
+    assert again == params
+    assert again.asset("BTC").initial_rate >= again.asset("BTC").maintenance_rate
