@@ -511,6 +511,8 @@ class Methodology:
             adv_window_days=spec.adv_window_days,
             window_days=vol.estimation_window_days,
             minimum_haircut=spec.minimum_haircut,
+            ewma_decay=vol.ewma_decay,
+            ewma_decay_after_fall=vol.ewma_decay_after_fall,
         )
 
     # ------------------------------------------------------------------ construction and serialisation
