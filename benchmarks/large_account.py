@@ -17,7 +17,7 @@ Peak memory is the subprocess's peak RSS (``ru_maxrss``) minus its RSS before th
 Models that cannot hold options (``binance-brackets``, ``hyperliquid``, ``dydx`` and their cross
 versions) are margined on the account's linear rows only (BTC/ETH spot, perpetuals and futures,
 still about 120,000 rows over 6 instruments), marked ``linear-only``. The ``calibrated-*``
-presets read the example parameter file (:func:`marginlab.calibration.params.example_document`),
+presets read the example parameter file (:func:`marginlab.parameters.example_parameters`),
 written to a temporary folder.
 
 Target: < 10 s and < 1 GB peak per model on 2 cores. The last line reads::
@@ -152,15 +152,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(json.dumps(run_one(args.one, args.positions, args.seed)))
         return []
 
-    from marginlab.calibration.params import CalibratedParameters, example_document
+    import dataclasses
+
     from marginlab.margin.presets import available_models
+    from marginlab.parameters import example_parameters
 
     names = [n for n in args.models.split(",") if n] or list(available_models()["name"])
     folder = Path(tempfile.mkdtemp(prefix="marginlab-bench-"))
-    document = example_document()  # BTC only: ETH gets the same parameters (a benchmark, not a calibration)
-    document["assets"]["ETH"] = dict(document["assets"]["BTC"])
-    document["assets"]["USDC"] = dict(document["assets"]["BTC"], haircut=0.01)  # the account's stable-coin collateral
-    parameter_file = CalibratedParameters(document).save(folder / "parameters.yaml")
+    example = example_parameters()  # BTC only: ETH gets the same parameters (a benchmark, not a calibration)
+    btc = example.assets["BTC"]
+    assets = {"BTC": btc, "ETH": dataclasses.replace(btc, asset="ETH"),
+              "USDC": dataclasses.replace(btc, asset="USDC", haircut=0.01)}  # the account's stable-coin collateral
+    parameter_file = dataclasses.replace(example, assets=assets).save(folder / "parameters.yaml")
     env = dict(os.environ, MARGINLAB_PARAMETER_FILE=str(parameter_file))
     rows = []
     print(f"{'model':<22} {'scope':<12} {'rows':>8} {'inst':>4} {'seconds':>8} {'netted_s':>8} {'ratio':>7} {'peak_mb':>8} {'proc_mb':>8}  same")

@@ -20,7 +20,7 @@ import pandas as pd
 
 from marginlab.analysis.liquidation import FlatRateModel
 from marginlab.analysis.replay import replay
-from marginlab.analysis.scenarios import MarketPath
+from marginlab.analysis.stress_scenarios import MarketPath
 from marginlab.analysis.synthetic import synthetic_book
 from marginlab.margin.presets import get_model
 from marginlab.scale import local_client, margin_book, replay_on_dask

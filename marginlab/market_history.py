@@ -114,17 +114,17 @@ def smile_from_atm(atm_vol: float, forward_usd: float, skew: float = 0.0, curvat
 def ewma_annualised_vol(closes: pd.Series, ewma_lambda: float = 0.94) -> float:
     """Annualised EWMA volatility forecast after the last close (``sqrt(365)`` scaling).
 
-    The EWMA is :func:`marginlab.margin.fhs.ewma_volatility` (itself
-    :func:`marginlab.calibration.garch.ewma_variance_forecasts`, mean seed), the scaling
+    The EWMA is :func:`marginlab.stats.ewma.ewma_volatility_forecasts` (itself
+    :func:`marginlab.stats.ewma.ewma_variance_forecasts`, mean seed), the scaling
     :func:`marginlab.data.annualise_vol`.
     """
     from marginlab.data import annualise_vol
-    from marginlab.margin.fhs import ewma_volatility
+    from marginlab.stats.ewma import ewma_volatility_forecasts
 
     returns = np.diff(np.log(closes.to_numpy(dtype=np.float64)))
     if len(returns) < 2:
         raise MissingMarketDataError("closes", len(closes), "needs at least 3 daily closes for a realised volatility")
-    return float(annualise_vol(ewma_volatility(returns, ewma_lambda)[-1]))
+    return float(annualise_vol(ewma_volatility_forecasts(returns, ewma_lambda)[-1]))
 
 
 def history_inputs(date: Any, assets: Sequence[str], vol_source: Literal["dvol", "realised"] = "dvol") -> pd.DataFrame:

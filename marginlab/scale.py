@@ -42,7 +42,7 @@ import pandas as pd
 
 from marginlab.account import Account
 from marginlab.analysis.replay import Executor, ModelSpec, ReplayResult, in_process, replay
-from marginlab.analysis.scenarios import MarketPath, Scenario
+from marginlab.analysis.stress_scenarios import MarketPath, Scenario
 from marginlab.exceptions import EmptyPortfolioError, ParameterError
 from marginlab.margin.base import MarginModel
 from marginlab.market import MarketSnapshot

@@ -324,7 +324,8 @@ pd.Series({f"true rate {p:.1%}": stats.binom.cdf(4, 250, p) for p in (0.006, 0.0
 # EMIR RTS 153/2013 art. 28 tools (`AntiProcyclicality`): (a) a 25% buffer released in stress,
 # (b) 25% weight on the stressed rate (the largest rate seen so far), (c) a 10-year historical-quantile floor,
 # and a slow-EWMA volatility floor; plus **EWMA smoothing of the requirement** itself
-# ($m_t = s\,m_{t-1} + (1-s)\,m^{base}_t$). Procyclicality metrics: peak-to-trough ratio of the rate, largest
+# ($m_t = s\,m_{t-1} + (1-s)\,m^{base}_t$). The floors apply to the daily rate **before** the smoothing (a floor
+# applied after it would pass a jump of the floor -- e.g. a switch of the residual pool -- straight through). Procyclicality metrics: peak-to-trough ratio of the rate, largest
 # 1-, 5- and 30-day relative increases, average level.
 
 # %%
@@ -426,18 +427,143 @@ coverage.drop(columns="note")
 # ## 7. Volatility scan ranges from DVOL
 #
 # Quantiles of 2-day log changes of Deribit's DVOL (30-day implied vol) give the vol up/down shocks at 30 days to
-# expiry, extended to other expiries with $(30/\mathrm{DTE})^p$. DVOL has one tenor, so the powers are the
-# Deribit defaults $p_{up}=0.30$, $p_{down}=0.13$ (reported as such).
+# expiry, extended to other expiries with $(30/\mathrm{DTE})^p$: $p = 0.30$ (short-tenor power) at or below 30 days,
+# $p = 0.13$ (long-tenor power) beyond, for the up and the down shock alike -- the meaning of the engine's `VolShock`
+# and of the parameter file. DVOL has one tenor, so the powers are the Derive PMRM defaults (reported as such).
 
 # %%
 vol_ranges = {c: vol_scan_ranges(data.load_dvol(c), horizon_days=2, confidence=0.99) for c in ("BTC", "ETH")}
-pd.DataFrame({c: {"vol_up_range": r.vol_up_range, "vol_down_range": r.vol_down_range, "power_up": r.power_up, "power_down": r.power_down, "powers": r.powers_source, "n_obs": r.n_obs} for c, r in vol_ranges.items()}).T
+pd.DataFrame({c: {"vol_up_range": r.vol_up_range, "vol_down_range": r.vol_down_range, "short_tenor_power": r.short_tenor_power,
+                 "long_tenor_power": r.long_tenor_power, "powers": r.powers_source, "n_obs": r.n_obs} for c, r in vol_ranges.items()}).T
 
 # %%
 vol_ranges["BTC"].shocks([1, 7, 30, 90, 180])
 
 # %% [markdown]
-# ## 8. Key figures (checked)
+# ## 8. The recommended methodology and its evidence
+#
+# `Methodology()` -- the package default, written whole into every parameter file -- is chosen **once for all
+# assets** by the walk-forward backtest of `marginlab.analysis.methodology_backtest` (the same model objects that
+# `calibrate()` runs at an as-of date, re-run date by date). The study above used GJR-GARCH forecasts with an
+# expanding residual pool: out of sample in the calm 2023+ regime it is about ten times too conservative (BTC
+# 1/998 one-day exceptions), because the pool remembers 2014–2018 and the GARCH persistence keeps volatility high.
+# The levers, one change at a time (1- and 2-day 99% long, non-overlapping days; "rejected" = Kupiec or
+# Christoffersen independence p < 5%):
+
+# %%
+from marginlab.analysis.methodology_backtest import (
+    MAIN_ASSETS,
+    backtest_methodology,
+    baseline_methodology,
+    universe_assets,
+)
+from marginlab.calibration.methodology import Methodology, ResidualPoolSpec, VolatilitySpec, VolShockSpec
+from marginlab.calibration.stress_ranges import vol_shock_30d
+
+STUDY_ASSETS = list(MAIN_ASSETS) if FAST else universe_assets(min_years=3)
+recommended = Methodology()
+candidates = {
+    "baseline: EWMA 0.97, rolling 1,000-day pool": baseline_methodology(),
+    "EWMA 0.94": recommended.replace(volatility=VolatilitySpec(ewma_decay=0.94, ewma_decay_after_fall=None)),
+    "EWMA 0.90": recommended.replace(volatility=VolatilitySpec(ewma_decay=0.90, ewma_decay_after_fall=None)),
+    "EWMA 0.87": recommended.replace(volatility=VolatilitySpec(ewma_decay=0.87, ewma_decay_after_fall=None)),
+    "recommended: EWMA 0.97 / 0.87 after a fall": recommended,
+    "recommended vol, expanding pool": recommended.replace(pool=ResidualPoolSpec(kind="expanding")),
+}
+runs = {name: backtest_methodology(STUDY_ASSETS, m, horizons=(1, 2), confidence=0.99) for name, m in candidates.items()}
+baseline_levels = runs["baseline: EWMA 0.97, rolling 1,000-day pool"].regime_table()
+choice_rows = []
+for name, run in runs.items():
+    table = run.table
+    rejected = (table["kupiec_p"] < 0.05) | (table["christoffersen_p"] < 0.05)
+    main = table["asset"].isin(MAIN_ASSETS)
+    regimes = run.regime_table()
+    pooled = regimes[regimes["asset"] == "pooled"]
+    calm = pooled[pooled["block"] == "2023-end"].set_index("horizon_days")["exception_rate"]
+    ratio = pooled["average_rate"].to_numpy() / baseline_levels[baseline_levels["asset"] == "pooled"]["average_rate"].to_numpy()
+    choice_rows.append({
+        "candidate": name,
+        "main assets rejected (of 8 tests)": int((rejected & main).sum()),
+        "other assets rejected": f"{table.loc[rejected & ~main, 'asset'].nunique()} of {table.loc[~main, 'asset'].nunique()}",
+        "2023-end pooled 1d": calm.get(1), "2023-end pooled 2d": calm.get(2),
+        "capital vs baseline (mean of blocks)": float(np.mean(ratio)),
+    })
+choice = pd.DataFrame(choice_rows).set_index("candidate")
+choice.style.format({"2023-end pooled 1d": "{:.2%}", "2023-end pooled 2d": "{:.2%}", "capital vs baseline (mean of blocks)": "{:.3f}"})
+
+# %% [markdown]
+# Reading (full run, 20 assets with three years of history): a rolling 1,000-day pool removes the calm-regime
+# over-coverage (the 2023+ pooled rates are near 1%); the remaining failures are **clustered exceptions**
+# (Christoffersen): a 0.97 EWMA is too slow after a crash (SOL's FTX days, BTC 1-day). Faster symmetric decays fix
+# the clustering but charge more margin everywhere; reacting fast only **after a fall** (decay 0.87 after a
+# negative return, 0.97 after a rise: the leverage effect of a GJR model, without a fit that can sit on the
+# integrated boundary) passes every coverage and independence test at the lowest capital among the passing
+# candidates -- still a few percent above the baseline (notebook 06 shows it block by block). The vol is
+# therefore EWMA, not GARCH: no refit, no boundary fits, and the quantiles of the rolling pool correct its bias.
+#
+# **Anti-procyclicality** of the 2-day 99.7% scan range: the floor (the same FHS quantile on a slow EWMA(0.995)
+# volatility) is applied to the daily rate *before* an EWMA smoothing of the rate. Measured from 2019 (the span of
+# the regime targets) on the assets with the largest swings:
+
+# %%
+from marginlab.calibration.methodology import AntiProcyclicalitySpec
+
+apc_assets = ["BTC", "ETH"] if FAST else ["BTC", "ETH", "DOGE", "TRX", "MATIC"]
+apc_candidates = {
+    "smoothing 0.97, no floor": AntiProcyclicalitySpec(smoothing_lambda=0.97, floor="none"),
+    "smoothing 0.99, no floor": AntiProcyclicalitySpec(smoothing_lambda=0.99, floor="none"),
+    "floor 0.995 then smoothing 0.97": AntiProcyclicalitySpec(smoothing_lambda=0.97),
+    "floor 0.995 then smoothing 0.99 (recommended)": AntiProcyclicalitySpec(smoothing_lambda=0.99),
+}
+apc_choice = {}
+for name, spec in apc_candidates.items():
+    run = backtest_methodology(apc_assets, recommended.replace(anti_procyclicality=spec), horizons=(2,), confidence=0.997, start="2019-01-01")
+    apc_choice[name] = {f"{row.asset} peak-to-trough @ average": f"{row.peak_to_trough:.2f} @ {row.average_rate:.1%}"
+                        for row in run.table.itertuples(index=False)}
+pd.DataFrame(apc_choice).T
+
+# %% [markdown]
+# Smoothing alone leaves the smaller coins' ratios far above 3.5 (their calm troughs are very low); the slow-EWMA
+# floor lifts the troughs, and the 0.99 smoothing (a ~70-day half-life) then phases every rise in: the largest
+# one-day increase of the recommended scan range is a few percent (notebook 06), far below the 50% limit.
+#
+# **Vol shocks for assets without an implied-vol index.** The old proxy (quantiles of the asset's own GARCH or
+# realised-vol changes) gives implausible shocks (+134% and +243% 30-day vol shocks for two mid-caps): realised
+# vol moves far more than implied vol. `vol_shock_30d` scales the asset's realised-vol changes by the ratio of
+# implied to realised vol-change quantiles measured on BTC and ETH (about 0.54), takes the down shock from
+# BTC/ETH DVOL (a 0.94-EWMA realised vol cannot fall by more than 6% in two days, so its falls carry no
+# information), and caps the result at 50% up (about the 99.9% quantile of the 2-day DVOL rises of BTC, 53%, and
+# ETH, 46%) and 30% down (the largest 2-day DVOL falls, 28% and 23%).
+
+# %%
+spec = recommended.vol_shock
+reference = {}
+for c in spec.dvol_reference:
+    reference[c] = (data.load_dvol(c)["close"], np.log(data.load_daily(c)["close"]).diff().dropna().iloc[-1500:])
+shock_rows = {}
+for asset in STUDY_ASSETS:
+    asset_returns = np.log(data.load_daily(asset)["close"]).diff().dropna().iloc[-1500:]
+    implied = reference[asset][0] if asset in reference else None
+    up, down, source = vol_shock_30d(asset, asset_returns, implied, reference, spec)
+    proxy_up, proxy_down, _ = vol_shock_30d(asset, asset_returns, None, reference, VolShockSpec(non_dvol_method="garch-proxy", cap_up=10.0, cap_down=0.99))
+    shock_rows[asset] = {"up_30d": up, "down_30d": down, "source": source, "unscaled proxy up": proxy_up}
+dvol_tails = {c: float(np.expm1(np.quantile(np.log(reference[c][0]).diff(2).dropna(), 0.999))) for c in reference}
+print("99.9% quantile of 2-day DVOL rises:", {c: f"{v:.0%}" for c, v in dvol_tails.items()})
+vol_shock_table = pd.DataFrame(shock_rows).T
+vol_shock_table.style.format({"up_30d": "{:.1%}", "down_30d": "{:.1%}", "unscaled proxy up": "{:.1%}"})
+
+# %%
+passing = choice[choice["main assets rejected (of 8 tests)"] == 0]
+assert choice.loc["recommended: EWMA 0.97 / 0.87 after a fall", "main assets rejected (of 8 tests)"] == 0
+assert choice.loc["baseline: EWMA 0.97, rolling 1,000-day pool", "main assets rejected (of 8 tests)"] > 0
+assert vol_shock_table["up_30d"].max() <= spec.cap_up and vol_shock_table["down_30d"].max() <= spec.cap_down
+assert (vol_shock_table["up_30d"] < vol_shock_table["unscaled proxy up"]).all()
+assert all(0.4 <= v <= 0.65 for v in dvol_tails.values())  # the cap of 50% sits at the majors' 1-in-1000 rise
+OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+choice.to_csv(OUTPUT_DIR / "02_methodology_choice.csv")
+
+# %% [markdown]
+# ## 9. Key figures (checked)
 
 # %%
 fhs = backtests.xs("fhs", level="method")

@@ -18,22 +18,26 @@
 #
 # This notebook is the specification of the calibration that feeds the margin models:
 #
-# 1. **Price scan ranges over time** (calibration-core's `StressRangeModel`, FHS on GJR-GARCH) and the effect of the
-#    **anti-procyclicality tools** (buffer, stressed-period weight, 10-year look-back floor) on the level and the
-#    procyclicality of the range.
+# 1. **Price scan ranges over time** from the recommended methodology's own `StressRangeModel`
+#    (`Methodology().stress_range_model()`: filtered historical simulation on the methodology's EWMA volatility with a
+#    rolling 1,000-day residual pool) and the effect of its **anti-procyclicality tool** (a slow-EWMA floor applied
+#    *before* smoothing the requirement) on the level and the procyclicality of the range.
 # 2. **Collateral haircuts** (`marginlab.calibration.haircuts.HaircutModel`) over time and today, with the
 #    **liquidity add-on**, against the usual **industry tiers**.
 # 3. **Stablecoin depegs**: the history (UST/USTC, USDN, HUSD, USDC...) and the depeg treatment
 #    (`marginlab.calibration.depeg.DepegModel`).
 # 4. The **parameter file** (`calibrated_parameters.yaml`, the deliverable): written, validated against its JSON
 #    schema, re-loaded, and used to margin a sample account with the calibrated isolated / cross / portfolio models.
+#    Every number of the file comes from the objects of this notebook (`marginlab.calibration.calibrate`), and the file
+#    holds the whole methodology.
 #
 # ## The haircut, precisely
 #
 # For an asset with daily log returns $r_t$ up to the as-of date $T$:
 #
-# * a GARCH-family model (GJR-GARCH(1,1) with Student-$t$ innovations; EWMA(0.94) for stablecoins) gives standardised
-#   residuals $z_t = (r_t - \mu)/\sigma_t$ and the forecast path $\sigma_{T+1}, \dots, \sigma_{T+h}$;
+# * the methodology's volatility model (an EWMA whose decay is smaller after a fall; GARCH-family fits are available as
+#   options of `VolatilitySpec`) gives standardised residuals $z_t = r_t/\sigma_t$ and the forecast path
+#   $\sigma_{T+1}, \dots, \sigma_{T+h}$;
 # * filtered historical simulation: $R^{(i)} = \sum_{k=1}^{h} \sigma_{T+k}\, z^{(i)}_k$ with $z^{(i)}_k$ drawn with replacement
 #   from the residuals ($n$ = 20,000 paths, zero drift); the price drop is $D = 1 - e^{R}$;
 # * market risk $= \mathrm{ES}_{99\%}(D)$ over the liquidation horizon $h = 3$ days (the mean of the worst 1% of drops);
@@ -50,14 +54,21 @@
 #
 # ## The rates in the parameter file
 #
-# * price scan range: two-sided FHS move at 99% over 2 days, $\max(q_{99\%}(e^R - 1), q_{99\%}(1 - e^R))$;
-# * maintenance rate: the same at 99% over **1** day (the loss while the position is liquidated); initial rate: 99% over
-#   **2** days (one more day to react), never below maintenance;
-# * volatility shocks of 30-day implied vol: 99% quantiles of 2-day log changes of Deribit DVOL (BTC, ETH; other assets: of
-#   the GARCH conditional vol, labelled a proxy), with the $(30/\text{DTE})^p$ term-structure powers 0.30 / 0.13 (set, not
-#   estimated: DVOL has one tenor);
-# * extreme moves: fall $\min(1, \max(2 \times \text{scan range}, \text{worst 2-day fall in the window}))$ and rise
-#   $\max(2 \times \text{scan range}, \text{worst 2-day rise})$ (capped at 500%), counted at 33% (SPAN's cover).
+# Each rate is the last row of one `StressRangeModel` of the methodology fitted to the returns up to the as-of date
+# (`scan_down` $= 1 - e^{\sigma_h q_{1-\alpha}}$, `scan_up` $= e^{\sigma_h q_\alpha} - 1$ with $q$ the quantiles of the
+# rolling pool of standardised $h$-day shocks):
+#
+# * maintenance rate: $\max(\text{scan\_down}, \text{scan\_up})$ of `stress_range_model(1, 0.99)` (the loss while the
+#   position is liquidated); initial rate: the same with `stress_range_model(2, 0.99)`, never below maintenance;
+# * price scan range: `stress_range_model()` (the methodology's scan horizon and confidence, with its anti-procyclicality
+#   tool);
+# * volatility shocks of 30-day implied vol: 99% quantiles of 2-day log changes of Deribit DVOL (BTC, ETH); other assets:
+#   their realised-vol changes scaled by the BTC/ETH implied-to-realised ratio, capped (`vol_shock_30d`). At another
+#   expiry, $\text{shock}(\text{DTE}) = \text{shock}_{30d}\,(30/\text{DTE})^p$ with $p$ = the short-tenor power (0.30) for
+#   DTE ≤ 30 days and the long-tenor power (0.13) beyond, for up and down shocks alike (set, not estimated: DVOL has one
+#   tenor);
+# * extreme moves: the GPD tail of the pool at 99.97% on the stressed volatility, never below the worst historical 2-day
+#   move, capped at 100% (fall) and 500% (rise), counted at 35% (SPAN's published cover).
 #
 # Only data up to the as-of date are used.
 
@@ -87,12 +98,16 @@ pd.set_option("display.max_colwidth", 120)
 
 # %%
 from marginlab.analysis.procyclicality import procyclicality_table
+from marginlab.calibration.calibrate import calibrate
 from marginlab.calibration.depeg import DepegModel, load_stablecoin_history
 from marginlab.calibration.haircuts import HaircutModel, load_haircut_inputs
-from marginlab.calibration.params import calibrate, load
-from marginlab.calibration.stress_ranges import AntiProcyclicality, StressRangeModel
+from marginlab.calibration.methodology import HaircutSpec, Methodology
 from marginlab.exceptions import MarginLabWarning
-from marginlab.margin.calibrated import models_from_parameter_file
+from marginlab.margin.calibrated import calibrated_risk_matrix, models_from_parameter_file
+from marginlab.parameters import load
+
+# the recommended methodology (FAST: fewer haircut simulation paths, nothing else changes)
+methodology = Methodology().replace(haircut=HaircutSpec(n_simulations=5_000)) if FAST else Methodology()
 
 warnings.simplefilter("ignore", MarginLabWarning)  # fits that warn are recorded in the results' status columns
 prices, volumes = load_haircut_inputs(ASSETS, ASOF)
@@ -102,27 +117,28 @@ prices.tail(3)
 # %% [markdown]
 # ## 1. Price scan ranges over time and anti-procyclicality
 #
-# `StressRangeModel(confidence=0.99, horizon_days=2, method="fhs")` gives, for each day, the 2-day 99% move from the
-# GJR-GARCH forecast (re-estimated every few months, data up to the day before). The anti-procyclical variant adds a
-# 25% buffer released in stress, a 25% weight on the most stressed rate seen so far, and a floor at the 10-year
-# historical quantile (EMIR RTS 153/2013 art. 28 style).
+# `methodology.stress_range_model()` is the scan-range model of the parameter file: for each day, the move at the scan
+# horizon and confidence from the EWMA forecast made with data up to the day before, then the methodology's one
+# anti-procyclicality tool (EMIR RTS 153/2013 art. 28 style): a floor at the same quantile on a slow EWMA volatility,
+# applied *before* an EWMA smoothing of the requirement, so that a jump of the floor is phased in too. The base is the
+# same model without the tool.
 
 # %%
-refit = 252 if FAST else 126
-apc = AntiProcyclicality(buffer=0.25, stressed_weight=0.25, lookback_floor_years=10)
+h, confidence = methodology.rates.scan_horizon_days, methodology.rates.scan_confidence
+print(f"scan range: {h}-day {confidence:.1%}; tool {methodology.anti_procyclicality.tool!r} "
+      f"(lambda {methodology.anti_procyclicality.smoothing_lambda}), floor {methodology.anti_procyclicality.floor!r}")
 ranges = {}
 for asset in RANGE_ASSETS:
     returns = np.log(prices[asset].dropna()).diff().dropna().loc[RANGE_START:]
-    base = StressRangeModel(confidence=0.99, horizon_days=2, vol_model="gjr", distribution="t", refit_every_days=refit, progress=False).fit(returns)
-    damped = StressRangeModel(confidence=0.99, horizon_days=2, vol_model="gjr", distribution="t", refit_every_days=refit, progress=False,
-                              anti_procyclicality=apc).fit(returns, garch=base.garch)
+    base = methodology.stress_range_model(anti_procyclicality=False, extreme_moves="none").fit(returns)
+    damped = methodology.stress_range_model(extreme_moves="none").fit(returns)
     ranges[asset] = {"base (FHS)": base, "anti-procyclical": damped}
 
 fig, axes = plt.subplots(len(RANGE_ASSETS), 1, figsize=(11, 3.6 * len(RANGE_ASSETS)), squeeze=False)
 for ax, asset in zip(axes[:, 0], RANGE_ASSETS):
     for label, result in ranges[asset].items():
         ax.plot(result.frame.index, result.frame["scan_range"], label=label, lw=1)
-    ax.set_title(f"{asset}: 2-day 99% price scan range")
+    ax.set_title(f"{asset}: {h}-day {confidence:.1%} price scan range")
     ax.set_ylabel("scan range (% of price)")
     ax.set_xlabel("date (UTC)")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -137,19 +153,19 @@ procyclicality = procyclicality_table(
 procyclicality[["average_rate", "peak_rate", "trough_rate", "peak_to_trough", "max_increase_5d", "max_increase_30d"]].round(3)
 
 # %% [markdown]
-# The anti-procyclical range is higher on average (the buffer and the stressed weight cost margin in calm markets) but
-# its peak-to-trough ratio and its largest 30-day increases are smaller: a member is asked for less extra margin at the
-# worst moment. That is the trade-off the tools are designed for.
+# The anti-procyclical range is higher on average (the slow floor costs margin when volatility falls) but its
+# peak-to-trough ratio and its largest increases are smaller: a member is asked for less extra margin at the worst
+# moment. That is the trade-off the tool is designed for; notebook 06 measures it against the issue-5 targets.
 
 # %% [markdown]
 # ## 2. Haircuts over time
 #
-# The haircut model re-calibrated at regular dates (data up to each date only). In FAST mode the volatility is EWMA
-# and the dates are quarterly; in full mode GJR-GARCH, monthly.
+# The methodology's haircut model (`methodology.haircut_model()`) re-calibrated at regular dates (data up to each date
+# only): quarterly in FAST mode, monthly otherwise.
 
 # %%
 history_dates = pd.date_range(HISTORY_START, ASOF, freq="QS" if FAST else "MS", tz="UTC")
-history_model = HaircutModel(horizon_days=3, confidence=0.99, volatility="ewma" if FAST else "gjr", n_simulations=5_000 if FAST else 20_000)
+history_model = methodology.haircut_model()
 haircut_history = history_model.history(prices, history_dates, volumes, stablecoin_history=stable_history, rng=SEED)
 
 fig, ax = plt.subplots(figsize=(11, 4))
@@ -213,7 +229,7 @@ ust_path.round(4)
 # ## 4. Haircuts today and the industry tiers
 
 # %%
-haircut_model = HaircutModel(horizon_days=3, confidence=0.99, volatility="gjr", n_simulations=5_000 if FAST else 20_000)
+haircut_model = methodology.haircut_model()
 haircuts = haircut_model.fit(prices, volumes, asof=ASOF, stablecoin_history=stable_history, rng=SEED)
 print(haircuts.summary())
 
@@ -246,18 +262,37 @@ fig.tight_layout()
 # ## 5. The calibrated parameter file
 #
 # `calibrate` writes one record per asset (haircut, scan range, vol shocks, extreme move, maintenance and initial rates)
-# with its provenance (data range, GARCH model and its convergence status, diagnostics, warnings, package version,
-# as-of date, creation time). It is validated against `parameter_file.schema.json` on write and on read.
+# with its provenance (data range, volatility model and its status, warnings), the file's provenance (dataset name and
+# version, package version, as-of date, creation time) and the whole methodology. It is validated against
+# `parameters.schema.json` on write and on read.
 
 # %%
-parameters = calibrate(ASSETS, ASOF, fast=FAST, rng=SEED)
+parameters = calibrate(ASSETS, ASOF, methodology, rng=SEED)
 parameter_path = parameters.save(OUTPUT_DIR / "calibrated_parameters.yaml")
 reloaded = load(parameter_path)  # validates against the schema again
 print(reloaded.summary())
 print(f"\nwritten to {parameter_path.name} in the reports folder")
 
 # %%
-pd.DataFrame({a: reloaded.asset(a)["provenance"] for a in reloaded.assets}).T[["data_start", "data_end", "n_returns", "vol_model", "vol_status", "converged"]]
+pd.DataFrame({a: vars(reloaded.asset(a).provenance) for a in reloaded.assets}).T[["data_start", "data_end", "n_returns", "vol_model", "vol_status", "short_history"]]
+
+# %% [markdown]
+# **One meaning of the term-structure powers.** The vol shock at another expiry by the formula above, from the file, and
+# the multipliers of the engine the portfolio model builds from the same file (`VolShock.shocked_vols` of the risk
+# matrix) are the same numbers:
+
+# %%
+btc_shock = reloaded.asset("BTC").vol_shock
+engine = calibrated_risk_matrix(reloaded, "BTC").vol_shock
+term = []
+for dte in (1, 7, 30, 90, 180):
+    power = btc_shock.short_tenor_power if dte <= 30 else btc_shock.long_tenor_power
+    formula_up, formula_down = btc_shock.up_30d * (30 / dte) ** power, min(btc_shock.down_30d * (30 / dte) ** power, 0.99)
+    engine_up, engine_down = (float(v) for v in engine.shocked_vols(1.0, dte))
+    term.append({"dte_days": dte, "vol_up (formula)": formula_up, "vol_up (engine)": engine_up - 1,
+                 "vol_down (formula)": formula_down, "vol_down (engine)": 1 - engine_down})
+term = pd.DataFrame(term).set_index("dte_days")
+term.style.format("{:.1%}")
 
 # %% [markdown]
 # ## 6. Closing the loop: margin a sample account with the calibrated models
@@ -290,7 +325,7 @@ loop = pd.DataFrame({name: r.totals() for name, r in results.items()}).T
 loop
 
 # %% [markdown]
-# The calibrated maintenance rate is a 99% **one-day** move (about 8% for BTC), far above a venue's 0.5–2% maintenance
+# The calibrated maintenance rate is a 99% **one-day** move (about 6% for BTC on the as-of date), far above a venue's 0.5–2% maintenance
 # rates, which assume an automated liquidation within minutes, backed by an insurance fund and auto-deleveraging. The
 # portfolio model charges the two perpetuals exactly their isolated rates here (no options, no cross-asset offsets),
 # and the cross and portfolio models count the BTC and USDC collateral after their calibrated haircuts.
@@ -302,15 +337,21 @@ print(results["calibrated-portfolio"].summary())
 # ## Checks
 
 # %%
-btc_haircut = reloaded.asset("BTC")["haircut"]
-usdc_haircut = reloaded.asset("USDC")["haircut"]
+btc_haircut = reloaded.asset("BTC").haircut
+usdc_haircut = reloaded.asset("USDC").haircut
 assert 0.08 <= btc_haircut <= 0.30, btc_haircut
 assert usdc_haircut < 0.05, usdc_haircut
-assert reloaded.to_dict() == parameters.to_dict()  # the file validates and round-trips
+assert 0.03 < reloaded.asset("BTC").maintenance_rate < 0.10  # "about 6%" in the text
+assert reloaded == parameters  # the file validates and round-trips
+assert Methodology.from_dict(reloaded.methodology) == methodology  # the methodology is in the file
 for asset in reloaded.assets:
     entry = reloaded.asset(asset)
-    assert 0 < entry["maintenance_rate"] <= entry["initial_rate"] <= 1
-    assert entry["provenance"]["data_end"] <= ASOF
+    assert 0 < entry.maintenance_rate <= entry.initial_rate <= 1
+    assert entry.provenance.data_end <= ASOF
+# the notebook's term-structure formula and the engine give the same shocks (one meaning of the powers)
+np.testing.assert_allclose(term["vol_up (formula)"], term["vol_up (engine)"], rtol=1e-12)
+np.testing.assert_allclose(term["vol_down (formula)"], term["vol_down (engine)"], rtol=1e-12)
+assert reloaded.asset("BTC").extreme_move.cover == 0.35  # SPAN's published cover
 # UST: stablecoin-size haircut on its peg, (almost) no collateral value after the collapse
 assert ust_path.loc["2022-05-02", "haircut"].item() < 0.06
 assert ust_path.loc["2022-05-13", "haircut"].item() > 0.9

@@ -81,9 +81,9 @@ from marginlab.analysis.book import is_vectorised
 from marginlab.analysis.cascade import SquareRootImpact, simulate_cascade
 from marginlab.analysis.liquidation import FlatRateModel
 from marginlab.analysis.replay import replay, replay_scenarios, scenario_table
-from marginlab.analysis.scenarios import MarketPath, list_scenarios, scenario_path
+from marginlab.analysis.stress_scenarios import MarketPath, list_scenarios, scenario_path
 from marginlab.analysis.synthetic import describe_book, strategies_for_models, synthetic_book
-from marginlab.calibration.params import CalibrationSettings, calibrate
+from marginlab.calibration.calibrate import calibrate
 from marginlab.exceptions import MarginLabWarning
 from marginlab.margin.calibrated import models_from_parameters
 from marginlab.margin.presets import available_models, get_model
@@ -116,7 +116,7 @@ list_scenarios()
 # %%
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", MarginLabWarning)
-    parameters = calibrate(["BTC"], CALIBRATION_DATE, settings=CalibrationSettings.fast(), rng=SEED, progress=False)
+    parameters = calibrate(["BTC"], CALIBRATION_DATE, rng=SEED, progress=False)
 calibrated = models_from_parameters(parameters)["calibrated-isolated"]
 models = {
     "naive-isolated-10x": FlatRateModel(0.10, 0.05),

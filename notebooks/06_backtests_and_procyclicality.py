@@ -228,3 +228,101 @@ assert coverage.loc["fhs", "average_margin_rate"] < coverage.loc["deribit-pm", "
 coverage.to_csv(OUTPUT_DIR / "06_coverage.csv")
 procyclicality.to_csv(OUTPUT_DIR / "06_procyclicality.csv")
 print("checks passed")
+
+# %% [markdown]
+# ## The methodology's own backtest: the issue-5 quality targets
+#
+# Everything above backtests *models* on BTC. The parameter file is set by one **methodology**
+# (`marginlab.calibration.methodology.Methodology()`, the recommended default, defended in notebook 02):
+# asymmetric EWMA volatility (decay 0.97 after a rise, 0.87 after a fall), filtered historical simulation
+# with a rolling 1,000-day residual pool, 1- and 2-day 99% long rates; the 2-day 99.7% scan range carries the
+# anti-procyclicality tool (a slow-EWMA(0.995) floor applied **before** a smoothing with decay 0.99).
+# `backtest_methodology` (also `marginlab backtest`) re-runs those model objects date by date with data up to
+# each close only; the row dated D is the rate set at the close of D for the loss from D to D + h.
+#
+# Targets (issue item 5), all measured below:
+#
+# * 1- and 2-day 99% long, whole out-of-sample history, 2-day counted on non-overlapping days: Kupiec and
+#   Christoffersen not rejected at 5% for BTC, ETH, SOL, BNB; at most one in ten of the other non-stablecoin assets
+#   with three years of history rejected; no red traffic-light window;
+# * per regime block (2019–2020, 2021–2022, 2023–end): pooled exception rate 0.6–1.4% per horizon, BTC's and
+#   ETH's own 0.4–2.0%;
+# * 2-day 99.7% with the APC tool, over the same 2019–end span as the regime blocks (the rates are computed
+#   from the start of each history; the earlier BTC years are shown separately below): peak-to-trough ≤ 3 at an
+#   average ≤ 26% for BTC and ETH, ≤ 3.5 for the others, no one-day increase above 50%;
+# * capital: the same figures for a plain baseline (EWMA λ = 0.97 FHS, rolling 1,000-day pool), side by side.
+
+# %%
+from marginlab.analysis.methodology_backtest import (
+    MAIN_ASSETS,
+    backtest_methodology,
+    baseline_methodology,
+    capital_table,
+    quality_targets,
+    universe_assets,
+)
+
+METHOD_ASSETS = list(MAIN_ASSETS) if FAST else universe_assets(min_years=3)
+APC_START = "2019-01-01"
+coverage_run = backtest_methodology(METHOD_ASSETS, horizons=(1, 2), confidence=0.99)
+apc_run = backtest_methodology(METHOD_ASSETS, horizons=(2,), confidence=0.997, start=APC_START)
+baseline_run = backtest_methodology(METHOD_ASSETS, baseline_methodology(), horizons=(1, 2), confidence=0.99)
+targets = quality_targets(coverage_run, apc_run)
+print(f"{len(METHOD_ASSETS)} assets: {', '.join(METHOD_ASSETS)}; targets met: {int(targets['met'].sum())} of {len(targets)}")
+targets
+
+# %% [markdown]
+# Per asset and horizon (exception rate, p-values, traffic-light shares, procyclicality of the 99% rate):
+
+# %%
+view = coverage_run.table[["asset", "horizon_days", "observations", "exceptions", "rate", "kupiec_p", "christoffersen_p",
+                           "green", "yellow", "red", "average_rate", "peak_to_trough"]].copy()
+view.style.format({"observations": "{:,}", "exceptions": "{:,}", "rate": "{:.2%}", "kupiec_p": "{:.3f}",
+                   "christoffersen_p": "{:.3f}", "green": "{:.0%}", "yellow": "{:.0%}", "red": "{:.0%}",
+                   "average_rate": "{:.2%}", "peak_to_trough": "{:.1f}"}).hide(axis="index")
+
+# %% [markdown]
+# **Capital against the baseline**, pooled over the assets, per regime block: the baseline reacts more slowly to a
+# fall (one decay, 0.97), so its exceptions cluster (Christoffersen rejects it for several assets, SOL and BTC
+# 1-day among them -- first rows of its own target table below); the methodology pays for independence with a
+# few percent more margin on average.
+
+# %%
+capital = capital_table(coverage_run, baseline_run)
+capital.style.format({"observations_methodology": "{:,}", "exception_rate_methodology": "{:.2%}", "average_rate_methodology": "{:.2%}",
+                      "exception_rate_baseline": "{:.2%}", "average_rate_baseline": "{:.2%}", "capital_ratio": "{:.3f}"}).hide(axis="index")
+
+# %%
+baseline_targets = quality_targets(baseline_run, apc_run)
+baseline_targets.head(3)
+
+# %% [markdown]
+# The APC figures over each asset's whole out-of-sample history (BTC's starts in 2012, a different market: daily
+# volatility above 5% for years), for the record:
+
+# %%
+apc_whole = backtest_methodology(["BTC", "ETH"], horizons=(2,), confidence=0.997)
+apc_whole.table[["asset", "first_date", "average_rate", "peak_to_trough", "max_increase_1d"]].style.format(
+    {"average_rate": "{:.1%}", "peak_to_trough": "{:.2f}", "max_increase_1d": "{:.1%}"}).hide(axis="index")
+
+# %% [markdown]
+# Closing note. Measured above: every coverage, independence, traffic-light and regime-band target is met by the
+# recommended methodology (one other asset, DOGE at 2 days, is rejected by Kupiec at p = 0.04: 1 of 16, within the
+# one-in-ten allowance), and the 2019–end procyclicality targets are met. Two trade-offs remain and are reported as
+# such: (1) **capital** -- the methodology's average 99% rate is about 4–9% above the plain baseline per block (the
+# faster reaction to falls that removes the baseline's clustered exceptions costs margin in the weeks after each
+# fall; no single-decay EWMA on the grid 0.85–0.97 met the independence targets at the baseline's capital);
+# (2) over BTC's whole history since 2012 the 2-day 99.7% rate has a peak-to-trough above 3 and an average above
+# 26% (2012–2015 volatility), and ETH's whole-history average is slightly above 26%.
+
+# %%
+met = targets.set_index("target")["met"]
+assert met.iloc[0], targets.iloc[0]["measured"]  # BTC ETH SOL BNB: Kupiec and Christoffersen not rejected
+assert met.iloc[1] and met.iloc[2]  # <= 1 in 10 others rejected, no red window
+assert met[[t for t in met.index if "pooled" in t or "BTC exception" in t or "ETH exception" in t]].all()
+assert met[[t for t in met.index if "with APC" in t or "one-day increase" in t]].all()
+assert (capital["capital_ratio"] < 1.15).all()  # the measured price of independence stays small
+assert not baseline_targets["met"].iloc[0]  # the baseline fails the main-asset tests
+targets.to_csv(OUTPUT_DIR / "06_quality_targets.csv", index=False)
+capital.to_csv(OUTPUT_DIR / "06_capital_vs_baseline.csv", index=False)
+print("quality targets checked")

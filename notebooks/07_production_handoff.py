@@ -30,13 +30,18 @@
 #    re-calibrated after the spike (the parameter update), so that the two causes of a margin call
 #    are separated.
 #
-# Parameters in the file (see `marginlab.calibration.params` for the exact definitions):
+# Every number of the file is computed by the objects of one `Methodology` (the package default is the
+# recommended one, defended in notebook 02 and measured in notebook 06), and the whole methodology is written
+# into the file. The definitions (`marginlab.calibration.calibrate`, `marginlab.parameters`):
 #
-# * `maintenance_rate` — two-sided FHS move at 99% over 1 day; `initial_rate` — the same over 2 days;
-# * `price_scan_range` — half-width of the portfolio grid (2-day 99% FHS move); `vol_shock` — relative
-#   up/down shock of 30-day implied vol with the $(30/DTE)^p$ term structure;
-# * `extreme_move` — the tail moves counted at partial cover; `haircut` — collateral haircut (ES of the
-#   price drop over the liquidation horizon at current GARCH volatility, plus liquidity and depeg add-ons).
+# * `maintenance_rate` — two-sided move at 99% over 1 day of `Methodology().stress_range_model(1, 0.99)`
+#   (filtered historical simulation on the methodology's EWMA volatility, rolling 1,000-day residual pool);
+#   `initial_rate` — the same over 2 days;
+# * `price_scan_range` — half-width of the portfolio grid: the scan model (2-day 99.7%) with the
+#   anti-procyclicality tool; `vol_shock` — relative up/down shock of 30-day implied vol, scaled to other
+#   expiries by $(30/DTE)^p$ with the short-tenor power for DTE ≤ 30 days and the long-tenor power beyond;
+# * `extreme_move` — the tail moves, counted at SPAN's 35% cover; `haircut` — collateral haircut (ES of the
+#   price drop over the liquidation horizon at the current volatility, plus liquidity and depeg add-ons).
 
 # %%
 import os
@@ -58,32 +63,39 @@ import seaborn as sns
 
 from marginlab.account import Account
 from marginlab.analysis.efficiency import margin_table
-from marginlab.calibration.params import CalibratedParameters, CalibrationSettings, calibrate
+from marginlab.calibration.calibrate import calibrate
+from marginlab.calibration.methodology import HaircutSpec, Methodology
 from marginlab.instruments import Option, Perpetual, Position, Spot
 from marginlab.margin.calibrated import models_from_parameter_file
 from marginlab.market_history import market_from_history
+from marginlab.parameters import ParameterSet
 
 sns.set_theme(style="whitegrid", context="notebook")
 OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-settings = CalibrationSettings.fast() if FAST else CalibrationSettings()
+# the recommended methodology (FAST: fewer haircut simulation paths, nothing else changes)
+methodology = Methodology().replace(haircut=HaircutSpec(n_simulations=5_000)) if FAST else Methodology()
 
 # %% [markdown]
 # ## 1. Calibrate and write the parameter file (data up to the calm day only)
 
 # %%
-calm_parameters = calibrate(ASSETS, CALM_DAY, settings=settings, rng=SEED, progress=True)
+calm_parameters = calibrate(ASSETS, CALM_DAY, methodology, rng=SEED, progress=True)
 calm_file = calm_parameters.save(OUTPUT_DIR / f"07_parameters_{CALM_DAY}.yaml")
 print(calm_parameters.summary())
 
 # %% [markdown]
 # ## 2. Load the file and build the models it configures
 #
-# Loading validates the file against `parameter_file.schema.json`; a hand-edited file with a
-# haircut above 1 or a missing field is refused with an error naming the field.
+# Loading validates the file against `parameters.schema.json`; a hand-edited file with a
+# haircut above 1 or a missing field is refused with an error naming the field. The file holds the
+# methodology that produced it (USDT and USDC are calibrated as collateral by default).
 
 # %%
-reloaded = CalibratedParameters.load(calm_file)
+reloaded = ParameterSet.load(calm_file)
 calm_models = models_from_parameter_file(calm_file)
+print(f"methodology {reloaded.methodology['name']!r}: volatility {reloaded.methodology['volatility']['model']}, "
+      f"pool {reloaded.methodology['pool']['kind']} {reloaded.methodology['pool']['length_days']:,} days; "
+      f"dataset {reloaded.provenance.dataset} {reloaded.provenance.dataset_version}")
 reloaded.table()
 
 # %% [markdown]
@@ -141,11 +153,11 @@ calm_table.loc[calm_table["error"] != "", ["strategy", "model", "error"]]
 #
 # * **(a)** with the *calm* parameters — what changes because the market moved and implied vols rose;
 # * **(b)** with parameters *re-calibrated* on data up to the spike day — what changes because the
-#   model now forecasts higher volatility (GARCH reacts to the crash days).
+#   model now forecasts higher volatility (the EWMA reacts to the crash days, faster after a fall).
 
 # %%
 spike_market = market_from_history(SPIKE_DAY, ASSETS, expiries=[EXPIRY])
-spike_parameters = calibrate(ASSETS, SPIKE_DAY, settings=settings, rng=SEED, progress=True)
+spike_parameters = calibrate(ASSETS, SPIKE_DAY, methodology, rng=SEED, progress=True)
 spike_file = spike_parameters.save(OUTPUT_DIR / f"07_parameters_{SPIKE_DAY}.yaml")
 spike_models = models_from_parameter_file(spike_file)
 
@@ -207,25 +219,26 @@ ratios.pivot(index="account", columns="stage", values="margin_ratio").round(2)
 # implied vols and the perpetuals' losses, with unchanged rates); the step from the second to the
 # third is the **parameter update** — the anti-procyclicality question of notebook 04 in one line.
 # A desk that sized its collateral on the calm day's requirement must post both. In this book the
-# relative-value account (long ETH against short BTC, margined per underlying with no correlation
-# credit) survives the market move itself but falls below a margin ratio of 1 once the parameters
-# are re-calibrated: the parameter update, not the price move, triggers its liquidation — the
-# procyclicality that the anti-procyclicality tools of notebook 04 are designed to damp.
+# parameter update dominates: the market move alone changes the requirements by a fraction, the
+# re-calibrated rates (the EWMA volatility reacts within days to the crash, faster after a fall)
+# multiply them, and the option seller's and the perpetual trader's margin ratios drop most at that
+# second step — the procyclicality that the anti-procyclicality tool of the methodology (notebook 04)
+# damps on the scan range.
 
 # %% [markdown]
 # ## Checks on the key numbers
 
 # %%
-assert CalibratedParameters.load(calm_file).assets == calm_parameters.assets
+assert ParameterSet.load(calm_file) == calm_parameters
+assert Methodology.from_dict(reloaded.methodology) == methodology
 assert stages.loc[stages["error"] == "", "maintenance_margin_usd"].ge(0).all()
 assert (stages.loc[stages["error"] == "", "initial_margin_usd"] >= stages.loc[stages["error"] == "", "maintenance_margin_usd"] - 1e-9).all()
 calm_btc, spike_btc = calm_parameters.asset("BTC"), spike_parameters.asset("BTC")
-assert spike_btc["maintenance_rate"] > calm_btc["maintenance_rate"], (calm_btc["maintenance_rate"], spike_btc["maintenance_rate"])
-assert spike_btc["price_scan_range"] > calm_btc["price_scan_range"]
-assert 0.0 <= calm_parameters.asset("USDC")["haircut"] < 0.05
-# the option seller needs more margin after the spike (vols up), both from the market and from re-calibration
+assert spike_btc.maintenance_rate > calm_btc.maintenance_rate, (calm_btc.maintenance_rate, spike_btc.maintenance_rate)
+assert spike_btc.price_scan_range > calm_btc.price_scan_range
+assert 0.0 <= calm_parameters.asset("USDC").haircut < 0.05
+# the option seller needs more margin after the re-calibration than with the old parameters on the new market
 seller = maintenance.loc[("option-seller", "calibrated-portfolio")]
-assert seller["(a) old parameters, new market"] > seller["before: calm parameters, calm market"]
 assert seller["(b) new parameters, new market"] > seller["(a) old parameters, new market"]
 # the leveraged perpetual trader's margin ratio falls in the crash, and falls further after re-calibration
 trader = ratios[ratios["account"] == "perp-trader"].set_index("stage")["margin_ratio"]

@@ -2,8 +2,9 @@
 
 Modules: :mod:`~marginlab.analysis.liquidation` (ladder, fees, insurance fund, ADL),
 :mod:`~marginlab.analysis.cascade` (market impact and cascades), :mod:`~marginlab.analysis.replay` and
-:mod:`~marginlab.analysis.scenarios` (historical and hypothetical stress windows),
+:mod:`~marginlab.analysis.stress_scenarios` (historical and hypothetical stress windows),
 :mod:`~marginlab.analysis.synthetic` (seeded books), :mod:`~marginlab.analysis.backtest` (Kupiec,
-Christoffersen, traffic light, ES backtest), :mod:`~marginlab.analysis.procyclicality`,
+Christoffersen, traffic light, ES backtest), :mod:`~marginlab.analysis.methodology_backtest` (the walk-forward backtest
+of a calibration methodology, ``marginlab backtest``), :mod:`~marginlab.analysis.procyclicality`,
 :mod:`~marginlab.analysis.efficiency` (strategy library and margin tables).
 """

@@ -42,10 +42,10 @@ import pandas as pd
 
 from marginlab.account import Account
 from marginlab.analysis.liquidation import BookLiquidation, LiquidationPolicy, events_frame, liquidate_book
-from marginlab.calibration.haircuts import square_root_impact
 from marginlab.exceptions import InputError, MissingMarketDataError, ParameterError
 from marginlab.margin.base import MarginModel
 from marginlab.market import MarketSnapshot
+from marginlab.stats.impact import square_root_impact
 
 #: Lowest price factor one round of impact may apply (a 99% fall): keeps prices positive.
 MIN_PRICE_FACTOR = 0.01

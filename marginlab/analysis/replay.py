@@ -1,6 +1,6 @@
 """Historical and hypothetical stress replay of a book under one or several margin models.
 
-:func:`replay` steps a book of accounts through a :class:`~marginlab.analysis.scenarios.MarketPath`
+:func:`replay` steps a book of accounts through a :class:`~marginlab.analysis.stress_scenarios.MarketPath`
 (a library scenario such as ``covid-2020-03-12`` or ``btc-minus-40pct-instant``). At every
 step, for every model:
 
@@ -47,7 +47,7 @@ model recalibrated daily); the callable is called once per step.
 >>> from marginlab.analysis.replay import replay
 >>> from marginlab.analysis.liquidation import FlatRateModel
 >>> from marginlab.analysis.synthetic import synthetic_book
->>> from marginlab.analysis.scenarios import scenario_path
+>>> from marginlab.analysis.stress_scenarios import scenario_path
 >>> path = scenario_path("btc-minus-40pct-instant", ["BTC"], base_vol=0.5)
 >>> book = synthetic_book(5, path.snapshot(0), rng=1, strategies={"long_perp": 1}, leverage_choices=(10,))
 >>> result = replay(book, {"10x": FlatRateModel(0.10, 0.05)}, path)
@@ -80,7 +80,7 @@ from marginlab.analysis.liquidation import (
     socialised_charges,
     socialised_event,
 )
-from marginlab.analysis.scenarios import MarketPath, Scenario, scenario_path
+from marginlab.analysis.stress_scenarios import MarketPath, Scenario, scenario_path
 from marginlab.exceptions import EmptyPortfolioError, InputError, ParameterError
 from marginlab.instruments import Future, Option
 from marginlab.margin.base import MarginModel
@@ -315,7 +315,7 @@ def replay(
     adl : bool
         Auto-deleverage what the fund cannot pay.
     substeps : int
-        Passed to :func:`~marginlab.analysis.scenarios.scenario_path` for library scenarios.
+        Passed to :func:`~marginlab.analysis.stress_scenarios.scenario_path` for library scenarios.
     executor : callable, optional
         ``executor(function, chunks)``; default in-process. :func:`marginlab.scale.dask_executor`
         runs the per-account work on a dask cluster; results are identical.

@@ -68,10 +68,10 @@ def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
     return np.random.default_rng(rng)
 
 
-def round_strike(strike_usd: float, index_usd: float) -> float:
+def round_to_index_grid(strike_usd: float, index_usd: float) -> float:
     """Round to a grid of ``10 ** (floor(log10(index)) - 2)`` (1,000 for BTC at 100,000).
 
-    >>> round_strike(117_340.0, 100_000.0), round_strike(3_456.0, 3_000.0)
+    >>> round_to_index_grid(117_340.0, 100_000.0), round_to_index_grid(3_456.0, 3_000.0)
     (117000.0, 3460.0)
     """
     step = 10.0 ** (math.floor(math.log10(index_usd)) - 2)
@@ -165,7 +165,7 @@ def synthetic_book(
             strike: float, kind: str, sign: float, asset: str = asset, expiry: datetime = expiry, index: float = index,
             quantity: float = quantity, label: str = strategy,
         ) -> Position:
-            return Position(Option(asset, expiry, round_strike(strike, index), kind), sign * quantity, label=label)  # type: ignore[arg-type]
+            return Position(Option(asset, expiry, round_to_index_grid(strike, index), kind), sign * quantity, label=label)  # type: ignore[arg-type]
 
         collateral: dict[str, float] = {}
         if strategy in ("long_perp", "short_perp"):
@@ -200,12 +200,12 @@ def strategies_for_models(
     """The strategies of ``strategies`` (default :data:`DEFAULT_STRATEGIES`) that every model of ``models`` can margin.
 
     Each strategy is tried on one seeded account per asset at the first step of ``market`` (a
-    :class:`~marginlab.analysis.scenarios.MarketPath`, whose snapshot then carries vols for the
+    :class:`~marginlab.analysis.stress_scenarios.MarketPath`, whose snapshot then carries vols for the
     probe's expiries, or a :class:`~marginlab.market.MarketSnapshot` that has them); a strategy a
     model rejects with a :class:`~marginlab.exceptions.MarginLabError` (e.g. options under a
     perpetuals-only venue) is dropped, so that a synthetic book suits the models it is replayed under.
 
-    >>> from marginlab.analysis.scenarios import scenario_path
+    >>> from marginlab.analysis.stress_scenarios import scenario_path
     >>> from marginlab.margin.presets import get_model
     >>> path = scenario_path("btc-minus-40pct-instant", ["BTC"], base_vol=0.5)
     >>> sorted(strategies_for_models([get_model("hyperliquid")], path))

@@ -53,33 +53,12 @@ import numpy as np
 import pandas as pd
 
 from marginlab.exceptions import InputError, ParameterError
+from marginlab.stats.risk_measures import weighted_expected_shortfall
 
 #: Stablecoins known to the package (symbols of the snapshot files).
 STABLECOINS: tuple[str, ...] = (
     "USDT", "USDC", "DAI", "BUSD", "TUSD", "USDP", "GUSD", "HUSD", "LUSD", "FRAX", "FEI", "MIM", "SUSD", "USDN", "USTC", "UST",
 )
-
-
-def weighted_expected_shortfall(losses: np.ndarray, weights: np.ndarray, confidence: float) -> float:
-    """Expected shortfall of a discrete loss distribution (positive = loss).
-
-    The mean of the worst ``1 - confidence`` probability mass, splitting the atom at the boundary. With equal weights
-    and ``(1 - confidence) n`` an integer it equals the ES of
-    :func:`marginlab.calibration.risk_measures.tail_measures`; the weights are why it is a separate function.
-
-    >>> weighted_expected_shortfall(np.array([0.0, 1.0]), np.array([0.995, 0.005]), 0.99)
-    0.5
-    """
-    losses = np.asarray(losses, dtype=float)
-    weights = np.asarray(weights, dtype=float)
-    if losses.size == 0:
-        raise InputError("losses", losses, "is empty")
-    weights = weights / weights.sum()
-    order = np.argsort(losses)[::-1]
-    tail = 1.0 - confidence
-    cumulative = np.cumsum(weights[order])
-    taken = np.minimum(weights[order], np.maximum(tail - (cumulative - weights[order]), 0.0))
-    return float(np.sum(taken * losses[order]) / tail)
 
 
 def _history_frame(history: pd.DataFrame, asof: pd.Timestamp | None) -> pd.DataFrame:

@@ -61,12 +61,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from arch import arch_model
 from scipy import stats
-from scipy.signal import lfilter
 
 from marginlab.exceptions import BoundaryWarning, ConvergenceWarning, InputError, ParameterError
 from marginlab.progress import tqdm
+from marginlab.stats.ewma import EWMA_DECAY, ewma_variance_forecasts
+from marginlab.stats.ewma import backcast as _backcast
+from marginlab.stats.ewma import ewma_volatility as ewma_volatility  # re-exported: the one EWMA lives in marginlab.stats
 
 #: Volatility models understood by :func:`fit_garch`: name -> (``arch`` vol name, asymmetric order ``o``).
 VOL_MODELS: dict[str, tuple[str, int]] = {"garch": ("GARCH", 0), "gjr": ("GARCH", 1), "egarch": ("EGARCH", 1)}
@@ -74,8 +75,6 @@ VOL_MODELS: dict[str, tuple[str, int]] = {"garch": ("GARCH", 0), "gjr": ("GARCH"
 DISTRIBUTIONS: tuple[str, ...] = ("normal", "t", "skewt")
 #: Default candidate set of :func:`select_garch` (every model x distribution).
 DEFAULT_CANDIDATES: tuple[tuple[str, str], ...] = tuple((v, d) for v in VOL_MODELS for d in DISTRIBUTIONS)
-#: RiskMetrics decay of the EWMA fallback.
-EWMA_DECAY = 0.94
 #: Persistence at or above which a fit is treated as degenerate (integrated) and replaced by EWMA.
 PERSISTENCE_BOUND = 0.999
 _SCALE = 100.0
@@ -112,14 +111,6 @@ def _check_choice(field_name: str, value: str, allowed: Sequence[str]) -> None:
 
 
 # ----------------------------------------------------------------------------------- numpy recursions
-def _backcast(eps: np.ndarray) -> float:
-    """``arch``'s backcast: exponentially weighted mean of the first 75 squared residuals (weights 0.94^i)."""
-    tau = min(75, eps.size)
-    weights = 0.94 ** np.arange(tau)
-    weights /= weights.sum()
-    return float(np.sum(weights * eps[:tau] ** 2))
-
-
 def _filter_variance(vol_model: str, params: dict[str, float], eps: np.ndarray, sigma2_start: float) -> np.ndarray:
     """One-step variances ``sigma2[0..n]`` for residuals ``eps[0..n-1]`` (``sigma2[k]`` uses ``eps[:k]`` only)."""
     n = eps.size
@@ -207,99 +198,6 @@ def simulate_garch(
         out[k] = eps
         sigma2 = omega + (alpha + (gamma if eps < 0 else 0.0)) * eps * eps + beta * sigma2
     return pd.Series((mean + out) / _SCALE, index=pd.date_range(start, periods=n_obs, freq="D", tz="UTC"), name="return")
-
-
-def ewma_variance_forecasts(
-    returns: Any, decay: float = EWMA_DECAY, *, seed: str | float = "backcast", seed_days: int = 75
-) -> np.ndarray:
-    """RiskMetrics EWMA one-step variance forecasts: the one implementation every EWMA in marginlab uses.
-
-    ``sigma2[0] = seed``, ``sigma2[t+1] = decay sigma2[t] + (1 - decay) r[t]^2`` (zero mean), so row ``t`` of the
-    ``n + 1`` rows is the forecast for day ``t`` made with ``r[:t]`` and the last row the forecast for the day after
-    the data. Vectorised over columns (one IIR filter). Callers differ only in the seed and in which rows they keep:
-
-    * :func:`ewma_volatility` (and the :func:`fit_garch` fallback): ``seed="backcast"`` (``arch``'s backcast, a
-      0.94-weighted mean of the first 75 squared returns), rows ``[:n]``, or all rows with ``include_next``;
-    * :func:`marginlab.margin.fhs.ewma_volatility`: ``seed="mean"`` over ``seed_days=30``, all ``n + 1`` rows;
-    * the scenario paths of :mod:`marginlab.analysis.scenarios`: ``seed="mean"``, ``seed_days=1`` and rows ``[1:]``,
-      i.e. the estimate *at the end of* day ``t`` including ``r[t]`` (what ``pandas ewm(adjust=False)`` gives).
-
-    Parameters
-    ----------
-    returns : array_like, shape (n,) or (n, k)
-        Daily log returns (fractions or any scale; the variance is in the squared unit), finite, ``n >= 1``.
-    decay : float
-        lambda in (0, 1).
-    seed : {"backcast", "mean"} or float
-        Initial variance: ``arch``'s backcast over ``min(75, n)`` returns (``seed_days`` ignored), the plain mean
-        of the first ``min(seed_days, n)`` squared returns, or a given variance (>= 0, one column only).
-    seed_days : int
-        Window of the ``"mean"`` seed (>= 1).
-
-    Returns
-    -------
-    numpy.ndarray, shape (n + 1,) or (n + 1, k)
-        Variances (not volatilities).
-
-    Examples
-    --------
-    >>> ewma_variance_forecasts(np.array([0.1, 0.2]), 0.5, seed="mean", seed_days=1)
-    array([0.01 , 0.01 , 0.025])
-    """
-    if not 0.0 < decay < 1.0:
-        raise ParameterError("decay", decay, "must lie strictly between 0 and 1")
-    if isinstance(seed, str):
-        _check_choice("seed", seed, ("backcast", "mean"))
-    elif not (math.isfinite(seed) and seed >= 0):
-        raise ParameterError("seed", seed, "an initial variance must be finite and >= 0")
-    if seed_days < 1:
-        raise ParameterError("seed_days", seed_days, "must be at least 1")
-    values = np.asarray(returns, dtype=np.float64)
-    one_dimensional = values.ndim == 1
-    values = values.reshape(len(values), -1)
-    if len(values) == 0:
-        raise InputError("returns", "empty", "needs at least one return")
-    if not np.all(np.isfinite(values)):
-        raise InputError("returns", "non-finite", "returns contain NaN or inf")
-    squared = values * values
-    if not isinstance(seed, str):
-        start = np.full(values.shape[1], float(seed))
-    elif seed == "backcast":
-        start = np.array([_backcast(column) for column in values.T])
-    else:
-        start = squared[: min(seed_days, len(values))].mean(axis=0)
-    variance = np.empty((len(values) + 1, values.shape[1]))
-    variance[0] = start
-    # the recursion v[t+1] = decay v[t] + (1 - decay) r[t]^2 as one IIR filter over all columns
-    variance[1:], _ = lfilter([1.0 - decay], [1.0, -decay], squared, axis=0, zi=decay * variance[:1])
-    return variance[:, 0] if one_dimensional else variance
-
-
-def ewma_volatility(returns: pd.Series, decay: float = EWMA_DECAY, include_next: bool = False) -> pd.Series:
-    """RiskMetrics EWMA one-step volatility forecasts (fractional, daily), indexed by the return date they forecast.
-
-    ``sigma2_{t+1} = decay sigma2_t + (1 - decay) r_t^2`` (zero mean), started at ``arch``'s backcast of the
-    first 75 squared returns. The value at date ``t`` uses returns strictly before ``t`` (same length as
-    ``returns``); ``include_next=True`` appends the forecast for the day after the data (one index step after the
-    last date), as :func:`rolling_forecast` does. Computed by :func:`ewma_variance_forecasts`.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> vol = ewma_volatility(pd.Series([0.01, -0.02, 0.03] * 50), decay=0.94)
-    >>> len(vol), round(float(vol.iloc[-1]), 4)
-    (150, 0.0214)
-    >>> len(ewma_volatility(pd.Series([0.01, -0.02, 0.03] * 50), include_next=True))
-    151
-    """
-    if not 0.0 < decay < 1.0:
-        raise ParameterError("decay", decay, "must lie strictly between 0 and 1")
-    series = _validate_returns(returns, min_obs=2)
-    variance = ewma_variance_forecasts(series.to_numpy(), decay, seed="backcast")
-    if not include_next:
-        return pd.Series(np.sqrt(variance[:-1]), index=series.index, name="ewma_vol")
-    index = series.index.append(pd.Index([series.index[-1] + (series.index[-1] - series.index[-2])]))
-    return pd.Series(np.sqrt(variance), index=index, name="ewma_vol")
 
 
 # ------------------------------------------------------------------------------------------- results
@@ -420,6 +318,8 @@ def _standard_quantile(distribution: str, params: dict[str, float], probability:
 def _arch_fit(y: pd.Series, vol_model: str, distribution: str, mean: str, starting_values: np.ndarray | None = None):
     vol_name, o = VOL_MODELS[vol_model]
     options: dict[str, Any] = {"mean": "Constant" if mean == "constant" else "Zero", "vol": vol_name, "dist": distribution}
+    from arch import arch_model  # imported on first fit: arch pulls in matplotlib (~5 s), the EWMA path never needs it
+
     model = arch_model(y, p=1, o=o, q=1, rescale=False, **options)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -892,3 +792,90 @@ def rolling_forecast(
             for column in tqdm(columns, desc="assets", disable=not progress):
                 results[column] = futures[column].result()
     return pd.concat(results, axis=1)
+
+
+# ------------------------------------------------------------------------------------ EWMA forecasts
+def asymmetric_ewma_variance(returns: np.ndarray, decay: float, decay_after_fall: float | None = None, seed_days: int = 30) -> np.ndarray:
+    """EWMA one-step variance forecasts whose decay depends on the sign of the last return (``n + 1`` rows).
+
+    ``s2[t+1] = l_t s2[t] + (1 - l_t) r[t]^2`` with ``l_t = decay_after_fall`` if ``r[t] < 0`` else ``decay``
+    (zero mean; ``s2[0]`` = mean of the first ``seed_days`` squared returns). The volatility reacts faster to a
+    fall than to a rise -- the leverage effect of a GJR model without a fit (no boundary, no convergence issue).
+    With ``decay_after_fall`` ``None`` or equal to ``decay`` it is exactly the symmetric RiskMetrics recursion of
+    :func:`marginlab.stats.ewma.ewma_variance_forecasts` (and delegates to it).
+
+    Examples
+    --------
+    >>> asymmetric_ewma_variance(np.array([0.1, -0.2]), 0.5, 0.25, seed_days=1)
+    array([0.01  , 0.01  , 0.0325])
+    >>> bool(np.allclose(asymmetric_ewma_variance(np.array([0.1, -0.2]), 0.5), ewma_variance_forecasts(np.array([0.1, -0.2]), 0.5, seed="mean", seed_days=30)))
+    True
+    """
+    values = np.asarray(returns, dtype=float)
+    if decay_after_fall is None or decay_after_fall == decay:
+        return ewma_variance_forecasts(values, decay, seed="mean", seed_days=seed_days)
+    for name, value in (("decay", decay), ("decay_after_fall", decay_after_fall)):
+        if not 0.0 < value < 1.0:
+            raise ParameterError(name, value, "must lie strictly between 0 and 1")
+    if values.size == 0 or not np.all(np.isfinite(values)):
+        raise InputError("returns", "empty or non-finite", "returns must be finite and non-empty")
+    lam = np.where(values < 0, decay_after_fall, decay)
+    gain = (1.0 - lam) * values * values
+    variance = np.empty(values.size + 1)
+    variance[0] = float(np.mean(values[: max(1, seed_days)] ** 2))
+    current = variance[0]
+    for t in range(values.size):  # a time-varying recursion: ~1 microsecond per day
+        current = lam[t] * current + gain[t]
+        variance[t + 1] = current
+    return variance
+
+
+def ewma_forecast(
+    returns: pd.Series,
+    decay: float = EWMA_DECAY,
+    decay_after_fall: float | None = None,
+    min_obs: int = 500,
+    horizon_days: int = 1,
+    seed_days: int = 30,
+) -> pd.DataFrame:
+    """Out-of-sample EWMA volatility forecasts in the frame format of :func:`rolling_forecast` (no fit, no look-ahead).
+
+    Row ``t+1`` holds the forecast made at the close of ``t`` with returns up to ``t`` only
+    (:func:`asymmetric_ewma_variance`); the h-day term structure is flat (``vol_day_k = vol_1d``, ``vol_h =
+    vol_1d sqrt(h)``) and the mean is zero. The first ``seed_days`` rows (the seed) are dropped; rows before the
+    ``min_obs``-th return are flagged ``in_sample`` (warm-up: their residuals may fill a shock pool, but no rate is
+    published for them).
+
+    Examples
+    --------
+    >>> returns = pd.Series(0.02 * np.random.default_rng(2).standard_normal(700), index=pd.date_range("2020-01-01", periods=700))
+    >>> frame = ewma_forecast(returns, 0.94, min_obs=500)
+    >>> int((~frame["in_sample"]).sum()), frame.index[-1].date()   # forecasts made on the 500th .. 700th day
+    (201, datetime.date(2021, 12, 1))
+    """
+    series = _validate_returns(returns, min_obs=max(min_obs, seed_days + 2))
+    if int(horizon_days) != horizon_days or horizon_days < 1:
+        raise InputError("horizon_days", horizon_days, "must be a positive integer")
+    x = series.to_numpy()
+    variance = asymmetric_ewma_variance(x, decay, decay_after_fall, seed_days)
+    index = series.index
+    forecast_index = index[1:].append(pd.Index([index[-1] + (index[-1] - index[-2])]))
+    vol = np.sqrt(variance[1:])  # forecast made at index[k] for the next day
+    realised = np.append(x[1:], np.nan)
+    frame = pd.DataFrame(
+        {
+            "vol_1d": vol,
+            "vol_h": vol * math.sqrt(horizon_days),
+            "mean": 0.0,
+            "realised_return": realised,
+            "std_residual": realised / vol,
+            "in_sample": np.arange(x.size) < min_obs - 1,
+            "status": "ewma",
+        },
+        index=forecast_index,
+    )
+    for day in range(int(horizon_days)):
+        frame[f"vol_day_{day + 1}"] = vol
+    frame.index.name = "date"
+    frame.attrs.update(vol_model="ewma", decay=decay, decay_after_fall=decay_after_fall, horizon_days=int(horizon_days))
+    return frame.iloc[seed_days:]

@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from marginlab.calibration.depeg import STABLECOINS, DepegModel, DepegResult
+from marginlab.data.returns import DAYS_PER_YEAR
 from marginlab.exceptions import (
     ConvergenceWarning,
     DataWarning,
@@ -67,9 +68,10 @@ from marginlab.exceptions import (
     MissingMarketDataError,
     ParameterError,
 )
-
-#: Annualisation (crypto trades every day).
-DAYS_PER_YEAR = 365
+from marginlab.stats.bootstrap import as_generator, asset_generators, fhs_horizon_returns
+from marginlab.stats.ewma import ewma_variance_forecasts
+from marginlab.stats.impact import square_root_impact
+from marginlab.stats.risk_measures import drop_risk
 
 #: Usual industry haircut ranges (fractions) by asset class, with the assets in each class.
 INDUSTRY_TIERS: dict[str, tuple[float, float]] = {
@@ -93,23 +95,6 @@ TIER_BOUNDS: tuple[tuple[str, float], ...] = (
 _VOL_MODELS = ("gjr", "garch", "egarch", "ewma", "select")
 
 
-def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
-    """A numpy Generator from a Generator, a seed or ``None``."""
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-
-
-def asset_generators(rng: np.random.Generator | int | None, assets: Sequence[str]) -> dict[str, np.random.Generator]:
-    """One independent Generator per asset, seeded by ``(one draw of rng, crc32(asset))``.
-
-    An asset's simulations then do not depend on which other assets are calibrated with it, nor
-    on their order (results are permutation invariant).
-    """
-    import zlib
-
-    base = int(as_generator(rng).integers(0, 2**63 - 1))
-    return {str(a): np.random.default_rng([base, zlib.crc32(str(a).encode())]) for a in assets}
-
-
 def industry_class(asset: str) -> str:
     """``"stablecoin"``, ``"major"`` (BTC, ETH) or ``"mid cap"`` (everything else)."""
     if asset in STABLECOINS:
@@ -131,113 +116,6 @@ def tier_of(haircut: float) -> str:
     return TIER_BOUNDS[-1][0]
 
 
-def square_root_impact(size_usd: float | np.ndarray, adv_usd: float | np.ndarray, sigma_daily: float | np.ndarray, k: float = 1.0) -> float | np.ndarray:
-    """Square-root market impact ``k * sigma_daily * sqrt(size_usd / adv_usd)`` as a fraction of price.
-
-    The one implementation of the square-root law in marginlab: the FHS liquidity add-on
-    (:func:`marginlab.margin.fhs.square_root_liquidity_addon`) and the cascade price impact
-    (:class:`marginlab.analysis.cascade.SquareRootImpact`) call it with sizes and volumes in units of the
-    asset -- only the ratio ``size / adv`` matters, so any common unit works.
-
-    Parameters
-    ----------
-    size_usd : float or array
-        Value of the position to sell (>= 0), or its size in units when ``adv_usd`` is in units too.
-    adv_usd : float or array
-        Average daily traded value (> 0), in the unit of ``size_usd``.
-    sigma_daily : float or array
-        Daily volatility (fraction, >= 0).
-    k : float
-        Impact prefactor (literature 0.5-1).
-
-    Examples
-    --------
-    >>> round(square_root_impact(1e6, 1e8, 0.04, k=1.0), 6)  # 1 * 4% * sqrt(0.01)
-    0.004
-    """
-    size = np.asarray(size_usd, dtype=float)
-    adv = np.asarray(adv_usd, dtype=float)
-    sigma = np.asarray(sigma_daily, dtype=float)
-    if np.any(~np.isfinite(size)) or np.any(size < 0):
-        raise InputError("size_usd", size_usd, "must be finite and >= 0")
-    if np.any(~np.isfinite(adv)) or np.any(adv <= 0):
-        raise InputError("adv_usd", adv_usd, "must be finite and > 0")
-    if np.any(~np.isfinite(sigma)) or np.any(sigma < 0):
-        raise InputError("sigma_daily", sigma_daily, "must be finite and >= 0")
-    if not (math.isfinite(k) and k >= 0):
-        raise ParameterError("k", k, "must be finite and >= 0")
-    out = k * sigma * np.sqrt(size / adv)
-    return float(out) if out.ndim == 0 else out
-
-
-def fhs_horizon_returns(
-    std_residuals: np.ndarray,
-    forecast_vol_daily: float | np.ndarray,
-    horizon_days: int,
-    n_simulations: int = 20_000,
-    rng: np.random.Generator | int | None = None,
-) -> np.ndarray:
-    """Filtered historical simulation of ``h``-day log returns ``sum_k sigma_{T+k} z_k``.
-
-    Parameters
-    ----------
-    std_residuals : array
-        Standardised residuals ``z_t`` (bootstrapped with replacement, i.i.d. across days).
-    forecast_vol_daily : float or array of length ``horizon_days``
-        Daily volatility forecast path (fraction).
-    horizon_days : int
-    n_simulations : int
-    rng : Generator, int or None
-
-    Returns
-    -------
-    ndarray of shape ``(n_simulations,)``
-    """
-    z = np.asarray(std_residuals, dtype=float)
-    z = z[np.isfinite(z)]
-    if z.size < 20:
-        raise InputError("std_residuals", f"{z.size} finite values", "needs at least 20 residuals to bootstrap")
-    h = int(horizon_days)
-    if h < 1 or h != horizon_days:
-        raise ParameterError("horizon_days", horizon_days, "must be a positive integer")
-    sigma = np.broadcast_to(np.asarray(forecast_vol_daily, dtype=float), (h,))
-    if np.any(~np.isfinite(sigma)) or np.any(sigma < 0):
-        raise InputError("forecast_vol_daily", forecast_vol_daily, "must be finite and >= 0")
-    generator = as_generator(rng)
-    draws = z[generator.integers(0, z.size, size=(int(n_simulations), h))]
-    return draws @ sigma
-
-
-def drop_risk(horizon_log_returns: np.ndarray, confidence: float) -> dict[str, float]:
-    """VaR and ES at ``confidence`` of the log loss ``-R`` and of the price drop ``1 - exp(R)``.
-
-    Returns a dict with ``var_log, es_log, var, es`` (positive = loss). VaR is the linear-interpolation quantile
-    (as :func:`marginlab.calibration.risk_measures.value_at_risk`), ES the mean of the ``max(1, floor((1 - c) n))``
-    worst outcomes -- a different tail count from :func:`~marginlab.calibration.risk_measures.tail_measures`
-    (``ceil``) and from ``expected_shortfall`` (at or below the quantile); kept because the haircut specification and
-    its tests use it.
-
-    >>> out = drop_risk(np.log([0.5, 0.9, 1.0, 1.1]), 0.5)
-    >>> round(out["es"], 6)  # mean of the two worst drops 50% and 10%
-    0.3
-    """
-    if not 0.5 <= confidence < 1.0:
-        raise ParameterError("confidence", confidence, "must lie in [0.5, 1)")
-    r = np.asarray(horizon_log_returns, dtype=float)
-    losses = -r
-    n = losses.size
-    tail_count = max(int(math.floor(n * (1.0 - confidence) + 1e-9)), 1)
-    worst = np.sort(losses)[::-1]
-    var_log = float(np.quantile(losses, confidence))
-    es_log = float(worst[:tail_count].mean())
-    return {
-        "var_log": var_log,
-        "es_log": es_log,
-        "var": float(1.0 - math.exp(-var_log)),
-        "es": float(np.mean(1.0 - np.exp(-worst[:tail_count]))),
-    }
-
-
 @dataclass(frozen=True)
 class AssetVolatility:
     """What the volatility step produced for one asset (internal record, shown in the result)."""
@@ -250,12 +128,20 @@ class AssetVolatility:
     warnings: tuple[str, ...] = ()
 
 
-def volatility_forecast(log_returns: pd.Series, horizon_days: int, method: str = "gjr", distribution: str = "t") -> AssetVolatility:
+def volatility_forecast(
+    log_returns: pd.Series,
+    horizon_days: int,
+    method: str = "gjr",
+    distribution: str = "t",
+    ewma_decay: float = 0.94,
+    ewma_decay_after_fall: float | None = None,
+) -> AssetVolatility:
     """Standardised residuals and the daily volatility path for the next ``horizon_days`` days.
 
     ``method`` is a GARCH family of :func:`~marginlab.calibration.garch.fit_garch` (``"gjr"``,
     ``"garch"``, ``"egarch"``), ``"select"`` (BIC choice among GARCH/GJR x normal/t) or
-    ``"ewma"`` (RiskMetrics decay 0.94: ``z_t = r_t / sigma_t`` and a flat forecast).
+    ``"ewma"`` (the methodology's EWMA, :func:`~marginlab.calibration.garch.asymmetric_ewma_variance` with
+    ``ewma_decay`` and, after a fall, ``ewma_decay_after_fall``: ``z_t = r_t / sigma_t`` and a flat forecast).
     A GARCH fit that does not converge falls back to EWMA inside ``fit_garch`` (with a
     :class:`ConvergenceWarning`); the result's ``status`` says so.
     """
@@ -266,10 +152,16 @@ def volatility_forecast(log_returns: pd.Series, horizon_days: int, method: str =
         raise InputError("returns", f"{len(series)} observations", "needs at least 100 daily returns to fit a volatility model")
     long_run = float(series.std(ddof=1))
     if method == "ewma":
-        vol = garch.ewma_volatility(series)
-        sigma_next = math.sqrt(0.94 * vol.iloc[-1] ** 2 + 0.06 * series.iloc[-1] ** 2)
-        z = (series / vol.replace(0.0, np.nan)).to_numpy()
-        return AssetVolatility(z[np.isfinite(z)], np.full(int(horizon_days), sigma_next), "ewma", "ewma", long_run)
+        values = series.to_numpy()
+        if ewma_decay_after_fall is None or ewma_decay_after_fall == ewma_decay:  # arch's backcast seed
+            variance = ewma_variance_forecasts(values, ewma_decay, seed="backcast")
+        else:
+            variance = garch.asymmetric_ewma_variance(values, ewma_decay, ewma_decay_after_fall)
+        vol = np.sqrt(variance)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = values / vol[:-1]
+        label = f"ewma({ewma_decay})" if ewma_decay_after_fall is None else f"ewma({ewma_decay}/{ewma_decay_after_fall})"
+        return AssetVolatility(z[np.isfinite(z)], np.full(int(horizon_days), float(vol[-1])), label, "ewma", long_run)
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always")
@@ -428,6 +320,9 @@ class HaircutModel:
         Default position size for the liquidity add-on (``sizes_usd`` of :meth:`fit` overrides per asset).
     adv_window_days : int
         Window of the average daily traded value.
+    ewma_decay, ewma_decay_after_fall : float, float or None
+        Decays of the ``"ewma"`` volatility (stablecoins always use it): ``ewma_decay`` after a rise, and after a
+        fall ``ewma_decay_after_fall`` (``None`` = symmetric). The methodology passes its own.
     window_days : int or None
         Days of returns used for the volatility fit (``None`` = all history up to the as-of date).
     minimum_haircut : float
@@ -449,6 +344,8 @@ class HaircutModel:
     adv_window_days: int = 30
     window_days: int | None = 1500
     minimum_haircut: float = 0.0
+    ewma_decay: float = 0.94
+    ewma_decay_after_fall: float | None = None
     depeg: DepegModel | None = None
     stablecoins: tuple[str, ...] = STABLECOINS
 
@@ -471,6 +368,10 @@ class HaircutModel:
             raise ParameterError("adv_window_days", self.adv_window_days, "must be at least 1")
         if self.window_days is not None and self.window_days < 100:
             raise ParameterError("window_days", self.window_days, "must be at least 100 (or None)")
+        for name in ("ewma_decay", "ewma_decay_after_fall"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 < value < 1.0:
+                raise ParameterError(name, value, "must lie strictly between 0 and 1")
         if not 0.0 <= self.minimum_haircut <= 1.0:
             raise ParameterError("minimum_haircut", self.minimum_haircut, "must lie in [0, 1]")
 
@@ -505,7 +406,7 @@ class HaircutModel:
             Long table ``timestamp, symbol, close`` of stablecoin closes for the depeg model
             (default: :func:`~marginlab.calibration.depeg.load_stablecoin_history` when a stablecoin is present).
         volatility_fits : mapping asset -> AssetVolatility, optional
-            Volatility fits already made on the same data (e.g. by :func:`~marginlab.calibration.params.calibrate`);
+            Volatility fits already made on the same data (e.g. by :func:`~marginlab.calibration.calibrate.calibrate`);
             their forecast path must cover ``horizon_days``. Other assets are fitted here.
         rng : Generator, int or None
             Seed of the FHS bootstrap.
@@ -554,7 +455,8 @@ class HaircutModel:
                 vol = AssetVolatility(given.std_residuals, np.asarray(given.forecast_vol_daily)[: self.horizon_days], given.model,
                                       given.status, given.long_run_vol_daily, given.warnings)
             else:
-                vol = volatility_forecast(returns, self.horizon_days, "ewma" if is_stable else self.volatility, self.distribution)
+                vol = volatility_forecast(returns, self.horizon_days, "ewma" if is_stable else self.volatility, self.distribution,
+                                          self.ewma_decay, self.ewma_decay_after_fall)
             fitted[name] = vol
             simulated = fhs_horizon_returns(vol.std_residuals, vol.forecast_vol_daily, self.horizon_days, self.n_simulations, generators[name])
             risk = drop_risk(simulated, self.confidence)

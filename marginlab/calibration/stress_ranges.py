@@ -23,12 +23,14 @@ current forecast with ``extreme_vol="current"``) -- and never below the largest 
 ``d-1`` (a historical-scenario floor).
 
 **Anti-procyclicality** (:class:`AntiProcyclicality`, EMIR RTS 153/2013 art. 28 style), applied to ``scan_down`` and
-``scan_up`` in this order:
+``scan_up`` in this order: the floors (``lookback_floor_years``, ``slow_ewma_lambda``, ``stressed_period``) on the daily
+base rate, THEN the smoothing (so a jump of the floored rate -- e.g. a switch of the residual pool -- is phased in
+too; a floor applied after the smoothing would pass it straight through), then the stressed weight and the buffer:
 
 * ``smoothing_lambda`` s: the requirement is smoothed, ``m_t = s m_{t-1} + (1 - s) m_base,t`` (an EWMA of the rate, so a
-  spike of the GARCH forecast is phased in and released over ~1/(1-s) days); combine it with a floor -- on BTC and
-  ETH 2-day 99.7%, ``smoothing_lambda=0.97`` with ``slow_ewma_lambda=0.995`` is the configuration that keeps the
-  peak-to-trough ratio below 3 at an average rate of 20-23% (see notebook 02);
+  spike of the volatility forecast is phased in and released over ~1/(1-s) days); combine it with a floor -- the
+  recommended methodology (:class:`~marginlab.calibration.methodology.Methodology`) uses ``slow_ewma_lambda=0.995``
+  then ``smoothing_lambda=0.99`` on the 2-day 99.7% scan range (notebooks 02 and 06);
 
 * ``stressed_weight`` w (art. 28(1)(b)): ``m = (1 - w) m_base + w m_stressed`` with ``m_stressed`` the largest base rate
   seen up to ``d-1`` (the rate of the most stressed day of the history);
@@ -44,8 +46,10 @@ Then the fixed ``floor`` / ``cap`` of the model apply. The result's frame flags 
 
 **Volatility scan ranges** (:func:`vol_scan_ranges`): quantiles of the h-day log changes of DVOL (30-day implied vol):
 ``vol_up_range = exp(q_alpha) - 1``, ``vol_down_range = 1 - exp(q_{1-alpha})`` at 30 days to expiry, extended to other
-expiries with the ``(30 / DTE)^p`` term structure of the portfolio-margin presets. DVOL has a single tenor, so the powers
-cannot be fitted from it: the Deribit defaults ``p_up = 0.30``, ``p_down = 0.13`` are used and reported as such.
+expiries with the ``(30 / DTE)^p`` term structure of the portfolio-margin presets: ``p`` = the short-tenor power (0.30) at or
+below 30 days, the long-tenor power (0.13) beyond, for the up and the down shock alike (one meaning everywhere). DVOL has a
+single tenor, so the powers cannot be fitted from it: the Derive defaults are used and reported as such.
+:func:`vol_shock_30d` gives the methodology's shocks for every asset, with or without an implied-vol index.
 
 Examples
 --------
@@ -64,16 +68,32 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
+from pandas.api.indexers import BaseIndexer
 from scipy import stats
 
 from marginlab.calibration.evt import GpdTailFit, evt_quantile, fit_gpd_tail
-from marginlab.calibration.garch import _validate_returns, ewma_volatility, rolling_forecast
+from marginlab.calibration.garch import _validate_returns, ewma_forecast, rolling_forecast
 from marginlab.exceptions import CalibrationError, InputError, ParameterError
+from marginlab.parameters import DEFAULT_LONG_TENOR_POWER, DEFAULT_SHORT_TENOR_POWER
+from marginlab.stats.ewma import ewma_volatility
+
+if TYPE_CHECKING:
+    from marginlab.calibration.methodology import VolShockSpec
 
 METHODS = ("fhs", "evt", "ewma-normal")
+ExtremeMoves = Literal["all", "last", "none"]
+
+
+class _PoolWindows(BaseIndexer):
+    """Variable windows ``[start[j], end[j])`` of the sorted shock pool, for pandas' rolling quantile."""
+
+    def get_window_bounds(self, num_values: int = 0, min_periods: int | None = None, center: bool | None = None,
+                          closed: str | None = None, step: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self.start, self.end  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -230,6 +250,19 @@ class StressRangeModel:
         many *non-overlapping* h-day shocks, i.e. ``out_of_sample_min_independent * horizon_days`` overlapping blocks
         (the pool's blocks overlap, so ``n`` blocks carry about ``n / h`` independent shocks; this keeps the same
         effective sample size at every horizon). ``None`` (default): ``min_pool`` overlapping blocks, at any horizon.
+    ewma_decay, ewma_decay_after_fall : float
+        With ``vol_model="ewma"``: decays of the (asymmetric) EWMA volatility
+        (:func:`~marginlab.calibration.garch.ewma_forecast`; ``ewma_decay_after_fall`` applies after a negative return,
+        ``None`` = symmetric). No fit: the forecasts are out of sample from the first day.
+    pool_window_days : int or None
+        Rolling residual pool: only the shocks known in the last ``pool_window_days`` calendar days before the date
+        (``None`` = expanding, every shock since the start).
+    extreme_moves : {"all", "last", "none"}
+        Dates with extreme (tail) moves: every date (GPD refitted every ``refit_every_days``), the last date only (one
+        GPD fit: what a calibration at an as-of date needs) or none (NaN columns: what a backtest of the rates needs).
+    extreme_window_days : int or None
+        Look-back (days) of the stressed volatility and of the historical-move floor of the extreme moves (``None`` =
+        the whole history: an early, very different regime -- BTC 2011-2013 -- then sets them forever).
     progress : bool
         Show progress bars.
     """
@@ -252,6 +285,11 @@ class StressRangeModel:
     min_pool: int = 250
     residual_pool: str = "all"
     out_of_sample_min_independent: int | None = None
+    ewma_decay: float = 0.94
+    ewma_decay_after_fall: float | None = None
+    pool_window_days: int | None = None
+    extreme_moves: ExtremeMoves = "all"
+    extreme_window_days: int | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -269,6 +307,19 @@ class StressRangeModel:
             int(self.out_of_sample_min_independent) != self.out_of_sample_min_independent or self.out_of_sample_min_independent < 1
         ):
             raise ParameterError("out_of_sample_min_independent", self.out_of_sample_min_independent, "must be a positive integer or None")
+        if self.vol_model == "ewma":
+            for name in ("ewma_decay", "ewma_decay_after_fall"):
+                value = getattr(self, name)
+                if value is not None and not 0.0 < value < 1.0:
+                    raise ParameterError(name, value, "must lie strictly between 0 and 1")
+        if self.pool_window_days is not None and (int(self.pool_window_days) != self.pool_window_days or self.pool_window_days < self.min_pool):
+            raise ParameterError("pool_window_days", self.pool_window_days, f"must be an integer >= min_pool={self.min_pool} or None")
+        if self.extreme_window_days is not None and (
+            int(self.extreme_window_days) != self.extreme_window_days or self.extreme_window_days < self.horizon_days + 1
+        ):
+            raise ParameterError("extreme_window_days", self.extreme_window_days, "must be an integer > horizon_days or None")
+        if self.extreme_moves not in ("all", "last", "none"):
+            raise InputError("extreme_moves", self.extreme_moves, "must be 'all', 'last' or 'none'")
         if self.method not in METHODS:
             raise InputError("method", self.method, f"must be one of {list(METHODS)}")
         for name in ("floor", "cap"):
@@ -305,7 +356,9 @@ class StressRangeModel:
         series = _validate_returns(returns, min_obs=self.min_obs + 1)
         series.index = _to_utc_index(series.index)
         h = int(self.horizon_days)
-        if garch is None:
+        if garch is None and self.vol_model == "ewma":
+            garch = ewma_forecast(series, self.ewma_decay, self.ewma_decay_after_fall, min_obs=self.min_obs, horizon_days=h)
+        elif garch is None:
             garch = rolling_forecast(
                 series,
                 self.vol_model,
@@ -341,7 +394,7 @@ class StressRangeModel:
                 continue
             shock_values.append(_blocks(source.to_numpy(dtype=float), h))
             block_dates = source.index[h - 1 :]
-            shock_dates.append(block_dates.to_numpy())
+            shock_dates.append(_to_utc_index(block_dates).as_unit("ns").asi8)
             shock_seed.append(
                 np.asarray(block_dates.isin(seed_dates)) if position == 0 else np.zeros(len(block_dates), dtype=bool)
             )
@@ -351,7 +404,7 @@ class StressRangeModel:
         order = np.argsort(known, kind="stable")
         values, known, seed = values[order], known[order], seed[order]
         out_of_sample_count = np.cumsum(~seed)
-        available = np.searchsorted(known, dates.to_numpy(), side="left")  # shocks dated strictly before d
+        available = np.searchsorted(known, _to_utc_index(dates).as_unit("ns").asi8, side="left")  # shocks dated strictly before d (ns)
         keep = available >= self.min_pool
         if not keep.any():
             raise CalibrationError(
@@ -372,15 +425,37 @@ class StressRangeModel:
         switch_count = (
             self.min_pool if self.out_of_sample_min_independent is None else int(self.out_of_sample_min_independent) * h
         )
+        # rolling pool: the shocks known in the pool_window_days days up to the previous close (the last known shock)
+        known_ns = known
+        if self.pool_window_days is not None:
+            reach = (int(self.pool_window_days) - 1) * 86_400_000_000_000
+            row_start = np.searchsorted(known_ns, known_ns - reach, side="left")  # window of the pool ending at shock j
+        else:
+            row_start = np.zeros(known_ns.size, dtype=np.int64)
+        window_start = row_start[np.maximum(available - 1, 0)]
+        if self.extreme_moves == "all":
+            fit_positions = refit_positions
+        elif self.extreme_moves == "last":
+            fit_positions = {n - 1}
+        else:
+            fit_positions = set()
+        contiguous = self.residual_pool == "all" and self.method == "fhs"
+        if contiguous:  # vectorised: one sliding-window quantile over the sorted pool (pandas skiplist)
+            bounds = _PoolWindows(start=row_start.astype(np.int64), end=np.arange(1, known_ns.size + 1, dtype=np.int64))
+            rolling = pd.Series(values).rolling(bounds, min_periods=1)
+            q_down[:] = rolling.quantile(p).to_numpy()[available - 1]
+            q_up[:] = rolling.quantile(alpha).to_numpy()[available - 1]
         for i in range(n):
-            sample = values[: available[i]]
+            if contiguous and not fit_positions:
+                break
+            sample = values[window_start[i] : available[i]]
             if (
                 self.residual_pool == "out-of-sample"
                 and available[i] > 0
                 and out_of_sample_count[available[i] - 1] >= switch_count
             ):
-                sample = sample[~seed[: available[i]]]
-            if i in refit_positions or not current:
+                sample = sample[~seed[window_start[i] : available[i]]]
+            if i in fit_positions or (self.extreme_moves == "all" and not current):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     try:
@@ -389,16 +464,22 @@ class StressRangeModel:
                         current = {}
             if self.method == "ewma-normal":
                 q_down[i], q_up[i] = stats.norm.ppf(p), stats.norm.ppf(alpha)
-            else:
+            elif not contiguous:
                 q_down[i], q_up[i] = np.quantile(sample, [p, alpha])
                 if self.method == "evt" and current and p < current["lower"].exceedance_probability:
                     q_down[i] = -evt_quantile(current["lower"], alpha)
                     q_up[i] = evt_quantile(current["upper"], alpha)
-            if current:
+            if self.extreme_moves == "none" or (self.extreme_moves == "last" and i < n - 1):
+                extreme_down_q[i] = extreme_up_q[i] = np.nan
+            elif current:
                 extreme_down_q[i] = -evt_quantile(current["lower"], self.extreme_confidence)
                 extreme_up_q[i] = evt_quantile(current["upper"], self.extreme_confidence)
             else:
                 extreme_down_q[i], extreme_up_q[i] = np.min(sample), np.max(sample)
+        if contiguous and not fit_positions:
+            extreme_down_q[:] = extreme_up_q[:] = np.nan
+        elif contiguous and self.extreme_moves == "last":
+            extreme_down_q[: n - 1] = extreme_up_q[: n - 1] = np.nan
         tail_fits = dict(current)
         # ---- volatilities and base rates
         drift = h * frame["mean"].to_numpy()
@@ -410,34 +491,36 @@ class StressRangeModel:
             vol_h = frame["vol_h"].to_numpy()
         base_down = -np.expm1(drift + vol_h * q_down)
         base_up = np.expm1(drift + vol_h * q_up)
-        stressed_vol = np.maximum.accumulate(frame["vol_h"].to_numpy())
+        lookback = self.extreme_window_days
+        if lookback is None:
+            stressed_vol = np.maximum.accumulate(frame["vol_h"].to_numpy())
+        else:  # the largest forecast of the last `lookback` days (rows are days)
+            stressed_vol = frame["vol_h"].rolling(int(lookback), min_periods=1).max().to_numpy()
         # historical h-day moves known before d: the move over [s, s+h-1] is known at s+h-1 < d
         moves = np.expm1(series.rolling(h).sum())  # indexed by the last day of the window
-        history_down = (-moves).clip(lower=0).cummax().shift(1).reindex(dates).fillna(0.0).to_numpy()
-        history_up = moves.clip(lower=0).cummax().shift(1).reindex(dates).fillna(0.0).to_numpy()
+        falls, rises = (-moves).clip(lower=0), moves.clip(lower=0)
+        if lookback is None:
+            falls, rises = falls.cummax(), rises.cummax()
+        else:
+            falls = falls.rolling(int(lookback), min_periods=1).max()
+            rises = rises.rolling(int(lookback), min_periods=1).max()
+        # the value in force on d: the running maximum at the last return date strictly before d (also for the
+        # row after the data, which a calibration at the as-of date publishes)
+        known_before = np.searchsorted(_to_utc_index(moves.index).as_unit("ns").asi8, _to_utc_index(dates).as_unit("ns").asi8, side="left") - 1
+        falls_known = np.append(falls.fillna(0.0).to_numpy(), 0.0)  # position -1 (nothing known yet) reads the 0 appended
+        rises_known = np.append(rises.fillna(0.0).to_numpy(), 0.0)
+        history_down = falls_known[known_before]
+        history_up = rises_known[known_before]
         tail_vol = stressed_vol if self.extreme_vol == "stressed" else vol_h
         model_down = -np.expm1(drift + tail_vol * extreme_down_q)
         model_up = np.expm1(drift + tail_vol * extreme_up_q)
         extreme_down = np.maximum(model_down, history_down)
         extreme_up = np.maximum(model_up, history_up)
-        out = pd.DataFrame(index=dates)
+        out: dict[str, np.ndarray] = {}  # the result's columns, made a DataFrame once at the end
         out["base_down"], out["base_up"] = base_down, base_up
         down, up = base_down.copy(), base_up.copy()
         tools = self.anti_procyclicality or AntiProcyclicality()
         flags: dict[str, np.ndarray] = {}
-        if tools.smoothing_lambda is not None:
-            smooth = 1.0 - tools.smoothing_lambda
-            down = pd.Series(down).ewm(alpha=smooth, adjust=False).mean().to_numpy()
-            up = pd.Series(up).ewm(alpha=smooth, adjust=False).mean().to_numpy()
-            flags["smoothing_binding"] = (down > base_down + 1e-12) | (up > base_up + 1e-12)
-        if tools.stressed_weight is not None:
-            w = tools.stressed_weight
-            stressed_down = pd.Series(base_down).cummax().shift(1).fillna(base_down[0]).to_numpy()
-            stressed_up = pd.Series(base_up).cummax().shift(1).fillna(base_up[0]).to_numpy()
-            new_down = (1 - w) * down + w * np.maximum(stressed_down, down)
-            new_up = (1 - w) * up + w * np.maximum(stressed_up, up)
-            flags["stressed_weight_binding"] = (new_down > down + 1e-12) | (new_up > up + 1e-12)
-            down, up = new_down, new_up
         if tools.lookback_floor_years is not None:
             days = max(int(round(tools.lookback_floor_years * 365)), h + 1)
             rolling_low = moves.rolling(days, min_periods=h).quantile(p).shift(1).reindex(dates).to_numpy()
@@ -470,6 +553,20 @@ class StressRangeModel:
             floor_up = np.where(known_after, period_up, 0.0)
             flags["stressed_period_binding"] = (floor_down > down) | (floor_up > up)
             down, up = np.maximum(down, floor_down), np.maximum(up, floor_up)
+        if tools.smoothing_lambda is not None:  # after the floors: a jump of the floored rate is phased in too
+            smooth = 1.0 - tools.smoothing_lambda
+            floored_down, floored_up = down, up
+            down = pd.Series(down).ewm(alpha=smooth, adjust=False).mean().to_numpy()
+            up = pd.Series(up).ewm(alpha=smooth, adjust=False).mean().to_numpy()
+            flags["smoothing_binding"] = (down > floored_down + 1e-12) | (up > floored_up + 1e-12)
+        if tools.stressed_weight is not None:
+            w = tools.stressed_weight
+            stressed_down = pd.Series(base_down).cummax().shift(1).fillna(base_down[0]).to_numpy()
+            stressed_up = pd.Series(base_up).cummax().shift(1).fillna(base_up[0]).to_numpy()
+            new_down = (1 - w) * down + w * np.maximum(stressed_down, down)
+            new_up = (1 - w) * up + w * np.maximum(stressed_up, up)
+            flags["stressed_weight_binding"] = (new_down > down + 1e-12) | (new_up > up + 1e-12)
+            down, up = new_down, new_up
         if tools.buffer is not None:
             down, binding_down = _apply_buffer(down, tools.buffer)
             up, binding_up = _apply_buffer(up, tools.buffer)
@@ -494,13 +591,14 @@ class StressRangeModel:
         out["extreme_down_evt"], out["extreme_up_evt"] = model_down, model_up
         out["historical_worst_down"], out["historical_worst_up"] = history_down, history_up
         out["quantile_down"], out["quantile_up"] = q_down, q_up
-        out["pool_size"] = available
+        out["pool_size"] = available - window_start
+        out["in_sample"] = frame["in_sample"].astype(bool).to_numpy() if "in_sample" in frame.columns else np.zeros(n, dtype=bool)
         forward = np.expm1(series.rolling(h).sum().shift(-(h - 1)))
         out["realised_move"] = forward.reindex(dates).to_numpy()
-        for name, flag in flags.items():
-            out[name] = flag
-        out.index.name = "date"
-        return StressRangeResult(model=self, frame=out, garch=garch, tail_fits=tail_fits)
+        out.update(flags)
+        result = pd.DataFrame(out, index=dates)
+        result.index.name = "date"
+        return StressRangeResult(model=self, frame=result, garch=garch, tail_fits=tail_fits)
 
 
 def _apply_buffer(rates: np.ndarray, buffer: float) -> tuple[np.ndarray, np.ndarray]:
@@ -517,11 +615,6 @@ def _apply_buffer(rates: np.ndarray, buffer: float) -> tuple[np.ndarray, np.ndar
 
 
 # ---------------------------------------------------------------------------------------- vol ranges
-#: Deribit portfolio-margin default powers of the (30 / DTE)^p vol-shock term structure.
-DEFAULT_VOL_POWER_UP = 0.30
-DEFAULT_VOL_POWER_DOWN = 0.13
-
-
 @dataclass(frozen=True)
 class VolScanRanges:
     """Volatility scan ranges from DVOL changes.
@@ -530,10 +623,11 @@ class VolScanRanges:
     ----------
     vol_up_range, vol_down_range : float
         Relative up / down shocks of implied vol at 30 days to expiry (0.45 = vol x 1.45; 0.30 = vol x 0.70).
-    power_up, power_down : float
-        Powers p of the ``(30 / DTE)^p`` term structure.
+    short_tenor_power, long_tenor_power : float
+        Powers p of the ``(30 / DTE)^p`` term structure for expiries at or below / beyond 30 days, applied to the up
+        AND the down shock (the meaning of :class:`marginlab.margin.scenarios.VolShock` and of the parameter file).
     powers_source : str
-        ``"deribit-default"`` (DVOL has one tenor, the powers cannot be fitted from it).
+        ``"derive-default"`` (DVOL has one tenor, the powers cannot be fitted from it) or ``"user"``.
     horizon_days : int
     confidence : float
     n_obs : int
@@ -543,8 +637,8 @@ class VolScanRanges:
 
     vol_up_range: float
     vol_down_range: float
-    power_up: float
-    power_down: float
+    short_tenor_power: float
+    long_tenor_power: float
     powers_source: str
     horizon_days: int
     confidence: float
@@ -552,26 +646,38 @@ class VolScanRanges:
     reference_dte_days: float = 30.0
 
     def shocks(self, dte_days: float | Sequence[float] | np.ndarray) -> pd.DataFrame:
-        """Relative vol shocks by days to expiry: ``range * (30 / DTE)^p`` (DTE floored at 1 day).
+        """Relative vol shocks by days to expiry: ``range * (30 / DTE)^p`` with ``p`` the short-tenor power at or below
+        30 days and the long-tenor power beyond (DTE floored at 1 day; the down shock capped at 99%).
 
         Examples
         --------
-        >>> ranges = VolScanRanges(0.4, 0.3, 0.3, 0.13, "deribit-default", 2, 0.99, 1000)
-        >>> ranges.shocks([30]).round(3).to_dict("records")
-        [{'dte_days': 30.0, 'vol_up': 0.4, 'vol_down': 0.3}]
+        >>> ranges = VolScanRanges(0.4, 0.3, 0.3, 0.13, "derive-default", 2, 0.99, 1000)
+        >>> ranges.shocks([30, 7.5, 120]).round(3).to_dict("list")
+        {'dte_days': [30.0, 7.5, 120.0], 'vol_up': [0.4, 0.606, 0.334], 'vol_down': [0.3, 0.455, 0.251]}
         """
         dte = np.maximum(np.atleast_1d(np.asarray(dte_days, dtype=float)), 1.0)
-        scale = self.reference_dte_days / dte
-        down = np.minimum(self.vol_down_range * scale**self.power_down, 0.99)
-        return pd.DataFrame({"dte_days": dte, "vol_up": self.vol_up_range * scale**self.power_up, "vol_down": down})
+        power = np.where(dte <= self.reference_dte_days, self.short_tenor_power, self.long_tenor_power)
+        factor = (self.reference_dte_days / dte) ** power
+        down = np.minimum(self.vol_down_range * factor, 0.99)
+        return pd.DataFrame({"dte_days": dte, "vol_up": self.vol_up_range * factor, "vol_down": down})
+
+
+def _log_change_quantiles(levels: pd.Series, horizon_days: int, confidence: float, field: str) -> tuple[np.ndarray, int]:
+    series = pd.Series(levels, dtype=float).dropna()
+    if (series <= 0).any():
+        raise InputError(field, float(series[series <= 0].iloc[0]), "vol levels must be positive")
+    changes = pd.Series(np.log(series.to_numpy()), index=series.index).diff(int(horizon_days)).dropna()
+    if changes.size < 100:
+        raise InputError(field, f"{changes.size} changes", "at least 100 h-day changes are needed")
+    return np.quantile(changes.to_numpy(), [1.0 - confidence, confidence]), int(changes.size)
 
 
 def vol_scan_ranges(
     dvol: pd.Series | pd.DataFrame,
     horizon_days: int = 2,
     confidence: float = 0.99,
-    power_up: float = DEFAULT_VOL_POWER_UP,
-    power_down: float = DEFAULT_VOL_POWER_DOWN,
+    short_tenor_power: float = DEFAULT_SHORT_TENOR_POWER,
+    long_tenor_power: float = DEFAULT_LONG_TENOR_POWER,
 ) -> VolScanRanges:
     """Vol scan ranges from the empirical quantiles of h-day log changes of a DVOL series (overlapping changes).
 
@@ -581,8 +687,8 @@ def vol_scan_ranges(
         DVOL closes in vol points (a DataFrame from :func:`marginlab.data.load_dvol` uses its ``close`` column).
     horizon_days : int
     confidence : float
-    power_up, power_down : float
-        Term-structure powers (Deribit defaults, reported with ``powers_source``).
+    short_tenor_power, long_tenor_power : float
+        Term-structure powers (Derive defaults 0.30 / 0.13, reported with ``powers_source``).
 
     Examples
     --------
@@ -596,44 +702,131 @@ def vol_scan_ranges(
         if "close" not in dvol.columns:
             raise InputError("dvol", list(dvol.columns), "needs a 'close' column")
         dvol = dvol["close"]
-    series: pd.Series = pd.Series(dvol, dtype=float).dropna()
-    if (series <= 0).any():
-        raise InputError("dvol", float(series[series <= 0].iloc[0]), "implied vol levels must be positive")
     if int(horizon_days) != horizon_days or horizon_days < 1:
         raise InputError("horizon_days", horizon_days, "must be a positive integer")
     if not 0.5 < confidence < 1.0:
         raise ParameterError("confidence", confidence, "must lie in (0.5, 1)")
-    changes = np.log(series).diff(int(horizon_days)).dropna()
-    if changes.size < 100:
-        raise InputError("dvol", f"{changes.size} changes", "at least 100 h-day changes are needed")
-    low, high = np.quantile(changes.to_numpy(), [1.0 - confidence, confidence])
+    (low, high), n_obs = _log_change_quantiles(dvol, int(horizon_days), confidence, "dvol")
+    default = (short_tenor_power, long_tenor_power) == (DEFAULT_SHORT_TENOR_POWER, DEFAULT_LONG_TENOR_POWER)
     return VolScanRanges(
         vol_up_range=float(np.expm1(high)),
         vol_down_range=float(-np.expm1(low)),
-        power_up=float(power_up),
-        power_down=float(power_down),
-        powers_source="deribit-default" if (power_up, power_down) == (DEFAULT_VOL_POWER_UP, DEFAULT_VOL_POWER_DOWN) else "user",
+        short_tenor_power=float(short_tenor_power),
+        long_tenor_power=float(long_tenor_power),
+        powers_source="derive-default" if default else "user",
         horizon_days=int(horizon_days),
         confidence=float(confidence),
-        n_obs=int(changes.size),
+        n_obs=n_obs,
     )
 
 
+def vol_shock_30d(
+    asset: str,
+    returns: pd.Series,
+    implied_vol: pd.Series | None,
+    reference: Mapping[str, tuple[pd.Series, pd.Series]],
+    spec: VolShockSpec,
+) -> tuple[float, float, str]:
+    """Relative shocks ``(up_30d, down_30d, source)`` of an asset's 30-day implied volatility.
+
+    * With an implied-vol index (``implied_vol``, e.g. Deribit DVOL): :func:`vol_scan_ranges` of it, i.e. the
+      ``spec.confidence`` quantiles of its ``spec.horizon_days`` log changes (``up = exp(q_a) - 1``,
+      ``down = 1 - exp(q_{1-a})``).
+    * Without (``spec.non_dvol_method="scaled-realised"``): the asset's own realised volatility (EWMA with decay
+      ``spec.realised_vol_decay`` of its ``returns``) gives the *relative* size of its vol moves, and the reference
+      assets (BTC, ETH: ``reference[name] = (implied_vol, returns)``) convert realised-vol moves to implied-vol moves:
+      ``up = exp(k_up q_a(asset realised)) - 1`` with ``k_up`` the mean over the references of
+      ``q_a(implied) / q_a(realised)`` on their common dates (~0.54 for BTC and ETH: implied vol moves about half as
+      much as a 0.94-EWMA realised vol). A realised EWMA vol can fall by at most ``1 - decay`` a day, so its falls say
+      nothing about implied-vol falls: ``down`` is the mean of the references' DVOL down shocks. ``"garch-proxy"``
+      uses the asset's realised-vol changes unscaled (the legacy proxy, for comparison).
+    * Caps: ``up <= spec.cap_up`` (0.5: about the 99.9% quantile of the 2-day DVOL rises of BTC, 53%, and ETH, 46%,
+      2021-2026 -- a 99% shock of a smaller coin above the majors' 1-in-1000 rise is not plausible) and
+      ``down <= spec.cap_down`` (0.3: the largest 2-day DVOL fall observed, BTC 28%, ETH 23%).
+
+    Returns
+    -------
+    (float, float, str)
+        ``up_30d``, ``down_30d`` and a ``source`` label naming the method (and whether a cap bound).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from marginlab.calibration.methodology import VolShockSpec
+    >>> days = pd.date_range("2020-01-01", periods=1500, tz="UTC")
+    >>> rng = np.random.default_rng(0)
+    >>> dvol = pd.Series(60 * np.exp(np.cumsum(rng.normal(0, 0.04, 1500))), index=days)
+    >>> returns = pd.Series(rng.normal(0, 0.03, 1500), index=days)
+    >>> up, down, source = vol_shock_30d("BTC", returns, dvol, {}, VolShockSpec())
+    >>> source, bool(0.1 < up < 0.5)
+    ('implied-vol index', True)
+    >>> up, down, source = vol_shock_30d("XYZ", returns, None, {"BTC": (dvol, returns)}, VolShockSpec())
+    >>> source
+    'realised vol scaled by the BTC implied/realised ratio'
+    """
+    h, c = int(spec.horizon_days), float(spec.confidence)
+    if implied_vol is not None and len(pd.Series(implied_vol).dropna()) > h + 100:
+        ranges = vol_scan_ranges(implied_vol, horizon_days=h, confidence=c)
+        up, down, source = ranges.vol_up_range, ranges.vol_down_range, "implied-vol index"
+    else:
+        (_, realised_high), _ = _log_change_quantiles(
+            ewma_volatility(returns, decay=spec.realised_vol_decay), h, c, f"returns[{asset}]"
+        )
+        if spec.non_dvol_method == "garch-proxy" or not reference:
+            (realised_low, _), _ = _log_change_quantiles(
+                ewma_volatility(returns, decay=spec.realised_vol_decay), h, c, f"returns[{asset}]"
+            )
+            up, down = float(np.expm1(realised_high)), float(-np.expm1(realised_low))
+            source = "realised-vol proxy (unscaled)" if reference else "realised-vol proxy (unscaled: no reference asset)"
+        else:
+            ratios, downs = [], []
+            for name, (implied, reference_returns) in reference.items():
+                implied_series = pd.Series(implied, dtype=float).dropna()
+                realised = ewma_volatility(reference_returns.dropna(), decay=spec.realised_vol_decay)
+                implied_series.index = _to_utc_index(implied_series.index)
+                realised.index = _to_utc_index(realised.index)
+                common = implied_series.index.intersection(realised.index)
+                (implied_low, implied_high), _ = _log_change_quantiles(implied_series.loc[common], h, c, f"reference[{name}]")
+                (_, ref_high), _ = _log_change_quantiles(realised.loc[common], h, c, f"reference[{name}]")
+                ratios.append(implied_high / ref_high)
+                downs.append(-np.expm1(implied_low))
+            up = float(np.expm1(float(np.mean(ratios)) * realised_high))
+            down = float(np.mean(downs))
+            source = f"realised vol scaled by the {'/'.join(reference)} implied/realised ratio"
+    capped: list[str] = []
+    if up > spec.cap_up:
+        up, capped = spec.cap_up, [*capped, f"up capped at {spec.cap_up:.0%}"]
+    if down > spec.cap_down:
+        down, capped = spec.cap_down, [*capped, f"down capped at {spec.cap_down:.0%}"]
+    return max(float(up), 0.0), max(float(down), 0.0), source + (f" ({', '.join(capped)})" if capped else "")
+
+
 # ---------------------------------------------------------------------------------------- tail coverage
-#: Reference moves of worked_examples.md section H: (asset, first day, horizon_days, approximate move).
-REFERENCE_MOVES: tuple[tuple[str, str, int, float], ...] = (
-    ("BTC", "2020-03-12", 1, -0.39),
-    ("ETH", "2020-03-12", 1, -0.42),
-    ("BTC", "2022-11-08", 2, -0.23),
-    ("ETH", "2022-11-08", 2, -0.30),
-    ("SOL", "2022-11-09", 1, -0.42),
-    ("USDC", "2023-03-11", 1, -0.123),
-)
+def _tail_coverage_moves() -> tuple[tuple[str, str, int, float], ...]:
+    """The reference moves of :data:`marginlab.data.stylised.REFERENCE_MOVES` as ``(asset, first day, horizon_days,
+    move)``: an h-day return ending on ``date`` starts ``h - 1`` days earlier (midpoint of its documented range); a
+    stablecoin's intraday ``low`` is a one-day move from par; a ``close`` level after a multi-day collapse is skipped."""
+    from marginlab.data.stylised import REFERENCE_MOVES
+
+    out = []
+    for move in REFERENCE_MOVES:
+        middle = (move.reference_low + move.reference_high) / 2
+        if move.measure == "return":
+            first = (pd.Timestamp(move.date) - pd.Timedelta(days=move.horizon_days - 1)).strftime("%Y-%m-%d")
+            out.append((move.symbol, first, move.horizon_days, round(middle, 4)))
+        elif move.measure == "low":
+            out.append((move.symbol, move.date, 1, round(middle - 1.0, 4)))
+    return tuple(out)
+
+
+#: The moves :func:`tail_coverage_table` checks: ``(asset, first day, horizon_days, approximate move)``, built from
+#: the one list of reference moves (:data:`marginlab.data.stylised.REFERENCE_MOVES`, worked_examples.md section H).
+TAIL_COVERAGE_MOVES: tuple[tuple[str, str, int, float], ...] = _tail_coverage_moves()
 
 
 def tail_coverage_table(
     results: Mapping[str, StressRangeResult],
-    reference_moves: Sequence[tuple[str, str, int, float]] = REFERENCE_MOVES,
+    reference_moves: Sequence[tuple[str, str, int, float]] = TAIL_COVERAGE_MOVES,
     returns: Mapping[str, pd.Series] | None = None,
 ) -> pd.DataFrame:
     """Which reference moves each layer of the calibrated grid covers.

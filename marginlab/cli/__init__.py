@@ -24,6 +24,7 @@ COMMAND_MODULES += ("marginlab.cli.data_commands",)  # data list / fetch
 COMMAND_MODULES += ("marginlab.cli.margin_commands",)  # margin / models / greeks
 COMMAND_MODULES += ("marginlab.cli.calibrate_commands",)  # calibrate (parameter file)
 COMMAND_MODULES += ("marginlab.cli.stress_commands",)  # stress-test (replay, liquidations)
+COMMAND_MODULES += ("marginlab.cli.backtest_commands",)  # backtest (methodology)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -116,7 +116,7 @@ def _stress_test(args: argparse.Namespace) -> int:
     import time
 
     from marginlab.analysis.replay import book_assets, replay
-    from marginlab.analysis.scenarios import get_scenario, list_scenarios, scenario_path
+    from marginlab.analysis.stress_scenarios import get_scenario, list_scenarios, scenario_path
     from marginlab.analysis.synthetic import strategies_for_models, synthetic_book
     from marginlab.io import check_writable
 

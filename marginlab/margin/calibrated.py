@@ -1,7 +1,8 @@
 """Margin models configured by a calibrated parameter file (parameter sets of the existing engines).
 
-A parameter file (:mod:`marginlab.calibration.params`) configures three models, none of them a
-new engine:
+A parameter file (:class:`marginlab.parameters.ParameterSet`, written by ``marginlab calibrate``) configures three
+models, none of them a new engine. This module reads the typed contract of :mod:`marginlab.parameters` and never
+imports :mod:`marginlab.calibration`:
 
 ``calibrated-isolated``
     :class:`~marginlab.margin.isolated.IsolatedMargin` with a flat
@@ -15,21 +16,21 @@ new engine:
 ``calibrated-portfolio``
     one :class:`~marginlab.margin.risk_matrix.RiskMatrixModel` per underlying whose grid is
     the calibrated scan range (9 spot points x vol up/none/down) plus the extreme moves
-    ``1 - move`` and ``1 + up`` (vol up) at ``cover``, with the calibrated 30-day vol shocks and powers
+    ``1 - down`` and ``1 + up`` (vol up) at ``cover``, with the calibrated 30-day vol shocks and tenor powers
     (:class:`~marginlab.margin.scenarios.VolShock`). Loss factors map the grid to the rates:
     ``mm_loss_factor = maintenance_rate / price_scan_range`` and
     ``im_loss_factor = initial_rate / price_scan_range``, so a lone perpetual is charged exactly
-    its isolated rates (unless the covered extreme move, ``cover x move``, exceeds the scan range), while
+    its isolated rates (unless the covered extreme move, ``cover x down``, exceeds the scan range), while
     options get their convexity and vega risk. The account
     requirement is the sum over underlyings (the risk-matrix engine's own risk units,
     no cross-underlying offsets); equity pools cash, collateral after the dynamic haircuts and
     positions' mark-to-market.
 
->>> from marginlab.calibration.params import CalibratedParameters, example_document
+>>> from marginlab.parameters import example_parameters
 >>> from marginlab.account import Account
 >>> from marginlab.instruments import Perpetual, Position
 >>> from marginlab.market import MarketSnapshot
->>> models = models_from_parameters(CalibratedParameters(example_document()))
+>>> models = models_from_parameters(example_parameters())
 >>> sorted(models)
 ['calibrated-cross', 'calibrated-isolated', 'calibrated-portfolio']
 >>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 100000}}})
@@ -44,91 +45,118 @@ file named by the environment variable ``MARGINLAB_PARAMETER_FILE``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from marginlab.account import Account
 from marginlab.collateral import DynamicHaircut, HaircutSchedule, collateral_table
-from marginlab.exceptions import UnknownAssetError
+from marginlab.exceptions import InputError, UnknownAssetError
+from marginlab.instruments import Option
 from marginlab.margin.base import MarginModel, MarginResult
 from marginlab.margin.cross import CrossMargin
 from marginlab.margin.isolated import IsolatedMargin, SizeLinearRate
 from marginlab.margin.risk_matrix import RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid, VolShock
 from marginlab.market import MarketSnapshot
-from marginlab.valuation import value_positions
-
-if TYPE_CHECKING:
-    from marginlab.calibration.params import CalibratedParameters
+from marginlab.parameters import ParameterSet
+from marginlab.valuation import USD_CODES, value_positions
 
 #: Spot points of the calibrated scan grid (odd, so that 0 is a scenario).
 GRID_POINTS = 9
 
 
-def _parameters(parameters: CalibratedParameters | str | Path) -> CalibratedParameters:
-    from marginlab.calibration.params import CalibratedParameters
-
-    return parameters if isinstance(parameters, CalibratedParameters) else CalibratedParameters.load(parameters)
+def _parameters(parameters: ParameterSet | str | Path) -> ParameterSet:
+    return parameters if isinstance(parameters, ParameterSet) else ParameterSet.load(parameters)
 
 
-def calibrated_isolated(parameters: CalibratedParameters | str | Path) -> IsolatedMargin:
+def calibrated_isolated(parameters: ParameterSet | str | Path) -> IsolatedMargin:
     """Isolated margin with the calibrated IM/MM rates of every asset."""
     params = _parameters(parameters)
     rules = {}
-    for asset in params.assets:
-        entry = params.asset(asset)
-        rules[asset] = SizeLinearRate(initial_base=entry["initial_rate"], maintenance_base=entry["maintenance_rate"])
+    for asset, entry in params.assets.items():
+        rules[asset] = SizeLinearRate(initial_base=entry.initial_rate, maintenance_base=entry.maintenance_rate)
     return IsolatedMargin(rules, preset_name="calibrated-isolated")
 
 
-def dynamic_haircuts(parameters: CalibratedParameters | str | Path, floor: float = 0.0, cap: float = 1.0) -> DynamicHaircut:
+@dataclass(frozen=True)
+class CalibratedHaircuts(DynamicHaircut):
+    """:class:`~marginlab.collateral.DynamicHaircut` of a parameter file; an asset that is not in the file is an error
+    that names the calibrated assets and how to add it."""
+
+    def haircut(self, asset: str, amount: float, market: MarketSnapshot | None) -> float:
+        if asset not in self.base and asset not in USD_CODES:
+            raise UnknownAssetError(
+                "collateral", asset,
+                f"has no calibrated haircut (calibrated: {', '.join(sorted(self.base))}); add it to "
+                "`marginlab calibrate --assets ...` (USDT and USDC are calibrated by default) and recalibrate",
+            )
+        return super().haircut(asset, amount, market)
+
+    def with_current_vol(self, current_vol: Mapping[str, float]) -> CalibratedHaircuts:
+        """A copy fed with new volatility forecasts (merged over the old ones)."""
+        return CalibratedHaircuts(self.base, self.reference_vol, {**self.current_vol, **current_vol}, self.floor, self.cap)
+
+
+def dynamic_haircuts(parameters: ParameterSet | str | Path, floor: float = 0.0, cap: float = 1.0) -> DynamicHaircut:
     """The calibrated haircuts as a volatility-scaled schedule (reference vol floored at 1%)."""
     params = _parameters(parameters)
     assets = {}
-    for asset in params.assets:
-        entry = params.asset(asset)
-        vol = max(float(entry.get("haircut_details", {}).get("vol_forecast") or 0.0), 0.01)
-        assets[asset] = {"base": entry["haircut"], "reference_vol": vol, "current_vol": vol}
-    return DynamicHaircut.from_parameters({"floor": floor, "cap": cap, "assets": assets})
+    for asset, entry in params.assets.items():
+        vol = max(float(entry.haircut_details.vol_forecast or 0.0), 0.01)
+        assets[asset] = {"base": entry.haircut, "reference_vol": vol, "current_vol": vol}
+    schedule = DynamicHaircut.from_parameters({"floor": floor, "cap": cap, "assets": assets})
+    return CalibratedHaircuts(**{f.name: getattr(schedule, f.name) for f in fields(schedule)})
 
 
-def calibrated_cross(parameters: CalibratedParameters | str | Path) -> CrossMargin:
+@dataclass(frozen=True)
+class CalibratedCrossMargin(CrossMargin):
+    """:class:`~marginlab.margin.cross.CrossMargin` over the calibrated rates; options are refused with an error that
+    names the model that margins them (``calibrated-portfolio``)."""
+
+    def margin(self, account: Account, market: MarketSnapshot) -> MarginResult:
+        for i, position in enumerate(account.positions):
+            if isinstance(position.instrument, Option):
+                raise InputError(
+                    f"positions[{i}]", position.instrument.symbol,
+                    f"{self.name} margins linear positions only (perpetuals, futures, spot); use calibrated-portfolio for options",
+                )
+        return super().margin(account, market)
+
+
+def calibrated_cross(parameters: ParameterSet | str | Path) -> CrossMargin:
     """Cross margin: calibrated rates per position, one pool with the dynamic haircuts."""
     params = _parameters(parameters)
-    return CrossMargin(calibrated_isolated(params), dynamic_haircuts(params), preset_name="calibrated-cross")
+    return CalibratedCrossMargin(calibrated_isolated(params), dynamic_haircuts(params), preset_name="calibrated-cross")
 
 
-def calibrated_risk_matrix(parameters: CalibratedParameters | str | Path, asset: str, points: int = GRID_POINTS) -> RiskMatrixModel:
+def calibrated_risk_matrix(parameters: ParameterSet | str | Path, asset: str, points: int = GRID_POINTS) -> RiskMatrixModel:
     """The risk-matrix model of one underlying (grid, vol shocks and loss factors from the file)."""
     params = _parameters(parameters)
     entry = params.asset(asset)
-    scan = float(entry["price_scan_range"])
-    extreme = entry["extreme_move"]
-    down = float(extreme["move"])
-    up = float(extreme.get("up", down))
-    cover = float(extreme["cover"])
+    scan = float(entry.price_scan_range)
+    down, up, cover = float(entry.extreme_move.down), float(entry.extreme_move.up), float(entry.extreme_move.cover)
     grid = ScenarioGrid.regular(
         spot_range=min(scan, 0.99),
         points=points,
         vol_shocks=("up", "none", "down"),
         extra=[(max(1.0 - down, 0.0), "up", cover), (1.0 + up, "up", cover)],
     )
-    shock = entry["vol_shock"]
+    shock = entry.vol_shock
     vol_shock = VolShock(
-        up_range=float(shock["up_30d"]),
-        down_range=float(shock["down_30d"]),
-        short_term_power=float(shock["short_term_power"]),
-        long_term_power=float(shock["long_term_power"]),
+        up_range=float(shock.up_30d),
+        down_range=float(shock.down_30d),
+        short_term_power=float(shock.short_tenor_power),
+        long_term_power=float(shock.long_tenor_power),
     )
     return RiskMatrixModel(
         grid,
         vol_shock,
-        mm_loss_factor=float(entry["maintenance_rate"]) / scan,
-        im_loss_factor=float(entry["initial_rate"]) / scan,
+        mm_loss_factor=float(entry.maintenance_rate) / scan,
+        im_loss_factor=float(entry.initial_rate) / scan,
         preset_name=f"calibrated-portfolio[{asset}]",
     )
 
@@ -158,7 +186,11 @@ class PerUnderlyingPortfolioMargin(MarginModel):
         scan_tables = []
         for underlying in account.underlyings:
             if underlying not in self.models:
-                raise UnknownAssetError("underlying", underlying, f"has no calibrated parameters (known: {sorted(self.models)})")
+                raise UnknownAssetError(
+                    "underlying", underlying,
+                    f"has no calibrated parameters (calibrated: {', '.join(sorted(self.models))}); add it to "
+                    "`marginlab calibrate --assets ...` and recalibrate",
+                )
             sub = Account(tuple(p for p in account.positions if p.underlying == underlying), account_id=account.account_id)
             result = self.models[underlying].margin(sub, market)
             initial += result.initial_margin_usd
@@ -197,14 +229,14 @@ class PerUnderlyingPortfolioMargin(MarginModel):
         )
 
 
-def calibrated_portfolio(parameters: CalibratedParameters | str | Path) -> PerUnderlyingPortfolioMargin:
+def calibrated_portfolio(parameters: ParameterSet | str | Path) -> PerUnderlyingPortfolioMargin:
     """Portfolio margin: calibrated risk-matrix grid per underlying, dynamic collateral haircuts."""
     params = _parameters(parameters)
     models = {asset: calibrated_risk_matrix(params, asset) for asset in params.assets}
     return PerUnderlyingPortfolioMargin(models, dynamic_haircuts(params), preset_name="calibrated-portfolio")
 
 
-def models_from_parameters(parameters: CalibratedParameters | str | Path) -> dict[str, MarginModel]:
+def models_from_parameters(parameters: ParameterSet | str | Path) -> dict[str, MarginModel]:
     """``{"calibrated-isolated", "calibrated-cross", "calibrated-portfolio"}`` models of a parameter file."""
     params = _parameters(parameters)
     return {

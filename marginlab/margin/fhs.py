@@ -36,7 +36,7 @@ did on some past day, scaled to today's volatility?". It works in five steps.
 
 Risk measures over the ``n`` scenario losses ``L`` (loss = minus P&L), with ``k = ceil((1 - alpha) n)``:
 ``VaR`` is the k-th largest loss (the empirical alpha-quantile, ``inverted_cdf``) and ``ES`` the
-mean of the k largest losses, so ``ES >= VaR`` always (:func:`marginlab.calibration.risk_measures.tail_measures`,
+mean of the k largest losses, so ``ES >= VaR`` always (:func:`marginlab.stats.risk_measures.tail_measures`,
 re-exported here). Both are floored at 0.
 
 Stress component: the worst loss over the *stress scenarios*, by default every **unfiltered**
@@ -75,21 +75,20 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from marginlab.account import Account
-from marginlab.calibration.garch import ewma_variance_forecasts
-from marginlab.calibration.haircuts import square_root_impact
-from marginlab.calibration.risk_measures import tail_measures
 from marginlab.exceptions import DataWarning, InputError, ParameterError, UnknownAssetError
 from marginlab.instruments import Position
 from marginlab.margin.base import MarginModel, MarginResult
 from marginlab.market import MarketSnapshot
 from marginlab.pricing import black76_price
+from marginlab.stats.ewma import EWMA_SEED_DAYS as EWMA_SEED_DAYS  # re-exported
+from marginlab.stats.ewma import ewma_volatility_forecasts
+from marginlab.stats.impact import square_root_impact
+from marginlab.stats.risk_measures import tail_measures
 from marginlab.valuation import PositionValuation, equity_usd, value_positions
 
-#: Days used to seed the EWMA variance (mean of squared returns over the first days).
-EWMA_SEED_DAYS = 30
 #: Smallest implied volatility a scenario may produce (annualised fraction).
 MIN_SCENARIO_VOL = 1e-4
 #: Implied-vol proxy: share of the EWMA realised-vol relative change passed to implied vols.
@@ -102,38 +101,6 @@ LiquidityAddon = Callable[[Position, float, float], float]
 
 
 # --------------------------------------------------------------------------- filtering
-def ewma_volatility(returns: ArrayLike, ewma_lambda: float = 0.94, seed_days: int = EWMA_SEED_DAYS) -> NDArray[np.float64]:
-    """EWMA (RiskMetrics) daily volatility forecasts, one row more than ``returns``.
-
-    Row ``t`` is the forecast for day ``t`` made with returns up to ``t - 1``; the last row is the
-    forecast for the day after the sample. Zero-mean returns are assumed.
-
-    Parameters
-    ----------
-    returns : array_like, shape (n,) or (n, k)
-        Daily log returns (fractions), no NaN.
-    ewma_lambda : float
-        Decay in (0, 1).
-    seed_days : int
-        The initial variance is the mean of squared returns over the first ``min(seed_days, n)`` days.
-
-    Computed by the canonical :func:`marginlab.calibration.garch.ewma_variance_forecasts` (``seed="mean"``);
-    :func:`marginlab.calibration.garch.ewma_volatility` is the same recursion seeded with ``arch``'s backcast
-    and aligned on the return dates (``n`` rows).
-
-    >>> np.round(ewma_volatility(np.array([0.01, -0.01, 0.01]), 0.94), 6)
-    array([0.01, 0.01, 0.01, 0.01])
-    """
-    _check_lambda(ewma_lambda)
-    values = np.asarray(returns, dtype=np.float64)
-    if len(values) == 0:
-        raise InputError("returns", "empty", "needs at least one return")
-    if not np.all(np.isfinite(values)):
-        raise InputError("returns", "non-finite", "daily returns contain NaN or inf")
-    return np.sqrt(ewma_variance_forecasts(values, ewma_lambda, seed="mean", seed_days=max(1, seed_days)))
-
-
-
 def _check_lambda(ewma_lambda: float) -> None:
     if not (isinstance(ewma_lambda, int | float) and 0 < ewma_lambda < 1):
         raise ParameterError("ewma_lambda", ewma_lambda, "must be in (0, 1)")
@@ -316,7 +283,7 @@ class HistoricalScenarios:
             returns = self.returns.to_numpy()
             current = np.sqrt(ewma_lambda * vol[-1] ** 2 + (1 - ewma_lambda) * returns[-1] ** 2)
             return vol, current
-        vol = ewma_volatility(self.returns.to_numpy(), ewma_lambda)
+        vol = ewma_volatility_forecasts(self.returns.to_numpy(), ewma_lambda)
         return vol[:-1], vol[-1]
 
     def _vol_changes(
@@ -894,7 +861,7 @@ def crisis_scenarios(
         if dvol is not None and day in dvol.index and start in dvol.index:
             return simple, float(dvol[day] / dvol[start] - 1.0)
         history = closes.loc[:day].iloc[-400:]
-        vol = ewma_volatility(np.diff(np.log(history.to_numpy(dtype=np.float64))), ewma_lambda)
+        vol = ewma_volatility_forecasts(np.diff(np.log(history.to_numpy(dtype=np.float64))), ewma_lambda)
         return simple, float(realised_vol_beta * (vol[-1] / vol[-1 - horizon_days] - 1.0))
 
     for name, when in days.items():

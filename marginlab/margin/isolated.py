@@ -390,7 +390,7 @@ class CoinOptionRule:
 
 
 @dataclass(frozen=True)
-class LiquidationPolicy:
+class VenueLiquidationRule:
     """How a venue liquidates, as data for the liquidation analysis (worked example E1, Hyperliquid).
 
     Positions with a notional above ``partial_above_usd`` are liquidated ``partial_fraction`` at a
@@ -486,7 +486,7 @@ class IsolatedMargin(MarginModel):
     open_interest_usd : mapping asset -> float
         Market-wide open interest for rules scaled by it (dYdX).
     preset_name : str
-    liquidation_policy : LiquidationPolicy, optional
+    liquidation_policy : VenueLiquidationRule, optional
         How the venue liquidates (partial steps, backstop), reported in ``details`` for the
         liquidation analysis; it does not change the requirements.
     """
@@ -495,7 +495,7 @@ class IsolatedMargin(MarginModel):
     option_rule: CoinOptionRule | None = None
     open_interest_usd: Mapping[str, float] = field(default_factory=dict)
     preset_name: str = ""
-    liquidation_policy: LiquidationPolicy | None = None
+    liquidation_policy: VenueLiquidationRule | None = None
     family: ClassVar[str] = "isolated"
 
     def __post_init__(self) -> None:

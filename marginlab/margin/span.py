@@ -54,11 +54,12 @@ from marginlab.margin.risk_matrix import Book, RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid, VolShock
 from marginlab.margin.span_xml import SpanRiskParameters
 from marginlab.market import MarketSnapshot
+from marginlab.parameters import SPAN_EXTREME_COVER
 
 _THIRDS = {0.0: "0", 1 / 3: "+1/3", -1 / 3: "-1/3", 2 / 3: "+2/3", -2 / 3: "-2/3", 1.0: "+1", -1.0: "-1"}
 
 
-def span_grid(extreme_multiple: float = 2.0, extreme_cover: float = 0.35, third: float = 0.333, two_thirds: float = 0.667) -> ScenarioGrid:
+def span_grid(extreme_multiple: float = 2.0, extreme_cover: float = SPAN_EXTREME_COVER, third: float = 0.333, two_thirds: float = 0.667) -> ScenarioGrid:
     """The 16 SPAN scenarios (B) as moves in units of the price scan range, labelled in those units.
 
     >>> span_grid().label(12), span_grid().label(14)
@@ -185,7 +186,7 @@ class SpanModel(MarginModel):
     price_scan_range: Mapping[str, float]
     vol_scan_range: float = 0.0
     extreme_multiple: float = 2.0
-    extreme_cover: float = 0.35
+    extreme_cover: float = SPAN_EXTREME_COVER
     calendar_spreads: Mapping[str, CalendarSpreadTable] = field(default_factory=dict)
     inter_spreads: tuple[InterCommoditySpread, ...] = ()
     short_option_minimum_usd: Mapping[str, float] = field(default_factory=dict)

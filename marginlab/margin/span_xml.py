@@ -64,8 +64,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from marginlab.exceptions import FileFormatError
 
 N_SCENARIOS = 16
@@ -385,9 +383,7 @@ def read_risk_arrays(path: str | Path) -> SpanRiskParameters:
             raise FileFormatError(f"{file}: no contracts")
         return SpanRiskParameters(contracts, source=str(file))
     if suffix in (".yaml", ".yml"):
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise FileFormatError(f"{file}: not valid YAML ({exc})") from None
-        return risk_parameters_from_dict(data, str(file))
+        from marginlab.fileio import load_yaml
+
+        return risk_parameters_from_dict(load_yaml(text, str(file)), str(file))
     raise FileFormatError(f"{file}: unknown risk-array file type {suffix!r} (expected .spn, .xml, .csv, .yaml)")

@@ -15,14 +15,14 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from marginlab.analysis.scenarios import MarketPath, scenario_path
 
 from marginlab.analysis.book import BookMargin, BookState, PseudoAccounts, StepMarket, book_margin
 from marginlab.analysis.liquidation import FlatRateModel, LiquidationPolicy, market_equity_usd
 from marginlab.analysis.replay import book_expiries, replay
-from marginlab.analysis.scenarios import MarketPath, scenario_path
 from marginlab.analysis.synthetic import strategies_for_models, synthetic_book
-from marginlab.calibration.params import CalibratedParameters, example_document
 from marginlab.margin.presets import available_models, get_model
+from marginlab.parameters import example_parameters
 
 TEXT = ("time", "account_id", "action", "symbol", "step")
 
@@ -36,7 +36,7 @@ def crash_path() -> MarketPath:
 
 @pytest.fixture(scope="module", autouse=True)
 def parameter_file(tmp_path_factory):  # type: ignore[no-untyped-def]
-    path = CalibratedParameters(example_document()).save(tmp_path_factory.mktemp("params") / "p.json")
+    path = example_parameters().save(tmp_path_factory.mktemp("params") / "p.json")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MARGINLAB_PARAMETER_FILE", str(path))
         yield path

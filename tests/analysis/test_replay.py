@@ -12,7 +12,7 @@ import pytest
 from marginlab.account import Account
 from marginlab.analysis.liquidation import FlatRateModel
 from marginlab.analysis.replay import replay, settle_expired
-from marginlab.analysis.scenarios import SCENARIOS, MarketPath, get_scenario, list_scenarios, scenario_path
+from marginlab.analysis.stress_scenarios import SCENARIOS, MarketPath, get_scenario, list_scenarios, scenario_path
 from marginlab.analysis.synthetic import synthetic_book
 from marginlab.data import snapshot_available
 from marginlab.exceptions import EmptyPortfolioError, InputError, ParameterError, UnknownAssetError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from marginlab.analysis.synthetic import STRATEGIES, describe_book, round_strike, synthetic_book
+from marginlab.analysis.synthetic import STRATEGIES, describe_book, round_to_index_grid, synthetic_book
 from marginlab.exceptions import InputError, ParameterError, UnknownAssetError
 from marginlab.market import MarketSnapshot
 
@@ -56,8 +56,8 @@ def test_option_strategies_have_expiries_after_as_of_and_round_strikes(market):
 
 
 def test_round_strike():
-    assert round_strike(117_340.0, 100_000.0) == 117_000.0
-    assert round_strike(2_555.0, 3_000.0) == 2_560.0
+    assert round_to_index_grid(117_340.0, 100_000.0) == 117_000.0
+    assert round_to_index_grid(2_555.0, 3_000.0) == 2_560.0
 
 
 @pytest.mark.parametrize(

@@ -181,3 +181,39 @@ def test_input_errors():
         fit_garch(pd.Series([0.01, -0.01] * 100), vol_model="figarch")
     with pytest.raises(InputError, match="window"):
         rolling_forecast(pd.Series([0.01, -0.01] * 400), min_obs=500, window=100)
+
+
+def test_asymmetric_ewma_hand_calculation_and_symmetric_case():
+    from marginlab.calibration.garch import asymmetric_ewma_variance
+    from marginlab.stats.ewma import ewma_variance_forecasts
+
+    r = np.array([0.02, -0.03, 0.01, -0.05])
+    out = asymmetric_ewma_variance(r, 0.9, 0.8, seed_days=2)
+    s0 = (0.02**2 + 0.03**2) / 2  # mean of the first two squared returns
+    s1 = 0.9 * s0 + 0.1 * 0.02**2  # a rise: decay 0.9
+    s2 = 0.8 * s1 + 0.2 * 0.03**2  # a fall: decay 0.8
+    s3 = 0.9 * s2 + 0.1 * 0.01**2
+    s4 = 0.8 * s3 + 0.2 * 0.05**2
+    np.testing.assert_allclose(out, [s0, s1, s2, s3, s4], rtol=1e-14)
+    np.testing.assert_allclose(asymmetric_ewma_variance(r, 0.9, 0.9, seed_days=2),
+                               ewma_variance_forecasts(r, 0.9, seed="mean", seed_days=2), rtol=1e-14)
+    with pytest.raises(Exception, match="decay_after_fall"):
+        asymmetric_ewma_variance(r, 0.9, 1.5)
+
+
+def test_ewma_forecast_frame_no_look_ahead_and_alignment():
+    from marginlab.calibration.garch import asymmetric_ewma_variance, ewma_forecast
+
+    rng = np.random.default_rng(5)
+    returns = pd.Series(rng.normal(0, 0.03, 900), index=pd.date_range("2020-01-01", periods=900, tz="UTC"))
+    frame = ewma_forecast(returns, 0.97, 0.87, min_obs=500, horizon_days=2)
+    variance = asymmetric_ewma_variance(returns.to_numpy(), 0.97, 0.87)
+    # row for date index[k+1] = forecast made with returns up to index[k]
+    assert frame.loc[returns.index[600], "vol_1d"] == pytest.approx(math.sqrt(variance[600]))
+    assert frame.loc[returns.index[600], "std_residual"] == pytest.approx(returns.iloc[600] / math.sqrt(variance[600]))
+    assert frame.loc[returns.index[600], "vol_h"] == pytest.approx(math.sqrt(2 * variance[600]))
+    assert int((~frame["in_sample"]).sum()) == 900 - 499  # forecasts made at the 500th .. 900th return
+    cut = ewma_forecast(returns.iloc[:700], 0.97, 0.87, min_obs=500, horizon_days=2)
+    # cutting the data leaves every earlier forecast unchanged; the last row (the day after the cut) has no realised return yet
+    pd.testing.assert_frame_equal(cut.iloc[:-1], frame.loc[cut.index[:-1]], check_freq=False)
+    assert cut["vol_1d"].iloc[-1] == frame.loc[cut.index[-1], "vol_1d"] and np.isnan(cut["std_residual"].iloc[-1])

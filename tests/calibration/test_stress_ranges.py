@@ -17,6 +17,7 @@ from marginlab.calibration.stress_ranges import (
     _blocks,
     tail_coverage_table,
     vol_scan_ranges,
+    vol_shock_30d,
 )
 from marginlab.exceptions import InputError, ParameterError
 
@@ -135,10 +136,13 @@ def test_vol_scan_ranges_closed_form():
     q = 0.05 * math.sqrt(2) * stats.norm.ppf(0.99)
     assert ranges.vol_up_range == pytest.approx(math.expm1(q), rel=0.05)
     assert ranges.vol_down_range == pytest.approx(-math.expm1(-q), rel=0.05)
-    assert ranges.powers_source == "deribit-default"
+    assert ranges.powers_source == "derive-default"
     shocks = ranges.shocks([7, 30, 180])
-    # (30 / DTE)^p term structure: 7 DTE up shock = range * (30/7)^0.3
+    # (30 / DTE)^p term structure, p = short-tenor power 0.30 at or below 30 days, long-tenor 0.13 beyond, up AND down
     assert shocks.loc[0, "vol_up"] == pytest.approx(ranges.vol_up_range * (30 / 7) ** 0.3)
+    assert shocks.loc[0, "vol_down"] == pytest.approx(ranges.vol_down_range * (30 / 7) ** 0.3)
+    assert shocks.loc[2, "vol_up"] == pytest.approx(ranges.vol_up_range * (30 / 180) ** 0.13)
+    assert shocks.loc[2, "vol_down"] == pytest.approx(ranges.vol_down_range * (30 / 180) ** 0.13)
     assert shocks["vol_up"].is_monotonic_decreasing
     with pytest.raises(InputError, match="positive"):
         vol_scan_ranges(pd.Series([50.0, -1.0] * 100))
@@ -256,3 +260,122 @@ def test_out_of_sample_pool_switch_counts_independent_shocks(simulated):
         assert frame.loc[day, "scan_down"] == pytest.approx(expected, rel=1e-10)
     with pytest.raises(ParameterError, match="out_of_sample_min_independent"):
         StressRangeModel(out_of_sample_min_independent=0)
+
+
+# ------------------------------------------------------------------ EWMA volatility, rolling pool, APC order, vol shocks
+@pytest.fixture(scope="module")
+def simulated_long():
+    returns = simulate_garch(2500, omega=0.05, alpha=0.08, gamma=0.04, beta=0.88, nu=5, rng=7)
+    return returns
+
+
+def test_ewma_rolling_pool_rate_by_hand(simulated_long):
+    """The rate of date d = -expm1(vol_d sqrt(h) q_p), q_p the numpy quantile of the h-day shocks of the last
+    pool_window_days days, vol_d the asymmetric EWMA written out as a loop here."""
+    returns = simulated_long
+    model = StressRangeModel(confidence=0.99, horizon_days=2, vol_model="ewma", ewma_decay=0.97, ewma_decay_after_fall=0.87,
+                             pool_window_days=400, min_pool=250, min_obs=500, extreme_moves="none", progress=False)
+    frame = model.fit(returns).frame
+    x = returns.to_numpy()
+    variance = [np.mean(x[:30] ** 2)]
+    for r in x:
+        lam = 0.87 if r < 0 else 0.97
+        variance.append(lam * variance[-1] + (1 - lam) * r * r)
+    vol = np.sqrt(np.array(variance))  # vol[t] = forecast for day t
+    z = x / vol[:-1]
+    for t in (800, 1500, 2400):  # the rate set at the close of day t (frame row t + 1)
+        blocks = (z[t - 400 + 1 - 1 : t + 1][:-1] + z[t - 400 + 1 : t + 1]) / math.sqrt(2)  # blocks ending t-399..t
+        q = np.quantile(blocks, 0.01)
+        expected = -math.expm1(vol[t + 1] * math.sqrt(2) * q)
+        row = frame.loc[returns.index[t + 1]]
+        assert row["pool_size"] == 400
+        assert row["scan_down"] == pytest.approx(expected, rel=1e-9)
+    assert frame["extreme_move"].isna().all()
+
+
+def test_no_look_ahead_when_the_data_are_cut(simulated_long):
+    """Cutting the history at an earlier date leaves every earlier rate unchanged (APC tool included)."""
+    returns = simulated_long
+    model = StressRangeModel(confidence=0.997, horizon_days=2, vol_model="ewma", ewma_decay=0.97, ewma_decay_after_fall=0.87,
+                             pool_window_days=1000, anti_procyclicality=AntiProcyclicality(smoothing_lambda=0.985, slow_ewma_lambda=0.995),
+                             extreme_moves="none", progress=False)
+    full = model.fit(returns).frame
+    cut = model.fit(returns.iloc[:1800]).frame
+    common = cut.index
+    pd.testing.assert_series_equal(full.loc[common, "scan_down"], cut["scan_down"], rtol=1e-12)
+
+
+def test_floor_is_applied_before_smoothing(simulated_long):
+    """With a floor and smoothing, the result is the EWMA of max(base, floor): a jump of the floor is phased in."""
+    returns = simulated_long
+    tools = AntiProcyclicality(smoothing_lambda=0.9, slow_ewma_lambda=0.995)
+    kwargs = dict(confidence=0.99, horizon_days=1, vol_model="ewma", pool_window_days=500, extreme_moves="none", progress=False)
+    base = StressRangeModel(**kwargs).fit(returns).frame
+    floored = StressRangeModel(**kwargs, anti_procyclicality=AntiProcyclicality(slow_ewma_lambda=0.995)).fit(returns).frame
+    smoothed = StressRangeModel(**kwargs, anti_procyclicality=tools).fit(returns).frame
+    expected = floored["scan_down"].ewm(alpha=0.1, adjust=False).mean()
+    np.testing.assert_allclose(smoothed["scan_down"].to_numpy(), expected.to_numpy(), rtol=1e-12)
+    assert (floored["scan_down"] >= base["scan_down"] - 1e-15).all()
+    # smoothing: no one-day rise above (1 - s) x the day's jump of the floored rate
+    rise = smoothed["scan_down"].diff().max()
+    assert rise <= 0.1 * floored["scan_down"].diff().max() + 1e-12 or rise <= 0.1 * floored["scan_down"].max()
+
+
+def test_extreme_moves_last_matches_all_on_the_last_date(simulated):
+    returns, garch = simulated
+    kwargs = dict(confidence=0.99, horizon_days=2, refit_every_days=250, progress=False)
+    every = StressRangeModel(**kwargs, extreme_moves="all").fit(returns, garch=garch).frame
+    last = StressRangeModel(**kwargs, extreme_moves="last").fit(returns, garch=garch).frame
+    assert last["extreme_move"].iloc[:-1].isna().all()
+    assert last["extreme_move"].iloc[-1] == pytest.approx(every["extreme_move"].iloc[-1], rel=1e-9) or (
+        (len(every) - 1) % 250 != 0  # "all" reuses a fit made up to 249 days earlier; "last" refits on the last date
+    )
+    pd.testing.assert_series_equal(every["scan_down"], last["scan_down"])
+    with pytest.raises(InputError, match="extreme_moves"):
+        StressRangeModel(extreme_moves="some")  # type: ignore[arg-type]
+
+
+def test_vol_shock_30d_scaled_realised_by_hand():
+    from marginlab.calibration.methodology import VolShockSpec
+    from marginlab.stats.ewma import ewma_volatility
+
+    days = pd.date_range("2020-01-01", periods=1500, tz="UTC")
+    rng = np.random.default_rng(1)
+    dvol = pd.Series(60 * np.exp(np.cumsum(rng.normal(0, 0.04, 1500))), index=days)
+    ref_returns = pd.Series(rng.normal(0, 0.03, 1500), index=days)
+    returns = pd.Series(rng.standard_t(4, 1500) * 0.05, index=days)
+    spec = VolShockSpec(cap_up=5.0, cap_down=0.9)
+    up, down, source = vol_shock_30d("XYZ", returns, None, {"BTC": (dvol, ref_returns)}, spec)
+
+    def quantiles(levels):
+        changes = np.log(levels).diff(2).dropna().to_numpy()
+        return np.quantile(changes, [0.01, 0.99])
+
+    implied_low, implied_high = quantiles(dvol)
+    _, ref_high = quantiles(ewma_volatility(ref_returns, 0.94))
+    _, own_high = quantiles(ewma_volatility(returns, 0.94))
+    assert up == pytest.approx(math.expm1(implied_high / ref_high * own_high))
+    assert down == pytest.approx(-math.expm1(implied_low))
+    assert source.startswith("realised vol scaled")
+    capped_up, _, capped_source = vol_shock_30d("XYZ", returns, None, {"BTC": (dvol, ref_returns)}, VolShockSpec(cap_up=0.01))
+    assert capped_up == 0.01 and "capped" in capped_source
+    direct_up, direct_down, direct_source = vol_shock_30d("BTC", ref_returns, dvol, {}, spec)
+    assert direct_up == pytest.approx(math.expm1(implied_high)) and direct_source == "implied-vol index"
+
+
+def test_historical_floor_of_the_last_row_and_its_window():
+    """The row after the data (what a calibration publishes) carries the worst h-day moves known, over the window."""
+    rng = np.random.default_rng(11)
+    values = rng.normal(0, 0.02, 1400)
+    values[100] = -0.5  # an early crash (a 39% fall), outside a 500-day window at the end
+    values[1300] = -0.2  # a recent one (18%)
+    returns = pd.Series(values, index=pd.date_range("2020-01-01", periods=1400, tz="UTC"))
+    kwargs = dict(confidence=0.99, horizon_days=1, vol_model="ewma", pool_window_days=500, extreme_moves="last",
+                  extreme_vol="current", progress=False)
+    whole = StressRangeModel(**kwargs).fit(returns).latest()
+    recent = StressRangeModel(**kwargs, extreme_window_days=500).fit(returns).latest()
+    assert whole["historical_worst_down"] == pytest.approx(-math.expm1(-0.5))
+    assert recent["historical_worst_down"] == pytest.approx(-math.expm1(-0.2))
+    assert recent["extreme_down"] >= recent["historical_worst_down"]
+    with pytest.raises(ParameterError, match="extreme_window_days"):
+        StressRangeModel(extreme_window_days=1)

@@ -80,11 +80,7 @@ def test_margin_result_rejects_non_finite_totals(field: str, bad: float) -> None
 
 
 def _parameter_file(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from marginlab.calibration.params import CalibratedParameters, example_document
-
-    document = example_document()
-    document["assets"]["ETH"] = dict(document["assets"]["BTC"])
-    monkeypatch.setenv("MARGINLAB_PARAMETER_FILE", str(CalibratedParameters(document).save(tmp_path / "parameters.yaml")))
+    monkeypatch.setenv("MARGINLAB_PARAMETER_FILE", str(_btc_eth_parameters().save(tmp_path / "parameters.yaml")))
 
 
 HUGE_MARKET = MarketSnapshot.from_dict(
@@ -148,3 +144,14 @@ def test_splitting_positions_into_fills_never_changes_the_totals(pieces: list[in
         for field in ("initial_margin_usd", "maintenance_margin_usd", "equity_usd"):
             assert getattr(split, field) == pytest.approx(getattr(netted, field), rel=1e-9, abs=1e-6), (name, field)
         assert len(split.positions) == len(fills) or name == "okx-pm"
+
+
+def _btc_eth_parameters():  # type: ignore[no-untyped-def]
+    """The package's example parameter set (BTC) with ETH given the same record."""
+    import dataclasses
+
+    from marginlab.parameters import example_parameters
+
+    example = example_parameters()
+    eth = dataclasses.replace(example.assets["BTC"], asset="ETH")
+    return dataclasses.replace(example, assets={**example.assets, "ETH": eth})

@@ -21,11 +21,11 @@ from marginlab.instruments import Option, Perpetual, Position, Spot
 from marginlab.margin.fhs import (
     FilteredHistoricalMargin,
     HistoricalScenarios,
-    ewma_volatility,
     square_root_liquidity_addon,
     tail_measures,
 )
 from marginlab.market import MarketSnapshot
+from marginlab.stats.ewma import ewma_volatility_forecasts as ewma_volatility
 
 AS_OF = "2030-01-01T00:00:00Z"
 

@@ -455,14 +455,14 @@ def test_rows_of_one_option_net() -> None:
 
 
 def test_e1_liquidation_policy_is_preset_data() -> None:
-    from marginlab.margin.isolated import LiquidationPolicy
+    from marginlab.margin.isolated import VenueLiquidationRule
 
     # E1: over $100k liquidated 20% at a time, 30 s apart; backstop below 2/3 of MM
     policy = hyperliquid().margin(account(perp("BTC", 2)), market()).details["liquidation_policy"]
     assert (policy.partial_above_usd, policy.partial_fraction, policy.partial_interval_seconds) == (100_000.0, 0.2, 30.0)
     assert policy.backstop_below_mm_fraction == pytest.approx(2 / 3)
     with pytest.raises(ParameterError, match="partial_fraction"):
-        LiquidationPolicy(partial_fraction=0.0)
+        VenueLiquidationRule(partial_fraction=0.0)
 
 
 def test_rows_with_their_own_collateral_are_distinct_isolated_positions() -> None:

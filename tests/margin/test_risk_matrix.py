@@ -320,12 +320,9 @@ def test_btc_eth_account_scan_risk_per_underlying_adds_up() -> None:
 
 
 def test_calibrated_per_underlying_model_shows_one_scan_row_per_underlying() -> None:
-    from marginlab.calibration.params import CalibratedParameters, example_document
     from marginlab.margin.calibrated import calibrated_portfolio
 
-    document = example_document()
-    document["assets"]["ETH"] = dict(document["assets"]["BTC"])
-    model = calibrated_portfolio(CalibratedParameters(document))
+    model = calibrated_portfolio(_btc_eth_parameters())
     account = Account([Position(Perpetual("BTC"), 1.0), Position(Perpetual("ETH"), -10.0)], cash_usd=50_000)
     result = model.margin(account, _market())
     # a lone perpetual is charged its calibrated rate (6% MM) per underlying: 6,000 + 10 x 4,000 x 6% = 8,400
@@ -355,3 +352,14 @@ def test_margin_book_overflow_raises_numerical_error_naming_the_account() -> Non
     book = Book.build(table, [0, 1], [0, 0], [1.0, -1e306], cash_usd=[0.0, 1e306], account_ids=["fine", "huge"])
     with pytest.raises(NumericalError, match=r"margin_usd\[huge\]"):
         PERP_GRID.margin_book(book)
+
+
+def _btc_eth_parameters():  # type: ignore[no-untyped-def]
+    """The package's example parameter set (BTC) with ETH given the same record."""
+    import dataclasses
+
+    from marginlab.parameters import example_parameters
+
+    example = example_parameters()
+    eth = dataclasses.replace(example.assets["BTC"], asset="ETH")
+    return dataclasses.replace(example, assets={**example.assets, "ETH": eth})

@@ -47,9 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from marginlab.exceptions import FileFormatError, ParameterError, UnknownAssetError
+from marginlab.fileio import read_mapping
 
 #: Environment variable naming extra folders of venue files (``os.pathsep``-separated).
 VENUES_ENV = "MARGINLAB_VENUES"
@@ -152,12 +151,7 @@ def read_venue_file(path: str | Path) -> VenueSpec:
 @functools.lru_cache(maxsize=256)
 def _read_cached(path: str, mtime_ns: int, size: int) -> VenueSpec:
     file = Path(path)
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise FileFormatError(f"{file}: cannot read venue file ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise FileFormatError(f"{file}: not valid YAML ({exc})") from None
+    data = read_mapping(file, "venue file")  # the package's strict loader: UTF-8, no duplicate keys
     return parse_venue(data, str(file), file)
 
 
@@ -260,7 +254,7 @@ def _linear_rule(raw: Any, where: str, tiers: Mapping[str, Any]) -> Any:
 
 
 def _isolated(spec: VenueSpec, open_interest_usd: Mapping[str, float] | None = None, name: str | None = None) -> Any:
-    from marginlab.margin.isolated import CoinOptionRule, IsolatedMargin, LiquidationPolicy
+    from marginlab.margin.isolated import CoinOptionRule, IsolatedMargin, VenueLiquidationRule
 
     p = spec.parameters
     where = f"{spec.name}.parameters"
@@ -274,7 +268,7 @@ def _isolated(spec: VenueSpec, open_interest_usd: Mapping[str, float] | None = N
     if option is not None:
         option_rule = CoinOptionRule(**{k: _float(v, f"{where}.option_rule.{k}") for k, v in option.items() if k != "type"})
     policy = p.get("liquidation_policy")
-    liquidation = None if policy is None else LiquidationPolicy(**{k: _float(v, f"{where}.liquidation_policy.{k}") for k, v in policy.items()})
+    liquidation = None if policy is None else VenueLiquidationRule(**{k: _float(v, f"{where}.liquidation_policy.{k}") for k, v in policy.items()})
     return IsolatedMargin(rules, option_rule, open_interest_usd=dict(open_interest_usd or {}), preset_name=name or spec.name,
                           liquidation_policy=liquidation)
 
@@ -460,12 +454,7 @@ def read_runtime_inputs(open_interest: Sequence[str] | str | None = None) -> dic
             table[asset.strip()] = number
             continue
         file = Path(item)
-        try:
-            data = yaml.safe_load(file.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise FileFormatError(f"{file}: cannot read the open-interest file ({exc.strerror}); give ASSET=USD or a YAML/JSON file") from None
-        except yaml.YAMLError as exc:
-            raise FileFormatError(f"{file}: not valid YAML/JSON ({exc})") from None
+        data = read_mapping(file, "open-interest file (or give ASSET=USD)")
         if isinstance(data, Mapping) and "open_interest_usd" in data:
             data = data["open_interest_usd"]
         if not isinstance(data, Mapping):

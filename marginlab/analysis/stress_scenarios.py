@@ -24,7 +24,7 @@ Two steps: the base market (the last day of data on or before ``base_date``, or 
 snapshot), then the same market with ``spot_factors`` applied (``"*"`` = every non-stable
 asset) and vols multiplied by ``vol_factor``.
 
->>> from marginlab.analysis.scenarios import list_scenarios
+>>> from marginlab.analysis.stress_scenarios import list_scenarios
 >>> list_scenarios()["name"].tolist()[:3]
 ['covid-2020-03-12', 'may-2021-05-19', 'luna-ust-2022-05']
 """
@@ -194,10 +194,10 @@ class MarketPath:
 def _ewma_vol(closes: pd.Series) -> pd.Series:
     """Annualised EWMA vol at the end of each day, *including* that day's return (seeded with the first squared return).
 
-    Rows ``[1:]`` of :func:`marginlab.calibration.garch.ewma_variance_forecasts` (``seed="mean"``, ``seed_days=1``),
+    Rows ``[1:]`` of :func:`marginlab.stats.ewma.ewma_variance_forecasts` (``seed="mean"``, ``seed_days=1``),
     i.e. ``pandas`` ``ewm(alpha=1 - lambda, adjust=False)`` of the squared returns.
     """
-    from marginlab.calibration.garch import ewma_variance_forecasts
+    from marginlab.stats.ewma import ewma_variance_forecasts
 
     returns = np.log(closes).diff().dropna()
     variance = ewma_variance_forecasts(returns.to_numpy(), EWMA_LAMBDA, seed="mean", seed_days=1)[1:]

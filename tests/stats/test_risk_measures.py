@@ -1,4 +1,4 @@
-"""Tests of marginlab.calibration.risk_measures against hand calculations and closed forms."""
+"""Tests of marginlab.stats.risk_measures against hand calculations and closed forms."""
 
 import numpy as np
 import pytest
@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from marginlab.calibration.risk_measures import expected_shortfall, tail_measures, value_at_risk
 from marginlab.exceptions import InputError, ParameterError
+from marginlab.stats.risk_measures import expected_shortfall, tail_measures, value_at_risk
 
 
 def test_hand_example():

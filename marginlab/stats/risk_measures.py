@@ -9,9 +9,9 @@ Other conventions in marginlab, deliberately different (they are part of their m
 
 * :func:`tail_measures` (here; the FHS margin uses it): *losses* in, ``k = ceil((1 - alpha) n)``, VaR the k-th
   largest loss (``inverted_cdf``, no interpolation), ES the mean of the k largest (so ``ES >= VaR`` always).
-* :func:`marginlab.calibration.haircuts.drop_risk`: VaR the linear-interpolation quantile (as here), ES the mean of
+* :func:`drop_risk` (here; the haircuts use it): VaR the linear-interpolation quantile (as here), ES the mean of
   the ``max(1, floor((1 - alpha) n))`` largest losses.
-* :func:`marginlab.calibration.depeg.weighted_expected_shortfall`: ES of a *weighted* discrete distribution,
+* :func:`weighted_expected_shortfall` (here; the depeg model uses it): ES of a *weighted* discrete distribution,
   splitting the atom at the boundary (equals :func:`tail_measures`' ES when weights are equal and
   ``(1 - alpha) n`` is an integer).
 
@@ -37,7 +37,7 @@ from marginlab.exceptions import InputError, ParameterError
 
 ArrayLike = np.ndarray | pd.Series | list | tuple
 
-__all__ = ["expected_shortfall", "tail_measures", "value_at_risk"]
+__all__ = ["drop_risk", "expected_shortfall", "tail_measures", "value_at_risk", "weighted_expected_shortfall"]
 
 
 def _check(sample: ArrayLike, alpha: float) -> np.ndarray:
@@ -119,3 +119,55 @@ def tail_measures(losses: NDArray[np.float64], confidence: float) -> tuple[float
     order = np.argsort(-losses, kind="stable")
     tail = order[:tail_count]
     return float(losses[tail[-1]]), float(losses[tail].mean()), tail
+
+
+def drop_risk(horizon_log_returns: np.ndarray, confidence: float) -> dict[str, float]:
+    """VaR and ES at ``confidence`` of the log loss ``-R`` and of the price drop ``1 - exp(R)``.
+
+    Returns a dict with ``var_log, es_log, var, es`` (positive = loss). VaR is the linear-interpolation quantile
+    (as :func:`value_at_risk`), ES the mean of the ``max(1, floor((1 - c) n))``
+    worst outcomes -- a different tail count from :func:`tail_measures`
+    (``ceil``) and from ``expected_shortfall`` (at or below the quantile); kept because the haircut specification and
+    its tests use it.
+
+    >>> out = drop_risk(np.log([0.5, 0.9, 1.0, 1.1]), 0.5)
+    >>> round(out["es"], 6)  # mean of the two worst drops 50% and 10%
+    0.3
+    """
+    if not 0.5 <= confidence < 1.0:
+        raise ParameterError("confidence", confidence, "must lie in [0.5, 1)")
+    r = np.asarray(horizon_log_returns, dtype=float)
+    losses = -r
+    n = losses.size
+    tail_count = max(int(math.floor(n * (1.0 - confidence) + 1e-9)), 1)
+    worst = np.sort(losses)[::-1]
+    var_log = float(np.quantile(losses, confidence))
+    es_log = float(worst[:tail_count].mean())
+    return {
+        "var_log": var_log,
+        "es_log": es_log,
+        "var": float(1.0 - math.exp(-var_log)),
+        "es": float(np.mean(1.0 - np.exp(-worst[:tail_count]))),
+    }
+
+
+def weighted_expected_shortfall(losses: np.ndarray, weights: np.ndarray, confidence: float) -> float:
+    """Expected shortfall of a discrete loss distribution (positive = loss).
+
+    The mean of the worst ``1 - confidence`` probability mass, splitting the atom at the boundary. With equal weights
+    and ``(1 - confidence) n`` an integer it equals the ES of
+    :func:`tail_measures`; the weights are why it is a separate function.
+
+    >>> weighted_expected_shortfall(np.array([0.0, 1.0]), np.array([0.995, 0.005]), 0.99)
+    0.5
+    """
+    losses = np.asarray(losses, dtype=float)
+    weights = np.asarray(weights, dtype=float)
+    if losses.size == 0:
+        raise InputError("losses", losses, "is empty")
+    weights = weights / weights.sum()
+    order = np.argsort(losses)[::-1]
+    tail = 1.0 - confidence
+    cumulative = np.cumsum(weights[order])
+    taken = np.minimum(weights[order], np.maximum(tail - (cumulative - weights[order]), 0.0))
+    return float(np.sum(taken * losses[order]) / tail)

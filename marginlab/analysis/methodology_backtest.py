@@ -1,0 +1,475 @@
+"""Backtest of a calibration methodology: the rate its parameter file would have set at every close, and its record.
+
+:func:`backtest_methodology` re-runs the methodology's own model objects
+(:meth:`~marginlab.calibration.methodology.Methodology.stress_range_model`) walking forward through each asset's
+history: the volatility and the residual pool are updated every day and the GARCH / tail parameters re-estimated every
+``volatility.refit_every_days``, each time with data up to that day's close only. It records the long margin rate
+(``scan_down``, a fraction of the price) the parameter file would have set at every close and tests it against the
+realised moves.
+
+**Dating convention** (the rows of :attr:`MethodologyBacktest.rates` and of ``marginlab backtest --rates-out``): the
+row dated ``D`` holds the rate set at the close of ``D`` with data up to and including ``D``; it covers a long
+position's loss from the close of ``D`` to the close of ``D + h`` days, as a fraction of its value at ``D``:
+an exception is ``1 - P[D + h] / P[D] > rate``. Dates before the first out-of-sample estimate (the first
+``volatility.min_returns`` returns, and until the residual pool holds ``pool.min_shocks`` shocks) are left out.
+
+**Tests** per asset and horizon (:attr:`MethodologyBacktest.table`): the h-day windows are counted on
+non-overlapping days (every h-th date from the first), so the exceptions are independent under H0; Kupiec's
+proportion-of-failures and Christoffersen's independence p-values, the Basel traffic light over every 250-observation
+window (shares of green / yellow / red windows), and the procyclicality of the rate (average, peak-to-trough, largest
+1-, 5- and 30-day increases) of :func:`~marginlab.analysis.procyclicality.procyclicality_metrics`.
+
+Examples
+--------
+>>> result = backtest_methodology(["BTC"], horizons=(1,), start="2024-01-01", end="2024-12-31")
+>>> row = result.table.iloc[0]
+>>> row["asset"], int(row["horizon_days"]), int(row["observations"]) > 300
+('BTC', 1, True)
+>>> sorted(result.to_records()[0])[:4]
+['asset', 'average_rate', 'christoffersen_p', 'exceptions']
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from marginlab.analysis.backtest import christoffersen_test, kupiec_test, traffic_light_windows
+from marginlab.analysis.procyclicality import procyclicality_metrics
+from marginlab.calibration.methodology import Methodology
+from marginlab.exceptions import DataError, InputError
+
+#: Regime blocks of the issue-5 quality targets: (label, first day, last day).
+REGIME_BLOCKS: tuple[tuple[str, str, str], ...] = (
+    ("2019-2020", "2019-01-01", "2020-12-31"),
+    ("2021-2022", "2021-01-01", "2022-12-31"),
+    ("2023-end", "2023-01-01", "2100-12-31"),
+)
+#: Keys of one ``--json`` object, in order.
+JSON_KEYS: tuple[str, ...] = (
+    "asset", "horizon_days", "observations", "exceptions", "rate", "kupiec_p", "christoffersen_p",
+    "green", "yellow", "red", "average_rate", "peak_to_trough",
+)
+RATE_COLUMNS: tuple[str, ...] = ("date", "asset", "horizon_days", "confidence", "rate")
+TRAFFIC_LIGHT_WINDOW = 250
+
+
+def _day(value: Any, field_name: str) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise InputError(field_name, value, "is not a date; use YYYY-MM-DD") from None
+    if pd.isna(stamp):
+        raise InputError(field_name, value, "is not a date; use YYYY-MM-DD")
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def realised_losses(close: pd.Series, horizon_days: int) -> pd.Series:
+    """Loss of a long position from the close of D to the close of D + h, as a fraction of its value at D.
+
+    ``1 - P[D + h] / P[D]`` indexed by ``D`` (NaN where ``D + h`` is beyond the data).
+
+    Examples
+    --------
+    >>> close = pd.Series([100.0, 90.0, 99.0, 110.0], index=pd.date_range("2024-01-01", periods=4, tz="UTC"))
+    >>> realised_losses(close, 2).round(3).tolist()
+    [0.01, -0.222, nan, nan]
+    """
+    return 1.0 - close.shift(-int(horizon_days)) / close
+
+
+@dataclass(frozen=True)
+class MethodologyBacktest:
+    """Result of :func:`backtest_methodology`.
+
+    Attributes
+    ----------
+    methodology : Methodology
+    confidence : float
+    horizons : tuple of int
+    rates : pandas.DataFrame
+        One row per date, asset and horizon: ``date, asset, horizon_days, confidence, rate`` (see the dating
+        convention of the module docstring).
+    table : pandas.DataFrame
+        One row per asset and horizon: the :data:`JSON_KEYS` (``rate`` = exception rate; ``green/yellow/red`` =
+        shares of the 250-observation traffic-light windows), ``expected_rate``, ``christoffersen_cc_p``
+        (conditional coverage), ``max_increase_1d/5d/30d``, ``first_date``, ``last_date``, ``anti_procyclicality``.
+    exceptions : pandas.DataFrame
+        The tested (non-overlapping) dates: ``date, asset, horizon_days, rate, loss, exception``.
+    """
+
+    methodology: Methodology
+    confidence: float
+    horizons: tuple[int, ...]
+    rates: pd.DataFrame = field(repr=False)
+    table: pd.DataFrame = field(repr=False)
+    exceptions: pd.DataFrame = field(repr=False)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One plain dict per asset and horizon with exactly the :data:`JSON_KEYS` (what ``--json`` prints)."""
+        records = []
+        for row in self.table.to_dict("records"):
+            record: dict[str, Any] = {}
+            for key in JSON_KEYS:
+                value = row[key]
+                if key in ("asset",):
+                    record[key] = str(value)
+                elif key in ("horizon_days", "observations", "exceptions"):
+                    record[key] = int(value)
+                else:
+                    record[key] = None if value is None or not math.isfinite(float(value)) else float(value)
+            records.append(record)
+        return records
+
+    def to_json(self) -> str:
+        """:meth:`to_records` as a JSON array."""
+        return json.dumps(self.to_records(), indent=2)
+
+    def write_rates(self, path: str | Path) -> Path:
+        """Write :attr:`rates` as CSV (``date`` as YYYY-MM-DD), atomically; the path is checked first."""
+        from marginlab.io import atomic_write_text, check_writable
+
+        target = check_writable(path, field="rates_out", suffixes=(".csv",))
+        frame = self.rates.copy()
+        frame["date"] = pd.DatetimeIndex(frame["date"]).strftime("%Y-%m-%d")
+        atomic_write_text(target, frame.to_csv(index=False, float_format="%.10g"), field="rates_out")
+        return target
+
+    def regime_table(self, blocks: Sequence[tuple[str, str, str]] = REGIME_BLOCKS) -> pd.DataFrame:
+        """Exception counts and rates and the average rate per regime block, horizon and asset, plus a pooled row.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``block, horizon_days, asset`` (``"pooled"`` for all assets together), ``observations,
+            exceptions, exception_rate, average_rate`` (mean of the rates of every date of the block, not only the
+            tested ones).
+        """
+        rows = []
+        for label, first, last in blocks:
+            lo, hi = pd.Timestamp(first, tz="UTC"), pd.Timestamp(last, tz="UTC")
+            tested = self.exceptions[(self.exceptions["date"] >= lo) & (self.exceptions["date"] <= hi)]
+            every = self.rates[(self.rates["date"] >= lo) & (self.rates["date"] <= hi)]
+            for h in self.horizons:
+                block = tested[tested["horizon_days"] == h]
+                block_rates = every[every["horizon_days"] == h]
+                groups = [(a, g) for a, g in block.groupby("asset", sort=False)]
+                for asset, group in [*groups, ("pooled", block)]:
+                    level = block_rates if asset == "pooled" else block_rates[block_rates["asset"] == asset]
+                    n, x = len(group), int(group["exception"].sum())
+                    rows.append({
+                        "block": label, "horizon_days": h, "asset": asset, "observations": n, "exceptions": x,
+                        "exception_rate": x / n if n else float("nan"),
+                        "average_rate": float(level["rate"].mean()) if len(level) else float("nan"),
+                    })
+        return pd.DataFrame(rows)
+
+    def summary(self) -> str:
+        """A plain-text table of the per-asset, per-horizon figures."""
+        columns = ["asset", "horizon_days", "observations", "exceptions", "rate", "kupiec_p", "christoffersen_p",
+                   "green", "yellow", "red", "average_rate", "peak_to_trough", "max_increase_1d"]
+        table = self.table[columns].copy()
+        for name in ("rate", "green", "yellow", "red", "average_rate", "max_increase_1d"):
+            table[name] = table[name].map(lambda v: f"{v:.2%}")
+        for name in ("kupiec_p", "christoffersen_p", "peak_to_trough"):
+            table[name] = table[name].map(lambda v: f"{v:.3f}")
+        head = (f"methodology backtest ({self.methodology.name}), {self.confidence:.2%} long, non-overlapping h-day windows; "
+                f"rate = exception rate, green/yellow/red = shares of {TRAFFIC_LIGHT_WINDOW}-observation windows")
+        return head + "\n" + table.to_string(index=False)
+
+
+def _load_close(asset: str, end: pd.Timestamp | None) -> pd.Series:
+    from marginlab import data
+
+    close = data.load_daily(asset)["close"].astype(float).dropna()
+    close.index = pd.DatetimeIndex(close.index)
+    if close.index.tz is None:
+        close.index = close.index.tz_localize("UTC")
+    if end is not None:
+        close = close[close.index <= end]
+    return close
+
+
+def backtest_methodology(
+    assets: Sequence[str],
+    methodology: Methodology | None = None,
+    *,
+    start: Any = None,
+    end: Any = None,
+    horizons: Sequence[int] = (1, 2),
+    confidence: float = 0.99,
+    anti_procyclicality: bool | None = None,
+    prices: Mapping[str, pd.Series] | pd.DataFrame | None = None,
+    progress: bool = False,
+) -> MethodologyBacktest:
+    """Walk-forward backtest of ``methodology`` (default: the recommended one) on each asset's history.
+
+    Parameters
+    ----------
+    assets : sequence of str
+    methodology : Methodology, optional
+    start, end : date-like, optional
+        Report rates dated from ``start``; use data up to ``end`` (inclusive) only -- the rates dated up to ``end`` are
+        exactly those a run on the full data gives (no look-ahead).
+    horizons : sequence of int
+        Margin periods of risk in days.
+    confidence : float
+        Confidence of the long rate (0.99).
+    anti_procyclicality : bool or None
+        Apply the methodology's APC tool; ``None`` applies it when (horizon, confidence) are the scan range's
+        (:meth:`~marginlab.calibration.methodology.Methodology.stress_range_model`).
+    prices : mapping or DataFrame of close prices, optional
+        Default: the package data (:func:`marginlab.data.load_daily`).
+    progress : bool
+        Progress bar on stderr.
+
+    Returns
+    -------
+    MethodologyBacktest
+    """
+    if isinstance(assets, str):
+        assets = [assets]
+    assets = list(dict.fromkeys(assets))
+    if not assets:
+        raise InputError("assets", assets, "must name at least one asset")
+    horizons = tuple(dict.fromkeys(int(h) for h in horizons))
+    if not horizons or any(h < 1 or h > 10 for h in horizons):
+        raise InputError("horizons", list(horizons), "must be integers between 1 and 10")
+    if not 0.5 < float(confidence) < 1.0:
+        raise InputError("confidence", confidence, "must lie in (0.5, 1)")
+    methodology = methodology or Methodology()
+    first, last = _day(start, "start"), _day(end, "end")
+    if first is not None and last is not None and first > last:
+        raise InputError("start", str(first.date()), f"is after end={last.date()}")
+    rate_frames, exception_frames, rows = [], [], []
+    jobs = [(asset, h) for asset in assets for h in horizons]
+    closes: dict[str, pd.Series] = {}
+    bar = tqdm(jobs, desc="backtest", disable=not progress, leave=False)
+    for asset, h in bar:
+        bar.set_postfix_str(f"{asset} {h}d")
+        if asset not in closes:
+            if prices is not None:
+                if asset not in prices:
+                    raise InputError("assets", asset, "has no price series in prices")
+                close = pd.Series(prices[asset], dtype=float).dropna()
+                close.index = pd.DatetimeIndex(close.index)
+                close.index = close.index.tz_localize("UTC") if close.index.tz is None else close.index.tz_convert("UTC")
+                close = close[close.index <= last] if last is not None else close
+            else:
+                close = _load_close(asset, last)
+            if (close <= 0).any():
+                raise DataError(f"prices of {asset}: non-positive close on {close[close <= 0].index[0].date()}")
+            closes[asset] = close
+        close = closes[asset]
+        returns = pd.Series(np.log(close.to_numpy()), index=close.index).diff().dropna()
+        model = methodology.stress_range_model(h, confidence, anti_procyclicality=anti_procyclicality, extreme_moves="none")
+        needed = model.min_obs + model.min_pool
+        if len(returns) < model.min_obs + 1:
+            span = f"{close.index[0].date()}..{close.index[-1].date()}" if len(close) else "no data"
+            raise DataError(
+                f"{asset}: {len(returns)} daily returns ({span}) -- the methodology needs at least "
+                f"{model.min_obs + 1} for a first out-of-sample rate (about {needed})"
+            )
+        frame = model.fit(returns).frame
+        frame = frame[~frame["in_sample"].astype(bool)]
+        # frame row d holds the rate set with data up to the previous close: re-date it to that close D
+        position = np.searchsorted(returns.index.to_numpy(), frame.index.to_numpy(), side="left") - 1
+        valid = position >= 0
+        dated = pd.Series(frame["scan_down"].to_numpy()[valid], index=returns.index[position[valid]])
+        if first is not None:
+            dated = dated[dated.index >= first]
+        if dated.empty:
+            raise DataError(f"{asset}: no out-of-sample rate between start={start} and end={end}")
+        loss = realised_losses(close, h).reindex(dated.index)
+        tested = pd.DataFrame({"rate": dated, "loss": loss}).dropna().iloc[::h]
+        hits = (tested["loss"] > tested["rate"]).to_numpy()
+        rate_frames.append(pd.DataFrame({"date": dated.index, "asset": asset, "horizon_days": h,
+                                         "confidence": float(confidence), "rate": dated.to_numpy()}))
+        exception_frames.append(pd.DataFrame({"date": tested.index, "asset": asset, "horizon_days": h,
+                                              "rate": tested["rate"].to_numpy(), "loss": tested["loss"].to_numpy(),
+                                              "exception": hits}))
+        rows.append(_row(asset, h, float(confidence), dated, hits, model.anti_procyclicality is not None))
+    return MethodologyBacktest(
+        methodology=methodology,
+        confidence=float(confidence),
+        horizons=horizons,
+        rates=pd.concat(rate_frames, ignore_index=True),
+        table=pd.DataFrame(rows),
+        exceptions=pd.concat(exception_frames, ignore_index=True),
+    )
+
+
+def _row(asset: str, h: int, confidence: float, rates: pd.Series, hits: np.ndarray, apc: bool) -> dict[str, Any]:
+    n, x = int(hits.size), int(hits.sum())
+    if n:
+        kupiec = kupiec_test(hits, confidence).p_value
+        independence, coverage = christoffersen_test(hits, confidence) if n > 1 else (None, None)
+    else:
+        kupiec, independence, coverage = float("nan"), None, None
+    zones = traffic_light_windows(hits, window=TRAFFIC_LIGHT_WINDOW, alpha=confidence)
+    total = len(zones)
+    shares = {zone: (float((zones["zone"] == zone).sum()) / total if total else float("nan")) for zone in ("green", "yellow", "red")}
+    metrics = procyclicality_metrics(rates[rates > 0], increase_days=(1, 5, 30))
+    return {
+        "asset": asset,
+        "horizon_days": h,
+        "observations": n,
+        "exceptions": x,
+        "rate": x / n if n else float("nan"),
+        "kupiec_p": kupiec,
+        "christoffersen_p": independence.p_value if independence is not None else float("nan"),
+        **shares,
+        "average_rate": float(rates.mean()),
+        "peak_to_trough": metrics["peak_to_trough"],
+        "expected_rate": 1.0 - confidence,
+        "christoffersen_cc_p": coverage.p_value if coverage is not None else float("nan"),
+        "red_windows": int((zones["zone"] == "red").sum()) if total else 0,
+        "max_increase_1d": metrics["max_increase_1d"],
+        "max_increase_5d": metrics["max_increase_5d"],
+        "max_increase_30d": metrics["max_increase_30d"],
+        "first_date": rates.index[0],
+        "last_date": rates.index[-1],
+        "anti_procyclicality": apc,
+    }
+
+
+# ------------------------------------------------------------------ issue-5 quality targets
+MAIN_ASSETS: tuple[str, ...] = ("BTC", "ETH", "SOL", "BNB")
+
+
+def baseline_methodology() -> Methodology:
+    """The plain capital baseline of the quality targets: EWMA(0.97) FHS with a rolling 1,000-day residual pool, no
+    anti-procyclicality tool, everything else as the recommended methodology.
+
+    Examples
+    --------
+    >>> m = baseline_methodology()
+    >>> m.volatility.ewma_decay, m.volatility.ewma_decay_after_fall, m.pool.length_days, m.anti_procyclicality.tool
+    (0.97, None, 1000, 'none')
+    """
+    from marginlab.calibration.methodology import AntiProcyclicalitySpec, ResidualPoolSpec, VolatilitySpec
+
+    return Methodology(
+        name="baseline-ewma-0.97-fhs-1000",
+        volatility=VolatilitySpec(model="ewma", ewma_decay=0.97, ewma_decay_after_fall=None),
+        pool=ResidualPoolSpec(kind="rolling", length_days=1000),
+        anti_procyclicality=AntiProcyclicalitySpec(tool="none", floor="none"),
+    )
+
+
+def universe_assets(min_years: float = 3.0, *, stablecoins: bool = False) -> list[str]:
+    """Assets of the package's universe with at least ``min_years`` of daily closes (365 days a year), stablecoins
+    excluded unless ``stablecoins``."""
+    from marginlab import data
+    from marginlab.calibration.depeg import STABLECOINS
+
+    panel = data.load_universe(field="close")
+    out = []
+    for asset in panel.columns:
+        if not stablecoins and asset in STABLECOINS:
+            continue
+        if int(panel[asset].notna().sum()) >= min_years * 365:
+            out.append(str(asset))
+    return out
+
+
+def quality_targets(
+    coverage: MethodologyBacktest,
+    procyclicality: MethodologyBacktest,
+    *,
+    main_assets: Sequence[str] = MAIN_ASSETS,
+    majors: Sequence[str] = ("BTC", "ETH"),
+    blocks: Sequence[tuple[str, str, str]] = REGIME_BLOCKS,
+) -> pd.DataFrame:
+    """The issue-5 targets, measured: one row per target with ``target, threshold, measured, met``.
+
+    ``coverage`` is a 99% long backtest at 1 and 2 days of the main assets and the others (non-stablecoin, >= 3 years);
+    ``procyclicality`` a 2-day 99.7% backtest with the methodology's APC tool of the same assets.
+    """
+    table = coverage.table
+    rejected = (table["kupiec_p"] < 0.05) | (table["christoffersen_p"] < 0.05)
+    main = table["asset"].isin(main_assets)
+    rows: list[dict[str, Any]] = []
+    bad_main = sorted({f"{a} {h}d" for a, h in table.loc[main & rejected, ["asset", "horizon_days"]].itertuples(index=False)})
+    rows.append({"target": "Kupiec and Christoffersen not rejected at 5%: " + ", ".join(main_assets),
+                 "threshold": "0 rejected", "measured": f"{len(bad_main)} rejected" + (f" ({', '.join(bad_main)})" if bad_main else ""),
+                 "met": not bad_main})
+    others = table.loc[~main]
+    other_assets = sorted(set(others["asset"]))
+    bad_others = sorted(set(others.loc[rejected[~main], "asset"]))
+    share = len(bad_others) / len(other_assets) if other_assets else 0.0
+    rows.append({"target": f"other assets rejected (of {len(other_assets)})", "threshold": "<= 1 in 10",
+                 "measured": f"{len(bad_others)} ({share:.0%})" + (f": {', '.join(bad_others)}" if bad_others else ""),
+                 "met": share <= 0.1})
+    red = int(table["red_windows"].sum())
+    rows.append({"target": "red traffic-light windows (250 obs), all assets and horizons", "threshold": "0",
+                 "measured": str(red), "met": red == 0})
+    regimes = coverage.regime_table(blocks)
+    for label, _, _ in blocks:
+        for h in coverage.horizons:
+            subset = regimes[(regimes["block"] == label) & (regimes["horizon_days"] == h)]
+            block: dict[str, Any] = {str(r["asset"]): r for r in subset.to_dict("records")}
+            pooled = float(block["pooled"]["exception_rate"])
+            rows.append({"target": f"{label} {h}d pooled exception rate", "threshold": "0.6%-1.4%",
+                         "measured": f"{pooled:.2%}", "met": 0.006 <= pooled <= 0.014})
+            for asset in majors:
+                if asset in block:
+                    entry = block[asset]
+                    value = float(entry["exception_rate"])
+                    rows.append({"target": f"{label} {h}d {asset} exception rate", "threshold": "0.4%-2.0%",
+                                 "measured": f"{value:.2%} ({int(entry['exceptions'])}/{int(entry['observations'])})",
+                                 "met": 0.004 <= value <= 0.02})
+    apc = procyclicality.table
+    for record in apc.to_dict("records"):
+        major = record["asset"] in majors
+        limit = 3.0 if major else 3.5
+        ratio, average = float(record["peak_to_trough"]), float(record["average_rate"])
+        ok = ratio <= limit and (not major or average <= 0.26)
+        rows.append({"target": f"{record['asset']} {record['horizon_days']}d {procyclicality.confidence:.1%} with APC: peak-to-trough"
+                     + (" and average" if major else ""),
+                     "threshold": f"<= {limit}" + (" at average <= 26%" if major else ""),
+                     "measured": f"{ratio:.2f}" + (f" at {average:.1%}" if major else ""), "met": bool(ok)})
+    largest = float(apc["max_increase_1d"].max())
+    rows.append({"target": "largest one-day increase of the APC rate, any asset", "threshold": "<= 50% (unless a market move)",
+                 "measured": f"{largest:.1%}", "met": largest <= 0.5})
+    return pd.DataFrame(rows)
+
+
+def capital_table(
+    methodology: MethodologyBacktest, baseline: MethodologyBacktest, blocks: Sequence[tuple[str, str, str]] = REGIME_BLOCKS
+) -> pd.DataFrame:
+    """Side by side per regime block and horizon (pooled over the assets): exception rate and average rate of the
+    methodology and of the baseline, and the ratio of the average rates."""
+    ours = methodology.regime_table(blocks)
+    theirs = baseline.regime_table(blocks)
+    keys = ["block", "horizon_days", "asset"]
+    merged = ours.merge(theirs, on=keys, suffixes=("_methodology", "_baseline"))
+    merged = merged[merged["asset"] == "pooled"].drop(columns="asset")
+    merged["capital_ratio"] = merged["average_rate_methodology"] / merged["average_rate_baseline"]
+    return merged[["block", "horizon_days", "observations_methodology", "exception_rate_methodology", "average_rate_methodology",
+                   "exception_rate_baseline", "average_rate_baseline", "capital_ratio"]].reset_index(drop=True)
+
+
+__all__ = [
+    "JSON_KEYS",
+    "MAIN_ASSETS",
+    "RATE_COLUMNS",
+    "REGIME_BLOCKS",
+    "MethodologyBacktest",
+    "backtest_methodology",
+    "baseline_methodology",
+    "capital_table",
+    "quality_targets",
+    "realised_losses",
+    "universe_assets",
+]

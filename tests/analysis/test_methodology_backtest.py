@@ -1,0 +1,214 @@
+"""Tests of marginlab.analysis.methodology_backtest and ``marginlab backtest``.
+
+The acceptance run (BTC ETH SOL BNB, whole history, 1- and 2-day 99% long) is recomputed independently from the CSV it
+writes and the raw closes: exceptions on non-overlapping days, Kupiec's likelihood ratio written out by hand,
+Christoffersen's independence test from the transition counts. The issue-5 quality targets are regression-guarded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from marginlab.analysis.methodology_backtest import JSON_KEYS, backtest_methodology, realised_losses
+from marginlab.calibration.methodology import Methodology
+from marginlab.cli import main
+from marginlab.exceptions import DataError, InputError
+
+MAIN_ASSETS = ["BTC", "ETH", "SOL", "BNB"]
+
+
+def _snapshot_or_skip():
+    from marginlab.data import snapshot_dir
+
+    try:
+        snapshot_dir()
+    except Exception as error:  # pragma: no cover
+        pytest.skip(f"no data snapshot: {error}")
+
+
+@pytest.fixture(scope="module")
+def acceptance_run(tmp_path_factory):
+    _snapshot_or_skip()
+    folder = tmp_path_factory.mktemp("bt")
+    csv = folder / "r.csv"
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = main(["backtest", "--assets", *MAIN_ASSETS, "--rates-out", str(csv), "--json"])
+    assert code == 0
+    return pd.read_csv(csv), json.loads(buffer.getvalue())
+
+
+def _kupiec_by_hand(n: int, x: int, p: float) -> float:
+    # LR = -2 ln[(1-p)^(n-x) p^x] + 2 ln[(1-x/n)^(n-x) (x/n)^x], chi2(1)
+    phat = x / n
+    null = (n - x) * math.log(1 - p) + (x * math.log(p) if x else 0.0)
+    alt = (n - x) * math.log(1 - phat) + (x * math.log(phat) if x else 0.0)
+    return float(stats.chi2.sf(max(-2 * (null - alt), 0.0), 1))
+
+
+def _independence_by_hand(hits: np.ndarray) -> float:
+    a, b = hits[:-1], hits[1:]
+    n00, n01 = int(np.sum(~a & ~b)), int(np.sum(~a & b))
+    n10, n11 = int(np.sum(a & ~b)), int(np.sum(a & b))
+    pi = (n01 + n11) / (n00 + n01 + n10 + n11)
+    pi0 = n01 / (n00 + n01)
+    pi1 = n11 / (n10 + n11) if n10 + n11 else 0.0
+
+    def term(count, prob):
+        return count * math.log(prob) if count else 0.0
+
+    lr = -2 * (term(n00 + n10, 1 - pi) + term(n01 + n11, pi) - term(n00, 1 - pi0) - term(n01, pi0) - term(n10, 1 - pi1) - term(n11, pi1))
+    return float(stats.chi2.sf(max(lr, 0.0), 1))
+
+
+def test_exceptions_and_kupiec_recomputed_from_the_csv_and_raw_prices(acceptance_run):
+    from marginlab import data
+
+    rates, records = acceptance_run
+    assert list(rates.columns) == ["date", "asset", "horizon_days", "confidence", "rate"]
+    assert [list(r) for r in records] == [list(JSON_KEYS)] * len(records)
+    by_key = {(r["asset"], r["horizon_days"]): r for r in records}
+    assert set(by_key) == {(a, h) for a in MAIN_ASSETS for h in (1, 2)}
+    for (asset, h), record in by_key.items():
+        close = data.load_daily(asset)["close"]
+        close.index = pd.DatetimeIndex(close.index).strftime("%Y-%m-%d")
+        own = rates[(rates["asset"] == asset) & (rates["horizon_days"] == h)].set_index("date")["rate"]
+        dates = list(close.index)
+        position = {d: i for i, d in enumerate(dates)}
+        tested = []
+        for day, rate in own.items():  # the row dated D covers the close of D to the close of D + h
+            i = position[day]
+            if i + h < len(dates):
+                tested.append((rate, 1 - close.iloc[i + h] / close.iloc[i]))
+        tested = tested[::h]  # non-overlapping windows from the first rate
+        hits = np.array([loss > rate for rate, loss in tested])
+        assert record["observations"] == len(hits)
+        assert record["exceptions"] == int(hits.sum())
+        assert record["rate"] == pytest.approx(hits.mean())
+        assert record["kupiec_p"] == pytest.approx(_kupiec_by_hand(len(hits), int(hits.sum()), 0.01), rel=1e-9)
+        assert record["christoffersen_p"] == pytest.approx(_independence_by_hand(hits), rel=1e-9)
+        assert record["average_rate"] == pytest.approx(own.mean())
+
+
+def test_quality_targets_of_the_recommended_methodology(acceptance_run):
+    """Issue item 5 on the four main assets: Kupiec and Christoffersen not rejected at 5%, no red traffic-light window."""
+    _, records = acceptance_run
+    for record in records:
+        assert record["kupiec_p"] > 0.05, record
+        assert record["christoffersen_p"] > 0.05, record
+        assert record["red"] == 0.0, record
+        assert 0.004 <= record["rate"] <= 0.02, record
+
+
+def test_no_look_ahead_cutting_the_data_leaves_earlier_rates_unchanged():
+    _snapshot_or_skip()
+    kwargs = dict(horizons=(2,), start="2021-01-01")
+    full = backtest_methodology(["SOL"], **kwargs).rates
+    cut = backtest_methodology(["SOL"], end="2022-06-30", **kwargs).rates
+    assert cut["date"].max() == pd.Timestamp("2022-06-30", tz="UTC")
+    merged = cut.merge(full, on=["date", "asset", "horizon_days"], suffixes=("_cut", "_full"))
+    assert len(merged) == len(cut)
+    np.testing.assert_allclose(merged["rate_cut"], merged["rate_full"], rtol=1e-12)
+    # the APC-governed scan range (2 days, 99.7%, smoothing) too
+    full_apc = backtest_methodology(["SOL"], confidence=0.997, **kwargs)
+    cut_apc = backtest_methodology(["SOL"], confidence=0.997, end="2022-06-30", **kwargs)
+    assert bool(full_apc.table["anti_procyclicality"].iloc[0])
+    merged = cut_apc.rates.merge(full_apc.rates, on=["date", "asset", "horizon_days"], suffixes=("_cut", "_full"))
+    np.testing.assert_allclose(merged["rate_cut"], merged["rate_full"], rtol=1e-12)
+
+
+def test_the_rate_dated_d_is_the_calibration_at_d():
+    """The backtest's row D equals the model fitted on data up to and including D (what calibrate(asof=D) uses)."""
+    _snapshot_or_skip()
+    from marginlab import data
+
+    methodology = Methodology()
+    result = backtest_methodology(["ETH"], methodology, horizons=(1,), start="2022-12-20", end="2022-12-31")
+    close = data.load_daily("ETH")["close"]
+    close = close[close.index <= pd.Timestamp("2022-12-31", tz="UTC")]
+    returns = np.log(close).diff().dropna()
+    latest = methodology.stress_range_model(1, 0.99, extreme_moves="none").fit(returns).latest()
+    assert result.rates["rate"].iloc[-1] == pytest.approx(float(latest["scan_down"]), rel=1e-12)
+    assert result.rates["date"].iloc[-1] == pd.Timestamp("2022-12-31", tz="UTC")
+
+
+def test_realised_losses_and_dating_on_a_toy_series():
+    days = pd.date_range("2024-01-01", periods=700, tz="UTC")
+    rng = np.random.default_rng(0)
+    close = pd.Series(100 * np.exp(np.cumsum(rng.normal(0, 0.02, 700))), index=days)
+    losses = realised_losses(close, 1)
+    assert losses.iloc[0] == pytest.approx(1 - close.iloc[1] / close.iloc[0])
+    result = backtest_methodology(["TOY"], prices={"TOY": close}, horizons=(1,))
+    rates = result.rates
+    # first rate: at the close of the 500th return (min_returns), i.e. the 501st close
+    assert rates["date"].iloc[0] == days[500]
+    tested = result.exceptions
+    assert (tested["loss"].to_numpy() == pytest.approx(losses.reindex(tested["date"]).to_numpy()))
+    assert result.table["observations"].iloc[0] == len(rates) - 1  # the last date has no realised move yet
+
+
+def test_bad_input_is_a_one_line_error(capsys):
+    days = pd.date_range("2024-01-01", periods=300, tz="UTC")
+    short = pd.Series(np.linspace(100, 120, 300), index=days)
+    with pytest.raises(DataError, match="TOY: 299 daily returns"):
+        backtest_methodology(["TOY"], prices={"TOY": short})
+    with pytest.raises(InputError, match="start"):
+        backtest_methodology(["TOY"], prices={"TOY": short}, start="2024-99-01")
+    with pytest.raises(InputError, match="horizons"):
+        backtest_methodology(["TOY"], prices={"TOY": short}, horizons=(0,))
+    with pytest.raises(InputError, match="start"):
+        backtest_methodology(["TOY"], prices={"TOY": short}, start="2024-06-01", end="2024-01-01")
+    assert main(["backtest", "--assets", "BTC", "--end", "yesterday-ish"]) == 2
+    assert "end='yesterday-ish'" in capsys.readouterr().err
+    assert main(["backtest", "--assets", "BTC", "--rates-out", "/nonexistent-folder/r.csv"]) == 2
+    assert "rates_out" in capsys.readouterr().err
+
+
+def test_regime_quality_and_capital_tables_on_toy_prices():
+    from marginlab.analysis.methodology_backtest import baseline_methodology, capital_table, quality_targets
+
+    days = pd.date_range("2017-01-01", "2024-12-31", tz="UTC")
+    rng = np.random.default_rng(3)
+    prices = {name: pd.Series(100 * np.exp(np.cumsum(rng.standard_t(5, len(days)) * 0.02)), index=days) for name in ("AAA", "BBB")}
+    run = backtest_methodology(["AAA", "BBB"], prices=prices, horizons=(1, 2))
+    regimes = run.regime_table()
+    pooled = regimes[(regimes["asset"] == "pooled") & (regimes["block"] == "2021-2022") & (regimes["horizon_days"] == 1)].iloc[0]
+    tested = run.exceptions
+    inside = tested[(tested["horizon_days"] == 1) & (tested["date"].dt.year.isin([2021, 2022]))]
+    assert pooled["observations"] == len(inside) == 2 * 730
+    assert pooled["exceptions"] == int(inside["exception"].sum())
+    apc = backtest_methodology(["AAA", "BBB"], prices=prices, horizons=(2,), confidence=0.997, start="2019-01-01")
+    assert apc.table["anti_procyclicality"].all() and apc.rates["date"].min() == pd.Timestamp("2019-01-01", tz="UTC")
+    targets = quality_targets(run, apc, main_assets=("AAA",), majors=("AAA",))
+    assert {"target", "threshold", "measured", "met"} == set(targets.columns)
+    assert targets["target"].str.contains("other assets rejected \\(of 1\\)").any()
+    baseline = backtest_methodology(["AAA", "BBB"], baseline_methodology(), prices=prices, horizons=(1, 2))
+    capital = capital_table(run, baseline)
+    assert len(capital) == 3 * 2
+    expected = run.rates[(run.rates["horizon_days"] == 1) & (run.rates["date"].dt.year.isin([2019, 2020]))]["rate"].mean()
+    assert capital.loc[0, "average_rate_methodology"] == pytest.approx(expected)
+
+
+def test_cli_table_output_with_a_methodology_file(tmp_path, capsys):
+    _snapshot_or_skip()
+    from marginlab.analysis.methodology_backtest import baseline_methodology
+
+    path = baseline_methodology().save(tmp_path / "baseline.yaml")
+    csv = tmp_path / "rates.csv"
+    code = main(["backtest", "--assets", "ETH", "--methodology", str(path), "--start", "2024-01-01", "--end", "2024-06-30",
+                 "--horizons", "1", "--rates-out", str(csv)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "methodology backtest (baseline-ewma-0.97-fhs-1000)" in out and f"wrote {csv}" in out
+    rates = pd.read_csv(csv)
+    assert rates["date"].iloc[0] == "2024-01-01" and rates["date"].iloc[-1] == "2024-06-30"
+    assert set(rates["horizon_days"]) == {1} and set(rates["confidence"]) == {0.99}
