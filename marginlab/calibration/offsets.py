@@ -68,7 +68,8 @@ from marginlab.exceptions import InputError, ParameterError
 from marginlab.parameters import OffsetParameters, PairOffset
 from marginlab.stats.ewma import EWMA_DECAY, ewma_volatility
 
-__all__ = ["OFFSET_RULE", "Standardisation", "StressOffsetMethod", "estimate_offsets", "stress_moves"]
+__all__ = ["OFFSET_RULE", "SpreadBacktest", "Standardisation", "StressOffsetMethod", "estimate_offsets", "spread_backtest", "spread_credit",
+           "stress_moves"]
 
 Standardisation = Literal["ewma", "raw"]
 
@@ -246,3 +247,146 @@ def estimate_offsets(
         ))
     return OffsetParameters(method=f"stress-correlation ({method.standardise}, {method.horizon_days}-day)", settings=method.to_dict(),
                             pairs=tuple(pairs))
+
+
+# ------------------------------------------------------------------------------------------ backtest
+@dataclass(frozen=True, eq=False)
+class SpreadBacktest:
+    """Result of :func:`spread_backtest`: does the credit raise the exception rate of a spread book above target?
+
+    Attributes
+    ----------
+    long_asset, short_asset : str
+    alpha : float
+        Confidence the maintenance rates claim (per tail); target exception rate ``1 - alpha``.
+    credited, uncredited : CoverageTest
+        Kupiec proportion-of-failures tests of the credited requirement and of the sum of the legs.
+    frame : DataFrame
+        Per tested day ``d`` (move from close ``d-1`` to close ``d``, per 1 USD notional of each leg):
+        ``rate_long``, ``rate_short`` (the legs' maintenance rates set at close ``d-1``), ``credit_rate`` (estimated
+        with data up to ``d-1``, refitted every ``refit_days``), ``requirement`` (sum of legs), ``credited_requirement``,
+        ``loss`` (of the spread), ``exception``, ``exception_uncredited``.
+    """
+
+    long_asset: str
+    short_asset: str
+    alpha: float
+    credited: Any
+    uncredited: Any
+    frame: pd.DataFrame
+
+    @property
+    def exception_rate(self) -> float:
+        return float(self.frame["exception"].mean())
+
+    @property
+    def break_even_credit_rate(self) -> float:
+        """Largest constant credit rate whose exception rate stays at or below ``1 - alpha`` on these days.
+
+        A day is an exception at rate ``c`` when ``loss > R - 2 c min(R_long, R_short)``, i.e. when
+        ``c > b = (R - loss) / (2 min(R_long, R_short))``; with ``k = floor((1 - alpha) n)`` tolerated exceptions,
+        the answer is the ``(k + 1)``-th smallest ``b`` (floored at 0).
+        """
+        f = self.frame
+        bound = np.sort(((f["requirement"] - f["loss"]) / (2.0 * np.minimum(f["rate_long"], f["rate_short"]))).to_numpy())
+        k = int(math.floor((1.0 - self.alpha) * bound.size + 1e-9))
+        return float(max(bound[min(k, bound.size - 1)], 0.0))
+
+    def summary(self) -> str:
+        f = self.frame
+        return (
+            f"Spread long {self.long_asset} / short {self.short_asset}, equal USD notionals, 1-day {self.alpha:.0%} maintenance, "
+            f"{f.index[0].date()}..{f.index[-1].date()}: {len(f):,} days; credited: {int(f['exception'].sum())} exceptions "
+            f"({self.exception_rate:.2%}, target {1 - self.alpha:.2%}, Kupiec p={self.credited.p_value:.3f}); without credit: "
+            f"{int(f['exception_uncredited'].sum())} ({float(f['exception_uncredited'].mean()):.2%}); average credit rate "
+            f"{float(f['credit_rate'].mean()):.1%} (break-even {self.break_even_credit_rate:.1%}), requirement saved "
+            f"{1 - float(f['credited_requirement'].sum() / f['requirement'].sum()):.1%}"
+        )
+
+
+def spread_credit(rate_a: Any, rate_b: Any, credit_rate: Any) -> Any:
+    """Credited requirement of a two-leg spread (arrays): ``R_a + R_b - 2 x credit_rate x min(R_a, R_b)``.
+
+    The vectorised form of :func:`marginlab.margin.correlation.inter_commodity_credit` for one spread of opposite legs
+    in scan-risk units (ratio 1:1), the rule of ``calibrated-portfolio``.
+
+    >>> float(spread_credit(6000.0, 8000.0, 0.4))
+    9200.0
+    """
+    a, b = np.asarray(rate_a, dtype=float), np.asarray(rate_b, dtype=float)
+    return a + b - 2.0 * np.asarray(credit_rate, dtype=float) * np.minimum(a, b)
+
+
+def spread_backtest(
+    long_asset: str,
+    short_asset: str,
+    start: Any,
+    end: Any,
+    *,
+    prices: pd.DataFrame | None = None,
+    methodology: Any = None,
+    method: StressOffsetMethod | None = None,
+    refit_days: int = 30,
+) -> SpreadBacktest:
+    """Backtest the credited maintenance requirement of a spread book (long one asset, short the other, 1 USD each).
+
+    Each day ``d`` from ``start`` to ``end``: the legs' maintenance rates are the calibrated ones set at close ``d-1``
+    (``max(scan_down, scan_up)`` of ``methodology.stress_range_model(maintenance horizon, confidence,
+    extreme_moves="none")``, what ``calibrate`` publishes and ``calibrated-portfolio`` charges a lone perpetual), the
+    credit rate is :func:`estimate_offsets` with data up to ``d-1`` (refitted every ``refit_days`` days), the
+    requirement is :func:`spread_credit`; an exception is a spread loss from close ``d-1`` to close ``d`` above it.
+    Kupiec tests (:func:`marginlab.analysis.backtest.kupiec_test`) compare the exception rates with ``1 - confidence``.
+    Only the 1-day maintenance horizon is supported.
+    """
+    from marginlab.analysis.backtest import kupiec_test
+    from marginlab.calibration.calibrate import parse_date
+    from marginlab.calibration.methodology import Methodology
+
+    config = methodology if methodology is not None else Methodology()
+    rates = config.rates
+    if rates.maintenance_horizon_days != 1:
+        raise InputError("methodology.rates.maintenance_horizon_days", rates.maintenance_horizon_days, "spread_backtest supports 1 only")
+    if not (isinstance(refit_days, int) and refit_days >= 1):
+        raise InputError("refit_days", refit_days, "must be a positive integer")
+    if long_asset == short_asset:
+        raise InputError("short_asset", short_asset, "a spread needs two different assets")
+    first, last = (day if day.tzinfo is not None else day.tz_localize("UTC") for day in (parse_date(start, "start"), parse_date(end, "end")))
+    if prices is None:
+        from marginlab.data import close_panel
+
+        prices = close_panel([long_asset, short_asset], end=last.strftime("%Y-%m-%d"), how="outer")
+    missing = [a for a in (long_asset, short_asset) if a not in prices.columns]
+    if missing:
+        raise InputError("assets", missing, f"have no price series (available: {', '.join(map(str, prices.columns))})")
+    frame = prices[[long_asset, short_asset]].copy()
+    frame.index = pd.DatetimeIndex(frame.index).tz_localize("UTC") if pd.DatetimeIndex(frame.index).tz is None else pd.DatetimeIndex(frame.index)
+    frame = frame[frame.index <= last + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)]
+    legs = {}
+    moves = {}
+    for asset in (long_asset, short_asset):
+        close = frame[asset].dropna()
+        returns = pd.Series(np.log(close.to_numpy()), index=close.index).diff().dropna()
+        model = config.stress_range_model(rates.maintenance_horizon_days, rates.maintenance_confidence, extreme_moves="none")
+        fitted = model.fit(returns).frame
+        fitted = fitted[~fitted["in_sample"].astype(bool)]
+        legs[asset] = np.maximum(fitted["scan_down"], fitted["scan_up"])  # row d: the rate set at close d-1
+        moves[asset] = np.expm1(returns)
+    table = pd.DataFrame({"rate_long": legs[long_asset], "rate_short": legs[short_asset],
+                          "move_long": moves[long_asset], "move_short": moves[short_asset]}).dropna()
+    table = table[table.index >= first]
+    if table.empty:
+        raise InputError("start", str(first.date()), f"no day with rates for both {long_asset} and {short_asset} up to {last.date()}")
+    credit = pd.Series(np.nan, index=table.index)
+    for position in range(0, len(table), refit_days):
+        day = table.index[position]
+        offsets = estimate_offsets(frame, day - pd.Timedelta(days=1), method, [long_asset, short_asset])
+        credit.iloc[position] = offsets.rate(long_asset, short_asset)
+    table["credit_rate"] = credit.ffill()
+    table["requirement"] = table["rate_long"] + table["rate_short"]
+    table["credited_requirement"] = spread_credit(table["rate_long"], table["rate_short"], table["credit_rate"])
+    table["loss"] = table["move_short"] - table["move_long"]
+    table["exception"] = table["loss"] > table["credited_requirement"]
+    table["exception_uncredited"] = table["loss"] > table["requirement"]
+    alpha = float(rates.maintenance_confidence)
+    return SpreadBacktest(long_asset, short_asset, alpha, kupiec_test(table["exception"].to_numpy(), alpha),
+                          kupiec_test(table["exception_uncredited"].to_numpy(), alpha), table)

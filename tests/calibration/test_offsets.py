@@ -12,7 +12,14 @@ from scipy import stats
 
 from marginlab.calibration.calibrate import calibrate
 from marginlab.calibration.methodology import HaircutSpec, Methodology
-from marginlab.calibration.offsets import StressOffsetMethod, estimate_offsets, stress_moves
+from marginlab.calibration.offsets import (
+    SpreadBacktest,
+    StressOffsetMethod,
+    estimate_offsets,
+    spread_backtest,
+    spread_credit,
+    stress_moves,
+)
 from marginlab.exceptions import FileFormatError, InputError, MarginLabWarning, ParameterError, UnknownAssetError
 from marginlab.parameters import OffsetParameters, PairOffset, ParameterSet, example_parameters
 
@@ -206,3 +213,58 @@ def test_calibrate_fills_the_offsets_table_from_data_up_to_asof():
     assert single.offsets is None
     assert params.offsets == estimate_offsets(prices, "2022-04-30")
     assert params.offsets is not None and params.offsets.rate("AAA", "BBB") > 0
+
+
+# ------------------------------------------------------------------------------------------ backtest
+def test_spread_credit_is_the_span_inter_commodity_rule():
+    from marginlab.margin.correlation import inter_commodity_credit
+    from marginlab.margin.span import InterCommoditySpread
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        a, b, rate = rng.uniform(0, 10_000), rng.uniform(0, 10_000), rng.uniform(0, 1)
+        reference = inter_commodity_credit({"A": (a, a), "B": (b, -b)}, [InterCommoditySpread("A", "B", 1.0, 1.0, rate)])
+        assert float(spread_credit(a, b, rate)) == pytest.approx(reference.requirement_usd, rel=1e-12, abs=1e-9)
+
+
+def test_break_even_credit_rate_hand_example():
+    # four days, R_long = R_short = 0.1 (R = 0.2): b = (0.2 - loss) / 0.2 for losses 0.18, 0.10, 0.0, -0.05
+    # -> b = 0.1, 0.5, 1.0, 1.25; alpha = 0.75 tolerates floor(0.25 x 4) = 1 exception -> break-even = 2nd smallest = 0.5
+    frame = pd.DataFrame({"rate_long": 0.1, "rate_short": 0.1, "requirement": 0.2, "loss": [0.18, 0.10, 0.0, -0.05]})
+    result = SpreadBacktest("A", "B", 0.75, None, None, frame)
+    assert result.break_even_credit_rate == pytest.approx(0.5)
+
+
+def test_spread_backtest_bad_input():
+    with pytest.raises(InputError, match="short_asset"):
+        spread_backtest("BTC", "BTC", "2020-01-01", "2021-01-01", prices=_prices(100))
+    with pytest.raises(InputError, match="refit_days"):
+        spread_backtest("AAA", "BBB", "2020-01-01", "2021-01-01", prices=_prices(100), refit_days=0)
+    with pytest.raises(InputError, match="ZZZ"):
+        spread_backtest("AAA", "ZZZ", "2020-01-01", "2021-01-01", prices=_prices(100))
+
+
+@pytest.mark.slow
+def test_btc_eth_spread_backtest_credit_keeps_exceptions_at_or_below_target():
+    """Real data 2021-2024, both directions: with the calibrated credit the 1-day 99% exception rate stays <= 1%,
+    the credit is below the break-even rate, and the rate used on a day is estimated from data before it."""
+    from marginlab.data import close_panel
+
+    try:
+        prices = close_panel(["BTC", "ETH"], end="2024-12-31", how="outer")
+    except Exception as error:  # pragma: no cover
+        pytest.skip(f"no data snapshot: {error}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MarginLabWarning)
+        for long_asset, short_asset in (("ETH", "BTC"), ("BTC", "ETH")):
+            result = spread_backtest(long_asset, short_asset, "2021-01-01", "2024-12-31", prices=prices)
+            frame = result.frame
+            assert len(frame) == 1461
+            assert result.exception_rate <= 0.01
+            assert not (result.credited.p_value < 0.05 and result.exception_rate > 0.01)  # no rejection for too many
+            assert (frame["credited_requirement"] <= frame["requirement"]).all()
+            assert (frame["credit_rate"] > 0).all() and frame["credit_rate"].max() < result.break_even_credit_rate
+            day = frame.index[30]  # second refit
+            expected = estimate_offsets(prices, day - pd.Timedelta(days=1), assets=[long_asset, short_asset]).rate("BTC", "ETH")
+            assert frame.loc[day, "credit_rate"] == pytest.approx(expected)
+            assert "Kupiec" in result.summary()
