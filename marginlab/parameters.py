@@ -399,11 +399,21 @@ class ParameterSet:
                        "maintenance_rate", "initial_rate"):
             table[column] = table[column].map(lambda v: f"{v:.2%}")
         p = self.provenance
-        return "\n".join([
+        lines = [
             f"Calibrated parameters as of {self.asof} (methodology {p.methodology!r}, dataset {p.dataset} {p.dataset_version}, "
             f"marginlab {p.package_version})",
             table.to_string(),
-        ])
+        ]
+        if self.offsets is not None and self.offsets.pairs:
+            lines.append(f"Inter-underlying spread credits ({self.offsets.method}):")
+            lines.extend(
+                f"  {o.asset_a}/{o.asset_b}: credit {o.credit_rate:.1%} (stress correlation "
+                f"{'n/a' if o.correlation_stress is None else f'{o.correlation_stress:.2f}'}, all "
+                f"{'n/a' if o.correlation_all is None else f'{o.correlation_all:.2f}'}; {o.n_stress:,} stress days of "
+                f"{o.n_observations:,}, {o.window_start}..{o.window_end})"
+                for o in self.offsets.pairs
+            )
+        return "\n".join(lines)
 
     # -- (de)serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -21,6 +21,8 @@ objects the notebooks study and the methodology backtest re-runs date by date.
                           methodology's documented method and cap for the others); powers from ``vol_shock``
 ``haircut``               ``methodology.haircut_model().fit(...)`` (FHS ES of the price drop over the haircut
                           horizon, square-root liquidity add-on, stablecoin depeg risk)
+``offsets``               (file level, when >= 2 requested assets are not stablecoins) spread credit rate per pair from
+                          the stress correlation of the assets' moves, :func:`marginlab.calibration.offsets.estimate_offsets`
 ========================  =====================================================================================
 
 Only data up to ``asof`` is used: the file is identical when later data exist. Bad input is a one-line
