@@ -291,9 +291,11 @@ class SpreadBacktest:
         Kupiec proportion-of-failures tests of the credited requirement and of the sum of the legs.
     frame : DataFrame
         Per tested day ``d`` (move from close ``d-1`` to close ``d``, per 1 USD notional of each leg):
-        ``rate_long``, ``rate_short`` (the legs' maintenance rates set at close ``d-1``), ``credit_rate`` (estimated
-        with data up to ``d-1``, refitted every ``refit_days``), ``requirement`` (sum of legs), ``credited_requirement``,
-        ``loss`` (of the spread), ``exception``, ``exception_uncredited``.
+        ``rate_long``, ``rate_short`` (the legs' maintenance rates set at close ``d-1``), ``notional_short`` (USD short per
+        1 USD long), ``requirement_long``, ``requirement_short``, ``credit_rate`` (estimated with data up to ``d-1``,
+        refitted every ``refit_days``), ``requirement`` (sum of legs), ``credited_requirement``, ``loss`` (of the
+        spread), ``exception``, ``exception_uncredited``.
+    sizing : {"equal_notional", "equal_risk"}
     """
 
     long_asset: str
@@ -302,6 +304,7 @@ class SpreadBacktest:
     credited: Any
     uncredited: Any
     frame: pd.DataFrame
+    sizing: str = "equal_notional"
 
     @property
     def exception_rate(self) -> float:
@@ -316,14 +319,14 @@ class SpreadBacktest:
         the answer is the ``(k + 1)``-th smallest ``b`` (floored at 0).
         """
         f = self.frame
-        bound = np.sort(((f["requirement"] - f["loss"]) / (2.0 * np.minimum(f["rate_long"], f["rate_short"]))).to_numpy())
+        bound = np.sort(((f["requirement"] - f["loss"]) / (2.0 * np.minimum(f["requirement_long"], f["requirement_short"]))).to_numpy())
         k = int(math.floor((1.0 - self.alpha) * bound.size + 1e-9))
         return float(max(bound[min(k, bound.size - 1)], 0.0))
 
     def summary(self) -> str:
         f = self.frame
         return (
-            f"Spread long {self.long_asset} / short {self.short_asset}, equal USD notionals, 1-day {self.alpha:.0%} maintenance, "
+            f"Spread long {self.long_asset} / short {self.short_asset} ({self.sizing.replace('_', ' ')}), 1-day {self.alpha:.0%} maintenance, "
             f"{f.index[0].date()}..{f.index[-1].date()}: {len(f):,} days; credited: {int(f['exception'].sum())} exceptions "
             f"({self.exception_rate:.2%}, target {1 - self.alpha:.2%}, Kupiec p={self.credited.p_value:.3f}); without credit: "
             f"{int(f['exception_uncredited'].sum())} ({float(f['exception_uncredited'].mean()):.2%}); average credit rate "
@@ -355,6 +358,7 @@ def spread_backtest(
     methodology: Any = None,
     method: StressOffsetMethod | None = None,
     refit_days: int = 30,
+    sizing: Literal["equal_notional", "equal_risk"] = "equal_notional",
 ) -> SpreadBacktest:
     """Backtest the credited maintenance requirement of a spread book (long one asset, short the other, 1 USD each).
 
@@ -364,7 +368,9 @@ def spread_backtest(
     credit rate is :func:`estimate_offsets` with data up to ``d-1`` (refitted every ``refit_days`` days), the
     requirement is :func:`spread_credit`; an exception is a spread loss from close ``d-1`` to close ``d`` above it.
     Kupiec tests (:func:`marginlab.analysis.backtest.kupiec_test`) compare the exception rates with ``1 - confidence``.
-    Only the 1-day maintenance horizon is supported.
+    Only the 1-day maintenance horizon is supported. ``sizing="equal_notional"``: 1 USD long, 1 USD short;
+    ``"equal_risk"``: 1 USD long and ``rate_long / rate_short`` USD short (re-sized daily), so both legs carry the same
+    requirement and the whole smaller leg is in the spread (the case where the credit matters most).
     """
     from marginlab.analysis.backtest import kupiec_test
     from marginlab.calibration.calibrate import parse_date
@@ -376,6 +382,8 @@ def spread_backtest(
         raise InputError("methodology.rates.maintenance_horizon_days", rates.maintenance_horizon_days, "spread_backtest supports 1 only")
     if not (isinstance(refit_days, int) and refit_days >= 1):
         raise InputError("refit_days", refit_days, "must be a positive integer")
+    if sizing not in ("equal_notional", "equal_risk"):
+        raise InputError("sizing", sizing, "must be 'equal_notional' or 'equal_risk'")
     if long_asset == short_asset:
         raise InputError("short_asset", short_asset, "a spread needs two different assets")
     first, last = (day if day.tzinfo is not None else day.tz_localize("UTC") for day in (parse_date(start, "start"), parse_date(end, "end")))
@@ -410,11 +418,14 @@ def spread_backtest(
         offsets = estimate_offsets(frame, day - pd.Timedelta(days=1), method, [long_asset, short_asset])
         credit.iloc[position] = offsets.rate(long_asset, short_asset)
     table["credit_rate"] = credit.ffill()
-    table["requirement"] = table["rate_long"] + table["rate_short"]
-    table["credited_requirement"] = spread_credit(table["rate_long"], table["rate_short"], table["credit_rate"])
-    table["loss"] = table["move_short"] - table["move_long"]
+    table["notional_short"] = 1.0 if sizing == "equal_notional" else table["rate_long"] / table["rate_short"]
+    table["requirement_long"] = table["rate_long"]
+    table["requirement_short"] = table["rate_short"] * table["notional_short"]
+    table["requirement"] = table["requirement_long"] + table["requirement_short"]
+    table["credited_requirement"] = spread_credit(table["requirement_long"], table["requirement_short"], table["credit_rate"])
+    table["loss"] = table["notional_short"] * table["move_short"] - table["move_long"]
     table["exception"] = table["loss"] > table["credited_requirement"]
     table["exception_uncredited"] = table["loss"] > table["requirement"]
     alpha = float(rates.maintenance_confidence)
     return SpreadBacktest(long_asset, short_asset, alpha, kupiec_test(table["exception"].to_numpy(), alpha),
-                          kupiec_test(table["exception_uncredited"].to_numpy(), alpha), table)
+                          kupiec_test(table["exception_uncredited"].to_numpy(), alpha), table, sizing)

@@ -231,7 +231,7 @@ def test_spread_credit_is_the_span_inter_commodity_rule():
 def test_break_even_credit_rate_hand_example():
     # four days, R_long = R_short = 0.1 (R = 0.2): b = (0.2 - loss) / 0.2 for losses 0.18, 0.10, 0.0, -0.05
     # -> b = 0.1, 0.5, 1.0, 1.25; alpha = 0.75 tolerates floor(0.25 x 4) = 1 exception -> break-even = 2nd smallest = 0.5
-    frame = pd.DataFrame({"rate_long": 0.1, "rate_short": 0.1, "requirement": 0.2, "loss": [0.18, 0.10, 0.0, -0.05]})
+    frame = pd.DataFrame({"requirement_long": 0.1, "requirement_short": 0.1, "requirement": 0.2, "loss": [0.18, 0.10, 0.0, -0.05]})
     result = SpreadBacktest("A", "B", 0.75, None, None, frame)
     assert result.break_even_credit_rate == pytest.approx(0.5)
 
@@ -241,6 +241,8 @@ def test_spread_backtest_bad_input():
         spread_backtest("BTC", "BTC", "2020-01-01", "2021-01-01", prices=_prices(100))
     with pytest.raises(InputError, match="refit_days"):
         spread_backtest("AAA", "BBB", "2020-01-01", "2021-01-01", prices=_prices(100), refit_days=0)
+    with pytest.raises(InputError, match="sizing"):
+        spread_backtest("AAA", "BBB", "2020-01-01", "2021-01-01", prices=_prices(100), sizing="beta")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="ZZZ"):
         spread_backtest("AAA", "ZZZ", "2020-01-01", "2021-01-01", prices=_prices(100))
 
@@ -257,8 +259,9 @@ def test_btc_eth_spread_backtest_credit_keeps_exceptions_at_or_below_target():
         pytest.skip(f"no data snapshot: {error}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MarginLabWarning)
-        for long_asset, short_asset in (("ETH", "BTC"), ("BTC", "ETH")):
-            result = spread_backtest(long_asset, short_asset, "2021-01-01", "2024-12-31", prices=prices)
+        for long_asset, short_asset, sizing in (("ETH", "BTC", "equal_notional"), ("BTC", "ETH", "equal_notional"),
+                                                ("ETH", "BTC", "equal_risk"), ("BTC", "ETH", "equal_risk")):
+            result = spread_backtest(long_asset, short_asset, "2021-01-01", "2024-12-31", prices=prices, sizing=sizing)  # type: ignore[arg-type]
             frame = result.frame
             assert len(frame) == 1461
             assert result.exception_rate <= 0.01
@@ -269,6 +272,8 @@ def test_btc_eth_spread_backtest_credit_keeps_exceptions_at_or_below_target():
             expected = estimate_offsets(prices, day - pd.Timedelta(days=1), assets=[long_asset, short_asset]).rate("BTC", "ETH")
             assert frame.loc[day, "credit_rate"] == pytest.approx(expected)
             assert "Kupiec" in result.summary()
+            if sizing == "equal_risk":  # both legs carry the same requirement
+                assert np.allclose(frame["requirement_long"], frame["requirement_short"])
 
 
 def test_span_model_can_use_the_offsets_table():
