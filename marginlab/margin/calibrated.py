@@ -270,7 +270,7 @@ class PerUnderlyingPortfolioMargin(MarginModel):
             initial += result.initial_margin_usd
             maintenance += result.maintenance_margin_usd
             worst[underlying] = result.details.get("worst_scenario")
-            scan_rows = result.components[result.components["component"] == "scan risk"]
+            scan_rows = result.components[result.components["component"].str.startswith("scan risk")]  # "scan risk [<underlying>]"
             if len(scan_rows):
                 scan[underlying] = (float(scan_rows["initial_margin_usd"].sum()), float(scan_rows["maintenance_margin_usd"].sum()),
                                     self._leg_sign(underlying, result))
