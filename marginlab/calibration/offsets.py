@@ -27,7 +27,7 @@ it into a SPAN-style *spread credit rate* per pair, with one documented rule tha
 The result is an :class:`~marginlab.parameters.OffsetParameters` table (pair -> credit rate, both correlations,
 numbers of observations, data window) stored in the parameter file by
 :func:`marginlab.calibration.calibrate.calibrate` and applied by the ``calibrated-portfolio`` model
-(:mod:`marginlab.margin.calibrated`); :func:`span_spreads` turns the same table into SPAN inter-commodity spread
+(:mod:`marginlab.margin.calibrated`); :func:`marginlab.margin.calibrated.span_spreads` turns the same table into SPAN inter-commodity spread
 definitions for :class:`marginlab.margin.span.SpanModel`. The FHS model (:mod:`marginlab.margin.fhs`) needs no table:
 it revalues the book on joint historical scenarios, so a long-ETH/short-BTC book already costs less than its legs
 (tested on the snapshot in ``tests/margin/test_calibrated_offsets.py``). :func:`spread_backtest` checks that the
@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -69,11 +69,10 @@ import numpy as np
 import pandas as pd
 
 from marginlab.exceptions import InputError, ParameterError
-from marginlab.margin.span import InterCommoditySpread
 from marginlab.parameters import OffsetParameters, PairOffset
 from marginlab.stats.ewma import EWMA_DECAY, ewma_volatility
 
-__all__ = ["OFFSET_RULE", "SpreadBacktest", "Standardisation", "StressOffsetMethod", "estimate_offsets", "span_spreads", "spread_backtest",
+__all__ = ["OFFSET_RULE", "SpreadBacktest", "Standardisation", "StressOffsetMethod", "estimate_offsets", "spread_backtest",
            "spread_credit", "stress_moves"]
 
 Standardisation = Literal["ewma", "raw"]
@@ -252,29 +251,6 @@ def estimate_offsets(
         ))
     return OffsetParameters(method=f"stress-correlation ({method.standardise}, {method.horizon_days}-day)", settings=method.to_dict(),
                             pairs=tuple(pairs))
-
-
-def span_spreads(offsets: OffsetParameters, ratios: Mapping[str, float] | None = None) -> tuple[InterCommoditySpread, ...]:
-    """The offsets table as SPAN inter-commodity spread definitions (``SpanModel(inter_spreads=...)``), highest rate first.
-
-    Parameters
-    ----------
-    offsets : OffsetParameters
-    ratios : mapping asset -> float, optional
-        Contracts of each asset per spread (SPAN's delta ratio, e.g. ``{"BTC": 1, "ETH": 25}`` for roughly equal risk
-        with 1-coin contracts); default 1 each. Pairs with a zero rate are left out.
-
-    >>> table = OffsetParameters("hand", {}, (PairOffset("BTC", "ETH", 0.3), PairOffset("BTC", "SOL", 0.0), PairOffset("ETH", "SOL", 0.4)))
-    >>> [(s.product_a, s.product_b, s.ratio_a, s.ratio_b, s.credit_rate) for s in span_spreads(table, {"ETH": 25})]
-    [('ETH', 'SOL', 25.0, 1.0, 0.4), ('BTC', 'ETH', 1.0, 25.0, 0.3)]
-    """
-    ratios = dict(ratios or {})
-    for asset, ratio in ratios.items():
-        if not (isinstance(ratio, int | float) and math.isfinite(ratio) and ratio > 0):
-            raise InputError(f"ratios[{asset}]", ratio, "must be a positive number of contracts")
-    pairs = sorted((p for p in offsets.pairs if p.credit_rate > 0), key=lambda p: (-p.credit_rate, p.asset_a, p.asset_b))
-    return tuple(InterCommoditySpread(p.asset_a, p.asset_b, float(ratios.get(p.asset_a, 1.0)), float(ratios.get(p.asset_b, 1.0)),
-                                      float(p.credit_rate)) for p in pairs)
 
 
 # ------------------------------------------------------------------------------------------ backtest

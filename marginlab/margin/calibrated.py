@@ -48,6 +48,7 @@ file named by the environment variable ``MARGINLAB_PARAMETER_FILE``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -68,7 +69,7 @@ from marginlab.margin.risk_matrix import RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid, VolShock
 from marginlab.margin.span import InterCommoditySpread
 from marginlab.market import MarketSnapshot
-from marginlab.parameters import ParameterSet
+from marginlab.parameters import OffsetParameters, ParameterSet
 from marginlab.valuation import USD_CODES, value_positions
 
 #: Spot points of the calibrated scan grid (odd, so that 0 is a scenario).
@@ -230,16 +231,16 @@ class PerUnderlyingPortfolioMargin(MarginModel):
         shock = float(grid.spot_shock[int(index)])
         return 1.0 if shock < 1.0 else (-1.0 if shock > 1.0 else 0.0)
 
-    def _credits(self, scan: Mapping[str, tuple[float, float, float]]) -> list[tuple[str, float, float, str]]:
+    def _credits(self, leg_risk: Mapping[str, tuple[float, float, float]]) -> list[tuple[str, float, float, str]]:
         """Credit rows ``(component, -IM credit, -MM credit, explanation)`` of the offsets table."""
         spreads = []
         for (a, b), rate in sorted(self.offsets.items(), key=lambda item: (-float(item[1]), item[0])):
-            if a in scan and b in scan and float(rate) > 0:
+            if a in leg_risk and b in leg_risk and float(rate) > 0:
                 spreads.append(InterCommoditySpread(a, b, 1.0, 1.0, float(rate)))
         if not spreads:
             return []
-        mm = inter_commodity_credit({u: (m, s * m) for u, (_, m, s) in scan.items()}, spreads)
-        im = inter_commodity_credit({u: (i, s * i) for u, (i, _, s) in scan.items()}, spreads)
+        mm = inter_commodity_credit({u: (m, s * m) for u, (_, m, s) in leg_risk.items()}, spreads)
+        im = inter_commodity_credit({u: (i, s * i) for u, (i, _, s) in leg_risk.items()}, spreads)
         rows = []
         for (_, mm_row), (_, im_row) in zip(mm.spreads.iterrows(), im.spreads.iterrows()):
             if mm_row["credit_usd"] > 0 or im_row["credit_usd"] > 0:
@@ -257,7 +258,7 @@ class PerUnderlyingPortfolioMargin(MarginModel):
         initial = maintenance = 0.0
         components, positions, notes = [], [], []
         worst = {}
-        scan: dict[str, tuple[float, float, float]] = {}
+        leg_risk: dict[str, tuple[float, float, float]] = {}
         for underlying in account.underlyings:
             if underlying not in self.models:
                 raise UnknownAssetError(
@@ -272,14 +273,14 @@ class PerUnderlyingPortfolioMargin(MarginModel):
             worst[underlying] = result.details.get("worst_scenario")
             scan_rows = result.components[result.components["component"].str.startswith("scan risk")]  # "scan risk [<underlying>]"
             if len(scan_rows):
-                scan[underlying] = (float(scan_rows["initial_margin_usd"].sum()), float(scan_rows["maintenance_margin_usd"].sum()),
+                leg_risk[underlying] = (float(scan_rows["initial_margin_usd"].sum()), float(scan_rows["maintenance_margin_usd"].sum()),
                                     self._leg_sign(underlying, result))
             part = result.components.copy()
             part["component"] = underlying + " " + part["component"]
             components.append(part[part[["initial_margin_usd", "maintenance_margin_usd"]].abs().sum(axis=1) > 0])
             positions.append(result.positions)
             notes.append(f"{underlying}: worst scenario {worst[underlying]} -> MM {result.maintenance_margin_usd:,.2f} USD")
-        credit_rows = self._credits(scan)
+        credit_rows = self._credits(leg_risk)
         if credit_rows:
             credits = pd.DataFrame(credit_rows, columns=["component", "initial_margin_usd", "maintenance_margin_usd", "explanation"])
             components.append(credits)
@@ -316,6 +317,30 @@ def calibrated_portfolio(parameters: ParameterSet | str | Path) -> PerUnderlying
     models = {asset: calibrated_risk_matrix(params, asset) for asset in params.assets}
     offsets = params.offsets.rates() if params.offsets is not None else {}
     return PerUnderlyingPortfolioMargin(models, dynamic_haircuts(params), preset_name="calibrated-portfolio", offsets=offsets)
+
+
+def span_spreads(offsets: OffsetParameters, ratios: Mapping[str, float] | None = None) -> tuple[InterCommoditySpread, ...]:
+    """The offsets table as SPAN inter-commodity spread definitions (``SpanModel(inter_spreads=...)``), highest rate first.
+
+    Parameters
+    ----------
+    offsets : OffsetParameters
+    ratios : mapping asset -> float, optional
+        Contracts of each asset per spread (SPAN's delta ratio, e.g. ``{"BTC": 1, "ETH": 25}`` for roughly equal risk
+        with 1-coin contracts); default 1 each. Pairs with a zero rate are left out.
+
+    >>> from marginlab.parameters import OffsetParameters, PairOffset
+    >>> table = OffsetParameters("hand", {}, (PairOffset("BTC", "ETH", 0.3), PairOffset("BTC", "SOL", 0.0), PairOffset("ETH", "SOL", 0.4)))
+    >>> [(s.product_a, s.product_b, s.ratio_a, s.ratio_b, s.credit_rate) for s in span_spreads(table, {"ETH": 25})]
+    [('ETH', 'SOL', 25.0, 1.0, 0.4), ('BTC', 'ETH', 1.0, 25.0, 0.3)]
+    """
+    ratios = dict(ratios or {})
+    for asset, ratio in ratios.items():
+        if not (isinstance(ratio, int | float) and math.isfinite(ratio) and ratio > 0):
+            raise InputError(f"ratios[{asset}]", ratio, "must be a positive number of contracts")
+    pairs = sorted((p for p in offsets.pairs if p.credit_rate > 0), key=lambda p: (-p.credit_rate, p.asset_a, p.asset_b))
+    return tuple(InterCommoditySpread(p.asset_a, p.asset_b, float(ratios.get(p.asset_a, 1.0)), float(ratios.get(p.asset_b, 1.0)),
+                                      float(p.credit_rate)) for p in pairs)
 
 
 def models_from_parameters(parameters: ParameterSet | str | Path) -> dict[str, MarginModel]:

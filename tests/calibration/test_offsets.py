@@ -16,7 +16,6 @@ from marginlab.calibration.offsets import (
     SpreadBacktest,
     StressOffsetMethod,
     estimate_offsets,
-    span_spreads,
     spread_backtest,
     spread_credit,
     stress_moves,
@@ -274,22 +273,3 @@ def test_btc_eth_spread_backtest_credit_keeps_exceptions_at_or_below_target():
             assert "Kupiec" in result.summary()
             if sizing == "equal_risk":  # both legs carry the same requirement
                 assert np.allclose(frame["requirement_long"], frame["requirement_short"])
-
-
-def test_span_model_can_use_the_offsets_table():
-    """SPAN example A2 structure with the table's rate: BTC PSR 20%, ETH PSR 25%, no vol, +1 BTC / -25 ETH at 1:25.
-    Scan risk BTC = 1 x 100,000 x 20% x (1 + 2/3 -> worst regular move 1 x PSR) = 20,000; ETH = 25 x 4,000 x 25% = 25,000
-    (the 35% x 2 x PSR extreme = 0.7 PSR is below the full PSR move). One spread formed; credit = 0.4 x (1 x 20,000 + 25 x 1,000)
-    = 18,000; requirement 45,000 - 18,000 = 27,000."""
-    from marginlab.account import Account
-    from marginlab.instruments import Perpetual, Position
-    from marginlab.margin.span import SpanModel
-    from marginlab.market import MarketSnapshot
-
-    table = OffsetParameters("hand", {}, (PairOffset("BTC", "ETH", 0.4),))
-    model = SpanModel({"BTC": 0.20, "ETH": 0.25}, inter_spreads=span_spreads(table, {"BTC": 1, "ETH": 25}))
-    market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 100_000.0}, "ETH": {"index_usd": 4_000.0}}})
-    result = model.margin(Account([Position(Perpetual("BTC"), 1.0), Position(Perpetual("ETH"), -25.0)]), market)
-    assert result.maintenance_margin_usd == pytest.approx(27_000.0)
-    with pytest.raises(InputError, match=r"ratios\[ETH\]"):
-        span_spreads(table, {"ETH": 0})

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from marginlab.account import Account
 from marginlab.exceptions import InputError
 from marginlab.instruments import Perpetual, Position
-from marginlab.margin.calibrated import PerUnderlyingPortfolioMargin, calibrated_portfolio
+from marginlab.margin.calibrated import PerUnderlyingPortfolioMargin, calibrated_portfolio, span_spreads
 from marginlab.market import MarketSnapshot
 from marginlab.parameters import OffsetParameters, PairOffset, ParameterSet, example_parameters
 
@@ -135,3 +135,22 @@ def test_fhs_model_nets_a_long_eth_short_btc_book_on_real_history():
     assert 0.2 < report.credit_fraction < 0.9
     assert report.joint_usd > 0
     assert isinstance(report.standalone, pd.DataFrame) and np.isfinite(report.credit_usd)
+
+
+def test_span_model_can_use_the_offsets_table():
+    """SPAN example A2 structure with the table's rate: BTC PSR 20%, ETH PSR 25%, no vol, +1 BTC / -25 ETH at 1:25.
+    Scan risk = the full -1 x PSR (long) / +1 x PSR (short) move: BTC 1 x 100,000 x 20% = 20,000, ETH 25 x 4,000 x 25% =
+    25,000 (the extreme 2 x PSR at 35% cover = 0.7 PSR is smaller). One spread formed; credit = 0.4 x (1 x 20,000 + 25 x 1,000)
+    = 18,000; requirement 45,000 - 18,000 = 27,000."""
+    from marginlab.account import Account
+    from marginlab.instruments import Perpetual, Position
+    from marginlab.margin.span import SpanModel
+    from marginlab.market import MarketSnapshot
+
+    table = OffsetParameters("hand", {}, (PairOffset("BTC", "ETH", 0.4),))
+    model = SpanModel({"BTC": 0.20, "ETH": 0.25}, inter_spreads=span_spreads(table, {"BTC": 1, "ETH": 25}))
+    market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 100_000.0}, "ETH": {"index_usd": 4_000.0}}})
+    result = model.margin(Account([Position(Perpetual("BTC"), 1.0), Position(Perpetual("ETH"), -25.0)]), market)
+    assert result.maintenance_margin_usd == pytest.approx(27_000.0)
+    with pytest.raises(InputError, match=r"ratios\[ETH\]"):
+        span_spreads(table, {"ETH": 0})
