@@ -15,7 +15,8 @@ it into a SPAN-style *spread credit rate* per pair, with one documented rule tha
 3. Correlation used: ``rho = min(rho_stress, rho_all) - haircut`` -- the smaller of the Pearson correlations
    on the stress days and on all common days (conditioning on large moves biases a correlation upwards, so
    the stress figure alone is not conservative), minus a haircut for correlation breakdown (default 0.20:
-   BTC/ETH daily correlation fell from ~0.9 to ~0.6 over single months, e.g. 2021-05 and 2022-11).
+   over 2018-2024 the 30-day correlation of BTC/ETH daily log returns has a median of 0.86, a 5% quantile of 0.63
+   -- about 0.2 lower one window in twenty -- and a minimum of 0.38, in the window ending 2021-01-09).
 4. Credit rate: ``rate = min(cap, 1 - sqrt(1 - rho))`` for ``rho > 0``, else 0 (and 0 when fewer than
    ``min_observations`` stress days). Derivation: two legs of equal standalone requirement ``S`` and opposite
    sign, credited as SPAN does (``rate`` of each leg's requirement,
