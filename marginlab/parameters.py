@@ -68,6 +68,8 @@ __all__ = [
     "AssetProvenance",
     "ExtremeMoveParameters",
     "HaircutDetails",
+    "OffsetParameters",
+    "PairOffset",
     "ParameterSet",
     "Provenance",
     "VolShockParameters",
@@ -186,6 +188,75 @@ class Provenance:
     allow_short_history: bool = False
 
 
+@dataclass(frozen=True)
+class PairOffset:
+    """Inter-underlying spread credit of one pair of assets, with the data it was measured on.
+
+    ``credit_rate`` is the SPAN-style share of each spread leg's scan risk credited when the book is long one
+    asset and short the other; the correlations are of the (standardised) moves on stress days and on all
+    common days; ``n_stress`` / ``n_observations`` count them; ``window_start`` / ``window_end`` date the data.
+    """
+
+    asset_a: str
+    asset_b: str
+    credit_rate: float
+    correlation_stress: float | None = None
+    correlation_all: float | None = None
+    n_stress: int = 0
+    n_observations: int = 0
+    window_start: str | None = None
+    window_end: str | None = None
+
+
+@dataclass(frozen=True)
+class OffsetParameters:
+    """The offsets table of a parameter file: pairs -> credit rate, the method name and its settings.
+
+    >>> table = OffsetParameters("stress-correlation", {}, (PairOffset("BTC", "ETH", 0.4),))
+    >>> table.rate("ETH", "BTC"), table.rate("BTC", "SOL")
+    (0.4, 0.0)
+    """
+
+    method: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    pairs: tuple[PairOffset, ...] = ()
+
+    def pair(self, first: str, second: str) -> PairOffset:
+        """The record of a pair (either order)."""
+        for entry in self.pairs:
+            if {entry.asset_a, entry.asset_b} == {first, second} and first != second:
+                return entry
+        raise UnknownAssetError("offset pair", f"{first}/{second}",
+                                f"is not in the offsets table (pairs: {', '.join(f'{p.asset_a}/{p.asset_b}' for p in self.pairs) or 'none'})")
+
+    def rate(self, first: str, second: str) -> float:
+        """Credit rate of a pair (0 for a pair not in the table)."""
+        try:
+            return float(self.pair(first, second).credit_rate)
+        except UnknownAssetError:
+            return 0.0
+
+    def rates(self) -> dict[tuple[str, str], float]:
+        """``{(asset_a, asset_b): credit_rate}`` of every pair."""
+        return {(p.asset_a, p.asset_b): float(p.credit_rate) for p in self.pairs}
+
+    def table(self) -> Any:
+        """One row per pair (a pandas DataFrame)."""
+        import pandas as pd
+
+        columns = [f.name for f in fields(PairOffset)]
+        return pd.DataFrame([{c: getattr(p, c) for c in columns} for p in self.pairs], columns=columns)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "settings": copy.deepcopy(dict(self.settings)),
+                "pairs": [{f.name: getattr(p, f.name) for f in fields(p)} for p in self.pairs]}
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any]) -> OffsetParameters:
+        return cls(document["method"], dict(document.get("settings", {})),
+                   tuple(_record(PairOffset, entry) for entry in document.get("pairs", [])))
+
+
 # ------------------------------------------------------------------------------------ schema
 @lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
@@ -212,7 +283,8 @@ def _jsonschema() -> Any:
 def validate_document(document: Any) -> None:
     """Validate a parameter document; raise :class:`FileFormatError` naming the first bad field.
 
-    Beyond the JSON schema: ``initial_rate >= maintenance_rate`` per asset.
+    Beyond the JSON schema: ``initial_rate >= maintenance_rate`` per asset; offset pairs name two different assets
+    of the file, each pair once.
     """
     validator = _jsonschema().Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(document), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
@@ -226,6 +298,15 @@ def validate_document(document: Any) -> None:
                 f"parameter file field assets.{asset}.initial_rate: {entry['initial_rate']} is below "
                 f"maintenance_rate {entry['maintenance_rate']}"
             )
+    seen: set[frozenset[str]] = set()
+    for i, pair in enumerate((document.get("offsets") or {}).get("pairs", [])):
+        for key in ("asset_a", "asset_b"):
+            if pair[key] not in document["assets"]:
+                raise FileFormatError(f"parameter file field offsets.pairs.{i}.{key}: {pair[key]!r} is not an asset of the file")
+        names = frozenset((pair["asset_a"], pair["asset_b"]))
+        if len(names) < 2 or names in seen:
+            raise FileFormatError(f"parameter file field offsets.pairs.{i}: {pair['asset_a']}/{pair['asset_b']} is not a new pair of two assets")
+        seen.add(names)
 
 
 def _plain(value: Any) -> Any:
@@ -260,12 +341,15 @@ class ParameterSet:
         The methodology, as a plain mapping (``Methodology.to_dict()``); rebuild it with
         ``marginlab.calibration.methodology.Methodology.from_dict``.
     provenance : Provenance
+    offsets : OffsetParameters, optional
+        Inter-underlying spread credits (:mod:`marginlab.calibration.offsets`); absent in files without them.
     """
 
     asof: str
     assets: Mapping[str, AssetParameters]
     methodology: Mapping[str, Any]
     provenance: Provenance
+    offsets: OffsetParameters | None = None
 
     def __post_init__(self) -> None:
         validate_document(self.to_dict())
@@ -315,11 +399,21 @@ class ParameterSet:
                        "maintenance_rate", "initial_rate"):
             table[column] = table[column].map(lambda v: f"{v:.2%}")
         p = self.provenance
-        return "\n".join([
+        lines = [
             f"Calibrated parameters as of {self.asof} (methodology {p.methodology!r}, dataset {p.dataset} {p.dataset_version}, "
             f"marginlab {p.package_version})",
             table.to_string(),
-        ])
+        ]
+        if self.offsets is not None and self.offsets.pairs:
+            lines.append(f"Inter-underlying spread credits ({self.offsets.method}):")
+            lines.extend(
+                f"  {o.asset_a}/{o.asset_b}: credit {o.credit_rate:.1%} (stress correlation "
+                f"{'n/a' if o.correlation_stress is None else f'{o.correlation_stress:.2f}'}, all "
+                f"{'n/a' if o.correlation_all is None else f'{o.correlation_all:.2f}'}; {o.n_stress:,} stress days of "
+                f"{o.n_observations:,}, {o.window_start}..{o.window_end})"
+                for o in self.offsets.pairs
+            )
+        return "\n".join(lines)
 
     # -- (de)serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -330,13 +424,16 @@ class ParameterSet:
             for key in ("vol_shock", "extreme_move", "provenance", "haircut_details"):
                 record[key] = {f.name: getattr(record[key], f.name) for f in fields(record[key])}
             assets[name] = record
-        return _plain({
+        document = {
             "schema_version": SCHEMA_VERSION,
             "asof": self.asof,
             "provenance": {f.name: getattr(self.provenance, f.name) for f in fields(self.provenance)},
             "methodology": copy.deepcopy(dict(self.methodology)),
             "assets": assets,
-        })
+        }
+        if self.offsets is not None:
+            document["offsets"] = self.offsets.to_dict()
+        return _plain(document)
 
     @classmethod
     def from_dict(cls, document: Any) -> ParameterSet:
@@ -360,7 +457,8 @@ class ParameterSet:
                 provenance=_record(AssetProvenance, entry["provenance"]),
                 haircut_details=_record(HaircutDetails, entry.get("haircut_details", {})),
             )
-        return cls(document["asof"], assets, document["methodology"], _record(Provenance, document["provenance"]))
+        offsets = OffsetParameters.from_dict(document["offsets"]) if document.get("offsets") is not None else None
+        return cls(document["asof"], assets, document["methodology"], _record(Provenance, document["provenance"]), offsets)
 
     def save(self, path: str | Path) -> Path:
         """Write YAML (``.yaml``/``.yml``) or JSON (``.json``) atomically; the target is checked first."""

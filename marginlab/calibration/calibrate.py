@@ -21,6 +21,8 @@ objects the notebooks study and the methodology backtest re-runs date by date.
                           methodology's documented method and cap for the others); powers from ``vol_shock``
 ``haircut``               ``methodology.haircut_model().fit(...)`` (FHS ES of the price drop over the haircut
                           horizon, square-root liquidity add-on, stablecoin depeg risk)
+``offsets``               (file level, when >= 2 requested assets are not stablecoins) spread credit rate per pair from
+                          the stress correlation of the assets' moves, :func:`marginlab.calibration.offsets.estimate_offsets`
 ========================  =====================================================================================
 
 Only data up to ``asof`` is used: the file is identical when later data exist. Bad input is a one-line
@@ -61,6 +63,7 @@ import pandas as pd
 
 from marginlab.calibration.haircuts import industry_class, load_haircut_inputs
 from marginlab.calibration.methodology import Methodology
+from marginlab.calibration.offsets import StressOffsetMethod, estimate_offsets
 from marginlab.calibration.stress_ranges import vol_shock_30d
 from marginlab.exceptions import InputError, MarginLabWarning
 from marginlab.parameters import (
@@ -254,6 +257,7 @@ def calibrate(
     created_at: str | None = None,
     progress: bool = False,
     n_jobs: int | None = 1,
+    offset_method: StressOffsetMethod | None = None,
 ) -> ParameterSet:
     """Calibrate the parameter file for ``assets`` with data up to ``asof`` (inclusive).
 
@@ -285,6 +289,10 @@ def calibrate(
         Progress bar over assets (stderr).
     n_jobs : int or None
         Processes for the per-asset stress-range fits (``None`` = all cores); the result does not depend on it.
+    offset_method : StressOffsetMethod, optional
+        Rule of the inter-underlying spread credits (default ``StressOffsetMethod()``), estimated when at least two
+        requested assets are not stablecoins (:func:`marginlab.calibration.offsets.estimate_offsets`, data up to
+        ``asof``) and stored under ``offsets``.
 
     Returns
     -------
@@ -397,7 +405,9 @@ def calibrate(
         methodology=config.name,
         allow_short_history=bool(allow_short_history),
     )
-    return ParameterSet(day.strftime("%Y-%m-%d"), assets_out, config.to_dict(), provenance)
+    risky = [a for a in requested if records[a]["asset_class"] != "stablecoin"]
+    offsets = estimate_offsets(frame, stamp, offset_method, risky) if len(risky) >= 2 else None
+    return ParameterSet(day.strftime("%Y-%m-%d"), assets_out, config.to_dict(), provenance, offsets)
 
 
 def _reference_returns(asset: str, stamp: pd.Timestamp) -> pd.Series:

@@ -22,9 +22,13 @@ imports :mod:`marginlab.calibration`:
     ``im_loss_factor = initial_rate / price_scan_range``, so a lone perpetual is charged exactly
     its isolated rates (unless the covered extreme move, ``cover x down``, exceeds the scan range), while
     options get their convexity and vega risk. The account
-    requirement is the sum over underlyings (the risk-matrix engine's own risk units,
-    no cross-underlying offsets); equity pools cash, collateral after the dynamic haircuts and
-    positions' mark-to-market.
+    requirement is the sum over underlyings (the risk-matrix engine's own risk units) minus the
+    **inter-underlying credits** of the file's ``offsets`` table (:mod:`marginlab.calibration.offsets`): an
+    underlying whose worst scenario is a fall is a long leg, a rise a short leg; pairs of opposite legs form
+    SPAN inter-commodity spreads in units of scan risk (ratio 1:1, highest rate first,
+    :func:`marginlab.margin.correlation.inter_commodity_credit`), each leg credited ``credit_rate`` x the scan
+    risk it puts in spreads, shown as a negative row ``inter-underlying credit A/B``; equity pools cash,
+    collateral after the dynamic haircuts and positions' mark-to-market.
 
 >>> from marginlab.parameters import example_parameters
 >>> from marginlab.account import Account
@@ -44,8 +48,9 @@ file named by the environment variable ``MARGINLAB_PARAMETER_FILE``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -57,12 +62,14 @@ from marginlab.collateral import DynamicHaircut, HaircutSchedule, collateral_tab
 from marginlab.exceptions import InputError, UnknownAssetError
 from marginlab.instruments import Option
 from marginlab.margin.base import MarginModel, MarginResult
+from marginlab.margin.correlation import inter_commodity_credit
 from marginlab.margin.cross import CrossMargin
 from marginlab.margin.isolated import IsolatedMargin, SizeLinearRate
 from marginlab.margin.risk_matrix import RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid, VolShock
+from marginlab.margin.span import InterCommoditySpread
 from marginlab.market import MarketSnapshot
-from marginlab.parameters import ParameterSet
+from marginlab.parameters import OffsetParameters, ParameterSet
 from marginlab.valuation import USD_CODES, value_positions
 
 #: Spot points of the calibrated scan grid (odd, so that 0 is a scenario).
@@ -163,7 +170,7 @@ def calibrated_risk_matrix(parameters: ParameterSet | str | Path, asset: str, po
 
 @dataclass(frozen=True)
 class PerUnderlyingPortfolioMargin(MarginModel):
-    """Sum of per-underlying risk-matrix requirements, with pooled equity after haircuts.
+    """Sum of per-underlying risk-matrix requirements minus inter-underlying credits, with pooled equity after haircuts.
 
     Parameters
     ----------
@@ -171,12 +178,80 @@ class PerUnderlyingPortfolioMargin(MarginModel):
     haircuts : HaircutSchedule, optional
         Collateral haircuts of the pooled equity.
     preset_name : str
+    offsets : mapping (underlying, underlying) -> float
+        Spread credit rate per pair (either order; default none). Legs are the underlyings' scan risks, signed
+        by the direction of their worst scenario (a fall: long, a rise: short, no price move: no leg); opposite
+        legs form spreads 1:1 in scan-risk units, pairs taken by decreasing rate, each leg of a spread credited
+        ``rate`` x its scan risk in the spread (SPAN inter-commodity rule,
+        :func:`marginlab.margin.correlation.inter_commodity_credit`). An underlying's credit never exceeds
+        ``max rate`` x its scan risk, so the requirement stays >= ``(1 - max rate)`` x the sum of scan risks.
+
+    Examples
+    --------
+    Hand-worked: BTC scan risk 6,000 (long 1 BTC at 100,000, MM rate 6%), ETH scan risk 8,000 (short 20 ETH at
+    4,000 at MM rate 10%), credit rate 0.40: spreads = min(6,000, 8,000) = 6,000 scan-risk units, credit =
+    0.40 x 6,000 + 0.40 x 6,000 = 4,800, requirement 6,000 + 8,000 - 4,800 = 9,200.
+
+    >>> from marginlab.account import Account
+    >>> from marginlab.instruments import Perpetual, Position
+    >>> from marginlab.market import MarketSnapshot
+    >>> from marginlab.parameters import example_parameters
+    >>> from dataclasses import replace
+    >>> params = example_parameters()
+    >>> eth = replace(params.asset("BTC"), asset="ETH", maintenance_rate=0.10, initial_rate=0.12)
+    >>> params = replace(params, assets={"BTC": params.asset("BTC"), "ETH": eth})
+    >>> model = replace(calibrated_portfolio(params), offsets={("BTC", "ETH"): 0.40})
+    >>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 100000}, "ETH": {"index_usd": 4000}}})
+    >>> result = model.margin(Account([Position(Perpetual("BTC"), 1.0), Position(Perpetual("ETH"), -20.0)], cash_usd=20000), market)
+    >>> round(result.maintenance_margin_usd, 2), round(float(result.components["maintenance_margin_usd"].sum()), 2)
+    (9200.0, 9200.0)
+    >>> result.components["component"].iloc[-1]
+    'inter-underlying credit BTC/ETH'
     """
 
     models: Mapping[str, RiskMatrixModel]
     haircuts: HaircutSchedule | None = None
     preset_name: str = ""
+    offsets: Mapping[tuple[str, str], float] = field(default_factory=dict)
     family: ClassVar[str] = "portfolio"
+
+    def __post_init__(self) -> None:
+        for pair, rate in self.offsets.items():
+            if len(pair) != 2 or pair[0] == pair[1]:
+                raise InputError("offsets", pair, "keys must be pairs of two different underlyings")
+            if not (isinstance(rate, int | float | np.floating) and 0.0 <= float(rate) <= 1.0):
+                raise InputError(f"offsets[{pair[0]}/{pair[1]}]", rate, "a credit rate must be in [0, 1]")
+
+    def _leg_sign(self, underlying: str, result: MarginResult) -> float:
+        """+1 if the worst scenario is a price fall (long leg), -1 a rise (short leg), 0 otherwise."""
+        index = result.details.get("worst_scenario_index", -1)
+        grid = self.models[underlying].scenarios
+        if index is None or not 0 <= int(index) < len(grid):
+            return 0.0
+        shock = float(grid.spot_shock[int(index)])
+        return 1.0 if shock < 1.0 else (-1.0 if shock > 1.0 else 0.0)
+
+    def _credits(self, leg_risk: Mapping[str, tuple[float, float, float]]) -> list[tuple[str, float, float, str]]:
+        """Credit rows ``(component, -IM credit, -MM credit, explanation)`` of the offsets table."""
+        spreads = []
+        for (a, b), rate in sorted(self.offsets.items(), key=lambda item: (-float(item[1]), item[0])):
+            if a in leg_risk and b in leg_risk and float(rate) > 0:
+                spreads.append(InterCommoditySpread(a, b, 1.0, 1.0, float(rate)))
+        if not spreads:
+            return []
+        mm = inter_commodity_credit({u: (m, s * m) for u, (_, m, s) in leg_risk.items()}, spreads)
+        im = inter_commodity_credit({u: (i, s * i) for u, (i, _, s) in leg_risk.items()}, spreads)
+        rows = []
+        for (_, mm_row), (_, im_row) in zip(mm.spreads.iterrows(), im.spreads.iterrows()):
+            if mm_row["credit_usd"] > 0 or im_row["credit_usd"] > 0:
+                rows.append((
+                    f"inter-underlying credit {mm_row['first']}/{mm_row['second']}",
+                    -float(im_row["credit_usd"]),
+                    -float(mm_row["credit_usd"]),
+                    f"{mm_row['credit_rate']:.1%} x scan risk of both legs in the spread "
+                    f"({mm_row['spreads_formed']:,.2f} USD of MM scan risk each side; opposite worst-scenario directions)",
+                ))
+        return rows
 
     def margin(self, account: Account, market: MarketSnapshot) -> MarginResult:
         account.require_positions()
@@ -184,6 +259,7 @@ class PerUnderlyingPortfolioMargin(MarginModel):
         components, positions, notes = [], [], []
         worst = {}
         scan_tables = []
+        leg_risk: dict[str, tuple[float, float, float]] = {}
         for underlying in account.underlyings:
             if underlying not in self.models:
                 raise UnknownAssetError(
@@ -196,6 +272,10 @@ class PerUnderlyingPortfolioMargin(MarginModel):
             initial += result.initial_margin_usd
             maintenance += result.maintenance_margin_usd
             worst[underlying] = result.details.get("worst_scenario")
+            scan_rows = result.components[result.components["component"].str.startswith("scan risk")]  # "scan risk [<underlying>]"
+            if len(scan_rows):
+                leg_risk[underlying] = (float(scan_rows["initial_margin_usd"].sum()), float(scan_rows["maintenance_margin_usd"].sum()),
+                                    self._leg_sign(underlying, result))
             part = result.components.copy()
             scan = part["component"].str.startswith("scan risk")
             part["component"] = part["component"].where(scan, underlying + " " + part["component"])
@@ -205,13 +285,21 @@ class PerUnderlyingPortfolioMargin(MarginModel):
             components.append(part[part[["initial_margin_usd", "maintenance_margin_usd"]].abs().sum(axis=1) > 0])
             positions.append(result.positions)
             notes.append(f"{underlying}: worst scenario {worst[underlying]} -> MM {result.maintenance_margin_usd:,.2f} USD")
+        credit_rows = self._credits(leg_risk)
+        if credit_rows:
+            credits = pd.DataFrame(credit_rows, columns=["component", "initial_margin_usd", "maintenance_margin_usd", "explanation"])
+            components.append(credits)
+            initial += float(credits["initial_margin_usd"].sum())
+            maintenance += float(credits["maintenance_margin_usd"].sum())
+            notes.append(f"Inter-underlying credits: IM {-credits['initial_margin_usd'].sum():,.2f}, MM "
+                         f"{-credits['maintenance_margin_usd'].sum():,.2f} USD.")
         valuation = value_positions(account.positions, market)
         collateral = collateral_table(account.collateral, market, self.haircuts)
         collateral_usd = float(collateral["adjusted_value_usd"].sum()) if len(collateral) else 0.0
         mtm = float(np.sum(valuation.value_usd))
         equity = account.cash_usd + collateral_usd + mtm
         notes.append(
-            f"Requirements summed over underlyings; equity = cash {account.cash_usd:,.2f} + collateral after haircuts "
+            f"Requirements summed over underlyings, less inter-underlying credits; equity = cash {account.cash_usd:,.2f} + collateral after haircuts "
             f"{collateral_usd:,.2f} + mark-to-market {mtm:,.2f} USD."
         )
         table = pd.concat(components, ignore_index=True) if components else pd.DataFrame(
@@ -230,10 +318,35 @@ class PerUnderlyingPortfolioMargin(MarginModel):
 
 
 def calibrated_portfolio(parameters: ParameterSet | str | Path) -> PerUnderlyingPortfolioMargin:
-    """Portfolio margin: calibrated risk-matrix grid per underlying, dynamic collateral haircuts."""
+    """Portfolio margin: calibrated risk-matrix grid per underlying, dynamic collateral haircuts, the file's offsets."""
     params = _parameters(parameters)
     models = {asset: calibrated_risk_matrix(params, asset) for asset in params.assets}
-    return PerUnderlyingPortfolioMargin(models, dynamic_haircuts(params), preset_name="calibrated-portfolio")
+    offsets = params.offsets.rates() if params.offsets is not None else {}
+    return PerUnderlyingPortfolioMargin(models, dynamic_haircuts(params), preset_name="calibrated-portfolio", offsets=offsets)
+
+
+def span_spreads(offsets: OffsetParameters, ratios: Mapping[str, float] | None = None) -> tuple[InterCommoditySpread, ...]:
+    """The offsets table as SPAN inter-commodity spread definitions (``SpanModel(inter_spreads=...)``), highest rate first.
+
+    Parameters
+    ----------
+    offsets : OffsetParameters
+    ratios : mapping asset -> float, optional
+        Contracts of each asset per spread (SPAN's delta ratio, e.g. ``{"BTC": 1, "ETH": 25}`` for roughly equal risk
+        with 1-coin contracts); default 1 each. Pairs with a zero rate are left out.
+
+    >>> from marginlab.parameters import OffsetParameters, PairOffset
+    >>> table = OffsetParameters("hand", {}, (PairOffset("BTC", "ETH", 0.3), PairOffset("BTC", "SOL", 0.0), PairOffset("ETH", "SOL", 0.4)))
+    >>> [(s.product_a, s.product_b, s.ratio_a, s.ratio_b, s.credit_rate) for s in span_spreads(table, {"ETH": 25})]
+    [('ETH', 'SOL', 25.0, 1.0, 0.4), ('BTC', 'ETH', 1.0, 25.0, 0.3)]
+    """
+    ratios = dict(ratios or {})
+    for asset, ratio in ratios.items():
+        if not (isinstance(ratio, int | float) and math.isfinite(ratio) and ratio > 0):
+            raise InputError(f"ratios[{asset}]", ratio, "must be a positive number of contracts")
+    pairs = sorted((p for p in offsets.pairs if p.credit_rate > 0), key=lambda p: (-p.credit_rate, p.asset_a, p.asset_b))
+    return tuple(InterCommoditySpread(p.asset_a, p.asset_b, float(ratios.get(p.asset_a, 1.0)), float(ratios.get(p.asset_b, 1.0)),
+                                      float(p.credit_rate)) for p in pairs)
 
 
 def models_from_parameters(parameters: ParameterSet | str | Path) -> dict[str, MarginModel]:
