@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from marginlab.analysis.replay import replay
-from marginlab.analysis.scenarios import scenario_path
+from marginlab.analysis.stress_scenarios import scenario_path
 from marginlab.analysis.synthetic import synthetic_book
 from marginlab.margin.presets import get_model
 

@@ -67,7 +67,7 @@ from IPython.display import display
 from marginlab.account import Account
 from marginlab.analysis.efficiency import build_strategies, margin_table, nearest_expiry, plot_margin_table, round_strike
 from marginlab.analysis.replay import replay
-from marginlab.analysis.scenarios import scenario_path
+from marginlab.analysis.stress_scenarios import scenario_path
 from marginlab.instruments import Future, Option, Perpetual, Position
 from marginlab.margin import what_if
 from marginlab.margin.fhs import FilteredHistoricalMargin, HistoricalScenarios

@@ -37,17 +37,8 @@ DOCUMENTS = ("README.md", "examples/README.md")
 #: The only reasons a README block may be skipped.
 SKIP_REASONS = ("network", "cluster", "whole-job")
 
-#: Known failures owned by other branches (strict=False: they pass once those branches merge).
-XFAIL = {
-    "stress-test --scenario covid-2020-03-12 --model hyperliquid --synthetic 50": (
-        "the default synthetic book holds options that hyperliquid rejects; the stress-test branch makes the default "
-        "book suit the chosen models"
-    ),
-    "models_from_parameter_file(": (
-        "calibrated models example: calibrated-cross rejects the options account naming calibrated-isolated, and "
-        "the block relies on 'account'/'market' of the quick start; fixed on the methodology branch"
-    ),
-}
+#: Known failures (strict=False); empty: every README block runs.
+XFAIL: dict[str, str] = {}
 
 MARKER = re.compile(r"^<!--\s*readme-test:\s*skip\s+([\w-]+)\b.*-->\s*$")
 FENCE = re.compile(r"^```(\w*)\s*$")

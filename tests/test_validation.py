@@ -10,7 +10,7 @@ import pytest
 from marginlab._validation import as_float, as_int, finite_float, fraction, non_negative_float, positive_float
 from marginlab.collateral import ActionLadder, CollateralTier, DynamicHaircut, FlatHaircut, TieredHaircut
 from marginlab.exceptions import InputError, ParameterError
-from marginlab.margin.isolated import LiquidationPolicy, LiquidityTier, MaxLeverage, RiskBrackets, SizeLinearRate
+from marginlab.margin.isolated import LiquidityTier, MaxLeverage, RiskBrackets, SizeLinearRate, VenueLiquidationRule
 from marginlab.margin.scenarios import ScenarioGrid, SkewShock, VolShock
 
 
@@ -51,7 +51,7 @@ def test_error_class_can_be_chosen() -> None:
         (lambda: SizeLinearRate("x", 0.1), "initial_base"),
         (lambda: MaxLeverage("x"), "max_leverage"),
         (lambda: LiquidityTier("x", 0.6), "initial_fraction"),
-        (lambda: LiquidationPolicy(partial_fraction="x"), "partial_fraction"),
+        (lambda: VenueLiquidationRule(partial_fraction="x"), "partial_fraction"),
         (lambda: ScenarioGrid.regular(spot_range="x", points=7), "spot_range"),
         (lambda: ScenarioGrid.regular(spot_range=0.1, points="7"), "points"),
         (lambda: ScenarioGrid(("x",), ("up",)), "spot_shock[0]"),

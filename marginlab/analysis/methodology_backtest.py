@@ -40,12 +40,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from marginlab.analysis.backtest import christoffersen_test, kupiec_test, traffic_light_windows
 from marginlab.analysis.procyclicality import procyclicality_metrics
 from marginlab.calibration.methodology import Methodology
 from marginlab.exceptions import DataError, InputError
+from marginlab.progress import tqdm
 
 #: Regime blocks of the issue-5 quality targets: (label, first day, last day).
 REGIME_BLOCKS: tuple[tuple[str, str, str], ...] = (

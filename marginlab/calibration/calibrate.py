@@ -221,7 +221,7 @@ def _run_tasks(tasks: list[Any], n_jobs: int | None, progress: bool) -> dict[str
     import os
     from concurrent.futures import ProcessPoolExecutor
 
-    from tqdm.auto import tqdm
+    from marginlab.progress import tqdm
 
     workers = (os.cpu_count() or 1) if n_jobs is None else int(n_jobs)
     if workers < 1:

@@ -16,11 +16,17 @@ from __future__ import annotations
 
 import argparse
 
+from marginlab.cli._common import add_command, add_quiet_flag, summary_line
+
 
 def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     """Add the ``backtest`` command."""
-    parser = subparsers.add_parser("backtest", help="walk-forward backtest of the calibration methodology (exceptions, Kupiec, "
-                                   "Christoffersen, traffic light, procyclicality)")
+    parser = add_command(subparsers, "backtest", help="walk-forward backtest of the calibration methodology (exceptions, Kupiec, "
+                         "Christoffersen, traffic light, procyclicality)",
+                         description="Re-calibrate the methodology through each asset's history (data up to each close only), record "
+                         "the margin rate it would have set at every close and test it against the next h days' moves.",
+                         examples=["marginlab backtest --assets BTC ETH SOL BNB --rates-out r.csv --json",
+                                   "marginlab backtest --assets BTC --start 2023-01-01 --horizons 1 --methodology params.yaml --csv"])
     parser.add_argument("--assets", nargs="+", required=True, metavar="ASSET", help="assets, e.g. BTC ETH SOL BNB")
     parser.add_argument("--methodology", metavar="FILE", default=None,
                         help="methodology YAML/JSON (or a parameter file: its methodology); default: the recommended one")
@@ -29,7 +35,10 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     parser.add_argument("--horizons", nargs="+", type=int, default=[1, 2], metavar="DAYS", help="horizons in days (default 1 2)")
     parser.add_argument("--confidence", type=float, default=0.99, help="confidence of the long rate (default 0.99)")
     parser.add_argument("--rates-out", metavar="FILE.csv", default=None, help="write the rate of every date, asset and horizon")
-    parser.add_argument("--json", action="store_true", help="print one JSON object per asset and horizon")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print one JSON object per asset and horizon")
+    output.add_argument("--csv", action="store_true", help="print the per-asset, per-horizon table as CSV")
+    add_quiet_flag(parser, help="no progress bar on stderr")
     parser.set_defaults(handler=_backtest)
 
 
@@ -42,14 +51,17 @@ def _backtest(args: argparse.Namespace) -> int:
     methodology = Methodology.load(args.methodology) if args.methodology else Methodology()
     result = backtest_methodology(
         args.assets, methodology, start=args.start, end=args.end, horizons=args.horizons, confidence=args.confidence,
-        progress=True,
+        progress=not args.quiet,
     )
     if target is not None:
         result.write_rates(target)
     if args.json:
         print(result.to_json())
+    elif args.csv:
+        print(result.table.to_csv(index=False), end="")
     else:
         print(result.summary())
-        if target is not None:
-            print(f"wrote {target}")
+    exceptions = int(result.table["exceptions"].sum())
+    summary_line(args, f"backtest done: {len(args.assets)} assets x {len(args.horizons)} horizons, {exceptions:,} exceptions"
+                 + (f"; rates written to {target}" if target is not None else ""))
     return 0

@@ -19,7 +19,7 @@ import json
 import sys
 import warnings
 
-from marginlab.cli._common import add_command
+from marginlab.cli._common import add_command, parse_asof
 from marginlab.exceptions import MarginLabWarning
 
 
@@ -46,13 +46,13 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from marginlab.calibration.calibrate import DEFAULT_STABLECOIN_COLLATERAL, calibrate, parse_date
+    from marginlab.calibration.calibrate import DEFAULT_STABLECOIN_COLLATERAL, calibrate
     from marginlab.calibration.methodology import Methodology
     from marginlab.io import check_writable
     from marginlab.parameters import PARAMETER_FILE_SUFFIXES
 
-    target = check_writable(args.out, field="out", suffixes=PARAMETER_FILE_SUFFIXES)
-    parse_date(args.asof)
+    parse_asof(args.asof)  # a bad date or output path fails in one line before any work
+    target = check_writable(args.out, field="--out", suffixes=PARAMETER_FILE_SUFFIXES)
     methodology = Methodology.load(args.methodology) if args.methodology else Methodology()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MarginLabWarning)

@@ -219,7 +219,7 @@ class MarginResult:
         if len(self.positions):
             shown = self.positions.head(SUMMARY_POSITION_ROWS)
             title = "Positions:" if len(shown) == len(self.positions) else f"Positions (first {len(shown):,} of {len(self.positions):,}):"
-            lines += ["", title, shown.to_string(index=False, float_format=_readable)]
+            lines += ["", title, shown.to_string(index=False, float_format=_readable, na_rep="-")]
         by_underlying = self.scan_risk_table()
         if by_underlying is not None:
             lines += ["", "Scan risk by underlying (each in its own worst scenario; the total is their sum):",

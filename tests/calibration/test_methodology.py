@@ -86,9 +86,9 @@ def test_unknown_fields_and_bad_files(tmp_path):
         Methodology.from_dict({"pools": {}})
     bad = tmp_path / "bad.yaml"
     bad.write_text("volatility: [unclosed")
-    with pytest.raises(FileFormatError, match="not valid YAML"):
+    with pytest.raises(FileFormatError, match="malformed YAML"):
         Methodology.load(bad)
-    with pytest.raises(FileFormatError, match="cannot be read"):
+    with pytest.raises(FileFormatError, match="no such methodology file"):
         Methodology.load(tmp_path / "missing.yaml")
     with pytest.raises(OutputError):
         Methodology().save(tmp_path / "m.txt")

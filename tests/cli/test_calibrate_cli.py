@@ -64,7 +64,7 @@ def test_calibrate_json_output_and_seed_reproducible(tmp_path, capsys, light_met
     [
         (["--asof", "2031-01-01"], "is after the end of BTC's data"),
         (["--asof", "2012-03-01"], "fewer than the methodology's"),
-        (["--asof", "31/12/2022x"], "is not a date"),
+        (["--asof", "31/12/2022x"], "not a valid date"),
         (["--asof", "2022-01-01", "--out-suffix", ".txt"], "suffix"),
         (["--asof", "2022-01-01", "--out-folder", "missing"], "does not exist"),
     ],

@@ -66,7 +66,7 @@ def test_duplicate_yaml_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 @pytest.mark.parametrize("asof", ["2024-13-45", "2024-02-30", "yesterday", ""])
 def test_bad_asof(tmp_path: Path, capsys: pytest.CaptureFixture[str], asof: str) -> None:
     out = tmp_path / "params.yaml"
-    assert main(["calibrate", "--assets", "BTC", "--asof", asof, "--out", str(out), "--fast", "--quiet"]) == 2
+    assert main(["calibrate", "--assets", "BTC", "--asof", asof, "--out", str(out), "--quiet"]) == 2
     assert f"--asof={asof!r}: not a valid date; expected YYYY-MM-DD" in _one_error_line(capsys)
     assert list(tmp_path.iterdir()) == []  # checked before any work: no file
 
@@ -90,7 +90,7 @@ def test_read_only_out(tmp_path: Path, capsys: pytest.CaptureFixture[str], monke
     _read_only(monkeypatch, folder)
     try:
         out = folder / "params.yaml"
-        assert main(["calibrate", "--assets", "BTC", "--asof", "2024-06-30", "--out", str(out), "--fast", "--quiet"]) == 2
+        assert main(["calibrate", "--assets", "BTC", "--asof", "2024-06-30", "--out", str(out), "--quiet"]) == 2
         assert f"--out={str(out)!r}: folder {str(folder)!r} is not writable" in _one_error_line(capsys)
         events = folder / "events.csv"
         assert main(["stress-test", "--scenario", "btc-minus-40pct-instant", "--model", "flat:0.1:0.05", "--synthetic", "2",

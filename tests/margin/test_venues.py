@@ -129,7 +129,7 @@ def test_user_adds_a_venue_without_python(tmp_path: Path) -> None:
          "at least one source"),
         ("schema: marginlab-venue/1\nname: x\nengine: isolated\nversion: 1\ndescription: d\neffective_date: 2025-01-01\nsources: [{title: t, address: a}]\n"
          "dimensions: [spot, colour]\nparameters: {}\n", "colour"),
-        ("a: [unclosed\n", "not valid YAML"),
+        ("a: [unclosed\n", "malformed YAML"),
     ],
 )
 def test_bad_venue_files_are_one_line_errors(tmp_path: Path, content: str, match: str) -> None:
@@ -163,7 +163,7 @@ def test_runtime_open_interest_from_arguments_and_files(tmp_path: Path) -> None:
         get_model("deribit-pm", open_interest_usd={"BTC": 1.0})
     with pytest.raises(ParameterError, match="open_interest"):
         read_runtime_inputs(["BTC=-5"])
-    with pytest.raises(FileFormatError, match="cannot read"):
+    with pytest.raises(FileFormatError, match="no such open-interest file"):
         read_runtime_inputs([str(tmp_path / "none.yaml")])
 
 
