@@ -70,6 +70,7 @@ OTHER_CRASH_ACCOUNTS = 100 if FAST else 500  # book for the other crashes of the
 LIBRARY_PRESETS_FAST = ("hyperliquid", "binance-unified", "deribit-standard", "deribit-pm", "derive-pmrm-v2")
 
 # %%
+import itertools
 import warnings
 
 import matplotlib.pyplot as plt
@@ -224,7 +225,7 @@ shown.style.format({"accounts": "{:,.0f}", "capital_demanded_usd": "{:,.0f}", "a
 
 # %%
 palette = dict(zip(library_presets, sns.color_palette("tab20", len(library_presets))))
-markers = dict(zip(library_presets, "osD^vP*Xhp<>"))
+markers = dict(zip(library_presets, itertools.cycle("osD^vP*Xhp<>")))
 columns = min(3, len(crashes))
 rows_n = int(np.ceil(len(crashes) / columns))
 fig, axes = plt.subplots(rows_n, columns, figsize=(5.2 * columns, 4.2 * rows_n), squeeze=False)

@@ -65,7 +65,10 @@ class BookState:
 
     def __init__(self, accounts: Sequence[Account]) -> None:
         accounts = tuple(accounts)
+        self.originals: tuple[Account, ...] = accounts  # margin currency and any other account field
         self.ids: tuple[str, ...] = tuple(a.account_id for a in accounts)
+        #: coin-margined accounts (margined in their coin: per-account reference path of the margin models)
+        self.coin_margined = np.array([bool(getattr(a, "is_coin_margined", False)) for a in accounts], dtype=bool)
         self.cash = np.array([a.cash_usd for a in accounts], dtype=np.float64)
         self.collateral: list[dict[str, float]] = [dict(a.collateral) for a in accounts]
         assets = sorted({asset for a in accounts for asset in a.collateral})
@@ -101,6 +104,8 @@ class BookState:
         self.kind: IntArray = np.array([_KIND_CODE[i.kind] for i in self.instruments], dtype=np.int64)
         self.underlying: tuple[str, ...] = tuple(i.underlying for i in self.instruments)
         self.expiry: list[datetime | None] = [i.expiry if isinstance(i, Future | Option) else None for i in self.instruments]
+        #: inverse perpetuals and futures (quantity = USD face value, P&L paid in coin)
+        self.inverse = np.array([isinstance(i, Perpetual | Future) and bool(i.is_inverse) for i in self.instruments], dtype=bool)
 
     @classmethod
     def from_accounts(cls, accounts: Sequence[Account]) -> "BookState":
@@ -110,12 +115,15 @@ class BookState:
         """Accounts ``a0 .. a1 - 1`` as their own state (copies of the arrays; instruments shared)."""
         r0, r1 = int(self.starts[a0]), int(self.starts[a1])
         part = object.__new__(BookState)
+        part.originals = self.originals[a0:a1]
         part.ids = self.ids[a0:a1]
+        part.coin_margined = self.coin_margined[a0:a1]
         part.cash = self.cash[a0:a1].copy()
         part.collateral = self.collateral[a0:a1]
         part.collateral_assets = self.collateral_assets
         part.collateral_qty = self.collateral_qty[a0:a1].copy()
         part.instruments, part.symbols, part.kind, part.underlying, part.expiry = self.instruments, self.symbols, self.kind, self.underlying, self.expiry
+        part.inverse = self.inverse
         part.positions = self.positions[r0:r1]
         part.account = self.account[r0:r1] - a0
         part.instrument = self.instrument[r0:r1].copy()
@@ -177,7 +185,7 @@ class BookState:
             if quantity is not None and float(quantity[k]) != position.quantity:
                 position = replace(position, quantity=float(quantity[k]))
             positions.append(position)
-        return Account(tuple(positions), float(self.cash[a]), dict(self.collateral[a]), self.ids[a])
+        return replace(self.originals[a], positions=tuple(positions), cash_usd=float(self.cash[a]), collateral=dict(self.collateral[a]))
 
     def to_accounts(self) -> tuple[Account, ...]:
         """Every account as an :class:`~marginlab.account.Account` (current state)."""
@@ -185,7 +193,7 @@ class BookState:
 
     def frozen_accounts(self) -> "LazyAccounts":
         """The current accounts as a read-only sequence built on access (a copy of the arrays)."""
-        return LazyAccounts(self.ids, self.cash.copy(), self.collateral, list(self.positions), self.alive.copy(), self.starts)
+        return LazyAccounts(self.originals, self.cash.copy(), self.collateral, list(self.positions), self.alive.copy(), self.starts)
 
     def equity_without_positions(self, step: "StepMarket", a: int) -> float:
         """Market equity of account ``a`` counting cash and collateral only (an account whose positions are all closed)."""
@@ -196,9 +204,10 @@ class BookState:
 class LazyAccounts(Sequence[Account]):
     """Accounts of a book state frozen at one moment, built as :class:`Account` objects on access."""
 
-    def __init__(self, ids: tuple[str, ...], cash: FloatArray, collateral: list[dict[str, float]], positions: list[Position],
+    def __init__(self, originals: tuple[Account, ...], cash: FloatArray, collateral: list[dict[str, float]], positions: list[Position],
                  alive: NDArray[np.bool_], starts: IntArray) -> None:
-        self._ids, self._cash, self._collateral, self._positions, self._alive, self._starts = ids, cash, collateral, positions, alive, starts
+        self._ids = tuple(a.account_id for a in originals)
+        self._originals, self._cash, self._collateral, self._positions, self._alive, self._starts = originals, cash, collateral, positions, alive, starts
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -206,7 +215,7 @@ class LazyAccounts(Sequence[Account]):
     def _one(self, a: int) -> Account:
         rows = range(int(self._starts[a]), int(self._starts[a + 1]))
         positions = tuple(self._positions[r] for r in rows if self._alive[r])
-        return Account(positions, float(self._cash[a]), dict(self._collateral[a]), self._ids[a])
+        return replace(self._originals[a], positions=positions, cash_usd=float(self._cash[a]), collateral=dict(self._collateral[a]))
 
     def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
         if isinstance(index, slice):
@@ -274,13 +283,31 @@ class StepMarket:
         return cls(market, live, index, mark, delta, forward, strike, seconds, vol, is_call, prices)
 
     def row_value(self, state: BookState, rows: IntArray, quantity: FloatArray | None = None) -> FloatArray:
-        """Mark-to-market of rows (``value_positions``: linear ``q (mark - entry)``, others ``q mark``)."""
+        """Mark-to-market of rows (``value_positions``: linear ``q (mark - entry)``, inverse
+        ``face (1/entry - 1/mark) index``, others ``q mark``)."""
         q = state.quantity[rows] if quantity is None else quantity
         inst = state.instrument[rows]
         mark = self.mark[inst]
         entry = state.entry[rows]
         linear = (state.kind[inst] == PERPETUAL) | (state.kind[inst] == FUTURE)
-        return np.where(linear, q * np.where(np.isnan(entry), 0.0, mark - np.nan_to_num(entry, nan=0.0)), q * mark)
+        value = np.where(linear, q * np.where(np.isnan(entry), 0.0, mark - np.nan_to_num(entry, nan=0.0)), q * mark)
+        inverse = state.inverse[inst]
+        if inverse.any():
+            e, m = entry[inverse], mark[inverse]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                coin = np.where(np.isnan(e), 0.0, 1.0 / np.where(np.isnan(e), 1.0, e) - 1.0 / m)
+            value[inverse] = q[inverse] * coin * self.index[inst[inverse]]
+        return np.asarray(value, dtype=np.float64)
+
+    def notional(self, state: BookState, rows: IntArray, quantity: FloatArray | None = None) -> FloatArray:
+        """``|quantity| x index`` of rows, an inverse contract counted at its coin-equivalent size ``face / mark``."""
+        q = state.quantity[rows] if quantity is None else quantity
+        inst = state.instrument[rows]
+        size = np.abs(q)
+        inverse = state.inverse[inst]
+        if inverse.any():
+            size = np.where(inverse, size / np.where(inverse, self.mark[inst], 1.0), size)
+        return np.asarray(size * self.index[inst], dtype=np.float64)
 
     def market_equity(self, state: BookState, accounts: IntArray | None = None) -> FloatArray:
         """Cash + collateral at market + positions' mark-to-market per account (no haircuts)."""
@@ -380,6 +407,22 @@ class BookMargin:
             equity[empty] = self.step.market_equity(self.state, pseudo.account[empty])
         if not has.any():
             return im, mm, equity
+        # coin-margined accounts and inverse contracts are margined account by account (the reference
+        # path: numeraire conversion, coin-equivalent sizes); every other pseudo-account on arrays
+        special = np.zeros(n, dtype=bool)
+        if self.kind != "reference":
+            special = self.state.coin_margined[pseudo.account].copy()
+            inverse_rows = self.state.inverse[self.state.instrument[pseudo.rows]]
+            if inverse_rows.any():
+                special[pseudo.owner[inverse_rows]] = True
+            special &= has
+        if special.any():
+            im[special], mm[special], equity[special] = self._reference(pseudo, special)
+            has = has & ~special
+            if not has.any():
+                return im, mm, equity
+            keep = has[pseudo.owner]
+            pseudo = PseudoAccounts(pseudo.account, pseudo.rows[keep], pseudo.owner[keep], pseudo.quantity[keep])
         if self.kind == "risk_matrix":
             im_, mm_, eq_ = self._risk_matrix(pseudo, has)
         elif self.kind == "flat":

@@ -114,7 +114,7 @@ class BookLadder:
         inst = state.instrument[rows]
         quantity = state.quantity[rows]
         fraction = 1.0 - keep
-        notional = fraction * np.abs(quantity) * step.index[inst]
+        notional = fraction * step.notional(state, rows)
         value_moved = fraction * step.row_value(state, rows)
         equity_now = step.market_equity(state, accounts)
         slip = policy.slippage_rate * notional
@@ -149,7 +149,7 @@ class BookLadder:
         """Per account: found flag, row and kept fraction of the partial close releasing most MM per USD closed."""
         state, step, policy = self.state, self.step, self.policy
         rows, owner = state.rows_of(accounts)
-        notional = np.abs(state.quantity[rows]) * step.index[state.instrument[rows]]
+        notional = step.notional(state, rows)
         keep = np.full(len(rows), 1.0 - policy.partial_fraction)
         keep = np.where(keep * notional < policy.min_close_notional_usd, 0.0, keep)
         closed_notional = (1.0 - keep) * notional
@@ -295,7 +295,7 @@ def auto_deleverage_arrays(
             continue
         accounts = state.account[rows]
         all_rows, owner = state.rows_of(accounts)
-        gross = np.bincount(owner, weights=np.abs(state.quantity[all_rows]) * step.index[state.instrument[all_rows]], minlength=len(accounts))
+        gross = np.bincount(owner, weights=step.notional(state, all_rows), minlength=len(accounts))
         equity = step.market_equity(state, accounts)
         with np.errstate(divide="ignore"):
             leverage = np.where(equity > 0, gross / np.where(equity > 0, equity, 1.0), math.inf)
@@ -408,9 +408,8 @@ def replay_model_on_book(
     partitions: int = 1,
 ) -> Any:
     """Replay of one model on the arrays; returns a :class:`~marginlab.analysis.replay.ModelReplay`."""
-    from tqdm.auto import tqdm
-
     from marginlab.analysis.replay import ModelReplay, _model_at
+    from marginlab.progress import tqdm
 
     state = BookState(book)
     everyone = np.arange(state.n_accounts)

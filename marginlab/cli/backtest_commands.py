@@ -61,6 +61,8 @@ def _backtest(args: argparse.Namespace) -> int:
         print(result.table.to_csv(index=False), end="")
     else:
         print(result.summary())
+        if target is not None:
+            print(f"wrote {target}")
     exceptions = int(result.table["exceptions"].sum())
     summary_line(args, f"backtest done: {len(args.assets)} assets x {len(args.horizons)} horizons, {exceptions:,} exceptions"
                  + (f"; rates written to {target}" if target is not None else ""))

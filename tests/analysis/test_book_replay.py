@@ -15,11 +15,11 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-from marginlab.analysis.scenarios import MarketPath, scenario_path
 
 from marginlab.analysis.book import BookMargin, BookState, PseudoAccounts, StepMarket, book_margin
 from marginlab.analysis.liquidation import FlatRateModel, LiquidationPolicy, market_equity_usd
 from marginlab.analysis.replay import book_expiries, replay
+from marginlab.analysis.stress_scenarios import MarketPath, scenario_path
 from marginlab.analysis.synthetic import strategies_for_models, synthetic_book
 from marginlab.margin.presets import available_models, get_model
 from marginlab.parameters import example_parameters
@@ -148,3 +148,29 @@ def test_events_frame_has_reference_dtypes(crash_path: MarketPath) -> None:
     assert events["step"].dtype == np.int64
     assert pd.api.types.is_float_dtype(events["fee_usd"])
     assert not events.empty
+
+
+@pytest.mark.parametrize("name", ["deribit-pm", "deribit-cross", "hyperliquid"])
+def test_book_margin_of_inverse_contracts_and_coin_margined_accounts_matches_the_reference(name: str) -> None:
+    """Inverse contracts (USD face value) and coin-margined accounts next to ordinary USD accounts."""
+    from marginlab.account import Account
+    from marginlab.instruments import Perpetual, Position
+    from marginlab.market import MarketSnapshot
+
+    market = MarketSnapshot.from_dict({"as_of": "2025-01-15T00:00:00Z", "assets": {"BTC": {"index_usd": 100_000}, "ETH": {"index_usd": 3_000}}})
+    accounts = [
+        Account((Position(Perpetual("BTC"), 1.0, entry_price_usd=95_000),), 20_000.0, account_id="usd"),
+        Account((Position(Perpetual("BTC", settlement="BTC"), 50_000.0, entry_price_usd=90_000),), 1_000.0, {"BTC": 1.0}, "inverse-usd"),
+        Account((Position(Perpetual("BTC", settlement="BTC"), -50_000.0, entry_price_usd=80_000), Position(Perpetual("ETH"), 3.0)),
+                5_000.0, {"BTC": 2.0}, "inverse-coin", "BTC"),
+        Account((Position(Perpetual("ETH"), -30.0, entry_price_usd=2_000),), 2_000.0, {"BTC": 0.5}, "coin", "BTC"),
+    ]
+    model = get_model(name)
+    if name == "hyperliquid":
+        accounts = [a for a in accounts if not a.collateral]
+    reference = np.array([[r.initial_margin_usd, r.maintenance_margin_usd, r.equity_usd] for r in (model.margin(a, market) for a in accounts)]).T
+    np.testing.assert_allclose(np.array(book_margin(model, accounts, market)), reference, rtol=1e-9, atol=1e-6)
+    state = BookState(accounts)
+    assert state.to_accounts() == tuple(accounts)  # margin currency kept
+    step = StepMarket.build(state, market)
+    np.testing.assert_allclose(step.market_equity(state), [market_equity_usd(a, market) for a in accounts], rtol=1e-12)

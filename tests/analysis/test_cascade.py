@@ -140,7 +140,7 @@ def test_cascade_on_arrays_matches_the_per_account_reference(policy: Liquidation
 
 def test_cascade_on_arrays_with_options_under_portfolio_margin() -> None:
     from marginlab.analysis.replay import book_expiries
-    from marginlab.analysis.scenarios import scenario_path
+    from marginlab.analysis.stress_scenarios import scenario_path
     from marginlab.analysis.synthetic import synthetic_book
     from marginlab.margin.presets import get_model
 
@@ -153,3 +153,21 @@ def test_cascade_on_arrays_with_options_under_portfolio_margin() -> None:
     results = {engine: simulate_cascade(book, get_model("deribit-pm"), start, impact, shock={"BTC": 0.85, "ETH": 0.85}, engine=engine)
                for engine in ("book", "per-account")}
     _assert_same_cascade(results["book"], results["per-account"])
+
+
+@pytest.mark.parametrize("name", ["deribit-pm", "deribit-cross"])
+def test_cascade_on_arrays_with_inverse_contracts_and_coin_margined_accounts(name: str) -> None:
+    from marginlab.analysis.synthetic import synthetic_book
+    from marginlab.margin.presets import get_model
+
+    start = MarketSnapshot.from_dict({"as_of": "2025-01-15T00:00:00Z", "assets": {"BTC": {"index_usd": 100_000}, "ETH": {"index_usd": 3_000}}})
+    book = list(synthetic_book(30, start, rng=2, strategies={"long_perp": 4, "short_perp": 1}, median_notional_usd=300_000, leverage_choices=(6, 8, 10)))
+    book += [Account((Position(Perpetual("BTC", settlement="BTC"), 500_000.0, entry_price_usd=100_000),), 30_000.0, {"BTC": 0.2}, "inverse"),
+             Account((Position(Perpetual("BTC", settlement="BTC"), 400_000.0, entry_price_usd=100_000),), 0.0, {"BTC": 0.5}, "inverse-coin", "BTC"),
+             Account((Position(Perpetual("ETH"), 100.0, entry_price_usd=3_000),), 1_000.0, {"BTC": 0.3}, "coin", "BTC")]
+    impact = SquareRootImpact({"BTC": 0.04, "ETH": 0.05}, {"BTC": 60.0, "ETH": 2_000.0})
+    results = {engine: simulate_cascade(book, get_model(name), start, impact, shock={"BTC": 0.9, "ETH": 0.9}, insurance_fund_usd=20_000, engine=engine)
+               for engine in ("book", "per-account")}
+    _assert_same_cascade(results["book"], results["per-account"])
+    assert {"inverse", "inverse-coin", "coin"} <= set(results["book"].events["account_id"])
+    assert [a.margin_currency for a in results["book"].accounts_after][-2:] == ["BTC", "BTC"]
