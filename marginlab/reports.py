@@ -315,11 +315,18 @@ def _column_places(series: Any, decimals: int) -> int:
     return max(decimals, min(10, 2 - math.floor(math.log10(values.max()))))
 
 
-def _fixed(places: int, value: Any) -> str:
+def _number(value: Any) -> float | str:
+    """``value`` as a float, or its text when it is not a number (cells of mixed columns)."""
     try:
-        number = float(value)
+        return float(value)
     except (TypeError, ValueError):
         return str(value)
+
+
+def _fixed(places: int, value: Any) -> str:
+    number = _number(value)
+    if isinstance(number, str):
+        return number
     if math.isnan(number):
         return "–"
     if math.isinf(number):
@@ -328,23 +335,17 @@ def _fixed(places: int, value: Any) -> str:
 
 
 def _percent(decimals: int, value: Any) -> str:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(number):
-        return "–"
-    return f"{number * 100:,.{decimals}f}%"
+    number = _number(value)
+    if isinstance(number, str):
+        return number
+    return "–" if math.isnan(number) else f"{number * 100:,.{decimals}f}%"
 
 
 def _count(value: Any) -> str:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(number):
-        return "–"
-    return f"{round(number):,d}"
+    number = _number(value)
+    if isinstance(number, str):
+        return number
+    return "–" if math.isnan(number) else f"{round(number):,d}"
 
 
 def _date(value: Any) -> str:
