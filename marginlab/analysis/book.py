@@ -80,6 +80,7 @@ class BookState:
         symbols: dict[str, int] = {}
         self.instruments: list[Instrument] = []
         acc, inst, qty, entry, leverage = [], [], [], [], []
+        #: the positions as given (quantities as at construction; the current ones are ``quantity``)
         self.positions: list[Position] = []
         for a, account in enumerate(accounts):
             for position in account.positions:
@@ -141,7 +142,6 @@ class BookState:
         self.cash[a0:a1] = part.cash
         self.quantity[r0:r1] = part.quantity
         self.alive[r0:r1] = part.alive
-        self.positions[r0:r1] = part.positions
 
     def __len__(self) -> int:
         return len(self.account)
@@ -167,24 +167,18 @@ class BookState:
         return rows[keep], owner[keep]
 
     def set_quantity(self, rows: IntArray, quantity: FloatArray) -> None:
-        """Reduce rows to ``quantity`` (0 closes them), keeping the Position objects in step."""
-        for row, q in zip(rows.tolist(), np.asarray(quantity, dtype=np.float64).tolist()):
-            if q == 0.0:
-                self.alive[row] = False
-            else:
-                self.positions[row] = replace(self.positions[row], quantity=q)
+        """Reduce rows to ``quantity`` (0 closes them); Position objects are rebuilt on access only."""
+        quantity = np.asarray(quantity, dtype=np.float64)
+        self.alive[rows[quantity == 0.0]] = False
         self.quantity[rows] = quantity
 
     def account_at(self, a: int, rows: IntArray | None = None, quantity: FloatArray | None = None) -> Account:
         """Account ``a`` as an object (optionally with other rows / quantities: a pseudo-account)."""
         if rows is None:
             rows, _ = self.rows_of(np.array([a]))
-        positions = []
-        for k, row in enumerate(np.asarray(rows).tolist()):
-            position = self.positions[row]
-            if quantity is not None and float(quantity[k]) != position.quantity:
-                position = replace(position, quantity=float(quantity[k]))
-            positions.append(position)
+        rows = np.asarray(rows)
+        current = self.quantity[rows] if quantity is None else np.asarray(quantity, dtype=np.float64)
+        positions = [_with_quantity(self.positions[row], q) for row, q in zip(rows.tolist(), current.tolist())]
         return replace(self.originals[a], positions=tuple(positions), cash_usd=float(self.cash[a]), collateral=dict(self.collateral[a]))
 
     def to_accounts(self) -> tuple[Account, ...]:
@@ -193,7 +187,7 @@ class BookState:
 
     def frozen_accounts(self) -> "LazyAccounts":
         """The current accounts as a read-only sequence built on access (a copy of the arrays)."""
-        return LazyAccounts(self.originals, self.cash.copy(), self.collateral, list(self.positions), self.alive.copy(), self.starts)
+        return LazyAccounts(self.originals, self.cash.copy(), self.collateral, self.positions, self.quantity.copy(), self.alive.copy(), self.starts)
 
     def equity_without_positions(self, step: "StepMarket", a: int) -> float:
         """Market equity of account ``a`` counting cash and collateral only (an account whose positions are all closed)."""
@@ -201,20 +195,25 @@ class BookState:
         return float(self.cash[a] + collateral)
 
 
+def _with_quantity(position: Position, quantity: float) -> Position:
+    return position if quantity == position.quantity else replace(position, quantity=quantity)
+
+
 class LazyAccounts(Sequence[Account]):
     """Accounts of a book state frozen at one moment, built as :class:`Account` objects on access."""
 
     def __init__(self, originals: tuple[Account, ...], cash: FloatArray, collateral: list[dict[str, float]], positions: list[Position],
-                 alive: NDArray[np.bool_], starts: IntArray) -> None:
+                 quantity: FloatArray, alive: NDArray[np.bool_], starts: IntArray) -> None:
         self._ids = tuple(a.account_id for a in originals)
         self._originals, self._cash, self._collateral, self._positions, self._alive, self._starts = originals, cash, collateral, positions, alive, starts
+        self._quantity = quantity
 
     def __len__(self) -> int:
         return len(self._ids)
 
     def _one(self, a: int) -> Account:
         rows = range(int(self._starts[a]), int(self._starts[a + 1]))
-        positions = tuple(self._positions[r] for r in rows if self._alive[r])
+        positions = tuple(_with_quantity(self._positions[r], float(self._quantity[r])) for r in rows if self._alive[r])
         return replace(self._originals[a], positions=positions, cash_usd=float(self._cash[a]), collateral=dict(self._collateral[a]))
 
     def __getitem__(self, index):  # type: ignore[no-untyped-def, override]

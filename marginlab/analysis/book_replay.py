@@ -32,8 +32,15 @@ import numpy as np
 import pandas as pd
 
 from marginlab.account import Account
-from marginlab.analysis.book import OPTION, BookMargin, BookState, PseudoAccounts, StepMarket
-from marginlab.analysis.liquidation import EVENT_COLUMNS, LiquidationPolicy, adl_score, events_frame, socialised_charges
+from marginlab.analysis.book import FUTURE, OPTION, PERPETUAL, BookMargin, BookState, PseudoAccounts, StepMarket
+from marginlab.analysis.liquidation import (
+    ADL_MIN_UNITS,
+    EVENT_COLUMNS,
+    LiquidationPolicy,
+    adl_score,
+    events_frame,
+    socialised_charges,
+)
 
 _ACTIONS = np.array(["none", "warning", "reduce_only", "partial_liquidation", "full_liquidation"], dtype=object)
 
@@ -269,62 +276,172 @@ def settle_expired_arrays(state: BookState, step: StepMarket, events: _Events, s
     )
 
 
-def auto_deleverage_arrays(
-    state: BookState, step: StepMarket, bankrupt: int, pieces: dict[str, float], deficit_usd: float, fund_balance_usd: float
-) -> tuple[list[dict[str, Any]], float]:
-    """:func:`marginlab.analysis.liquidation.auto_deleverage` on the arrays (same queue, same transfers)."""
-    symbols = list(state.symbols)
-    symbol_index = {s: i for i, s in enumerate(symbols)}
-    weights = {s: abs(q) * step.index[symbol_index[s]] for s, q in pieces.items()}
-    total = sum(weights.values())
-    rows_out: list[dict[str, Any]] = []
-    recovered = 0.0
-    for symbol, held in pieces.items():
-        if held == 0 or total <= 0:
-            continue
-        share = deficit_usd * weights[symbol] / total
-        per_unit = share / abs(held)
-        side = -float(np.sign(held))
-        i = symbol_index[symbol]
-        rows = np.flatnonzero(state.alive & (state.instrument == i) & (np.sign(state.quantity) == side) & ~np.isnan(state.entry))
-        if state.kind[i] not in (1, 2) or not len(rows):
-            continue
-        value = step.row_value(state, rows)
-        rows, value = rows[value > 0], value[value > 0]
-        if not len(rows):
-            continue
-        accounts = state.account[rows]
-        all_rows, owner = state.rows_of(accounts)
-        gross = np.bincount(owner, weights=step.notional(state, all_rows), minlength=len(accounts))
-        equity = step.market_equity(state, accounts)
-        with np.errstate(divide="ignore"):
-            leverage = np.where(equity > 0, gross / np.where(equity > 0, equity, 1.0), math.inf)
-        pnl_pct = value / (np.abs(state.quantity[rows]) * state.entry[rows])
-        score = np.array([adl_score(x) for x in (pnl_pct * leverage).tolist()])
-        order = np.lexsort((rows, accounts, -score))
-        mark = float(step.mark[i])
-        units_left = abs(held)
-        for k in order.tolist():
-            if units_left <= 1e-12:
-                break
-            row, a = int(rows[k]), int(accounts[k])
-            quantity = float(state.quantity[row])
-            take = min(abs(quantity), units_left)
-            keep = 1.0 - take / abs(quantity)
-            moved = (1.0 - keep) * float(value[k])
-            transfer = take * per_unit
-            state.set_quantity(np.array([row]), np.array([quantity * keep if keep > 1e-12 else 0.0]))
-            state.cash[a] += moved - transfer
-            state.cash[bankrupt] += transfer
-            recovered += transfer
-            units_left -= take
-            change = -np.sign(quantity) * take
-            rows_out.append(
-                {"account_id": state.ids[a], "action": "adl", "symbol": symbol, "quantity": float(change), "price_usd": mark + share / held,
-                 "notional_usd": take * mark, "delta_quantity": float(change), "transfer_usd": -transfer, "deficit_usd": 0.0,
-                 "fund_balance_usd": fund_balance_usd, "equity_usd": float(step.market_equity(state, np.array([a]))[0])}
-            )
-    return rows_out, recovered
+@dataclass
+class WriteOff:
+    """What :func:`write_off_arrays` did, per claim (in claim order)."""
+
+    recovered_usd: np.ndarray
+    socialised_usd: np.ndarray
+    bad_debt_usd: np.ndarray
+    columns: dict[str, Any]  # event columns of the write-off rows (adl, socialised_loss, bad_debt), with ``claim`` and ``seq``
+
+
+def _adl_pieces(state: BookState, step: StepMarket, bankrupt: np.ndarray, closed_rows: np.ndarray, closed_change: np.ndarray,
+                closed_account: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`~marginlab.analysis.liquidation.adl_pieces` of every claim: (claim, instrument, held, weight), claim order then first close."""
+    claim_of = np.full(state.n_accounts, -1, dtype=np.int64)
+    claim_of[bankrupt] = np.arange(len(bankrupt))
+    claim = claim_of[closed_account] if len(closed_account) else np.zeros(0, dtype=np.int64)
+    inst = state.instrument[closed_rows] if len(closed_rows) else np.zeros(0, dtype=np.int64)
+    keep = (claim >= 0) & ((state.kind[inst] == PERPETUAL) | (state.kind[inst] == FUTURE))
+    close_order = np.flatnonzero(keep)
+    claim, inst, change = claim[keep], inst[keep], closed_change[keep]
+    key = claim * np.int64(len(state.instruments)) + inst
+    keys, first, group = np.unique(key, return_index=True, return_inverse=True)
+    held = np.zeros(len(keys))
+    for g, c in zip(group.tolist(), change.tolist()):  # sequential sums, as the reference
+        held[g] -= c
+    order = np.lexsort((close_order[first], keys // max(len(state.instruments), 1)))
+    keys, held = keys[order], held[order]
+    p_claim, p_inst = keys // max(len(state.instruments), 1), keys % max(len(state.instruments), 1)
+    return p_claim, p_inst, held, np.abs(held) * step.index[p_inst]
+
+
+def write_off_arrays(
+    state: BookState,
+    step: StepMarket,
+    bankrupt: np.ndarray,
+    deficit_usd: np.ndarray,
+    fund_balance_usd: np.ndarray,
+    closed: tuple[np.ndarray, np.ndarray, np.ndarray],
+    policy: LiquidationPolicy,
+    adl: bool,
+) -> WriteOff:
+    """:func:`marginlab.analysis.liquidation.write_off_deficits` on the arrays: ADL of every claim on one
+    queue snapshot, socialised loss, bad debt (same takes, transfers and rows). ``closed`` is the
+    step's (rows, signed changes, accounts) of the ladder's closes, in close order."""
+    n = len(bankrupt)
+    remaining = np.asarray(deficit_usd, dtype=np.float64).copy()
+    recovered = np.zeros(n)
+    socialised = np.zeros(n)
+    cols: dict[str, list[Any]] = {k: [] for k in ("claim", "seq", "account", "action", "inst", "quantity", "price_usd", "notional_usd",
+                                                  "transfer_usd", "deficit_usd", "fund_balance_usd", "equity_usd")}
+    seq = np.zeros(n, dtype=np.int64)
+
+    def add(c: int, account: int, action: str, inst: int, quantity: float, price: float, notional: float, transfer: float, deficit: float,
+            equity: float) -> None:
+        seq[c] += 1
+        for name, value in (("claim", c), ("seq", int(seq[c])), ("account", account), ("action", action), ("inst", inst), ("quantity", quantity),
+                            ("price_usd", price), ("notional_usd", notional), ("transfer_usd", transfer), ("deficit_usd", deficit),
+                            ("fund_balance_usd", float(fund_balance_usd[c])), ("equity_usd", equity)):
+            cols[name].append(value)
+
+    wanted = remaining > 1e-9
+    if adl and policy.auto_deleverage and wanted.any():
+        p_claim, p_inst, held, weight = _adl_pieces(state, step, bankrupt, *closed)
+        sel = wanted[p_claim]
+        p_claim, p_inst, held, weight = p_claim[sel], p_inst[sel], held[sel], weight[sel]
+        total = np.zeros(n)
+        for c, w in zip(p_claim.tolist(), weight.tolist()):  # sequential sums, as the reference
+            total[c] += w
+        # the queue snapshot: every account's gross notional and market equity once
+        alive = np.flatnonzero(state.alive)
+        gross_all = np.bincount(state.account[alive], weights=step.notional(state, alive), minlength=state.n_accounts)
+        equity_all = step.market_equity(state)
+        equity_now = equity_all.copy()
+        queues: dict[tuple[int, float], tuple[np.ndarray, np.ndarray, np.ndarray, list[float]]] = {}
+        taken: dict[int, float] = {}
+        q_start: dict[int, float] = {}
+        cash_change: dict[int, float] = {}
+        for c, i, q_held, w in zip(p_claim.tolist(), p_inst.tolist(), held.tolist(), weight.tolist()):
+            if q_held == 0 or total[c] <= 0:
+                continue
+            share = float(deficit_usd[c]) * w / total[c]
+            per_unit = share / abs(q_held)
+            side = -float(np.sign(q_held))
+            if (i, side) not in queues:
+                rows = np.flatnonzero(state.alive & (state.instrument == i) & (np.sign(state.quantity) == side) & ~np.isnan(state.entry))
+                value = step.row_value(state, rows)
+                rows, value = rows[value > 0], value[value > 0]
+                accounts = state.account[rows]
+                equity = equity_all[accounts]
+                with np.errstate(divide="ignore"):
+                    leverage = np.where(equity > 0, gross_all[accounts] / np.where(equity > 0, equity, 1.0), math.inf)
+                pnl_pct = value / (np.abs(state.quantity[rows]) * state.entry[rows])
+                score = adl_score(pnl_pct * leverage)
+                order = np.lexsort((rows, accounts, -score))
+                rows, value = rows[order], value[order]
+                supply = np.concatenate([[0.0], np.cumsum(np.abs(state.quantity[rows]))])
+                queues[(i, side)] = (rows, value, supply, [0.0])
+            rows, value, supply, used = queues[(i, side)]
+            low, high = used[0], used[0] + abs(q_held)
+            used[0] = high
+            start = max(int(np.searchsorted(supply, low, side="right")) - 1, 0)
+            mark = float(step.mark[i])
+            for k in range(start, len(rows)):
+                take = min(float(supply[k + 1]), high) - max(float(supply[k]), low)
+                if take <= ADL_MIN_UNITS:
+                    if supply[k] >= high:
+                        break
+                    continue
+                row = int(rows[k])
+                a = int(state.account[row])
+                if row not in q_start:
+                    q_start[row] = float(state.quantity[row])
+                quantity = q_start[row]
+                taken[row] = taken.get(row, 0.0) + take
+                moved = take * float(value[k]) / abs(quantity)
+                transfer = take * per_unit
+                cash_change[a] = cash_change.get(a, 0.0) + moved - transfer
+                b = int(bankrupt[c])
+                cash_change[b] = cash_change.get(b, 0.0) + transfer
+                recovered[c] += transfer
+                equity_now[a] -= transfer
+                change = -float(np.sign(quantity)) * take
+                add(c, a, "adl", i, change, mark + share / q_held, take * mark, -transfer, 0.0, float(equity_now[a]))
+        if taken:
+            touched = np.fromiter(taken, dtype=np.int64, count=len(taken))
+            keep = np.array([1.0 - taken[r] / abs(q_start[r]) for r in touched.tolist()])
+            start_q = np.array([q_start[r] for r in touched.tolist()])
+            state.set_quantity(touched, np.where(keep > ADL_MIN_UNITS, start_q * keep, 0.0))
+            for a, amount in cash_change.items():
+                state.cash[a] += amount
+        remaining -= recovered
+    if policy.socialised_loss and np.any(remaining > 1e-9):
+        for c in np.flatnonzero(remaining > 1e-9).tolist():
+            i = int(bankrupt[c])
+            charges = socialised_charges(step.market_equity(state), i, float(remaining[c]))
+            got = float(charges.sum())
+            if got <= 0:
+                continue
+            state.cash -= charges
+            state.cash[i] += got
+            add(c, i, "socialised_loss", -1, 0.0, 0.0, 0.0, got, float(remaining[c]), state.equity_without_positions(step, i))
+            socialised[c] = got
+            remaining[c] -= got
+    bad_debt = np.where(remaining > 1e-9, remaining, 0.0)
+    for c in np.flatnonzero(bad_debt > 0).tolist():
+        i = int(bankrupt[c])
+        add(c, i, "bad_debt", -1, 0.0, 0.0, 0.0, 0.0, float(bad_debt[c]), state.equity_without_positions(step, i))
+    columns = {k: np.asarray(v) if k not in ("action",) else np.asarray(v, dtype=object) for k, v in cols.items()}
+    return WriteOff(recovered, socialised, bad_debt, columns)
+
+
+def write_off_events(events: _Events, state: BookState, write_off: WriteOff, step_number: int, when: Any, order: np.ndarray) -> None:
+    """Add the rows of ``write_off`` to ``events`` after each claim's own rows (phase 1, claim ``order``)."""
+    cols = write_off.columns
+    n = len(cols["claim"])
+    if not n:
+        return
+    inst = cols["inst"].astype(np.int64)
+    symbols = np.where(inst >= 0, np.asarray(state.symbols + ("",), dtype=object)[np.where(inst >= 0, inst, len(state.symbols))], "")
+    quantity = cols["quantity"].astype(float)
+    events.add(key_step=step_number, phase=1, order=order[cols["claim"].astype(np.int64)], seq=cols["seq"], n=n,
+               time=np.full(n, when, dtype=object), account_id=np.asarray(state.ids, dtype=object)[cols["account"].astype(np.int64)],
+               action=cols["action"], symbol=symbols.astype(object), quantity=quantity, price_usd=cols["price_usd"].astype(float),
+               notional_usd=cols["notional_usd"].astype(float), delta_quantity=quantity, transfer_usd=cols["transfer_usd"].astype(float),
+               deficit_usd=cols["deficit_usd"].astype(float), fund_balance_usd=cols["fund_balance_usd"].astype(float),
+               equity_usd=cols["equity_usd"].astype(float))
 
 
 @dataclass
@@ -452,63 +569,32 @@ def replay_model_on_book(
         fees = float(sum(piece.fees for piece in parts))
         fund += policy.fund_share(fees)
         liquidator += fees - policy.fund_share(fees)
-        # book-level settlement: largest deficit first (ties: book order)
+        # book-level settlement: largest deficit first (ties: book order); the fund pays in that order,
+        # then what it could not pay is written off (ADL on one queue snapshot, socialised loss, bad debt)
         no_positions = np.flatnonzero(state.alive_counts() == 0)
         deficit = -step.market_equity(state, no_positions) - written_off[no_positions]
         mask = deficit > 1e-6
         order = np.lexsort((no_positions[mask], -deficit[mask]))
-        extra: list[dict[str, Any]] = []
-        for k in order.tolist():
-            i = int(no_positions[mask][k])
-            d = float(deficit[mask][k])
-            paid = min(fund, d) if policy.use_insurance_fund else 0.0
-            fund -= paid
-            fund_paid += paid
-            state.cash[i] += paid
-            extra.append({"account_id": state.ids[i], "action": "insurance_fund", "deficit_usd": d, "transfer_usd": paid, "fund_balance_usd": fund,
-                          "equity_usd": state.equity_without_positions(step, i)})
-            remaining = d - paid
-            if remaining > 1e-9 and adl and policy.auto_deleverage:
-                pieces: dict[str, float] = {}
-                mine = np.flatnonzero(closed_account == i)
-                # order of closes: by sequence of the ladder (rounds), as the reference's closed list
-                for j in mine.tolist():
-                    row = int(closed_rows[j])
-                    if state.kind[state.instrument[row]] not in (1, 2):
-                        continue
-                    symbol = state.symbols[int(state.instrument[row])]
-                    pieces[symbol] = pieces.get(symbol, 0.0) - float(closed_change[j])
-                if pieces:
-                    rows, got = auto_deleverage_arrays(state, step, i, pieces, remaining, fund)
-                    extra += rows
-                    recovered += got
-                    remaining -= got
-            if remaining > 1e-9 and policy.socialised_loss:
-                charges = socialised_charges(step.market_equity(state), i, remaining)
-                got = float(charges.sum())
-                if got > 0:
-                    state.cash -= charges
-                    state.cash[i] += got
-                    socialised += got
-                    extra.append({"account_id": state.ids[i], "action": "socialised_loss", "deficit_usd": remaining, "transfer_usd": got,
-                                  "fund_balance_usd": fund, "equity_usd": state.equity_without_positions(step, i)})
-                    remaining -= got
-            if remaining > 1e-9:
-                bad_debt += remaining
-                written_off[i] += remaining
-                extra.append({"account_id": state.ids[i], "action": "bad_debt", "deficit_usd": remaining, "fund_balance_usd": fund,
-                              "equity_usd": state.equity_without_positions(step, i)})
-        if extra:
-            frame = pd.DataFrame(extra)
-            if "symbol" in frame:
-                frame["symbol"] = frame["symbol"].fillna("").astype(object)
-            columns = {c: frame[c].to_numpy() for c in frame.columns if c in EVENT_COLUMNS}
-            columns = {k: (v if frame[k].dtype != object else v.astype(object)) for k, v in columns.items()}
-            for c in ("deficit_usd", "transfer_usd", "quantity", "price_usd", "notional_usd", "delta_quantity"):
-                if c in columns:
-                    columns[c] = np.nan_to_num(columns[c].astype(float), nan=0.0)
-            events.add(key_step=step_number, phase=1, order=np.arange(len(extra)), seq=0, n=len(extra),
-                       time=np.full(len(extra), market.as_of, dtype=object), **columns)
+        bankrupt, owed = no_positions[mask][order], deficit[mask][order]
+        if len(bankrupt):
+            paid = np.zeros(len(bankrupt))
+            fund_after = np.zeros(len(bankrupt))
+            for k, d in enumerate(owed.tolist()):
+                paid[k] = min(fund, d) if policy.use_insurance_fund else 0.0
+                fund -= paid[k]
+                fund_paid += paid[k]
+                fund_after[k] = fund
+            state.cash[bankrupt] += paid
+            claims = np.arange(len(bankrupt))
+            events.add(key_step=step_number, phase=1, order=claims, seq=0, n=len(bankrupt), time=np.full(len(bankrupt), market.as_of, dtype=object),
+                       account_id=np.asarray(state.ids, dtype=object)[bankrupt], action="insurance_fund", deficit_usd=owed, transfer_usd=paid,
+                       fund_balance_usd=fund_after, equity_usd=step.market_equity(state, bankrupt))
+            done = write_off_arrays(state, step, bankrupt, owed - paid, fund_after, (closed_rows, closed_change, closed_account), policy, adl)
+            write_off_events(events, state, done, step_number, market.as_of, claims)
+            recovered += float(done.recovered_usd.sum())
+            socialised += float(done.socialised_usd.sum())
+            bad_debt += float(done.bad_debt_usd.sum())
+            written_off[bankrupt] += done.bad_debt_usd
         equity_total = float(np.sum(step.market_equity(state)))
         record: dict[str, Any] = {"step": step_number, "time": market.as_of}
         for asset in path_assets:
@@ -612,34 +698,19 @@ def liquidate_book_arrays(
                 rows.append(events_frame([{**{c: 0.0 for c in EVENT_COLUMNS}, "time": when, "account_id": state.ids[a],
                                            "step": int(group["step"].iloc[-1]), "action": "insurance_fund", "symbol": "", "deficit_usd": deficit,
                                            "transfer_usd": paid, "fund_balance_usd": fund, "equity_usd": state.equity_without_positions(step, a)}]))
-    recovered = bad_debt = 0.0
     closed_rows = np.concatenate(ladder.closed_rows) if ladder.closed_rows else np.zeros(0, dtype=np.int64)
     closed_change = np.concatenate(ladder.closed_change) if ladder.closed_change else np.zeros(0)
     closed_account = np.concatenate(ladder.closed_account) if ladder.closed_account else np.zeros(0, dtype=np.int64)
-    extra: list[dict[str, Any]] = []
-    for a in sorted(uncovered, key=lambda i: rank[i]):
-        remaining = uncovered[a]
-        if adl and policy.auto_deleverage:
-            pieces: dict[str, float] = {}
-            for j in np.flatnonzero(closed_account == a).tolist():
-                row = int(closed_rows[j])
-                if state.kind[state.instrument[row]] in (1, 2):
-                    symbol = state.symbols[int(state.instrument[row])]
-                    pieces[symbol] = pieces.get(symbol, 0.0) - float(closed_change[j])
-            if pieces:
-                adl_rows, got = auto_deleverage_arrays(state, step, a, pieces, remaining, fund)
-                extra += adl_rows
-                recovered += got
-                remaining -= got
-        if remaining > 1e-9:
-            bad_debt += remaining
-            extra.append({"account_id": state.ids[a], "action": "bad_debt", "deficit_usd": remaining, "fund_balance_usd": fund,
-                          "equity_usd": state.equity_without_positions(step, a)})
-    for record in extra:
-        full: dict[str, Any] = {c: 0.0 for c in EVENT_COLUMNS}
-        full.update(time=when, step=0, symbol="")
-        full.update(record)
-        rows.append(events_frame([full]))
+    bankrupt = np.array(sorted(uncovered, key=lambda i: rank[i]), dtype=np.int64)
+    done = write_off_arrays(state, step, bankrupt, np.array([uncovered[int(a)] for a in bankrupt]), np.full(len(bankrupt), fund),
+                            (closed_rows, closed_change, closed_account), policy, adl)
+    tail = _Events()
+    write_off_events(tail, state, done, 0, when, np.arange(len(bankrupt)))
+    if tail.parts:
+        frame = tail.frame()
+        frame["step"] = 0
+        rows.append(frame)
+    recovered, bad_debt, socialised = float(done.recovered_usd.sum()), float(done.bad_debt_usd.sum()), float(done.socialised_usd.sum())
     events = pd.concat(rows, ignore_index=True) if rows else events_frame([])
     return {"events": events, "fund_after_usd": fund, "fees_usd": fees_total, "deficit_usd": deficit_total, "adl_recovered_usd": recovered,
-            "bad_debt_usd": bad_debt, "liquidated": np.unique(closed_account)}
+            "bad_debt_usd": bad_debt, "socialised_usd": socialised, "liquidated": np.unique(closed_account)}

@@ -66,6 +66,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike, NDArray
 
 from marginlab.account import Account
 from marginlab.exceptions import EmptyPortfolioError, ParameterError
@@ -820,8 +821,9 @@ def liquidate_book(
     """Run the ladder over every account, then the insurance fund and ADL.
 
     Accounts are processed in ascending order of margin ratio (ties: the order given), each
-    drawing on the fund left by the previous ones; uncovered deficits then go to
-    :func:`auto_deleverage` (when ``adl``) and what remains is recorded as ``bad_debt``.
+    drawing on the fund left by the previous ones; uncovered deficits then go, in the same
+    order, to :func:`write_off_deficits`: ADL on one queue snapshot (when ``adl``), socialised
+    loss when the policy says so, and what remains is recorded as ``bad_debt``.
     The procedure is deterministic.
     """
     policy = policy or LiquidationPolicy()
@@ -839,44 +841,16 @@ def liquidate_book(
         after[i] = outcome.account_after
         if outcome.event_records:
             frames.append(outcome.events)
-    recovered = bad_debt = socialised = 0.0
-    extra: list[dict[str, Any]] = []
     when = time if time is not None else market.as_of
+    claims = []
     for i in order:
         done = outcomes[i]
         assert done is not None
-        if done.uncovered_deficit_usd <= 0:
-            continue
-        remaining = done.uncovered_deficit_usd
-        if adl and policy.auto_deleverage:
-            after, rows, got = auto_deleverage(after, i, done.closed, remaining, market, time=when, fund_balance_usd=fund)
-            extra += rows
-            recovered += got
-            remaining -= got
-        if remaining > 1e-9 and policy.socialised_loss:
-            equities = np.array([market_equity_usd(a, market) for a in after])
-            charges = socialised_charges(equities, i, remaining)
-            if charges.sum() > 0:
-                after = [a if c == 0 else dataclasses.replace(a, cash_usd=a.cash_usd - c) for a, c in zip(after, charges)]
-                got = float(charges.sum())
-                bankrupt = after[i]
-                after[i] = dataclasses.replace(bankrupt, cash_usd=bankrupt.cash_usd + got)
-                socialised += got
-                remaining -= got
-                extra.append(socialised_event(when, accounts[i].account_id, remaining + got, got, int(np.sum(charges > 0)), fund,
-                                              market_equity_usd(after[i], market)))
-        if remaining > 1e-9:
-            bad_debt += remaining
-            extra.append(
-                _event(
-                    time=when,
-                    account_id=accounts[i].account_id,
-                    action="bad_debt",
-                    deficit_usd=remaining,
-                    fund_balance_usd=fund,
-                    equity_usd=market_equity_usd(after[i], market),
-                )
-            )
+        if done.uncovered_deficit_usd > 0:
+            claims.append(AdlClaim(i, done.closed, done.uncovered_deficit_usd, fund))
+    after, claim_rows, totals = write_off_deficits(after, claims, market, policy, adl=adl, time=when)
+    extra = [row for rows_ in claim_rows for row in rows_]
+    recovered, socialised, bad_debt = (float(totals[k].sum()) for k in ("recovered_usd", "socialised_usd", "bad_debt_usd"))
     if extra:
         frames.append(events_frame(extra))
     events = pd.concat(frames, ignore_index=True) if frames else events_frame([])
@@ -884,14 +858,24 @@ def liquidate_book(
                            bad_debt, socialised, policy.liquidator_share * sum(o.fees_usd for o in outcomes if o is not None))
 
 
-def adl_score(score: float) -> float:
-    """The ADL ranking score rounded to 12 significant digits, so that equal scores computed in
-    another order (same leverage, same entry) tie exactly and fall back to book order.
+#: Significant bits an ADL score keeps (about 12 decimal digits).
+ADL_SCORE_BITS = 40
 
-    >>> adl_score(0.1 + 0.2) == adl_score(0.3)
-    True
+
+def adl_score(score: ArrayLike) -> NDArray[np.float64]:
+    """The ADL ranking score rounded to :data:`ADL_SCORE_BITS` significant bits, so that equal
+    scores computed in another order (same leverage, same entry) tie exactly and fall back to
+    book order. Exact binary rounding (``frexp``/``ldexp``): a score rounds the same alone or
+    in an array; infinite scores (an account with no positive equity) stay infinite.
+
+    >>> bool(adl_score(0.1 + 0.2) == adl_score(0.3)), adl_score([2.0, float("inf")]).tolist()
+    (True, [2.0, inf])
     """
-    return float(f"{score:.12g}")
+    values = np.asarray(score, dtype=np.float64)
+    mantissa, exponent = np.frexp(values)
+    finite = np.isfinite(values)
+    rounded = np.ldexp(np.round(np.where(finite, mantissa, 0.0) * 2.0**ADL_SCORE_BITS) / 2.0**ADL_SCORE_BITS, exponent)
+    return np.asarray(np.where(finite, rounded, values), dtype=np.float64)
 
 
 def adl_ranking(accounts: Sequence[Account], market: MarketSnapshot, symbol: str, side: float) -> pd.DataFrame:
@@ -899,7 +883,7 @@ def adl_ranking(accounts: Sequence[Account], market: MarketSnapshot, symbol: str
 
     ``pnl_pct = unrealised P&L / (|quantity| x entry price)`` and the effective leverage is the
     account's gross notional / its market equity (Binance: "PnL% x effective leverage";
-    BitMEX: profit % x leverage); scores are compared at 12 significant digits (:func:`adl_score`),
+    BitMEX: profit % x leverage); scores are compared at 40 significant bits (:func:`adl_score`),
     ties in book order. Only perpetuals and futures with an entry price and a
     positive P&L qualify.
     """
@@ -920,100 +904,212 @@ def adl_ranking(accounts: Sequence[Account], market: MarketSnapshot, symbol: str
             if pnl <= 0:
                 continue
             pnl_pct = pnl / (abs(position.quantity) * position.entry_price_usd)
-            rows.append((a, p, account.account_id, position.quantity, pnl, pnl_pct, leverage, adl_score(pnl_pct * leverage), float(valuation.mark_usd[p])))
+            rows.append((a, p, account.account_id, position.quantity, pnl, pnl_pct, leverage, float(adl_score(pnl_pct * leverage)), float(valuation.mark_usd[p])))
     frame = pd.DataFrame(
         rows, columns=["account_index", "position_index", "account_id", "quantity", "pnl_usd", "pnl_pct", "leverage", "score", "mark_usd"]
     )
     return frame.sort_values(["score", "account_index"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class AdlClaim:
+    """A deficit to recover by ADL: the bankrupt account (index into the book), the closes
+    that made it bankrupt (``(position, signed change)``), the amount and the fund balance to
+    record on its rows."""
+
+    bankrupt_index: int
+    closed: Sequence[tuple[Position, float]]
+    deficit_usd: float
+    fund_balance_usd: float = 0.0
+
+
+#: A counterparty take smaller than this (units) is not made: float noise of the cumulative sums.
+ADL_MIN_UNITS = 1e-12
+
+
+def adl_pieces(closed: Sequence[tuple[Position, float]], market: MarketSnapshot) -> list[tuple[str, float, float]]:
+    """``(symbol, held quantity, weight)`` of the bankrupt's closed linear positions, in order of first close.
+
+    ``held`` is the signed quantity the bankrupt held and closed (``-`` the sum of the changes);
+    the weight is ``|held| x index``: a claim is split over its pieces pro rata to it.
+    """
+    held: dict[str, float] = {}
+    underlying: dict[str, str] = {}
+    for position, change in closed:
+        if position.instrument.kind not in ("perpetual", "future"):
+            continue
+        held[position.symbol] = held.get(position.symbol, 0.0) - change
+        underlying.setdefault(position.symbol, position.underlying)
+    return [(symbol, q, abs(q) * market.index_usd(underlying[symbol])) for symbol, q in held.items()]
+
+
 def auto_deleverage(
     accounts: Sequence[Account],
-    bankrupt_index: int,
-    closed: Sequence[tuple[Position, float]],
-    deficit_usd: float,
+    claims: Sequence[AdlClaim],
     market: MarketSnapshot,
     *,
     time: datetime | None = None,
-    fund_balance_usd: float = 0.0,
-) -> tuple[list[Account], list[dict[str, Any]], float]:
-    """Recover ``deficit_usd`` of a bankrupt account from the ADL queue.
+) -> tuple[list[Account], list[list[dict[str, Any]]], NDArray[np.float64]]:
+    """Recover the deficits of ``claims`` (in the order given) from one ADL queue snapshot.
 
-    The deficit is split over the bankrupt's closed linear positions in proportion to their
-    closed notional. For a piece of deficit ``D`` on a closed quantity ``Q`` the bankruptcy
-    price is ``mark + D / Q`` (``Q`` signed: a long is sold above the mark, a short bought
-    back below it), so closing ``q`` units of the opposite side at that price costs the
-    counterparty ``|q| x D / |Q|`` against the mark and pays it to the bankrupt account.
-    Counterparties are taken from :func:`adl_ranking` until ``|Q|`` units are used.
+    Each claim's deficit is split over the bankrupt's closed linear positions in proportion to
+    their closed notional (:func:`adl_pieces`). For a piece of deficit ``D`` on a closed
+    quantity ``Q`` the bankruptcy price is ``mark + D / Q`` (``Q`` signed: a long is sold above
+    the mark, a short bought back below it), so closing ``q`` units of the opposite side at
+    that price costs the counterparty ``|q| x D / |Q|`` against the mark and pays it to the
+    bankrupt account.
+
+    **One queue per settlement.** The queue of each (symbol, side) is ranked once, on the book
+    as it stands when the settlement starts (:func:`adl_ranking`), as a venue's ADL indicator is
+    a ranking published at an instant; the claims then consume it in order: the pieces of all
+    claims on that queue are laid end to end (cumulative demand) against the queue's positions
+    (cumulative supply) and each overlap is one take. A counterparty partly taken by one claim
+    keeps its place for the next.
 
     Returns
     -------
     accounts : list of Account
         The book after ADL.
-    events : list of dict
-        ``adl`` rows, one per counterparty close.
-    recovered_usd : float
-        Amount transferred to the bankrupt account (<= ``deficit_usd``).
+    rows : list of list of dict
+        Per claim, its ``adl`` rows (one per counterparty take).
+    recovered_usd : array
+        Per claim, the amount transferred to the bankrupt account (<= its deficit).
+
+    Examples
+    --------
+    Two bankrupt longs of 1 BTC each (deficits 300 and 100 USD) and one profitable short of
+    1.5 BTC: the first claim takes 1 BTC of the short at ``mark + 300``, the second the
+    remaining 0.5 BTC at ``mark + 100``, so 300 + 0.5 x 100 = 350 USD is recovered.
+
+    >>> from marginlab.instruments import Perpetual
+    >>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 90000}}})
+    >>> long = Position(Perpetual("BTC"), 1.0, entry_price_usd=100_000)
+    >>> bankrupt = [Account((), -300.0, account_id="a"), Account((), -100.0, account_id="b")]
+    >>> short = Account((Position(Perpetual("BTC"), -1.5, entry_price_usd=100_000),), 10_000, account_id="c")
+    >>> claims = [AdlClaim(0, [(long, -1.0)], 300.0), AdlClaim(1, [(long, -1.0)], 100.0)]
+    >>> book, rows, recovered = auto_deleverage([*bankrupt, short], claims, market)
+    >>> recovered.tolist(), [round(r["quantity"], 6) for rows_ in rows for r in rows_], book[2].positions
+    ([300.0, 50.0], [1.0, 0.5], ())
     """
+    snapshot = tuple(accounts)
     book = list(accounts)
     when = time if time is not None else market.as_of
-    pieces: dict[str, list[float]] = {}  # symbol -> [signed quantity closed by bankrupt, notional]
-    for position, change in closed:
-        if position.instrument.kind not in ("perpetual", "future"):
-            continue
-        entry = pieces.setdefault(position.symbol, [0.0, 0.0])
-        entry[0] += -change  # bankrupt's position quantity that was closed (signed as held)
-    if not pieces:
-        return book, [], 0.0
-    weights = {}
-    for symbol, (quantity, _) in pieces.items():
-        position = next(p for p, _c in closed if p.symbol == symbol)
-        weights[symbol] = abs(quantity) * market.index_usd(position.underlying)
-    total_weight = sum(weights.values())
-    rows: list[dict[str, Any]] = []
-    recovered = 0.0
-    for symbol, (held_quantity, _) in pieces.items():
-        if held_quantity == 0 or total_weight <= 0:
-            continue
-        share = deficit_usd * weights[symbol] / total_weight
-        per_unit = share / abs(held_quantity)
-        queue = adl_ranking(book, market, symbol, -float(np.sign(held_quantity)))
-        units_left = abs(held_quantity)
-        for row in queue.to_dict("records"):
-            if units_left <= 1e-12:
-                break
-            a, p = int(row["account_index"]), int(row["position_index"])
-            account = book[a]
-            position = account.positions[p]
-            take = min(abs(position.quantity), units_left)
-            keep_fraction = 1.0 - take / abs(position.quantity)
-            valuation = value_positions(account.positions, market)
-            value_moved = (1.0 - keep_fraction) * float(valuation.value_usd[p])
-            transfer = take * per_unit
-            book[a] = _replace_position(account, p, _reduce(position, keep_fraction) if keep_fraction > 1e-12 else None, value_moved - transfer)
-            bankrupt = book[bankrupt_index]
-            book[bankrupt_index] = dataclasses.replace(bankrupt, cash_usd=bankrupt.cash_usd + transfer)
-            recovered += transfer
-            units_left -= take
-            change = -np.sign(position.quantity) * take
-            bankruptcy_price = float(row["mark_usd"]) + share / held_quantity
-            rows.append(
-                _event(
-                    time=when,
-                    account_id=account.account_id,
-                    action="adl",
-                    symbol=symbol,
-                    quantity=float(change),
-                    price_usd=bankruptcy_price,
-                    notional_usd=take * float(row["mark_usd"]),
-                    delta_quantity=float(change),
-                    transfer_usd=-transfer,
-                    deficit_usd=0.0,
-                    fund_balance_usd=fund_balance_usd,
-                    equity_usd=market_equity_usd(book[a], market),
-                )
-            )
+    present = [list(range(len(a.positions))) for a in snapshot]  # snapshot position indices still held, per account
+    taken: dict[tuple[int, int], float] = {}
+    queues: dict[tuple[str, float], tuple[pd.DataFrame, NDArray[np.float64], list[float]]] = {}
+    rows: list[list[dict[str, Any]]] = []
+    recovered = np.zeros(len(claims))
+    for c, claim in enumerate(claims):
+        mine: list[dict[str, Any]] = []
+        rows.append(mine)
+        pieces = adl_pieces(claim.closed, market)
+        total_weight = sum(w for _, _, w in pieces)
+        for symbol, held, weight in pieces:
+            if held == 0 or total_weight <= 0:
+                continue
+            share = claim.deficit_usd * weight / total_weight
+            per_unit = share / abs(held)
+            side = -float(np.sign(held))
+            if (symbol, side) not in queues:
+                ranking = adl_ranking(snapshot, market, symbol, side)
+                supply = np.concatenate([[0.0], np.cumsum(np.abs(ranking["quantity"].to_numpy(dtype=np.float64)))])
+                queues[(symbol, side)] = (ranking, supply, [0.0])
+            ranking, supply, used = queues[(symbol, side)]
+            low, high = used[0], used[0] + abs(held)
+            used[0] = high
+            for k, row in enumerate(ranking.to_dict("records")):
+                take = min(float(supply[k + 1]), high) - max(float(supply[k]), low)
+                if take <= ADL_MIN_UNITS:
+                    if supply[k] >= high:
+                        break
+                    continue
+                a, p = int(row["account_index"]), int(row["position_index"])
+                quantity_start = float(row["quantity"])
+                taken[(a, p)] = taken.get((a, p), 0.0) + take
+                keep = 1.0 - taken[(a, p)] / abs(quantity_start)
+                moved = take * float(row["pnl_usd"]) / abs(quantity_start)
+                transfer = take * per_unit
+                index = present[a].index(p)
+                position = snapshot[a].positions[p]
+                if keep > ADL_MIN_UNITS:
+                    book[a] = _replace_position(book[a], index, replace(position, quantity=quantity_start * keep), moved - transfer)
+                else:
+                    book[a] = _replace_position(book[a], index, None, moved - transfer)
+                    del present[a][index]
+                bankrupt = book[claim.bankrupt_index]
+                book[claim.bankrupt_index] = dataclasses.replace(bankrupt, cash_usd=bankrupt.cash_usd + transfer)
+                recovered[c] += transfer
+                change = -np.sign(quantity_start) * take
+                mark = float(row["mark_usd"])
+                mine.append(_event(time=when, account_id=snapshot[a].account_id, action="adl", symbol=symbol, quantity=float(change),
+                                   price_usd=mark + share / held, notional_usd=take * mark, delta_quantity=float(change), transfer_usd=-transfer,
+                                   deficit_usd=0.0, fund_balance_usd=claim.fund_balance_usd, equity_usd=market_equity_usd(book[a], market)))
     return book, rows, recovered
+
+
+def write_off_deficits(
+    accounts: Sequence[Account],
+    claims: Sequence[AdlClaim],
+    market: MarketSnapshot,
+    policy: LiquidationPolicy,
+    *,
+    adl: bool = True,
+    time: datetime | None = None,
+) -> tuple[list[Account], list[list[dict[str, Any]]], dict[str, NDArray[np.float64]]]:
+    """What the insurance fund could not pay, in three passes over ``claims`` (in order).
+
+    1. **ADL** of every claim on one queue snapshot (:func:`auto_deleverage`; when ``adl`` and
+       ``policy.auto_deleverage``);
+    2. **socialised loss** (``policy.socialised_loss``): each claim in turn charges what is left
+       to every other account with positive equity, pro rata (:func:`socialised_charges`);
+    3. what is still left is **bad debt**: it stays as the account's negative equity.
+
+    Returns the book after, the event rows per claim (``adl`` rows, then ``socialised_loss``,
+    then ``bad_debt``) and the per-claim arrays ``recovered_usd``, ``socialised_usd``,
+    ``bad_debt_usd``.
+    """
+    when = time if time is not None else market.as_of
+    book = list(accounts)
+    n = len(claims)
+    remaining = np.array([c.deficit_usd for c in claims], dtype=np.float64)
+    recovered = np.zeros(n)
+    socialised = np.zeros(n)
+    if adl and policy.auto_deleverage:
+        wanted = [c for c in claims if c.deficit_usd > 1e-9]
+        book, adl_rows, got = auto_deleverage(book, wanted, market, time=when)
+        by_claim = iter(zip(adl_rows, got))
+        rows: list[list[dict[str, Any]]] = []
+        for k, claim in enumerate(claims):
+            if claim.deficit_usd > 1e-9:
+                claim_rows, amount = next(by_claim)
+                rows.append(list(claim_rows))
+                recovered[k] = amount
+            else:
+                rows.append([])
+        remaining -= recovered
+    else:
+        rows = [[] for _ in claims]
+    if policy.socialised_loss:
+        for k, claim in enumerate(claims):
+            if remaining[k] <= 1e-9:
+                continue
+            i = claim.bankrupt_index
+            charges = socialised_charges(np.array([market_equity_usd(a, market) for a in book]), i, float(remaining[k]))
+            got = float(charges.sum())
+            if got <= 0:
+                continue
+            book = [a if charge == 0 else dataclasses.replace(a, cash_usd=a.cash_usd - charge) for a, charge in zip(book, charges)]
+            book[i] = dataclasses.replace(book[i], cash_usd=book[i].cash_usd + got)
+            rows[k].append(socialised_event(when, book[i].account_id, float(remaining[k]), got, int(np.sum(charges > 0)), claim.fund_balance_usd,
+                                            market_equity_usd(book[i], market)))
+            socialised[k] = got
+            remaining[k] -= got
+    bad_debt = np.where(remaining > 1e-9, remaining, 0.0)
+    for k, claim in enumerate(claims):
+        if bad_debt[k] > 0:
+            rows[k].append(_event(time=when, account_id=book[claim.bankrupt_index].account_id, action="bad_debt", deficit_usd=float(bad_debt[k]),
+                                  fund_balance_usd=claim.fund_balance_usd, equity_usd=market_equity_usd(book[claim.bankrupt_index], market)))
+    return book, rows, {"recovered_usd": recovered, "socialised_usd": socialised, "bad_debt_usd": bad_debt}
 
 
 def socialised_charges(equity_usd: np.ndarray, bankrupt: int, amount_usd: float) -> np.ndarray:

@@ -12,9 +12,10 @@ step, for every model:
    :mod:`marginlab.scale` distributes (a ``warning`` or ``reduce_only`` event is logged when an
    account enters that tier, not again while it stays there);
 3. the step is settled for the book: the fees of the step are credited to the insurance fund,
-   then negative equities are paid by the fund (largest deficit first), what it cannot pay is
-   auto-deleveraged (:func:`~marginlab.analysis.liquidation.auto_deleverage`) and the rest is
-   recorded as bad debt.
+   then negative equities are paid by the fund (largest deficit first), and what it cannot pay
+   goes to :func:`~marginlab.analysis.liquidation.write_off_deficits` in the same order:
+   auto-deleveraged on one ADL queue ranked at that moment, socialised when the policy says so,
+   and the rest recorded as bad debt.
 
 Engines
 -------
@@ -70,15 +71,14 @@ import pandas as pd
 from marginlab.account import Account
 from marginlab.analysis.liquidation import (
     AccountLiquidation,
+    AdlClaim,
     LiquidationPolicy,
     _event,
     _margin,
-    auto_deleverage,
     events_frame,
     liquidate_account,
     market_equity_usd,
-    socialised_charges,
-    socialised_event,
+    write_off_deficits,
 )
 from marginlab.analysis.stress_scenarios import MarketPath, Scenario, scenario_path
 from marginlab.exceptions import EmptyPortfolioError, InputError, ParameterError
@@ -437,38 +437,26 @@ def _replay_one(
         ]
         deficits = sorted([d for d in deficits if d[0] > 1e-6], key=lambda d: (-d[0], d[1]))
         book_list = list(accounts)
+        claims, fund_rows = [], []
         for deficit, i in deficits:
             paid = min(fund, deficit) if policy.use_insurance_fund else 0.0
             fund -= paid
             fund_paid += paid
             account = book_list[i]
             book_list[i] = dataclasses.replace(account, cash_usd=account.cash_usd + paid)
-            event_rows.append(_event(time=market.as_of, account_id=account.account_id, action="insurance_fund", deficit_usd=deficit,
-                                     transfer_usd=paid, fund_balance_usd=fund, equity_usd=market_equity_usd(book_list[i], market)))
-            remaining = deficit - paid
-            if remaining > 1e-9 and adl and policy.auto_deleverage:
-                outcome = outcomes[i]
-                closed = outcome.closed if outcome is not None else ()
-                book_list, rows, got = auto_deleverage(book_list, i, closed, remaining, market, fund_balance_usd=fund)
-                event_rows += rows
-                recovered += got
-                remaining -= got
-            if remaining > 1e-9 and policy.socialised_loss:
-                charges = socialised_charges(np.array([market_equity_usd(a, market) for a in book_list]), i, remaining)
-                got = float(charges.sum())
-                if got > 0:
-                    book_list = [a if c == 0 else dataclasses.replace(a, cash_usd=a.cash_usd - c) for a, c in zip(book_list, charges)]
-                    bankrupt = book_list[i]
-                    book_list[i] = dataclasses.replace(bankrupt, cash_usd=bankrupt.cash_usd + got)
-                    socialised += got
-                    event_rows.append(socialised_event(market.as_of, bankrupt.account_id, remaining, got, int(np.sum(charges > 0)), fund,
-                                                       market_equity_usd(book_list[i], market)))
-                    remaining -= got
-            if remaining > 1e-9:
-                bad_debt += remaining
-                written_off[account.account_id] = written_off.get(account.account_id, 0.0) + remaining
-                event_rows.append(_event(time=market.as_of, account_id=account.account_id, action="bad_debt", deficit_usd=remaining,
-                                         fund_balance_usd=fund, equity_usd=market_equity_usd(book_list[i], market)))
+            fund_rows.append(_event(time=market.as_of, account_id=account.account_id, action="insurance_fund", deficit_usd=deficit,
+                                    transfer_usd=paid, fund_balance_usd=fund, equity_usd=market_equity_usd(book_list[i], market)))
+            outcome = outcomes[i]
+            claims.append(AdlClaim(i, outcome.closed if outcome is not None else (), deficit - paid, fund))
+        book_list, claim_rows, totals = write_off_deficits(book_list, claims, market, policy, adl=adl)
+        for fund_row, rows, claim, lost in zip(fund_rows, claim_rows, claims, totals["bad_debt_usd"]):
+            event_rows += [fund_row, *rows]
+            if lost > 0:
+                account_id = book_list[claim.bankrupt_index].account_id
+                written_off[account_id] = written_off.get(account_id, 0.0) + float(lost)
+        recovered += float(totals["recovered_usd"].sum())
+        socialised += float(totals["socialised_usd"].sum())
+        bad_debt += float(totals["bad_debt_usd"].sum())
         accounts = tuple(book_list)
         ratios = np.array([r[4] for r in results])
         record: dict[str, Any] = {"step": step, "time": market.as_of}
