@@ -78,18 +78,21 @@ class BookState:
             for asset, amount in account.collateral.items():
                 self.collateral_qty[i, assets.index(asset)] = float(amount)
         symbols: dict[str, int] = {}
+        known: dict[Instrument, int] = {}  # instrument -> row (a symbol is formatted once per distinct instrument)
         self.instruments: list[Instrument] = []
         acc, inst, qty, entry, leverage = [], [], [], [], []
         #: the positions as given (quantities as at construction; the current ones are ``quantity``)
         self.positions: list[Position] = []
         for a, account in enumerate(accounts):
             for position in account.positions:
-                symbol = position.symbol
-                if symbol not in symbols:
-                    symbols[symbol] = len(self.instruments)
-                    self.instruments.append(position.instrument)
+                row = known.get(position.instrument)
+                if row is None:
+                    row = symbols.setdefault(position.symbol, len(self.instruments))
+                    known[position.instrument] = row
+                    if row == len(self.instruments):
+                        self.instruments.append(position.instrument)
                 acc.append(a)
-                inst.append(symbols[symbol])
+                inst.append(row)
                 qty.append(position.quantity)
                 entry.append(np.nan if position.entry_price_usd is None else position.entry_price_usd)
                 leverage.append(np.nan if position.leverage is None else position.leverage)

@@ -41,6 +41,7 @@ from marginlab.analysis.liquidation import (
     events_frame,
     socialised_charges,
 )
+from marginlab.valuation import inverse_pnl_usd
 
 _ACTIONS = np.array(["none", "warning", "reduce_only", "partial_liquidation", "full_liquidation"], dtype=object)
 
@@ -246,7 +247,7 @@ class BookLadder:
 
 
 def settle_expired_arrays(state: BookState, step: StepMarket, events: _Events, step_number: int) -> None:
-    """Cash-settle expired options and futures at the index (as :func:`marginlab.analysis.replay.settle_expired`)."""
+    """Cash-settle expired options and futures at the index (as :func:`marginlab.analysis.replay.settle_expired`, inverse futures in coin)."""
     expired = state.alive & ~step.live[state.instrument]
     rows = np.flatnonzero(expired)
     if not len(rows):
@@ -263,7 +264,7 @@ def settle_expired_arrays(state: BookState, step: StepMarket, events: _Events, s
             values[k] = quantity[k] * payoff
         else:
             entry = state.entry[row] if not np.isnan(state.entry[row]) else price[k]
-            values[k] = quantity[k] * (price[k] - entry)
+            values[k] = float(inverse_pnl_usd(quantity[k], entry, price[k])) if state.inverse[inst[k]] else quantity[k] * (price[k] - entry)
     accounts = state.account[rows]
     np.add.at(state.cash, accounts, values)
     state.alive[rows] = False
@@ -272,7 +273,7 @@ def settle_expired_arrays(state: BookState, step: StepMarket, events: _Events, s
         key_step=step_number, phase=0, order=accounts, seq=rank - 1_000_000, n=len(rows),
         time=np.full(len(rows), step.market.as_of, dtype=object), account_id=np.asarray(state.ids, dtype=object)[accounts],
         action="settlement", symbol=np.asarray(state.symbols, dtype=object)[inst], quantity=-quantity,
-        price_usd=price, notional_usd=np.abs(quantity) * price, transfer_usd=values,
+        price_usd=price, notional_usd=np.abs(quantity) * np.where(state.inverse[inst], 1.0, price), transfer_usd=values,
     )
 
 

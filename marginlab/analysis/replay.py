@@ -85,6 +85,7 @@ from marginlab.exceptions import EmptyPortfolioError, InputError, ParameterError
 from marginlab.instruments import Future, Option
 from marginlab.margin.base import MarginModel
 from marginlab.market import MarketSnapshot
+from marginlab.valuation import inverse_pnl_usd
 
 ModelSpec = MarginModel | Callable[[datetime], MarginModel]
 
@@ -120,7 +121,8 @@ def book_assets(accounts: Sequence[Account]) -> list[str]:
 
 
 def settle_expired(account: Account, market: MarketSnapshot) -> tuple[Account, list[dict[str, Any]]]:
-    """Cash-settle options and futures expired at ``market.as_of`` at the index price."""
+    """Cash-settle options and futures expired at ``market.as_of`` at the index price (an inverse future:
+    ``face x (1/entry - 1/price)`` coins at ``price``, :func:`~marginlab.valuation.inverse_pnl_usd`)."""
     keep, rows = [], []
     cash = account.cash_usd
     for position in account.positions:
@@ -130,13 +132,17 @@ def settle_expired(account: Account, market: MarketSnapshot) -> tuple[Account, l
             if isinstance(instrument, Option):
                 payoff = max(price - instrument.strike_usd, 0.0) if instrument.is_call else max(instrument.strike_usd - price, 0.0)
                 value = position.quantity * payoff
+            elif instrument.is_inverse:  # face in USD, P&L paid in coin and valued at the settlement price
+                entry = position.entry_price_usd if position.entry_price_usd is not None else price
+                value = float(inverse_pnl_usd(position.quantity, entry, price))
             else:
                 entry = position.entry_price_usd if position.entry_price_usd is not None else price
                 value = position.quantity * (price - entry)
             cash += value
             rows.append(
                 _event(time=market.as_of, account_id=account.account_id, action="settlement", symbol=position.symbol,
-                       quantity=-position.quantity, price_usd=price, notional_usd=abs(position.quantity) * price,
+                       quantity=-position.quantity, price_usd=price,
+                       notional_usd=abs(position.quantity) * (1.0 if isinstance(instrument, Future) and instrument.is_inverse else price),
                        transfer_usd=value)
             )
         else:
