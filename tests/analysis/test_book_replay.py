@@ -180,12 +180,12 @@ def test_expired_inverse_future_settles_in_coin_in_both_engines(crash_path: Mark
     """A long inverse future of 40,000 USD face entered at 8,000 settles at the index S of the first step at or
     after its expiry: ``face x (1/entry - 1/S)`` BTC, worth ``40,000 x (S / 8,000 - 1)`` USD at S (not the linear
     ``40,000 x (S - 8,000)``); its notional is the face."""
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     from marginlab.account import Account
     from marginlab.instruments import Future, Position
 
-    expiry = datetime(2020, 3, 13, 8, tzinfo=timezone.utc)
+    expiry = datetime(2020, 3, 13, 8, tzinfo=UTC)
     book = [Account((Position(Future("BTC", expiry, settlement="BTC"), 40_000.0, entry_price_usd=8_000.0),), 1_000_000.0, account_id="inv")]
     times = crash_path.times
     settle_step = int(np.flatnonzero(times >= expiry)[0])
