@@ -484,23 +484,71 @@ def _replay_one(
     )
 
 
+def point_in_time_models(
+    path: MarketPath,
+    names: Sequence[str] | None = None,
+    *,
+    calibration_assets: Sequence[str] | None = None,
+    rng: int = 0,
+) -> dict[str, ModelSpec]:
+    """The presets ``names`` (default: every registered preset) as replay models that use no data after the replay's start.
+
+    * ``calibrated-*`` presets: margin models of a parameter file calibrated
+      (:func:`~marginlab.calibration.calibrate.calibrate`, the recommended methodology) with data up to the
+      day before the path's first step, for ``calibration_assets`` (default: the path's assets);
+    * a preset with a point-in-time constructor ``as_of(time)`` (``fhs-var``: its scenario history cut
+      at the close before each step) is rebuilt at every step;
+    * every other preset has fixed parameters and is used as is.
+
+    Returns ``{name: model or callable(time) -> model}``, ready for :func:`replay`.
+    """
+    from marginlab.margin.presets import available_models, get_model
+
+    names = list(available_models()["name"]) if names is None else list(names)
+    eve = (pd.Timestamp(path.times[0]).tz_convert("UTC").normalize() - pd.Timedelta(days=1)).date()
+    calibrated: dict[str, MarginModel] = {}
+    if any(name.startswith("calibrated") for name in names):
+        from marginlab.calibration.calibrate import calibrate
+        from marginlab.margin.calibrated import models_from_parameters
+
+        parameters = calibrate(list(calibration_assets or path.assets), eve, rng=rng, progress=False)
+        calibrated = models_from_parameters(parameters)
+    models: dict[str, ModelSpec] = {}
+    for name in names:
+        if name in calibrated:
+            models[name] = calibrated[name]
+            continue
+        if name.startswith("calibrated"):
+            raise InputError("names", name, f"is not a calibrated preset (calibrated: {sorted(calibrated)})")
+        model = get_model(name)
+        as_of = getattr(model, "as_of", None)
+        models[name] = as_of if callable(as_of) else model
+    return models
+
+
 def replay_scenarios(
     book: Callable[[MarketPath], Sequence[Account]],
-    models: Mapping[str, ModelSpec],
+    models: Mapping[str, ModelSpec] | Callable[[MarketPath], Mapping[str, ModelSpec]],
     scenarios: Sequence[str],
     *,
     substeps: int = 1,
     assets: Sequence[str] = ("BTC", "ETH"),
+    progress: bool = False,
     **kwargs: Any,
 ) -> dict[str, ReplayResult]:
     """Replay a book built at the start of each scenario (``book(path)``) under every model.
 
+    ``models`` is a mapping, or a callable ``models(path)`` giving each scenario its own models
+    (e.g. :func:`point_in_time_models`: parameters calibrated before the scenario starts).
     Returns ``{scenario: ReplayResult}``; :func:`scenario_table` stacks their summaries.
     """
+    from marginlab.progress import tqdm
+
     out = {}
-    for name in scenarios:
+    for name in tqdm(list(scenarios), desc="scenarios", unit="scenario", disable=not progress):
         path = scenario_path(name, list(assets), substeps=substeps)
-        out[name] = replay(book(path), models, path, **kwargs)
+        specs = models(path) if callable(models) else models
+        out[name] = replay(book(path), specs, path, progress=progress, **kwargs)
     return out
 
 
