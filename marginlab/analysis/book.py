@@ -625,3 +625,19 @@ def book_margin(model: MarginModel, accounts: Sequence[Account], market: MarketS
     state = BookState(accounts)
     step = StepMarket.build(state, market)
     return BookMargin(model, state, step)(PseudoAccounts.of(state, np.arange(state.n_accounts)))
+
+
+def gross_notional_usd(accounts: Sequence[Account], market: MarketSnapshot) -> float:
+    """Gross notional of a book, ``sum |quantity| x index`` over every position (an inverse contract at its
+    coin-equivalent size ``face / mark``), USD.
+
+    >>> from marginlab.account import Account
+    >>> from marginlab.instruments import Perpetual, Position
+    >>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 100000}}})
+    >>> gross_notional_usd([Account((Position(Perpetual("BTC"), 2.0),)), Account((Position(Perpetual("BTC"), -0.5),))], market)
+    250000.0
+    """
+    state = BookState(accounts)
+    step = StepMarket.build(state, market)
+    return float(np.sum(step.notional(state, np.flatnonzero(state.alive))))
+

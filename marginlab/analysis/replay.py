@@ -218,6 +218,13 @@ class ModelReplay:
     def deficit_usd(self) -> float:
         return float(self.events.loc[self.events["action"] == "insurance_fund", "deficit_usd"].sum())
 
+    def liquidation_volume(self) -> pd.Series:
+        """Notional closed by the liquidation ladder (partial and full) at each step (USD; steps without closes: 0)."""
+        closes = self.events[self.events["action"].isin(["partial_liquidation", "full_liquidation"])]
+        times = pd.to_datetime(self.steps["time"])
+        volume = closes.groupby(pd.to_datetime(closes["time"]))["notional_usd"].sum()
+        return pd.Series(volume.reindex(times, fill_value=0.0).to_numpy(dtype=float), index=times, name=self.model)
+
     def summary(self) -> pd.Series:
         closes = self.events["action"].isin(["partial_liquidation", "full_liquidation"])
         fully = self.events.loc[self.events["action"] == "full_liquidation", "account_id"].nunique()
@@ -270,6 +277,10 @@ class ReplayResult:
     def steps(self) -> pd.DataFrame:
         """Per step and model: prices, total equity and maintenance margin, accounts under water, fund."""
         return pd.concat([run.steps.assign(model=name) for name, run in self.runs.items()], ignore_index=True)
+
+    def liquidation_volume(self) -> pd.DataFrame:
+        """Notional closed by the liquidation ladder per model (rows) and step time (columns), USD."""
+        return pd.DataFrame({name: run.liquidation_volume() for name, run in self.runs.items()}).T
 
     def plot_tradeoff(self, ax: Any = None) -> Any:
         """Capital demanded before the event (x) against shortfall beyond margin (y), per model."""
