@@ -519,12 +519,16 @@ def replay_model_on_book(
     path_assets: Sequence[str],
     executor: Any = None,
     partitions: int = 1,
+    template: BookState | None = None,
 ) -> Any:
-    """Replay of one model on the arrays; returns a :class:`~marginlab.analysis.replay.ModelReplay`."""
+    """Replay of one model on the arrays; returns a :class:`~marginlab.analysis.replay.ModelReplay`.
+
+    ``template`` is the book already as arrays (:class:`BookState` of ``book``, built once for several
+    models; the replay works on a copy)."""
     from marginlab.analysis.replay import ModelReplay, _model_at
     from marginlab.progress import tqdm
 
-    state = BookState(book)
+    state = BookState(book) if template is None else template.slice(0, template.n_accounts)
     everyone = np.arange(state.n_accounts)
     first = markets[0]
     model0 = _model_at(spec, first.as_of)

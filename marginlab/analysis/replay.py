@@ -374,15 +374,18 @@ def replay(
     expiries = book_expiries(book)
     markets = [path.snapshot(i, expiries) for i in range(len(path))]
     runs = {}
+    template = None  # the book as arrays, built once for every model of the book engine
     for name, spec in models.items():
         isolated_book = any(p.isolated_collateral_usd is not None for a in book for p in a.positions) and (
             _model_at(spec, markets[0].as_of).family == "isolated"
         )
         if engine == "book" and not isolated_book:  # isolated positions: per-position ladder, reference path
+            from marginlab.analysis.book import BookState
             from marginlab.analysis.book_replay import replay_model_on_book
 
+            template = template if template is not None else BookState(book)
             runs[name] = replay_model_on_book(name, book, spec, markets, policy, funding, insurance_fund_usd, adl, progress, path.assets,
-                                              executor=None if executor is in_process else executor, partitions=partitions)
+                                              executor=None if executor is in_process else executor, partitions=partitions, template=template)
             continue
         runs[name] = _replay_one(name, book, spec, path, markets, policy, funding, insurance_fund_usd, adl, executor, partitions, progress)
     notes = (f"path {path.name}: {len(path)} steps from {path.times[0]} to {path.times[-1]}; vols from {dict(path.vol_source)}",)
