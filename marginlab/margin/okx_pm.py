@@ -257,8 +257,8 @@ class OkxPortfolioMarginModel(MarginModel):
                 mr5 = np.maximum(-rates[:, 1:].min(axis=1), 0.0)
             # MR3 and MR4 per (account, expiry)
             dated = rows & ((kind == FUTURE) | (kind == OPTION))
-            mr3 = np.zeros(n)
-            mr4 = np.zeros(n)
+            mr3: NDArray[np.float64] = np.zeros(n)
+            mr4: NDArray[np.float64] = np.zeros(n)
             if np.any(dated):
                 d_inst = inst[dated]
                 expiries, expiry = np.unique(instruments.seconds[d_inst], return_inverse=True)
@@ -269,10 +269,10 @@ class OkxPortfolioMarginModel(MarginModel):
                 qty = book.quantity[dated]
                 basis = np.bincount(group, weights=qty * prep["delta"][d_inst] * instruments.forward_usd[d_inst], minlength=len(keys))
                 vega = np.bincount(group, weights=qty * prep["vega"][d_inst], minlength=len(keys))
-                mr4 = self.basis_move_for(asset) * np.bincount(g_acc, weights=g_years * np.abs(basis), minlength=n)
+                mr4 = np.asarray(self.basis_move_for(asset) * np.bincount(g_acc, weights=g_years * np.abs(basis), minlength=n), dtype=np.float64)
                 weighted = vega * (30.0 / np.maximum(g_years * 365.0, 1.0)) ** self.term_power
-                mr3 = self.term_vol_move * (np.bincount(g_acc, weights=np.abs(weighted), minlength=n)
-                                            - np.abs(np.bincount(g_acc, weights=weighted, minlength=n)))
+                mr3 = np.asarray(self.term_vol_move * (np.bincount(g_acc, weights=np.abs(weighted), minlength=n)
+                                                       - np.abs(np.bincount(g_acc, weights=weighted, minlength=n))), dtype=np.float64)
             index_usd = float(instruments.index_usd[inst[rows]][0])
             gross = np.bincount(book.account[rows], weights=np.abs(book.quantity[rows]), minlength=n) * index_usd
             tier = np.minimum(np.searchsorted(bounds, gross, side="left"), len(bounds) - 1)

@@ -283,7 +283,7 @@ class SpanModel(MarginModel):
             assert pnl is not None
             scan[asset] = np.maximum(np.max(-pnl, axis=1), 0.0)
             has[asset] = np.bincount(book.account[rows], minlength=n) > 0
-            short[asset] = np.bincount(book.account[rows & option], weights=np.maximum(-book.quantity[rows & option], 0.0), minlength=n)
+            short[asset] = np.bincount(book.account[rows & option], weights=np.maximum(-book.quantity[rows & option], 0.0), minlength=n).astype(np.float64)
         credit = {asset: np.zeros(n) for asset in scan}
         for spread in self.inter_spreads:
             if spread.product_a in scan and spread.product_b in scan:

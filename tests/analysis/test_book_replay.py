@@ -174,3 +174,27 @@ def test_book_margin_of_inverse_contracts_and_coin_margined_accounts_matches_the
     assert state.to_accounts() == tuple(accounts)  # margin currency kept
     step = StepMarket.build(state, market)
     np.testing.assert_allclose(step.market_equity(state), [market_equity_usd(a, market) for a in accounts], rtol=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["fhs-var", "okx-pm", "span-example"])
+def test_book_engine_margins_fhs_okx_span_vectorised_and_reproduces_the_reference(preset: str, crash_path: MarketPath) -> None:
+    """The three presets go through ``margin_book`` on the book engine (not account by account) and give the
+    reference replay; ``fhs-var`` point in time (``model.as_of``: history cut at the close before each step,
+    no look-ahead warning) on a seeded book of 80 accounts."""
+    import warnings
+
+    from marginlab.analysis.book import is_vectorised
+    from marginlab.exceptions import DataWarning
+
+    model = get_model(preset)
+    assert is_vectorised(model)
+    spec = model.as_of if preset == "fhs-var" else model
+    market = crash_path.snapshot(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        strategies = strategies_for_models([spec(market.as_of) if preset == "fhs-var" else model], crash_path)
+        book = synthetic_book(80, market, rng=23, strategies=strategies, expiry_days=(2, 30, 60))
+        runs = {engine: replay(book, {preset: spec}, crash_path, funding=1.0, engine=engine).runs[preset] for engine in ("book", "per-account")}
+    assert_same_replay(runs["book"], runs["per-account"])
+    assert runs["book"].events["action"].isin(["partial_liquidation", "full_liquidation"]).any()
