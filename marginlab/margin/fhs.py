@@ -49,6 +49,14 @@ h-day joint move of the whole history available before ``as_of`` (a CCP's stress
 with ``risk_measure`` the ES by default (``risk_measure="var"`` to use VaR). The liquidity add-on is
 a hook called once per position (see :func:`square_root_liquidity_addon`).
 
+Books and time. :meth:`FilteredHistoricalMargin.margin_book` margins every account of a columnar
+:class:`~marginlab.margin.risk_matrix.Book` at once (the book protocol of :mod:`marginlab.margin.base`):
+each distinct instrument's unit P&L is computed once per scenario (:meth:`~FilteredHistoricalMargin.prepare_book`),
+the (accounts x scenarios) P&L is a sparse product, VaR/ES are taken per row -- the same totals as
+:meth:`~FilteredHistoricalMargin.margin`, which stays the reference. :meth:`~FilteredHistoricalMargin.as_of`
+gives the model as it would have been on a past day (history cut at the previous close, crisis days not yet
+seen dropped), so that a replay of 2020 does not use 2021-2025 moves: ``replay(book, {"fhs": model.as_of}, path)``.
+
 >>> import numpy as np, pandas as pd
 >>> from marginlab.account import Account
 >>> from marginlab.instruments import Perpetual, Position
