@@ -554,8 +554,8 @@ def square_root_liquidity_addon(k: float, adv_units: Mapping[str, float]) -> Liq
 
 @dataclass(frozen=True)
 class _PreparedFHS:
-    var_units: NDArray[np.float64]  # (instruments, filtered scenarios) P&L of one unit
-    stress_units: NDArray[np.float64]  # (instruments, stress scenarios of every set)
+    loss_units: NDArray[np.float64]  # (instruments, filtered then stress scenarios) loss (minus P&L) of one unit
+    n_filtered: int  # the first columns of loss_units: the filtered scenarios of the VaR/ES
     unknown: NDArray[np.bool_]  # instruments on an underlying without history
 
 
@@ -751,16 +751,17 @@ class FilteredHistoricalMargin(MarginModel):
             if not np.any(use):
                 return out, moving & ~known
             columns = np.array([scenarios.assets.index(asset_names[i]) for i in np.flatnonzero(use)], dtype=np.intp)
-            factor = np.exp(scenarios.log_returns[:, columns]).T  # (instruments used, scenarios)
-            block = mark[use, None] * (factor - 1.0)
-            opt = option[use]
+            growth = np.exp(scenarios.log_returns.T)  # (assets, scenarios): one exp per asset and scenario
+            used = np.flatnonzero(use)
+            opt = option[used]
+            linear = used[~opt]
+            out[linear] = mark[linear, None] * (growth[columns[~opt]] - 1.0)
             if np.any(opt):
-                rows = np.flatnonzero(use)[opt]
-                vol = np.maximum(instruments.vol[rows, None] * (1.0 + scenarios.vol_changes[:, columns[opt]].T), MIN_SCENARIO_VOL)
-                prices = black76_price(instruments.forward_usd[rows, None] * factor[opt], instruments.strike_usd[rows, None], years[rows, None], vol,
+                rows = used[opt]
+                vol = np.maximum(instruments.vol[rows, None] * (1.0 + scenarios.vol_changes.T[columns[opt]]), MIN_SCENARIO_VOL)
+                prices = black76_price(instruments.forward_usd[rows, None] * growth[columns[opt]], instruments.strike_usd[rows, None], years[rows, None], vol,
                                        instruments.rate[rows, None], instruments.is_call[rows, None])
-                block[opt] = prices - mark[rows, None]
-            out[use] = block
+                out[rows] = prices - mark[rows, None]
             return out, moving & ~known
 
         var_units, unknown = unit_pnl(self.scenarios())
@@ -771,8 +772,8 @@ class FilteredHistoricalMargin(MarginModel):
                 stress_set = _extend_user(stress_set, [a for a in dict.fromkeys(asset_names) if a not in stress_set.assets])
             units, _ = unit_pnl(stress_set)
             stress_units.append(units)
-        stress = np.hstack(stress_units) if stress_units else np.zeros((n, 0))
-        return _PreparedFHS(var_units, stress, unknown)
+        # losses, so that an account's losses are one sparse product (negation is exact: the same numbers as -P&L)
+        return _PreparedFHS(-np.hstack([var_units, *stress_units]), var_units.shape[1], unknown)
 
     def margin_book(self, book: Any, *, prepared: _PreparedFHS | None = None) -> BookMarginTotals:
         """FHS margin of every account of ``book``, vectorised over accounts (same totals as :meth:`margin`).
@@ -807,13 +808,13 @@ class FilteredHistoricalMargin(MarginModel):
         n = book.n_accounts
         equity = np.bincount(book.account, weights=book.mtm_usd, minlength=n) + book.cash_usd
         matrix = sparse.csr_matrix((book.quantity, (book.account, book.instrument)), shape=(n, len(book.instruments)))
-        n_var = prep.var_units.shape[1]
+        n_var = prep.n_filtered
         var, es, stress = np.zeros(n), np.zeros(n), np.zeros(n)
-        for a0, a1 in account_chunks(n, n_var + prep.stress_units.shape[1]):
-            block = matrix[a0:a1]
-            var[a0:a1], es[a0:a1] = tail_measures_by_row(-np.asarray(block @ prep.var_units), self.confidence)
-            if prep.stress_units.shape[1]:
-                stress[a0:a1] = np.maximum(np.max(-np.asarray(block @ prep.stress_units), axis=1), 0.0)
+        for a0, a1 in account_chunks(n, prep.loss_units.shape[1]):
+            losses = np.asarray(matrix[a0:a1] @ prep.loss_units)  # (accounts, scenarios)
+            var[a0:a1], es[a0:a1] = tail_measures_by_row(losses[:, :n_var], self.confidence)
+            if losses.shape[1] > n_var:
+                stress[a0:a1] = np.maximum(losses[:, n_var:].max(axis=1), 0.0)
         var, es = np.maximum(var, 0.0), np.maximum(es, 0.0)
         measure = es if self.risk_measure == "es" else var
         weight = float(self.stress_weight)
