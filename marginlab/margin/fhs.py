@@ -552,11 +552,39 @@ def square_root_liquidity_addon(k: float, adv_units: Mapping[str, float]) -> Liq
     return addon
 
 
-@dataclass(frozen=True)
 class _PreparedFHS:
-    loss_units: NDArray[np.float64]  # (instruments, filtered then stress scenarios) loss (minus P&L) of one unit
-    n_filtered: int  # the first columns of loss_units: the filtered scenarios of the VaR/ES
-    unknown: NDArray[np.bool_]  # instruments on an underlying without history
+    """Unit losses (minus P&L of one unit) of the instruments of a table in every scenario, filtered scenarios
+    first; a row is computed the first time a book holds that instrument (a replay's table keeps instruments
+    nobody holds any more)."""
+
+    def __init__(self, instruments: Any, mark: NDArray[np.float64], years: NDArray[np.float64], growth: NDArray[np.float64],
+                 vol_change: NDArray[np.float64], n_filtered: int, unknown: NDArray[np.bool_]) -> None:
+        from marginlab.margin.risk_matrix import OPTION, STATIC
+
+        self.instruments, self.mark, self.years, self.growth, self.vol_change = instruments, mark, years, growth, vol_change
+        self.n_filtered = n_filtered
+        self.unknown = unknown
+        self.option = instruments.kind == OPTION
+        self.loss_units = np.zeros((len(instruments), growth.shape[1]))
+        self.done = (instruments.kind == STATIC) | unknown  # rows that stay zero
+
+    def units(self, held: NDArray[np.int64]) -> NDArray[np.float64]:
+        """``loss_units`` with the rows of the instruments ``held`` computed (as :func:`scenario_pnl`)."""
+        todo = np.unique(held[~self.done[held]])
+        if len(todo):
+            t = self.instruments
+            row_asset = t.asset[todo]
+            opt = self.option[todo]
+            linear, rows = todo[~opt], todo[opt]
+            # negation is exact: an account's losses are then one sparse product, the same numbers as -P&L
+            self.loss_units[linear] = -(self.mark[linear, None] * (self.growth[row_asset[~opt]] - 1.0))
+            if len(rows):
+                vol = np.maximum(t.vol[rows, None] * (1.0 + self.vol_change[row_asset[opt]]), MIN_SCENARIO_VOL)
+                prices = black76_price(t.forward_usd[rows, None] * self.growth[row_asset[opt]], t.strike_usd[rows, None], self.years[rows, None], vol,
+                                       t.rate[rows, None], t.is_call[rows, None])
+                self.loss_units[rows] = -(prices - self.mark[rows, None])
+            self.done[todo] = True
+        return self.loss_units
 
 
 # --------------------------------------------------------------------------- model
@@ -734,46 +762,31 @@ class FilteredHistoricalMargin(MarginModel):
         if as_of is not None:
             self.check_look_ahead(as_of, stacklevel=3)
         kind = instruments.kind
-        n = len(instruments)
-        asset_names = [instruments.assets[a] for a in instruments.asset]
         mark = np.where(kind == FUTURE, np.nan_to_num(instruments.forward_usd), np.nan_to_num(instruments.price_usd))
         option = kind == OPTION
         years = instruments.seconds / SECONDS_PER_YEAR
         if np.any(option):
             mark[option] = black76_greeks(instruments.forward_usd[option], instruments.strike_usd[option], years[option], instruments.vol[option],
                                           instruments.rate[option], instruments.is_call[option]).price
-        moving = kind != STATIC
-
-        def unit_pnl(scenarios: JointScenarios) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-            known = np.array([a in scenarios.assets for a in asset_names], dtype=bool)
-            use = moving & known
-            out = np.zeros((n, len(scenarios)))
-            if not np.any(use):
-                return out, moving & ~known
-            columns = np.array([scenarios.assets.index(asset_names[i]) for i in np.flatnonzero(use)], dtype=np.intp)
-            growth = np.exp(scenarios.log_returns.T)  # (assets, scenarios): one exp per asset and scenario
-            used = np.flatnonzero(use)
-            opt = option[used]
-            linear = used[~opt]
-            out[linear] = mark[linear, None] * (growth[columns[~opt]] - 1.0)
-            if np.any(opt):
-                rows = used[opt]
-                vol = np.maximum(instruments.vol[rows, None] * (1.0 + scenarios.vol_changes.T[columns[opt]]), MIN_SCENARIO_VOL)
-                prices = black76_price(instruments.forward_usd[rows, None] * growth[columns[opt]], instruments.strike_usd[rows, None], years[rows, None], vol,
-                                       instruments.rate[rows, None], instruments.is_call[rows, None])
-                out[rows] = prices - mark[rows, None]
-            return out, moving & ~known
-
-        var_units, unknown = unit_pnl(self.scenarios())
-        stress_units = []
-        for stress_set in self.stress_set():
-            if stress_set.kind == "user":
-                # a user scenario that does not move an underlying leaves it unchanged
-                stress_set = _extend_user(stress_set, [a for a in dict.fromkeys(asset_names) if a not in stress_set.assets])
-            units, _ = unit_pnl(stress_set)
-            stress_units.append(units)
-        # losses, so that an account's losses are one sparse product (negation is exact: the same numbers as -P&L)
-        return _PreparedFHS(-np.hstack([var_units, *stress_units]), var_units.shape[1], unknown)
+        # scenario moves per asset of the table: filtered scenarios first, then every stress set
+        table_assets = list(instruments.assets)
+        growth, vol_change = [], []
+        known = np.ones(len(table_assets), dtype=bool)
+        filtered = self.scenarios()
+        for number, scenarios in enumerate([filtered, *self.stress_set()]):
+            g = np.ones((len(table_assets), len(scenarios)))
+            v = np.zeros((len(table_assets), len(scenarios)))
+            for a, asset in enumerate(table_assets):
+                if asset in scenarios.assets:
+                    j = scenarios.assets.index(asset)
+                    g[a] = np.exp(scenarios.log_returns[:, j])
+                    v[a] = scenarios.vol_changes[:, j]
+                elif scenarios.kind != "user" or number == 0:  # a user scenario that does not move an underlying leaves it unchanged
+                    known[a] = False
+            growth.append(g)
+            vol_change.append(v)
+        unknown = (kind != STATIC) & ~known[instruments.asset]
+        return _PreparedFHS(instruments, mark, years, np.hstack(growth), np.hstack(vol_change), len(filtered), unknown)
 
     def margin_book(self, book: Any, *, prepared: _PreparedFHS | None = None) -> BookMarginTotals:
         """FHS margin of every account of ``book``, vectorised over accounts (same totals as :meth:`margin`).
@@ -810,8 +823,9 @@ class FilteredHistoricalMargin(MarginModel):
         matrix = sparse.csr_matrix((book.quantity, (book.account, book.instrument)), shape=(n, len(book.instruments)))
         n_var = prep.n_filtered
         var, es, stress = np.zeros(n), np.zeros(n), np.zeros(n)
-        for a0, a1 in account_chunks(n, prep.loss_units.shape[1]):
-            losses = np.asarray(matrix[a0:a1] @ prep.loss_units)  # (accounts, scenarios)
+        units = prep.units(book.instrument)
+        for a0, a1 in account_chunks(n, units.shape[1]):
+            losses = np.asarray(matrix[a0:a1] @ units)  # (accounts, scenarios)
             var[a0:a1], es[a0:a1] = tail_measures_by_row(losses[:, :n_var], self.confidence)
             if losses.shape[1] > n_var:
                 stress[a0:a1] = np.maximum(losses[:, n_var:].max(axis=1), 0.0)
