@@ -198,3 +198,27 @@ def test_expired_inverse_future_settles_in_coin_in_both_engines(crash_path: Mark
     assert settled["transfer_usd"].iloc[0] == pytest.approx(expected, rel=1e-12)
     assert settled["notional_usd"].iloc[0] == pytest.approx(40_000.0)
     assert runs["book"].accounts_after[0].cash_usd == pytest.approx(1_000_000.0 + expected, rel=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["fhs-var", "okx-pm", "span-example"])
+def test_book_engine_margins_fhs_okx_span_vectorised_and_reproduces_the_reference(preset: str, crash_path: MarketPath) -> None:
+    """The three presets go through ``margin_book`` on the book engine (not account by account) and give the
+    reference replay; ``fhs-var`` point in time (``model.as_of``: history cut at the close before each step,
+    no look-ahead warning) on a seeded book of 80 accounts."""
+    import warnings
+
+    from marginlab.analysis.book import is_vectorised
+    from marginlab.exceptions import DataWarning
+
+    model = get_model(preset)
+    assert is_vectorised(model)
+    spec = model.as_of if preset == "fhs-var" else model
+    market = crash_path.snapshot(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        strategies = strategies_for_models([spec(market.as_of) if preset == "fhs-var" else model], crash_path)
+        book = synthetic_book(80, market, rng=23, strategies=strategies, expiry_days=(2, 30, 60))
+        runs = {engine: replay(book, {preset: spec}, crash_path, funding=1.0, engine=engine).runs[preset] for engine in ("book", "per-account")}
+    assert_same_replay(runs["book"], runs["per-account"])
+    assert runs["book"].events["action"].isin(["partial_liquidation", "full_liquidation"]).any()

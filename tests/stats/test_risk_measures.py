@@ -59,3 +59,16 @@ def test_tail_measures_is_the_inverted_cdf_quantile(losses, alpha):
         assert var == np.quantile(values, alpha, method="inverted_cdf")
     with pytest.raises(InputError):
         tail_measures(np.array([]), alpha)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 120), st.floats(0.5, 0.995), st.integers(0, 2**32 - 1))
+def test_tail_measures_by_row_is_tail_measures_of_each_row(rows, columns, alpha, seed):
+    from marginlab.stats.risk_measures import tail_measures_by_row
+
+    losses = np.round(np.random.default_rng(seed).normal(0.0, 100.0, (rows, columns)), 1)  # rounded: ties happen
+    var, es = tail_measures_by_row(losses, alpha)
+    for row, (v, e) in enumerate(zip(var, es)):
+        reference = tail_measures(losses[row], alpha)
+        assert v == reference[0]
+        assert e == pytest.approx(reference[1], rel=1e-12, abs=1e-9)
