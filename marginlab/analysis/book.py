@@ -7,11 +7,12 @@ step in one call and liquidate by updating the arrays in place.
 
 Margining (:func:`book_margin`)
 -------------------------------
-* :class:`~marginlab.margin.risk_matrix.RiskMatrixModel` presets (``deribit-pm``,
-  ``derive-pmrm-v2``, ...) run on the sparse columnar :class:`~marginlab.margin.risk_matrix.Book`:
-  one instrument table per step (each distinct instrument revalued once per scenario) and one
-  ``margin_book`` call over all accounts, or over *pseudo-accounts* (an account with one
-  position reduced) when the liquidation ladder looks for the most risk-intensive position.
+* Models of the :class:`~marginlab.margin.base.BookMarginModel` protocol (risk-matrix presets
+  ``deribit-pm``, ``derive-pmrm-v2``, ...; ``fhs-var``, ``okx-pm``, ``span-example``) run on the
+  sparse columnar :class:`~marginlab.margin.risk_matrix.Book`: one instrument table per step,
+  prepared once (each distinct instrument revalued once per scenario), and one ``margin_book``
+  call over all accounts, or over *pseudo-accounts* (an account with one position reduced) when
+  the liquidation ladder looks for the most risk-intensive position.
 * :class:`~marginlab.analysis.liquidation.FlatRateModel` is computed from the arrays directly.
 * Every other model is margined account by account through ``model.margin`` (the reference
   path, same numbers by construction).
@@ -343,16 +344,14 @@ class BookMargin:
 
     def __init__(self, model: MarginModel, state: BookState, step: StepMarket) -> None:
         from marginlab.analysis.liquidation import FlatRateModel
-        from marginlab.margin.risk_matrix import RiskMatrixModel
+        from marginlab.margin.cross import CrossMargin
+        from marginlab.margin.isolated import IsolatedMargin
 
         self.model = model
         self.state = state
         self.step = step
-        from marginlab.margin.cross import CrossMargin
-        from marginlab.margin.isolated import IsolatedMargin
-
-        if isinstance(model, RiskMatrixModel):
-            self.kind = "risk_matrix"
+        if _margins_books(model):
+            self.kind = "book"
         elif isinstance(model, FlatRateModel):
             self.kind = "flat"
         elif type(model) in (IsolatedMargin, CrossMargin):
@@ -361,8 +360,8 @@ class BookMargin:
             self.kind = "reference"
         self._adjusted: FloatArray | None = None
         self.calls = 0
-        self._prepared: Any = None
-        if self.kind == "risk_matrix":
+        self._prepared: Any = None  # the model's prepare_book of this step's instrument table (once per step)
+        if self.kind == "book":
             self._build_table()
 
     def _build_table(self) -> None:
@@ -422,8 +421,8 @@ class BookMargin:
                 return im, mm, equity
             keep = has[pseudo.owner]
             pseudo = PseudoAccounts(pseudo.account, pseudo.rows[keep], pseudo.owner[keep], pseudo.quantity[keep])
-        if self.kind == "risk_matrix":
-            im_, mm_, eq_ = self._risk_matrix(pseudo, has)
+        if self.kind == "book":
+            im_, mm_, eq_ = self._book(pseudo, has)
         elif self.kind == "flat":
             im_, mm_, eq_ = self._flat(pseudo, has)
         elif self.kind == "rules":
@@ -433,7 +432,9 @@ class BookMargin:
         im[has], mm[has], equity[has] = im_, mm_, eq_
         return im, mm, equity
 
-    def _risk_matrix(self, pseudo: PseudoAccounts, has: NDArray[np.bool_]) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def _book(self, pseudo: PseudoAccounts, has: NDArray[np.bool_]) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Models of the :class:`~marginlab.margin.base.BookMarginModel` protocol: the pseudo-accounts as one
+        columnar book over this step's instrument table, one ``margin_book`` call."""
         from marginlab.margin.risk_matrix import PERPETUAL as RM_PERP
         from marginlab.margin.risk_matrix import Book
 
@@ -467,16 +468,10 @@ class BookMargin:
         )
         model: Any = self.model
         if self._prepared is None:
-            self._prepared = model._prepare(self.table)
-        initial, maintenance, equity = [], [], []
-        n, chunk = book.n_accounts, int(model.chunk_accounts)
-        starts = np.searchsorted(book.account, np.arange(0, n + chunk, chunk).clip(max=n))
-        for c, a0 in enumerate(range(0, n, chunk)):
-            out = model._evaluate(book, self._prepared, int(starts[c]), int(starts[c + 1]), a0, min(a0 + chunk, n), False)
-            initial.append(out["initial"])
-            maintenance.append(out["maintenance"])
-            equity.append(out["equity"])
-        return np.concatenate(initial), np.concatenate(maintenance), np.concatenate(equity)
+            self._prepared = model.prepare_book(self.table, as_of=self.step.market.as_of)
+        result = model.margin_book(book, prepared=self._prepared)
+        return (np.asarray(result.initial_margin_usd, dtype=np.float64), np.asarray(result.maintenance_margin_usd, dtype=np.float64),
+                np.asarray(result.equity_usd, dtype=np.float64))
 
     def _flat(self, pseudo: PseudoAccounts, has: NDArray[np.bool_]) -> tuple[FloatArray, FloatArray, FloatArray]:
         state, step = self.state, self.step
@@ -591,20 +586,27 @@ class BookMargin:
         return out[0], out[1], out[2]
 
 
+def _margins_books(model: MarginModel) -> bool:
+    from marginlab.margin.base import BookMarginModel
+
+    return isinstance(model, BookMarginModel) and bool(model.book_vectorised)
+
+
 def is_vectorised(model: MarginModel) -> bool:
-    """True when the book engine margins ``model`` in vectorised calls (risk-matrix, isolated, cross, flat);
-    other models run account by account inside the book engine (same results, per-account speed).
+    """True when the book engine margins ``model`` in vectorised calls: models of the
+    :class:`~marginlab.margin.base.BookMarginModel` protocol (risk-matrix presets, FHS, OKX PM, SPAN)
+    in a configuration they vectorise, isolated, cross and flat-rate models; other models run
+    account by account inside the book engine (same results, per-account speed).
 
     >>> from marginlab.margin.presets import get_model
-    >>> is_vectorised(get_model("deribit-pm")), is_vectorised(get_model("hyperliquid-cross")), is_vectorised(get_model("fhs-var"))
-    (True, True, False)
+    >>> [is_vectorised(get_model(name)) for name in ("deribit-pm", "hyperliquid-cross", "fhs-var", "okx-pm", "span-example")]
+    [True, True, True, True, True]
     """
     from marginlab.analysis.liquidation import FlatRateModel
     from marginlab.margin.cross import CrossMargin
     from marginlab.margin.isolated import IsolatedMargin
-    from marginlab.margin.risk_matrix import RiskMatrixModel
 
-    return isinstance(model, RiskMatrixModel | FlatRateModel) or type(model) in (IsolatedMargin, CrossMargin)
+    return _margins_books(model) or isinstance(model, FlatRateModel) or type(model) in (IsolatedMargin, CrossMargin)
 
 
 def book_margin(model: MarginModel, accounts: Sequence[Account], market: MarketSnapshot) -> tuple[FloatArray, FloatArray, FloatArray]:

@@ -35,14 +35,20 @@ import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
+import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from marginlab.account import Account
 from marginlab.exceptions import NumericalError
 from marginlab.instruments import Position
 from marginlab.market import MarketSnapshot
+
+if TYPE_CHECKING:
+    from marginlab.margin.risk_matrix import Book, InstrumentTable
 
 #: Positions printed by :meth:`MarginResult.summary` (the table itself keeps every row).
 SUMMARY_POSITION_ROWS = 50
@@ -337,3 +343,117 @@ def what_if(model: MarginModel, account: Account, trade: Iterable[Position], mar
         before = MarginResult(model.name, 0.0, 0.0, model.account_equity_usd(account, market), pd.DataFrame(), empty)
     after = model.margin(account.with_positions(trade), market)
     return IncrementalMargin(before, after)
+
+
+# ----------------------------------------------------------------------------------------
+# models that margin a whole columnar book
+# ----------------------------------------------------------------------------------------
+@runtime_checkable
+class BookMargins(Protocol):
+    """What :meth:`BookMarginModel.margin_book` returns: one entry per account of the book.
+
+    ``initial_margin_usd``, ``maintenance_margin_usd`` and ``equity_usd`` follow the conventions
+    of :class:`MarginResult` (account ``k`` of the book gets the totals ``model.margin`` gives the
+    same account); the implementations add the components that explain them (scan loss,
+    contingencies, VaR/ES, MR1..MR7 per underlying...).
+    """
+
+    model: str
+    account_ids: tuple[str, ...]
+    initial_margin_usd: NDArray[np.float64]
+    maintenance_margin_usd: NDArray[np.float64]
+    equity_usd: NDArray[np.float64]
+
+
+@runtime_checkable
+class BookMarginModel(Protocol):
+    """A model that margins every account of a columnar book in vectorised calls.
+
+    The book is a :class:`~marginlab.margin.risk_matrix.Book` over an
+    :class:`~marginlab.margin.risk_matrix.InstrumentTable` (each distinct instrument once).
+
+    * ``prepare_book(instruments, as_of=None)`` does the per-valuation-time work once (each
+      instrument revalued under every scenario); ``as_of`` is the valuation time, which models
+      whose data are dated (FHS history) check for look-ahead.
+    * ``margin_book(book, prepared=None)`` margins every account (``prepared`` from
+      ``prepare_book(book.instruments)``, computed when not given), chunked over accounts so that
+      memory stays bounded.
+    * ``book_vectorised`` is False for a configuration the vectorised path does not cover (a
+      per-position callable, published SPAN arrays, ...): such a model is margined account by
+      account (:meth:`MarginModel.margin`) by the book engine.
+
+    Implemented by :class:`~marginlab.margin.risk_matrix.RiskMatrixModel`,
+    :class:`~marginlab.margin.fhs.FilteredHistoricalMargin`,
+    :class:`~marginlab.margin.okx_pm.OkxPortfolioMarginModel` and
+    :class:`~marginlab.margin.span.SpanModel`.
+
+    >>> from marginlab.margin.presets import get_model
+    >>> isinstance(get_model("span-example"), BookMarginModel), isinstance(get_model("hyperliquid"), BookMarginModel)
+    (True, False)
+    """
+
+    @property
+    def book_vectorised(self) -> bool: ...
+
+    def prepare_book(self, instruments: InstrumentTable, *, as_of: datetime | None = None) -> Any: ...
+
+    def margin_book(self, book: Book, *, prepared: Any = None) -> BookMargins: ...
+
+
+def account_chunks(n_accounts: int, columns: int, *, bytes_per_chunk: float = 100e6, floor: int = 64) -> list[tuple[int, int]]:
+    """``[(a0, a1), ...]`` account ranges whose ``(accounts x columns)`` float64 arrays hold about ``bytes_per_chunk``.
+
+    >>> account_chunks(10, 5_000_000)
+    [(0, 10)]
+    >>> account_chunks(10_000, 2_500)[:2]
+    [(0, 5000), (5000, 10000)]
+    """
+    size = max(int(bytes_per_chunk // (8 * max(columns, 1))), floor)
+    return [(a0, min(a0 + size, n_accounts)) for a0 in range(0, n_accounts, size)]
+
+
+@dataclass(frozen=True, eq=False)
+class BookMarginTotals:
+    """Margin of every account of a book (:class:`BookMargins`) with named component arrays.
+
+    ``components`` maps a component name (``"es_usd"``, ``"BTC MR1"``, ``"ETH scan risk"``...)
+    to one value per account.
+
+    >>> import numpy as np
+    >>> totals = BookMarginTotals("m", ("a", "b"), np.array([2.0, 0.0]), np.array([1.0, 0.0]), np.array([5.0, 3.0]),
+    ...                           {"scan_usd": np.array([1.0, 0.0])})
+    >>> totals.frame()["free_margin_usd"].tolist()
+    [3.0, 3.0]
+    """
+
+    model: str
+    account_ids: tuple[str, ...]
+    initial_margin_usd: NDArray[np.float64]
+    maintenance_margin_usd: NDArray[np.float64]
+    equity_usd: NDArray[np.float64]
+    components: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.account_ids)
+
+    @property
+    def free_margin_usd(self) -> NDArray[np.float64]:
+        """Equity minus initial margin."""
+        return self.equity_usd - self.initial_margin_usd
+
+    def frame(self) -> pd.DataFrame:
+        """One row per account: totals, free margin and every component."""
+        return pd.DataFrame({"account_id": self.account_ids, "initial_margin_usd": self.initial_margin_usd,
+                             "maintenance_margin_usd": self.maintenance_margin_usd, "equity_usd": self.equity_usd,
+                             "free_margin_usd": self.free_margin_usd, **self.components})
+
+    def check_finite(self) -> "BookMarginTotals":
+        """Self, or :class:`~marginlab.exceptions.NumericalError` naming the first account with a non-finite total."""
+        for name in ("initial_margin_usd", "maintenance_margin_usd", "equity_usd"):
+            values = getattr(self, name)
+            bad = ~np.isfinite(values)
+            if np.any(bad):
+                i = int(np.argmax(bad))
+                raise NumericalError(f"{name}[{self.account_ids[i]}]", float(values[i]),
+                                     f"the {self.model} total of this account is not finite (an overflow at these sizes); check its quantities and cash")
+        return self

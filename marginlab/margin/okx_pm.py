@@ -43,14 +43,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from marginlab.account import Account
 from marginlab.exceptions import ParameterError
 from marginlab.instruments import Future, Option, Position
-from marginlab.margin.base import MarginModel, MarginResult
-from marginlab.margin.risk_matrix import Book, RiskMatrixModel
+from marginlab.margin.base import BookMarginTotals, MarginModel, MarginResult
+from marginlab.margin.risk_matrix import FUTURE, OPTION, STATIC, Book, InstrumentTable, RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid, VolShock
-from marginlab.market import MarketSnapshot
+from marginlab.market import SECONDS_PER_YEAR, MarketSnapshot
 from marginlab.pricing import black76_greeks
 from marginlab.valuation import net_positions
 
@@ -170,6 +171,117 @@ class OkxPortfolioMarginModel(MarginModel):
     def _side_engine(self, horizon_days: float, rate_moves: tuple[float, ...]) -> RiskMatrixModel:
         grid = ScenarioGrid((1.0,), ("none",), (1.0,), ("base",)).with_time_and_rates(horizon_days, rate_moves)
         return RiskMatrixModel(grid, preset_name=self.name)
+
+    # -- the book protocol (marginlab.margin.base.BookMarginModel) ----------------------------
+    @property
+    def book_vectorised(self) -> bool:
+        """Always True: every configuration margins a book in vectorised calls."""
+        return True
+
+    def prepare_book(self, instruments: InstrumentTable, *, as_of: Any = None) -> dict[str, Any]:
+        """Per underlying with positions in the table: its MR1/MR6 engine and the prepared revaluation of
+        every instrument (and the MR2/MR5 side engines); option deltas and vegas for MR3/MR4
+        (``as_of`` is not used: the parameters are not dated)."""
+        kind = instruments.kind
+        years = instruments.seconds / SECONDS_PER_YEAR
+        delta = np.where(kind == FUTURE, 1.0, 0.0)
+        vega = np.zeros(len(instruments))
+        option = kind == OPTION
+        if np.any(option):
+            greeks = black76_greeks(instruments.forward_usd[option], instruments.strike_usd[option], years[option], instruments.vol[option],
+                                    instruments.rate[option], instruments.is_call[option])
+            delta[option] = greeks.delta
+            vega[option] = greeks.vega
+        engines: dict[str, tuple[RiskMatrixModel, Any]] = {}
+        sides: dict[str, tuple[RiskMatrixModel, Any]] = {}
+        for a in np.unique(instruments.asset[kind != STATIC]):
+            asset = instruments.assets[a]
+            engine = self.engine_for(asset)
+            engines[asset] = (engine, engine.prepare_book(instruments))
+        if self.theta_days > 0 and engines:
+            side = self._side_engine(self.theta_days, ())
+            sides["MR2"] = (side, side.prepare_book(instruments))
+        if self.rate_move > 0 and engines:
+            side = self._side_engine(0.0, (self.rate_move, -self.rate_move))
+            sides["MR5"] = (side, side.prepare_book(instruments))
+        return {"instruments": instruments, "engines": engines, "sides": sides, "delta": delta, "vega": vega, "years": years}
+
+    def margin_book(self, book: Book, *, prepared: dict[str, Any] | None = None) -> BookMarginTotals:
+        """OKX PM requirement of every account of ``book``, vectorised over accounts (same totals as :meth:`margin`).
+
+        Per underlying, the MR1/MR6 (and MR2, MR5) scenario P&L of every account comes from one
+        risk-matrix ``margin_book`` call on the underlying's rows; MR3 and MR4 are sums per (account,
+        expiry), MR7 the tiered charge of each account's gross notional. Collateral rows
+        (:data:`~marginlab.margin.risk_matrix.STATIC`) are not risk-charged but count in equity.
+        Components ``"<asset> MR1"`` ... ``"<asset> MR7"`` and ``"<asset> MMR"`` per account.
+
+        >>> from marginlab.margin.risk_matrix import InstrumentTable, PERPETUAL
+        >>> table = InstrumentTable.build(["BTC-PERP"], [PERPETUAL], ["BTC"], price_usd=[100_000.0])
+        >>> book = Book.build(table, account=[0, 1], instrument=[0, 0], quantity=[1.0, -2.0], n_accounts=3)
+        >>> okx_pm().margin_book(book).components["BTC MMR"].tolist()   # MR6: 24% of the notional
+        [24000.0, 48000.0, 0.0]
+        """
+        instruments = book.instruments
+        prep = self.prepare_book(instruments) if prepared is None else prepared
+        n = book.n_accounts
+        inst = book.instrument
+        kind = instruments.kind[inst]
+        moving = kind != STATIC
+        row_asset = instruments.asset[inst]
+        equity = np.bincount(book.account, weights=book.mtm_usd, minlength=n) + book.cash_usd
+        total = np.zeros(n)
+        components: dict[str, NDArray[np.float64]] = {}
+        bounds = np.asarray([b for b, _ in self.size_tiers], dtype=np.float64)
+        multipliers = np.asarray([m for _, m in self.size_tiers], dtype=np.float64)
+        for a in np.unique(row_asset[moving]):
+            asset = instruments.assets[a]
+            rows = moving & (row_asset == a)
+            sub = Book(instruments, book.account[rows], inst[rows], book.quantity[rows], book.mtm_usd[rows], np.zeros(n), book.stable_price, book.account_ids)
+            engine, engine_prep = prep["engines"][asset]
+            pnl = engine.margin_book(sub, keep_scenarios=True, prepared=engine_prep).scenario_pnl_usd
+            assert pnl is not None
+            is_mr1 = np.asarray(engine.scenarios.family) == "MR1"
+            mr1 = np.maximum(-pnl[:, is_mr1].min(axis=1), 0.0)
+            mr6 = np.maximum(-pnl[:, ~is_mr1].min(axis=1), 0.0)
+            mr2 = np.zeros(n)
+            mr5 = np.zeros(n)
+            if "MR2" in prep["sides"]:
+                side, side_prep = prep["sides"]["MR2"]
+                decay = side.margin_book(sub, keep_scenarios=True, prepared=side_prep).scenario_pnl_usd
+                assert decay is not None
+                mr2 = np.maximum(-decay[:, 0], 0.0)
+            if "MR5" in prep["sides"]:
+                side, side_prep = prep["sides"]["MR5"]
+                rates = side.margin_book(sub, keep_scenarios=True, prepared=side_prep).scenario_pnl_usd
+                assert rates is not None
+                mr5 = np.maximum(-rates[:, 1:].min(axis=1), 0.0)
+            # MR3 and MR4 per (account, expiry)
+            dated = rows & ((kind == FUTURE) | (kind == OPTION))
+            mr3 = np.zeros(n)
+            mr4 = np.zeros(n)
+            if np.any(dated):
+                d_inst = inst[dated]
+                expiries, expiry = np.unique(instruments.seconds[d_inst], return_inverse=True)
+                key = book.account[dated] * np.int64(len(expiries)) + expiry.reshape(-1)
+                keys, group = np.unique(key, return_inverse=True)
+                g_acc = keys // len(expiries)
+                g_years = prep["years"][d_inst][np.unique(group, return_index=True)[1]]
+                qty = book.quantity[dated]
+                basis = np.bincount(group, weights=qty * prep["delta"][d_inst] * instruments.forward_usd[d_inst], minlength=len(keys))
+                vega = np.bincount(group, weights=qty * prep["vega"][d_inst], minlength=len(keys))
+                mr4 = self.basis_move_for(asset) * np.bincount(g_acc, weights=g_years * np.abs(basis), minlength=n)
+                weighted = vega * (30.0 / np.maximum(g_years * 365.0, 1.0)) ** self.term_power
+                mr3 = self.term_vol_move * (np.bincount(g_acc, weights=np.abs(weighted), minlength=n)
+                                            - np.abs(np.bincount(g_acc, weights=weighted, minlength=n)))
+            index_usd = float(instruments.index_usd[inst[rows]][0])
+            gross = np.bincount(book.account[rows], weights=np.abs(book.quantity[rows]), minlength=n) * index_usd
+            tier = np.minimum(np.searchsorted(bounds, gross, side="left"), len(bounds) - 1)
+            mr7 = self.minimum_charge_rate * multipliers[tier] * gross
+            mmr = np.maximum(np.maximum(np.maximum(mr1, mr2), mr6) + mr3 + mr4 + mr5, mr7)
+            total += mmr
+            for name, values in (("MR1", mr1), ("MR2", mr2), ("MR3", mr3), ("MR4", mr4), ("MR5", mr5), ("MR6", mr6), ("MR7", mr7), ("MMR", mmr)):
+                components[f"{asset} {name}"] = values
+        return BookMarginTotals(self.name, book.account_ids, self.im_multiplier * total, total, equity, components).check_finite()
 
     def describe(self) -> str:
         """The configuration in one sentence (assets grouped by value)."""

@@ -900,6 +900,16 @@ class RiskMatrixModel(MarginModel):
         return shocks
 
     # -- preparation (per instrument table) ---------------------------------------------------
+    @property
+    def book_vectorised(self) -> bool:
+        """Always True: every configuration margins a book in vectorised chunks (:class:`~marginlab.margin.base.BookMarginModel`)."""
+        return True
+
+    def prepare_book(self, instruments: InstrumentTable, *, as_of: Any = None) -> _Prepared:
+        """Per-valuation-time work for :meth:`margin_book`: every instrument revalued under every scenario,
+        bucket groups, static discounts, basis shocks and haircuts (``as_of`` is not used: the grid is not dated)."""
+        return self._prepare(instruments)
+
     def _prepare(self, instruments: InstrumentTable) -> _Prepared:
         grid = self.scenarios
         n = len(instruments)
@@ -1114,7 +1124,7 @@ class RiskMatrixModel(MarginModel):
         return out
 
     # -- public API ----------------------------------------------------------------------------
-    def margin_book(self, book: Book, *, keep_scenarios: bool = False) -> BookMarginResult:
+    def margin_book(self, book: Book, *, keep_scenarios: bool = False, prepared: Any = None) -> BookMarginResult:
         """Margin every account of ``book`` in vectorised chunks of ``chunk_accounts`` accounts.
 
         Parameters
@@ -1122,6 +1132,9 @@ class RiskMatrixModel(MarginModel):
         book : Book
         keep_scenarios : bool
             Also return the (accounts x scenarios) P&L matrix.
+        prepared : optional
+            :meth:`prepare_book` of ``book.instruments`` (computed when not given): a caller margining
+            several books over one instrument table (the book engine's trial closes) prepares once.
 
         Examples
         --------
@@ -1131,7 +1144,7 @@ class RiskMatrixModel(MarginModel):
         >>> model.margin_book(book).maintenance_margin_usd.tolist()   # BTC 10,000 + ETH 4,000; ETH 2,000
         [14000.0, 2000.0]
         """
-        prep = self._prepare(book.instruments)
+        prep = self._prepare(book.instruments) if prepared is None else prepared
         n = book.n_accounts
         starts = np.searchsorted(book.account, np.arange(0, n + self.chunk_accounts, self.chunk_accounts).clip(max=n))
         names = ("initial", "maintenance", "equity", "loss", "basis", "mm_cont", "im_cont", "worst")

@@ -45,12 +45,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from marginlab.account import Account
 from marginlab.exceptions import InputError, ParameterError
 from marginlab.instruments import Future, Option, Position
-from marginlab.margin.base import MarginModel, MarginResult
-from marginlab.margin.risk_matrix import Book, RiskMatrixModel
+from marginlab.margin.base import BookMarginTotals, MarginModel, MarginResult
+from marginlab.margin.risk_matrix import OPTION, STATIC, Book, InstrumentTable, RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid, VolShock
 from marginlab.margin.span_xml import SpanRiskParameters
 from marginlab.market import MarketSnapshot
@@ -219,6 +220,96 @@ class SpanModel(MarginModel):
             negative_prices="floor",
             preset_name=self.name,
         )
+
+    # -- the book protocol (marginlab.margin.base.BookMarginModel) ----------------------------
+    @property
+    def book_vectorised(self) -> bool:
+        """True without calendar spreads and published risk arrays (those configurations are
+        margined account by account by the book engine)."""
+        return self.risk_parameters is None and not self.calendar_spreads
+
+    def prepare_book(self, instruments: InstrumentTable, *, as_of: Any = None) -> Any:
+        """The engine's revaluation of every instrument under the 16 scenarios (``as_of`` not used)."""
+        return self.engine.prepare_book(instruments)
+
+    def margin_book(self, book: Book, *, prepared: Any = None) -> BookMarginTotals:
+        """SPAN requirement of every account of ``book``, vectorised over accounts (same totals as :meth:`margin`).
+
+        Per account and underlying: scan risk = worst of the 16 scenario losses of the underlying's
+        positions (collateral rows, :data:`~marginlab.margin.risk_matrix.STATIC`, are not scanned:
+        SPAN margins positions), minus the inter-commodity credits, floored at the short option
+        minimum times the net short options; the requirement is the sum over underlyings (initial =
+        maintenance). Equity is cash plus the positions' mark-to-market (collateral is not counted, as in
+        :meth:`margin`). Calendar spreads and published risk arrays are not vectorised
+        (:attr:`book_vectorised`).
+
+        >>> from marginlab.margin.risk_matrix import InstrumentTable, PERPETUAL
+        >>> table = InstrumentTable.build(["BTC-PERP"], [PERPETUAL], ["BTC"], price_usd=[100_000.0])
+        >>> book = Book.build(table, account=[0, 1], instrument=[0, 0], quantity=[1.0, -2.0], n_accounts=3)
+        >>> SpanModel({"BTC": 0.1}).margin_book(book).maintenance_margin_usd.tolist()   # 1 PSR = 10,000 per BTC
+        [10000.0, 20000.0, 0.0]
+        """
+        if not self.book_vectorised:
+            raise InputError("calendar_spreads" if self.calendar_spreads else "risk_parameters", "set",
+                             "SPAN with calendar spreads or published risk arrays is margined account by account (SpanModel.margin)")
+        instruments = book.instruments
+        n = book.n_accounts
+        moving = instruments.kind[book.instrument] != STATIC
+        held = np.unique(instruments.asset[book.instrument[moving]])
+        for a in held:
+            if instruments.assets[a] not in self.price_scan_range:
+                asset = instruments.assets[a]
+                raise InputError("price_scan_range", asset, f"no price scan range for underlying {asset!r} (known: {sorted(self.price_scan_range)})")
+        engine = self.engine
+        prep = engine.prepare_book(instruments) if prepared is None else prepared
+        row_asset = instruments.asset[book.instrument]
+        option = instruments.kind[book.instrument] == OPTION
+        equity = np.bincount(book.account[moving], weights=book.mtm_usd[moving], minlength=n) + book.cash_usd
+        if book.source_row is not None and book.source_quantity is not None:
+            source_moving = moving[book.source_row]
+            source_acc, source_asset = book.account[book.source_row][source_moving], row_asset[book.source_row][source_moving]
+            source_qty = book.source_quantity[source_moving]
+        else:
+            source_acc, source_asset, source_qty = book.account[moving], row_asset[moving], book.quantity[moving]
+        scan: dict[str, NDArray[np.float64]] = {}
+        has: dict[str, NDArray[np.bool_]] = {}
+        short: dict[str, NDArray[np.float64]] = {}
+        for a in held:
+            asset = instruments.assets[a]
+            rows = moving & (row_asset == a)
+            sub = Book(instruments, book.account[rows], book.instrument[rows], book.quantity[rows], book.mtm_usd[rows], np.zeros(n), book.stable_price,
+                       book.account_ids)
+            pnl = engine.margin_book(sub, keep_scenarios=True, prepared=prep).scenario_pnl_usd
+            assert pnl is not None
+            scan[asset] = np.maximum(np.max(-pnl, axis=1), 0.0)
+            has[asset] = np.bincount(book.account[rows], minlength=n) > 0
+            short[asset] = np.bincount(book.account[rows & option], weights=np.maximum(-book.quantity[rows & option], 0.0), minlength=n)
+        credit = {asset: np.zeros(n) for asset in scan}
+        for spread in self.inter_spreads:
+            if spread.product_a in scan and spread.product_b in scan:
+                both = has[spread.product_a] & has[spread.product_b]
+                legs = {}
+                for product, ratio in ((spread.product_a, spread.ratio_a), (spread.product_b, spread.ratio_b)):
+                    k = instruments.assets.index(product)
+                    gross = np.bincount(source_acc[source_asset == k], weights=np.abs(source_qty[source_asset == k]), minlength=n)
+                    signed = np.bincount(source_acc[source_asset == k], weights=source_qty[source_asset == k], minlength=n)
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        per_contract = np.where(gross != 0, scan[product] / gross, 0.0)
+                    legs[product] = (signed, ratio, per_contract)
+                (qa, ra, pa), (qb, rb, pb) = legs[spread.product_a], legs[spread.product_b]
+                formed = np.where(both & (qa * qb < 0), np.minimum(np.abs(qa) / ra, np.abs(qb) / rb), 0.0)
+                credit[spread.product_a] += spread.credit_rate * formed * ra * pa
+                credit[spread.product_b] += spread.credit_rate * formed * rb * pb
+        total = np.zeros(n)
+        components: dict[str, NDArray[np.float64]] = {}
+        for asset in sorted(scan):
+            som = float(self.short_option_minimum_usd.get(asset, 0.0)) * short[asset]
+            requirement = np.where(has[asset], np.maximum(np.maximum(scan[asset] - credit[asset], som), 0.0), 0.0)
+            total += requirement
+            components[f"{asset} scan risk"] = scan[asset]
+            components[f"{asset} inter-commodity credit"] = -credit[asset]
+            components[f"{asset} requirement"] = requirement
+        return BookMarginTotals(self.name, book.account_ids, total, total.copy(), equity, components).check_finite()
 
     def describe(self) -> str:
         """The configuration in one sentence."""

@@ -37,7 +37,7 @@ from marginlab.exceptions import InputError, ParameterError
 
 ArrayLike = np.ndarray | pd.Series | list | tuple
 
-__all__ = ["drop_risk", "expected_shortfall", "tail_measures", "value_at_risk", "weighted_expected_shortfall"]
+__all__ = ["drop_risk", "expected_shortfall", "tail_measures", "tail_measures_by_row", "value_at_risk", "weighted_expected_shortfall"]
 
 
 def _check(sample: ArrayLike, alpha: float) -> np.ndarray:
@@ -119,6 +119,26 @@ def tail_measures(losses: NDArray[np.float64], confidence: float) -> tuple[float
     order = np.argsort(-losses, kind="stable")
     tail = order[:tail_count]
     return float(losses[tail[-1]]), float(losses[tail].mean()), tail
+
+
+def tail_measures_by_row(losses: NDArray[np.float64], confidence: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """:func:`tail_measures` of every row of a (portfolios x scenarios) loss matrix: VaR and ES per row.
+
+    Same convention (``k = ceil((1 - confidence) n)``, VaR the k-th largest loss, ES the mean of
+    the k largest), computed with one partial sort of the matrix instead of a loop over rows.
+
+    >>> losses = np.vstack([np.arange(1.0, 101.0), -np.arange(1.0, 101.0)])
+    >>> var, es = tail_measures_by_row(losses, 0.95)
+    >>> var.tolist(), es.tolist()
+    ([96.0, -5.0], [98.0, -3.0])
+    """
+    losses = np.atleast_2d(np.asarray(losses, dtype=np.float64))
+    count = losses.shape[1]
+    if count == 0:
+        raise InputError("losses", "empty", "needs at least one scenario")
+    tail_count = max(1, math.ceil(round((1.0 - confidence) * count, 9)))
+    largest = np.partition(losses, count - tail_count, axis=1)[:, count - tail_count :]
+    return largest.min(axis=1), largest.mean(axis=1)
 
 
 def drop_risk(horizon_log_returns: np.ndarray, confidence: float) -> dict[str, float]:

@@ -401,7 +401,9 @@ def _fhs(spec: VenueSpec) -> Any:
     unknown = set(p) - known
     if unknown:
         raise FileFormatError(f"{where}: unknown FHS parameters {sorted(unknown)} (known: {sorted(known)})")
-    return fhs.FilteredHistoricalMargin(history, stress_scenarios=stress, preset_name=spec.name, **p)
+    closes = int(p.get("lookback_days") or 0) + horizon + 1  # as_of(time): the assets with enough history on that day
+    return fhs.FilteredHistoricalMargin(history, stress_scenarios=stress, preset_name=spec.name,
+                                        history_source=fhs.snapshot_history_source(assets, closes), **p)
 
 
 BUILDERS: dict[str, Callable[..., Any]] = {"isolated": _isolated, "cross": _cross, "risk_matrix": _risk_matrix, "span": _span, "okx_pm": _okx,
