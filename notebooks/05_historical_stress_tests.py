@@ -64,10 +64,9 @@ CASCADE_ACCOUNTS = 60 if FAST else 150
 FUND_SIZES_PCT = (0.0, 0.5, 2.0)  # insurance fund at the start, % of book notional
 ADV_SHARES = (1.0, 1e-3, 1e-4, 3e-5, 1e-5)  # share of the aggregate daily volume a liquidation round reaches
 SEED = 7
-# the crash library on an exchange-sized book, every preset the book engine vectorises
-LIBRARY_ACCOUNTS = 200 if FAST else 10_000  # book for the headline crash (covid-2020-03-12)
-OTHER_CRASH_ACCOUNTS = 100 if FAST else 500  # book for the other crashes of the library
-LIBRARY_PRESETS_FAST = ("hyperliquid", "binance-unified", "deribit-standard", "deribit-pm", "derive-pmrm-v2")
+# the crash library on an exchange-sized book under every preset
+LIBRARY_ACCOUNTS = 200 if FAST else 10_000  # accounts of the book of each crash
+LIBRARY_PRESETS_FAST = ("hyperliquid", "binance-unified", "deribit-standard", "deribit-pm", "derive-pmrm-v2", "fhs-var", "calibrated-portfolio")
 
 # %%
 import itertools
@@ -78,16 +77,17 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from marginlab.analysis.book import is_vectorised
+from marginlab.analysis.book import gross_notional_usd
 from marginlab.analysis.cascade import SquareRootImpact, simulate_cascade
 from marginlab.analysis.liquidation import FlatRateModel
-from marginlab.analysis.replay import replay, replay_scenarios, scenario_table
+from marginlab.analysis.replay import point_in_time_models, replay
 from marginlab.analysis.stress_scenarios import MarketPath, list_scenarios, scenario_path
 from marginlab.analysis.synthetic import describe_book, strategies_for_models, synthetic_book
 from marginlab.calibration.calibrate import calibrate
 from marginlab.exceptions import MarginLabWarning
 from marginlab.margin.calibrated import models_from_parameters
 from marginlab.margin.presets import available_models, get_model
+from marginlab.reports import format_table
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.width", 160)
@@ -180,48 +180,56 @@ log = covid.events
 log[log["model"] == "calibrated-isolated"].head(8)[["time", "account_id", "action", "quantity", "price_usd", "fee_usd", "deficit_usd", "margin_ratio"]]
 
 # %% [markdown]
-# ## Every crash of the library on an exchange-sized book
+# ## Every crash of the library, every preset, on an exchange-sized book
 #
 # The book engine (`replay(engine="book")`, the default) margins every account of the book in one
-# vectorised call per step and model, and liquidates on arrays; it reproduces the per-account engine
-# event for event (tested for every preset). That makes it practical to replay a 10,000-account book
-# (FAST: a few hundred) through every historical crash of the library under every preset the engine
-# vectorises (isolated, cross and risk-matrix presets; FHS, OKX and SPAN run account by account and
-# are left out here for time). One seeded book per crash, opened at the window's first step, holds the
-# strategies every preset can margin (perpetuals and basis trades: several venues list no options);
-# traders post exactly each model's initial margin.
+# vectorised call per step and model and liquidates on arrays; it reproduces the per-account engine
+# event for event (tested for every preset). That makes it practical to replay a **10,000-account book**
+# (FAST: a few hundred) through **every historical crash** of the library under **every preset**.
+#
+# No model sees the future: `point_in_time_models` calibrates the `calibrated-*` presets with data up to
+# the day before each window starts, and rebuilds `fhs-var` at every step from the history before it;
+# the venue presets have fixed published parameters. One seeded book per crash, opened at the window's
+# first step, holds the strategies every preset can margin (perpetuals and basis trades: several venues
+# list no options); traders post exactly each model's initial margin. Only the summaries, the step
+# table and the liquidation volume of each replay are kept (the full event log of 10,000 accounts x
+# 20 models is large; `marginlab stress-test --out events.parquet` writes it for one model).
 
 # %%
-library_presets = [name for name in available_models()["name"] if not name.startswith("calibrated") and is_vectorised(get_model(name))]
+library_presets = list(available_models()["name"])
 if FAST:
     library_presets = [name for name in library_presets if name in LIBRARY_PRESETS_FAST]
-library_models = {name: get_model(name) for name in library_presets}
 crashes = list_scenarios().query("kind == 'historical'")["name"].tolist()
 if FAST:
     crashes = crashes[:2]
 
-
-def crash_book(path: MarketPath, accounts: int):  # type: ignore[no-untyped-def]
-    mix = strategies_for_models(list(library_models.values()), path)
-    return synthetic_book(accounts, path.snapshot(0), rng=SEED + 4, strategies=mix)
-
-
-library = replay_scenarios(lambda p: crash_book(p, LIBRARY_ACCOUNTS), library_models, crashes[:1], funding=1.0)
-library |= replay_scenarios(lambda p: crash_book(p, OTHER_CRASH_ACCOUNTS), library_models, crashes[1:], funding=1.0)
-crash_table = scenario_table(library)
-shown = crash_table[["accounts", "capital_demanded_usd", "accounts_liquidated", "shortfall_usd", "fund_drawdown_usd", "bad_debt_usd"]].copy()
-shown["shortfall_pct_of_capital"] = 100 * shown["shortfall_usd"] / shown["capital_demanded_usd"]
-shown.style.format({"accounts": "{:,.0f}", "capital_demanded_usd": "{:,.0f}", "accounts_liquidated": "{:,.0f}", "shortfall_usd": "{:,.0f}",
-                    "fund_drawdown_usd": "{:,.0f}", "bad_debt_usd": "{:,.0f}", "shortfall_pct_of_capital": "{:.2f}%"})
+library_summary, library_steps, library_volume, library_notional = {}, {}, {}, {}
+for crash in crashes:
+    crash_path = scenario_path(crash, ["BTC", "ETH"], substeps=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MarginLabWarning)  # short-history notes of the eve-of-crash calibration
+        crash_models = point_in_time_models(crash_path, library_presets, rng=SEED)
+    crash_book = synthetic_book(LIBRARY_ACCOUNTS, crash_path.snapshot(0), rng=SEED + 4,
+                                strategies=strategies_for_models(list(crash_models.values()), crash_path))
+    result = replay(crash_book, crash_models, crash_path, funding=1.0)
+    library_summary[crash] = result.summary()
+    library_steps[crash] = result.steps
+    library_volume[crash] = result.liquidation_volume()
+    library_notional[crash] = gross_notional_usd(crash_book, crash_path.snapshot(0))
+    del result
+crash_table = pd.concat(library_summary, names=["scenario", "model"])
+crash_table["shortfall_share_of_capital"] = crash_table["shortfall_usd"] / crash_table["capital_demanded_usd"]
+shown = crash_table[["accounts", "capital_demanded_usd", "accounts_liquidated", "shortfall_usd", "fund_drawdown_usd", "bad_debt_usd",
+                     "shortfall_share_of_capital"]]
+format_table(shown, percent=["shortfall_share_of_capital"], counts=["accounts", "accounts_liquidated"], decimals=0)
 
 # %% [markdown]
 # **Capital demanded against shortfall, per crash.** One panel per crash; each preset keeps its colour
-# and marker across panels, axes are in % of the book's notional so that crashes with books of different
-# size compare. Lower-left is efficient and safe; a model far to the right buys safety with capital.
-# The book holds perpetuals only (the perpetual-only presets accept no coin collateral either), one
-# position per account, so a venue's cross preset and its isolated preset ask for the same margin and
-# land on the same point (e.g. `hyperliquid` and `hyperliquid-cross`): the markers then overlap by
-# construction, not by a plotting accident.
+# and marker across panels; axes are in % of the book's gross notional at the start so that crashes
+# compare. Lower-left is efficient and safe; a model far to the right buys safety with capital.
+# The book holds perpetuals and basis trades, mostly one position per account, so a venue's cross preset
+# and its isolated preset often ask for the same margin and land on the same point (e.g. `hyperliquid`
+# and `hyperliquid-cross`): the markers then overlap by construction, not by a plotting accident.
 
 # %%
 palette = dict(zip(library_presets, sns.color_palette("tab20", len(library_presets))))
@@ -230,51 +238,44 @@ columns = min(3, len(crashes))
 rows_n = int(np.ceil(len(crashes) / columns))
 fig, axes = plt.subplots(rows_n, columns, figsize=(5.2 * columns, 4.2 * rows_n), squeeze=False)
 for ax, name in zip(axes.flat, crashes):
-    result = library[name]
-    first_step = result.path.snapshot(0)
-    notional = sum(abs(p.quantity) * first_step.index_usd(p.underlying) for a in next(iter(result.runs.values())).accounts_before
-                   for p in a.positions)
-    table = result.summary()
+    table = library_summary[name]
+    notional = library_notional[name]
     for model, row in table.iterrows():
         ax.scatter(100 * row["capital_demanded_usd"] / notional, 100 * row["shortfall_usd"] / notional, color=palette[model],
                    marker=markers[model], s=70, label=model, edgecolor="black", linewidth=0.4)
     ax.set_title(f"{name} ({int(table['accounts'].iloc[0]):,} accounts)", fontsize=10)
-    ax.set_xlabel("capital demanded (% of notional)")
-    ax.set_ylabel("shortfall beyond margin (% of notional)")
+    ax.set_xlabel("capital demanded (% of gross notional)")
+    ax.set_ylabel("shortfall beyond margin (% of gross notional)")
 for ax in list(axes.flat)[len(crashes):]:
     ax.axis("off")
 handles, labels = axes.flat[0].get_legend_handles_labels()
-fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8, frameon=False)
-fig.tight_layout(rect=(0, 0.08, 1, 1))
+fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8, frameon=False)
+fig.tight_layout(rect=(0, 0.12, 1, 1))
 plt.show()
 
 # %% [markdown]
 # **The insurance fund and the liquidation volume, step by step (headline crash).** The fund starts empty,
-# takes the liquidation fees and pays deficits; the heat map shows the notional each model liquidated at
-# each step (the "rounds" of the replay) in USD, on a log colour scale so that small and large volumes
-# both show.
+# takes the liquidation fees and pays deficits (one line per model, in the model's colour and, every
+# fourth model, a new dash pattern); the heat map shows the notional each model's ladder liquidated at each
+# step of the window (the liquidation "rounds" of the replay), in USD on a log colour scale so that small
+# and large volumes both show.
 
 # %%
-headline = library[crashes[0]]
-steps_all = headline.steps
-fig, axes = plt.subplots(2, 1, figsize=(11, 8), gridspec_kw={"height_ratios": [1, 1.3]})
+headline = crashes[0]
+steps_all = library_steps[headline]
+fig, axes = plt.subplots(2, 1, figsize=(11, 9), gridspec_kw={"height_ratios": [1, 1.3]})
 for offset, (model, group) in enumerate(steps_all.groupby("model", sort=False)):
-    axes[0].step(group["step"], group["fund_balance_usd"] / 1e6, where="post", color=palette[model], label=model,
-                 linestyle=["-", "--", ":", "-."][offset % 4])
+    axes[0].step(pd.to_datetime(group["time"]), group["fund_balance_usd"] / 1e6, where="post", color=palette[model], label=model,
+                 linestyle=["-", "--", ":", "-."][offset // 5 % 4])
 axes[0].set_ylabel("insurance fund (USD million)")
-axes[0].set_xlabel("step")
-axes[0].set_title(f"{crashes[0]}: insurance-fund balance per model")
-axes[0].legend(fontsize=7, ncol=3)
-events = headline.events
-closes = events[events["action"].isin(["partial_liquidation", "full_liquidation"])]
-step_of_time = dict(zip(pd.to_datetime(steps_all["time"]).drop_duplicates(), range(len(headline.path))))
-volume = (closes.assign(step=pd.to_datetime(closes["time"]).map(step_of_time))
-          .pivot_table(index="model", columns="step", values="notional_usd", aggfunc="sum")
-          .reindex(index=library_presets, columns=range(len(headline.path))).fillna(0.0))
+axes[0].set_xlabel("time (UTC)")
+axes[0].set_title(f"{headline}: insurance-fund balance per model")
+axes[0].legend(fontsize=7, ncol=4)
+volume = library_volume[headline].reindex(index=library_presets).fillna(0.0)
 sns.heatmap(np.log10(volume.clip(lower=1.0)), ax=axes[1], cmap="magma_r", cbar_kws={"label": "log10 liquidated notional (USD)"})
-ticks = np.arange(0, len(headline.path), 6)
+ticks = np.arange(0, volume.shape[1], 3)
 axes[1].set_xticks(ticks + 0.5)
-axes[1].set_xticklabels([f"{t:%d %b %H:%M}" for t in headline.path.times[ticks]], rotation=45, ha="right")
+axes[1].set_xticklabels([f"{pd.Timestamp(t):%d %b %H:%M}" for t in volume.columns[ticks]], rotation=45, ha="right")
 axes[1].set_xlabel("time (UTC)")
 axes[1].set_ylabel("")
 axes[1].set_title("liquidation volume by step")
@@ -405,6 +406,7 @@ assert (fund_table["adl_usd"].diff().dropna() <= 1e-6).all()  # ... nor more ADL
 np.testing.assert_allclose(fund_table["shortfall_usd"], fund_table["fund_drawdown_usd"] + fund_table["adl_usd"] + fund_table["bad_debt_usd"], rtol=1e-9)
 # the crash library: every (crash, preset) replayed; the fund never negative; every deficit paid, ADL'd or bad debt
 assert len(crash_table) == len(crashes) * len(library_presets)
+assert (crash_table["accounts"] == LIBRARY_ACCOUNTS).all()
 assert (crash_table["fund_after_usd"] >= -1e-6).all()
 np.testing.assert_allclose(crash_table["shortfall_usd"], crash_table["fund_drawdown_usd"] + crash_table["adl_usd"] + crash_table["socialised_usd"]
                            + crash_table["bad_debt_usd"], rtol=1e-6, atol=1e-3)

@@ -79,18 +79,21 @@ class BookState:
             for asset, amount in account.collateral.items():
                 self.collateral_qty[i, assets.index(asset)] = float(amount)
         symbols: dict[str, int] = {}
+        known: dict[Instrument, int] = {}  # instrument -> row (a symbol is formatted once per distinct instrument)
         self.instruments: list[Instrument] = []
         acc, inst, qty, entry, leverage = [], [], [], [], []
         #: the positions as given (quantities as at construction; the current ones are ``quantity``)
         self.positions: list[Position] = []
         for a, account in enumerate(accounts):
             for position in account.positions:
-                symbol = position.symbol
-                if symbol not in symbols:
-                    symbols[symbol] = len(self.instruments)
-                    self.instruments.append(position.instrument)
+                row = known.get(position.instrument)
+                if row is None:
+                    row = symbols.setdefault(position.symbol, len(self.instruments))
+                    known[position.instrument] = row
+                    if row == len(self.instruments):
+                        self.instruments.append(position.instrument)
                 acc.append(a)
-                inst.append(symbols[symbol])
+                inst.append(row)
                 qty.append(position.quantity)
                 entry.append(np.nan if position.entry_price_usd is None else position.entry_price_usd)
                 leverage.append(np.nan if position.leverage is None else position.leverage)
@@ -633,3 +636,19 @@ def book_margin(model: MarginModel, accounts: Sequence[Account], market: MarketS
     state = BookState(accounts)
     step = StepMarket.build(state, market)
     return BookMargin(model, state, step)(PseudoAccounts.of(state, np.arange(state.n_accounts)))
+
+
+def gross_notional_usd(accounts: Sequence[Account], market: MarketSnapshot) -> float:
+    """Gross notional of a book, ``sum |quantity| x index`` over every position (an inverse contract at its
+    coin-equivalent size ``face / mark``), USD.
+
+    >>> from marginlab.account import Account
+    >>> from marginlab.instruments import Perpetual, Position
+    >>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 100000}}})
+    >>> gross_notional_usd([Account((Position(Perpetual("BTC"), 2.0),)), Account((Position(Perpetual("BTC"), -0.5),))], market)
+    250000.0
+    """
+    state = BookState(accounts)
+    step = StepMarket.build(state, market)
+    return float(np.sum(step.notional(state, np.flatnonzero(state.alive))))
+

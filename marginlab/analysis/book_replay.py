@@ -41,6 +41,7 @@ from marginlab.analysis.liquidation import (
     events_frame,
     socialised_charges,
 )
+from marginlab.valuation import inverse_pnl_usd
 
 _ACTIONS = np.array(["none", "warning", "reduce_only", "partial_liquidation", "full_liquidation"], dtype=object)
 
@@ -246,7 +247,7 @@ class BookLadder:
 
 
 def settle_expired_arrays(state: BookState, step: StepMarket, events: _Events, step_number: int) -> None:
-    """Cash-settle expired options and futures at the index (as :func:`marginlab.analysis.replay.settle_expired`)."""
+    """Cash-settle expired options and futures at the index (as :func:`marginlab.analysis.replay.settle_expired`, inverse futures in coin)."""
     expired = state.alive & ~step.live[state.instrument]
     rows = np.flatnonzero(expired)
     if not len(rows):
@@ -263,7 +264,7 @@ def settle_expired_arrays(state: BookState, step: StepMarket, events: _Events, s
             values[k] = quantity[k] * payoff
         else:
             entry = state.entry[row] if not np.isnan(state.entry[row]) else price[k]
-            values[k] = quantity[k] * (price[k] - entry)
+            values[k] = float(inverse_pnl_usd(quantity[k], entry, price[k])) if state.inverse[inst[k]] else quantity[k] * (price[k] - entry)
     accounts = state.account[rows]
     np.add.at(state.cash, accounts, values)
     state.alive[rows] = False
@@ -272,7 +273,7 @@ def settle_expired_arrays(state: BookState, step: StepMarket, events: _Events, s
         key_step=step_number, phase=0, order=accounts, seq=rank - 1_000_000, n=len(rows),
         time=np.full(len(rows), step.market.as_of, dtype=object), account_id=np.asarray(state.ids, dtype=object)[accounts],
         action="settlement", symbol=np.asarray(state.symbols, dtype=object)[inst], quantity=-quantity,
-        price_usd=price, notional_usd=np.abs(quantity) * price, transfer_usd=values,
+        price_usd=price, notional_usd=np.abs(quantity) * np.where(state.inverse[inst], 1.0, price), transfer_usd=values,
     )
 
 
@@ -324,17 +325,9 @@ def write_off_arrays(
     remaining = np.asarray(deficit_usd, dtype=np.float64).copy()
     recovered = np.zeros(n)
     socialised = np.zeros(n)
-    cols: dict[str, list[Any]] = {k: [] for k in ("claim", "seq", "account", "action", "inst", "quantity", "price_usd", "notional_usd",
-                                                  "transfer_usd", "deficit_usd", "fund_balance_usd", "equity_usd")}
-    seq = np.zeros(n, dtype=np.int64)
-
-    def add(c: int, account: int, action: str, inst: int, quantity: float, price: float, notional: float, transfer: float, deficit: float,
-            equity: float) -> None:
-        seq[c] += 1
-        for name, value in (("claim", c), ("seq", int(seq[c])), ("account", account), ("action", action), ("inst", inst), ("quantity", quantity),
-                            ("price_usd", price), ("notional_usd", notional), ("transfer_usd", transfer), ("deficit_usd", deficit),
-                            ("fund_balance_usd", float(fund_balance_usd[c])), ("equity_usd", equity)):
-            cols[name].append(value)
+    records: list[tuple[int, int, str, int, float, float, float, float, float, float]] = []
+    names = ("claim", "account", "action", "inst", "quantity", "price_usd", "notional_usd", "transfer_usd", "deficit_usd", "equity_usd")
+    add = records.append  # one row per tuple, in the order of ``names``; rows of a claim are appended in their log order
 
     wanted = remaining > 1e-9
     if adl and policy.auto_deleverage and wanted.any():
@@ -398,7 +391,7 @@ def write_off_arrays(
                 recovered[c] += transfer
                 equity_now[a] -= transfer
                 change = -float(np.sign(quantity)) * take
-                add(c, a, "adl", i, change, mark + share / q_held, take * mark, -transfer, 0.0, float(equity_now[a]))
+                add((c, a, "adl", i, change, mark + share / q_held, take * mark, -transfer, 0.0, float(equity_now[a])))
         if taken:
             touched = np.fromiter(taken, dtype=np.int64, count=len(taken))
             keep = np.array([1.0 - taken[r] / abs(q_start[r]) for r in touched.tolist()])
@@ -416,14 +409,17 @@ def write_off_arrays(
                 continue
             state.cash -= charges
             state.cash[i] += got
-            add(c, i, "socialised_loss", -1, 0.0, 0.0, 0.0, got, float(remaining[c]), state.equity_without_positions(step, i))
+            add((c, i, "socialised_loss", -1, 0.0, 0.0, 0.0, got, float(remaining[c]), state.equity_without_positions(step, i)))
             socialised[c] = got
             remaining[c] -= got
     bad_debt = np.where(remaining > 1e-9, remaining, 0.0)
     for c in np.flatnonzero(bad_debt > 0).tolist():
         i = int(bankrupt[c])
-        add(c, i, "bad_debt", -1, 0.0, 0.0, 0.0, 0.0, float(bad_debt[c]), state.equity_without_positions(step, i))
-    columns = {k: np.asarray(v) if k not in ("action",) else np.asarray(v, dtype=object) for k, v in cols.items()}
+        add((c, i, "bad_debt", -1, 0.0, 0.0, 0.0, 0.0, float(bad_debt[c]), state.equity_without_positions(step, i)))
+    columns: dict[str, Any] = {name: np.asarray(values, dtype=object if name == "action" else None)
+                               for name, values in zip(names, zip(*records))} if records else {name: np.zeros(0) for name in names}
+    columns["seq"] = np.arange(1, len(records) + 1)  # increasing in log order: sorts the rows of each claim
+    columns["fund_balance_usd"] = np.asarray(fund_balance_usd, dtype=np.float64)[columns["claim"].astype(np.int64)] if records else np.zeros(0)
     return WriteOff(recovered, socialised, bad_debt, columns)
 
 
@@ -523,12 +519,16 @@ def replay_model_on_book(
     path_assets: Sequence[str],
     executor: Any = None,
     partitions: int = 1,
+    template: BookState | None = None,
 ) -> Any:
-    """Replay of one model on the arrays; returns a :class:`~marginlab.analysis.replay.ModelReplay`."""
+    """Replay of one model on the arrays; returns a :class:`~marginlab.analysis.replay.ModelReplay`.
+
+    ``template`` is the book already as arrays (:class:`BookState` of ``book``, built once for several
+    models; the replay works on a copy)."""
     from marginlab.analysis.replay import ModelReplay, _model_at
     from marginlab.progress import tqdm
 
-    state = BookState(book)
+    state = BookState(book) if template is None else template.slice(0, template.n_accounts)
     everyone = np.arange(state.n_accounts)
     first = markets[0]
     model0 = _model_at(spec, first.as_of)

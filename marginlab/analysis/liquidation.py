@@ -1076,8 +1076,8 @@ def write_off_deficits(
     socialised = np.zeros(n)
     if adl and policy.auto_deleverage:
         wanted = [c for c in claims if c.deficit_usd > 1e-9]
-        book, adl_rows, got = auto_deleverage(book, wanted, market, time=when)
-        by_claim = iter(zip(adl_rows, got))
+        book, adl_rows, adl_recovered = auto_deleverage(book, wanted, market, time=when)
+        by_claim = iter(zip(adl_rows, adl_recovered))
         rows: list[list[dict[str, Any]]] = []
         for k, claim in enumerate(claims):
             if claim.deficit_usd > 1e-9:

@@ -85,6 +85,7 @@ from marginlab.exceptions import EmptyPortfolioError, InputError, ParameterError
 from marginlab.instruments import Future, Option
 from marginlab.margin.base import MarginModel
 from marginlab.market import MarketSnapshot
+from marginlab.valuation import inverse_pnl_usd
 
 ModelSpec = MarginModel | Callable[[datetime], MarginModel]
 
@@ -120,7 +121,8 @@ def book_assets(accounts: Sequence[Account]) -> list[str]:
 
 
 def settle_expired(account: Account, market: MarketSnapshot) -> tuple[Account, list[dict[str, Any]]]:
-    """Cash-settle options and futures expired at ``market.as_of`` at the index price."""
+    """Cash-settle options and futures expired at ``market.as_of`` at the index price (an inverse future:
+    ``face x (1/entry - 1/price)`` coins at ``price``, :func:`~marginlab.valuation.inverse_pnl_usd`)."""
     keep, rows = [], []
     cash = account.cash_usd
     for position in account.positions:
@@ -130,13 +132,17 @@ def settle_expired(account: Account, market: MarketSnapshot) -> tuple[Account, l
             if isinstance(instrument, Option):
                 payoff = max(price - instrument.strike_usd, 0.0) if instrument.is_call else max(instrument.strike_usd - price, 0.0)
                 value = position.quantity * payoff
+            elif instrument.is_inverse:  # face in USD, P&L paid in coin and valued at the settlement price
+                entry = position.entry_price_usd if position.entry_price_usd is not None else price
+                value = float(inverse_pnl_usd(position.quantity, entry, price))
             else:
                 entry = position.entry_price_usd if position.entry_price_usd is not None else price
                 value = position.quantity * (price - entry)
             cash += value
             rows.append(
                 _event(time=market.as_of, account_id=account.account_id, action="settlement", symbol=position.symbol,
-                       quantity=-position.quantity, price_usd=price, notional_usd=abs(position.quantity) * price,
+                       quantity=-position.quantity, price_usd=price,
+                       notional_usd=abs(position.quantity) * (1.0 if isinstance(instrument, Future) and instrument.is_inverse else price),
                        transfer_usd=value)
             )
         else:
@@ -212,6 +218,13 @@ class ModelReplay:
     def deficit_usd(self) -> float:
         return float(self.events.loc[self.events["action"] == "insurance_fund", "deficit_usd"].sum())
 
+    def liquidation_volume(self) -> pd.Series:
+        """Notional closed by the liquidation ladder (partial and full) at each step (USD; steps without closes: 0)."""
+        closes = self.events[self.events["action"].isin(["partial_liquidation", "full_liquidation"])]
+        times = pd.to_datetime(self.steps["time"])
+        volume = closes.groupby(pd.to_datetime(closes["time"]))["notional_usd"].sum()
+        return pd.Series(volume.reindex(times, fill_value=0.0).to_numpy(dtype=float), index=times, name=self.model)
+
     def summary(self) -> pd.Series:
         closes = self.events["action"].isin(["partial_liquidation", "full_liquidation"])
         fully = self.events.loc[self.events["action"] == "full_liquidation", "account_id"].nunique()
@@ -264,6 +277,10 @@ class ReplayResult:
     def steps(self) -> pd.DataFrame:
         """Per step and model: prices, total equity and maintenance margin, accounts under water, fund."""
         return pd.concat([run.steps.assign(model=name) for name, run in self.runs.items()], ignore_index=True)
+
+    def liquidation_volume(self) -> pd.DataFrame:
+        """Notional closed by the liquidation ladder per model (rows) and step time (columns), USD."""
+        return pd.DataFrame({name: run.liquidation_volume() for name, run in self.runs.items()}).T
 
     def plot_tradeoff(self, ax: Any = None) -> Any:
         """Capital demanded before the event (x) against shortfall beyond margin (y), per model."""
@@ -357,15 +374,18 @@ def replay(
     expiries = book_expiries(book)
     markets = [path.snapshot(i, expiries) for i in range(len(path))]
     runs = {}
+    template = None  # the book as arrays, built once for every model of the book engine
     for name, spec in models.items():
         isolated_book = any(p.isolated_collateral_usd is not None for a in book for p in a.positions) and (
             _model_at(spec, markets[0].as_of).family == "isolated"
         )
         if engine == "book" and not isolated_book:  # isolated positions: per-position ladder, reference path
+            from marginlab.analysis.book import BookState
             from marginlab.analysis.book_replay import replay_model_on_book
 
+            template = template if template is not None else BookState(book)
             runs[name] = replay_model_on_book(name, book, spec, markets, policy, funding, insurance_fund_usd, adl, progress, path.assets,
-                                              executor=None if executor is in_process else executor, partitions=partitions)
+                                              executor=None if executor is in_process else executor, partitions=partitions, template=template)
             continue
         runs[name] = _replay_one(name, book, spec, path, markets, policy, funding, insurance_fund_usd, adl, executor, partitions, progress)
     notes = (f"path {path.name}: {len(path)} steps from {path.times[0]} to {path.times[-1]}; vols from {dict(path.vol_source)}",)
@@ -478,23 +498,71 @@ def _replay_one(
     )
 
 
+def point_in_time_models(
+    path: MarketPath,
+    names: Sequence[str] | None = None,
+    *,
+    calibration_assets: Sequence[str] | None = None,
+    rng: int = 0,
+) -> dict[str, ModelSpec]:
+    """The presets ``names`` (default: every registered preset) as replay models that use no data after the replay's start.
+
+    * ``calibrated-*`` presets: margin models of a parameter file calibrated
+      (:func:`~marginlab.calibration.calibrate.calibrate`, the recommended methodology) with data up to the
+      day before the path's first step, for ``calibration_assets`` (default: the path's assets);
+    * a preset with a point-in-time constructor ``as_of(time)`` (``fhs-var``: its scenario history cut
+      at the close before each step) is rebuilt at every step;
+    * every other preset has fixed parameters and is used as is.
+
+    Returns ``{name: model or callable(time) -> model}``, ready for :func:`replay`.
+    """
+    from marginlab.margin.presets import available_models, get_model
+
+    names = list(available_models()["name"]) if names is None else list(names)
+    eve = (pd.Timestamp(path.times[0]).tz_convert("UTC").normalize() - pd.Timedelta(days=1)).date()
+    calibrated: dict[str, MarginModel] = {}
+    if any(name.startswith("calibrated") for name in names):
+        from marginlab.calibration.calibrate import calibrate
+        from marginlab.margin.calibrated import models_from_parameters
+
+        parameters = calibrate(list(calibration_assets or path.assets), eve, rng=rng, progress=False)
+        calibrated = models_from_parameters(parameters)
+    models: dict[str, ModelSpec] = {}
+    for name in names:
+        if name in calibrated:
+            models[name] = calibrated[name]
+            continue
+        if name.startswith("calibrated"):
+            raise InputError("names", name, f"is not a calibrated preset (calibrated: {sorted(calibrated)})")
+        model = get_model(name)
+        as_of = getattr(model, "as_of", None)
+        models[name] = as_of if callable(as_of) else model
+    return models
+
+
 def replay_scenarios(
     book: Callable[[MarketPath], Sequence[Account]],
-    models: Mapping[str, ModelSpec],
+    models: Mapping[str, ModelSpec] | Callable[[MarketPath], Mapping[str, ModelSpec]],
     scenarios: Sequence[str],
     *,
     substeps: int = 1,
     assets: Sequence[str] = ("BTC", "ETH"),
+    progress: bool = False,
     **kwargs: Any,
 ) -> dict[str, ReplayResult]:
     """Replay a book built at the start of each scenario (``book(path)``) under every model.
 
+    ``models`` is a mapping, or a callable ``models(path)`` giving each scenario its own models
+    (e.g. :func:`point_in_time_models`: parameters calibrated before the scenario starts).
     Returns ``{scenario: ReplayResult}``; :func:`scenario_table` stacks their summaries.
     """
+    from marginlab.progress import tqdm
+
     out = {}
-    for name in scenarios:
+    for name in tqdm(list(scenarios), desc="scenarios", unit="scenario", disable=not progress):
         path = scenario_path(name, list(assets), substeps=substeps)
-        out[name] = replay(book(path), models, path, **kwargs)
+        specs = models(path) if callable(models) else models
+        out[name] = replay(book(path), specs, path, progress=progress, **kwargs)
     return out
 
 

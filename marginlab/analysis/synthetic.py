@@ -230,8 +230,8 @@ def strategies_for_models(
                         if expiry is not None:
                             expiries.setdefault(position.underlying, []).append(expiry)
                     at = market.snapshot(0, expiries)
-                for model in models:
-                    model.margin(account, at)
+                for model in models:  # a replay spec callable(time) -> model is taken at the first step
+                    (model if hasattr(model, "margin") else model(at.as_of)).margin(account, at)
         except MarginLabError:
             continue
         kept[name] = weight

@@ -148,7 +148,10 @@ def _stress_test(args: argparse.Namespace) -> int:
         if scenario.kind != "hypothetical":
             raise InputError("--asof", args.asof, f"only applies to hypothetical scenarios; {scenario.name} is a historical window")
         path_options["base_date"] = args.asof
-    models = {name: parse_model(name) for name in args.model}
+    plain = {name: parse_model(name) for name in args.model}
+    models: dict[str, Any] = dict(plain)
+    if scenario.kind == "historical":  # no look-ahead: a model with a point-in-time constructor is rebuilt at each step
+        models = {name: (model.as_of if callable(getattr(model, "as_of", None)) else model) for name, model in plain.items()}
     if args.book is not None:
         book = load_book(args.book)
         assets = book_assets(book)
@@ -160,7 +163,7 @@ def _stress_test(args: argparse.Namespace) -> int:
         market = path.snapshot(0)
         strategies = dict.fromkeys(args.strategies, 1.0) if args.strategies else None
         # the default mix keeps only what every chosen model can margin (no options for perpetual-only venues)
-        options["strategies"] = strategies if strategies is not None else strategies_for_models(list(models.values()), path, assets=assets)
+        options["strategies"] = strategies if strategies is not None else strategies_for_models(list(plain.values()), path, assets=assets)
         if args.leverage:
             options["leverage_choices"] = tuple(args.leverage)
         book = synthetic_book(args.synthetic, market, rng=args.seed, assets=assets, **options)

@@ -174,3 +174,27 @@ def test_book_margin_of_inverse_contracts_and_coin_margined_accounts_matches_the
     assert state.to_accounts() == tuple(accounts)  # margin currency kept
     step = StepMarket.build(state, market)
     np.testing.assert_allclose(step.market_equity(state), [market_equity_usd(a, market) for a in accounts], rtol=1e-12)
+
+
+def test_expired_inverse_future_settles_in_coin_in_both_engines(crash_path: MarketPath) -> None:
+    """A long inverse future of 40,000 USD face entered at 8,000 settles at the index S of the first step at or
+    after its expiry: ``face x (1/entry - 1/S)`` BTC, worth ``40,000 x (S / 8,000 - 1)`` USD at S (not the linear
+    ``40,000 x (S - 8,000)``); its notional is the face."""
+    from datetime import UTC, datetime
+
+    from marginlab.account import Account
+    from marginlab.instruments import Future, Position
+
+    expiry = datetime(2020, 3, 13, 8, tzinfo=UTC)
+    book = [Account((Position(Future("BTC", expiry, settlement="BTC"), 40_000.0, entry_price_usd=8_000.0),), 1_000_000.0, account_id="inv")]
+    times = crash_path.times
+    settle_step = int(np.flatnonzero(times >= expiry)[0])
+    price = float(crash_path.prices_usd["BTC"].iloc[settle_step])
+    expected = 40_000.0 * (price / 8_000.0 - 1.0)
+    runs = {engine: replay(book, {"flat": FlatRateModel(0.1, 0.05)}, crash_path, engine=engine).runs["flat"] for engine in ("book", "per-account")}
+    assert_same_replay(runs["book"], runs["per-account"])
+    settled = runs["book"].events.query("action == 'settlement'")
+    assert len(settled) == 1
+    assert settled["transfer_usd"].iloc[0] == pytest.approx(expected, rel=1e-12)
+    assert settled["notional_usd"].iloc[0] == pytest.approx(40_000.0)
+    assert runs["book"].accounts_after[0].cash_usd == pytest.approx(1_000_000.0 + expected, rel=1e-12)

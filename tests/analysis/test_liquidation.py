@@ -443,3 +443,49 @@ def test_conservation_with_every_mechanic(move, leverage, fund, share, use_fund,
     if not use_fund:
         assert result.fund_after_usd >= fund - 1e-9
     assert result.socialised_usd >= 0 and (socialise or result.socialised_usd == 0)
+
+
+def test_adl_claims_consume_one_queue_snapshot_in_order_in_both_engines() -> None:
+    """Two bankrupt longs (claims of 300 and 100 USD, 1 BTC each) and two profitable shorts at mark 90,000.
+
+    Ranking at the snapshot (pnl% x gross / equity): ``c`` short 1.5 entered at 100,000, pnl 15,000,
+    pnl% 10%, gross 135,000 / equity 25,000 = 5.4 -> score 0.54; ``d`` short 2 entered at 95,000, pnl
+    10,000, pnl% 5.26%, gross 180,000 / equity 60,000 = 3 -> score 0.158. Queue: c (1.5), d (2).
+    Claim 1 (1 BTC, 300): 1 from c at 300/unit. Claim 2 (1 BTC, 100): the remaining 0.5 of c, then 0.5
+    of d at 100/unit. Recovered 300 and 100. c: closed, cash 10,000 + 10,000 - 300 + 5,000 - 50 = 24,650;
+    d: 1.5 left, cash 50,000 + 0.5 x 5,000 - 50 = 52,450.
+    """
+    from marginlab.analysis.book import BookState, StepMarket
+    from marginlab.analysis.book_replay import write_off_arrays
+    from marginlab.analysis.liquidation import AdlClaim, write_off_deficits
+
+    market = snapshot(BTC=90_000)
+    closed_long = Position(Perpetual("BTC"), 1.0, entry_price_usd=100_000)
+    book = [
+        Account((), -300.0, account_id="a"),
+        Account((), -100.0, account_id="b"),
+        Account((Position(Perpetual("BTC"), -1.5, entry_price_usd=100_000),), 10_000.0, account_id="c"),
+        Account((Position(Perpetual("BTC"), -2.0, entry_price_usd=95_000),), 50_000.0, account_id="d"),
+    ]
+    claims = [AdlClaim(0, [(closed_long, -1.0)], 300.0), AdlClaim(1, [(closed_long, -1.0)], 100.0)]
+    after, rows, totals = write_off_deficits(book, claims, market, LiquidationPolicy())
+    assert totals["recovered_usd"].tolist() == pytest.approx([300.0, 100.0])
+    assert [[(r["account_id"], r["quantity"]) for r in claim_rows] for claim_rows in rows] == [[("c", 1.0)], [("c", 0.5), ("d", 0.5)]]
+    assert after[2].positions == () and after[2].cash_usd == pytest.approx(24_650.0)
+    assert after[3].positions[0].quantity == pytest.approx(-1.5) and after[3].cash_usd == pytest.approx(52_450.0)
+    assert (after[0].cash_usd, after[1].cash_usd) == pytest.approx((0.0, 0.0))
+    # the arrays: same takes, same balances
+    state = BookState(book)
+    state.positions.append(closed_long)  # the closed piece, as the ladder leaves it: a dead row of the bankrupt account
+    state.account = np.append(state.account, 0)
+    state.instrument = np.append(state.instrument, 0)
+    state.quantity = np.append(state.quantity, 0.0)
+    state.entry = np.append(state.entry, 100_000.0)
+    state.leverage = np.append(state.leverage, np.nan)
+    state.alive = np.append(state.alive, False)
+    step = StepMarket.build(state, market)
+    done = write_off_arrays(state, step, np.array([0, 1]), np.array([300.0, 100.0]), np.zeros(2),
+                            (np.array([2, 2]), np.array([-1.0, -1.0]), np.array([0, 1])), LiquidationPolicy(), adl=True)
+    assert done.recovered_usd.tolist() == pytest.approx([300.0, 100.0])
+    np.testing.assert_allclose(state.cash, [a.cash_usd for a in after], rtol=1e-12)
+    np.testing.assert_allclose(state.quantity[state.alive], [-1.5])
