@@ -357,7 +357,7 @@ class BookMargin:
             self.kind = "book"
         elif isinstance(model, FlatRateModel):
             self.kind = "flat"
-        elif type(model) in (IsolatedMargin, CrossMargin):
+        elif type(model) in (IsolatedMargin, CrossMargin) or _rules_subclass(model):
             self.kind = "rules"
         else:
             self.kind = "reference"
@@ -595,6 +595,15 @@ def _margins_books(model: MarginModel) -> bool:
     return isinstance(model, BookMarginModel) and bool(model.book_vectorised)
 
 
+def _rules_subclass(model: MarginModel) -> bool:
+    """A subclass of isolated or cross margin that declares (``book_rules_path = True`` in its own class body, not
+    inherited) that it only adds validation the rules path reproduces (e.g. ``calibrated-cross`` refusing options)."""
+    from marginlab.margin.cross import CrossMargin
+    from marginlab.margin.isolated import IsolatedMargin
+
+    return isinstance(model, IsolatedMargin | CrossMargin) and bool(vars(type(model)).get("book_rules_path", False))
+
+
 def is_vectorised(model: MarginModel) -> bool:
     """True when the book engine margins ``model`` in vectorised calls: models of the
     :class:`~marginlab.margin.base.BookMarginModel` protocol (risk-matrix presets, FHS, OKX PM, SPAN)
@@ -609,7 +618,7 @@ def is_vectorised(model: MarginModel) -> bool:
     from marginlab.margin.cross import CrossMargin
     from marginlab.margin.isolated import IsolatedMargin
 
-    return _margins_books(model) or isinstance(model, FlatRateModel) or type(model) in (IsolatedMargin, CrossMargin)
+    return _margins_books(model) or isinstance(model, FlatRateModel) or type(model) in (IsolatedMargin, CrossMargin) or _rules_subclass(model)
 
 
 def book_margin(model: MarginModel, accounts: Sequence[Account], market: MarketSnapshot) -> tuple[FloatArray, FloatArray, FloatArray]:

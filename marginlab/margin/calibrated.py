@@ -56,16 +56,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from marginlab.account import Account
-from marginlab.collateral import DynamicHaircut, HaircutSchedule, collateral_table
-from marginlab.exceptions import InputError, UnknownAssetError
+from marginlab.collateral import DynamicHaircut, FlatHaircut, HaircutSchedule, collateral_table
+from marginlab.exceptions import InputError, MarginLabError, ParameterError, UnknownAssetError
 from marginlab.instruments import Option
-from marginlab.margin.base import MarginModel, MarginResult
-from marginlab.margin.correlation import inter_commodity_credit
+from marginlab.margin.base import BookMarginTotals, MarginModel, MarginResult
+from marginlab.margin.correlation import inter_commodity_credit, inter_commodity_credits
 from marginlab.margin.cross import CrossMargin
 from marginlab.margin.isolated import IsolatedMargin, SizeLinearRate
-from marginlab.margin.risk_matrix import RiskMatrixModel
+from marginlab.margin.risk_matrix import STATIC, Book, InstrumentTable, RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid, VolShock
 from marginlab.margin.span import InterCommoditySpread
 from marginlab.market import MarketSnapshot
@@ -122,7 +123,15 @@ def dynamic_haircuts(parameters: ParameterSet | str | Path, floor: float = 0.0, 
 @dataclass(frozen=True)
 class CalibratedCrossMargin(CrossMargin):
     """:class:`~marginlab.margin.cross.CrossMargin` over the calibrated rates; options are refused with an error that
-    names the model that margins them (``calibrated-portfolio``)."""
+    names the model that margins them (``calibrated-portfolio``).
+
+    The book engine (:mod:`marginlab.analysis.book`) margins it on the vectorised rules path of
+    :class:`~marginlab.margin.cross.CrossMargin` (:attr:`book_rules_path`): this class only adds the option check,
+    and the rules path sends a book holding options (the rules have no option rule) to :meth:`margin`, which raises it.
+    """
+
+    #: Margined by the book engine's rules path (read on this class only, not inherited by subclasses).
+    book_rules_path: ClassVar[bool] = True
 
     def margin(self, account: Account, market: MarketSnapshot) -> MarginResult:
         for i, position in enumerate(account.positions):
@@ -166,6 +175,26 @@ def calibrated_risk_matrix(parameters: ParameterSet | str | Path, asset: str, po
         im_loss_factor=float(entry.initial_rate) / scan,
         preset_name=f"calibrated-portfolio[{asset}]",
     )
+
+
+def _take(table: InstrumentTable, rows: NDArray[np.int64]) -> InstrumentTable:
+    """Rows of an instrument table as their own table (USD numeraire)."""
+    used, local = np.unique(table.asset[rows], return_inverse=True)
+    return InstrumentTable(tuple(table.symbol[i] for i in rows.tolist()), table.kind[rows], local.reshape(-1).astype(np.int64),
+                           tuple(table.assets[a] for a in used.tolist()), table.price_usd[rows], table.index_usd[rows], table.forward_usd[rows],
+                           table.strike_usd[rows], table.seconds[rows], table.vol[rows], table.rate[rows], table.is_call[rows], table.confidence[rows])
+
+
+@dataclass(frozen=True, eq=False)
+class _PreparedPortfolio:
+    """:meth:`PerUnderlyingPortfolioMargin.prepare_book` of one instrument table."""
+
+    underlyings: tuple[str, ...]  # calibrated underlyings with instruments in the table (sorted)
+    tables: dict[str, InstrumentTable]  # their instruments (collateral excluded)
+    prepared: dict[str, Any]  # the underlying's RiskMatrixModel.prepare_book of its table
+    local_row: NDArray[np.int64]  # table row -> row of its underlying's table (-1: collateral or uncalibrated)
+    collateral_factor: NDArray[np.float64]  # 1 - haircut per collateral row (NaN elsewhere)
+    collateral_error: dict[int, MarginLabError]  # collateral row -> the error its haircut raised
 
 
 @dataclass(frozen=True)
@@ -233,10 +262,7 @@ class PerUnderlyingPortfolioMargin(MarginModel):
 
     def _credits(self, leg_risk: Mapping[str, tuple[float, float, float]]) -> list[tuple[str, float, float, str]]:
         """Credit rows ``(component, -IM credit, -MM credit, explanation)`` of the offsets table."""
-        spreads = []
-        for (a, b), rate in sorted(self.offsets.items(), key=lambda item: (-float(item[1]), item[0])):
-            if a in leg_risk and b in leg_risk and float(rate) > 0:
-                spreads.append(InterCommoditySpread(a, b, 1.0, 1.0, float(rate)))
+        spreads = self._spreads(leg_risk)
         if not spreads:
             return []
         mm = inter_commodity_credit({u: (m, s * m) for u, (_, m, s) in leg_risk.items()}, spreads)
@@ -253,6 +279,164 @@ class PerUnderlyingPortfolioMargin(MarginModel):
                 ))
         return rows
 
+    # -- the book protocol (marginlab.margin.base.BookMarginModel) ----------------------------
+    @property
+    def book_vectorised(self) -> bool:
+        """True when every underlying's model is a risk-matrix model and the haircuts depend on the asset only
+        (none, :class:`~marginlab.collateral.DynamicHaircut` -- the calibrated ones -- or
+        :class:`~marginlab.collateral.FlatHaircut`); other configurations are margined account by account by the
+        book engine."""
+        return all(isinstance(model, RiskMatrixModel) for model in self.models.values()) and (
+            self.haircuts is None or isinstance(self.haircuts, DynamicHaircut | FlatHaircut))
+
+    def _unknown_underlying(self, underlying: str) -> UnknownAssetError:
+        return UnknownAssetError(
+            "underlying", underlying,
+            f"has no calibrated parameters (calibrated: {', '.join(sorted(self.models))}); add it to "
+            "`marginlab calibrate --assets ...` and recalibrate",
+        )
+
+    def prepare_book(self, instruments: InstrumentTable, *, as_of: Any = None) -> _PreparedPortfolio:
+        """Per-valuation-time work for :meth:`margin_book`: the instruments of each calibrated underlying as their
+        own table, prepared by that underlying's risk-matrix model (each instrument revalued once, by its own
+        grid), and ``1 - haircut`` of every collateral row (:data:`~marginlab.margin.risk_matrix.STATIC`).
+        A haircut the schedule refuses (an asset without a calibrated haircut) is kept as the error it raised, for
+        :meth:`margin_book` to raise if an account holds that collateral. ``as_of`` goes to the models."""
+        kind = instruments.kind
+        static = kind == STATIC
+        local = np.full(len(instruments), -1, dtype=np.int64)
+        tables: dict[str, InstrumentTable] = {}
+        prepared: dict[str, Any] = {}
+        for a, name in enumerate(instruments.assets):
+            rows = np.flatnonzero(~static & (instruments.asset == a))
+            if len(rows) and name in self.models:
+                local[rows] = np.arange(len(rows))
+                tables[name] = _take(instruments, rows)
+                prepared[name] = self.models[name].prepare_book(tables[name], as_of=as_of)
+        factor = np.full(len(instruments), np.nan)
+        errors: dict[int, MarginLabError] = {}
+        for i in np.flatnonzero(static).tolist():
+            asset = instruments.assets[int(instruments.asset[i])]
+            try:
+                haircut = 0.0 if self.haircuts is None else float(self.haircuts.haircut(asset, 1.0, None))  # type: ignore[arg-type]
+            except MarginLabError as error:
+                errors[i] = error
+                continue
+            if not 0.0 <= haircut <= 1.0:
+                errors[i] = ParameterError(f"haircut[{asset}]", haircut, "the schedule returned a haircut outside [0, 1]")
+                continue
+            factor[i] = 1.0 - haircut
+        return _PreparedPortfolio(tuple(sorted(tables)), tables, prepared, local, factor, errors)
+
+    def margin_book(self, book: Book, *, prepared: Any = None) -> BookMarginTotals:
+        """Requirement of every account of ``book``, vectorised over accounts (the totals of :meth:`margin`).
+
+        Per calibrated underlying, one :meth:`RiskMatrixModel.margin_book <marginlab.margin.risk_matrix.RiskMatrixModel.margin_book>`
+        call on the book's positions on that underlying (no cash, no collateral: :meth:`margin`'s sub-accounts);
+        its scan risk (loss factor x worst loss) is a leg signed by the direction of its worst scenario
+        (``worst_scenario``: a fall long, a rise short); the inter-underlying credits of :attr:`offsets` are
+        :func:`~marginlab.margin.correlation.inter_commodity_credits` over accounts (same pairs, order and rule as
+        :meth:`margin`). Equity = cash + collateral after the haircuts + the positions' mark-to-market.
+        An account without positions gets zero requirements. Components per account: ``"<U> initial_margin_usd"``,
+        ``"<U> maintenance_margin_usd"``, ``"<U> leg"`` (+1 long, -1 short, 0 none),
+        ``"inter-underlying credit A/B initial_margin_usd"`` / ``"... maintenance_margin_usd"`` (negative),
+        ``"collateral_usd"`` (after haircuts) and ``"mtm_usd"``.
+
+        Examples
+        --------
+        The hand-worked case of the class docstring (long 1 BTC, short 20 ETH, credit rate 0.40: MM 9,200) next to
+        a lone long BTC perpetual (6% of 100,000):
+
+        >>> from dataclasses import replace
+        >>> from marginlab.account import Account
+        >>> from marginlab.instruments import Perpetual, Position
+        >>> from marginlab.market import MarketSnapshot
+        >>> from marginlab.parameters import example_parameters
+        >>> params = example_parameters()
+        >>> eth = replace(params.asset("BTC"), asset="ETH", maintenance_rate=0.10, initial_rate=0.12)
+        >>> model = replace(calibrated_portfolio(replace(params, assets={"BTC": params.asset("BTC"), "ETH": eth})), offsets={("BTC", "ETH"): 0.40})
+        >>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 100000}, "ETH": {"index_usd": 4000}}})
+        >>> accounts = [Account([Position(Perpetual("BTC"), 1.0), Position(Perpetual("ETH"), -20.0)], cash_usd=20000),
+        ...             Account([Position(Perpetual("BTC"), 1.0)], cash_usd=5000)]
+        >>> model.margin_book(Book.from_accounts(accounts, market)).maintenance_margin_usd.round(2).tolist()
+        [9200.0, 6000.0]
+        """
+        if not self.book_vectorised:
+            raise InputError("haircuts", type(self.haircuts).__name__,
+                             "haircuts that depend on the amount (or non-risk-matrix underlying models) are margined account by account (margin)")
+        instruments = book.instruments
+        prep: _PreparedPortfolio = self.prepare_book(instruments) if prepared is None else prepared
+        n = book.n_accounts
+        acc, inst = book.account, book.instrument
+        static = instruments.kind[inst] == STATIC
+        if instruments.numeraire is not None and np.any(instruments.numeraire[inst] >= 0):
+            i = int(inst[np.argmax(instruments.numeraire[inst] >= 0)])
+            raise InputError("numeraire", instruments.symbol[i], "coin-margined accounts are margined account by account (margin: USD sub-accounts)")
+        # errors of margin(), for the first account that has one: an uncalibrated underlying, then its collateral
+        row_asset = instruments.asset[inst]
+        known = np.array([name in self.models for name in instruments.assets], dtype=bool)
+        unknown = ~static & ~known[row_asset] if len(inst) else np.zeros(0, dtype=bool)
+        refused = static & np.isin(inst, list(prep.collateral_error)) if prep.collateral_error else np.zeros(len(inst), dtype=bool)
+        if np.any(unknown) or np.any(refused):
+            first_unknown = int(acc[unknown].min()) if np.any(unknown) else n
+            first_refused = int(acc[refused].min()) if np.any(refused) else n
+            if first_unknown <= first_refused:
+                raise self._unknown_underlying(instruments.assets[int(row_asset[np.argmax(unknown & (acc == first_unknown))])])
+            raise prep.collateral_error[int(inst[np.argmax(refused & (acc == first_refused))])]
+        initial, maintenance = np.zeros(n), np.zeros(n)
+        scan_mm = {name: np.zeros(n) for name in self.models}
+        scan_im = {name: np.zeros(n) for name in self.models}
+        leg = {name: np.zeros(n) for name in self.models}
+        components: dict[str, NDArray[np.float64]] = {}
+        for name in prep.underlyings:
+            rows = ~static & (row_asset == instruments.assets.index(name))
+            if not np.any(rows):
+                continue
+            model = self.models[name]
+            sub = Book(prep.tables[name], acc[rows], prep.local_row[inst[rows]], book.quantity[rows], book.mtm_usd[rows], np.zeros(n), np.ones(n),
+                       book.account_ids)
+            result = model.margin_book(sub, prepared=prep.prepared[name])
+            im_factor = np.full(n, model.im_loss_factor)
+            if model.depeg is not None:  # margin()'s sub-accounts have no stable coin: price 1
+                im_factor = im_factor + np.where(sub.stable_price < model.depeg.threshold, (model.depeg.threshold - sub.stable_price) * model.depeg.factor, 0.0)
+            scan_mm[name] = model.mm_loss_factor * result.scan_loss_usd
+            scan_im[name] = im_factor * result.scan_loss_usd
+            spot = np.asarray(model.scenarios.spot_shock, dtype=np.float64)
+            worst = result.worst_scenario
+            valid = (worst >= 0) & (worst < len(spot))
+            shock = spot[np.where(valid, worst, 0)]
+            leg[name] = np.where(valid, np.where(shock < 1.0, 1.0, np.where(shock > 1.0, -1.0, 0.0)), 0.0)
+            initial += result.initial_margin_usd
+            maintenance += result.maintenance_margin_usd
+            components[f"{name} initial_margin_usd"] = result.initial_margin_usd
+            components[f"{name} maintenance_margin_usd"] = result.maintenance_margin_usd
+            components[f"{name} leg"] = leg[name]
+        spreads = self._spreads(set(self.models))
+        if spreads:
+            mm = inter_commodity_credits(scan_mm, {u: leg[u] * scan_mm[u] for u in scan_mm}, spreads)
+            im = inter_commodity_credits(scan_im, {u: leg[u] * scan_im[u] for u in scan_im}, spreads)
+            for k, spread in enumerate(spreads):
+                im_credit = im.first_credit_usd[k] + im.second_credit_usd[k]
+                mm_credit = mm.first_credit_usd[k] + mm.second_credit_usd[k]
+                initial -= im_credit
+                maintenance -= mm_credit
+                components[f"inter-underlying credit {spread.product_a}/{spread.product_b} initial_margin_usd"] = -im_credit
+                components[f"inter-underlying credit {spread.product_a}/{spread.product_b} maintenance_margin_usd"] = -mm_credit
+        moving = ~static
+        mtm = np.bincount(acc[moving], weights=book.mtm_usd[moving], minlength=n).astype(np.float64)
+        collateral = np.bincount(acc[static], weights=book.mtm_usd[static] * prep.collateral_factor[inst[static]], minlength=n).astype(np.float64)
+        components["collateral_usd"] = collateral
+        components["mtm_usd"] = mtm
+        return BookMarginTotals(self.name, book.account_ids, initial, maintenance, book.cash_usd + collateral + mtm, components).check_finite()
+
+    def _spreads(self, legs: set[str] | Mapping[str, Any]) -> list[InterCommoditySpread]:
+        """The offsets as 1:1 spreads in scan-risk units, highest rate first, between underlyings of ``legs``."""
+        spreads = []
+        for (a, b), rate in sorted(self.offsets.items(), key=lambda item: (-float(item[1]), item[0])):
+            if a in legs and b in legs and float(rate) > 0:
+                spreads.append(InterCommoditySpread(a, b, 1.0, 1.0, float(rate)))
+        return spreads
+
     def margin(self, account: Account, market: MarketSnapshot) -> MarginResult:
         account.require_positions()
         initial = maintenance = 0.0
@@ -262,11 +446,7 @@ class PerUnderlyingPortfolioMargin(MarginModel):
         leg_risk: dict[str, tuple[float, float, float]] = {}
         for underlying in account.underlyings:
             if underlying not in self.models:
-                raise UnknownAssetError(
-                    "underlying", underlying,
-                    f"has no calibrated parameters (calibrated: {', '.join(sorted(self.models))}); add it to "
-                    "`marginlab calibrate --assets ...` and recalibrate",
-                )
+                raise self._unknown_underlying(underlying)
             sub = Account(tuple(p for p in account.positions if p.underlying == underlying), account_id=account.account_id)
             result = self.models[underlying].margin(sub, market)
             initial += result.initial_margin_usd

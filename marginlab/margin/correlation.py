@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike, NDArray
 
 from marginlab.account import Account
 from marginlab.exceptions import InputError, UnknownAssetError
@@ -51,7 +52,8 @@ from marginlab.margin.span import InterCommoditySpread
 from marginlab.market import MarketSnapshot
 from marginlab.valuation import value_positions
 
-__all__ = ["CreditReport", "InterCommodityCredit", "InterCommoditySpread", "correlation_credit", "inter_commodity_credit"]
+__all__ = ["CreditReport", "InterCommodityCredit", "InterCommodityCredits", "InterCommoditySpread", "correlation_credit", "inter_commodity_credit",
+           "inter_commodity_credits"]
 
 # --------------------------------------------------------------------------- SPAN inter-commodity
 # The spread definition is the one of the SPAN preset (marginlab.margin.span.InterCommoditySpread:
@@ -116,35 +118,20 @@ def inter_commodity_credit(
         if not math.isfinite(net_delta):
             raise InputError(f"risks[{name}].net_delta", net_delta, "must be finite")
         scan[name], delta[name] = scan_risk, net_delta
-    weighted = {name: (scan[name] / abs(delta[name]) if delta[name] != 0 else 0.0) for name in scan}
-    remaining = dict(delta)
-    credits = dict.fromkeys(scan, 0.0)
+    arrays = inter_commodity_credits({name: [value] for name, value in scan.items()}, {name: [value] for name, value in delta.items()}, spreads)
+    weighted = {name: float(arrays.weighted_price_risk_usd[name][0]) for name in scan}
+    remaining = {name: float(arrays.remaining_delta[name][0]) for name in scan}
+    credits = {name: float(arrays.credit_usd[name][0]) for name in scan}
     rows = []
-    for spread in spreads:
-        first, second = spread.product_a, spread.product_b
-        if first == second:
-            raise InputError("product_b", second, "an inter-commodity spread needs two different underlyings")
-        for name in (first, second):
-            if name not in scan:
-                raise UnknownAssetError("spread underlying", name, f"has no scan risk (known: {sorted(scan)})")
-        d1, d2 = remaining[first], remaining[second]
-        formed = 0.0
-        if d1 * d2 < 0:
-            formed = min(abs(d1) / spread.ratio_a, abs(d2) / spread.ratio_b)
-        credit1 = spread.credit_rate * formed * spread.ratio_a * weighted[first]
-        credit2 = spread.credit_rate * formed * spread.ratio_b * weighted[second]
-        if formed > 0:
-            remaining[first] = d1 - math.copysign(formed * spread.ratio_a, d1)
-            remaining[second] = d2 - math.copysign(formed * spread.ratio_b, d2)
-        credits[first] += credit1
-        credits[second] += credit2
+    for k, spread in enumerate(spreads):
+        credit1, credit2 = float(arrays.first_credit_usd[k][0]), float(arrays.second_credit_usd[k][0])
         rows.append(
             {
-                "first": first,
-                "second": second,
+                "first": spread.product_a,
+                "second": spread.product_b,
                 "ratio": f"{spread.ratio_a:g}:{spread.ratio_b:g}",
                 "credit_rate": spread.credit_rate,
-                "spreads_formed": formed,
+                "spreads_formed": float(arrays.spreads_formed[k][0]),
                 "first_credit_usd": credit1,
                 "second_credit_usd": credit2,
                 "credit_usd": credit1 + credit2,
@@ -168,6 +155,89 @@ def inter_commodity_credit(
     total_credit = float(sum(credits.values()))
     spread_columns = ["first", "second", "ratio", "credit_rate", "spreads_formed", "first_credit_usd", "second_credit_usd", "credit_usd"]
     return InterCommodityCredit(total_scan, total_credit, total_scan - total_credit, pd.DataFrame(rows, columns=spread_columns), by_underlying)
+
+
+@dataclass(frozen=True, eq=False)
+class InterCommodityCredits:
+    """Result of :func:`inter_commodity_credits`: arrays with one entry per book (account).
+
+    Attributes
+    ----------
+    spreads_formed, first_credit_usd, second_credit_usd : tuple of arrays
+        One array per spread definition, in the order given.
+    credit_usd, remaining_delta, weighted_price_risk_usd : dict underlying -> array
+        Total credit of each underlying, its delta left after the spreads, its scan risk per delta unit.
+    """
+
+    spreads_formed: tuple[NDArray[np.float64], ...]
+    first_credit_usd: tuple[NDArray[np.float64], ...]
+    second_credit_usd: tuple[NDArray[np.float64], ...]
+    credit_usd: dict[str, NDArray[np.float64]]
+    remaining_delta: dict[str, NDArray[np.float64]]
+    weighted_price_risk_usd: dict[str, NDArray[np.float64]]
+
+
+def inter_commodity_credits(
+    scan_risk_usd: Mapping[str, ArrayLike],
+    net_delta: Mapping[str, ArrayLike],
+    spreads: Sequence[InterCommoditySpread],
+) -> InterCommodityCredits:
+    """SPAN inter-commodity spread credits of many books at once (the rule of :func:`inter_commodity_credit`).
+
+    Parameters
+    ----------
+    scan_risk_usd, net_delta : mapping underlying -> array
+        Scan risk (USD, >= 0) and signed net delta of each underlying, one entry per book (same length
+        everywhere); an underlying a book does not hold has scan risk and delta 0 (it forms no spread).
+    spreads : sequence of :class:`marginlab.margin.span.InterCommoditySpread`
+        In priority order; each uses the deltas the earlier ones left.
+
+    Examples
+    --------
+    Worked example A2 (corn/soybean 2:1 at 55%, the module docstring) and a book without the soybean leg:
+
+    >>> out = inter_commodity_credits({"CORN": [3_500.0, 3_500.0], "SOYBEAN": [2_500.0, 0.0]}, {"CORN": [2.0, 2.0], "SOYBEAN": [-1.0, 0.0]},
+    ...                               [InterCommoditySpread("CORN", "SOYBEAN", 2.0, 1.0, 0.55)])
+    >>> (out.credit_usd["CORN"] + out.credit_usd["SOYBEAN"]).round(2).tolist()
+    [3300.0, 0.0]
+    """
+    scan = {name: np.asarray(value, dtype=np.float64).reshape(-1) for name, value in scan_risk_usd.items()}
+    delta = {name: np.asarray(net_delta[name], dtype=np.float64).reshape(-1) if name in net_delta else None for name in scan}
+    sizes = {len(v) for v in scan.values()} | {len(v) for v in delta.values() if v is not None}
+    missing = [name for name, value in delta.items() if value is None]
+    if missing or set(net_delta) - set(scan):
+        name = missing[0] if missing else sorted(set(net_delta) - set(scan))[0]
+        raise InputError("net_delta", name, "scan_risk_usd and net_delta must name the same underlyings")
+    if len(sizes) > 1:
+        raise InputError("scan_risk_usd", sorted(sizes), "every underlying needs one scan risk and one net delta per book (same lengths)")
+    deltas: dict[str, NDArray[np.float64]] = {name: value for name, value in delta.items() if value is not None}
+    weighted = {}
+    for name in scan:
+        size = np.abs(deltas[name])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            weighted[name] = np.where(size != 0, scan[name] / np.where(size != 0, size, 1.0), 0.0)
+    remaining = dict(deltas)
+    credits = {name: np.zeros(len(value)) for name, value in scan.items()}
+    formed_all, first_all, second_all = [], [], []
+    for spread in spreads:
+        first, second = spread.product_a, spread.product_b
+        if first == second:
+            raise InputError("product_b", second, "an inter-commodity spread needs two different underlyings")
+        for name in (first, second):
+            if name not in scan:
+                raise UnknownAssetError("spread underlying", name, f"has no scan risk (known: {sorted(scan)})")
+        d1, d2 = remaining[first], remaining[second]
+        formed = np.where(d1 * d2 < 0, np.minimum(np.abs(d1) / spread.ratio_a, np.abs(d2) / spread.ratio_b), 0.0)
+        credit1 = spread.credit_rate * formed * spread.ratio_a * weighted[first]
+        credit2 = spread.credit_rate * formed * spread.ratio_b * weighted[second]
+        remaining[first] = np.where(formed > 0, d1 - np.copysign(formed * spread.ratio_a, d1), d1)
+        remaining[second] = np.where(formed > 0, d2 - np.copysign(formed * spread.ratio_b, d2), d2)
+        credits[first] = credits[first] + credit1
+        credits[second] = credits[second] + credit2
+        formed_all.append(formed)
+        first_all.append(credit1)
+        second_all.append(credit2)
+    return InterCommodityCredits(tuple(formed_all), tuple(first_all), tuple(second_all), credits, remaining, weighted)
 
 
 # --------------------------------------------------------------------------- joint-scenario credit
