@@ -17,13 +17,19 @@ Helpers for the notebooks: :func:`format_table` (tables formatted for readers: t
 separators, % for rates, integers for counts, no scientific notation) and :func:`save_figure`
 (a PNG next to the reports, linked from the index).
 
-Options: ``--fast``, ``--only 01 03``, ``--output DIR``, ``--notebooks DIR``, ``--timeout SECONDS``.
+Independent notebooks run concurrently (``--jobs N``, default ``min(2, os.cpu_count())``), each in its own
+kernel: a notebook that reads a file another writes waits for it (:data:`NOTEBOOK_DEPENDENCIES`, the
+dependencies declared as data), the index keeps the notebook order, and the reports and the audit are those
+of ``--jobs 1`` (one after the other). One line on the terminal when a notebook starts and one when it ends,
+with its seconds.
+
+Options: ``--fast``, ``--only 01 03``, ``--output DIR``, ``--notebooks DIR``, ``--timeout SECONDS``,
+``--jobs N``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import html
 import math
@@ -31,6 +37,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +48,7 @@ from marginlab.exceptions import InputError, MarginLabError
 from marginlab.io import atomic_write_bytes, atomic_write_text
 
 __all__ = ["NotebookExecutionError", "ReportEntry", "discover_notebooks", "execute_notebook", "run_reports", "main",
+           "NOTEBOOK_DEPENDENCIES", "default_jobs",
            "audit_notebook", "audit_html", "notebook_summary", "format_table", "format_number", "save_figure",
            "write_index"]
 
@@ -411,19 +419,14 @@ def discover_notebooks(notebooks_dir: Path | str = NOTEBOOKS_DIR, only: Sequence
     return notebooks
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Temporarily set environment variables (the kernel inherits them)."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
+def _kernel_environment(values: dict[str, str]) -> dict[str, str]:
+    """The kernel's environment: this process's, with ``values`` set (``os.environ`` itself is left alone, so
+    notebooks run in parallel threads never see each other's settings)."""
+    return {**os.environ, **values}
+
+
+class _Cancelled(Exception):
+    """A parallel run stopped this notebook between two cells (another notebook failed)."""
 
 
 def _first_line(source: str) -> str:
@@ -441,6 +444,7 @@ def execute_notebook(
     timeout: int = 600,
     notebook_timeout: float | None = None,
     kernel_name: str = "python3",
+    stop: threading.Event | None = None,
 ):
     """Execute a jupytext percent notebook cell by cell and return the executed notebook.
 
@@ -456,6 +460,9 @@ def execute_notebook(
         Seconds allowed per cell.
     notebook_timeout : float, optional
         Seconds allowed for the whole notebook (each cell gets at most what remains).
+    stop : threading.Event, optional
+        Checked before each cell: once set, the notebook stops there (its kernel is shut down) and
+        ``_Cancelled`` is raised (the parallel runner stops the other notebooks when one fails).
 
     Raises
     ------
@@ -478,16 +485,19 @@ def execute_notebook(
     deadline = time.monotonic() + notebook_timeout if notebook_timeout is not None else None
     # the kernel talks over IPC sockets in a private folder: no "running over TCP without
     # encryption" warning from ipykernel on the console, no port clashes between parallel runs
-    with _environment(env), tempfile.TemporaryDirectory(prefix="marginlab-kernel-") as sockets:
+    with tempfile.TemporaryDirectory(prefix="marginlab-kernel-") as sockets:
         manager = (AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=str(Path(sockets) / "k"))
                    if os.name == "posix" else AsyncKernelManager(kernel_name=kernel_name))  # no IPC on Windows
         client = NotebookClient(notebook, km=manager, timeout=timeout, kernel_name=kernel_name,
                                 resources={"metadata": {"path": str(path.parent.resolve())}})
         try:
-            with client.setup_kernel(cleanup_kc=True):  # we made the manager: shut the kernel down
+            # we made the manager: shut the kernel down
+            with client.setup_kernel(cleanup_kc=True, env=_kernel_environment(env)):
                 for index, cell in enumerate(notebook.cells):
                     if cell.cell_type != "code":
                         continue
+                    if stop is not None and stop.is_set():
+                        raise _Cancelled(path.name)
                     if deadline is not None:
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:
@@ -561,6 +571,71 @@ def write_index(entries: Sequence[ReportEntry], output_dir: Path, *, fast: bool)
     return atomic_write_text(output_dir / "index.html", page, field="output")
 
 
+#: Which notebooks read a file that another notebook writes, as data: notebook number -> the numbers that must
+#: have finished first. The parallel runner (``--jobs``) starts a notebook only after these; with ``--only`` a
+#: dependency that is not selected is taken as already satisfied (its file is left from an earlier run).
+#: Today every notebook computes what it needs from the package data: 04 writes ``calibrated_parameters.yaml``
+#: and 07 writes and re-reads its own ``07_parameters_*.yaml``, but no notebook reads another's output, so the
+#: table is empty. ``tests/test_reports.py`` reads the notebooks' sources and fails when a notebook names a
+#: file of another notebook without a line here -- add e.g. ``"05": ("04",)`` when notebook 05 loads the
+#: parameter file of 04.
+NOTEBOOK_DEPENDENCIES: dict[str, tuple[str, ...]] = {}
+
+#: Seconds each shipped notebook took in a full run alone on 2 cores (2026-12), by file stem: only the order in
+#: which ready notebooks start with ``jobs > 1`` (longest first, so the short ones run beside the long ones);
+#: other notebooks count as 0 and keep their order. A stale figure costs some wall time, never a result.
+EXPECTED_SECONDS: dict[str, float] = {
+    "01_data_and_stylised_facts": 20, "02_garch_calibration": 65, "03_margin_models_compared": 16,
+    "04_stress_ranges_and_haircuts": 20, "05_historical_stress_tests": 90, "06_backtests_and_procyclicality": 35,
+    "07_production_handoff": 16,
+}
+
+
+def default_jobs() -> int:
+    """Notebooks run at once by default: ``min(2, os.cpu_count())``."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _dependency_plan(notebooks: Sequence[Path], dependencies: Any) -> dict[Path, tuple[Path, ...]]:
+    """Each selected notebook with the selected notebooks it waits for; unknown numbers and cycles are errors."""
+    by_number = {path.name[:2]: path for path in notebooks}
+    plan: dict[Path, tuple[Path, ...]] = {}
+    for path in notebooks:
+        needed = []
+        for number in dependencies.get(path.name[:2], ()):
+            number = str(number).zfill(2)
+            if not re.fullmatch(r"\d\d", number):
+                raise InputError("dependencies", {path.name[:2]: number}, "must name notebooks by their two-digit number")
+            if number == path.name[:2]:
+                raise InputError("dependencies", {number: number}, "a notebook cannot wait for itself")
+            if number in by_number:
+                needed.append(by_number[number])
+        plan[path] = tuple(needed)
+    done: set[Path] = set()
+    remaining = dict(plan)
+    while remaining:  # a topological pass: what is left with nothing ready is a cycle
+        ready = [path for path, needed in remaining.items() if set(needed) <= done]
+        if not ready:
+            cycle = sorted(path.name[:2] for path in remaining)
+            raise InputError("dependencies", cycle, "form a cycle: these notebooks wait for each other")
+        for path in ready:
+            done.add(path)
+            del remaining[path]
+    return plan
+
+
+def _run_one(path: Path, output_dir: Path, *, fast: bool, timeout: int, stop: threading.Event | None) -> ReportEntry:
+    """Execute one notebook, write its HTML and audit it (what one worker does)."""
+    started = time.perf_counter()
+    executed = execute_notebook(path, fast=fast, output_dir=output_dir, timeout=timeout, stop=stop)
+    target = output_dir / f"{path.stem}.html"
+    body = _write_html(executed, target)
+    in_outputs = audit_notebook(executed)
+    problems = tuple(in_outputs) + tuple(f"page: {problem}" for problem in audit_html(body)
+                                         if not any(problem in known for known in in_outputs))
+    return ReportEntry(path, target, time.perf_counter() - started, problems)
+
+
 def run_reports(
     notebooks_dir: Path | str = NOTEBOOKS_DIR,
     output_dir: Path | str = REPORTS_DIR,
@@ -569,35 +644,87 @@ def run_reports(
     only: Sequence[str] | None = None,
     timeout: int = 600,
     log=print,
+    jobs: int | None = None,
+    dependencies: Any = None,
 ) -> list[ReportEntry]:
-    """Execute the notebooks in order, write their HTML and the index; return what was written.
+    """Execute the notebooks, write their HTML and the index; return what was written, in notebook order.
 
-    Stops at the first failing notebook (raising :class:`NotebookExecutionError`); the reports
-    written before it stay in place. Each entry lists the problems :func:`audit_notebook` and
-    :func:`audit_html` found in its report (``main`` turns them into exit code 1).
+    Up to ``jobs`` notebooks run at once (default :func:`default_jobs`), each in its own kernel; a notebook
+    starts once the notebooks it depends on (``dependencies``, default :data:`NOTEBOOK_DEPENDENCIES`) have
+    finished, the longest expected first (:data:`EXPECTED_SECONDS`). ``log`` gets one line when a notebook
+    starts and one when it ends, with its seconds. The reports, the index and the audit are those of a run
+    with ``jobs=1``, which runs the notebooks one after the other in order.
+
+    Stops at the first failing notebook (raising its :class:`NotebookExecutionError`): no other notebook
+    starts, those running stop before their next cell, and the reports written before stay in place. Each
+    entry lists the problems :func:`audit_notebook` and :func:`audit_html` found in its report (``main``
+    turns them into exit code 1).
+
+    Raises
+    ------
+    InputError
+        When ``jobs`` is not a positive integer, or the dependencies name a notebook wrongly or form a cycle.
+    NotebookExecutionError
+        Of the failing notebook (the first in notebook order when several fail at once).
     """
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    jobs = default_jobs() if jobs is None else jobs
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise InputError("jobs", jobs, "must be a positive integer")
     notebooks = discover_notebooks(notebooks_dir, only)
     if not notebooks:
         raise InputError("notebooks_dir", str(notebooks_dir), f"holds no {NOTEBOOK_GLOB} notebook")
-    entries = []
-    for number, path in enumerate(notebooks, start=1):
-        log(f"[{number}/{len(notebooks)}] {path.name} ...")
-        started = time.perf_counter()
-        executed = execute_notebook(path, fast=fast, output_dir=output_dir, timeout=timeout)
-        target = output_dir / f"{path.stem}.html"
-        body = _write_html(executed, target)
-        in_outputs = audit_notebook(executed)
-        problems = tuple(in_outputs) + tuple(f"page: {problem}" for problem in audit_html(body)
-                                             if not any(problem in known for known in in_outputs))
-        seconds = time.perf_counter() - started
-        entries.append(ReportEntry(path, target, seconds, problems))
-        log(f"[{number}/{len(notebooks)}] {path.name} done in {seconds:.1f} s -> {_display_path(target)}"
-            + (f" ({len(problems)} problem(s) for a reader)" if problems else ""))
-    index = write_index(entries, output_dir, fast=fast)
+    plan = _dependency_plan(notebooks, NOTEBOOK_DEPENDENCIES if dependencies is None else dependencies)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    total = len(notebooks)
+    label = {path: f"[{number}/{total}] {path.name}" for number, path in enumerate(notebooks, start=1)}
+    # longest expected first among the ready ones, then notebook order (jobs=1: plain notebook order)
+    rank = {path: (-EXPECTED_SECONDS.get(path.stem, 0.0) if jobs > 1 else 0.0, position)
+            for position, path in enumerate(notebooks)}
+    stop = threading.Event()
+    entries: dict[Path, ReportEntry] = {}
+    failures: dict[Path, BaseException] = {}
+    waiting = list(notebooks)
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+    running: dict[Future, Path] = {}
+    started: dict[Path, float] = {}
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="notebook") as pool:
+        try:
+            while waiting or running:
+                ready = sorted((path for path in waiting if set(plan[path]) <= set(entries)), key=rank.__getitem__)
+                while ready and len(running) < jobs and not failures:
+                    path = ready.pop(0)
+                    waiting.remove(path)
+                    log(f"{label[path]} ...")
+                    started[path] = time.perf_counter()
+                    running[pool.submit(_run_one, path, output_dir, fast=fast, timeout=timeout, stop=stop)] = path
+                if not running:
+                    break  # a failure: nothing more starts
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda done: rank[running[done]][1]):
+                    path = running.pop(future)
+                    error = future.exception()
+                    seconds = time.perf_counter() - started[path]
+                    if isinstance(error, _Cancelled):
+                        log(f"{label[path]} stopped after {seconds:.1f} s: another notebook failed")
+                    elif error is not None:
+                        failures[path] = error
+                        stop.set()
+                        log(f"{label[path]} failed after {seconds:.1f} s")
+                    else:
+                        entry = entries[path] = future.result()
+                        problems = f" ({len(entry.problems)} problem(s) for a reader)" if entry.problems else ""
+                        log(f"{label[path]} done in {entry.seconds:.1f} s -> {_display_path(entry.html)}{problems}")
+        except BaseException:  # Ctrl-C: running notebooks stop before their next cell
+            stop.set()
+            raise
+    if failures:
+        raise failures[min(failures, key=notebooks.index)]
+    ordered = [entries[path] for path in notebooks]
+    index = write_index(ordered, output_dir, fast=fast)
     log(f"index: {_display_path(index)}")
-    return entries
+    return ordered
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -608,10 +735,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=REPORTS_DIR, help="report directory (default: reports/)")
     parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS_DIR, help="notebook directory (default: notebooks/)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
+    parser.add_argument("--jobs", type=int, default=default_jobs(), metavar="N",
+                        help=f"notebooks run at once, dependencies respected (default min(2, cores) = {default_jobs()})")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
-        entries = run_reports(args.notebooks, args.output, fast=args.fast, only=args.only, timeout=args.timeout)
+        entries = run_reports(args.notebooks, args.output, fast=args.fast, only=args.only, timeout=args.timeout,
+                              jobs=args.jobs)
     except MarginLabError as error:
         print(f"marginlab.reports: error: {error}", file=sys.stderr)
         return 1

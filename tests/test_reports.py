@@ -3,6 +3,8 @@ reader sees, and the table formatter / figure helper the notebooks share."""
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 import time
@@ -14,8 +16,10 @@ import pytest
 
 from marginlab.exceptions import InputError
 from marginlab.reports import (
+    NOTEBOOK_DEPENDENCIES,
     NotebookExecutionError,
     audit_html,
+    default_jobs,
     discover_notebooks,
     execute_notebook,
     format_number,
@@ -117,7 +121,9 @@ def test_run_writes_html_and_index(notebooks, tmp_path, monkeypatch):
     assert (output / "01_line.png").read_bytes()[:4] == b"\x89PNG"
     assert (output / "calibrated_parameters.yaml").read_text() == "fast: True\n"
     assert any("done in" in line for line in lines)
-    assert "out/01_tiny.html" in lines[1] and not any(str(tmp_path) in line for line in lines)  # relative paths
+    done = [line for line in lines if line.startswith("[1/2] 01_tiny.py done in")]
+    assert len(done) == 1 and done[0].endswith("s -> out/01_tiny.html")  # relative paths
+    assert not any(str(tmp_path) in line for line in lines)
 
 
 def test_failure_names_notebook_and_cell(tmp_path):
@@ -245,3 +251,117 @@ def test_progress_helper_switch(monkeypatch, capsys):
     assert type(bar).__module__ == "tqdm.std"  # no kernel here: the text bar, never the widget
     list(bar)
     assert "shown" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ the parallel runner (--jobs)
+def _notebook(directory: Path, name: str, *cells: str) -> None:
+    (directory / name).write_text("".join(f"# %%\n{cell}\n\n" for cell in cells))
+
+
+WRITER = ("import os, time\nfrom pathlib import Path\nOUT = Path(os.environ['MARGINLAB_OUTPUT_DIR'])",
+          "time.sleep(2)", "(OUT / '01_data.csv').write_text('x\\n1\\n2\\n')\nprint('wrote')")
+READER = ("import os\nfrom pathlib import Path\nOUT = Path(os.environ['MARGINLAB_OUTPUT_DIR'])",
+          "data = (OUT / '01_data.csv').read_text()  # written by notebook 01\nprint(data.split())")
+BESIDE = ("import os\nprint('independent', 6 * 7)",)
+
+
+@pytest.fixture
+def chain(tmp_path):
+    """01 writes a file after a pause, 02 is independent, 03 reads 01's file."""
+    directory = tmp_path / "chain"
+    directory.mkdir()
+    _notebook(directory, "01_writer.py", *WRITER)
+    _notebook(directory, "02_beside.py", *BESIDE)
+    _notebook(directory, "03_reader.py", *READER)
+    return directory
+
+
+def test_parallel_run_waits_for_the_declared_dependency(chain, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    lines: list[str] = []
+    entries = run_reports(chain, tmp_path / "out", fast=True, timeout=120, log=lines.append, jobs=2,
+                          dependencies={"03": ("01",)})
+    assert [entry.notebook.name for entry in entries] == ["01_writer.py", "02_beside.py", "03_reader.py"]  # index order
+    assert "['x', '1', '2']" in (tmp_path / "out" / "03_reader.html").read_text()
+    position = {line: number for number, line in enumerate(lines)}
+    start = {name: position[f"{label} {name} ..."] for label, name in (("[1/3]", "01_writer.py"), ("[2/3]", "02_beside.py"),
+                                                                       ("[3/3]", "03_reader.py"))}
+    done = {line.split()[1]: number for line, number in position.items() if " done in " in line}
+    assert start["02_beside.py"] < done["01_writer.py"]  # two at once: 02 did not wait for 01
+    assert start["03_reader.py"] > done["01_writer.py"]  # 03 waited for the file of 01
+    assert all(re.search(r"done in \d+\.\d s -> out/0\d_\w+\.html$", line) for line in lines if " done in " in line)
+    assert lines[-1] == "index: out/index.html"
+
+
+def test_parallel_results_identical_to_one_job(notebooks, chain, tmp_path):
+    for directory, dependencies in ((notebooks, None), (chain, {"03": ("01",)})):
+        outputs = {}
+        for jobs in (1, 2):
+            output = tmp_path / f"{directory.name}-{jobs}"
+            run_reports(directory, output, fast=True, timeout=120, log=lambda _: None, jobs=jobs, dependencies=dependencies)
+            outputs[jobs] = {path.name: path.read_bytes() for path in sorted(output.iterdir())}
+        assert outputs[1].keys() == outputs[2].keys()
+        for name in outputs[1]:
+            one, two = outputs[1][name], outputs[2][name]
+            if name == "index.html":  # the time stamp and the seconds differ, nothing else
+                one, two = (re.sub(rb"Generated [^<]* UTC|\(\d[\d,]* s\)", b"", text) for text in (one, two))
+            if name.endswith(".html"):  # jupytext gives the cells random ids at every read, whatever the jobs
+                one, two = (re.sub(rb'id="cell-id=[0-9a-f-]+"', b"", text) for text in (one, two))
+            assert one == two, name
+
+
+def test_parallel_failure_stops_the_job(tmp_path, capsys):
+    directory = tmp_path / "nbs"
+    directory.mkdir()
+    _notebook(directory, "01_slow.py", *(["import time"] + ["time.sleep(0.5)"] * 40))  # 20 s unless stopped
+    _notebook(directory, "02_broken.py", "x = 1", "# compute the impossible\ny = x / 0")
+    _notebook(directory, "03_never.py", "print('not started')")
+    lines: list[str] = []
+    started = time.perf_counter()
+    with pytest.raises(NotebookExecutionError) as info:
+        run_reports(directory, tmp_path / "out", fast=True, timeout=120, log=lines.append, jobs=2)
+    assert (info.value.notebook, info.value.cell_index, info.value.first_line) == ("02_broken.py", 1, "# compute the impossible")
+    assert any(line.startswith("[2/3] 02_broken.py failed after") for line in lines)
+    assert any(line.startswith("[1/3] 01_slow.py stopped after") for line in lines)  # stopped between two cells
+    assert not any("03_never" in line for line in lines) and not (tmp_path / "out" / "index.html").exists()
+    assert time.perf_counter() - started < 60  # generous: 01 did not run its 20 s to the end (no timing assertion)
+    # the command line: the same one-line message and exit code 1 as one job at a time
+    for jobs in ("1", "2"):
+        assert main(["--notebooks", str(directory), "--output", str(tmp_path / f"o{jobs}"), "--jobs", jobs]) == 1
+        error = capsys.readouterr().err
+        assert error.strip().splitlines() == [
+            "marginlab.reports: error: notebook 02_broken.py failed at cell 1 ('# compute the impossible'): "
+            "ZeroDivisionError: division by zero"]
+
+
+def test_dependencies_are_checked(chain, tmp_path):
+    with pytest.raises(InputError, match="cycle"):
+        run_reports(chain, tmp_path / "o", fast=True, dependencies={"01": ("03",), "03": ("01",)}, log=lambda _: None)
+    with pytest.raises(InputError, match="itself"):
+        run_reports(chain, tmp_path / "o", fast=True, dependencies={"01": ("01",)}, log=lambda _: None)
+    with pytest.raises(InputError, match="jobs"):
+        run_reports(chain, tmp_path / "o", fast=True, jobs=0, log=lambda _: None)
+    # a dependency outside --only is taken as satisfied (its file stays from an earlier run)
+    run_reports(chain, tmp_path / "o", fast=True, only=["01"], log=lambda _: None, jobs=2)
+    entries = run_reports(chain, tmp_path / "o", fast=True, only=["03"], dependencies={"03": ("01",)}, log=lambda _: None, jobs=2)
+    assert [entry.notebook.name for entry in entries] == ["03_reader.py"]
+    assert default_jobs() == min(2, os.cpu_count() or 1)
+
+
+def test_declared_dependencies_cover_the_shipped_notebooks():
+    """A shipped notebook that names a file another notebook writes must wait for it (NOTEBOOK_DEPENDENCIES)."""
+    import jupytext
+
+    notebooks = discover_notebooks()
+    numbers = {path.name[:2] for path in notebooks}
+    writers = {"calibrated_parameters.yaml": "04"}  # the one output not named after its notebook
+    assert all(number in numbers for number in writers.values())
+    for path in notebooks:
+        code = "\n".join(cell.source for cell in jupytext.read(path).cells if cell.cell_type == "code")
+        code = re.sub(r"#.*", "", code)  # comments may mention anything
+        named = {match[:2] for match in re.findall(r"[\"'/](\d\d_[\w{}.-]*\.(?:csv|yaml|yml|png|parquet|json))", code)}
+        named |= {writer for name, writer in writers.items() if name in code}
+        others = named - {path.name[:2]}
+        assert others <= set(NOTEBOOK_DEPENDENCIES.get(path.name[:2], ())), (path.name, sorted(others))
+    for number, needed in NOTEBOOK_DEPENDENCIES.items():
+        assert number in numbers and set(needed) <= numbers and number not in needed

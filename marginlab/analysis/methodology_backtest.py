@@ -74,6 +74,13 @@ def _day(value: Any, field_name: str) -> pd.Timestamp | None:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
+def _nanoseconds(index: pd.Index) -> np.ndarray:
+    """UTC nanoseconds since the epoch of a DatetimeIndex (naive dates read as UTC)."""
+    stamps = pd.DatetimeIndex(index)
+    stamps = stamps.tz_localize("UTC") if stamps.tz is None else stamps.tz_convert("UTC")
+    return stamps.as_unit("ns").asi8
+
+
 def realised_losses(close: pd.Series, horizon_days: int) -> pd.Series:
     """Loss of a long position from the close of D to the close of D + h, as a fraction of its value at D.
 
@@ -283,7 +290,8 @@ def backtest_methodology(
         frame = model.fit(returns).frame
         frame = frame[~frame["in_sample"].astype(bool)]
         # frame row d holds the rate set with data up to the previous close: re-date it to that close D
-        position = np.searchsorted(returns.index.to_numpy(), frame.index.to_numpy(), side="left") - 1
+        # (on int64 UTC nanoseconds: the object arrays of tz-aware timestamps search a hundred times slower)
+        position = np.searchsorted(_nanoseconds(returns.index), _nanoseconds(frame.index), side="left") - 1
         valid = position >= 0
         dated = pd.Series(frame["scan_down"].to_numpy()[valid], index=returns.index[position[valid]])
         if first is not None:

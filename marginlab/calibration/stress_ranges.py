@@ -64,11 +64,13 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -205,6 +207,40 @@ def _blocks(z: np.ndarray, horizon_days: int) -> np.ndarray:
         return z.copy()
     cumulative = np.concatenate([[0.0], np.cumsum(z)])
     return (cumulative[horizon_days:] - cumulative[:-horizon_days]) / math.sqrt(horizon_days)
+
+
+def _window_quantiles(values: np.ndarray, start: np.ndarray, probabilities: Sequence[float]) -> list[np.ndarray]:
+    """Empirical (linear) quantiles of every window ``values[start[j] : j + 1]``, one sliding pass per probability
+    (pandas' skiplist rolling quantile; ``start`` must be non-decreasing)."""
+    bounds = _PoolWindows(start=np.asarray(start, dtype=np.int64), end=np.arange(1, values.size + 1, dtype=np.int64))
+    rolling = pd.Series(values).rolling(bounds, min_periods=1)
+    return [rolling.quantile(float(probability)).to_numpy() for probability in probabilities]
+
+
+#: GPD tail fits by sample content: the models of one asset share their shock pool (FHS, EVT, EWMA-normal and the
+#: anti-procyclicality variants on one volatility frame), so most refits repeat a fit already made.
+_GPD_CACHE: OrderedDict[tuple[bytes, int, float], dict[str, GpdTailFit]] = OrderedDict()
+_GPD_CACHE_SIZE = 4096
+
+
+def _gpd_tails(sample: np.ndarray, threshold_quantile: float) -> dict[str, GpdTailFit]:
+    """``{"lower": fit, "upper": fit}`` of :func:`fit_gpd_tail` on ``sample`` (warnings silenced), or ``{}`` when there
+    are too few exceedances; a sample already fitted is looked up (same values, same fits: results are unchanged)."""
+    values = np.ascontiguousarray(sample, dtype=float)
+    key = (hashlib.blake2b(values.tobytes(), digest_size=20).digest(), values.size, float(threshold_quantile))
+    if key in _GPD_CACHE:
+        _GPD_CACHE.move_to_end(key)
+        return dict(_GPD_CACHE[key])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            fits = {tail: fit_gpd_tail(values, tail, threshold_quantile) for tail in ("lower", "upper")}
+        except CalibrationError:
+            fits = {}
+    _GPD_CACHE[key] = fits
+    if len(_GPD_CACHE) > _GPD_CACHE_SIZE:
+        _GPD_CACHE.popitem(last=False)
+    return dict(fits)
 
 
 def _to_utc_index(index: pd.Index) -> pd.DatetimeIndex:
@@ -441,40 +477,55 @@ class StressRangeModel:
             fit_positions = set()
         contiguous = self.residual_pool == "all" and self.method == "fhs"
         if contiguous:  # vectorised: one sliding-window quantile over the sorted pool (pandas skiplist)
-            bounds = _PoolWindows(start=row_start.astype(np.int64), end=np.arange(1, known_ns.size + 1, dtype=np.int64))
-            rolling = pd.Series(values).rolling(bounds, min_periods=1)
-            q_down[:] = rolling.quantile(p).to_numpy()[available - 1]
-            q_up[:] = rolling.quantile(alpha).to_numpy()[available - 1]
+            q_down[:], q_up[:] = (values_at[available - 1] for values_at in _window_quantiles(values, row_start, (p, alpha)))
+        switched = np.zeros(n, dtype=bool)  # out-of-sample pool: the seed is dropped from these dates on
+        if self.residual_pool == "out-of-sample":
+            switched = (available > 0) & (out_of_sample_count[np.maximum(available - 1, 0)] >= switch_count)
+        # the empirical quantiles of every date at once (the pool of a date is a window of the sorted shocks, and
+        # without the seed a window of the shocks that are not seeds) -- no per-date np.quantile
+        empirical = not contiguous and self.method != "ewma-normal"
+        if empirical and (~switched).any():
+            low, high = _window_quantiles(values, row_start, (p, alpha))
+            q_down[~switched], q_up[~switched] = low[available[~switched] - 1], high[available[~switched] - 1]
+        if empirical and switched.any():
+            if seed[available[switched] - 1].any():  # the newest shock is a seed (another asset's pool counted): by date
+                for row in np.flatnonzero(switched):
+                    sample = values[window_start[row] : available[row]][~seed[window_start[row] : available[row]]]
+                    q_down[row], q_up[row] = np.quantile(sample, [p, alpha])
+            else:  # the window of date i among the non-seed shocks ends at the newest shock, itself not a seed
+                kept = ~seed
+                before = np.concatenate([[0], np.cumsum(kept)])  # non-seed shocks before each position
+                low, high = _window_quantiles(values[kept], before[row_start[kept]], (p, alpha))
+                last = before[available[switched]] - 1
+                q_down[switched], q_up[switched] = low[last], high[last]
+        normal_down, normal_up = stats.norm.ppf(p), stats.norm.ppf(alpha)
+        # the quantiles of the current fit, computed once per fit (they hold until the next one): the EVT quantiles at
+        # `confidence` (only where the tail model applies) and the extreme ones
+        alpha_quantiles: tuple[Any, Any] | None = None
+        extreme_quantiles: tuple[Any, Any] | None = None
         for i in range(n):
             if contiguous and not fit_positions:
                 break
-            sample = values[window_start[i] : available[i]]
-            if (
-                self.residual_pool == "out-of-sample"
-                and available[i] > 0
-                and out_of_sample_count[available[i] - 1] >= switch_count
-            ):
-                sample = sample[~seed[window_start[i] : available[i]]]
             if i in fit_positions or (self.extreme_moves == "all" and not current):
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    try:
-                        current = {tail: fit_gpd_tail(sample, tail, self.evt_threshold_quantile) for tail in ("lower", "upper")}
-                    except CalibrationError:
-                        current = {}
+                sample = values[window_start[i] : available[i]]
+                if switched[i]:
+                    sample = sample[~seed[window_start[i] : available[i]]]
+                current = _gpd_tails(sample, self.evt_threshold_quantile)
+                alpha_quantiles = extreme_quantiles = None
+                if current and self.method == "evt" and p < current["lower"].exceedance_probability:
+                    alpha_quantiles = (-evt_quantile(current["lower"], alpha), evt_quantile(current["upper"], alpha))
             if self.method == "ewma-normal":
-                q_down[i], q_up[i] = stats.norm.ppf(p), stats.norm.ppf(alpha)
-            elif not contiguous:
-                q_down[i], q_up[i] = np.quantile(sample, [p, alpha])
-                if self.method == "evt" and current and p < current["lower"].exceedance_probability:
-                    q_down[i] = -evt_quantile(current["lower"], alpha)
-                    q_up[i] = evt_quantile(current["upper"], alpha)
+                q_down[i], q_up[i] = normal_down, normal_up
+            elif alpha_quantiles is not None:
+                q_down[i], q_up[i] = alpha_quantiles
             if self.extreme_moves == "none" or (self.extreme_moves == "last" and i < n - 1):
                 extreme_down_q[i] = extreme_up_q[i] = np.nan
             elif current:
-                extreme_down_q[i] = -evt_quantile(current["lower"], self.extreme_confidence)
-                extreme_up_q[i] = evt_quantile(current["upper"], self.extreme_confidence)
-            else:
+                if extreme_quantiles is None:
+                    extreme_quantiles = (-evt_quantile(current["lower"], self.extreme_confidence),
+                                         evt_quantile(current["upper"], self.extreme_confidence))
+                extreme_down_q[i], extreme_up_q[i] = extreme_quantiles
+            else:  # no tail fit (too few exceedances): the sample was drawn above, on this very date
                 extreme_down_q[i], extreme_up_q[i] = np.min(sample), np.max(sample)
         if contiguous and not fit_positions:
             extreme_down_q[:] = extreme_up_q[:] = np.nan

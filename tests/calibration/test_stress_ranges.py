@@ -1,6 +1,7 @@
 """Tests of marginlab.calibration.stress_ranges on simulated data with known truth, hand calculations and one real-data backtest."""
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -8,6 +9,7 @@ import pytest
 from scipy import stats
 
 from marginlab.analysis.backtest import margin_backtest
+from marginlab.calibration.evt import fit_gpd_tail
 from marginlab.calibration.garch import rolling_forecast, simulate_garch
 from marginlab.calibration.stress_ranges import (
     AntiProcyclicality,
@@ -379,3 +381,67 @@ def test_historical_floor_of_the_last_row_and_its_window():
     assert recent["extreme_down"] >= recent["historical_worst_down"]
     with pytest.raises(ParameterError, match="extreme_window_days"):
         StressRangeModel(extreme_window_days=1)
+
+
+# ------------------------------------------------------------------ the vectorised pool quantiles and the shared tail fits
+def test_pool_quantiles_of_every_date_match_a_per_date_numpy_reference(simulated):
+    """quantile_down/up of every date = np.quantile of that date's pool, built here date by date: the h-day blocks of
+    the asset's residuals and of another asset's known strictly before d, in the rolling window, without the seed
+    once the out-of-sample count is reached (the fit takes them all at once from sliding windows)."""
+    returns, garch = simulated
+    other = pd.Series(np.random.default_rng(11).standard_t(5, 1800) / math.sqrt(5 / 3),
+                      index=garch.index[-1800:] - pd.Timedelta(days=700)).rename("other")
+    # an asset whose shocks all come before the seed ends: the newest shock of the early dates is a seed
+    early = pd.Series(other.to_numpy()[:600], index=garch.index[:600] - pd.Timedelta(days=400)).rename("early")
+    for residual_pool, window, pool in (("out-of-sample", None, None), ("out-of-sample", 900, {"other": other}),
+                                        ("all", 900, {"other": other}), ("out-of-sample", None, {"early": early})):
+        model = StressRangeModel(confidence=0.99, horizon_days=2, method="evt", residual_pool=residual_pool,
+                                 pool_window_days=window, extreme_moves="none", progress=False)
+        frame = model.fit(returns, garch=garch, pool=pool).frame
+        z = garch["std_residual"].dropna()
+        seed_dates = garch.index[garch["in_sample"].astype(bool)]
+        own = (z.rolling(2).sum() / math.sqrt(2)).dropna()
+        blocks = [(own, own.index.isin(seed_dates))]
+        if pool:
+            shocks = (next(iter(pool.values())).rolling(2).sum() / math.sqrt(2)).dropna()
+            blocks.append((shocks, np.zeros(shocks.size, dtype=bool)))
+        values = np.concatenate([b.to_numpy() for b, _ in blocks])
+        def nanoseconds(index):  # UTC nanoseconds (the simulated dates are naive, the frame's UTC)
+            index = pd.DatetimeIndex(index)
+            return (index.tz_localize("UTC") if index.tz is None else index).as_unit("ns").asi8
+
+        known = np.concatenate([nanoseconds(b.index) for b, _ in blocks])
+        seed = np.concatenate([s for _, s in blocks])
+        for day, row in zip(nanoseconds(frame.index[::7]), frame.iloc[::7].itertuples()):
+            before = known < day
+            if window is not None:
+                newest = known[before].max()
+                before &= known > newest - window * 86_400_000_000_000
+            if residual_pool == "out-of-sample" and (~seed & (known < day)).sum() >= 250:
+                before &= ~seed
+            expected = np.quantile(values[before], [0.01, 0.99])
+            np.testing.assert_allclose([row.quantile_down, row.quantile_up], expected, rtol=1e-12, atol=0)
+
+
+def test_tail_fits_are_shared_and_unchanged(simulated):
+    """A model whose pool another model already fitted looks the GPD fits up: same frame as with fresh fits."""
+    from marginlab.calibration import stress_ranges
+
+    returns, garch = simulated
+    stress_ranges._GPD_CACHE.clear()
+    fresh = {method: StressRangeModel(confidence=0.99, horizon_days=2, method=method, refit_every_days=250, progress=False)
+             .fit(returns, garch=garch).frame for method in ("evt", "fhs")}
+    assert len(stress_ranges._GPD_CACHE) > 0
+    shared = StressRangeModel(confidence=0.99, horizon_days=2, method="evt", refit_every_days=250, progress=False).fit(returns, garch=garch)
+    pd.testing.assert_frame_equal(shared.frame, fresh["evt"], check_exact=True)
+    for column in ("extreme_down_evt", "extreme_up_evt"):  # one pool, one tail model, whatever the quantile method
+        pd.testing.assert_series_equal(fresh["fhs"][column], fresh["evt"][column], check_exact=True)
+    # the last fit is the GPD of the last date's pool, fitted here directly
+    z = garch["std_residual"].dropna()
+    u = pd.Series(_blocks(z.to_numpy(), 2), index=z.index[1:])  # the shocks exactly as the fit forms them
+    u.index = u.index.tz_localize("UTC") if u.index.tz is None else u.index
+    last = u.loc[u.index < shared.frame.index[-1]].to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        direct = fit_gpd_tail(last, "lower", 0.90)
+    assert shared.tail_fits["lower"] == direct
