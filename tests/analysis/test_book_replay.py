@@ -221,6 +221,8 @@ def test_book_engine_margins_fhs_okx_span_vectorised_and_reproduces_the_referenc
         strategies = strategies_for_models([spec(market.as_of) if preset == "fhs-var" else model], crash_path)
         book = synthetic_book(80, market, rng=23, strategies=strategies, expiry_days=(2, 30, 60))
         runs = {engine: replay(book, {preset: spec}, crash_path, funding=1.0, engine=engine).runs[preset] for engine in ("book", "per-account")}
+    assert_same_replay(runs["book"], runs["per-account"])
+    assert runs["book"].events["action"].isin(["partial_liquidation", "full_liquidation"]).any()
 
 
 # ------------------------------------------------------------------ the calibrated presets on the book engine
