@@ -218,10 +218,31 @@ for crash in crashes:
     library_notional[crash] = gross_notional_usd(crash_book, crash_path.snapshot(0))
     del result
 crash_table = pd.concat(library_summary, names=["scenario", "model"])
+crash_table["gross_notional_usd"] = [library_notional[crash] for crash in crash_table.index.get_level_values("scenario")]
+crash_table["capital_share_of_notional"] = crash_table["capital_demanded_usd"] / crash_table["gross_notional_usd"]
 crash_table["shortfall_share_of_capital"] = crash_table["shortfall_usd"] / crash_table["capital_demanded_usd"]
-shown = crash_table[["accounts", "capital_demanded_usd", "accounts_liquidated", "shortfall_usd", "fund_drawdown_usd", "bad_debt_usd",
-                     "shortfall_share_of_capital"]]
-format_table(shown, percent=["shortfall_share_of_capital"], counts=["accounts", "accounts_liquidated"], decimals=0)
+crash_table["liquidated_share_of_accounts"] = crash_table["accounts_liquidated"] / crash_table["accounts"]
+print(f"{len(crashes)} crashes x {len(library_presets)} presets, {LIBRARY_ACCOUNTS:,} accounts per book")
+capital_by_crash = crash_table["capital_share_of_notional"].unstack("scenario")[crashes].reindex(library_presets)
+format_table(capital_by_crash, percent=crashes, percent_decimals=1)
+
+# %% [markdown]
+# The table above is the **capital each preset demanded** at the window's open, as a share of the book's
+# gross notional (the same book for every preset of a crash). Below, what it let through: the
+# **shortfall** (deficits once positions are closed) as a share of that capital, and the share of
+# accounts the ladder touched. The venue presets that set initial margin equal to maintenance margin
+# (`deribit-pm`, `deribit-pm-legacy`, `deribit-futures-pm`, `span-example`) start every account at a
+# margin ratio of 1 when traders post exactly the initial margin, so every account is trimmed at the first
+# step: a convention of the funding, not of the crash. Every number of every (crash, preset) pair is in
+# `05_crash_library_summary.csv`.
+
+# %%
+shortfall_by_crash = crash_table["shortfall_share_of_capital"].unstack("scenario")[crashes].reindex(library_presets)
+format_table(shortfall_by_crash, percent=crashes, percent_decimals=2)
+
+# %%
+liquidated_by_crash = crash_table["liquidated_share_of_accounts"].unstack("scenario")[crashes].reindex(library_presets)
+format_table(liquidated_by_crash, percent=crashes, percent_decimals=0)
 
 # %% [markdown]
 # **Capital demanded against shortfall, per crash.** One panel per crash; each preset keeps its colour
@@ -236,16 +257,16 @@ palette = dict(zip(library_presets, sns.color_palette("tab20", len(library_prese
 markers = dict(zip(library_presets, itertools.cycle("osD^vP*Xhp<>")))
 columns = min(3, len(crashes))
 rows_n = int(np.ceil(len(crashes) / columns))
-fig, axes = plt.subplots(rows_n, columns, figsize=(5.2 * columns, 4.2 * rows_n), squeeze=False)
-for ax, name in zip(axes.flat, crashes):
+fig, axes = plt.subplots(rows_n, columns, figsize=(5.4 * columns, 4.2 * rows_n), squeeze=False)
+for k, (ax, name) in enumerate(zip(axes.flat, crashes)):
     table = library_summary[name]
     notional = library_notional[name]
     for model, row in table.iterrows():
         ax.scatter(100 * row["capital_demanded_usd"] / notional, 100 * row["shortfall_usd"] / notional, color=palette[model],
                    marker=markers[model], s=70, label=model, edgecolor="black", linewidth=0.4)
     ax.set_title(f"{name} ({int(table['accounts'].iloc[0]):,} accounts)", fontsize=10)
-    ax.set_xlabel("capital demanded (% of gross notional)")
-    ax.set_ylabel("shortfall beyond margin (% of gross notional)")
+    ax.set_xlabel("capital demanded (% of gross notional)" if k >= len(crashes) - columns else "")
+    ax.set_ylabel("shortfall (% of gross notional)" if k % columns == 0 else "")
 for ax in list(axes.flat)[len(crashes):]:
     ax.axis("off")
 handles, labels = axes.flat[0].get_legend_handles_labels()
@@ -254,31 +275,39 @@ fig.tight_layout(rect=(0, 0.12, 1, 1))
 plt.show()
 
 # %% [markdown]
-# **The insurance fund and the liquidation volume, step by step (headline crash).** The fund starts empty,
-# takes the liquidation fees and pays deficits (one line per model, in the model's colour and, every
-# fourth model, a new dash pattern); the heat map shows the notional each model's ladder liquidated at each
-# step of the window (the liquidation "rounds" of the replay), in USD on a log colour scale so that small
-# and large volumes both show.
+# **The insurance fund and the liquidation volume, step by step (headline crash).** One row per preset,
+# one column per step of the window, under the index path: the fund starts empty, takes the liquidation
+# fees and pays deficits (its balance in USD million); the liquidation volume is the notional the
+# preset's ladder closed at each step (the liquidation "rounds" of the replay), in USD on a log colour
+# scale so that small and large volumes both show.
 
 # %%
 headline = crashes[0]
 steps_all = library_steps[headline]
-fig, axes = plt.subplots(2, 1, figsize=(11, 9), gridspec_kw={"height_ratios": [1, 1.3]})
-for offset, (model, group) in enumerate(steps_all.groupby("model", sort=False)):
-    axes[0].step(pd.to_datetime(group["time"]), group["fund_balance_usd"] / 1e6, where="post", color=palette[model], label=model,
-                 linestyle=["-", "--", ":", "-."][offset // 5 % 4])
-axes[0].set_ylabel("insurance fund (USD million)")
-axes[0].set_xlabel("time (UTC)")
-axes[0].set_title(f"{headline}: insurance-fund balance per model")
-axes[0].legend(fontsize=7, ncol=4)
+first_model = steps_all[steps_all["model"] == library_presets[0]]
+times = pd.to_datetime(first_model["time"]).to_numpy()
+fund = steps_all.pivot(index="model", columns="step", values="fund_balance_usd").reindex(library_presets) / 1e6
 volume = library_volume[headline].reindex(index=library_presets).fillna(0.0)
-sns.heatmap(np.log10(volume.clip(lower=1.0)), ax=axes[1], cmap="magma_r", cbar_kws={"label": "log10 liquidated notional (USD)"})
-ticks = np.arange(0, volume.shape[1], 3)
-axes[1].set_xticks(ticks + 0.5)
-axes[1].set_xticklabels([f"{pd.Timestamp(t):%d %b %H:%M}" for t in volume.columns[ticks]], rotation=45, ha="right")
-axes[1].set_xlabel("time (UTC)")
+fig, grid = plt.subplots(3, 2, figsize=(11.5, 13), gridspec_kw={"height_ratios": [0.6, 1.3, 1.3], "width_ratios": [1, 0.025]})
+axes, bars = grid[:, 0], grid[:, 1]
+bars[0].axis("off")
+for asset, colour in (("BTC", "black"), ("ETH", "tab:blue")):
+    axes[0].plot(np.arange(len(times)) + 0.5, first_model[f"{asset}_usd"] / first_model[f"{asset}_usd"].iloc[0] * 100, marker=".",
+                 color=colour, label=asset)
+axes[0].set_xlim(0, len(times))
+axes[0].set_xticks([])
+axes[0].set_ylabel("index (first step = 100)")
+axes[0].set_title(f"{headline}: index path, insurance fund and liquidation volume per preset")
+axes[0].legend(fontsize=8)
+sns.heatmap(fund, ax=axes[1], cbar_ax=bars[1], cmap="Greens", cbar_kws={"label": "insurance fund (USD million)"}, xticklabels=False)
+axes[1].set_xlabel("")
 axes[1].set_ylabel("")
-axes[1].set_title("liquidation volume by step")
+sns.heatmap(np.log10(volume.clip(lower=1.0)), ax=axes[2], cbar_ax=bars[2], cmap="magma_r", cbar_kws={"label": "log10 liquidated notional (USD)"})
+ticks = np.arange(0, len(times), 3)
+axes[2].set_xticks(ticks + 0.5)
+axes[2].set_xticklabels([f"{pd.Timestamp(t):%d %b %H:%M}" for t in times[ticks]], rotation=45, ha="right")
+axes[2].set_xlabel("time (UTC)")
+axes[2].set_ylabel("")
 plt.tight_layout()
 plt.show()
 
