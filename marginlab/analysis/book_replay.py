@@ -39,6 +39,7 @@ from marginlab.analysis.liquidation import (
     LiquidationPolicy,
     adl_score,
     events_frame,
+    ordering_key,
     socialised_charges,
 )
 from marginlab.valuation import inverse_pnl_usd
@@ -574,7 +575,7 @@ def replay_model_on_book(
         no_positions = np.flatnonzero(state.alive_counts() == 0)
         deficit = -step.market_equity(state, no_positions) - written_off[no_positions]
         mask = deficit > 1e-6
-        order = np.lexsort((no_positions[mask], -deficit[mask]))
+        order = np.lexsort((no_positions[mask], -ordering_key(deficit[mask])))
         bankrupt, owed = no_positions[mask][order], deficit[mask][order]
         if len(bankrupt):
             paid = np.zeros(len(bankrupt))
@@ -648,7 +649,7 @@ def liquidate_book_arrays(
     action_all[with_positions] = action
     equity_before = np.zeros(state.n_accounts)
     touched = np.flatnonzero(action_all > 0)
-    order = np.lexsort((np.arange(state.n_accounts), ratio_all))
+    order = np.lexsort((np.arange(state.n_accounts), ordering_key(ratio_all)))
     rank = np.empty(state.n_accounts, dtype=np.int64)
     rank[order] = np.arange(state.n_accounts)
     # the ladder's close rows, grouped by account in close order

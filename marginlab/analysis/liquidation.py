@@ -829,7 +829,7 @@ def liquidate_book(
     policy = policy or LiquidationPolicy()
     accounts = tuple(accounts)
     ratios = [_margin(model, a, market).ratio for a in accounts]
-    order = sorted(range(len(accounts)), key=lambda i: (ratios[i], i))
+    order = sorted(range(len(accounts)), key=lambda i: (float(ordering_key(ratios[i])), i))
     fund = float(insurance_fund_usd)
     outcomes: list[AccountLiquidation | None] = [None] * len(accounts)
     after = list(accounts)
@@ -871,7 +871,14 @@ def adl_score(score: ArrayLike) -> NDArray[np.float64]:
     >>> bool(adl_score(0.1 + 0.2) == adl_score(0.3)), adl_score([2.0, float("inf")]).tolist()
     (True, [2.0, inf])
     """
-    values = np.asarray(score, dtype=np.float64)
+    return ordering_key(score)
+
+
+def ordering_key(values: ArrayLike) -> NDArray[np.float64]:
+    """``values`` rounded to :data:`ADL_SCORE_BITS` significant bits: the key amounts are ordered by
+    (ADL scores, the deficits a settlement pays largest first), so that amounts equal but for
+    the last bits of a sum taken in another order tie exactly and fall back to book order."""
+    values = np.asarray(values, dtype=np.float64)
     mantissa, exponent = np.frexp(values)
     finite = np.isfinite(values)
     rounded = np.ldexp(np.round(np.where(finite, mantissa, 0.0) * 2.0**ADL_SCORE_BITS) / 2.0**ADL_SCORE_BITS, exponent)

@@ -78,6 +78,7 @@ from marginlab.analysis.liquidation import (
     events_frame,
     liquidate_account,
     market_equity_usd,
+    ordering_key,
     write_off_deficits,
 )
 from marginlab.analysis.stress_scenarios import MarketPath, Scenario, scenario_path
@@ -449,13 +450,13 @@ def _replay_one(
                     if row["action"] == "bad_debt":  # isolated position's loss beyond its collateral (the account is not charged)
                         bad_debt += row["deficit_usd"]
                     event_rows.append({**row, "fund_balance_usd": np.nan})  # the fund is settled for the whole step below
-        # settle deficits: largest first (ties: book order)
+        # settle deficits: largest first (ties, at 40 significant bits: book order)
         # (any account left without positions and with negative equity -- after liquidation, or after an expired short
         # option was settled -- net of the bad debt already recorded for it, which stays on the account)
         deficits = [
             (-market_equity_usd(a, market) - written_off.get(a.account_id, 0.0), i) for i, a in enumerate(accounts) if not a.positions
         ]
-        deficits = sorted([d for d in deficits if d[0] > 1e-6], key=lambda d: (-d[0], d[1]))
+        deficits = sorted([d for d in deficits if d[0] > 1e-6], key=lambda d: (-float(ordering_key(d[0])), d[1]))
         book_list = list(accounts)
         claims, fund_rows = [], []
         for deficit, i in deficits:

@@ -247,9 +247,9 @@ def _btc_eth_calibrated(offset: float):  # type: ignore[no-untyped-def]
 def _spread_book(crash_path: MarketPath, n: int):  # type: ignore[no-untyped-def]
     """Accounts holding a BTC book and an ETH book (synthetic strategies, both directions), a third with USD collateral.
 
-    No expiry inside the window and no coin collateral: the two engines order the write-offs of accounts left without
-    positions whose collateral loses value afterwards differently (reported to the lead; haircuts of coin collateral
-    are compared in tests/margin/test_calibrated_book.py)."""
+    A third of the accounts post BTC collateral: an account wiped out while holding it gets a new deficit at each later
+    step as BTC keeps falling, deficits that tie but for their last bits (ordered at 40 significant bits by both
+    engines, :func:`~marginlab.analysis.liquidation.ordering_key`)."""
     from dataclasses import replace
 
     market = crash_path.snapshot(0)
@@ -258,7 +258,7 @@ def _spread_book(crash_path: MarketPath, n: int):  # type: ignore[no-untyped-def
     eth = synthetic_book(n, market, rng=22, strategies=strategies, expiry_days=(30, 60), assets=["ETH"])
     return tuple(
         replace(a, positions=a.positions + b.positions, cash_usd=a.cash_usd + b.cash_usd,
-                collateral={"USD": 2_000.0} if k % 3 == 0 else {})
+                collateral={"USD": 2_000.0} if k % 3 == 0 else {"BTC": 0.05} if k % 3 == 1 else {})
         for k, (a, b) in enumerate(zip(btc, eth))
     )
 
