@@ -76,6 +76,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from marginlab.analysis.book import gross_notional_usd
 from marginlab.analysis.cascade import SquareRootImpact, simulate_cascade
@@ -133,8 +134,8 @@ describe_book(book).head()
 # %%
 covid = replay(book, models, path, funding=1.0)
 covid_table = covid.summary()
-covid_table[["capital_demanded_usd", "accounts_liquidated", "accounts_fully_liquidated", "shortfall_usd", "fund_drawdown_usd",
-             "adl_usd", "bad_debt_usd"]].round(0)
+format_table(covid_table[["capital_demanded_usd", "accounts_liquidated", "accounts_fully_liquidated", "shortfall_usd", "fund_drawdown_usd",
+                          "adl_usd", "bad_debt_usd"]], counts=["accounts_liquidated", "accounts_fully_liquidated"], decimals=0)
 
 # %% [markdown]
 # Reading the table: the naive 10× model and Hyperliquid demand the least capital (10% of notional)
@@ -162,7 +163,7 @@ axes[0].plot(first["step"], first["BTC_usd"], color="black", marker=".")
 axes[0].set_ylabel("BTC index (USD)")
 axes[0].set_title(f"{SCENARIO}: price path and share of accounts still open, per model")
 open_share = steps.pivot(index="model", columns="step", values="accounts_with_positions").loc[list(models)] / ACCOUNTS
-sns.heatmap(open_share, ax=axes[1], cmap="viridis", vmin=0, vmax=1, cbar_kws={"label": "share of accounts open", "format": "%.0%%"})
+sns.heatmap(open_share, ax=axes[1], cmap="viridis", vmin=0, vmax=1, cbar_kws={"label": "share of accounts open", "format": PercentFormatter(1.0)})
 axes[1].set_ylabel("")
 ticks = np.arange(0, len(first), 6)
 axes[1].set_xticks(ticks + 0.5)
@@ -339,7 +340,10 @@ for share in ADV_SHARES:
                  "depth_rounds": int(summary["depth_rounds"]), "accounts_liquidated": int(summary["accounts_liquidated"]),
                  "final_move_pct": 100 * (prices.iloc[-1] / cascade_market.index_usd("BTC") - 1), "bad_debt_usd": summary["bad_debt_usd"]})
 cascade_table = pd.DataFrame(rows)
-cascade_table.round({"adv_btc": 0, "sigma_daily": 4, "final_move_pct": 2, "bad_debt_usd": 0})
+shown = cascade_table.assign(final_move=cascade_table["final_move_pct"] / 100).drop(columns="final_move_pct")
+shown.index = [f"{share:g}" for share in shown.pop("adv_share")]
+shown.index.name = "adv_share"
+format_table(shown, percent=["sigma_daily", "final_move"], counts=["depth_rounds", "accounts_liquidated"], decimals=0)
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -347,6 +351,7 @@ for share, result in cascades.items():
     prices = result.price_path["BTC"]
     ax.plot(prices.index, prices.to_numpy(), marker="o", label=f"adv_share {share:g}")
 ax.set_xlabel("cascade round")
+ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 ax.set_ylabel("BTC price at which the round's liquidations fill (USD)")
 ax.set_title("Liquidation cascade after a -10% shock")
 ax.legend()
@@ -379,7 +384,8 @@ for pct in FUND_SIZES_PCT:
     fund_rows.append({"fund_pct_of_notional": pct, **row[["shortfall_usd", "fund_drawdown_usd", "adl_usd", "bad_debt_usd", "fees_usd", "fund_after_usd"]].to_dict()})
     fund_paths[pct] = result.steps
 fund_table = pd.DataFrame(fund_rows)
-fund_table.round(1)
+format_table(fund_table.set_index(fund_table["fund_pct_of_notional"].map(lambda pct: f"{pct:g}% of notional")).drop(columns="fund_pct_of_notional")
+             .rename_axis("fund at start"), decimals=0)
 
 # %%
 fig, ax = plt.subplots(figsize=(9, 4))
@@ -408,7 +414,7 @@ for scenario in ("btc-minus-40pct-instant", "crypto-minus-30pct-instant", "vol-d
     table = result.summary()[["capital_demanded_usd", "accounts_liquidated", "shortfall_usd", "bad_debt_usd"]]
     hypothetical_rows.append(table.assign(scenario=scenario).reset_index())
 hypothetical = pd.concat(hypothetical_rows, ignore_index=True).set_index(["scenario", "model"])
-hypothetical.round(0)
+format_table(hypothetical, counts=["accounts_liquidated"], decimals=0)
 
 # %% [markdown]
 # ## Checks
