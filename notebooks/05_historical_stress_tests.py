@@ -346,15 +346,23 @@ shown.index.name = "adv_share"
 format_table(shown, percent=["sigma_daily", "final_move"], counts=["depth_rounds", "accounts_liquidated"], decimals=0)
 
 # %%
-fig, ax = plt.subplots(figsize=(8, 4.5))
-for share, result in cascades.items():
+fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+width = 0.8 / len(cascades)
+for k, (share, result) in enumerate(cascades.items()):
     prices = result.price_path["BTC"]
-    ax.plot(prices.index, prices.to_numpy(), marker="o", label=f"adv_share {share:g}")
-ax.set_xlabel("cascade round")
-ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-ax.set_ylabel("BTC price at which the round's liquidations fill (USD)")
-ax.set_title("Liquidation cascade after a -10% shock")
-ax.legend()
+    axes[0].plot(prices.index, prices.to_numpy(), marker="o", label=f"adv_share {share:g}")
+    closes = result.events[result.events["action"].isin(["partial_liquidation", "full_liquidation"])]
+    volume = closes.groupby("round")["notional_usd"].sum()
+    axes[1].bar(volume.index + (k - (len(cascades) - 1) / 2) * width, volume.to_numpy() / 1e6, width=width, label=f"adv_share {share:g}")
+for ax in axes:
+    ax.set_xlabel("cascade round")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+axes[0].set_ylabel("BTC price at which the round's liquidations fill (USD)")
+axes[0].set_title("Liquidation cascade after a -10% shock: price by round")
+axes[0].legend()
+axes[1].set_ylabel("liquidated notional (USD million)")
+axes[1].set_title("liquidation volume by round")
+axes[1].legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 
