@@ -384,8 +384,9 @@ class BookMarginModel(Protocol):
 
     Implemented by :class:`~marginlab.margin.risk_matrix.RiskMatrixModel`,
     :class:`~marginlab.margin.fhs.FilteredHistoricalMargin`,
-    :class:`~marginlab.margin.okx_pm.OkxPortfolioMarginModel` and
-    :class:`~marginlab.margin.span.SpanModel`.
+    :class:`~marginlab.margin.okx_pm.OkxPortfolioMarginModel`,
+    :class:`~marginlab.margin.span.SpanModel` and
+    :class:`~marginlab.margin.calibrated.PerUnderlyingPortfolioMargin` (``calibrated-portfolio``).
 
     >>> from marginlab.margin.presets import get_model
     >>> isinstance(get_model("span-example"), BookMarginModel), isinstance(get_model("hyperliquid"), BookMarginModel)
