@@ -163,7 +163,7 @@ def _stress_test(args: argparse.Namespace) -> int:
         market = path.snapshot(0)
         strategies = dict.fromkeys(args.strategies, 1.0) if args.strategies else None
         # the default mix keeps only what every chosen model can margin (no options for perpetual-only venues)
-        options["strategies"] = strategies if strategies is not None else strategies_for_models(list(plain.values()), path, assets=assets)
+        options["strategies"] = strategies if strategies is not None else strategies_for_models(list(models.values()), path, assets=assets)
         if args.leverage:
             options["leverage_choices"] = tuple(args.leverage)
         book = synthetic_book(args.synthetic, market, rng=args.seed, assets=assets, **options)

@@ -110,3 +110,13 @@ def test_bad_outputs_and_options_exit_2(tmp_path, capsys):
     assert "--asof" in capsys.readouterr().err
     assert main(["stress-test", "--scenario", "covid-2020-03-12", "--model", "flat:0.1:0.05", "--synthetic", "2", "--scheduler", "nowhere"]) == 2
     assert "scheduler" in capsys.readouterr().err
+
+
+def test_historical_window_uses_fhs_point_in_time_without_look_ahead(capsys):
+    """``fhs-var``'s preset history runs to 2025; on a 2020 window the CLI rebuilds it at every step from the history before
+    the step (``model.as_of``), so no look-ahead warning is printed, and the book is built for the same model."""
+    code = main(["stress-test", "--scenario", "covid-2020-03-12", "--model", "fhs-var", "--synthetic", "12", "--quiet", "--substeps", "1"])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "look ahead" not in captured.err
+    assert "fhs-var: liquidated=" in captured.out.strip().splitlines()[-1]
