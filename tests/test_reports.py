@@ -313,21 +313,21 @@ def test_parallel_results_identical_to_one_job(notebooks, chain, tmp_path):
 def test_parallel_failure_stops_the_job(tmp_path, capsys):
     directory = tmp_path / "nbs"
     directory.mkdir()
-    _notebook(directory, "01_slow.py", *(["import time"] + ["time.sleep(0.5)"] * 40))  # 20 s unless stopped
+    _notebook(directory, "01_slow.py", *(["import time"] + ["time.sleep(0.5)"] * 120))  # a minute unless stopped
     _notebook(directory, "02_broken.py", "x = 1", "# compute the impossible\ny = x / 0")
     _notebook(directory, "03_never.py", "print('not started')")
     lines: list[str] = []
-    started = time.perf_counter()
     with pytest.raises(NotebookExecutionError) as info:
         run_reports(directory, tmp_path / "out", fast=True, timeout=120, log=lines.append, jobs=2)
     assert (info.value.notebook, info.value.cell_index, info.value.first_line) == ("02_broken.py", 1, "# compute the impossible")
     assert any(line.startswith("[2/3] 02_broken.py failed after") for line in lines)
     assert any(line.startswith("[1/3] 01_slow.py stopped after") for line in lines)  # stopped between two cells
     assert not any("03_never" in line for line in lines) and not (tmp_path / "out" / "index.html").exists()
-    assert time.perf_counter() - started < 60  # generous: 01 did not run its 20 s to the end (no timing assertion)
+    assert not (tmp_path / "out" / "01_slow.html").exists()  # a stopped notebook writes no report
     # the command line: the same one-line message and exit code 1 as one job at a time
     for jobs in ("1", "2"):
-        assert main(["--notebooks", str(directory), "--output", str(tmp_path / f"o{jobs}"), "--jobs", jobs]) == 1
+        argv = ["--notebooks", str(directory), "--output", str(tmp_path / f"o{jobs}"), "--jobs", jobs, "--only", "02", "03"]
+        assert main(argv) == 1
         error = capsys.readouterr().err
         assert error.strip().splitlines() == [
             "marginlab.reports: error: notebook 02_broken.py failed at cell 1 ('# compute the impossible'): "
