@@ -293,7 +293,7 @@ class ReplayResult:
             _, ax = plt.subplots(figsize=(7, 4.5))
         sns.scatterplot(data=table, x="capital_demanded_usd", y="shortfall_usd", size="accounts_liquidated", hue="model", ax=ax, sizes=(60, 300))
         for row in table.itertuples():
-            ax.annotate(f"{row.model}\n{int(row.accounts_liquidated):,} liquidated", (row.capital_demanded_usd, row.shortfall_usd), fontsize=8,
+            ax.annotate(f"{row.model}\n{row.accounts_liquidated:,.0f} liquidated", (row.capital_demanded_usd, row.shortfall_usd), fontsize=8,
                         xytext=(6, 6), textcoords="offset points")
         ax.set_xlabel("capital demanded before the event: total initial margin (USD)")
         ax.set_ylabel("shortfall beyond margin: total deficit (USD)")
