@@ -8,14 +8,17 @@ step in one call and liquidate by updating the arrays in place.
 Margining (:func:`book_margin`)
 -------------------------------
 * Models of the :class:`~marginlab.margin.base.BookMarginModel` protocol (risk-matrix presets
-  ``deribit-pm``, ``derive-pmrm-v2``, ...; ``fhs-var``, ``okx-pm``, ``span-example``) run on the
+  ``deribit-pm``, ``derive-pmrm-v2``, ...; ``fhs-var``, ``okx-pm``, ``span-example``,
+  ``calibrated-portfolio``) run on the
   sparse columnar :class:`~marginlab.margin.risk_matrix.Book`: one instrument table per step,
   prepared once (each distinct instrument revalued once per scenario), and one ``margin_book``
   call over all accounts, or over *pseudo-accounts* (an account with one position reduced) when
   the liquidation ladder looks for the most risk-intensive position.
+* :class:`~marginlab.margin.isolated.IsolatedMargin` and :class:`~marginlab.margin.cross.CrossMargin`
+  rule sets (venue presets, ``calibrated-isolated``, ``calibrated-cross``) are vectorised over positions.
 * :class:`~marginlab.analysis.liquidation.FlatRateModel` is computed from the arrays directly.
-* Every other model is margined account by account through ``model.margin`` (the reference
-  path, same numbers by construction).
+* Coin-margined accounts, inverse contracts, and any other model are margined account by account
+  through ``model.margin`` (the reference path, same numbers by construction).
 
 Every pseudo-account is described by the rows it holds (indices into the book's position rows)
 and their quantities, so a trial close never copies the book.
