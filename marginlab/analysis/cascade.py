@@ -33,7 +33,7 @@ the insurance fund's use.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -238,91 +238,81 @@ def simulate_cascade(
     if engine not in ("book", "per-account"):
         raise ParameterError("engine", engine, "must be 'book' or 'per-account'")
     policy = policy or LiquidationPolicy()
+    accounts = tuple(accounts)
+    books: list[BookLiquidation] = []
     if engine == "book":
-        return _cascade_on_book(tuple(accounts), model, market, impact, policy, shock, insurance_fund_usd, max_rounds, adl)
-    current = market.shifted(spot_factor=dict(shock or {}))
-    book = tuple(accounts)
-    fund = float(insurance_fund_usd)
-    assets = sorted(current.assets)
-    rows, frames, books = [], [], []
-    depth = 0
-    bad_debt = recovered = 0.0
-    for round_number in range(1, max_rounds + 1):
-        result = liquidate_book(book, model, current, policy, insurance_fund_usd=fund, time=current.as_of, adl=adl)
-        books.append(result)
-        events = result.events.assign(round=round_number)
-        flows = net_flow_units(result.events)
-        factors = impact.price_factors(flows)
-        liquidated = len(result.liquidated_accounts)
-        for asset in assets:
-            rows.append(
-                {
-                    "round": round_number,
-                    "asset": asset,
-                    "price_usd": current.index_usd(asset),
-                    "net_flow_units": flows.get(asset, 0.0),
-                    "impact_fraction": factors.get(asset, 1.0) - 1.0,
-                    "accounts_liquidated": liquidated,
-                    "fees_usd": result.fees_usd,
-                    "deficit_usd": result.deficit_usd,
-                    "bad_debt_usd": result.bad_debt_usd,
-                    "fund_balance_usd": result.fund_after_usd,
-                }
-            )
-        if len(events):
-            frames.append(events)
-        book = result.accounts_after
-        fund = result.fund_after_usd
-        bad_debt += result.bad_debt_usd
-        recovered += result.adl_recovered_usd
-        if liquidated == 0:
-            break
-        depth += 1
-        if not any(f != 1.0 for f in factors.values()):
-            break
-        current = current.shifted(spot_factor=factors)
-    events_all = pd.concat(frames, ignore_index=True) if frames else events_frame([]).assign(round=pd.Series(dtype="int64"))
-    return CascadeResult(
-        pd.DataFrame(rows), events_all, tuple(accounts), book, depth, float(insurance_fund_usd), fund, bad_debt, recovered, tuple(books)
-    )
+        from marginlab.analysis.book import BookState, StepMarket
+        from marginlab.analysis.book_replay import liquidate_book_arrays
+
+        state = BookState(accounts)
+
+        def liquidate_round(current: MarketSnapshot, fund: float) -> _Round:
+            result = liquidate_book_arrays(state, StepMarket.build(state, current), model, policy, fund, adl=adl, when=current.as_of)
+            return _Round(result["events"], len(result["liquidated"]), result["fees_usd"], result["deficit_usd"], result["bad_debt_usd"],
+                          result["adl_recovered_usd"], result["fund_after_usd"])
+
+        def accounts_after() -> Sequence[Account]:
+            return state.frozen_accounts()
+    else:
+        book = [accounts]
+
+        def liquidate_round(current: MarketSnapshot, fund: float) -> _Round:
+            result = liquidate_book(book[0], model, current, policy, insurance_fund_usd=fund, time=current.as_of, adl=adl)
+            books.append(result)
+            book[0] = result.accounts_after
+            return _Round(result.events, len(result.liquidated_accounts), result.fees_usd, result.deficit_usd, result.bad_debt_usd,
+                          result.adl_recovered_usd, result.fund_after_usd)
+
+        def accounts_after() -> Sequence[Account]:
+            return book[0]
+    return _run_rounds(liquidate_round, accounts_after, accounts, market, impact, shock, insurance_fund_usd, max_rounds, books)
 
 
-def _cascade_on_book(
-    accounts: tuple[Account, ...], model: MarginModel, market: MarketSnapshot, impact: SquareRootImpact, policy: LiquidationPolicy,
-    shock: Mapping[str, float] | None, insurance_fund_usd: float, max_rounds: int, adl: bool,
+@dataclass(frozen=True)
+class _Round:
+    """What one cascade round's liquidation did (either engine)."""
+
+    events: pd.DataFrame
+    liquidated: int
+    fees_usd: float
+    deficit_usd: float
+    bad_debt_usd: float
+    adl_recovered_usd: float
+    fund_after_usd: float
+
+
+def _run_rounds(
+    liquidate_round: Callable[[MarketSnapshot, float], _Round], accounts_after: Callable[[], Sequence[Account]], accounts: tuple[Account, ...],
+    market: MarketSnapshot, impact: SquareRootImpact, shock: Mapping[str, float] | None, insurance_fund_usd: float, max_rounds: int,
+    books: list[BookLiquidation],
 ) -> CascadeResult:
-    """:func:`simulate_cascade` on the arrays of a :class:`~marginlab.analysis.book.BookState`."""
-    from marginlab.analysis.book import BookState, StepMarket
-    from marginlab.analysis.book_replay import liquidate_book_arrays
-
+    """The rounds of :func:`simulate_cascade`: liquidate at the current prices, move them by the impact of the round's
+    net flow, until a round liquidates nobody or moves no price."""
     current = market.shifted(spot_factor=dict(shock or {}))
-    state = BookState(accounts)
     fund = float(insurance_fund_usd)
     assets = sorted(current.assets)
     rows, frames = [], []
     depth = 0
     bad_debt = recovered = 0.0
     for round_number in range(1, max_rounds + 1):
-        result = liquidate_book_arrays(state, StepMarket.build(state, current), model, policy, fund, adl=adl, when=current.as_of)
-        events = result["events"]
-        flows = net_flow_units(events)
+        result = liquidate_round(current, fund)
+        flows = net_flow_units(result.events)
         factors = impact.price_factors(flows)
-        liquidated = len(result["liquidated"])
         for asset in assets:
             rows.append({"round": round_number, "asset": asset, "price_usd": current.index_usd(asset), "net_flow_units": flows.get(asset, 0.0),
-                         "impact_fraction": factors.get(asset, 1.0) - 1.0, "accounts_liquidated": liquidated, "fees_usd": result["fees_usd"],
-                         "deficit_usd": result["deficit_usd"], "bad_debt_usd": result["bad_debt_usd"], "fund_balance_usd": result["fund_after_usd"]})
-        if len(events):
-            frames.append(events.assign(round=round_number))
-        fund = result["fund_after_usd"]
-        bad_debt += result["bad_debt_usd"]
-        recovered += result["adl_recovered_usd"]
-        if liquidated == 0:
+                         "impact_fraction": factors.get(asset, 1.0) - 1.0, "accounts_liquidated": result.liquidated, "fees_usd": result.fees_usd,
+                         "deficit_usd": result.deficit_usd, "bad_debt_usd": result.bad_debt_usd, "fund_balance_usd": result.fund_after_usd})
+        if len(result.events):
+            frames.append(result.events.assign(round=round_number))
+        fund = result.fund_after_usd
+        bad_debt += result.bad_debt_usd
+        recovered += result.adl_recovered_usd
+        if result.liquidated == 0:
             break
         depth += 1
         if not any(f != 1.0 for f in factors.values()):
             break
         current = current.shifted(spot_factor=factors)
     events_all = pd.concat(frames, ignore_index=True) if frames else events_frame([]).assign(round=pd.Series(dtype="int64"))
-    return CascadeResult(pd.DataFrame(rows), events_all, accounts, state.frozen_accounts(), depth, float(insurance_fund_usd), fund, bad_debt,
-                         recovered)
+    return CascadeResult(pd.DataFrame(rows), events_all, accounts, accounts_after(), depth, float(insurance_fund_usd), fund, bad_debt,
+                         recovered, tuple(books))
