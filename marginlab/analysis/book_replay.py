@@ -37,7 +37,6 @@ from marginlab.analysis.liquidation import (
     ADL_MIN_UNITS,
     EVENT_COLUMNS,
     LiquidationPolicy,
-    adl_score,
     events_frame,
     ordering_key,
     socialised_charges,
@@ -362,7 +361,7 @@ def write_off_arrays(
                 with np.errstate(divide="ignore"):
                     leverage = np.where(equity > 0, gross_all[accounts] / np.where(equity > 0, equity, 1.0), math.inf)
                 pnl_pct = value / (np.abs(state.quantity[rows]) * state.entry[rows])
-                score = adl_score(pnl_pct * leverage)
+                score = ordering_key(pnl_pct * leverage)
                 order = np.lexsort((rows, accounts, -score))
                 rows, value = rows[order], value[order]
                 supply = np.concatenate([[0.0], np.cumsum(np.abs(state.quantity[rows]))])

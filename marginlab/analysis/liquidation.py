@@ -858,30 +858,24 @@ def liquidate_book(
                            bad_debt, socialised, policy.liquidator_share * sum(o.fees_usd for o in outcomes if o is not None))
 
 
-#: Significant bits an ADL score keeps (about 12 decimal digits).
-ADL_SCORE_BITS = 40
-
-
-def adl_score(score: ArrayLike) -> NDArray[np.float64]:
-    """The ADL ranking score rounded to :data:`ADL_SCORE_BITS` significant bits, so that equal
-    scores computed in another order (same leverage, same entry) tie exactly and fall back to
-    book order. Exact binary rounding (``frexp``/``ldexp``): a score rounds the same alone or
-    in an array; infinite scores (an account with no positive equity) stay infinite.
-
-    >>> bool(adl_score(0.1 + 0.2) == adl_score(0.3)), adl_score([2.0, float("inf")]).tolist()
-    (True, [2.0, inf])
-    """
-    return ordering_key(score)
+#: Significant bits kept by :func:`ordering_key` (about 12 decimal digits).
+ORDERING_BITS = 40
 
 
 def ordering_key(values: ArrayLike) -> NDArray[np.float64]:
-    """``values`` rounded to :data:`ADL_SCORE_BITS` significant bits: the key amounts are ordered by
-    (ADL scores, the deficits a settlement pays largest first), so that amounts equal but for
-    the last bits of a sum taken in another order tie exactly and fall back to book order."""
+    """``values`` rounded to :data:`ORDERING_BITS` significant bits: the key amounts are ordered by
+    (ADL scores, the deficits a settlement pays largest first, margin ratios), so that amounts
+    equal but for the last bits of a sum taken in another order tie exactly and fall back to
+    book order. Exact binary rounding (``frexp``/``ldexp``): a value rounds the same alone or in
+    an array; infinities (an account with no positive equity) stay infinite.
+
+    >>> bool(ordering_key(0.1 + 0.2) == ordering_key(0.3)), ordering_key([2.0, float("inf")]).tolist()
+    (True, [2.0, inf])
+    """
     values = np.asarray(values, dtype=np.float64)
     mantissa, exponent = np.frexp(values)
     finite = np.isfinite(values)
-    rounded = np.ldexp(np.round(np.where(finite, mantissa, 0.0) * 2.0**ADL_SCORE_BITS) / 2.0**ADL_SCORE_BITS, exponent)
+    rounded = np.ldexp(np.round(np.where(finite, mantissa, 0.0) * 2.0**ORDERING_BITS) / 2.0**ORDERING_BITS, exponent)
     return np.asarray(np.where(finite, rounded, values), dtype=np.float64)
 
 
@@ -890,7 +884,7 @@ def adl_ranking(accounts: Sequence[Account], market: MarketSnapshot, symbol: str
 
     ``pnl_pct = unrealised P&L / (|quantity| x entry price)`` and the effective leverage is the
     account's gross notional / its market equity (Binance: "PnL% x effective leverage";
-    BitMEX: profit % x leverage); scores are compared at 40 significant bits (:func:`adl_score`),
+    BitMEX: profit % x leverage); scores are compared at 40 significant bits (:func:`ordering_key`),
     ties in book order. Only perpetuals and futures with an entry price and a
     positive P&L qualify.
     """
@@ -911,7 +905,7 @@ def adl_ranking(accounts: Sequence[Account], market: MarketSnapshot, symbol: str
             if pnl <= 0:
                 continue
             pnl_pct = pnl / (abs(position.quantity) * position.entry_price_usd)
-            rows.append((a, p, account.account_id, position.quantity, pnl, pnl_pct, leverage, float(adl_score(pnl_pct * leverage)), float(valuation.mark_usd[p])))
+            rows.append((a, p, account.account_id, position.quantity, pnl, pnl_pct, leverage, float(ordering_key(pnl_pct * leverage)), float(valuation.mark_usd[p])))
     frame = pd.DataFrame(
         rows, columns=["account_index", "position_index", "account_id", "quantity", "pnl_usd", "pnl_pct", "leverage", "score", "mark_usd"]
     )
