@@ -646,45 +646,47 @@ def liquidate_book_arrays(
     ratio_all[with_positions] = ratio
     action_all = np.zeros(state.n_accounts, dtype=np.int64)
     action_all[with_positions] = action
-    equity_before = np.zeros(state.n_accounts)
     touched = np.flatnonzero(action_all > 0)
     order = np.lexsort((np.arange(state.n_accounts), ordering_key(ratio_all)))
     rank = np.empty(state.n_accounts, dtype=np.int64)
     rank[order] = np.arange(state.n_accounts)
-    # the ladder's close rows, grouped by account in close order
+    # the ladder's close rows: contiguous per account (the buffer sorts by account, then close order)
     closes = buffer.frame()
     index_of = {account_id: i for i, account_id in enumerate(state.ids)}
-    closes["_account"] = np.asarray([index_of[x] for x in closes["account_id"]], dtype=np.int64) if len(closes) else np.zeros(0, dtype=np.int64)
+    close_account = np.asarray([index_of[x] for x in closes["account_id"]], dtype=np.int64) if len(closes) else np.zeros(0, dtype=np.int64)
+    bounds = np.searchsorted(close_account, np.arange(state.n_accounts + 1))
+    fee_all = closes["fee_usd"].to_numpy(dtype=np.float64)
+    close_steps = closes["step"].to_numpy()
+    close_fund = np.zeros(len(closes))
+    close_key = np.zeros(len(closes), dtype=np.int64)
     counts_after = state.alive_counts()
-    by_account: dict[int, pd.DataFrame] = {}
-    for key, group_frame in closes.groupby("_account", sort=False):
-        by_account[int(key)] = group_frame  # type: ignore[arg-type]
-    rows: list[pd.DataFrame] = []
     fund = float(fund_usd)
     fees_total = deficit_total = 0.0
     uncovered: dict[int, float] = {}
-    if len(touched):
-        warned = touched[(action_all[touched] == 1) | (action_all[touched] == 2)]
-        if len(warned):
-            equity_before[warned] = step.market_equity(state, warned)
-    for a in touched[np.argsort(rank[touched], kind="stable")].tolist():
+    notes: dict[str, list[Any]] = {k: [] for k in ("_key", "account", "action", "step", "fund", "ratio", "equity", "deficit", "transfer")}
+
+    def note(key: int, a: int, action: str, step_number: int, ratio_value: float, equity_value: float, deficit: float, paid: float) -> None:
+        for name, value in zip(notes, (key, a, action, step_number, fund, ratio_value, equity_value, deficit, paid)):
+            notes[name].append(value)
+
+    warned = touched[(action_all[touched] == 1) | (action_all[touched] == 2)]
+    equity_before = np.zeros(state.n_accounts)
+    equity_before[warned] = step.market_equity(state, warned)
+    # in ascending margin ratio: warnings, each account's closes feeding the fund, then its deficit drawing on it
+    for position, a in enumerate(touched[np.argsort(rank[touched], kind="stable")].tolist()):
+        key = position * (len(closes) + 2)
         if action_all[a] in (1, 2):
-            rows.append(events_frame([{"time": when, "account_id": state.ids[a], "step": 0, "action": str(_ACTIONS[action_all[a]]), "symbol": "",
-                                       "fund_balance_usd": fund, "margin_ratio": ratio_all[a], "equity_usd": equity_before[a],
-                                       **{c: 0.0 for c in EVENT_COLUMNS if c not in ("time", "account_id", "step", "action", "symbol",
-                                                                                      "fund_balance_usd", "margin_ratio", "equity_usd")}}]))
+            note(key, a, str(_ACTIONS[action_all[a]]), 0, float(ratio_all[a]), float(equity_before[a]), 0.0, 0.0)
             continue
-        group = by_account.get(a)
-        if group is None:
+        lo, hi = int(bounds[a]), int(bounds[a + 1])
+        if lo == hi:
             continue
-        group = group.drop(columns="_account").copy()
-        fees = group["fee_usd"].to_numpy()
+        fees = fee_all[lo:hi]
         fund_path = fund + np.cumsum(fees * (1.0 - policy.liquidator_share))
-        group["fund_balance_usd"] = fund_path
-        group["time"] = [when] * len(group)
+        close_fund[lo:hi] = fund_path
+        close_key[lo:hi] = key + 1 + np.arange(hi - lo)
         fund = float(fund_path[-1])
         fees_total += float(fees.sum())
-        rows.append(group)
         if counts_after[a] == 0:
             equity_after = state.equity_without_positions(step, a)
             if equity_after < 0:
@@ -695,9 +697,19 @@ def liquidate_book_arrays(
                 state.cash[a] += paid
                 if deficit - paid > 0:
                     uncovered[a] = deficit - paid
-                rows.append(events_frame([{**{c: 0.0 for c in EVENT_COLUMNS}, "time": when, "account_id": state.ids[a],
-                                           "step": int(group["step"].iloc[-1]), "action": "insurance_fund", "symbol": "", "deficit_usd": deficit,
-                                           "transfer_usd": paid, "fund_balance_usd": fund, "equity_usd": state.equity_without_positions(step, a)}]))
+                note(key + 1 + hi - lo, a, "insurance_fund", int(close_steps[hi - 1]), 0.0, state.equity_without_positions(step, a), deficit, paid)
+    rows: list[pd.DataFrame] = []
+    frames = [closes.assign(fund_balance_usd=close_fund, time=[when] * len(closes), _key=close_key)]
+    if notes["_key"]:
+        n = len(notes["_key"])
+        frames.append(events_frame([]).reindex(range(n)).assign(
+            time=[when] * n, account_id=np.asarray(state.ids, dtype=object)[np.asarray(notes["account"], dtype=np.int64)],
+            step=np.asarray(notes["step"], dtype=np.int64), action=notes["action"], symbol="", fund_balance_usd=notes["fund"],
+            margin_ratio=notes["ratio"], equity_usd=notes["equity"], deficit_usd=notes["deficit"], transfer_usd=notes["transfer"],
+            _key=notes["_key"]).fillna({c: 0.0 for c in EVENT_COLUMNS if c not in ("time", "account_id", "action", "symbol")}))
+    ordered = pd.concat(frames, ignore_index=True).sort_values("_key", kind="stable").drop(columns="_key").reset_index(drop=True)
+    if len(ordered):
+        rows.append(ordered)
     closed_rows = np.concatenate(ladder.closed_rows) if ladder.closed_rows else np.zeros(0, dtype=np.int64)
     closed_change = np.concatenate(ladder.closed_change) if ladder.closed_change else np.zeros(0)
     closed_account = np.concatenate(ladder.closed_account) if ladder.closed_account else np.zeros(0, dtype=np.int64)
