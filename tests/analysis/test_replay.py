@@ -235,3 +235,35 @@ def test_bad_debt_recorded_once_and_settlement_deficit_is_not_lost():
     assert row["fund_drawdown_usd"] == pytest.approx(15_000)
     assert row["fund_after_usd"] == pytest.approx(5_000)
     assert result.runs["none"].accounts_after[0].cash_usd == pytest.approx(0.0)
+
+
+def test_point_in_time_models_calibrate_the_day_before_and_rebuild_fhs_per_step(monkeypatch):
+    """The window opens 2020-03-09 00:00 UTC: the calibrated presets come from a calibration with data up to 2020-03-08;
+    ``fhs-var`` is its point-in-time constructor (history cut at the close before each step); a venue preset is as published."""
+    import marginlab.calibration.calibrate as calibration
+    from marginlab.analysis.replay import point_in_time_models
+    from marginlab.margin.presets import get_model
+    from marginlab.parameters import example_parameters
+
+    seen = []
+    monkeypatch.setattr(calibration, "calibrate", lambda assets, asof, **kwargs: seen.append((list(assets), str(asof))) or example_parameters())
+    path = scenario_path("covid-2020-03-12", ["BTC"], substeps=1)
+    models = point_in_time_models(path, ["calibrated-isolated", "calibrated-portfolio", "fhs-var", "hyperliquid"])
+    assert seen == [(["BTC"], "2020-03-08")]  # one calibration for every calibrated preset
+    assert models["hyperliquid"] == get_model("hyperliquid")
+    fhs = models["fhs-var"](path.times[3])
+    assert fhs.history.as_of < pd.Timestamp(path.times[3])
+    assert type(models["calibrated-portfolio"]).__name__ == "PerUnderlyingPortfolioMargin"
+    with pytest.raises(InputError, match="calibrated-cros"):
+        point_in_time_models(path, ["calibrated-cros"])
+
+
+def test_liquidation_volume_adds_up_to_the_closed_notional():
+    """Per step, the notional of the ladder's closes; over the steps, the summary's ``closed_notional_usd``."""
+    path = hand_path([100.0, 80.0, 60.0, 65.0])
+    book = [Account((Position(Perpetual("BTC"), 1.0, entry_price_usd=100.0),), 12.0, account_id=f"a{k}") for k in range(3)]
+    result = replay(book, {"flat": FlatRateModel(0.10, 0.05)}, path)
+    volume = result.liquidation_volume()
+    assert list(volume.index) == ["flat"] and volume.shape[1] == len(path)
+    assert volume.loc["flat"].sum() == pytest.approx(result.summary().loc["flat", "closed_notional_usd"])
+    assert volume.loc["flat"].iloc[0] == 0.0  # nothing closed at the open (equity 12 against MM 5 per account)
