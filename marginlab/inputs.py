@@ -35,6 +35,7 @@ from marginlab.exceptions import (
     EmptyPortfolioError,
     ExpiredInstrumentError,
     InputError,
+    MarginLabError,
     MissingMarketDataError,
     UnknownAssetError,
 )
@@ -151,8 +152,8 @@ def _day(value: Any, field: str) -> pd.Timestamp:
 
 
 def check_data_range(assets: Iterable[str], *, start: Any = None, end: Any = None,
-                     start_field: str = "--start", end_field: str = "--end") -> None:
-    """Check that ``start``/``end`` are dates and that each asset's daily data reaches ``end``.
+                     start_field: str = "--start", end_field: str = "--end", assets_field: str = "--assets") -> None:
+    """Check that each asset has daily data, that ``start``/``end`` are dates and that the data reaches them.
 
     An ``end`` after the last day of an asset's data would silently mean "all the data" (a rate
     file dated in the future); a ``start`` after it leaves nothing to report.
@@ -163,13 +164,14 @@ def check_data_range(assets: Iterable[str], *, start: Any = None, end: Any = Non
         Assets of the package data (:func:`marginlab.data.load_daily`).
     start, end : date-like, optional
         First reported day and last day of data used (``YYYY-MM-DD``).
-    start_field, end_field : str
+    start_field, end_field, assets_field : str
         Names of the options, for the error message.
 
     Raises
     ------
     InputError
-        A value that is not a date, ``start`` after ``end``, or a date after an asset's last day of data.
+        An asset without daily data, a value that is not a date, ``start`` after ``end``, or a date after an
+        asset's last day of data.
 
     Examples
     --------
@@ -182,12 +184,13 @@ def check_data_range(assets: Iterable[str], *, start: Any = None, end: Any = Non
     last = None if end is None else _day(end, end_field)
     if first is not None and last is not None and first > last:
         raise InputError(start_field, start, f"is after {end_field}={end}")
-    if first is None and last is None:
-        return
     from marginlab.data import load_daily
 
     for asset in dict.fromkeys(assets):
-        index = load_daily(asset).index
+        try:
+            index = load_daily(asset).index
+        except MarginLabError:
+            raise InputError(assets_field, asset, "has no daily price data (see 'marginlab data list')") from None
         if not len(index):
             continue
         final = pd.Timestamp(index[-1])

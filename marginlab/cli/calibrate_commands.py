@@ -48,12 +48,14 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
 def _calibrate(args: argparse.Namespace) -> int:
     from marginlab.calibration.calibrate import DEFAULT_STABLECOIN_COLLATERAL, calibrate
     from marginlab.calibration.methodology import Methodology
+    from marginlab.inputs import check_data_range
     from marginlab.io import check_writable
     from marginlab.parameters import PARAMETER_FILE_SUFFIXES
 
     parse_asof(args.asof)  # a bad date or output path fails in one line before any work
     target = check_writable(args.out, field="--out", suffixes=PARAMETER_FILE_SUFFIXES)
     methodology = Methodology.load(args.methodology) if args.methodology else Methodology()
+    check_data_range(methodology.pool.pooled_with, assets_field="methodology pool.pooled_with")  # before any work
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MarginLabWarning)
         parameters = calibrate(
