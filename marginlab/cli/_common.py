@@ -70,12 +70,8 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
-<<<<<<< HEAD
-from marginlab.exceptions import MarginLabError, NumericalError
+from marginlab.exceptions import MarginLabError, NetworkError, NumericalError
 from marginlab.inputs import parse_day
-=======
-from marginlab.exceptions import InputError, MarginLabError, NetworkError, NumericalError
->>>>>>> main
 
 __all__ = [
     "CommandParser",
