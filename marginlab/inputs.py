@@ -175,10 +175,10 @@ def check_data_range(assets: Iterable[str], *, start: Any = None, end: Any = Non
 
     Examples
     --------
-    >>> check_data_range(["BTC"], end="2030-01-01")
+    >>> check_data_range(["BTC"], end="2030-01-01")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    marginlab.exceptions.InputError: --end='2030-01-01': is after the last day of data of BTC (2025-09-24)
+    marginlab.exceptions.InputError: --end='2030-01-01': is after the last day of data of BTC (...)
     """
     first = None if start is None else _day(start, start_field)
     last = None if end is None else _day(end, end_field)
