@@ -56,6 +56,22 @@ def check_environment() -> None:
             raise InputError("MARGINLAB_VENUES", folder, "is not an existing folder of venue files")
 
 
+def check_numeric_options(args: argparse.Namespace) -> None:
+    """Reject a NaN or infinite number given to any option (argparse's ``type=float`` accepts ``nan`` and ``inf``).
+
+    The error names the option as typed (``--insurance-fund``) and the value.
+    """
+    import math
+
+    from marginlab.exceptions import InputError
+
+    for name, value in vars(args).items():
+        values = value if isinstance(value, list | tuple) else [value]
+        for item in values:
+            if isinstance(item, float) and not math.isfinite(item):
+                raise InputError(f"--{name.replace('_', '-')}", item, "must be a finite number")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code (0 ok, 2 bad input, 1 internal error)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
@@ -78,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `marginlab margin --help | head -1`
         _silence_stdout()
         return 0
-    return run(args.handler, args, debug=debug)
+    return run(lambda parsed: (check_numeric_options(parsed), parsed.handler(parsed))[1], args, debug=debug)
 
 
 if __name__ == "__main__":  # pragma: no cover

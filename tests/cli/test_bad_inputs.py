@@ -156,6 +156,16 @@ def test_missing_venues_folder(capsys: pytest.CaptureFixture[str], monkeypatch: 
     assert one_error_line(capsys) == f"marginlab: error: MARGINLAB_VENUES={str(missing)!r}: is not an existing folder of venue files"
 
 
+@pytest.mark.parametrize(("flag", "value"), [("--insurance-fund", "nan"), ("--leverage", "inf"), ("--funding", "nan")])
+def test_numeric_options_reject_nan_and_inf(tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str) -> None:
+    out = tmp_path / "ev.csv"
+    assert main(["stress-test", "--scenario", "btc-minus-40pct-instant", "--model", "flat:0.1:0.05", "--synthetic", "2",
+                 flag, value, "--out", str(out), "--quiet"]) == 2
+    line = one_error_line(capsys)
+    assert value in line and flag.lstrip("-").split("-")[0] in line
+    assert files(tmp_path) == []
+
+
 # ------------------------------------------------------------------------------------------ commands that write
 def _book(tmp_path: Path, position: str, collateral: str = "{}") -> Path:
     path = tmp_path / "book.yaml"
