@@ -61,6 +61,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from marginlab._validation import parse_date
 from marginlab.calibration.haircuts import industry_class, load_haircut_inputs
 from marginlab.calibration.methodology import Methodology
 from marginlab.calibration.offsets import StressOffsetMethod, estimate_offsets
@@ -87,27 +88,6 @@ DEFAULT_STABLECOIN_COLLATERAL: tuple[str, ...] = ("USDT", "USDC")
 
 class ShortHistoryWarning(MarginLabWarning):
     """An asset was calibrated on fewer returns than the methodology requires (``allow_short_history``)."""
-
-
-def parse_date(value: Any, field: str = "asof") -> pd.Timestamp:
-    """A calendar day (UTC, midnight) from a date-like value; a one-line :class:`InputError` otherwise.
-
-    >>> parse_date("2022-12-31")
-    Timestamp('2022-12-31 00:00:00')
-    >>> parse_date("31/12/2022x")
-    Traceback (most recent call last):
-    ...
-    marginlab.exceptions.InputError: asof='31/12/2022x': is not a date; use YYYY-MM-DD
-    """
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise InputError(field, value, "is not a date; use YYYY-MM-DD") from None
-    if stamp is pd.NaT or pd.isna(stamp):
-        raise InputError(field, value, "is not a date; use YYYY-MM-DD")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp.normalize()
 
 
 def published_rate(row: Mapping[str, Any]) -> float:

@@ -70,7 +70,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -83,8 +83,23 @@ from marginlab.exceptions import CalibrationError, InputError, ParameterError
 from marginlab.parameters import DEFAULT_LONG_TENOR_POWER, DEFAULT_SHORT_TENOR_POWER
 from marginlab.stats.ewma import ewma_volatility
 
-if TYPE_CHECKING:
-    from marginlab.calibration.methodology import VolShockSpec
+
+class VolShockSettings(Protocol):
+    """What :func:`vol_shock_30d` reads of a vol-shock specification
+    (:class:`~marginlab.calibration.methodology.VolShockSpec`, which builds its models from this module)."""
+
+    @property
+    def horizon_days(self) -> int: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def non_dvol_method(self) -> str: ...
+    @property
+    def realised_vol_decay(self) -> float: ...
+    @property
+    def cap_up(self) -> float: ...
+    @property
+    def cap_down(self) -> float: ...
 
 METHODS = ("fhs", "evt", "ewma-normal")
 ExtremeMoves = Literal["all", "last", "none"]
@@ -776,7 +791,7 @@ def vol_shock_30d(
     returns: pd.Series,
     implied_vol: pd.Series | None,
     reference: Mapping[str, tuple[pd.Series, pd.Series]],
-    spec: VolShockSpec,
+    spec: VolShockSettings,
 ) -> tuple[float, float, str]:
     """Relative shocks ``(up_30d, down_30d, source)`` of an asset's 30-day implied volatility.
 

@@ -300,7 +300,7 @@ class PerUnderlyingPortfolioMargin(MarginModel):
     def prepare_book(self, instruments: InstrumentTable, *, as_of: Any = None) -> _PreparedPortfolio:
         """Per-valuation-time work for :meth:`margin_book`: the instruments of each calibrated underlying as their
         own table, prepared by that underlying's risk-matrix model (each instrument revalued once, by its own
-        grid), and ``1 - haircut`` of every collateral row (:data:`~marginlab.margin.risk_matrix.STATIC`).
+        grid), and ``1 - haircut`` of every collateral row (:data:`~marginlab.book.STATIC`).
         A haircut the schedule refuses (an asset without a calibrated haircut) is kept as the error it raised, for
         :meth:`margin_book` to raise if an account holds that collateral. ``as_of`` goes to the models."""
         kind = instruments.kind
@@ -570,18 +570,14 @@ def _from_environment(name: str) -> MarginModel:
     return models_from_parameter_file(path)[name]
 
 
-def _register() -> None:
-    from marginlab.margin.presets import register
-
-    descriptions = {
-        "calibrated-isolated": ("isolated", "Calibrated IM/MM rates per asset from $MARGINLAB_PARAMETER_FILE (99% 2-day / 1-day moves)"),
-        "calibrated-cross": ("cross", "Calibrated rates, one pool with dynamic volatility-scaled haircuts from $MARGINLAB_PARAMETER_FILE"),
-        "calibrated-portfolio": ("portfolio", "Risk matrix with the calibrated scan range, vol shocks and extreme moves from $MARGINLAB_PARAMETER_FILE"),
-    }
-    from functools import partial
-
-    for name, (family, description) in descriptions.items():
-        register(name, family, description, partial(_from_environment, name))
+#: The ``calibrated-*`` presets (registered by :mod:`marginlab.margin.presets`): name -> (family, description).
+PRESET_DESCRIPTIONS: dict[str, tuple[str, str]] = {
+    "calibrated-isolated": ("isolated", "Calibrated IM/MM rates per asset from $MARGINLAB_PARAMETER_FILE (99% 2-day / 1-day moves)"),
+    "calibrated-cross": ("cross", "Calibrated rates, one pool with dynamic volatility-scaled haircuts from $MARGINLAB_PARAMETER_FILE"),
+    "calibrated-portfolio": ("portfolio", "Risk matrix with the calibrated scan range, vol shocks and extreme moves from $MARGINLAB_PARAMETER_FILE"),
+}
 
 
-_register()
+def preset_model(name: str) -> MarginModel:
+    """The ``calibrated-*`` preset ``name`` from the parameter file named by ``$MARGINLAB_PARAMETER_FILE``."""
+    return _from_environment(name)

@@ -49,6 +49,7 @@ from typing import Any
 
 from marginlab.exceptions import FileFormatError, ParameterError, UnknownAssetError
 from marginlab.fileio import read_mapping
+from marginlab.margin.scenarios import vol_shock_from_data
 
 #: Environment variable naming extra folders of venue files (``os.pathsep``-separated).
 VENUES_ENV = "MARGINLAB_VENUES"
@@ -311,12 +312,7 @@ def _cross(spec: VenueSpec, open_interest_usd: Mapping[str, float] | None = None
 
 
 def _vol_shock(raw: Any, where: str) -> Any:
-    from marginlab.margin.scenarios import VolShock
-
-    if raw is None:
-        return VolShock()
-    values = {k: (bool(v) if k == "absolute" else _float(v, f"{where}.{k}")) for k, v in raw.items()}
-    return VolShock(**values)  # type: ignore[arg-type]
+    return vol_shock_from_data(raw, where)
 
 
 def grid_from_data(raw: Mapping[str, Any], where: str) -> Any:
@@ -376,7 +372,7 @@ def _okx(spec: VenueSpec) -> Any:
 def _derive(spec: VenueSpec) -> Any:
     from marginlab.margin.derive import derive_model
 
-    return derive_model(spec.parameters or None, name=spec.name)
+    return derive_model(spec.parameters, name=spec.name)
 
 
 def _fhs(spec: VenueSpec) -> Any:
