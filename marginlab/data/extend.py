@@ -196,7 +196,7 @@ def dataset_info() -> dict[str, str]:
     return info
 
 
-def catalogue() -> pd.DataFrame:
+def catalogue(cache_dir: Path | str | None = None) -> pd.DataFrame:
     """:func:`marginlab.data.sources.catalogue`; a daily series extended in the cache shows its new end, origin ``cache``.
 
     Examples
@@ -211,7 +211,7 @@ def catalogue() -> pd.DataFrame:
     for position, row in table.iterrows():
         if row["frequency"] != "1D":
             continue
-        extended = extension_end(str(row["dataset"]), str(row["name"]))
+        extended = extension_end(str(row["dataset"]), str(row["name"]), cache_dir)
         if extended is not None and extended[0].strftime("%Y-%m-%d") > str(row["end"]):
             table.loc[position, ["end", "rows", "origin"]] = [extended[0].strftime("%Y-%m-%d"), int(row["rows"]) + extended[1], "cache"]
     return table
