@@ -29,7 +29,7 @@ import contextvars
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -213,13 +213,8 @@ def catalogue(cache_dir: Path | str | None = None) -> pd.DataFrame:
             continue
         extended = extension_end(str(row["dataset"]), str(row["name"]), cache_dir)
         if extended is not None and extended[0].strftime("%Y-%m-%d") > str(row["end"]):
-            table.loc[position, ["end", "rows", "origin"]] = [extended[0].strftime("%Y-%m-%d"), int(row["rows"]) + extended[1], "cache"]
+            table.at[position, "end"] = extended[0].strftime("%Y-%m-%d")
+            table.at[position, "rows"] = int(row["rows"]) + extended[1]
+            table.at[position, "origin"] = "cache"
     return table
 
-
-def source_label(source: str | None = None) -> str:
-    """``"auto"`` etc. made concrete for a message: what ``source`` reads."""
-    name = cast(str, source or preferred_source())
-    return {"auto": "overlay, else embedded, plus cached extensions", "snapshot": "overlay, else embedded",
-            "embedded": "embedded only", "overlay": "MARGINLAB_DATA_DIR files", "cache": "snapshot plus cached extensions",
-            "download": "downloads"}[name]
