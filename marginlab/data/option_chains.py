@@ -14,7 +14,7 @@ Examples
 >>> len(chain), chain["expiry"].nunique()
 (310, 7)
 >>> round(float(chain["index_usd"].median()))
-9348
+9349
 """
 
 from __future__ import annotations
