@@ -267,7 +267,7 @@ def _implied_vol_notes(names: Sequence[str], implied: Mapping[str, pd.Series], d
             last = parse_date(_utc_index(series.dropna()).index[-1]).date()
             notes[asset].append(f"the implied-vol index ends {last}, before asof {day.date()}: the vol shock uses its "
                                 f"history to {last} (fallback)")
-    if not any(a in implied for a in DVOL_ASSETS):
+    if from_data and not any(a in implied for a in DVOL_ASSETS):
         for asset in names:
             if asset not in DVOL_ASSETS:
                 notes[asset].append("no reference implied-vol index (BTC/ETH DVOL): the vol shock is the unscaled "
