@@ -50,7 +50,7 @@ from marginlab.market import MarketSnapshot
 from marginlab.text_table import TABLE_WIDTH, text_table
 
 if TYPE_CHECKING:
-    from marginlab.margin.risk_matrix import Book, InstrumentTable
+    from marginlab.book import Book, InstrumentTable
 
 #: Positions printed by :meth:`MarginResult.summary` (the table itself keeps every row).
 SUMMARY_POSITION_ROWS = 50
