@@ -83,6 +83,11 @@ def _check_range(name: str, value: Any, low: float, high: float, *, low_open: bo
         raise ParameterError(name, value, f"must lie in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}")
 
 
+def _check_assets(name: str, values: Any) -> None:
+    if isinstance(values, str) or not isinstance(values, tuple | list) or not all(isinstance(v, str) and v.strip() for v in values):
+        raise ParameterError(name, values, "must be a list of asset codes such as [BTC, ETH]")
+
+
 def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
         raise ParameterError(name, value, f"must be an integer >= {low}" + (f" and <= {high}" if high is not None else ""))
@@ -132,6 +137,9 @@ class VolatilitySpec:
             _check_range("volatility.ewma_decay_after_fall", self.ewma_decay_after_fall, 0.0, 1.0, low_open=True, high_open=True)
         _check_choice("volatility.distribution", self.distribution, Distribution)
         _check_choice("volatility.criterion", self.criterion, SelectionCriterion)
+        for pair in self.candidates:
+            if isinstance(pair, str) or not isinstance(pair, tuple | list) or len(pair) != 2:
+                raise ParameterError("volatility.candidates", pair, "each candidate is a pair [model, distribution]")
         for model, dist in self.candidates:
             _check_choice("volatility.candidates.model", model, Literal["garch", "gjr", "egarch"])
             _check_choice("volatility.candidates.distribution", dist, Distribution)
@@ -180,6 +188,7 @@ class ResidualPoolSpec:
             raise ParameterError("pool.min_shocks", self.min_shocks, f"must not exceed pool.length_days={self.length_days}")
         _check_choice("pool.quantile_method", self.quantile_method, QuantileMethod)
         _check_range("pool.evt_threshold_quantile", self.evt_threshold_quantile, 0.5, 0.99)
+        _check_assets("pool.pooled_with", self.pooled_with)
 
 
 @dataclass(frozen=True)
@@ -316,6 +325,7 @@ class VolShockSpec:
         _check_int("vol_shock.horizon_days", self.horizon_days, 1, 10)
         _check_range("vol_shock.confidence", self.confidence, 0.9, 1.0, high_open=True)
         _check_choice("vol_shock.non_dvol_method", self.non_dvol_method, NonDvolVolShock)
+        _check_assets("vol_shock.dvol_reference", self.dvol_reference)
         _check_range("vol_shock.realised_vol_decay", self.realised_vol_decay, 0.0, 1.0, low_open=True, high_open=True)
         _check_range("vol_shock.cap_up", self.cap_up, 0.0, 10.0, low_open=True)
         _check_range("vol_shock.cap_down", self.cap_down, 0.0, 1.0, low_open=True, high_open=True)
