@@ -42,7 +42,8 @@ too; a floor applied after the smoothing would pass it straight through), then t
   requirement, and a rise of the requirement is first absorbed by the buffer (the margin does not move until the
   requirement exceeds it); the buffer is rebuilt as the requirement falls.
 
-Then the fixed ``floor`` / ``cap`` of the model apply. The result's frame flags which tool was binding each day.
+Then the fixed ``floor`` / ``cap`` of the model apply (the cap also bounds the base rate before the tools, so a smoothing
+never carries an uncapped spike). The result's frame flags which tool was binding each day.
 
 **Volatility scan ranges** (:func:`vol_scan_ranges`): quantiles of the h-day log changes of DVOL (30-day implied vol):
 ``vol_up_range = exp(q_alpha) - 1``, ``vol_down_range = 1 - exp(q_{1-alpha})`` at 30 days to expiry, extended to other
@@ -299,6 +300,11 @@ class StressRangeModel:
     extreme_window_days : int or None
         Look-back (days) of the stressed volatility and of the historical-move floor of the extreme moves (``None`` =
         the whole history: an early, very different regime -- BTC 2011-2013 -- then sets them forever).
+    apc_at_least_base : bool
+        After the anti-procyclicality tools, never below the plain rate (``base_down`` / ``base_up``): the tools may
+        only add margin to the rate at ``confidence`` (EMIR art. 28 tools come on top of the art. 24 confidence
+        level), so a smoothing phases in the *release* after a spike but never delays the cover of a new one
+        (flag ``base_binding``). Used for the maintenance and initial rates of a methodology.
     progress : bool
         Show progress bars.
     """
@@ -326,6 +332,7 @@ class StressRangeModel:
     pool_window_days: int | None = None
     extreme_moves: ExtremeMoves = "all"
     extreme_window_days: int | None = None
+    apc_at_least_base: bool = False
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -570,6 +577,8 @@ class StressRangeModel:
         out: dict[str, np.ndarray] = {}  # the result's columns, made a DataFrame once at the end
         out["base_down"], out["base_up"] = base_down, base_up
         down, up = base_down.copy(), base_up.copy()
+        if self.cap is not None:  # before the tools too: a smoothing must not carry an uncapped spike for months
+            down, up = np.minimum(down, self.cap), np.minimum(up, self.cap)
         tools = self.anti_procyclicality or AntiProcyclicality()
         flags: dict[str, np.ndarray] = {}
         if tools.lookback_floor_years is not None:
@@ -622,6 +631,10 @@ class StressRangeModel:
             down, binding_down = _apply_buffer(down, tools.buffer)
             up, binding_up = _apply_buffer(up, tools.buffer)
             flags["buffer_binding"] = binding_down | binding_up
+        if self.apc_at_least_base and self.anti_procyclicality is not None:
+            plain_down, plain_up = (base_down, base_up) if self.cap is None else (np.minimum(base_down, self.cap), np.minimum(base_up, self.cap))
+            flags["base_binding"] = (plain_down > down + 1e-12) | (plain_up > up + 1e-12)
+            down, up = np.maximum(down, plain_down), np.maximum(up, plain_up)
         if self.floor is not None:
             flags["floor_binding"] = (down < self.floor) | (up < self.floor)
             down, up = np.maximum(down, self.floor), np.maximum(up, self.floor)
