@@ -47,7 +47,7 @@ import pandas as pd
 from marginlab.analysis.backtest import christoffersen_test, kupiec_test, traffic_light_windows
 from marginlab.analysis.procyclicality import procyclicality_metrics
 from marginlab.calibration.methodology import Methodology
-from marginlab.calibration.published import published_rates, requirement_of
+from marginlab.calibration.published import REQUIREMENT_PREFIX, published_rates, requirement_of
 from marginlab.exceptions import DataError, InputError
 from marginlab.progress import tqdm
 
@@ -123,7 +123,9 @@ class MethodologyBacktest:
         shares of the 250-observation traffic-light windows), ``expected_rate``, ``christoffersen_cc_p``
         (conditional coverage), ``max_increase_1d/5d/30d``, ``first_date``, ``last_date``, ``anti_procyclicality``.
     exceptions : pandas.DataFrame
-        The tested (non-overlapping) dates: ``date, asset, horizon_days, side, rate, loss, exception``.
+        The tested (non-overlapping) dates: ``date, asset, horizon_days, side, rate, es, loss, exception`` (``es``: the
+        expected shortfall that goes with the rate on that side, the rate times the side's ES-to-rate ratio of the
+        FHS pool; NaN for methods without one).
     sides : tuple of str
     """
 
@@ -313,18 +315,22 @@ def backtest_methodology(
                     published = published_rates(methodology, returns, anti_procyclicality=anti_procyclicality)
                     published = published[~published["in_sample"].to_numpy(dtype=bool)]
                 series = published[requirement]
+                prefix = REQUIREMENT_PREFIX[requirement]
+                es_ratio = {"long": published[f"{prefix}_es_ratio_down"], "short": published[f"{prefix}_es_ratio_up"]}
                 apc = anti_procyclicality is not False and methodology.anti_procyclicality_tool() is not None
             else:  # not a published rate: the two-sided rate of this horizon and confidence, as the file would set it
                 model = methodology.stress_range_model(h, confidence, anti_procyclicality=anti_procyclicality, extreme_moves="none")
                 frame = model.fit(returns).frame
                 frame = frame[~frame["in_sample"].astype(bool)]
                 series = frame[["scan_down", "scan_up"]].max(axis=1).clip(upper=1.0)
+                es_ratio = {"long": frame["es_down"] / frame["base_down"], "short": frame["es_up"] / frame["base_up"]}
                 requirement, apc = "rate", model.anti_procyclicality is not None
             # row d holds the rate set with data up to the previous close: re-date it to that close D
             # (on int64 UTC nanoseconds: the object arrays of tz-aware timestamps search a hundred times slower)
             position = np.searchsorted(_nanoseconds(returns.index), _nanoseconds(series.index), side="left") - 1
             valid = position >= 0
             dated = pd.Series(series.to_numpy()[valid], index=returns.index[position[valid]])
+            ratios = {side: pd.Series(r.to_numpy()[valid], index=dated.index) for side, r in es_ratio.items()}
             if first is not None:
                 dated = dated[dated.index >= first]
             if dated.empty:
@@ -333,12 +339,13 @@ def backtest_methodology(
                 loss = realised_losses(close, h, side).reindex(dated.index)
                 tested = pd.DataFrame({"rate": dated, "loss": loss}).dropna().iloc[::h]
                 hits = (tested["loss"] > tested["rate"]).to_numpy()
+                es = tested["rate"].to_numpy() * ratios[side].reindex(tested.index).to_numpy()
                 rate_frames.append(pd.DataFrame({"date": dated.index, "asset": asset, "horizon_days": h,
                                                  "confidence": float(confidence), "requirement": requirement, "side": side,
                                                  "rate": dated.to_numpy()}))
                 exception_frames.append(pd.DataFrame({"date": tested.index, "asset": asset, "horizon_days": h, "side": side,
-                                                      "rate": tested["rate"].to_numpy(), "loss": tested["loss"].to_numpy(),
-                                                      "exception": hits}))
+                                                      "rate": tested["rate"].to_numpy(), "es": es,
+                                                      "loss": tested["loss"].to_numpy(), "exception": hits}))
                 rows.append(_row(asset, h, side, requirement, float(confidence), dated, hits, apc))
     return MethodologyBacktest(
         methodology=methodology,

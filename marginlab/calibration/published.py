@@ -88,7 +88,8 @@ def published_rates(
     pandas.DataFrame
         Indexed by date (the dates all three models cover), columns ``maintenance_rate, initial_rate,
         price_scan_range``, their sides ``maintenance_down/up, initial_down/up, scan_down/up``, the plain (before the
-        tool) sides ``maintenance_base_down/up``..., and the scan model's ``extreme_*`` and ``historical_worst_*`` columns, ``maintenance_vol_1d`` and ``in_sample`` (a rate of the warm-up window, never published
+        tool) sides ``maintenance_base_down/up``..., the ratio of each side's expected shortfall to its plain rate
+        ``maintenance_es_ratio_down/up``... (the ES that goes with a published rate on a side is the rate times it), and the scan model's ``extreme_*`` and ``historical_worst_*`` columns, ``maintenance_vol_1d`` and ``in_sample`` (a rate of the warm-up window, never published
         by a backtest).
     """
     fits: dict[tuple[int, float, bool], StressRangeResult] = {}
@@ -113,6 +114,8 @@ def published_rates(
         out[f"{prefix}_up"] = frame["scan_up"]
         out[f"{prefix}_base_down"] = frame["base_down"]
         out[f"{prefix}_base_up"] = frame["base_up"]
+        out[f"{prefix}_es_ratio_down"] = frame["es_down"] / frame["base_down"]
+        out[f"{prefix}_es_ratio_up"] = frame["es_up"] / frame["base_up"]
     maintenance = np.minimum(np.maximum(out["maintenance_down"], out["maintenance_up"]), 1.0)
     initial = np.minimum(np.maximum(np.maximum(out["initial_down"], out["initial_up"]), maintenance), 1.0)
     out.insert(0, "maintenance_rate", maintenance)

@@ -88,6 +88,8 @@ if TYPE_CHECKING:
     from marginlab.calibration.methodology import VolShockSpec
 
 METHODS = ("fhs", "evt", "ewma-normal")
+#: Quantiles averaged for the expected shortfall of the FHS pool (midpoint rule over the tail).
+_ES_POINTS = 8
 ExtremeMoves = Literal["all", "last", "none"]
 
 
@@ -160,6 +162,8 @@ class StressRangeResult:
     frame : pandas.DataFrame
         Indexed by the date ``d`` the range applies to (data up to ``d-1``). Columns: ``scan_down``, ``scan_up``,
         ``scan_range`` (fractions of price), ``base_down``, ``base_up`` (before anti-procyclicality, floor and cap),
+        ``es_down``, ``es_up`` (expected shortfall of the plain FHS rate beyond ``base_down`` / ``base_up``: the mean of
+        8 pool quantiles at the tail's midpoints; NaN for the other methods),
         ``extreme_down``, ``extreme_up``, ``extreme_move`` (and their parts ``extreme_down_evt``/``extreme_up_evt``, the GPD
         quantile on the chosen vol, and ``historical_worst_down``/``historical_worst_up``), ``vol_forecast`` (h-day vol, fractional), ``vol_1d``,
         ``stressed_vol``, ``quantile_down``, ``quantile_up`` (standardised h-day shocks), ``realised_move`` (h-day move
@@ -483,8 +487,16 @@ class StressRangeModel:
         else:
             fit_positions = set()
         contiguous = self.residual_pool == "all" and self.method == "fhs"
+        es_q_down = np.full(n, np.nan)
+        es_q_up = np.full(n, np.nan)
         if contiguous:  # vectorised: one sliding-window quantile over the sorted pool (pandas skiplist)
-            q_down[:], q_up[:] = (values_at[available - 1] for values_at in _window_quantiles(values, row_start, (p, alpha)))
+            levels = [p * (k + 0.5) / _ES_POINTS for k in range(_ES_POINTS)]
+            windows = _window_quantiles(values, row_start, (p, alpha, *levels, *(1.0 - x for x in levels)))
+            q_down[:], q_up[:] = windows[0][available - 1], windows[1][available - 1]
+            # expected shortfall of the pool: the mean of the quantiles at the midpoints of the tail (midpoint rule of
+            # ES = (1/p) int_0^p q(u) du)
+            es_q_down[:] = np.mean([w[available - 1] for w in windows[2 : 2 + _ES_POINTS]], axis=0)
+            es_q_up[:] = np.mean([w[available - 1] for w in windows[2 + _ES_POINTS :]], axis=0)
         switched = np.zeros(n, dtype=bool)  # out-of-sample pool: the seed is dropped from these dates on
         if self.residual_pool == "out-of-sample":
             switched = (available > 0) & (out_of_sample_count[np.maximum(available - 1, 0)] >= switch_count)
@@ -549,6 +561,8 @@ class StressRangeModel:
             vol_h = frame["vol_h"].to_numpy()
         base_down = -np.expm1(drift + vol_h * q_down)
         base_up = np.expm1(drift + vol_h * q_up)
+        es_down = -np.expm1(drift + vol_h * es_q_down)
+        es_up = np.expm1(drift + vol_h * es_q_up)
         lookback = self.extreme_window_days
         if lookback is None:
             stressed_vol = np.maximum.accumulate(frame["vol_h"].to_numpy())
@@ -576,6 +590,7 @@ class StressRangeModel:
         extreme_up = np.maximum(model_up, history_up)
         out: dict[str, np.ndarray] = {}  # the result's columns, made a DataFrame once at the end
         out["base_down"], out["base_up"] = base_down, base_up
+        out["es_down"], out["es_up"] = es_down, es_up
         down, up = base_down.copy(), base_up.copy()
         if self.cap is not None:  # before the tools too: a smoothing must not carry an uncapped spike for months
             down, up = np.minimum(down, self.cap), np.minimum(up, self.cap)
