@@ -425,7 +425,7 @@ class CollateralRegistry:
         else:
             base = self.value_ratio(ctype.underlying, market_ratios, losses, horizon_days, asof, rate_shocks)
         if ctype.kind == "yield_bearing":
-            return base * (1.0 + ctype.apy) ** (float(horizon_days) / 365.0) * jump
+            return base * (1.0 + ctype.apy) ** (np.asarray(horizon_days, dtype=float) / 365.0) * jump
         if ctype.kind == "principal_token":
             if asof is None:
                 raise InputError("asof", None, f"{name} is a principal token: its value needs a valuation date")
