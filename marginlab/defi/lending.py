@@ -357,51 +357,57 @@ class LendingRiskModel:
         return HealthFactorRules(self.close_factor, 1.0, self.full_close_threshold, bonus, self.small_position_usd, self.min_leftover_usd)
 
     def run(self, market: LendingMarket, paths: PricePaths) -> LendingRiskResult:
-        """Simulate the market's liquidations on every path (vectorised over paths x accounts)."""
-        accounts = market.accounts
+        """Simulate the market's liquidations on every path (vectorised over paths x accounts).
+
+        Accounts are grouped by collateral asset (contiguous slices); a step liquidates only on the paths where some
+        account of the group has a health factor below 1.
+        """
+        accounts = market.accounts.select(np.argsort(market.accounts.collateral_asset, kind="stable"))
         n, a = paths.n_paths, len(accounts)
         prices = paths.prices_usd
         coll_idx = np.array([paths.index(s) for s in accounts.collateral_asset], dtype=int)
         debt_idx = np.array([paths.index(s) for s in accounts.debt_asset], dtype=int)
-        lt = np.array([market.reserves[s].liquidation_threshold for s in accounts.collateral_asset])
         coll = np.broadcast_to(accounts.collateral_units, (n, a)).copy()
         debt = np.broadcast_to(accounts.debt_units, (n, a)).copy()
         deficit = np.zeros((n, a))
         liquidated = np.zeros((n, a))
-        groups = {asset: np.flatnonzero(accounts.collateral_asset == asset) for asset in np.unique(accounts.collateral_asset)}
-        for step in range(1, prices.shape[1]):
-            pc = prices[:, step, :][:, coll_idx]
-            pd_ = prices[:, step, :][:, debt_idx]
-            coll_usd, debt_usd = coll * pc, debt * pd_
-            with np.errstate(divide="ignore", invalid="ignore"):
-                health = np.where(debt_usd > 0, coll_usd * lt / np.where(debt_usd > 0, debt_usd, 1.0), np.inf)
-            if not np.any(health < 1.0):
-                continue
-            for asset, members in groups.items():
-                hf = health[:, members]
-                if not np.any(hf < 1.0):
+        assets, first = np.unique(accounts.collateral_asset, return_index=True)
+        edges = list(first) + [a]
+        groups = [(str(asset), slice(int(edges[i]), int(edges[i + 1]))) for i, asset in enumerate(assets)]
+        for asset, sl in groups:
+            reserve = market.reserves[asset]
+            rules = self.rules(reserve.liquidation_bonus)
+            lt = reserve.liquidation_threshold
+            column = paths.index(asset)
+            dcols = debt_idx[sl]
+            limit = market.liquidity[asset].size_at_slippage(reserve.liquidation_bonus / (1.0 + reserve.liquidation_bonus))
+            floor = 1e-12 * np.maximum(accounts.collateral_units[sl], 1.0)
+            for step in range(1, prices.shape[1]):
+                pc = prices[:, step, column][:, None]
+                pdebt = prices[:, step, :][:, dcols]
+                debt_usd = debt[:, sl] * pdebt
+                coll_usd = coll[:, sl] * pc
+                under = (coll_usd * lt < debt_usd).any(axis=1)
+                if not under.any():
                     continue
-                reserve = market.reserves[str(asset)]
-                repaid, seized, _ = self.rules(reserve.liquidation_bonus).liquidate_arrays(hf, debt_usd[:, members], coll_usd[:, members])
+                rows = np.flatnonzero(under)
+                c_usd, d_usd = coll_usd[rows], debt_usd[rows]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    hf = np.where(d_usd > 0, c_usd * lt / np.where(d_usd > 0, d_usd, 1.0), np.inf)
+                repaid, seized, _ = rules.liquidate_arrays(hf, d_usd, c_usd)
                 if self.liquidator_profit_check:
                     total = seized.sum(axis=1)
-                    curve = market.liquidity[str(asset)]
-                    limit = curve.size_at_slippage(reserve.liquidation_bonus / (1.0 + reserve.liquidation_bonus))
                     share = np.where(total > limit, limit / np.where(total > 0, total, 1.0), 1.0)[:, None]
                     repaid, seized = repaid * share, seized * share
-                liquidated[:, members] += seized
-                coll[:, members] -= seized / pc[:, members]
-                debt[:, members] -= repaid / pd_[:, members]
-                coll[:, members] = np.maximum(coll[:, members], 0.0)
-                debt[:, members] = np.maximum(debt[:, members], 0.0)
-                empty = (coll[:, members] <= 1e-12 * np.maximum(accounts.collateral_units[members], 1.0)) & (debt[:, members] > 0)
+                liquidated[rows, sl] += seized
+                new_coll = np.maximum(coll[rows, sl] - seized / pc[rows], 0.0)
+                new_debt = np.maximum(debt[rows, sl] - repaid / pdebt[rows], 0.0)
+                empty = (new_coll <= floor) & (new_debt > 0)
                 if np.any(empty):  # Aave v3.3: the debt of a position with no collateral left is burnt as a deficit
-                    sub = deficit[:, members]
-                    sub[empty] += (debt[:, members] * pd_[:, members])[empty]
-                    deficit[:, members] = sub
-                    d = debt[:, members]
-                    d[empty] = 0.0
-                    debt[:, members] = d
+                    deficit[rows, sl] += np.where(empty, new_debt * pdebt[rows], 0.0)
+                    new_debt = np.where(empty, 0.0, new_debt)
+                coll[rows, sl] = new_coll
+                debt[rows, sl] = new_debt
         final = prices[:, -1, :]
         insolvent = np.maximum(debt * final[:, debt_idx] - coll * final[:, coll_idx], 0.0)
         bad = (insolvent + deficit).sum(axis=1)
@@ -526,7 +532,7 @@ def synthetic_accounts(
     prices_usd: Mapping[str, float],
     *,
     borrow_usage_mean: float = 0.6,
-    borrow_usage_concentration: float = 6.0,
+    borrow_usage_concentration: float = 3.0,
     size_sigma: float = 1.5,
     rng: np.random.Generator | int | None = None,
 ) -> AccountBook:
