@@ -414,18 +414,18 @@ class LendingRiskModel:
         seized_total = liquidated.sum(axis=1)
         pairs = pd.Series([f"{c}/{d}" for c, d in zip(accounts.collateral_asset, accounts.debt_asset)])
         start = prices[:, 0, :]
-        rows = []
+        table_rows: list[dict[str, Any]] = []
         for pair, group in pairs.groupby(pairs).groups.items():
             idx = np.asarray(group, dtype=int)
             pair_bad = (insolvent + deficit)[:, idx].sum(axis=1)
-            rows.append({
+            table_rows.append({
                 "pair": pair, "accounts": idx.size,
                 "supplied_usd": float((accounts.collateral_units[idx] * start[0, coll_idx[idx]]).sum()),
                 "borrowed_usd": float((accounts.debt_units[idx] * start[0, debt_idx[idx]]).sum()),
                 "mean_bad_debt_usd": float(pair_bad.mean()), "var95_usd": float(np.quantile(pair_bad, 0.95)),
                 "mean_liquidated_usd": float(liquidated[:, idx].sum(axis=1).mean()),
             })
-        by_pair = pd.DataFrame(rows).set_index("pair") if rows else pd.DataFrame()
+        by_pair = pd.DataFrame(table_rows).set_index("pair") if table_rows else pd.DataFrame()
         total_debt = float((accounts.debt_units * start[0, debt_idx]).sum()) if a else 0.0
         return LendingRiskResult(bad, seized_total, float(np.quantile(bad, 0.95)), float(np.quantile(bad, 0.99)),
                                  float(np.quantile(seized_total, 0.95)), by_pair, total_debt)
