@@ -150,6 +150,19 @@ class Recommendation:
     market: LendingRiskResult
     paths: PricePaths = field(repr=False)
     accounts: AccountBook = field(repr=False)
+    base_books: Mapping[str, AccountBook] = field(default_factory=dict, repr=False)
+
+    def accounts_for(self, reserves: Mapping[str, ReserveParameters]) -> AccountBook:
+        """The market's borrowers under ``reserves``: each borrows its usage of the collateral's LTV."""
+        books = [self.base_books[p.name].scale_debt(reserves[p.collateral].ltv) for p in self.spec.pairs]
+        return AccountBook(*(np.concatenate([getattr(b, n) for b in books]) for n in ("collateral_asset", "debt_asset", "collateral_units", "debt_units")))
+
+    def backtest(self, events: Any = None) -> pd.DataFrame:
+        """Bad debt of the current and the recommended parameters through the historical events, with and without depegs."""
+        from marginlab.defi.backtest import backtest
+
+        sets = {"current": self.spec.reserves, "recommended": self.reserves}
+        return backtest(self.spec, sets, {label: self.accounts_for(r) for label, r in sets.items()}, events)
 
     @property
     def target_met(self) -> bool:
@@ -289,7 +302,7 @@ class LendingRecommender:
         books_at = [books[p.name].scale_debt(reserves[p.collateral].ltv) for p in spec.pairs]
         accounts = AccountBook(*(np.concatenate([getattr(b, n) for b in books_at]) for n in ("collateral_asset", "debt_asset", "collateral_units", "debt_units")))
         market = LendingMarket(reserves, spec.liquidity, accounts)
-        return Recommendation(spec, tuple(results), reserves, self.model.run(market, paths), paths, accounts)
+        return Recommendation(spec, tuple(results), reserves, self.model.run(market, paths), paths, accounts, books)
 
     def _pair(self, spec: MarketSpec, pair: PairSpec, book: AccountBook, paths: PricePaths, share: float) -> PairRecommendation:
         current = spec.reserves[pair.collateral]
