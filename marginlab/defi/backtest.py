@@ -55,9 +55,9 @@ def _series(reference: pd.Timestamp, start: str, end: str) -> dict[str, tuple[pd
     usde = usde[usde["symbol"] == "USDEUSDT"].set_index("timestamp")
     window = usde.loc[(usde.index >= reference) & (usde.index <= pd.Timestamp(end, tz="UTC"))]
     out["USDe"] = (window["low"], window["close"])  # against its peg (USDT)
-    lst = data.load_series("lst", before, end, symbols=["STETH"], field="close_in_eth")["STETH"]
-    window = lst.loc[lst.index >= reference]
-    out["stETH/ETH"] = (window, window)  # closes only (rebasing: the peg is 1)
+    steth: pd.Series = data.load_series("lst", before, end, symbols=["STETH"], field="close_in_eth")["STETH"]
+    ratio = steth.loc[steth.index >= reference]
+    out["stETH/ETH"] = (ratio, ratio)  # closes only (rebasing: the peg is 1)
     return out
 
 
