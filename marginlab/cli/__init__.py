@@ -25,6 +25,7 @@ COMMAND_MODULES += ("marginlab.cli.margin_commands",)  # margin / models / greek
 COMMAND_MODULES += ("marginlab.cli.calibrate_commands",)  # calibrate (parameter file)
 COMMAND_MODULES += ("marginlab.cli.stress_commands",)  # stress-test (replay, liquidations)
 COMMAND_MODULES += ("marginlab.cli.backtest_commands",)  # backtest (methodology)
+COMMAND_MODULES += ("marginlab.cli.lending_commands",)  # lending recommend (DeFi)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -72,6 +72,7 @@ import pandas as pd
 
 from marginlab.exceptions import MarginLabError, NetworkError, NumericalError
 from marginlab.inputs import parse_day
+from marginlab.text_table import text_table
 
 __all__ = [
     "CommandParser",
@@ -235,7 +236,7 @@ def emit_table(
     float_format: Callable[[float], str] | None = None,
     stream: Any = None,
 ) -> None:
-    """Print ``frame`` per ``args.json`` / ``args.csv``, else readable (``text`` or ``frame.to_string``).
+    """Print ``frame`` per ``args.json`` / ``args.csv``, else readable (``text`` or :func:`~marginlab.text_table.text_table`, 120 columns at most).
 
     ``finite`` names columns that must hold finite numbers (totals); a NaN or inf there raises
     :class:`NumericalError` in every format, except on the rows flagged by ``skip_rows`` (e.g.
@@ -252,7 +253,7 @@ def emit_table(
         if callable(text):
             text = text()
         if text is None:
-            text = frame.to_string(index=False, float_format=float_format or _readable_float)
+            text = text_table(frame, float_format=float_format or _readable_float)  # fits 120 columns
         print(text, file=out)
 
 

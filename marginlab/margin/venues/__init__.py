@@ -38,6 +38,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import functools
 import math
@@ -49,6 +50,7 @@ from typing import Any
 
 from marginlab.exceptions import FileFormatError, ParameterError, UnknownAssetError
 from marginlab.fileio import read_mapping
+from marginlab.margin.scenarios import vol_shock_from_data
 
 #: Environment variable naming extra folders of venue files (``os.pathsep``-separated).
 VENUES_ENV = "MARGINLAB_VENUES"
@@ -224,8 +226,6 @@ def _mapping(raw: Any, where: str) -> Mapping[str, Any]:
 
 def _construct(kind: Any, values: Mapping[str, Any], where: str) -> Any:
     """``kind(**values)``, a misspelt parameter being a FileFormatError naming it (not a TypeError)."""
-    import dataclasses
-
     known = [f.name for f in dataclasses.fields(kind) if f.init]
     for key in values:
         if key not in known:
@@ -336,12 +336,7 @@ def _cross(spec: VenueSpec, open_interest_usd: Mapping[str, float] | None = None
 
 
 def _vol_shock(raw: Any, where: str) -> Any:
-    from marginlab.margin.scenarios import VolShock
-
-    if raw is None:
-        return VolShock()
-    values = {k: (bool(v) if k == "absolute" else _float(v, f"{where}.{k}")) for k, v in _mapping(raw, where).items()}
-    return _construct(VolShock, values, where)
+    return vol_shock_from_data(raw, where)
 
 
 def grid_from_data(raw: Mapping[str, Any], where: str) -> Any:
@@ -401,7 +396,7 @@ def _okx(spec: VenueSpec) -> Any:
 def _derive(spec: VenueSpec) -> Any:
     from marginlab.margin.derive import derive_model
 
-    return derive_model(spec.parameters or None, name=spec.name)
+    return derive_model(spec.parameters, name=spec.name)
 
 
 def _fhs(spec: VenueSpec) -> Any:
