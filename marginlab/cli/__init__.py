@@ -95,7 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `marginlab margin --help | head -1`
         _silence_stdout()
         return 0
-    return run(lambda parsed: (check_numeric_options(parsed), parsed.handler(parsed))[1], args, debug=debug)
+    def checked(parsed: argparse.Namespace) -> int | None:
+        check_numeric_options(parsed)
+        return parsed.handler(parsed)  # type: ignore[no-any-return]
+
+    return run(checked, args, debug=debug)
 
 
 if __name__ == "__main__":  # pragma: no cover
