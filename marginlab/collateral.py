@@ -40,6 +40,34 @@ from marginlab.exceptions import InputError, MissingMarketDataError, ParameterEr
 from marginlab.market import MarketSnapshot
 from marginlab.valuation import USD_CODES
 
+#: Collateral assets that hold a dollar peg: they do not move with a portfolio model's spot scenarios (their risk
+#: is a depeg, :mod:`marginlab.calibration.depeg`). Every other coin held as collateral moves with its own price.
+STABLE_COLLATERAL: frozenset[str] = frozenset({
+    "USD", "USDT", "USDC", "DAI", "BUSD", "TUSD", "USDP", "GUSD", "HUSD", "LUSD", "FRAX", "FEI", "MIM", "SUSD", "USDN",
+    "USTC", "UST", "FDUSD", "PYUSD", "USDe", "USDE", "USDS", "USD1", "USDtb", "RLUSD", "BFUSD", "USDf",
+})
+
+
+def moves_with_market(asset: str) -> bool:
+    """Whether collateral ``asset`` moves with a portfolio model's scenarios (every coin but the dollars).
+
+    >>> moves_with_market("ETH"), moves_with_market("USDC")
+    (True, False)
+    """
+    return str(asset) not in STABLE_COLLATERAL
+
+
+def coin_collateral(collateral: Mapping[str, float], asset: str | None = None) -> dict[str, float]:
+    """The balances of ``collateral`` that move with the market (coins, not dollars), optionally of one ``asset`` only.
+
+    Portfolio models add them to an underlying's scenarios, so that coin collateral gains and loses with the
+    positions on the same coin (:meth:`marginlab.book.Book.from_accounts` makes them ``SPOT`` rows).
+
+    >>> coin_collateral({"ETH": 10.0, "USDC": 5_000.0}), coin_collateral({"ETH": 10.0}, "BTC")
+    ({'ETH': 10.0}, {})
+    """
+    return {a: float(v) for a, v in collateral.items() if moves_with_market(a) and float(v) != 0.0 and (asset is None or a == asset)}
+
 
 def _fraction(field_name: str, value: Any) -> float:
     number = as_float(field_name, value)

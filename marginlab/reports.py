@@ -631,7 +631,7 @@ NOTEBOOK_DEPENDENCIES: dict[str, tuple[str, ...]] = {}
 EXPECTED_SECONDS: dict[str, float] = {
     "01_data_and_stylised_facts": 20, "02_garch_calibration": 65, "03_margin_models_compared": 16,
     "04_stress_ranges_and_haircuts": 20, "05_historical_stress_tests": 125, "06_backtests_and_procyclicality": 35,
-    "07_production_handoff": 16,
+    "07_production_handoff": 16, "09_defi_collateral_and_lending": 20,
 }
 
 

@@ -65,7 +65,9 @@ def _recommend(args: argparse.Namespace) -> int:
         print("Reserves (current -> recommended)")
         print(reserves.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
         print("\nPairs (24-hour bad debt, USD)")
-        print(recommendation.pair_table().reset_index().to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
+        pairs = recommendation.pair_table().reset_index()
+        pairs["emode_lt"] = pairs["emode_lt"].map(lambda v: "-" if v is None or v != v else f"{v:.4g}")  # no eMode test: "-"
+        print(pairs.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
         if backtest is not None:
             print("\nHistorical backtests (bad debt vs the VaR95 target, USD)")
             print(backtest.to_string(index=False, float_format=lambda v: f"{v:,.0f}"))

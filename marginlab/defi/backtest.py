@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from marginlab import data
 from marginlab.defi.lending import AccountBook, LendingMarket, LendingRiskModel, PricePaths, ReserveParameters
 from marginlab.defi.market_file import MarketSpec
 from marginlab.exceptions import UnknownAssetError
@@ -42,8 +43,6 @@ EVENTS: dict[str, tuple[str, str, str]] = {
 
 def _series(reference: pd.Timestamp, start: str, end: str) -> dict[str, tuple[pd.Series, pd.Series]]:
     """Per source: (daily low, daily close) relative to the close of the day before ``start``."""
-    from marginlab import data
-
     before = (pd.Timestamp(start) - pd.Timedelta(days=10)).strftime("%Y-%m-%d")
     out: dict[str, tuple[pd.Series, pd.Series]] = {}
     for symbol in ("ETH", "BTC", "USDC"):

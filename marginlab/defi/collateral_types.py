@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from marginlab.exceptions import InputError, ParameterError, UnknownAssetError
+from marginlab.fileio import read_mapping
 from marginlab.stats.bootstrap import as_generator
 from marginlab.stats.impact import square_root_impact
 from marginlab.stats.risk_measures import drop_risk, weighted_expected_shortfall
@@ -451,8 +452,6 @@ def load_collateral_types(path: str | Path | None = None) -> CollateralRegistry:
     Every field is checked before anything is built; an unknown ``kind`` raises :class:`UnknownAssetError`
     naming ``collateral_types[NAME].kind``.
     """
-    from marginlab.fileio import read_mapping
-
     document = read_mapping(path or DATA_FILE, what="collateral-type file")
     if not isinstance(document, Mapping) or not isinstance(document.get("collateral_types"), Mapping):
         raise ParameterError("collateral_types", type(document).__name__, "the file needs a 'collateral_types' mapping")

@@ -59,6 +59,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from marginlab.calibration.garch import asymmetric_ewma_variance
+from marginlab.calibration.methodology import VolatilitySpec
 from marginlab.collateral import HealthFactorRules
 from marginlab.exceptions import InputError, ParameterError, UnknownAssetError
 from marginlab.stats.bootstrap import as_generator, fhs_joint_horizon_returns
@@ -438,9 +440,6 @@ def filtered_residuals(prices: pd.DataFrame, decay: float | None = None, decay_a
     The methodology's asymmetric EWMA (:class:`marginlab.calibration.methodology.VolatilitySpec` decays by default)
     filters each driver's daily log returns: ``z_t = r_t / sigma_t``.
     """
-    from marginlab.calibration.garch import asymmetric_ewma_variance
-    from marginlab.calibration.methodology import VolatilitySpec
-
     spec = VolatilitySpec()
     decay = spec.ewma_decay if decay is None else decay
     decay_after_fall = spec.ewma_decay_after_fall if decay_after_fall is None else decay_after_fall

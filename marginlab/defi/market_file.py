@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import pandas as pd
 from marginlab.defi.collateral_types import CollateralRegistry, load_collateral_types
 from marginlab.defi.lending import ConstantProductCurve, DepthTableCurve, LiquidityCurve, ReserveParameters
 from marginlab.exceptions import InputError, ParameterError, UnknownAssetError
+from marginlab.fileio import read_mapping
 
 __all__ = ["MarketSpec", "PairSpec", "RiskTargets", "load_market_file", "parse_market"]
 
@@ -85,8 +86,6 @@ class MarketSpec:
 
     def with_targets(self, var95_usd: float | None = None, evar99_usd: float | None = None) -> "MarketSpec":
         """A copy with other targets (``None`` keeps one)."""
-        from dataclasses import replace
-
         targets = RiskTargets(self.targets.var95_usd if var95_usd is None else _amount("--target-var", var95_usd),
                               self.targets.evar99_usd if evar99_usd is None else _amount("--target-evar", evar99_usd))
         return replace(self, targets=targets)
@@ -207,6 +206,4 @@ def parse_market(document: Any, source: str = "<market>") -> MarketSpec:
 
 def load_market_file(path: str | Path) -> MarketSpec:
     """Read and check a lending-market file (YAML or JSON)."""
-    from marginlab.fileio import read_mapping
-
     return parse_market(read_mapping(path, what="lending-market file"), str(path))

@@ -32,7 +32,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from marginlab import data
 from marginlab.exceptions import InputError, ParameterError
+from marginlab.stats.ewma import ewma_variance_forecasts
 from marginlab.stats.impact import square_root_impact
 
 __all__ = ["OpenInterestCapPolicy", "oi_caps_from_data"]
@@ -98,9 +100,6 @@ def oi_caps_from_data(symbols: Sequence[str], asof: Any, policy: OpenInterestCap
     ``open_interest_usd`` (e.g. CoinGlass's all-venue OI of the embedded data) is compared with the cap and the
     impact it would cause.
     """
-    from marginlab import data
-    from marginlab.stats.ewma import ewma_variance_forecasts
-
     policy = policy or OpenInterestCapPolicy()
     stamp = pd.Timestamp(asof)
     rows = []

@@ -45,6 +45,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from marginlab import __version__, data
+from marginlab.datasets import dataset_info
+from marginlab.defi.backtest import backtest as run_backtest
 from marginlab.defi.lending import (
     AccountBook,
     LendingMarket,
@@ -159,10 +162,8 @@ class Recommendation:
 
     def backtest(self, events: Any = None) -> pd.DataFrame:
         """Bad debt of the current and the recommended parameters through the historical events, with and without depegs."""
-        from marginlab.defi.backtest import backtest
-
         sets = {"current": self.spec.reserves, "recommended": self.reserves}
-        return backtest(self.spec, sets, {label: self.accounts_for(r) for label, r in sets.items()}, events)
+        return run_backtest(self.spec, sets, {label: self.accounts_for(r) for label, r in sets.items()}, events)
 
     @property
     def target_met(self) -> bool:
@@ -191,9 +192,6 @@ class Recommendation:
 
     def to_document(self, extra_provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The lending parameter file (schema :data:`SCHEMA`), with provenance."""
-        from marginlab import __version__
-        from marginlab.datasets import dataset_info
-
         spec = self.spec
         reserves = {}
         for asset, new in self.reserves.items():
@@ -369,8 +367,6 @@ class LendingRecommender:
 
 def load_driver_history(spec: MarketSpec, window_days: int = 1500) -> pd.DataFrame:
     """Daily USD closes of the market's drivers from the embedded snapshot, the last ``window_days`` up to ``asof``."""
-    from marginlab import data
-
     drivers = sorted({d for a in spec.assets for d in spec.registry.drivers(a)})
     if not drivers:
         raise InputError("reserves", list(spec.assets), "no market driver to simulate (every asset is a dollar)")

@@ -141,3 +141,18 @@ def test_haircuts_components_add_up() -> None:
     assert table.loc["wstETH", "depeg_add_on"] > 0
     assert table.loc["UNI-V2-ETH-USDC", "market_risk"] < table.loc["ETH", "market_risk"]
     assert table.loc["USDe", "market_risk"] == 0.0 and table.loc["USDe", "depeg_add_on"] > 0
+
+
+def test_recorded_troughs_agree_with_the_embedded_data() -> None:
+    # the YAML's episodes are data values of the embedded 2026 snapshot extension: check them against it
+    from marginlab import data
+
+    steth = data.load_series("lst", "2022-06-15", "2022-06-15", symbols=["STETH"], field="close_in_eth")["STETH"]
+    assert float(steth.iloc[0]) == pytest.approx(0.9367, abs=5e-5)
+    day = data.load_series("day_range_2025_10_10")
+    assert float(day.loc[day["market"] == "WBETH_ETH", "day_low"].iloc[0]) == pytest.approx(0.2012)
+    assert float(day.loc[day["market"] == "USDE_USDT", "day_low"].iloc[0]) == pytest.approx(0.65)
+    usdc = data.load_daily("USDC", "2023-03-11", "2023-03-11", gaps="ignore")["low"]
+    assert float(usdc.iloc[0]) == pytest.approx(0.8774, abs=5e-4)
+    # exposure of the LST history: 4,907 daily rows of the LST file / 365
+    assert len(data.load_series("lst")) == 4907
