@@ -66,6 +66,8 @@ def result_to_json(result: Any) -> dict[str, Any]:
         "components": _records(result.components),
         "positions": _records(result.positions),
         "notes": list(result.notes),
+        # the assumed venue parameters this number depends on (key -> the venue file's reason)
+        "assumptions": [{"parameter": key, "why": _why(result.model, key)} for key in getattr(result, "assumptions", ())],
     }
     for key, value in result.details.items():
         if isinstance(value, pd.DataFrame):
@@ -75,6 +77,22 @@ def result_to_json(result: Any) -> dict[str, Any]:
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
             document[key] = json_safe(dataclasses.asdict(value))
     return document
+
+
+def _why(model: str, key: str) -> str:
+    """The venue file's sentence for an assumed ``key`` of preset ``model`` (empty when not found)."""
+    from marginlab.margin.venues import load_venue
+
+    try:
+        spec = load_venue(model)
+    except Exception:  # a Python preset or a renamed model: no file to quote
+        return ""
+    if key in spec.assumed:
+        return spec.assumed[key]
+    base_name, _, base_key = key.partition(":")
+    if base_key and "rules_from" in spec.parameters:
+        return load_venue(base_name).assumed.get(base_key, "")
+    return ""
 
 
 def _model_names(raw: list[list[str]]) -> list[str]:
@@ -119,8 +137,15 @@ def _comparison_text(table: pd.DataFrame) -> str:
     frame = pd.DataFrame(rows)
     if not frame["note"].astype(bool).any():
         frame = frame.drop(columns="note")
+    # a '*' on a model whose number depends on assumed venue parameters, named in a footnote
+    assumed = table["assumed"].fillna("") if "assumed" in table.columns else pd.Series([""] * len(table))
+    frame["model"] = [f"{m} *" if a else m for m, a in zip(frame["model"], assumed)]
     notional = float(table["notional_usd"].iloc[0]) if len(table) else 0.0
-    return f"Gross notional {notional:,.2f} USD\n" + frame.to_string(index=False)
+    text = f"Gross notional {notional:,.2f} USD\n" + frame.to_string(index=False)
+    notes = [f"  {m}: {a}" for m, a in zip(table["model"], assumed) if a]
+    if notes:
+        text += "\n* depends on assumed venue parameters (not from a source; see 'marginlab models' / the venue file):\n" + "\n".join(notes)
+    return text
 
 
 def _margin(args: argparse.Namespace) -> int:

@@ -45,6 +45,7 @@ from numpy.typing import NDArray
 from marginlab.account import Account
 from marginlab.exceptions import NumericalError
 from marginlab.instruments import Position
+from marginlab.margin.assumptions import label_assumptions
 from marginlab.market import MarketSnapshot
 
 if TYPE_CHECKING:
@@ -98,6 +99,10 @@ class MarginResult:
         account. The ``*_usd`` fields stay in USD; :meth:`currency_totals` gives both views.
     currency_price_usd : float, default 1.0
         USD price of one unit of ``currency`` at the snapshot (the index) used to convert.
+    assumptions : tuple of str
+        The assumed venue parameters (keys of the venue file's ``assumed``) this result depends
+        on: those that move its worst scenario or one of its components
+        (:mod:`marginlab.margin.assumptions`); empty when every number it uses is sourced.
     """
 
     model: str
@@ -111,6 +116,7 @@ class MarginResult:
     notes: tuple[str, ...] = ()
     currency: str = "USD"
     currency_price_usd: float = 1.0
+    assumptions: tuple[str, ...] = ()
 
     def currency_totals(self) -> pd.DataFrame:
         """Initial and maintenance margin, equity and free margin in ``currency`` and in USD.
@@ -234,6 +240,8 @@ class MarginResult:
             lines += ["", f"Worst scenario: {self.details['worst_scenario']}"]
         if self.notes:
             lines += ["", "Why:", *[f"  - {note}" for note in self.notes]]
+        if self.assumptions:
+            lines += ["", "Assumed (not from a source; the venue file says why):", *[f"  * {key}" for key in self.assumptions]]
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -263,7 +271,8 @@ class MarginModel(abc.ABC):
 
         @functools.wraps(method)
         def margin(self: MarginModel, account: Account, market: MarketSnapshot) -> MarginResult:
-            return with_account_currency(method(self, account, market), account, market)
+            # ... and the assumed venue parameters it depends on (models built from a venue file)
+            return label_assumptions(with_account_currency(method(self, account, market), account, market), self, account)
 
         margin._labels_currency = True  # type: ignore[attr-defined]
         cls.margin = margin  # type: ignore[method-assign]

@@ -61,7 +61,8 @@ def test_registry_lists_every_file_with_version_and_dimensions() -> None:
 
 def test_deribit_pm_files_match_the_parametrised_builders() -> None:
     # the venue files and the functions describe the same grids and shocks: they cannot drift apart
-    for name, built in (("deribit-pm", deribit_pm()), ("deribit-pm-legacy", deribit_pm_legacy()), ("deribit-futures-pm", deribit_futures_pm())):
+    for name, built in (("deribit-pm", deribit_pm()), ("deribit-pm-c3", deribit_pm(preset="deribit-pm-c3")), ("deribit-pm-legacy", deribit_pm_legacy()),
+                        ("deribit-futures-pm", deribit_futures_pm())):
         model = get_model(name)
         assert model.scenarios == built.scenarios
         assert model.vol_shock == built.vol_shock

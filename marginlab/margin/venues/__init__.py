@@ -6,13 +6,16 @@ package data). A file names the engine it configures and carries its provenance:
     schema: marginlab-venue/1
     name: deribit-standard            # the preset name (get_model("deribit-standard"))
     version: 2                        # bump when a value changes
-    engine: isolated                  # isolated | cross | risk_matrix | span | okx_pm | derive | fhs
+    engine: isolated                  # isolated | cross | risk_matrix | span | okx_pm | derive | fhs | deribit_pm
     description: one line for `marginlab models`
     effective_date: 2022-01-11        # date the venue's rules took effect (or were published)
     sources:                          # where every value comes from
       - {title: "...", address: "https://...", retrieved: 2026-12-01}
-    assumed:                          # values NOT from a source: dotted path -> why
+    assumed:                          # values NOT from a source: dotted path -> why (or {why, when})
       parameters.rules.*: other assets 4% / 2% with no size term
+      parameters.grid.extra[].dampening: {why: "not published", when: {scenario_family: [tail]}}
+    omitted:                          # rules a source describes without numbers, left out: name -> why
+      extended table: the dampener formula is not published
     dimensions: [spot]                # scenario dimensions the method uses: spot, vol, skew, basis, time, rate
     runtime_inputs:                   # inputs given at run time (CLI flag or file), name -> meaning
       open_interest_usd: market open interest per underlying (USD)
@@ -43,12 +46,13 @@ import functools
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from marginlab.exceptions import FileFormatError, ParameterError, UnknownAssetError
 from marginlab.fileio import read_mapping
+from marginlab.margin.assumptions import CONDITIONS, VenueAssumptions
 
 #: Environment variable naming extra folders of venue files (``os.pathsep``-separated).
 VENUES_ENV = "MARGINLAB_VENUES"
@@ -58,7 +62,7 @@ SCHEMA = "marginlab-venue/1"
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: Scenario dimensions a preset may declare.
 DIMENSIONS = ("spot", "vol", "skew", "basis", "time", "rate")
-ENGINES = ("isolated", "cross", "risk_matrix", "span", "okx_pm", "derive", "fhs")
+ENGINES = ("isolated", "cross", "risk_matrix", "span", "okx_pm", "derive", "fhs", "deribit_pm")
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,12 @@ class VenueSpec:
     parameters: Mapping[str, Any]
     family: str
     path: Path | None = None
+    assumed_when: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    omitted: Mapping[str, str] = field(default_factory=dict)
+
+    def assumptions(self) -> VenueAssumptions:
+        """The file's assumed values and when each moves a result (:mod:`marginlab.margin.assumptions`)."""
+        return VenueAssumptions(self.name, {k: (why, self.assumed_when.get(k, {})) for k, why in self.assumed.items()})
 
     @property
     def folder(self) -> Path:
@@ -130,12 +140,42 @@ def parse_venue(data: Any, where: str = "<dict>", path: Path | None = None) -> V
             raise FileFormatError(f"{where}: dimensions: {d!r} is not one of {DIMENSIONS}")
     assumed = data.get("assumed") or {}
     runtime = data.get("runtime_inputs") or {}
-    if not isinstance(assumed, Mapping) or not isinstance(runtime, Mapping) or not isinstance(data["parameters"], Mapping):
-        raise FileFormatError(f"{where}: 'assumed', 'runtime_inputs' and 'parameters' must be mappings")
+    omitted = data.get("omitted") or {}
+    if not all(isinstance(m, Mapping) for m in (assumed, runtime, omitted, data["parameters"])):
+        raise FileFormatError(f"{where}: 'assumed', 'omitted', 'runtime_inputs' and 'parameters' must be mappings")
+    why: dict[str, str] = {}
+    when: dict[str, dict[str, tuple[str, ...]]] = {}
+    for key, entry in assumed.items():
+        key = str(key)
+        if isinstance(entry, Mapping):
+            if "why" not in entry:
+                raise FileFormatError(f"{where}: assumed.{key}: a mapping entry needs 'why' (and optionally 'when')")
+            why[key] = str(entry["why"])
+            condition = entry.get("when") or {}
+            if not isinstance(condition, Mapping) or set(condition) - set(CONDITIONS):
+                raise FileFormatError(f"{where}: assumed.{key}.when={condition!r}: expected a mapping with keys among {CONDITIONS}")
+            when[key] = {str(c): tuple(str(v) for v in (vals if isinstance(vals, list | tuple) else [vals])) for c, vals in condition.items()}
+        else:
+            why[key] = str(entry)
+            derived = _rule_condition(key, data["parameters"])
+            if derived:
+                when[key] = derived
     family = str(data.get("family") or {"isolated": "isolated", "cross": "cross"}.get(engine, "portfolio"))
     return VenueSpec(str(data["name"]), engine, version, str(data["description"]), _text(data["effective_date"]), tuple(sources),
-                     {str(k): str(v) for k, v in assumed.items()}, dimensions, {str(k): str(v) for k, v in runtime.items()},
-                     dict(data["parameters"]), family, path)
+                     why, dimensions, {str(k): str(v) for k, v in runtime.items()},
+                     dict(data["parameters"]), family, path, when, {str(k): str(v) for k, v in omitted.items()})
+
+
+def _rule_condition(key: str, parameters: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """The condition of an ``assumed`` sentence on a per-asset rule: ``parameters.rules.<ASSET>`` moves the
+    results holding that asset, ``parameters.rules.*`` those holding an asset without its own rule."""
+    parts = key.split(".")
+    rules = parameters.get("rules")
+    if len(parts) < 3 or parts[:2] != ["parameters", "rules"] or not isinstance(rules, Mapping):
+        return {}
+    if parts[2] == "*":
+        return {"assets_other_than": tuple(str(a) for a in rules if a != "*")}
+    return {"assets": (parts[2],)} if parts[2] in rules else {}
 
 
 def read_venue_file(path: str | Path) -> VenueSpec:
@@ -373,6 +413,12 @@ def _okx(spec: VenueSpec) -> Any:
     return okx_model_from_data(spec)
 
 
+def _deribit(spec: VenueSpec) -> Any:
+    from marginlab.margin.deribit_pm import deribit_model_from_data
+
+    return deribit_model_from_data(spec)
+
+
 def _derive(spec: VenueSpec) -> Any:
     from marginlab.margin.derive import derive_model
 
@@ -407,7 +453,7 @@ def _fhs(spec: VenueSpec) -> Any:
 
 
 BUILDERS: dict[str, Callable[..., Any]] = {"isolated": _isolated, "cross": _cross, "risk_matrix": _risk_matrix, "span": _span, "okx_pm": _okx,
-                                           "derive": _derive, "fhs": _fhs}
+                                           "derive": _derive, "fhs": _fhs, "deribit_pm": _deribit}
 
 
 def build_model(spec: VenueSpec | str | Path, **runtime_inputs: Any) -> Any:
@@ -431,7 +477,15 @@ def build_model(spec: VenueSpec | str | Path, **runtime_inputs: Any) -> Any:
             raise ParameterError(key, given[key], f"is not a run-time input of {spec.name} (accepted: {sorted(spec.runtime_inputs) or 'none'})")
     if "open_interest_usd" in given:
         given["open_interest_usd"] = {str(a): float(v) for a, v in dict(given["open_interest_usd"]).items()}
-    return BUILDERS[spec.engine](spec, **given)
+    model = BUILDERS[spec.engine](spec, **given)
+    rules = spec.assumptions()
+    if spec.engine == "cross":  # the rules come from another file: its assumptions count too
+        base = load_venue(str(spec.parameters["rules_from"]), [spec.folder] if spec.folder != PACKAGE_DIR else None)
+        rules = rules.merged(base.assumptions(), base.name)
+    # results of the model name the assumed values they depend on (MarginResult.assumptions); the
+    # models are frozen dataclasses, and this attribute is not one of their parameters
+    object.__setattr__(model, "venue_assumptions", rules)
+    return model
 
 
 def read_runtime_inputs(open_interest: Sequence[str] | str | None = None) -> dict[str, Any]:
@@ -502,7 +556,11 @@ def describe(spec: VenueSpec | str | Path) -> str:
     for s in spec.sources:
         lines.append(f"  source: {s.cite()}")
     for key, why in spec.assumed.items():
-        lines.append(f"  assumed: {key}: {why}")
+        condition = spec.assumed_when.get(key)
+        scope = " (moves a result when " + "; ".join(f"{c} {', '.join(v)}" for c, v in condition.items()) + ")" if condition else ""
+        lines.append(f"  assumed: {key}: {why}{scope}")
+    for key, why in spec.omitted.items():
+        lines.append(f"  omitted: {key}: {why}")
     if spec.path is not None:
         lines.append(f"  file: {spec.path}")
     return "\n".join(lines)
