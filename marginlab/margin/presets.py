@@ -7,9 +7,8 @@ model a file describes; :func:`available_models` lists them. Files in the folder
 ``$MARGINLAB_VENUES`` or of the ``venues_dir`` argument add presets or replace the package's
 (same ``name``), so a user adds a venue or edits a table without Python.
 
-Models that are not venue rules but calibrations (``fhs-var`` from market history, the
-``calibrated-*`` presets of ``$MARGINLAB_PARAMETER_FILE``) register a Python factory with
-:func:`register`.
+Models that are not fixed parameter sets but calibrations (the ``calibrated-*`` presets of
+``$MARGINLAB_PARAMETER_FILE``) register a Python factory with :func:`register`.
 
 >>> from marginlab.margin.presets import available_models, get_model
 >>> "family" in available_models().columns
@@ -32,8 +31,8 @@ from marginlab.exceptions import ParameterError, UnknownAssetError
 from marginlab.margin.base import MarginModel
 
 #: Modules whose import registers Python presets (each calls :func:`register`).
-PRESET_MODULES: tuple[str, ...] = ("marginlab.margin.fhs",)  # FHS VaR/ES portfolio margin (fhs-var), calibrated from history
-PRESET_MODULES += ("marginlab.margin.calibrated",)  # calibrated-* presets from $MARGINLAB_PARAMETER_FILE
+#: (``fhs-var`` is a venue file, ``venues/fhs-var.yaml``, like every other preset with fixed numbers.)
+PRESET_MODULES: tuple[str, ...] = ("marginlab.margin.calibrated",)  # calibrated-* presets from $MARGINLAB_PARAMETER_FILE
 
 VenuesDir = str | Path | Iterable[str | Path] | None
 

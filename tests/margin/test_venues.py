@@ -222,10 +222,17 @@ def test_cli_open_interest_flag(tmp_path: Path) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::marginlab.exceptions.DataWarning")
-def test_fhs_var_file_matches_the_python_preset() -> None:
+def test_fhs_var_file_matches_the_model_written_out() -> None:
+    # the numbers of venues/fhs-var.yaml written out by hand: 99% ES over 2 days, 750 windows, lambda 0.94, 25% stress, MM 80%,
+    # the three crisis days with SOL taking ETH's move before its history starts
     from marginlab.margin import fhs
 
     account = Account.load(ROOT / "examples/account_btc_options.yaml")
     market = MarketSnapshot.load(ROOT / "examples/market_2025-01-15.yaml")
     from_file = get_model("fhs-var").margin(account, market)
-    assert from_file.maintenance_margin_usd == pytest.approx(fhs._preset_factory().margin(account, market).maintenance_margin_usd, rel=1e-12)
+    days = {"COVID crash 2020-03-12": "2020-03-12", "May 2021 sell-off 2021-05-19": "2021-05-19", "FTX collapse 2022-11-09": "2022-11-09"}
+    crises = fhs.crisis_scenarios(["BTC", "ETH", "SOL"], 2, days, {"SOL": "ETH"})
+    by_hand = fhs.FilteredHistoricalMargin(fhs.HistoricalScenarios.from_snapshot(["BTC", "ETH", "SOL"]), confidence=0.99, horizon_days=2,
+                                           lookback_days=750, ewma_lambda=0.94, stress_weight=0.25, risk_measure="es", mm_fraction=0.8,
+                                           stress_scenarios=crises)
+    assert from_file.maintenance_margin_usd == pytest.approx(by_hand.margin(account, market).maintenance_margin_usd, rel=1e-12)

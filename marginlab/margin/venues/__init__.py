@@ -427,7 +427,8 @@ def _derive(spec: VenueSpec) -> Any:
 
 def _fhs(spec: VenueSpec) -> Any:
     """Filtered historical simulation: the parameters of :class:`~marginlab.margin.fhs.FilteredHistoricalMargin` and
-    ``assets`` (joint history from the package's data) plus ``crisis_scenarios`` (named crisis days as stress)."""
+    ``assets`` (joint history from the package's data) plus ``crisis_days`` (name -> day, replayed as stress
+    scenarios) and ``crisis_proxies`` (asset -> the asset whose move stands in on a day it has no history)."""
     import warnings
 
     from marginlab.exceptions import DataWarning
@@ -435,13 +436,18 @@ def _fhs(spec: VenueSpec) -> Any:
 
     p = dict(spec.parameters)
     where = f"{spec.name}.parameters"
-    assets = tuple(str(a) for a in p.pop("assets", fhs.PRESET_ASSETS))
-    crises = bool(p.pop("crisis_scenarios", True))
-    horizon = int(_float(p.get("horizon_days", 2), f"{where}.horizon_days"))
-    history = fhs._preset_history() if assets == fhs.PRESET_ASSETS else fhs.HistoricalScenarios.from_snapshot(assets)
+    assets = tuple(str(a) for a in _get(p, "assets", where))
+    p.pop("assets")
+    days = p.pop("crisis_days", None) or {}
+    proxies = p.pop("crisis_proxies", None) or {}
+    if not isinstance(days, Mapping) or not isinstance(proxies, Mapping):
+        raise FileFormatError(f"{where}: crisis_days and crisis_proxies must be mappings (name -> day, asset -> asset)")
+    horizon = int(_float(_get(p, "horizon_days", where), f"{where}.horizon_days"))
+    history = fhs.snapshot_history(assets)
     if len(history.returns) < 1000:
         warnings.warn(f"{spec.name}: only {len(history.returns)} days of joint history", DataWarning, stacklevel=2)
-    stress = (fhs._preset_crises(horizon) if assets == fhs.PRESET_ASSETS else fhs.crisis_scenarios(assets, horizon)) if crises else None
+    stress = (fhs.snapshot_crises(assets, horizon, tuple((str(k), _text(v)) for k, v in days.items()),
+                                  tuple((str(k), str(v)) for k, v in proxies.items())) if days else None)
     known = {"confidence", "horizon_days", "lookback_days", "ewma_lambda", "stress_weight", "risk_measure", "mm_fraction", "filtered", "vol_proxy",
              "realised_vol_beta", "historical_stress"}
     unknown = set(p) - known
