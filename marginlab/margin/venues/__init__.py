@@ -293,8 +293,11 @@ def _linear_rule(raw: Any, where: str, tiers: Mapping[str, Any]) -> Any:
     raise FileFormatError(f"{where}.type={kind!r}: expected size_linear, brackets, max_leverage or liquidity_tier")
 
 
-def _isolated(spec: VenueSpec, open_interest_usd: Mapping[str, float] | None = None, name: str | None = None) -> Any:
-    from marginlab.margin.isolated import CoinOptionRule, IsolatedMargin, VenueLiquidationRule
+def _isolated(spec: VenueSpec, open_interest_usd: Mapping[str, float] | None = None, name: str | None = None,
+              user_imf: Mapping[str, float] | None = None) -> Any:
+    import dataclasses
+
+    from marginlab.margin.isolated import CoinOptionRule, IsolatedMargin, LiquidityTier, VenueLiquidationRule
 
     p = spec.parameters
     where = f"{spec.name}.parameters"
@@ -303,6 +306,14 @@ def _isolated(spec: VenueSpec, open_interest_usd: Mapping[str, float] | None = N
     if not isinstance(rules_raw, Mapping):
         raise FileFormatError(f"{where}.rules: expected a mapping asset -> rule")
     rules = {str(a): _linear_rule(r, f"{where}.rules.{a}", tiers) for a, r in rules_raw.items()}
+    for asset, fraction in (user_imf or {}).items():  # a user-set IMF (dYdX custom_imf_ppm) on a liquidity-tier market
+        value = _float(fraction, f"user_imf[{asset}]")
+        if not (math.isfinite(value) and 0 < value <= 1):
+            raise ParameterError(f"user_imf[{asset}]", fraction, "must be a fraction in (0, 1] (1 / the leverage chosen)")
+        base = rules.get(str(asset), rules.get("*"))
+        if not isinstance(base, LiquidityTier):
+            raise ParameterError(f"user_imf[{asset}]", fraction, f"{spec.name} has no liquidity tier for {asset}")
+        rules[str(asset)] = dataclasses.replace(base, user_initial_fraction=value)
     option = p.get("option_rule")
     option_rule = None
     if option is not None:
@@ -481,8 +492,9 @@ def build_model(spec: VenueSpec | str | Path, **runtime_inputs: Any) -> Any:
     for key in given:
         if key not in spec.runtime_inputs:
             raise ParameterError(key, given[key], f"is not a run-time input of {spec.name} (accepted: {sorted(spec.runtime_inputs) or 'none'})")
-    if "open_interest_usd" in given:
-        given["open_interest_usd"] = {str(a): float(v) for a, v in dict(given["open_interest_usd"]).items()}
+    for key in ("open_interest_usd", "user_imf"):
+        if key in given:
+            given[key] = {str(a): float(v) for a, v in dict(given[key]).items()}
     model = BUILDERS[spec.engine](spec, **given)
     rules = spec.assumptions()
     if spec.engine == "cross":  # the rules come from another file: its assumptions count too
