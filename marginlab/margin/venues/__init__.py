@@ -6,7 +6,7 @@ package data). A file names the engine it configures and carries its provenance:
     schema: marginlab-venue/1
     name: deribit-standard            # the preset name (get_model("deribit-standard"))
     version: 2                        # bump when a value changes
-    engine: isolated                  # isolated | cross | risk_matrix | span | okx_pm | derive | fhs | deribit_pm
+    engine: isolated                  # isolated | cross | risk_matrix | span | okx_pm | derive | fhs | deribit_pm | tims
     description: one line for `marginlab models`
     effective_date: 2022-01-11        # date the venue's rules took effect (or were published)
     sources:                          # where every value comes from
@@ -62,7 +62,7 @@ SCHEMA = "marginlab-venue/1"
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: Scenario dimensions a preset may declare.
 DIMENSIONS = ("spot", "vol", "skew", "basis", "time", "rate")
-ENGINES = ("isolated", "cross", "risk_matrix", "span", "okx_pm", "derive", "fhs", "deribit_pm")
+ENGINES = ("isolated", "cross", "risk_matrix", "span", "okx_pm", "derive", "fhs", "deribit_pm", "tims")
 
 
 @dataclass(frozen=True)
@@ -430,6 +430,12 @@ def _deribit(spec: VenueSpec) -> Any:
     return deribit_model_from_data(spec)
 
 
+def _tims(spec: VenueSpec) -> Any:
+    from marginlab.margin.tims import tims_model_from_data
+
+    return tims_model_from_data(spec)
+
+
 def _derive(spec: VenueSpec) -> Any:
     from marginlab.margin.derive import derive_model
 
@@ -470,7 +476,8 @@ def _fhs(spec: VenueSpec) -> Any:
 
 
 BUILDERS: dict[str, Callable[..., Any]] = {"isolated": _isolated, "cross": _cross, "risk_matrix": _risk_matrix, "span": _span, "okx_pm": _okx,
-                                           "derive": _derive, "fhs": _fhs, "deribit_pm": _deribit}
+                                           "derive": _derive, "fhs": _fhs, "deribit_pm": _deribit,
+                                           "tims": _tims}
 
 
 def build_model(spec: VenueSpec | str | Path, **runtime_inputs: Any) -> Any:
