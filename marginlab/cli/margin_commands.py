@@ -32,7 +32,9 @@ from marginlab.cli._common import add_command, add_table_flags, emit_json, emit_
 from marginlab.exceptions import InputError, NumericalError
 from marginlab.greeks import greeks_report
 from marginlab.margin.presets import available_models, get_model
+from marginlab.margin.venues import load_venue
 from marginlab.market import MarketSnapshot
+from marginlab.text_table import text_table
 
 _EXAMPLE_ACCOUNT = "examples/account_btc_options.yaml"
 _EXAMPLE_MARKET = "examples/market_2025-01-15.yaml"
@@ -81,8 +83,6 @@ def result_to_json(result: Any) -> dict[str, Any]:
 
 def _why(model: str, key: str) -> str:
     """The venue file's sentence for an assumed ``key`` of preset ``model`` (empty when not found)."""
-    from marginlab.margin.venues import load_venue
-
     try:
         spec = load_venue(model)
     except Exception:  # a Python preset or a renamed model: no file to quote
@@ -141,7 +141,7 @@ def _comparison_text(table: pd.DataFrame) -> str:
     assumed = table["assumed"].fillna("") if "assumed" in table.columns else pd.Series([""] * len(table))
     frame["model"] = [f"{m} *" if a else m for m, a in zip(frame["model"], assumed)]
     notional = float(table["notional_usd"].iloc[0]) if len(table) else 0.0
-    text = f"Gross notional {notional:,.2f} USD\n" + frame.to_string(index=False)
+    text = f"Gross notional {notional:,.2f} USD\n" + text_table(frame)
     notes = [f"  {m}: {a}" for m, a in zip(table["model"], assumed) if a]
     if notes:
         text += "\n* depends on assumed venue parameters (not from a source; see 'marginlab models' / the venue file):\n" + "\n".join(notes)
@@ -178,7 +178,7 @@ def _models(args: argparse.Namespace) -> int:
 def _greeks(args: argparse.Namespace) -> int:
     report = greeks_report(Account.load(args.account), MarketSnapshot.load(args.market))
     table = report.reset_index()
-    emit_table(table, args, text=lambda: report.to_string(float_format=lambda v: f"{v:,.4f}", na_rep="-"))
+    emit_table(table, args, text=lambda: text_table(report, float_format=lambda v: f"{v:,.4f}", na_rep="-", index=True))
     return 0
 
 

@@ -28,14 +28,16 @@ from typing import Literal
 import pandas as pd
 
 from marginlab.data.extend import SOURCES, check_source, load_extension, preferred_source
-from marginlab.data.sources import FILES, read_snapshot, snapshot_available
-from marginlab.data.validate import GAP_POLICIES, fill_gaps, validate_frame
+from marginlab.data.sources import FILES, Origin, read_snapshot, snapshot_available
+from marginlab.data.validate import GAP_POLICIES, GapPolicy, fill_gaps, validate_frame
 from marginlab.exceptions import DataError, InputError, UnknownAssetError
 
 __all__ = ["load_daily", "close_panel", "load_series", "load_universe", "load_stablecoins", "load_hourly", "load_funding", "load_dvol",
            "resolve_dataset", "Source"]
 
 Source = Literal["auto", "snapshot", "embedded", "overlay", "cache", "download"]
+#: How :func:`close_panel` aligns the symbols' dates.
+PanelJoin = Literal["inner", "outer"]
 _SOURCES = SOURCES
 OHLCV = ["open", "high", "low", "close", "volume"]
 
@@ -79,9 +81,9 @@ def _check_source(source: str | None) -> str:
     return preferred_source() if source is None else check_source(source)
 
 
-def _origin(source: str) -> str:
+def _origin(source: str) -> Origin:
     """The file lookup of a source: ``"embedded"``, ``"overlay"`` or ``"snapshot"`` (overlay, else embedded)."""
-    return source if source in ("embedded", "overlay") else "snapshot"
+    return "embedded" if source == "embedded" else "overlay" if source == "overlay" else "snapshot"
 
 
 def _check_gaps(gaps: str) -> None:
@@ -109,7 +111,7 @@ def _symbols(dataset: str) -> frozenset[str]:
     return frozenset(read_snapshot(dataset)["symbol"].unique())
 
 
-def _apply_gaps(frame: pd.DataFrame, frequency: str, gaps: str, file: str) -> pd.DataFrame:
+def _apply_gaps(frame: pd.DataFrame, frequency: str, gaps: GapPolicy, file: str) -> pd.DataFrame:
     """Report gaps of a timestamp-indexed single series and fill them when asked."""
     flat = frame.reset_index()
     validate_frame(flat, file=file, price_columns=[], frequency=frequency, symbol_column=None, line_offset=None,
@@ -154,7 +156,7 @@ def load_daily(
     *,
     dataset: str | None = None,
     source: Source | None = None,
-    gaps: str = "warn",
+    gaps: GapPolicy = "warn",
     cache_dir: Path | None = None,
 ) -> pd.DataFrame:
     """Daily OHLCV bars of ``symbol`` indexed by UTC bar-open time.
@@ -194,11 +196,11 @@ def load_daily(
     """
     _check_gaps(gaps)
     explicit = source is not None
-    source = _check_source(source)
-    if (not explicit and source != "download") or _use_snapshot(source, symbol, dataset):
+    chosen = _check_source(source)
+    if (not explicit and chosen != "download") or _use_snapshot(chosen, symbol, dataset):
         name = resolve_dataset(symbol, dataset)
         spec = FILES[name]
-        frame = read_snapshot(name, origin=_origin(source))
+        frame = read_snapshot(name, origin=_origin(chosen))
         if spec.symbol is None:
             frame = frame[frame["symbol"] == symbol]
             if frame.empty:
@@ -207,9 +209,9 @@ def load_daily(
             raise UnknownAssetError("symbol", symbol, f"{spec.file} holds only {spec.symbol}")
         frame = frame.set_index("timestamp")[OHLCV].sort_index()
         file = spec.file
-        if source in ("auto", "cache"):
+        if chosen in ("auto", "cache"):
             extension = load_extension(name, symbol, cache_dir)
-            if extension is None and source == "cache":
+            if extension is None and chosen == "cache":
                 raise DataError(f"source 'cache' asked but no extension of {symbol} ({name}) is cached; run "
                                 f"`marginlab data fetch {symbol} --start <a day before {frame.index.max():%Y-%m-%d}>`")
             if extension is not None:
@@ -232,7 +234,7 @@ def close_panel(
     symbols: Sequence[str],
     start=None,
     end=None,
-    how: str = "inner",
+    how: PanelJoin = "inner",
     *,
     source: Source | None = None,
 ) -> pd.DataFrame:
@@ -346,7 +348,7 @@ def load_stablecoins(start=None, end=None, *, symbols: Sequence[str] | None = No
     return _long("stablecoins", start, end, symbols, field)
 
 
-def load_hourly(symbol: str, start=None, end=None, *, gaps: str = "warn") -> pd.DataFrame:
+def load_hourly(symbol: str, start=None, end=None, *, gaps: GapPolicy = "warn") -> pd.DataFrame:
     """Hourly OHLCV bars of BTC or ETH (about 3 months; the volume column is unusable).
 
     One hour (2025-01-02T14:00Z) is missing in the snapshot: it is reported with a
@@ -375,9 +377,9 @@ def load_funding(symbol: str = "BTCUSDT", start=None, end=None, *, source: Sourc
     (['funding_rate'], 3)
     """
     pair = f"{symbol}USDT" if not symbol.endswith("USDT") else symbol
-    source = _check_source(source)
-    if _use_snapshot(source):
-        frame = read_snapshot("funding", origin=_origin(source))
+    chosen = _check_source(source)
+    if _use_snapshot(chosen):
+        frame = read_snapshot("funding", origin=_origin(chosen))
         frame = frame[frame["symbol"] == pair]
         if frame.empty:
             raise UnknownAssetError("symbol", symbol, "the snapshot holds BTCUSDT funding only; use source='download'")
@@ -399,9 +401,9 @@ def load_dvol(currency: str, start=None, end=None, *, source: Source | None = No
     >>> list(dvol.columns)
     ['open', 'high', 'low', 'close']
     """
-    source = _check_source(source)
-    if _use_snapshot(source):
-        frame = read_snapshot("dvol", origin=_origin(source))
+    chosen = _check_source(source)
+    if _use_snapshot(chosen):
+        frame = read_snapshot("dvol", origin=_origin(chosen))
         frame = frame[frame["symbol"] == currency]
         if frame.empty:
             raise UnknownAssetError("currency", currency, "has no DVOL series (BTC, ETH)")

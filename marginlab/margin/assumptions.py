@@ -44,6 +44,7 @@ reads only the result and the account, so it costs no extra margin call.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,8 +160,6 @@ class VenueAssumptions:
 
 def label_assumptions(result: Any, model: Any, account: Any) -> Any:
     """``result`` with ``assumptions`` set from ``model.venue_assumptions`` (unchanged when the model has none)."""
-    import dataclasses
-
     rules = getattr(model, "venue_assumptions", None)
     if not isinstance(rules, VenueAssumptions) or tuple(getattr(result, "assumptions", None) or ()):
         return result

@@ -1,7 +1,7 @@
 """Deribit portfolio margin, one venue file per publicly described version (worked examples C3 and D).
 
-Every number lives in a venue file (``marginlab/margin/venues/``); the functions here read the
-file and change what their arguments name.
+Every number lives in a venue file (``marginlab/margin/venues/``); :func:`marginlab.margin.presets.deribit_pm`
+reads one and changes what its arguments name (engines never read the venue files).
 
 ``deribit-pm`` (the current model, 2024; the default)
     Spot moves of -16%..+16% in 9 evenly spaced points (including 0), each with the vol up,
@@ -34,7 +34,7 @@ The risk-matrix versions are instances of :class:`~marginlab.margin.risk_matrix.
 v1 and v2, whose contingencies the engine does not have (offsetting futures, all options,
 offsetting vega), are :class:`DeribitPortfolioMargin`: the engine's scenarios plus those components.
 
->>> from marginlab.margin.deribit_pm import deribit_pm
+>>> from marginlab.margin.presets import deribit_pm
 >>> model = deribit_pm()
 >>> len(model.scenarios), model.vol_shock.min_shocked_vol, model.mm_loss_factor
 (27, 0.5, 0.8)
@@ -44,108 +44,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pandas as pd
 
 from marginlab.account import Account
-from marginlab.exceptions import FileFormatError, ParameterError
+from marginlab.exceptions import ParameterError
 from marginlab.instruments import Future, Option, Perpetual, Position
 from marginlab.margin.base import MarginModel, MarginResult
 from marginlab.margin.risk_matrix import RiskMatrixModel
-from marginlab.margin.scenarios import VolShock
 from marginlab.market import MarketSnapshot
 from marginlab.pricing import black76_greeks
-
-
-def _spec(preset: str) -> Any:
-    from marginlab.margin.venues import load_venue
-
-    return load_venue(preset)
-
-
-def deribit_vol_shock(up_range: float | None = None, down_range: float | None = None, min_vol: float | None = None, *,
-                      preset: str = "deribit-pm") -> VolShock:
-    """The vol shock of a Deribit venue file (default ``deribit-pm``), with the ranges or the minimum vol replaced.
-
-    >>> deribit_vol_shock().up_range, deribit_vol_shock(min_vol=0.4).min_shocked_vol
-    (0.5, 0.4)
-    """
-    from marginlab.margin.venues import _vol_shock
-
-    shock: VolShock = _vol_shock(_spec(preset).parameters.get("vol_shock"), f"{preset}.parameters.vol_shock")
-    changes: dict[str, Any] = {k: v for k, v in (("up_range", up_range), ("down_range", down_range), ("min_shocked_vol", min_vol)) if v is not None}
-    return dataclasses.replace(shock, **changes)
-
-
-def deribit_pm(
-    spot_range: float | None = None,
-    points: int | None = None,
-    tail_dampening: float | None = None,
-    *,
-    preset: str = "deribit-pm",
-    up_range: float | None = None,
-    down_range: float | None = None,
-    min_vol: float | None = None,
-    option_contingency: float | None = None,
-    futures_contingency: float | None = None,
-    mm_loss_factor: float | None = None,
-    im_loss_factor: float | None = None,
-    name: str | None = None,
-) -> RiskMatrixModel:
-    """A Deribit risk-matrix preset (``preset``, default ``deribit-pm``) with the values its arguments name replaced.
-
-    ``tail_dampening`` sets the dampening of the file's extended (large-move) rows; a file without
-    them (``deribit-pm``) takes them from ``deribit-pm-c3``. Arguments left ``None`` keep the file's value.
-
-    >>> deribit_pm(tail_dampening=0.05).scenarios.dampening[-1]
-    0.05
-    """
-    from marginlab.margin.venues import VenueSpec, build_model
-
-    spec = _spec(preset)
-    if spec.engine != "risk_matrix":
-        raise ParameterError("preset", preset, f"is a {spec.engine} venue file; deribit_pm builds risk-matrix presets")
-    params = dict(spec.parameters)
-    grid = dict(params["grid"])
-    if spot_range is not None:
-        grid["spot_range"] = spot_range
-    if points is not None:
-        grid["points"] = points
-    if tail_dampening is not None:
-        extra = grid.get("extra") or _spec("deribit-pm-c3").parameters["grid"]["extra"]
-        grid["extra"] = [[x, v, tail_dampening] for x, v, _ in extra]
-    params["grid"] = grid
-    shock = deribit_vol_shock(up_range, down_range, min_vol, preset=preset)
-    params["vol_shock"] = {f.name: getattr(shock, f.name) for f in dataclasses.fields(shock)}
-    for key, value in (("option_contingency_mm", option_contingency), ("linear_contingency_mm", futures_contingency),
-                       ("mm_loss_factor", mm_loss_factor), ("im_loss_factor", im_loss_factor)):
-        if value is not None:
-            params[key] = value
-    changed = dataclasses.replace(spec, name=name or spec.name, parameters=params)
-    assert isinstance(changed, VenueSpec)
-    model = build_model(changed)
-    assert isinstance(model, RiskMatrixModel)
-    return model
-
-
-def deribit_pm_legacy() -> RiskMatrixModel:
-    """Older Deribit PM parameters as summarised in C3 (``venues/deribit-pm-legacy.yaml``)."""
-    return deribit_pm(preset="deribit-pm-legacy")
-
-
-def deribit_futures_pm(spot_range: float | None = None, step: float | None = None, futures_contingency: float | None = None) -> RiskMatrixModel:
-    """Futures portfolio margin of worked example D (``venues/deribit-futures-pm.yaml``), optionally changed."""
-    spec = _spec("deribit-futures-pm")
-    grid = spec.parameters["grid"]
-    current_range = float(grid["spot_range"])
-    current_step = 2 * current_range / (int(grid["points"]) - 1)
-    spot_range = current_range if spot_range is None else spot_range
-    step = current_step if step is None else step
-    points = int(round(2 * spot_range / step)) + 1
-    return deribit_pm(spot_range, points, preset="deribit-futures-pm", futures_contingency=futures_contingency)
 
 
 # --------------------------------------------------------------------------- versions with other contingencies
@@ -245,31 +155,11 @@ class DeribitPortfolioMargin(MarginModel):
 
     def describe(self) -> str:
         """The configuration in one sentence."""
-        from marginlab.margin.venues import _describe_risk_matrix
-
-        return (_describe_risk_matrix(self.engine) + f"; all options {self.all_options_contingency:g}, offsetting futures "
+        grid, shock = self.engine.scenarios, self.engine.vol_shock
+        return (f"{len(grid)} scenarios, spot {100 * (min(grid.spot_shock) - 1):+.1f}%..{100 * (max(grid.spot_shock) - 1):+.1f}%; vol shock "
+                f"{shock.up_range:g} / {shock.down_range:g} x (30/DTE)^{shock.short_term_power:g}; contingencies: net short options per strike "
+                f"{self.engine.option_contingency_mm:g}, all options {self.all_options_contingency:g}, offsetting futures "
                 f"{self.offsetting_futures_contingency:g}, offsetting vega {self.vega_offset_contingency:g} (per {self.vega_unit:g} vol)")
 
 
-def deribit_model_from_data(spec: Any) -> DeribitPortfolioMargin:
-    """Build :class:`DeribitPortfolioMargin` from a venue file (``engine: deribit_pm``): the risk-matrix keys plus
-    ``all_options_contingency``, ``offsetting_futures_contingency``, ``vega_offset_contingency`` and ``vega_unit``."""
-    from marginlab.margin.venues import VenueSpec, build_model
-
-    own = ("all_options_contingency", "offsetting_futures_contingency", "vega_offset_contingency", "vega_unit")
-    params: Mapping[str, Any] = spec.parameters
-    values = {}
-    for key in own:
-        if key in params:
-            try:
-                values[key] = float(params[key])
-            except (TypeError, ValueError):
-                raise FileFormatError(f"{spec.name}.parameters.{key}={params[key]!r}: expected a number") from None
-    engine_spec = dataclasses.replace(spec, engine="risk_matrix", parameters={k: v for k, v in params.items() if k not in own})
-    assert isinstance(engine_spec, VenueSpec)
-    engine = build_model(engine_spec)
-    assert isinstance(engine, RiskMatrixModel)
-    return DeribitPortfolioMargin(engine, preset_name=spec.name, **values)
-
-
-__all__ = ["DeribitPortfolioMargin", "deribit_futures_pm", "deribit_model_from_data", "deribit_pm", "deribit_pm_legacy", "deribit_vol_shock"]
+__all__ = ["DeribitPortfolioMargin"]

@@ -48,6 +48,7 @@ from marginlab.book import FUTURE, OPTION, PERPETUAL, Book
 from marginlab.exceptions import InputError, ParameterError
 from marginlab.instruments import Instrument, Position
 from marginlab.margin.base import IncrementalMargin, MarginResult
+from marginlab.margin.base import what_if as full_what_if
 from marginlab.margin.risk_matrix import RiskMatrixModel
 from marginlab.market import MarketSnapshot
 
@@ -225,8 +226,6 @@ def what_if(model: RiskMatrixModel, account: Account, trade: Iterable[Position],
     IncrementalMargin
         ``after.details["approximate"]`` is True when the table decided.
     """
-    from marginlab.margin.base import what_if as full_what_if
-
     trade = tuple(trade)
     if not (math.isfinite(near) and near >= 0):
         raise ParameterError("near", near, "must be a non-negative fraction of the initial margin")

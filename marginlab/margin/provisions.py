@@ -51,6 +51,8 @@ from marginlab.account import Account
 from marginlab.exceptions import ParameterError
 from marginlab.instruments import Option, Perpetual, Position
 from marginlab.margin.base import MarginModel, MarginResult
+from marginlab.margin.risk_matrix import RiskMatrixModel
+from marginlab.margin.scenarios import ScenarioGrid
 from marginlab.market import MarketSnapshot
 
 
@@ -140,10 +142,7 @@ class OpenOrdersProvision:
         return f"IM of {len(self.orders)} open orders: the larger IM increase of the bids or the asks filled (no MM)"
 
 
-def _side_engine(horizon_days: float) -> Any:
-    from marginlab.margin.risk_matrix import RiskMatrixModel
-    from marginlab.margin.scenarios import ScenarioGrid
-
+def _side_engine(horizon_days: float) -> RiskMatrixModel:
     grid = ScenarioGrid((1.0,), ("none",), (1.0,), ("base",)).with_time_and_rates(horizon_days, ())
     return RiskMatrixModel(grid, preset_name="time to expiry")
 
@@ -169,6 +168,7 @@ class TimeToExpiryAdjustment:
         if not options:
             return 0.0, 0.0
         result = _side_engine(self.horizon_days).margin(Account(options, account_id=account.account_id), market)
+        assert result.scenarios is not None
         loss = max(0.0, -float(result.scenarios["pnl_usd"].iloc[0]))
         return loss, loss
 
@@ -208,9 +208,6 @@ class DenseValuationInterval:
 
     def worst_loss_usd(self, account: Account, market: MarketSnapshot) -> float:
         """The worst loss over the dense valuation interval (vols unchanged)."""
-        from marginlab.margin.risk_matrix import RiskMatrixModel
-        from marginlab.margin.scenarios import ScenarioGrid
-
         engine = RiskMatrixModel(ScenarioGrid.regular(self.spot_range, self.points, ("none",)), preset_name="dense valuation interval")
         return float(engine.margin(account, market).maintenance_margin_usd)
 

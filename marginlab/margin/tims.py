@@ -50,7 +50,7 @@ from numpy.typing import NDArray
 
 from marginlab.account import Account
 from marginlab.book import STATIC, Book, InstrumentTable
-from marginlab.exceptions import FileFormatError, ParameterError
+from marginlab.exceptions import ParameterError
 from marginlab.margin.base import BookMarginTotals, MarginModel, MarginResult
 from marginlab.margin.risk_matrix import RiskMatrixModel
 from marginlab.market import MarketSnapshot
@@ -209,36 +209,4 @@ class TimsModel(MarginModel):
                 f"product groups {products or 'none'}; portfolio groups {portfolios or 'none'}")
 
 
-def tims_model_from_data(spec: Any) -> TimsModel:
-    """Build :class:`TimsModel` from a venue file (``engine: tims``): the risk-matrix keys (``grid``, ``vol_shock``,
-    loss factors, ``asset_spot_scale``) plus ``class_groups`` (class -> assets), ``product_groups`` (name ->
-    {offset, classes}) and ``portfolio_groups`` (name -> {offset, products})."""
-    import dataclasses
-
-    from marginlab.margin.venues import build_model
-
-    p = dict(spec.parameters)
-    where = f"{spec.name}.parameters"
-    classes = p.pop("class_groups", None) or {}
-    products = p.pop("product_groups", None) or {}
-    portfolios = p.pop("portfolio_groups", None) or {}
-    scale = p.pop("asset_spot_scale", None) or {}
-    for key, value in (("class_groups", classes), ("product_groups", products), ("portfolio_groups", portfolios), ("asset_spot_scale", scale)):
-        if not isinstance(value, Mapping):
-            raise FileFormatError(f"{where}.{key}: expected a mapping")
-    try:
-        class_of_asset = {str(a): str(c) for c, assets in classes.items() for a in assets}
-        product_of_class = {str(c): str(g) for g, entry in products.items() for c in entry["classes"]}
-        product_offsets = {str(g): float(entry["offset"]) for g, entry in products.items()}
-        portfolio_of_product = {str(g): str(q) for q, entry in portfolios.items() for g in entry["products"]}
-        portfolio_offsets = {str(q): float(entry["offset"]) for q, entry in portfolios.items()}
-    except (KeyError, TypeError, ValueError) as exc:
-        raise FileFormatError(f"{where}: a product group needs 'offset' and 'classes', a portfolio group 'offset' and 'products' ({exc})") from None
-    engine = build_model(dataclasses.replace(spec, engine="risk_matrix", parameters=p))
-    assert isinstance(engine, RiskMatrixModel)
-    if scale:
-        engine = dataclasses.replace(engine, asset_spot_scale={str(a): float(v) for a, v in scale.items()})
-    return TimsModel(engine, class_of_asset, product_of_class, product_offsets, portfolio_of_product, portfolio_offsets, spec.name)
-
-
-__all__ = ["TimsModel", "group_pnl", "tims_model_from_data"]
+__all__ = ["TimsModel", "group_pnl"]

@@ -11,8 +11,7 @@ import pytest
 from marginlab.account import Account
 from marginlab.exceptions import ParameterError
 from marginlab.instruments import Future, Option, Position
-from marginlab.margin.deribit_pm import deribit_futures_pm, deribit_pm, deribit_vol_shock
-from marginlab.margin.presets import get_model
+from marginlab.margin.presets import deribit_futures_pm, deribit_pm, deribit_vol_shock, get_model
 from marginlab.market import MarketSnapshot
 
 

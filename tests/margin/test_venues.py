@@ -15,9 +15,8 @@ from marginlab.account import Account
 from marginlab.collateral import TieredHaircut
 from marginlab.exceptions import FileFormatError, ParameterError, UnknownAssetError
 from marginlab.instruments import Perpetual, Position
-from marginlab.margin.deribit_pm import deribit_futures_pm, deribit_pm, deribit_pm_legacy
 from marginlab.margin.isolated import IsolatedMargin, LiquidityTier
-from marginlab.margin.presets import available_models, describe, get_model
+from marginlab.margin.presets import available_models, deribit_futures_pm, deribit_pm, deribit_pm_legacy, describe, get_model
 from marginlab.margin.venues import (
     PACKAGE_DIR,
     VENUES_ENV,

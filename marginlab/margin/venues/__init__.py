@@ -41,6 +41,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import functools
 import math
@@ -53,6 +54,7 @@ from typing import Any
 from marginlab.exceptions import FileFormatError, ParameterError, UnknownAssetError
 from marginlab.fileio import read_mapping
 from marginlab.margin.assumptions import CONDITIONS, VenueAssumptions
+from marginlab.margin.scenarios import vol_shock_from_data
 
 #: Environment variable naming extra folders of venue files (``os.pathsep``-separated).
 VENUES_ENV = "MARGINLAB_VENUES"
@@ -128,6 +130,9 @@ def parse_venue(data: Any, where: str = "<dict>", path: Path | None = None) -> V
     except (TypeError, ValueError):
         raise FileFormatError(f"{where}: version={data['version']!r}: must be an integer") from None
     sources = []
+    for key in ("sources", "dimensions"):  # lists (found by tests/test_inputs_fuzz.py: a number here was a TypeError)
+        if data.get(key) is not None and (isinstance(data[key], str) or not isinstance(data[key], Sequence)):
+            raise FileFormatError(f"{where}: {key}={data[key]!r}: must be a list")
     for i, s in enumerate(data["sources"] or ()):
         if not isinstance(s, Mapping) or "title" not in s or "address" not in s:
             raise FileFormatError(f"{where}: sources[{i}]={s!r}: needs 'title' and 'address'")
@@ -253,6 +258,21 @@ def _floats(values: Any, where: str) -> tuple[float, ...]:
     return tuple(_float(v, f"{where}[{i}]") for i, v in enumerate(values))
 
 
+def _mapping(raw: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise FileFormatError(f"{where}={raw!r}: expected a mapping")
+    return raw
+
+
+def _construct(kind: Any, values: Mapping[str, Any], where: str) -> Any:
+    """``kind(**values)``, a misspelt parameter being a FileFormatError naming it (not a TypeError)."""
+    known = [f.name for f in dataclasses.fields(kind) if f.init]
+    for key in values:
+        if key not in known:
+            raise FileFormatError(f"{where}.{key}: unknown parameter (known: {', '.join(known)})")
+    return kind(**values)
+
+
 def _relative(spec: VenueSpec, value: str) -> Path:
     path = Path(value)
     return path if path.is_absolute() else spec.folder / path
@@ -278,6 +298,8 @@ def _linear_rule(raw: Any, where: str, tiers: Mapping[str, Any]) -> Any:
                                   _float(raw.get("max_rate", 1.0), f"{where}.max_rate"))
         if kind == "brackets":
             table = raw["table"]
+            if isinstance(table, str) or not isinstance(table, Sequence):
+                raise FileFormatError(f"{where}.table={table!r}: expected a list of [floor_usd, maintenance_rate, max_leverage] rows")
             rows = [_floats(r, f"{where}.table[{i}]") for i, r in enumerate(table)]
             if any(len(r) != 3 for r in rows):
                 raise FileFormatError(f"{where}.table: each row is [floor_usd, maintenance_rate, max_leverage]")
@@ -295,8 +317,6 @@ def _linear_rule(raw: Any, where: str, tiers: Mapping[str, Any]) -> Any:
 
 def _isolated(spec: VenueSpec, open_interest_usd: Mapping[str, float] | None = None, name: str | None = None,
               user_imf: Mapping[str, float] | None = None) -> Any:
-    import dataclasses
-
     from marginlab.margin.isolated import CoinOptionRule, IsolatedMargin, LiquidityTier, VenueLiquidationRule
 
     p = spec.parameters
@@ -317,9 +337,12 @@ def _isolated(spec: VenueSpec, open_interest_usd: Mapping[str, float] | None = N
     option = p.get("option_rule")
     option_rule = None
     if option is not None:
-        option_rule = CoinOptionRule(**{k: _float(v, f"{where}.option_rule.{k}") for k, v in option.items() if k != "type"})
+        option_rule = _construct(CoinOptionRule, {k: _float(v, f"{where}.option_rule.{k}") for k, v in _mapping(option, f"{where}.option_rule").items()
+                                                  if k != "type"}, f"{where}.option_rule")
     policy = p.get("liquidation_policy")
-    liquidation = None if policy is None else VenueLiquidationRule(**{k: _float(v, f"{where}.liquidation_policy.{k}") for k, v in policy.items()})
+    liquidation = None if policy is None else _construct(
+        VenueLiquidationRule, {k: _float(v, f"{where}.liquidation_policy.{k}") for k, v in _mapping(policy, f"{where}.liquidation_policy").items()},
+        f"{where}.liquidation_policy")
     return IsolatedMargin(rules, option_rule, open_interest_usd=dict(open_interest_usd or {}), preset_name=name or spec.name,
                           liquidation_policy=liquidation)
 
@@ -362,12 +385,7 @@ def _cross(spec: VenueSpec, open_interest_usd: Mapping[str, float] | None = None
 
 
 def _vol_shock(raw: Any, where: str) -> Any:
-    from marginlab.margin.scenarios import VolShock
-
-    if raw is None:
-        return VolShock()
-    values = {k: (bool(v) if k == "absolute" else _float(v, f"{where}.{k}")) for k, v in raw.items()}
-    return VolShock(**values)  # type: ignore[arg-type]
+    return vol_shock_from_data(raw, where)
 
 
 def grid_from_data(raw: Mapping[str, Any], where: str) -> Any:
@@ -425,21 +443,47 @@ def _okx(spec: VenueSpec) -> Any:
 
 
 def _deribit(spec: VenueSpec) -> Any:
-    from marginlab.margin.deribit_pm import deribit_model_from_data
+    """:class:`~marginlab.margin.deribit_pm.DeribitPortfolioMargin` (``engine: deribit_pm``): the risk-matrix keys plus
+    ``all_options_contingency``, ``offsetting_futures_contingency``, ``vega_offset_contingency`` and ``vega_unit``."""
+    from marginlab.margin.deribit_pm import DeribitPortfolioMargin
 
-    return deribit_model_from_data(spec)
+    own = ("all_options_contingency", "offsetting_futures_contingency", "vega_offset_contingency", "vega_unit")
+    where = f"{spec.name}.parameters"
+    values = {k: _float(spec.parameters[k], f"{where}.{k}") for k in own if k in spec.parameters}
+    engine = _risk_matrix(dataclasses.replace(spec, engine="risk_matrix", parameters={k: v for k, v in spec.parameters.items() if k not in own}))
+    return DeribitPortfolioMargin(engine, preset_name=spec.name, **values)
 
 
 def _tims(spec: VenueSpec) -> Any:
-    from marginlab.margin.tims import tims_model_from_data
+    """:class:`~marginlab.margin.tims.TimsModel` (``engine: tims``): the risk-matrix keys (``grid``, ``vol_shock``, loss factors,
+    ``asset_spot_scale``) plus ``class_groups`` (class -> assets), ``product_groups`` (name -> {offset, classes}) and
+    ``portfolio_groups`` (name -> {offset, products})."""
+    from marginlab.margin.tims import TimsModel
 
-    return tims_model_from_data(spec)
+    p = dict(spec.parameters)
+    where = f"{spec.name}.parameters"
+    classes = _mapping(p.pop("class_groups", None) or {}, f"{where}.class_groups")
+    products = _mapping(p.pop("product_groups", None) or {}, f"{where}.product_groups")
+    portfolios = _mapping(p.pop("portfolio_groups", None) or {}, f"{where}.portfolio_groups")
+    scale = _mapping(p.pop("asset_spot_scale", None) or {}, f"{where}.asset_spot_scale")
+    try:
+        class_of_asset = {str(a): str(c) for c, assets in classes.items() for a in assets}
+        product_of_class = {str(c): str(g) for g, entry in products.items() for c in entry["classes"]}
+        product_offsets = {str(g): _float(entry["offset"], f"{where}.product_groups.{g}.offset") for g, entry in products.items()}
+        portfolio_of_product = {str(g): str(q) for q, entry in portfolios.items() for g in entry["products"]}
+        portfolio_offsets = {str(q): _float(entry["offset"], f"{where}.portfolio_groups.{q}.offset") for q, entry in portfolios.items()}
+    except (KeyError, TypeError) as exc:
+        raise FileFormatError(f"{where}: a product group needs 'offset' and 'classes', a portfolio group 'offset' and 'products' ({exc})") from None
+    engine = _risk_matrix(dataclasses.replace(spec, engine="risk_matrix", parameters=p))
+    if scale:
+        engine = dataclasses.replace(engine, asset_spot_scale={str(a): _float(v, f"{where}.asset_spot_scale.{a}") for a, v in scale.items()})
+    return TimsModel(engine, class_of_asset, product_of_class, product_offsets, portfolio_of_product, portfolio_offsets, spec.name)
 
 
 def _derive(spec: VenueSpec) -> Any:
     from marginlab.margin.derive import derive_model
 
-    return derive_model(spec.parameters or None, name=spec.name)
+    return derive_model(spec.parameters, name=spec.name)
 
 
 def _fhs(spec: VenueSpec) -> Any:
