@@ -22,7 +22,7 @@ none). The lag add-on is deducted from the collateral's value in both views.
 >>> from marginlab.instruments import Perpetual, Position
 >>> lag = SettlementLag(cycle_hours=4, daily_vol={"BTC": 0.04}, confidence=0.99)
 >>> round(lag.addon_usd("BTC", 1_000_000.0), 2)   # 1,000,000 x 2.326 x 0.04 x sqrt(4/24)
-37988.29
+37989.1
 """
 
 from __future__ import annotations
