@@ -32,7 +32,7 @@ from marginlab.cli._common import add_command, add_table_flags, emit_json, emit_
 from marginlab.exceptions import InputError, NumericalError
 from marginlab.greeks import greeks_report
 from marginlab.margin.presets import available_models, get_model
-from marginlab.margin.venues import load_venue
+from marginlab.margin.venues import load_venue, read_runtime_inputs
 from marginlab.market import MarketSnapshot
 from marginlab.text_table import text_table
 
@@ -152,8 +152,6 @@ def _margin(args: argparse.Namespace) -> int:
     names = _model_names(args.model)
     account = Account.load(args.account)
     market = MarketSnapshot.load(args.market)
-    from marginlab.margin.venues import read_runtime_inputs
-
     runtime = read_runtime_inputs(open_interest=getattr(args, "open_interest", None))  # run-time venue inputs (dYdX open interest)
     if len(names) == 1 and not args.csv:
         result = get_model(names[0], **runtime).margin(account, market)
