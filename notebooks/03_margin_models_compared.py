@@ -29,7 +29,7 @@
 # | `deribit-standard` | isolated | per position: futures/perpetuals $IM = (2\% + q \cdot 0.005\%)\,\lvert q\rvert\, S$ for BTC (C1); short call $IM = \max(0.15 - \mathrm{OTM}/S, 0.1) S + \text{mark}$, short put likewise with the MM floor (C2); long options pay their premium |
 # | `deribit-cross` | cross | the same per-position requirements summed over one collateral pool; collateral counted after haircuts |
 # | `span-example` | portfolio | SPAN: worst of 16 scenarios (price $\pm\{0, 1/3, 2/3, 1\}\cdot PSR$ × vol $\pm VSR$, two extreme moves $\pm X \cdot PSR$ at 35% cover), plus spread charges, floored by the short-option minimum |
-# | `deribit-pm` | portfolio | worst loss over spot $\pm 16\%$ in 9 points × vol up/none/down with the $(30/DTE)^p$ term structure, dampened extended moves, plus contingencies (C3) |
+# | `deribit-pm` | portfolio | Deribit's current model: worst loss over spot $\pm 16\%$ in 9 points × vol up/none/down with the $(30/DTE)^p$ term structure, MM = 0.8 × IM (every value published; `deribit-pm-c3` adds the extended table at an assumed dampening) |
 # | `okx-pm` | portfolio | $MMR = \max(\max(MR1, MR2, MR6) + MR3 + MR4 + MR5, MR7)$: price grid, extreme move, basis, minimum charge (G) |
 # | `derive-pmrm-v2` | portfolio | Derive PMRM v2: $\text{minSPAN}\cdot f + $ naked-short, perpetual, basis and oracle contingencies; scenarios $\times$ vol shocks, tails with dampening, skew rotations |
 # | FHS VaR | portfolio | $IM = (1-w)\,ES_{99\%}^{2d} + w \cdot \text{stress}$ over EWMA-filtered joint historical moves with DVOL vol moves, $w = 25\%$, $MM = 0.8\,IM$ |
