@@ -29,7 +29,7 @@
 # | `deribit-standard` | isolated | per position: futures/perpetuals $IM = (2\% + q \cdot 0.005\%)\,\lvert q\rvert\, S$ for BTC (C1); short call $IM = \max(0.15 - \mathrm{OTM}/S, 0.1) S + \text{mark}$, short put likewise with the MM floor (C2); long options pay their premium |
 # | `deribit-cross` | cross | the same per-position requirements summed over one collateral pool; collateral counted after haircuts |
 # | `span-example` | portfolio | SPAN: worst of 16 scenarios (price $\pm\{0, 1/3, 2/3, 1\}\cdot PSR$ × vol $\pm VSR$, two extreme moves $\pm X \cdot PSR$ at 35% cover), plus spread charges, floored by the short-option minimum |
-# | `deribit-pm` | portfolio | worst loss over spot $\pm 16\%$ in 9 points × vol up/none/down with the $(30/DTE)^p$ term structure, dampened extended moves, plus contingencies (C3) |
+# | `deribit-pm` | portfolio | Deribit's current model: worst loss over spot $\pm 16\%$ in 9 points × vol up/none/down with the $(30/DTE)^p$ term structure, MM = 0.8 × IM (every value published; `deribit-pm-c3` adds the extended table at an assumed dampening) |
 # | `okx-pm` | portfolio | $MMR = \max(\max(MR1, MR2, MR6) + MR3 + MR4 + MR5, MR7)$: price grid, extreme move, basis, minimum charge (G) |
 # | `derive-pmrm-v2` | portfolio | Derive PMRM v2: $\text{minSPAN}\cdot f + $ naked-short, perpetual, basis and oracle contingencies; scenarios $\times$ vol shocks, tails with dampening, skew rotations |
 # | FHS VaR | portfolio | $IM = (1-w)\,ES_{99\%}^{2d} + w \cdot \text{stress}$ over EWMA-filtered joint historical moves with DVOL vol moves, $w = 25\%$, $MM = 0.8\,IM$ |
@@ -231,10 +231,12 @@ print("worst scenario:", straddle_result.details.get("worst_scenario"))
 #   collateral whose fall lowers equity), whereas scenario models charge the crash loss of the whole
 #   book, so PM can exceed the isolated number. It is shown in the heatmap, not in the ratios.
 #
-# The Deribit PM preset counts its extended large-move table (up to +500%) at a dampening of 10%
-# of the loss, an **assumption** (the public description gives no value): this is why naked short
-# calls, straddles and strangles cost more under `deribit-pm` than elsewhere. Pass
-# `deribit_pm(tail_dampening=...)` to study the sensitivity.
+# The `deribit-pm` preset is Deribit's current model with published values only (±16% in 9 points,
+# vol up/unchanged/down, MM = 0.8 × IM); its extended large-move table is left out because the
+# dampener formula is not published. `deribit-pm-c3` keeps that table at an **assumed** 10% dampening,
+# which is what makes naked short calls, straddles and strangles expensive there; pass
+# `marginlab.margin.presets.deribit_pm(tail_dampening=...)` to study the sensitivity. Every result
+# lists the assumed values it depends on (`result.assumptions`), and the CLI marks such a model `*`.
 
 # %%
 HEDGED = ["call_spread", "put_spread", "butterfly", "iron_condor", "box", "basis_trade", "delta_neutral_call"]
@@ -380,6 +382,46 @@ for scenario_name in WRONG_WAY_SCENARIOS:
 # haircut tied to the short put's delta would have to capture.
 
 # %% [markdown]
+# ## Cross-venue accounts: what unified margining would save and what the settlement lag costs
+#
+# A desk holds the strategy library's hedged trades split across venues: the options on Deribit
+# (standard margin), their delta hedges as perpetuals on Hyperliquid, and part of its BTC collateral
+# off exchange with a tri-party agent. Margined **per venue**, each venue charges its own leg and a
+# surplus on one venue does not cover the other; margined as **one portfolio** (`deribit-pm`), the
+# hedge across venues offsets. The off-exchange collateral counts after a **settlement-lag add-on**
+# `value × z₉₉ × σ_daily × √(cycle / 24 h)` for the 2-, 4- and 24-hour cycles of tri-party settlement
+# (`marginlab.margin.cross_venue`).
+
+# %%
+from marginlab.margin.cross_venue import CrossVenueAccount, SettlementLag, VenueBook, lag_costs, margin_cross_venue
+
+OFF_EXCHANGE_COINS = 2.0
+options_leg = tuple(p for p in strategies["delta_neutral_call"].positions if isinstance(p.instrument, Option))
+hedge_leg = tuple(p for p in strategies["delta_neutral_call"].positions if not isinstance(p.instrument, Option))
+leg = options_leg[0].instrument
+DAILY_VOL = {UNDERLYING: market.vol(UNDERLYING, leg.expiry, leg.strike_usd) / 365 ** 0.5}  # the option's implied vol, per day
+desk = CrossVenueAccount(
+    [VenueBook("deribit", get_model("deribit-standard"), Account(options_leg, cash_usd=50_000.0)),
+     VenueBook("hyperliquid", get_model("hyperliquid"), Account(hedge_leg, cash_usd=50_000.0))],
+    off_exchange={UNDERLYING: OFF_EXCHANGE_COINS})
+cross_venue = margin_cross_venue(desk, market, get_model("deribit-pm"), SettlementLag(4, DAILY_VOL))
+display(cross_venue[["view", "venue", "model", "initial_margin_usd", "maintenance_margin_usd", "lag_addon_usd", "excess_usd"]].round(2))
+per_venue_im = float(cross_venue.loc[cross_venue["view"] == "per venue (sum)", "initial_margin_usd"].iloc[0])
+unified_im = float(cross_venue.loc[cross_venue["view"] == "unified", "initial_margin_usd"].iloc[0])
+print(f"unified margining would save {per_venue_im - unified_im:,.2f} USD of initial margin ({1 - unified_im / per_venue_im:.1%})")
+lag_table = lag_costs(desk, market, DAILY_VOL)
+display(lag_table.round(4))
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 3.5))
+ax.bar([f"{h:g} h" for h in lag_table["cycle_hours"]], lag_table["lag_addon_usd"], color="tab:purple")
+ax.set_xlabel("tri-party settlement cycle")
+ax.set_ylabel("settlement-lag add-on (USD)")
+ax.set_title(f"Cost of holding {OFF_EXCHANGE_COINS:g} {UNDERLYING} off exchange (99%, daily vol {DAILY_VOL[UNDERLYING]:.1%})")
+save_figure(fig, "03_settlement_lag")
+plt.show()
+
+# %% [markdown]
 # ## Checks on the key numbers
 #
 # * no model silently fails a strategy that it should margin (perpetuals, spot and listed
@@ -390,7 +432,9 @@ for scenario_name in WRONG_WAY_SCENARIOS:
 # * hedging the naked call lowers the scenario-model requirement but not the isolated one;
 # * inverse books are margined by every model; a coin-margined short put costs more under the scenario
 #   models than the same put in a USD account; in both replays the BTC-collateral account loses a
-#   larger share of its equity than the USD-collateral one.
+#   larger share of its equity than the USD-collateral one;
+# * unified margining of the cross-venue desk costs less than the venues' sum, and the settlement-lag
+#   add-on grows with the cycle as its square root.
 
 # %%
 assert table["error"].eq("").all(), rejected
@@ -410,3 +454,7 @@ for label in ["Deribit PM", "Derive PMRM v2"]:
 falls = wrong_way.set_index(["scenario", "collateral"])["equity fall"]
 for scenario_name in WRONG_WAY_SCENARIOS:
     assert falls[(scenario_name, "BTC collateral")] < falls[(scenario_name, "USD collateral")], scenario_name
+assert unified_im < per_venue_im
+lag_by_cycle = lag_table.set_index("cycle_hours")["lag_addon_usd"]
+assert lag_by_cycle[2.0] < lag_by_cycle[4.0] < lag_by_cycle[24.0]
+assert abs(lag_by_cycle[24.0] / lag_by_cycle[4.0] - 6 ** 0.5) < 1e-9

@@ -212,15 +212,15 @@ plt.show()
 # ## Checks
 #
 # Independent expectations: a 1% rate is exceeded on more than 1% of days by BTC (its daily volatility
-# is about 3-4%, so a 1% fall happens on roughly a third of days); a fixed ±16% range (Deribit PM) is
-# exceeded on very few days (BTC fell more than 16% in a day only a handful of times since 2016: March
+# is about 3-4%, so a 1% fall happens on roughly a third of days); a fixed ±16% range (Deribit PM, whose MM is 0.8 of
+# that loss, i.e. a 12.8% move on a linear position) is exceeded on very few days (BTC fell more than 16% in a day only a handful of times since 2016: March
 # 2020); fixed-rate presets have peak-to-trough near 1; the anti-procyclical variant has a lower
 # peak-to-trough than plain FHS.
 
 # %%
 assert coverage.loc["deribit-standard", "exception_rate"] > 0.10
 assert coverage.loc["deribit-standard", "kupiec_rejected"]
-assert coverage.loc["deribit-pm", "n_exceptions"] <= 3
+assert coverage.loc["deribit-pm", "n_exceptions"] <= 6  # MM = mm_factor 0.8 x the +-16% loss (venues/deribit-pm.yaml): a 12.8% daily move
 assert abs(procyclicality.loc["deribit-pm", "peak_to_trough"] - 1.0) < 1e-9
 assert procyclicality.loc["fhs-anti-procyclical", "peak_to_trough"] < procyclicality.loc["fhs", "peak_to_trough"]
 assert 0.002 < coverage.loc["fhs", "exception_rate"] < 0.03

@@ -304,8 +304,9 @@ def margin_table(
     -------
     DataFrame
         One row per (strategy, model): ``strategy, model, initial_margin_usd, maintenance_margin_usd,
-        notional_usd, im_pct_of_notional`` (percent) and ``error`` (empty, or why the model rejected
-        the strategy -- the margins are then NaN).
+        notional_usd, im_pct_of_notional`` (percent), ``error`` (empty, or why the model rejected
+        the strategy -- the margins are then NaN) and ``assumed`` (the assumed venue parameters the
+        result depends on, ``"; "``-separated; :attr:`~marginlab.margin.base.MarginResult.assumptions`).
     """
     if isinstance(models, Mapping):
         resolved = dict(models)
@@ -326,9 +327,10 @@ def margin_table(
             else:
                 initial = result.initial_margin_usd
                 record.update(initial_margin_usd=initial, maintenance_margin_usd=result.maintenance_margin_usd,
-                              im_pct_of_notional=100.0 * initial / notional if notional > 0 else np.nan, error="")
+                              im_pct_of_notional=100.0 * initial / notional if notional > 0 else np.nan, error="",
+                              assumed="; ".join(result.assumptions))
             rows.append(record)
-    columns = ["strategy", "model", "initial_margin_usd", "maintenance_margin_usd", "notional_usd", "im_pct_of_notional", "error"]
+    columns = ["strategy", "model", "initial_margin_usd", "maintenance_margin_usd", "notional_usd", "im_pct_of_notional", "error", "assumed"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -32,6 +32,7 @@ from marginlab.cli._common import add_command, add_table_flags, emit_json, emit_
 from marginlab.exceptions import InputError, NumericalError
 from marginlab.greeks import greeks_report
 from marginlab.margin.presets import available_models, get_model
+from marginlab.margin.venues import load_venue, read_runtime_inputs
 from marginlab.market import MarketSnapshot
 from marginlab.text_table import text_table
 
@@ -67,6 +68,8 @@ def result_to_json(result: Any) -> dict[str, Any]:
         "components": _records(result.components),
         "positions": _records(result.positions),
         "notes": list(result.notes),
+        # the assumed venue parameters this number depends on (key -> the venue file's reason)
+        "assumptions": [{"parameter": key, "why": _why(result.model, key)} for key in getattr(result, "assumptions", ())],
     }
     for key, value in result.details.items():
         if isinstance(value, pd.DataFrame):
@@ -76,6 +79,20 @@ def result_to_json(result: Any) -> dict[str, Any]:
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
             document[key] = json_safe(dataclasses.asdict(value))
     return document
+
+
+def _why(model: str, key: str) -> str:
+    """The venue file's sentence for an assumed ``key`` of preset ``model`` (empty when not found)."""
+    try:
+        spec = load_venue(model)
+    except Exception:  # a Python preset or a renamed model: no file to quote
+        return ""
+    if key in spec.assumed:
+        return spec.assumed[key]
+    base_name, _, base_key = key.partition(":")
+    if base_key and "rules_from" in spec.parameters:
+        return load_venue(base_name).assumed.get(base_key, "")
+    return ""
 
 
 def _model_names(raw: list[list[str]]) -> list[str]:
@@ -120,16 +137,21 @@ def _comparison_text(table: pd.DataFrame) -> str:
     frame = pd.DataFrame(rows)
     if not frame["note"].astype(bool).any():
         frame = frame.drop(columns="note")
+    # a '*' on a model whose number depends on assumed venue parameters, named in a footnote
+    assumed = table["assumed"].fillna("") if "assumed" in table.columns else pd.Series([""] * len(table))
+    frame["model"] = [f"{m} *" if a else m for m, a in zip(frame["model"], assumed)]
     notional = float(table["notional_usd"].iloc[0]) if len(table) else 0.0
-    return f"Gross notional {notional:,.2f} USD\n" + text_table(frame)
+    text = f"Gross notional {notional:,.2f} USD\n" + text_table(frame)
+    notes = [f"  {m}: {a}" for m, a in zip(table["model"], assumed) if a]
+    if notes:
+        text += "\n* depends on assumed venue parameters (not from a source; see 'marginlab models' / the venue file):\n" + "\n".join(notes)
+    return text
 
 
 def _margin(args: argparse.Namespace) -> int:
     names = _model_names(args.model)
     account = Account.load(args.account)
     market = MarketSnapshot.load(args.market)
-    from marginlab.margin.venues import read_runtime_inputs
-
     runtime = read_runtime_inputs(open_interest=getattr(args, "open_interest", None))  # run-time venue inputs (dYdX open interest)
     if len(names) == 1 and not args.csv:
         result = get_model(names[0], **runtime).margin(account, market)

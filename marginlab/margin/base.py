@@ -46,6 +46,7 @@ from numpy.typing import NDArray
 from marginlab.account import Account
 from marginlab.exceptions import NumericalError
 from marginlab.instruments import Position
+from marginlab.margin.assumptions import label_assumptions
 from marginlab.market import MarketSnapshot
 from marginlab.text_table import TABLE_WIDTH, text_table
 
@@ -100,6 +101,10 @@ class MarginResult:
         account. The ``*_usd`` fields stay in USD; :meth:`currency_totals` gives both views.
     currency_price_usd : float, default 1.0
         USD price of one unit of ``currency`` at the snapshot (the index) used to convert.
+    assumptions : tuple of str
+        The assumed venue parameters (keys of the venue file's ``assumed``) this result depends
+        on: those that move its worst scenario or one of its components
+        (:mod:`marginlab.margin.assumptions`); empty when every number it uses is sourced.
     """
 
     model: str
@@ -113,6 +118,7 @@ class MarginResult:
     notes: tuple[str, ...] = ()
     currency: str = "USD"
     currency_price_usd: float = 1.0
+    assumptions: tuple[str, ...] = ()
 
     def currency_totals(self) -> pd.DataFrame:
         """Initial and maintenance margin, equity and free margin in ``currency`` and in USD.
@@ -237,6 +243,8 @@ class MarginResult:
         if self.notes:
             lines += ["", "Why:", *[textwrap.fill(note, TABLE_WIDTH, initial_indent="  - ", subsequent_indent="    ")
                                     for note in self.notes]]
+        if self.assumptions:
+            lines += ["", "Assumed (not from a source; the venue file says why):", *[f"  * {key}" for key in self.assumptions]]
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -266,7 +274,8 @@ class MarginModel(abc.ABC):
 
         @functools.wraps(method)
         def margin(self: MarginModel, account: Account, market: MarketSnapshot) -> MarginResult:
-            return with_account_currency(method(self, account, market), account, market)
+            # ... and the assumed venue parameters it depends on (models built from a venue file)
+            return label_assumptions(with_account_currency(method(self, account, market), account, market), self, account)
 
         margin._labels_currency = True  # type: ignore[attr-defined]
         cls.margin = margin  # type: ignore[method-assign]

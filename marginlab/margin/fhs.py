@@ -104,8 +104,6 @@ ScenarioKind = Literal["filtered", "raw", "user"]
 MIN_SCENARIO_VOL = 1e-4
 #: Implied-vol proxy: share of the EWMA realised-vol relative change passed to implied vols.
 REALISED_VOL_BETA = 0.35
-#: Assets of the ``fhs-var`` preset.
-PRESET_ASSETS: tuple[str, ...] = ("BTC", "ETH", "SOL")
 
 LiquidityAddon = Callable[[Position, float, float], float]
 """``addon(position, notional_usd, daily_vol) -> USD`` called once per position."""
@@ -264,7 +262,7 @@ class HistoricalScenarios:
         return cls(returns, dvol_frame, vol_frame)
 
     @classmethod
-    def from_snapshot(cls, assets: Sequence[str] = PRESET_ASSETS, as_of: Any = None, start: str | None = None) -> "HistoricalScenarios":
+    def from_snapshot(cls, assets: Sequence[str], as_of: Any = None, start: str | None = None) -> "HistoricalScenarios":
         """Scenario history of ``assets`` from the market-data snapshot (:mod:`marginlab.data`), with DVOL for BTC and ETH."""
         from marginlab import data
 
@@ -1013,20 +1011,14 @@ def plot_scenario_losses(result: MarginResult, ax=None):  # type: ignore[no-unty
 
 
 # --------------------------------------------------------------------------- crisis scenarios
-#: Named crisis days (the h-day window ends at the close of the day) used as extra stress scenarios.
-CRISIS_DAYS: dict[str, str] = {
-    "COVID crash 2020-03-12": "2020-03-12",
-    "May 2021 sell-off 2021-05-19": "2021-05-19",
-    "FTX collapse 2022-11-09": "2022-11-09",
-}
-#: Assets whose history may be missing on a crisis day, and the asset whose move stands in for theirs.
-CRISIS_PROXIES: dict[str, str] = {"SOL": "ETH", "AVAX": "ETH", "DOT": "ETH", "NEAR": "ETH", "AAVE": "ETH"}
+# The named crisis days of the fhs-var preset and the proxies of assets without history on them are
+# data of its venue file (venues/fhs-var.yaml: crisis_days, crisis_proxies), not numbers of this module.
 
 
 def crisis_scenarios(
     assets: Sequence[str],
-    horizon_days: int = 2,
-    days: Mapping[str, str] | None = None,
+    horizon_days: int,
+    days: Mapping[str, str],
     proxies: Mapping[str, str] | None = None,
     ewma_lambda: float = 0.94,
     realised_vol_beta: float = REALISED_VOL_BETA,
@@ -1035,8 +1027,9 @@ def crisis_scenarios(
 
     For each crisis day ``d`` and asset: the simple return from the close ``h`` days before ``d`` to the
     close of ``d``, and the relative change of DVOL over the same days (else ``realised_vol_beta`` times
-    that of the EWMA realised volatility). An asset without history on that day (SOL before 2020-04) takes the move of its
-    proxy (:data:`CRISIS_PROXIES`, documented choice: an alt coin falls at least as much as ETH);
+    that of the EWMA realised volatility). ``days`` maps a name to the crisis day (the ``fhs-var`` venue file's
+    ``crisis_days``). An asset without history on that day (SOL before 2020-04) takes the move of its
+    proxy (``proxies``, the venue file's ``crisis_proxies``: an alt coin falls at least as much as ETH);
     without a proxy it raises :class:`UnknownAssetError`.
 
     >>> crisis_scenarios(["BTC"], 1, {"COVID": "2020-03-12"}).round(3).to_dict("records")
@@ -1045,8 +1038,8 @@ def crisis_scenarios(
     from marginlab import data
 
     horizon_days = _check_horizon(horizon_days)
-    days = dict(CRISIS_DAYS if days is None else days)
-    proxies = dict(CRISIS_PROXIES if proxies is None else proxies)
+    days = dict(days)
+    proxies = dict(proxies or {})
     rows = []
     cache: dict[str, tuple[pd.Series, pd.Series | None]] = {}
 
@@ -1089,21 +1082,21 @@ def crisis_scenarios(
     return pd.DataFrame(rows, columns=["name", *[f"{a}_{k}" for a in assets for k in ("return", "vol_change")]])
 
 
-# --------------------------------------------------------------------------- preset
-@lru_cache(maxsize=1)
-def _preset_history() -> HistoricalScenarios:
-    return HistoricalScenarios.from_snapshot(PRESET_ASSETS)
+# --------------------------------------------------------------------------- snapshot histories (the fhs-var venue file)
+@lru_cache(maxsize=8)
+def snapshot_history(assets: tuple[str, ...]) -> HistoricalScenarios:
+    """The package snapshot's joint history of ``assets`` (cached: the venue file's preset is rebuilt often)."""
+    return HistoricalScenarios.from_snapshot(assets)
 
 
-@lru_cache(maxsize=4)
-def _preset_crises(horizon_days: int) -> pd.DataFrame:
-    # the crisis day of each scenario, so that a point-in-time model (as_of) keeps only the crises already seen
-    frame = crisis_scenarios(PRESET_ASSETS, horizon_days)
-    return frame.assign(date=[CRISIS_DAYS[name] for name in frame["name"]])
-
-
-#: Lookback (h-day windows) and horizon of the ``fhs-var`` preset.
-PRESET_LOOKBACK_DAYS, PRESET_HORIZON_DAYS = 750, 2
+@lru_cache(maxsize=16)
+def snapshot_crises(assets: tuple[str, ...], horizon_days: int, days: tuple[tuple[str, str], ...],
+                    proxies: tuple[tuple[str, str], ...] = ()) -> pd.DataFrame:
+    """:func:`crisis_scenarios` of the snapshot with each scenario's crisis ``date`` (so that a point-in-time model,
+    :meth:`FilteredHistoricalMargin.as_of`, keeps only the crises already seen); cached."""
+    named = dict(days)
+    frame = crisis_scenarios(assets, horizon_days, named, dict(proxies))
+    return frame.assign(date=[named[name] for name in frame["name"]])
 
 
 @lru_cache(maxsize=128)
@@ -1114,8 +1107,8 @@ def _snapshot_history_as_of(assets: tuple[str, ...], min_closes: int, day: pd.Ti
     known = [a for a in assets if len(data.load_daily(a).loc[:day]) >= min_closes]
     if not known:
         raise DataError(f"FHS history as of {day.date()}: no asset of {', '.join(assets)} has {min_closes} daily closes by then")
-    if tuple(known) == PRESET_ASSETS:
-        return _preset_history().until(day)
+    if tuple(known) == tuple(assets):
+        return snapshot_history(tuple(assets)).until(day)
     return HistoricalScenarios.from_snapshot(tuple(known), as_of=day)
 
 
@@ -1126,41 +1119,10 @@ def snapshot_history_source(assets: Sequence[str], min_closes: int) -> Callable[
     SOL's history starts 2020-04-10, so the ``fhs-var`` preset as of a 2020-03 day scans BTC and ETH only
     (an account holding SOL then raises :class:`~marginlab.exceptions.UnknownAssetError`, as it would have).
 
-    >>> source = snapshot_history_source(PRESET_ASSETS, 753)
+    >>> source = snapshot_history_source(("BTC", "ETH", "SOL"), 753)
     >>> source(pd.Timestamp("2020-03-11", tz="UTC")).assets
     ('BTC', 'ETH')
     """
     import functools
 
     return functools.partial(_snapshot_history_as_of, tuple(str(a) for a in assets), int(min_closes))
-
-
-def _preset_factory() -> FilteredHistoricalMargin:
-    history = _preset_history()
-    if len(history.returns) < 1000:
-        warnings.warn(f"fhs-var: only {len(history.returns)} days of joint history", DataWarning, stacklevel=2)
-    return FilteredHistoricalMargin(
-        history,
-        confidence=0.99,
-        horizon_days=PRESET_HORIZON_DAYS,
-        lookback_days=PRESET_LOOKBACK_DAYS,
-        ewma_lambda=0.94,
-        stress_weight=0.25,
-        risk_measure="es",
-        mm_fraction=0.8,
-        stress_scenarios=_preset_crises(PRESET_HORIZON_DAYS),
-        preset_name="fhs-var",
-        history_source=snapshot_history_source(PRESET_ASSETS, PRESET_LOOKBACK_DAYS + PRESET_HORIZON_DAYS + 1),
-    )
-
-
-#: Description of the ``fhs-var`` preset (registered by :mod:`marginlab.margin.presets`).
-PRESET_DESCRIPTION = (
-    "FHS portfolio margin: 99% ES over 2 days of EWMA-filtered joint BTC/ETH/SOL moves (750 windows), "
-    "DVOL vol moves, 25% weight on the worst raw historical 2-day move or crisis day (COVID, May 2021, FTX)"
-)
-
-
-def preset_model() -> FilteredHistoricalMargin:
-    """The ``fhs-var`` preset (see :data:`PRESET_DESCRIPTION`)."""
-    return _preset_factory()

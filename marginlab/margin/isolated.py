@@ -287,17 +287,20 @@ class LiquidityTier:
     ``MMF = IMF * maintenance_fraction``; following the dYdX v4 implementation we apply the
     maintenance fraction to the *base* IMF (open-interest scaling raises only the initial
     margin) -- the worked example does not say, this is an assumption stated here. Without
-    open interest, or with ``upper <= lower``, no scaling applies.
+    open interest, or with ``upper <= lower``, no scaling applies. ``user_initial_fraction`` is the
+    IMF a user set for the market (dYdX's ``custom_imf_ppm``, ``MsgUpdateLeverage``): the IMF used is
+    ``max(IMF_eff, user_initial_fraction)``, the MMF is unchanged (0 = not set).
     """
 
     initial_fraction: float
     maintenance_fraction: float
     open_interest_lower_usd: float = 0.0
     open_interest_upper_usd: float = 0.0
+    user_initial_fraction: float = 0.0
     notional_dependent: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        for name in ("initial_fraction", "maintenance_fraction"):
+        for name in ("initial_fraction", "maintenance_fraction", "user_initial_fraction"):
             value = _nonnegative(name, getattr(self, name))
             if value > 1:
                 raise ParameterError(name, value, "must be a fraction in [0, 1]")
@@ -306,12 +309,12 @@ class LiquidityTier:
             object.__setattr__(self, name, _nonnegative(name, getattr(self, name)))
 
     def effective_initial_fraction(self, open_interest_usd: float | None) -> float:
-        """The open-interest scaled IMF."""
+        """The open-interest scaled IMF, or the user's IMF when that is larger."""
         span = self.open_interest_upper_usd - self.open_interest_lower_usd
         if open_interest_usd is None or span <= 0:
-            return self.initial_fraction
+            return max(self.initial_fraction, self.user_initial_fraction)
         scale = (float(open_interest_usd) - self.open_interest_lower_usd) / span
-        return min(self.initial_fraction + max(scale * (1.0 - self.initial_fraction), 0.0), 1.0)
+        return max(min(self.initial_fraction + max(scale * (1.0 - self.initial_fraction), 0.0), 1.0), self.user_initial_fraction)
 
     @property
     def maintenance_rate(self) -> float:
@@ -323,7 +326,8 @@ class LiquidityTier:
     def describe(self) -> str:
         scaling = (f"scaled up with open interest from {self.open_interest_lower_usd:,.0f} to {self.open_interest_upper_usd:,.0f} USD"
                    if self.open_interest_upper_usd > self.open_interest_lower_usd else "no open-interest scaling")
-        return f"IMF {self.initial_fraction:.2%} ({scaling}), MMF = base IMF x {self.maintenance_fraction:.0%} = {self.maintenance_rate:.2%}"
+        user = f"; user-set IMF {self.user_initial_fraction:.2%} (IMF = the larger)" if self.user_initial_fraction else ""
+        return f"IMF {self.initial_fraction:.2%} ({scaling}), MMF = base IMF x {self.maintenance_fraction:.0%} = {self.maintenance_rate:.2%}{user}"
 
 
 @dataclass(frozen=True)

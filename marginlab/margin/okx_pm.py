@@ -58,14 +58,15 @@ from marginlab.valuation import net_positions
 
 #: Key of the entry applied to assets without their own.
 DEFAULT = "*"
-#: MR7 size-tier multipliers of G (upper bound of size, multiplier).
-SIZE_TIERS: tuple[tuple[float, float], ...] = ((10_000, 1), (70_000, 2), (170_000, 4), (300_000, 6), (470_000, 8), (700_000, 10), (math.inf, 12))
+#: A single MR7 tier of multiplier 1 (the neutral default; the venue's tiers are in ``venues/okx-pm.yaml``).
+NO_SIZE_TIERS: tuple[tuple[float, float], ...] = ((math.inf, 1.0),)
 
 
-def size_multiplier(size: float, tiers: tuple[tuple[float, float], ...] = SIZE_TIERS) -> float:
+def size_multiplier(size: float, tiers: tuple[tuple[float, float], ...] = NO_SIZE_TIERS) -> float:
     """MR7 multiplier of a position size (first tier whose upper bound is >= size).
 
-    >>> size_multiplier(10_000), size_multiplier(10_001), size_multiplier(1e9)
+    >>> tiers = ((10_000, 1), (70_000, 2), (float("inf"), 12))
+    >>> size_multiplier(10_000, tiers), size_multiplier(10_001, tiers), size_multiplier(1e9, tiers)
     (1.0, 2.0, 12.0)
     """
     for bound, multiplier in tiers:
@@ -110,18 +111,19 @@ class OkxPortfolioMarginModel(MarginModel):
 
     family: ClassVar[str] = "portfolio"
 
-    price_moves: Mapping[str, tuple[float, ...]] = field(default_factory=lambda: {"BTC": (0.04, 0.08, 0.12), "ETH": (0.04, 0.08, 0.12), DEFAULT: (0.08, 0.16, 0.25)})
-    extreme_moves: Mapping[str, float] = field(default_factory=lambda: {"BTC": 0.24, "ETH": 0.24, DEFAULT: 0.50})
-    basis_moves: Mapping[str, float] = field(default_factory=lambda: {"BTC": 0.05, "ETH": 0.05, DEFAULT: 0.30})
+    # no venue numbers here: the OKX tables are in venues/okx-pm.yaml (okx_pm() builds from it)
+    price_moves: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    extreme_moves: Mapping[str, float] = field(default_factory=dict)
+    basis_moves: Mapping[str, float] = field(default_factory=dict)
     extreme_weight: float = 1.0
     vol_shock: VolShock | None = None
     theta_days: float = 0.0
     term_vol_move: float = 0.0
     term_power: float = 0.5
     rate_move: float = 0.0
-    minimum_charge_rate: float = 0.0001
-    size_tiers: tuple[tuple[float, float], ...] = SIZE_TIERS
-    im_multiplier: float = 1.3
+    minimum_charge_rate: float = 0.0
+    size_tiers: tuple[tuple[float, float], ...] = NO_SIZE_TIERS
+    im_multiplier: float = 1.0
     preset_name: str = ""
 
     def __post_init__(self) -> None:
@@ -402,10 +404,13 @@ def okx_model_from_data(spec: Any) -> OkxPortfolioMarginModel:
 
     vol = p.get("mr1_vol_shock")
     mr7 = p.get("mr7") or {}
-    tiers = tuple((float(u), float(m)) for u, m in mr7.get("size_tiers", SIZE_TIERS))
+    for key, table in (("mr7.base_rate", mr7), ("mr7.size_tiers", mr7), ("im_multiplier", p)):
+        if key.rsplit(".", 1)[-1] not in table:
+            raise FileFormatError(f"{spec.name}.parameters.{key}: missing (the venue file states every OKX number)")
+    tiers = tuple((float(u), float(m)) for u, m in mr7["size_tiers"])
     return OkxPortfolioMarginModel(
         expand("mr1", "moves"), expand("mr6", "move"), expand("mr4", "annual_move"), float(p.get("mr6_weight", 1.0)),
         None if vol is None else vol_shock_from_data(vol, f"{spec.name}.parameters.mr1_vol_shock"),
         float((p.get("mr2") or {}).get("days", 0.0)), float((p.get("mr3") or {}).get("vol_move", 0.0)), float((p.get("mr3") or {}).get("power", 0.5)),
-        float((p.get("mr5") or {}).get("rate_move", 0.0)), float(mr7.get("base_rate", 0.0001)), tiers, float(p.get("im_multiplier", 1.3)), spec.name,
+        float((p.get("mr5") or {}).get("rate_move", 0.0)), float(mr7["base_rate"]), tiers, float(p["im_multiplier"]), spec.name,
     )

@@ -7,9 +7,9 @@ model a file describes; :func:`available_models` lists them. Files in the folder
 ``$MARGINLAB_VENUES`` or of the ``venues_dir`` argument add presets or replace the package's
 (same ``name``), so a user adds a venue or edits a table without Python.
 
-Models that are not venue rules but calibrations (``fhs-var`` from market history, the
-``calibrated-*`` presets of ``$MARGINLAB_PARAMETER_FILE``) are Python factories registered here
-(:func:`register` adds a user's own). The named factories (:func:`deribit_standard`,
+Models that are not fixed parameter sets but calibrations (the ``calibrated-*`` presets of
+``$MARGINLAB_PARAMETER_FILE``) are Python factories registered here
+(:func:`register` adds a user's own; ``fhs-var`` is a venue file like the venue presets). The named factories (:func:`deribit_standard`,
 :func:`binance_unified`, :func:`okx_pm`, ...) build the package's venue files.
 
 The road from a venue file to an engine is one way: this registry and the venue loader
@@ -25,6 +25,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -34,13 +35,15 @@ from typing import Any
 import pandas as pd
 
 from marginlab.exceptions import ParameterError, UnknownAssetError
-from marginlab.margin import calibrated, fhs
+from marginlab.margin import calibrated
 from marginlab.margin.base import MarginModel
 from marginlab.margin.cross import CrossMargin
 from marginlab.margin.isolated import IsolatedMargin
 from marginlab.margin.okx_pm import OkxPortfolioMarginModel
+from marginlab.margin.risk_matrix import RiskMatrixModel
+from marginlab.margin.scenarios import VolShock, vol_shock_from_data
 from marginlab.margin.span import SpanModel
-from marginlab.margin.venues import build_model, venue_files
+from marginlab.margin.venues import build_model, load_venue, venue_files
 from marginlab.margin.venues import describe as describe_venue
 
 VenuesDir = str | Path | Iterable[str | Path] | None
@@ -62,8 +65,7 @@ def register(name: str, family: str, description: str, factory: Callable[..., Ma
     _REGISTRY[name] = Preset(name, family, description, factory)
 
 
-# the package's Python presets: FHS VaR/ES (fhs-var, calibrated from history) and calibrated-* ($MARGINLAB_PARAMETER_FILE)
-register("fhs-var", "portfolio", fhs.PRESET_DESCRIPTION, fhs.preset_model)
+# the package's Python presets: calibrated-* ($MARGINLAB_PARAMETER_FILE); fhs-var is venues/fhs-var.yaml
 for _name, (_family, _description) in calibrated.PRESET_DESCRIPTIONS.items():
     register(_name, _family, _description, partial(calibrated.preset_model, _name))
 
@@ -173,3 +175,83 @@ def okx_pm() -> OkxPortfolioMarginModel:
 def cme_span_example() -> SpanModel:
     """The ``span-example`` preset (``venues/span-example.yaml``): BTC and ETH, PSR 20% / 25%, VSR 10 vol points, X = 2."""
     return _venue("span-example", SpanModel)  # type: ignore[no-any-return]
+
+
+# ----------------------------------------------------------------------------------------
+# Deribit portfolio margin by version (venues/deribit-pm*.yaml), with parameters changed
+# ----------------------------------------------------------------------------------------
+def deribit_vol_shock(up_range: float | None = None, down_range: float | None = None, min_vol: float | None = None, *,
+                      preset: str = "deribit-pm") -> VolShock:
+    """The vol shock of a Deribit venue file (default ``deribit-pm``), with the ranges or the minimum vol replaced.
+
+    >>> deribit_vol_shock().up_range, deribit_vol_shock(min_vol=0.4).min_shocked_vol
+    (0.5, 0.4)
+    """
+    shock: VolShock = vol_shock_from_data(load_venue(preset).parameters.get("vol_shock"), f"{preset}.parameters.vol_shock")
+    changes: dict[str, Any] = {k: v for k, v in (("up_range", up_range), ("down_range", down_range), ("min_shocked_vol", min_vol)) if v is not None}
+    return dataclasses.replace(shock, **changes)
+
+
+def deribit_pm(
+    spot_range: float | None = None,
+    points: int | None = None,
+    tail_dampening: float | None = None,
+    *,
+    preset: str = "deribit-pm",
+    up_range: float | None = None,
+    down_range: float | None = None,
+    min_vol: float | None = None,
+    option_contingency: float | None = None,
+    futures_contingency: float | None = None,
+    mm_loss_factor: float | None = None,
+    im_loss_factor: float | None = None,
+    name: str | None = None,
+) -> RiskMatrixModel:
+    """A Deribit risk-matrix preset (``preset``, default ``deribit-pm``) with the values its arguments name replaced.
+
+    ``tail_dampening`` sets the dampening of the file's extended (large-move) rows; a file without
+    them (``deribit-pm``) takes them from ``deribit-pm-c3``. Arguments left ``None`` keep the file's value.
+
+    >>> deribit_pm(tail_dampening=0.05).scenarios.dampening[-1]
+    0.05
+    """
+    spec = load_venue(preset)
+    if spec.engine != "risk_matrix":
+        raise ParameterError("preset", preset, f"is a {spec.engine} venue file; deribit_pm builds risk-matrix presets")
+    params = dict(spec.parameters)
+    grid = dict(params["grid"])
+    if spot_range is not None:
+        grid["spot_range"] = spot_range
+    if points is not None:
+        grid["points"] = points
+    if tail_dampening is not None:
+        extra = grid.get("extra") or load_venue("deribit-pm-c3").parameters["grid"]["extra"]
+        grid["extra"] = [[x, v, tail_dampening] for x, v, _ in extra]
+    params["grid"] = grid
+    shock = deribit_vol_shock(up_range, down_range, min_vol, preset=preset)
+    params["vol_shock"] = {f.name: getattr(shock, f.name) for f in dataclasses.fields(shock)}
+    for key, value in (("option_contingency_mm", option_contingency), ("linear_contingency_mm", futures_contingency),
+                       ("mm_loss_factor", mm_loss_factor), ("im_loss_factor", im_loss_factor)):
+        if value is not None:
+            params[key] = value
+    changed = dataclasses.replace(spec, name=name or spec.name, parameters=params)
+    model = build_model(changed)
+    assert isinstance(model, RiskMatrixModel)
+    return model
+
+
+def deribit_pm_legacy() -> RiskMatrixModel:
+    """Older Deribit PM parameters as summarised in C3 (``venues/deribit-pm-legacy.yaml``)."""
+    return deribit_pm(preset="deribit-pm-legacy")
+
+
+def deribit_futures_pm(spot_range: float | None = None, step: float | None = None, futures_contingency: float | None = None) -> RiskMatrixModel:
+    """Futures portfolio margin of worked example D (``venues/deribit-futures-pm.yaml``), optionally changed."""
+    spec = load_venue("deribit-futures-pm")
+    grid = spec.parameters["grid"]
+    current_range = float(grid["spot_range"])
+    current_step = 2 * current_range / (int(grid["points"]) - 1)
+    spot_range = current_range if spot_range is None else spot_range
+    step = current_step if step is None else step
+    points = int(round(2 * spot_range / step)) + 1
+    return deribit_pm(spot_range, points, preset="deribit-futures-pm", futures_contingency=futures_contingency)

@@ -72,3 +72,22 @@ def test_errors_are_reported_with_exit_code_2(capsys: pytest.CaptureFixture[str]
     broken.write_text("positions: [ {symbol: BTC-PERPETUAL, quantity: }\n")
     assert main(["margin", str(broken), "--market", str(MARKET), "--model", "deribit-standard"]) == 2
     assert "broken.yaml" in capsys.readouterr().err
+
+
+def test_assumed_parameters_are_marked_in_the_table_and_listed_in_json(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 22: a model whose number depends on an assumed venue value is marked '*' with a footnote naming the values."""
+    assert main(["margin", str(ACCOUNT), "--market", str(MARKET), "--model", "deribit-pm-c3", "deribit-standard"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip().startswith(("deribit-pm-c3", "deribit-standard"))}
+    assert "deribit-pm-c3 *" in rows["deribit-pm-c3"] and "*" not in rows["deribit-standard"]
+    assert "* depends on assumed venue parameters" in out and "parameters.grid.extra[].dampening" in out.split("* depends on")[1]
+    # the README account under the default deribit-pm: its ETH options use the vol shock published for BTC
+    assert main(["margin", str(ACCOUNT), "--market", str(MARKET), "--model", "deribit-pm", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [a["parameter"] for a in document["assumptions"]] == ["parameters.vol_shock"]
+    assert "btc_usd" in document["assumptions"][0]["why"]
+    assert main(["margin", str(ACCOUNT), "--market", str(MARKET), "--model", "deribit-pm"]) == 0
+    assert "Assumed (not from a source" in capsys.readouterr().out
+    assert main(["margin", str(ACCOUNT), "--market", str(MARKET), "--model", "deribit-pm", "deribit-standard", "--json"]) == 0
+    table = {row["model"]: row for row in json.loads(capsys.readouterr().out)}
+    assert table["deribit-pm"]["assumed"] == "parameters.vol_shock" and table["deribit-standard"]["assumed"] == ""

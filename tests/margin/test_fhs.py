@@ -300,11 +300,9 @@ def test_bad_input_raises_clear_errors(two_asset_history):
 
 
 def test_preset_is_registered_and_uses_real_history():
-    from marginlab.margin import fhs
-    from marginlab.margin.presets import _REGISTRY
+    from marginlab.margin.presets import get_model
 
-    assert "fhs-var" in _REGISTRY
-    model = fhs._preset_factory()
+    model = get_model("fhs-var")  # venues/fhs-var.yaml
     assert model.name == "fhs-var"
     assert set(model.history.assets) == {"BTC", "ETH", "SOL"}
     scenarios = model.scenarios()
@@ -318,10 +316,10 @@ def test_crisis_scenarios_replay_real_days():
     # ../shared/data/README.md: BTC 2020-03-12 is -38.8% close to close; eth_usd_daily.csv closes
     # 2020-03-11 194.8685303 and 2020-03-12 112.3471222 -> -42.35%;
     # dvol_daily.csv BTC 2022-11-09 close 114.72, 2022-11-08 close 76.66 (read from the file).
-    frame = crisis_scenarios(["BTC", "ETH", "SOL"], 1, {"covid": "2020-03-12", "ftx": "2022-11-09"}).set_index("name")
+    frame = crisis_scenarios(["BTC", "ETH", "SOL"], 1, {"covid": "2020-03-12", "ftx": "2022-11-09"}, {"SOL": "ETH"}).set_index("name")
     assert frame.loc["covid", "BTC_return"] == pytest.approx(-0.388, abs=5e-4)
     assert frame.loc["covid", "ETH_return"] == pytest.approx(112.3471222 / 194.8685303 - 1, rel=1e-9)
-    # SOL did not trade yet: it takes ETH's move (documented proxy)
+    # SOL did not trade yet: it takes ETH's move (the proxy of venues/fhs-var.yaml)
     assert frame.loc["covid", "SOL_return"] == frame.loc["covid", "ETH_return"]
     assert frame.loc["ftx", "BTC_vol_change"] == pytest.approx(114.72 / 76.66 - 1, rel=1e-9)
     with pytest.raises(UnknownAssetError):

@@ -216,12 +216,14 @@ def test_e3_dydx_tiers_without_open_interest() -> None:
     ],
 )
 def test_e3_open_interest_scaling(open_interest: float, imf: float) -> None:
-    # E3 formula; caps 20M / 50M are our assumption for the large-cap tier (E3 gives none).
+    # E3 formula on a tier with caps 20M / 50M (the v5.0.0 caps of dYdX's tier 1); MMF on the base IMF
     tier = LiquidityTier(0.05, 0.60, 20e6, 50e6)
     assert tier.effective_initial_fraction(open_interest) == pytest.approx(imf)
+    assert tier.requirements(10, 1_000_000.0, None, open_interest) == pytest.approx((imf * 1_000_000, 30_000.0))
+    # the test genesis (PR #1125) does not scale the Large-Cap tier: BTC keeps 5% whatever the open interest
     result = dydx({"BTC": open_interest}).margin(account(perp("BTC", 10)), market())
-    assert result.initial_margin_usd == pytest.approx(imf * 1_000_000)
-    assert result.maintenance_margin_usd == pytest.approx(30_000.0)  # MMF on the base IMF (assumption)
+    assert result.initial_margin_usd == pytest.approx(50_000.0)
+    assert result.maintenance_margin_usd == pytest.approx(30_000.0)
 
 
 # ----------------------------------------------------------------- liquidation prices

@@ -121,7 +121,8 @@ def test_mr3_vega_term_structure_by_hand() -> None:
 
 def test_g_size_tiers() -> None:
     """G: <= 10k x1, <= 70k x2, <= 170k x4, <= 300k x6, <= 470k x8, <= 700k x10, above x12."""
-    assert [size_multiplier(s) for s in (5e3, 1e4, 5e4, 1.7e5, 2e5, 4e5, 7e5, 7.1e5)] == [1, 1, 2, 4, 6, 8, 10, 12]
+    tiers = okx_pm().size_tiers  # from venues/okx-pm.yaml
+    assert [size_multiplier(s, tiers) for s in (5e3, 1e4, 5e4, 1.7e5, 2e5, 4e5, 7e5, 7.1e5)] == [1, 1, 2, 4, 6, 8, 10, 12]
     assert math.isinf(okx_pm().size_tiers[-1][0])
 
 

@@ -15,9 +15,8 @@ from marginlab.account import Account
 from marginlab.collateral import TieredHaircut
 from marginlab.exceptions import FileFormatError, ParameterError, UnknownAssetError
 from marginlab.instruments import Perpetual, Position
-from marginlab.margin.deribit_pm import deribit_futures_pm, deribit_pm, deribit_pm_legacy
 from marginlab.margin.isolated import IsolatedMargin, LiquidityTier
-from marginlab.margin.presets import available_models, describe, get_model
+from marginlab.margin.presets import available_models, deribit_futures_pm, deribit_pm, deribit_pm_legacy, describe, get_model
 from marginlab.margin.venues import (
     PACKAGE_DIR,
     VENUES_ENV,
@@ -61,7 +60,8 @@ def test_registry_lists_every_file_with_version_and_dimensions() -> None:
 
 def test_deribit_pm_files_match_the_parametrised_builders() -> None:
     # the venue files and the functions describe the same grids and shocks: they cannot drift apart
-    for name, built in (("deribit-pm", deribit_pm()), ("deribit-pm-legacy", deribit_pm_legacy()), ("deribit-futures-pm", deribit_futures_pm())):
+    for name, built in (("deribit-pm", deribit_pm()), ("deribit-pm-c3", deribit_pm(preset="deribit-pm-c3")), ("deribit-pm-legacy", deribit_pm_legacy()),
+                        ("deribit-futures-pm", deribit_futures_pm())):
         model = get_model(name)
         assert model.scenarios == built.scenarios
         assert model.vol_shock == built.vol_shock
@@ -151,10 +151,10 @@ def test_bad_rule_parameters_name_the_field(tmp_path: Path) -> None:
 
 
 def test_runtime_open_interest_from_arguments_and_files(tmp_path: Path) -> None:
-    # E3 (test genesis, large cap): IMF 5%, OI caps 20M-50M; OI 35M -> s = 0.5 -> IMF = 0.05 + 0.5 x 0.95 = 0.525
-    account = Account([Position(Perpetual("BTC"), 10.0)])
-    model = get_model("dydx", open_interest_usd={"BTC": 35e6})
-    assert model.margin(account, MARKET).initial_margin_usd == pytest.approx(0.525 * 1_000_000)
+    # dydx-v4 Long-Tail (XRP): IMF 20%, OI caps 5M-10M (v5.0.0 upgrade handler); OI 7.5M -> s = 0.5 -> IMF = 0.2 + 0.5 x 0.8 = 0.6
+    account = Account([Position(Perpetual("XRP"), 1_000.0)])
+    model = get_model("dydx-v4", open_interest_usd={"XRP": 7.5e6})
+    assert model.margin(account, MARKET).initial_margin_usd == pytest.approx(0.6 * 2_000)
     file = tmp_path / "oi.json"
     file.write_text(json.dumps({"open_interest_usd": {"BTC": 35e6}}))
     assert read_runtime_inputs([str(file)]) == {"open_interest_usd": {"BTC": 35e6}}
@@ -210,9 +210,9 @@ def test_describe_states_rules_from_the_data() -> None:
 def test_cli_open_interest_flag(tmp_path: Path) -> None:
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     args = [sys.executable, "-m", "marginlab.cli", "margin", str(ROOT / "examples/account_perps.yaml"), "--market", str(ROOT / "examples/market_2025-01-15.yaml"),
-            "--model", "dydx", "--json"]
+            "--model", "dydx-v4", "--json"]
     plain = json.loads(subprocess.run(args, capture_output=True, text=True, env=env, check=True).stdout)
-    scaled = json.loads(subprocess.run([*args, "--open-interest", "BTC=35e6"], capture_output=True, text=True, env=env, check=True).stdout)
+    scaled = json.loads(subprocess.run([*args, "--open-interest", "SOL=70e6"], capture_output=True, text=True, env=env, check=True).stdout)
     assert scaled["initial_margin_usd"] > plain["initial_margin_usd"]
     assert scaled["maintenance_margin_usd"] == pytest.approx(plain["maintenance_margin_usd"])  # OI scales the IMF only
     bad = subprocess.run([*args[:-1], "--open-interest", "BTC=abc"], capture_output=True, text=True, env=env)
@@ -221,10 +221,46 @@ def test_cli_open_interest_flag(tmp_path: Path) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::marginlab.exceptions.DataWarning")
-def test_fhs_var_file_matches_the_python_preset() -> None:
+def test_fhs_var_file_matches_the_model_written_out() -> None:
+    # the numbers of venues/fhs-var.yaml written out by hand: 99% ES over 2 days, 750 windows, lambda 0.94, 25% stress, MM 80%,
+    # the three crisis days with SOL taking ETH's move before its history starts
     from marginlab.margin import fhs
 
     account = Account.load(ROOT / "examples/account_btc_options.yaml")
     market = MarketSnapshot.load(ROOT / "examples/market_2025-01-15.yaml")
     from_file = get_model("fhs-var").margin(account, market)
-    assert from_file.maintenance_margin_usd == pytest.approx(fhs._preset_factory().margin(account, market).maintenance_margin_usd, rel=1e-12)
+    days = {"COVID crash 2020-03-12": "2020-03-12", "May 2021 sell-off 2021-05-19": "2021-05-19", "FTX collapse 2022-11-09": "2022-11-09"}
+    crises = fhs.crisis_scenarios(["BTC", "ETH", "SOL"], 2, days, {"SOL": "ETH"})
+    by_hand = fhs.FilteredHistoricalMargin(fhs.HistoricalScenarios.from_snapshot(["BTC", "ETH", "SOL"]), confidence=0.99, horizon_days=2,
+                                           lookback_days=750, ewma_lambda=0.94, stress_weight=0.25, risk_measure="es", mm_fraction=0.8,
+                                           stress_scenarios=crises)
+    assert from_file.maintenance_margin_usd == pytest.approx(by_hand.margin(account, market).maintenance_margin_usd, rel=1e-12)
+
+
+def test_dydx_caps_as_their_sources_set_them() -> None:
+    """PR #1125's test genesis: Large-Cap, Mid-Cap and Long-Tail caps 0 (no scaling), Safety 0.5M / 1M; the v5.0.0 upgrade
+    handler (PR #1232): tier 1 (Small-Cap) 20M / 50M, Long-Tail 5M / 10M, Safety 2M / 5M, Large-Cap none."""
+    genesis = load_venue("dydx").parameters["tiers"]
+    assert all("open_interest_upper_usd" not in genesis[t] for t in ("large-cap", "mid-cap", "long-tail"))
+    assert (genesis["safety"]["open_interest_lower_usd"], genesis["safety"]["open_interest_upper_usd"]) == (500_000, 1_000_000)
+    mainnet = load_venue("dydx-v4").parameters["tiers"]
+    caps = {t: (mainnet[t].get("open_interest_lower_usd", 0), mainnet[t].get("open_interest_upper_usd", 0)) for t in mainnet}
+    assert caps["large-cap"] == (0, 0) and caps["small-cap"] == (20e6, 50e6) and caps["long-tail"] == (5e6, 10e6) and caps["safety"] == (2e6, 5e6)
+    assert caps["mid-cap"] == (40e6, 100e6) and caps["isolated"] == (0.5e6, 1e6) and caps["fx"] == (0.5e6, 1e6)
+    assert not any("PR #1125" in why for why in load_venue("dydx-v4").assumed.values())  # no cap credited to the test genesis
+
+
+def test_dydx_user_set_imf() -> None:
+    """liquidity_tier.go: IMF = max(OI-scaled IMF, custom_imf_ppm); MMF unchanged. BTC Large-Cap 2% with a user IMF of 10%
+    (10x): 10 BTC at 100,000 -> IM 100,000, MM 0.02 x 0.6 x 1,000,000 = 12,000; a user IMF below the tier's changes nothing."""
+    account = Account([Position(Perpetual("BTC"), 10.0)])
+    chosen = get_model("dydx-v4", user_imf={"BTC": 0.10}).margin(account, MARKET)
+    assert (chosen.initial_margin_usd, chosen.maintenance_margin_usd) == pytest.approx((100_000.0, 12_000.0))
+    assert get_model("dydx-v4", user_imf={"BTC": 0.01}).margin(account, MARKET).initial_margin_usd == pytest.approx(20_000.0)
+    # with open interest scaling above it, the scaled IMF wins: SOL OI 70M -> 0.525 > 0.2
+    sol = get_model("dydx-v4", open_interest_usd={"SOL": 70e6}, user_imf={"SOL": 0.2}).margin(Account([Position(Perpetual("SOL"), 100.0)]), MARKET)
+    assert sol.initial_margin_usd == pytest.approx(0.525 * 20_000)
+    with pytest.raises(ParameterError, match="user_imf"):
+        get_model("dydx-v4", user_imf={"BTC": 1.5})
+    with pytest.raises(ParameterError, match="not a run-time input"):
+        get_model("hyperliquid", user_imf={"BTC": 0.1})

@@ -6,13 +6,16 @@ package data). A file names the engine it configures and carries its provenance:
     schema: marginlab-venue/1
     name: deribit-standard            # the preset name (get_model("deribit-standard"))
     version: 2                        # bump when a value changes
-    engine: isolated                  # isolated | cross | risk_matrix | span | okx_pm | derive | fhs
+    engine: isolated                  # isolated | cross | risk_matrix | span | okx_pm | derive | fhs | deribit_pm | tims
     description: one line for `marginlab models`
     effective_date: 2022-01-11        # date the venue's rules took effect (or were published)
     sources:                          # where every value comes from
       - {title: "...", address: "https://...", retrieved: 2026-12-01}
-    assumed:                          # values NOT from a source: dotted path -> why
+    assumed:                          # values NOT from a source: dotted path -> why (or {why, when})
       parameters.rules.*: other assets 4% / 2% with no size term
+      parameters.grid.extra[].dampening: {why: "not published", when: {scenario_family: [tail]}}
+    omitted:                          # rules a source describes without numbers, left out: name -> why
+      extended table: the dampener formula is not published
     dimensions: [spot]                # scenario dimensions the method uses: spot, vol, skew, basis, time, rate
     runtime_inputs:                   # inputs given at run time (CLI flag or file), name -> meaning
       open_interest_usd: market open interest per underlying (USD)
@@ -44,12 +47,13 @@ import functools
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from marginlab.exceptions import FileFormatError, ParameterError, UnknownAssetError
 from marginlab.fileio import read_mapping
+from marginlab.margin.assumptions import CONDITIONS, VenueAssumptions
 from marginlab.margin.scenarios import vol_shock_from_data
 
 #: Environment variable naming extra folders of venue files (``os.pathsep``-separated).
@@ -60,7 +64,7 @@ SCHEMA = "marginlab-venue/1"
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: Scenario dimensions a preset may declare.
 DIMENSIONS = ("spot", "vol", "skew", "basis", "time", "rate")
-ENGINES = ("isolated", "cross", "risk_matrix", "span", "okx_pm", "derive", "fhs")
+ENGINES = ("isolated", "cross", "risk_matrix", "span", "okx_pm", "derive", "fhs", "deribit_pm", "tims")
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,12 @@ class VenueSpec:
     parameters: Mapping[str, Any]
     family: str
     path: Path | None = None
+    assumed_when: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    omitted: Mapping[str, str] = field(default_factory=dict)
+
+    def assumptions(self) -> VenueAssumptions:
+        """The file's assumed values and when each moves a result (:mod:`marginlab.margin.assumptions`)."""
+        return VenueAssumptions(self.name, {k: (why, self.assumed_when.get(k, {})) for k, why in self.assumed.items()})
 
     @property
     def folder(self) -> Path:
@@ -135,12 +145,42 @@ def parse_venue(data: Any, where: str = "<dict>", path: Path | None = None) -> V
             raise FileFormatError(f"{where}: dimensions: {d!r} is not one of {DIMENSIONS}")
     assumed = data.get("assumed") or {}
     runtime = data.get("runtime_inputs") or {}
-    if not isinstance(assumed, Mapping) or not isinstance(runtime, Mapping) or not isinstance(data["parameters"], Mapping):
-        raise FileFormatError(f"{where}: 'assumed', 'runtime_inputs' and 'parameters' must be mappings")
+    omitted = data.get("omitted") or {}
+    if not all(isinstance(m, Mapping) for m in (assumed, runtime, omitted, data["parameters"])):
+        raise FileFormatError(f"{where}: 'assumed', 'omitted', 'runtime_inputs' and 'parameters' must be mappings")
+    why: dict[str, str] = {}
+    when: dict[str, dict[str, tuple[str, ...]]] = {}
+    for key, entry in assumed.items():
+        key = str(key)
+        if isinstance(entry, Mapping):
+            if "why" not in entry:
+                raise FileFormatError(f"{where}: assumed.{key}: a mapping entry needs 'why' (and optionally 'when')")
+            why[key] = str(entry["why"])
+            condition = entry.get("when") or {}
+            if not isinstance(condition, Mapping) or set(condition) - set(CONDITIONS):
+                raise FileFormatError(f"{where}: assumed.{key}.when={condition!r}: expected a mapping with keys among {CONDITIONS}")
+            when[key] = {str(c): tuple(str(v) for v in (vals if isinstance(vals, list | tuple) else [vals])) for c, vals in condition.items()}
+        else:
+            why[key] = str(entry)
+            derived = _rule_condition(key, data["parameters"])
+            if derived:
+                when[key] = derived
     family = str(data.get("family") or {"isolated": "isolated", "cross": "cross"}.get(engine, "portfolio"))
     return VenueSpec(str(data["name"]), engine, version, str(data["description"]), _text(data["effective_date"]), tuple(sources),
-                     {str(k): str(v) for k, v in assumed.items()}, dimensions, {str(k): str(v) for k, v in runtime.items()},
-                     dict(data["parameters"]), family, path)
+                     why, dimensions, {str(k): str(v) for k, v in runtime.items()},
+                     dict(data["parameters"]), family, path, when, {str(k): str(v) for k, v in omitted.items()})
+
+
+def _rule_condition(key: str, parameters: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """The condition of an ``assumed`` sentence on a per-asset rule: ``parameters.rules.<ASSET>`` moves the
+    results holding that asset, ``parameters.rules.*`` those holding an asset without its own rule."""
+    parts = key.split(".")
+    rules = parameters.get("rules")
+    if len(parts) < 3 or parts[:2] != ["parameters", "rules"] or not isinstance(rules, Mapping):
+        return {}
+    if parts[2] == "*":
+        return {"assets_other_than": tuple(str(a) for a in rules if a != "*")}
+    return {"assets": (parts[2],)} if parts[2] in rules else {}
 
 
 def read_venue_file(path: str | Path) -> VenueSpec:
@@ -275,8 +315,9 @@ def _linear_rule(raw: Any, where: str, tiers: Mapping[str, Any]) -> Any:
     raise FileFormatError(f"{where}.type={kind!r}: expected size_linear, brackets, max_leverage or liquidity_tier")
 
 
-def _isolated(spec: VenueSpec, open_interest_usd: Mapping[str, float] | None = None, name: str | None = None) -> Any:
-    from marginlab.margin.isolated import CoinOptionRule, IsolatedMargin, VenueLiquidationRule
+def _isolated(spec: VenueSpec, open_interest_usd: Mapping[str, float] | None = None, name: str | None = None,
+              user_imf: Mapping[str, float] | None = None) -> Any:
+    from marginlab.margin.isolated import CoinOptionRule, IsolatedMargin, LiquidityTier, VenueLiquidationRule
 
     p = spec.parameters
     where = f"{spec.name}.parameters"
@@ -285,6 +326,14 @@ def _isolated(spec: VenueSpec, open_interest_usd: Mapping[str, float] | None = N
     if not isinstance(rules_raw, Mapping):
         raise FileFormatError(f"{where}.rules: expected a mapping asset -> rule")
     rules = {str(a): _linear_rule(r, f"{where}.rules.{a}", tiers) for a, r in rules_raw.items()}
+    for asset, fraction in (user_imf or {}).items():  # a user-set IMF (dYdX custom_imf_ppm) on a liquidity-tier market
+        value = _float(fraction, f"user_imf[{asset}]")
+        if not (math.isfinite(value) and 0 < value <= 1):
+            raise ParameterError(f"user_imf[{asset}]", fraction, "must be a fraction in (0, 1] (1 / the leverage chosen)")
+        base = rules.get(str(asset), rules.get("*"))
+        if not isinstance(base, LiquidityTier):
+            raise ParameterError(f"user_imf[{asset}]", fraction, f"{spec.name} has no liquidity tier for {asset}")
+        rules[str(asset)] = dataclasses.replace(base, user_initial_fraction=value)
     option = p.get("option_rule")
     option_rule = None
     if option is not None:
@@ -393,6 +442,44 @@ def _okx(spec: VenueSpec) -> Any:
     return okx_model_from_data(spec)
 
 
+def _deribit(spec: VenueSpec) -> Any:
+    """:class:`~marginlab.margin.deribit_pm.DeribitPortfolioMargin` (``engine: deribit_pm``): the risk-matrix keys plus
+    ``all_options_contingency``, ``offsetting_futures_contingency``, ``vega_offset_contingency`` and ``vega_unit``."""
+    from marginlab.margin.deribit_pm import DeribitPortfolioMargin
+
+    own = ("all_options_contingency", "offsetting_futures_contingency", "vega_offset_contingency", "vega_unit")
+    where = f"{spec.name}.parameters"
+    values = {k: _float(spec.parameters[k], f"{where}.{k}") for k in own if k in spec.parameters}
+    engine = _risk_matrix(dataclasses.replace(spec, engine="risk_matrix", parameters={k: v for k, v in spec.parameters.items() if k not in own}))
+    return DeribitPortfolioMargin(engine, preset_name=spec.name, **values)
+
+
+def _tims(spec: VenueSpec) -> Any:
+    """:class:`~marginlab.margin.tims.TimsModel` (``engine: tims``): the risk-matrix keys (``grid``, ``vol_shock``, loss factors,
+    ``asset_spot_scale``) plus ``class_groups`` (class -> assets), ``product_groups`` (name -> {offset, classes}) and
+    ``portfolio_groups`` (name -> {offset, products})."""
+    from marginlab.margin.tims import TimsModel
+
+    p = dict(spec.parameters)
+    where = f"{spec.name}.parameters"
+    classes = _mapping(p.pop("class_groups", None) or {}, f"{where}.class_groups")
+    products = _mapping(p.pop("product_groups", None) or {}, f"{where}.product_groups")
+    portfolios = _mapping(p.pop("portfolio_groups", None) or {}, f"{where}.portfolio_groups")
+    scale = _mapping(p.pop("asset_spot_scale", None) or {}, f"{where}.asset_spot_scale")
+    try:
+        class_of_asset = {str(a): str(c) for c, assets in classes.items() for a in assets}
+        product_of_class = {str(c): str(g) for g, entry in products.items() for c in entry["classes"]}
+        product_offsets = {str(g): _float(entry["offset"], f"{where}.product_groups.{g}.offset") for g, entry in products.items()}
+        portfolio_of_product = {str(g): str(q) for q, entry in portfolios.items() for g in entry["products"]}
+        portfolio_offsets = {str(q): _float(entry["offset"], f"{where}.portfolio_groups.{q}.offset") for q, entry in portfolios.items()}
+    except (KeyError, TypeError) as exc:
+        raise FileFormatError(f"{where}: a product group needs 'offset' and 'classes', a portfolio group 'offset' and 'products' ({exc})") from None
+    engine = _risk_matrix(dataclasses.replace(spec, engine="risk_matrix", parameters=p))
+    if scale:
+        engine = dataclasses.replace(engine, asset_spot_scale={str(a): _float(v, f"{where}.asset_spot_scale.{a}") for a, v in scale.items()})
+    return TimsModel(engine, class_of_asset, product_of_class, product_offsets, portfolio_of_product, portfolio_offsets, spec.name)
+
+
 def _derive(spec: VenueSpec) -> Any:
     from marginlab.margin.derive import derive_model
 
@@ -401,7 +488,8 @@ def _derive(spec: VenueSpec) -> Any:
 
 def _fhs(spec: VenueSpec) -> Any:
     """Filtered historical simulation: the parameters of :class:`~marginlab.margin.fhs.FilteredHistoricalMargin` and
-    ``assets`` (joint history from the package's data) plus ``crisis_scenarios`` (named crisis days as stress)."""
+    ``assets`` (joint history from the package's data) plus ``crisis_days`` (name -> day, replayed as stress
+    scenarios) and ``crisis_proxies`` (asset -> the asset whose move stands in on a day it has no history)."""
     import warnings
 
     from marginlab.exceptions import DataWarning
@@ -409,13 +497,18 @@ def _fhs(spec: VenueSpec) -> Any:
 
     p = dict(spec.parameters)
     where = f"{spec.name}.parameters"
-    assets = tuple(str(a) for a in p.pop("assets", fhs.PRESET_ASSETS))
-    crises = bool(p.pop("crisis_scenarios", True))
-    horizon = int(_float(p.get("horizon_days", 2), f"{where}.horizon_days"))
-    history = fhs._preset_history() if assets == fhs.PRESET_ASSETS else fhs.HistoricalScenarios.from_snapshot(assets)
+    assets = tuple(str(a) for a in _get(p, "assets", where))
+    p.pop("assets")
+    days = p.pop("crisis_days", None) or {}
+    proxies = p.pop("crisis_proxies", None) or {}
+    if not isinstance(days, Mapping) or not isinstance(proxies, Mapping):
+        raise FileFormatError(f"{where}: crisis_days and crisis_proxies must be mappings (name -> day, asset -> asset)")
+    horizon = int(_float(_get(p, "horizon_days", where), f"{where}.horizon_days"))
+    history = fhs.snapshot_history(assets)
     if len(history.returns) < 1000:
         warnings.warn(f"{spec.name}: only {len(history.returns)} days of joint history", DataWarning, stacklevel=2)
-    stress = (fhs._preset_crises(horizon) if assets == fhs.PRESET_ASSETS else fhs.crisis_scenarios(assets, horizon)) if crises else None
+    stress = (fhs.snapshot_crises(assets, horizon, tuple((str(k), _text(v)) for k, v in days.items()),
+                                  tuple((str(k), str(v)) for k, v in proxies.items())) if days else None)
     known = {"confidence", "horizon_days", "lookback_days", "ewma_lambda", "stress_weight", "risk_measure", "mm_fraction", "filtered", "vol_proxy",
              "realised_vol_beta", "historical_stress"}
     unknown = set(p) - known
@@ -427,7 +520,8 @@ def _fhs(spec: VenueSpec) -> Any:
 
 
 BUILDERS: dict[str, Callable[..., Any]] = {"isolated": _isolated, "cross": _cross, "risk_matrix": _risk_matrix, "span": _span, "okx_pm": _okx,
-                                           "derive": _derive, "fhs": _fhs}
+                                           "derive": _derive, "fhs": _fhs, "deribit_pm": _deribit,
+                                           "tims": _tims}
 
 
 def build_model(spec: VenueSpec | str | Path, **runtime_inputs: Any) -> Any:
@@ -449,9 +543,18 @@ def build_model(spec: VenueSpec | str | Path, **runtime_inputs: Any) -> Any:
     for key in given:
         if key not in spec.runtime_inputs:
             raise ParameterError(key, given[key], f"is not a run-time input of {spec.name} (accepted: {sorted(spec.runtime_inputs) or 'none'})")
-    if "open_interest_usd" in given:
-        given["open_interest_usd"] = {str(a): float(v) for a, v in dict(given["open_interest_usd"]).items()}
-    return BUILDERS[spec.engine](spec, **given)
+    for key in ("open_interest_usd", "user_imf"):
+        if key in given:
+            given[key] = {str(a): float(v) for a, v in dict(given[key]).items()}
+    model = BUILDERS[spec.engine](spec, **given)
+    rules = spec.assumptions()
+    if spec.engine == "cross":  # the rules come from another file: its assumptions count too
+        base = load_venue(str(spec.parameters["rules_from"]), [spec.folder] if spec.folder != PACKAGE_DIR else None)
+        rules = rules.merged(base.assumptions(), base.name)
+    # results of the model name the assumed values they depend on (MarginResult.assumptions); the
+    # models are frozen dataclasses, and this attribute is not one of their parameters
+    object.__setattr__(model, "venue_assumptions", rules)
+    return model
 
 
 def read_runtime_inputs(open_interest: Sequence[str] | str | None = None) -> dict[str, Any]:
@@ -522,7 +625,11 @@ def describe(spec: VenueSpec | str | Path) -> str:
     for s in spec.sources:
         lines.append(f"  source: {s.cite()}")
     for key, why in spec.assumed.items():
-        lines.append(f"  assumed: {key}: {why}")
+        condition = spec.assumed_when.get(key)
+        scope = " (moves a result when " + "; ".join(f"{c} {', '.join(v)}" for c, v in condition.items()) + ")" if condition else ""
+        lines.append(f"  assumed: {key}: {why}{scope}")
+    for key, why in spec.omitted.items():
+        lines.append(f"  omitted: {key}: {why}")
     if spec.path is not None:
         lines.append(f"  file: {spec.path}")
     return "\n".join(lines)
