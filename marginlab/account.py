@@ -37,6 +37,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import pandas as pd
+
 from marginlab.exceptions import EmptyPortfolioError, FileFormatError, InputError
 from marginlab.fileio import read_mapping as _read_mapping
 from marginlab.fileio import read_text
@@ -219,8 +221,6 @@ class Account:
         """Write the account as YAML or JSON (by suffix), or its positions as CSV (atomically)."""
         path = Path(path)
         if path.suffix.lower() == ".csv":
-            import pandas as pd
-
             atomic_write_text(path, pd.DataFrame(self.to_dict()["positions"]).to_csv(index=False))
             return
         write_mapping(path, self.to_dict())
@@ -247,8 +247,6 @@ def _position_from_record(record: Any, where: str, convention: SymbolConvention 
 
 def positions_from_csv(path: str | Path) -> tuple[Position, ...]:
     """Read positions from a CSV with columns ``symbol, quantity`` (and optional extras)."""
-    import pandas as pd
-
     text = read_text(path, "positions CSV")
     try:
         frame = pd.read_csv(io.StringIO(text))

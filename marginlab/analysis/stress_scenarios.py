@@ -41,8 +41,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from marginlab.data import load_daily, load_dvol, load_hourly
 from marginlab.exceptions import InputError, ParameterError, UnknownAssetError
 from marginlab.market import AssetMarket, ExpiryMarket, MarketSnapshot, VolSmile
+from marginlab.stats.ewma import ewma_variance_forecasts
 
 #: Assets valued at 1 USD-ish whose prices come from data but that are never "shocked" by ``"*"``.
 STABLE_ASSETS = frozenset({"USDC", "USDT", "DAI", "BUSD", "TUSD", "USDP", "USTC"})
@@ -197,16 +199,12 @@ def _ewma_vol(closes: pd.Series) -> pd.Series:
     Rows ``[1:]`` of :func:`marginlab.stats.ewma.ewma_variance_forecasts` (``seed="mean"``, ``seed_days=1``),
     i.e. ``pandas`` ``ewm(alpha=1 - lambda, adjust=False)`` of the squared returns.
     """
-    from marginlab.stats.ewma import ewma_variance_forecasts
-
     returns = np.log(closes).diff().dropna()
     variance = ewma_variance_forecasts(returns.to_numpy(), EWMA_LAMBDA, seed="mean", seed_days=1)[1:]
     return pd.Series(np.sqrt(variance * 365.0), index=returns.index, name=returns.name)
 
 
 def _daily_vols(asset: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.Series, str]:
-    from marginlab.data import load_daily, load_dvol
-
     history = load_daily(asset, start - pd.Timedelta(days=120), end, gaps="ignore")["close"]
     proxy = _ewma_vol(history)
     source = "ewma-realised"
@@ -271,8 +269,6 @@ def scenario_path(
     end = pd.Timestamp(str(scenario.end), tz="UTC")
     prices, vols, sources = {}, {}, {}
     if scenario.frequency == "hourly":
-        from marginlab.data import load_hourly
-
         for asset in assets:
             bars = load_hourly(asset, start, end + pd.Timedelta(hours=23), gaps="ffill")
             daily_vol, sources[asset] = _daily_vols(asset, start, end)
@@ -280,7 +276,6 @@ def scenario_path(
             day_vol = daily_vol.reindex(pd.DatetimeIndex(bars.index).normalize() - pd.Timedelta(days=1), method="ffill")
             vols[asset] = pd.Series(day_vol.to_numpy(), index=bars.index)
         return MarketPath(pd.DataFrame(prices), pd.DataFrame(vols), sources, scenario.name)
-    from marginlab.data import load_daily
 
     for asset in assets:
         bars = load_daily(asset, start, end, gaps="ignore")
@@ -330,8 +325,6 @@ def _hypothetical_path(
             else:
                 vols[asset], sources[asset] = _vol_on(asset, as_of)
     else:
-        from marginlab.data import load_daily
-
         as_of = pd.Timestamp(base_date, tz="UTC")
         for asset in assets:
             bars = load_daily(asset, as_of - pd.Timedelta(days=10), as_of, gaps="ignore")

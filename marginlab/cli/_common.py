@@ -70,6 +70,7 @@ from typing import Any, NoReturn
 import pandas as pd
 
 from marginlab.exceptions import InputError, MarginLabError, NumericalError
+from marginlab.io import check_writable
 
 __all__ = [
     "CommandParser",
@@ -178,7 +179,6 @@ def prepare_out(path: str | os.PathLike[str] | None, *, field: str = "--out", su
     """Check ``path`` is writable before any work (``None`` passes through)."""
     if path is None:
         return None
-    from marginlab.io import check_writable
 
     return check_writable(path, field=field, suffixes=suffixes)
 

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import argparse
 
+from marginlab.analysis.methodology_backtest import backtest_methodology
+from marginlab.calibration.methodology import Methodology
 from marginlab.cli._common import add_command, add_quiet_flag, summary_line
+from marginlab.io import check_writable
 
 
 def register(subparsers) -> None:  # type: ignore[no-untyped-def]
@@ -43,10 +46,6 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    from marginlab.analysis.methodology_backtest import backtest_methodology
-    from marginlab.calibration.methodology import Methodology
-    from marginlab.io import check_writable
-
     target = check_writable(args.rates_out, field="rates_out", suffixes=(".csv",)) if args.rates_out else None
     methodology = Methodology.load(args.methodology) if args.methodology else Methodology()
     result = backtest_methodology(

@@ -19,8 +19,12 @@ import json
 import sys
 import warnings
 
+from marginlab.calibration.calibrate import DEFAULT_STABLECOIN_COLLATERAL, calibrate
+from marginlab.calibration.methodology import Methodology
 from marginlab.cli._common import add_command, parse_asof
 from marginlab.exceptions import MarginLabWarning
+from marginlab.io import check_writable
+from marginlab.parameters import PARAMETER_FILE_SUFFIXES
 
 
 def register(subparsers) -> None:  # type: ignore[no-untyped-def]
@@ -46,11 +50,6 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from marginlab.calibration.calibrate import DEFAULT_STABLECOIN_COLLATERAL, calibrate
-    from marginlab.calibration.methodology import Methodology
-    from marginlab.io import check_writable
-    from marginlab.parameters import PARAMETER_FILE_SUFFIXES
-
     parse_asof(args.asof)  # a bad date or output path fails in one line before any work
     target = check_writable(args.out, field="--out", suffixes=PARAMETER_FILE_SUFFIXES)
     methodology = Methodology.load(args.methodology) if args.methodology else Methodology()

@@ -30,6 +30,8 @@ from typing import Any
 
 import pandas as pd
 
+from marginlab.data.sources import FILES
+from marginlab.data.validate import validate_frame
 from marginlab.exceptions import DataError, MarginLabError
 from marginlab.io import atomic_write_bytes, atomic_write_text
 
@@ -81,9 +83,6 @@ def build(src: Path | str, out: Path | str = HERE, *, version: str = DEFAULT_VER
     DataError
         When a source file is missing or fails validation.
     """
-    from marginlab.data.sources import FILES
-    from marginlab.data.validate import validate_frame
-
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise DataError("source folder does not exist", file=str(src))

@@ -86,9 +86,10 @@ from marginlab.book import (
 )
 from marginlab.book.instruments import forward_parts, option_values
 from marginlab.exceptions import InputError, NumericalError, ParameterError
-from marginlab.margin.base import MarginModel, MarginResult
+from marginlab.margin.base import BookMarginResult, MarginModel, MarginResult
 from marginlab.margin.scenarios import ScenarioGrid, SkewShock, VolShock
 from marginlab.market import SECONDS_PER_YEAR, MarketSnapshot
+from marginlab.progress import tqdm
 from marginlab.valuation import text_column
 
 # The columnar book lives in :mod:`marginlab.book`; these names stay importable from here for
@@ -160,70 +161,6 @@ class DepegAddOn:
 # ----------------------------------------------------------------------------------------
 # results
 # ----------------------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class BookMarginResult:
-    """Margin of every account of a :class:`Book` (arrays, one entry per account).
-
-    ``worst_scenario`` is the index of the scenario that sets the account's largest
-    risk-unit loss (``n_scenarios`` when the basis contingency does, -1 when the account has
-    no risk). ``scenario_pnl_usd`` (accounts x scenarios, dampened, summed over risk units)
-    is kept when requested.
-    """
-
-    model: str
-    account_ids: tuple[str, ...]
-    initial_margin_usd: NDArray[np.float64]
-    maintenance_margin_usd: NDArray[np.float64]
-    equity_usd: NDArray[np.float64]
-    scan_loss_usd: NDArray[np.float64]
-    basis_contingency_usd: NDArray[np.float64]
-    mm_contingency_usd: NDArray[np.float64]
-    im_contingency_usd: NDArray[np.float64]
-    worst_scenario: NDArray[np.int64]
-    scenario_pnl_usd: NDArray[np.float64] | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.account_ids)
-
-    @property
-    def free_margin_usd(self) -> NDArray[np.float64]:
-        """Equity minus initial margin (Derive's ``IM``)."""
-        return self.equity_usd - self.initial_margin_usd
-
-    @property
-    def excess_maintenance_usd(self) -> NDArray[np.float64]:
-        """Equity minus maintenance margin (Derive's ``MM``); negative means liquidatable."""
-        return self.equity_usd - self.maintenance_margin_usd
-
-    def summary(self) -> str:
-        """Totals over the book and the accounts below maintenance margin."""
-        below = int(np.sum(self.excess_maintenance_usd < 0))
-        return "\n".join(
-            [
-                f"Book margin by {self.model}: {len(self)} accounts",
-                f"  initial margin      {float(np.sum(self.initial_margin_usd)):>18,.2f} USD",
-                f"  maintenance margin  {float(np.sum(self.maintenance_margin_usd)):>18,.2f} USD",
-                f"  equity              {float(np.sum(self.equity_usd)):>18,.2f} USD",
-                f"  accounts below maintenance: {below}; below initial: {int(np.sum(self.free_margin_usd < 0))}",
-            ]
-        )
-
-    def frame(self) -> pd.DataFrame:
-        """One row per account."""
-        return pd.DataFrame(
-            {
-                "account_id": self.account_ids,
-                "initial_margin_usd": self.initial_margin_usd,
-                "maintenance_margin_usd": self.maintenance_margin_usd,
-                "equity_usd": self.equity_usd,
-                "free_margin_usd": self.free_margin_usd,
-                "scan_loss_usd": self.scan_loss_usd,
-                "worst_scenario": self.worst_scenario,
-            }
-        )
-
-
 # ----------------------------------------------------------------------------------------
 # the engine
 # ----------------------------------------------------------------------------------------
@@ -614,8 +551,6 @@ class RiskMatrixModel(MarginModel):
         bounds = list(range(0, n, self.chunk_accounts))
         iterator: Any = enumerate(bounds)
         if self.progress:
-            from marginlab.progress import tqdm
-
             iterator = tqdm(iterator, total=len(bounds), desc=f"margin {self.name}", unit="chunk")
         for c, a0 in iterator:
             a1 = min(a0 + self.chunk_accounts, n)
@@ -631,10 +566,10 @@ class RiskMatrixModel(MarginModel):
                 i = int(np.argmax(bad))
                 raise NumericalError(f"{field_name}[{book.account_ids[i]}]", float(joined[key][i]),
                                      f"the {self.name} total of this account is not finite (an overflow at these sizes); check its quantities and cash")
-        return BookMarginResult(
-            self.name, book.account_ids, joined["initial"], joined["maintenance"], joined["equity"], joined["loss"], joined["basis"],
-            joined["mm_cont"], joined["im_cont"], joined["worst"].astype(np.int64), joined["pnl"].reshape(n, len(self.scenarios)) if keep_scenarios else None,
-        )
+        components = {"scan_loss_usd": joined["loss"], "basis_contingency_usd": joined["basis"], "mm_contingency_usd": joined["mm_cont"],
+                      "im_contingency_usd": joined["im_cont"]}
+        return BookMarginResult(self.name, book.account_ids, joined["initial"], joined["maintenance"], joined["equity"], components,
+                                joined["worst"].astype(np.int64), joined["pnl"].reshape(n, len(self.scenarios)) if keep_scenarios else None)
 
     def evaluate_book_account(self, book: Book, account: int = 0) -> dict[str, Any]:
         """All intermediate arrays of one account of ``book`` (scenario P&L per risk unit, buckets,
