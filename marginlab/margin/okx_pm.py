@@ -268,7 +268,7 @@ class OkxPortfolioMarginModel(MarginModel):
                 keys, group = np.unique(key, return_inverse=True)
                 g_acc = keys // len(expiries)
                 g_years = prep["years"][d_inst][np.unique(group, return_index=True)[1]]
-                qty = book.quantity[dated]
+                qty = book.rule_size[dated]  # coins (an inverse contract: face / mark)
                 basis = np.bincount(group, weights=qty * prep["delta"][d_inst] * instruments.forward_usd[d_inst], minlength=len(keys))
                 vega = np.bincount(group, weights=qty * prep["vega"][d_inst], minlength=len(keys))
                 mr4 = np.asarray(self.basis_move_for(asset) * np.bincount(g_acc, weights=g_years * np.abs(basis), minlength=n), dtype=np.float64)
@@ -276,7 +276,7 @@ class OkxPortfolioMarginModel(MarginModel):
                 mr3 = np.asarray(self.term_vol_move * (np.bincount(g_acc, weights=np.abs(weighted), minlength=n)
                                                        - np.abs(np.bincount(g_acc, weights=weighted, minlength=n))), dtype=np.float64)
             index_usd = float(instruments.index_usd[inst[rows]][0])
-            gross = np.bincount(book.account[rows], weights=np.abs(book.quantity[rows]), minlength=n) * index_usd
+            gross = np.bincount(book.account[rows], weights=np.abs(book.rule_size[rows]), minlength=n) * index_usd
             tier = np.minimum(np.searchsorted(bounds, gross, side="left"), len(bounds) - 1)
             mr7 = self.minimum_charge_rate * multipliers[tier] * gross
             mmr = np.maximum(np.maximum(np.maximum(mr1, mr2), mr6) + mr3 + mr4 + mr5, mr7)
