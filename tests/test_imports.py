@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1] / "marginlab"
 #: progress bar (``tqdm.notebook`` only in a kernel), schema validation (``parameters``: tried, with a fallback).
 OPTIONAL_FUNCTION_IMPORTS = frozenset(
     {"matplotlib", "seaborn", "arch", "dask", "distributed", "IPython", "ipywidgets", "jupyter_client", "nbformat", "nbclient", "nbconvert",
-     "jupytext", "tqdm", "jsonschema"}
+     "jupytext", "jupyter_server_mathjax", "tqdm", "jsonschema"}
 )
 
 # ---- Allow-lists, each named after the helper whose files still hold the import (the lead removes an entry once
@@ -43,7 +43,7 @@ _RULEBOOK_FUNCTION_IMPORTS: dict[str, set[str]] = {
     "marginlab.cli.margin_commands": {"marginlab.analysis.efficiency", "marginlab.margin.venues"},
     "marginlab.cli.stress_commands": {"marginlab.analysis.liquidation", "marginlab.margin.presets", "marginlab.account", "sys", "time",
                                       "marginlab.analysis.replay", "marginlab.analysis.stress_scenarios", "marginlab.analysis.synthetic",
-                                      "marginlab.io", "marginlab.scale", "io"},
+                                      "marginlab.io", "marginlab.scale", "io", "marginlab.inputs"},
 }
 FUNCTION_IMPORTS_ALLOWED: dict[str, set[str]] = {**_RULEBOOK_FUNCTION_IMPORTS}
 #: ``rulebook``: the replay driver and the book engine import each other (one replay driver removes it).

@@ -6,15 +6,15 @@
 objects the notebooks study and the methodology backtest re-runs date by date.
 
 ========================  =====================================================================================
-``maintenance_rate``      ``max(scan_down, scan_up)`` of the last row of
-                          ``methodology.stress_range_model(maintenance_horizon_days, maintenance_confidence,
-                          extreme_moves="none")``
-                          fitted to the asset's log returns up to ``asof`` (:meth:`StressRangeResult.latest`:
-                          the rate set at the close of ``asof`` for the next days) -- two-sided, because the
-                          isolated and cross models charge longs and shorts the same rate
-``initial_rate``          the same with the initial horizon and confidence, never below ``maintenance_rate``
-``price_scan_range``      ``scan_range`` of the last row of the scan model ``methodology.stress_range_model(
-                          extreme_moves="last")`` (scan horizon and confidence, with the anti-procyclicality tool)
+``maintenance_rate``      the last row of :func:`marginlab.calibration.published.published_rates` -- the one function
+``initial_rate``          the backtest (``marginlab backtest``) tests every row of: ``min(max(down, up), 1)`` of
+``price_scan_range``      ``methodology.stress_range_model(maintenance_horizon_days, maintenance_confidence)``, each
+                          with the methodology's anti-procyclicality tool (never below the plain rate), fitted to
+                          the asset's log returns up to ``asof`` (the rate set at the close of ``asof`` for the next
+                          days) -- two-sided, because the isolated and cross models charge longs and shorts the same
+                          rate, and backtested on both sides; the initial rate likewise, never below the maintenance
+                          rate; the scan range ``max(down, up)`` of the scan model (``extreme_moves="last"``), each
+                          side capped at ``rates.cap``
 ``extreme_move``          ``extreme_down`` / ``extreme_up`` of that row, capped at ``extreme.cap_down`` / ``cap_up``;
                           cover ``extreme.cover`` (SPAN's 35%)
 ``vol_shock``             :func:`marginlab.calibration.stress_ranges.vol_shock_30d` (DVOL quantiles for BTC/ETH, the
@@ -69,6 +69,7 @@ from marginlab._validation import parse_date
 from marginlab.calibration.haircuts import industry_class, load_haircut_inputs
 from marginlab.calibration.methodology import Methodology
 from marginlab.calibration.offsets import StressOffsetMethod, estimate_offsets
+from marginlab.calibration.published import published_rates
 from marginlab.calibration.stress_ranges import vol_shock_30d
 from marginlab.data import sources
 from marginlab.exceptions import InputError, MarginLabWarning
@@ -84,7 +85,7 @@ from marginlab.parameters import (
 from marginlab.progress import tqdm
 from marginlab.stats.bootstrap import as_generator
 
-__all__ = ["ShortHistoryWarning", "calibrate", "parse_date", "published_rate"]
+__all__ = ["ShortHistoryWarning", "calibrate", "default_asof", "parse_date", "published_rate"]
 
 #: Assets whose implied-vol index (Deribit DVOL) is in the data snapshot.
 DVOL_ASSETS: tuple[str, ...] = ("BTC", "ETH")
@@ -103,7 +104,7 @@ def published_rate(row: Mapping[str, Any]) -> float:
 
 def _dataset_provenance() -> tuple[str, str]:
     """``(name, version)`` of the data snapshot in use (never a path)."""
-    info = getattr(sources, "dataset_info", None)
+    info = getattr(data, "dataset_info", None)
     if info is not None:
         values = info()
         return str(values["name"]), str(values["version"])
@@ -170,20 +171,9 @@ def _short_history_methodology(methodology: Methodology, n_returns: int) -> Meth
     return methodology.replace(volatility=volatility, pool=pool)
 
 
-def _stress_rows(methodology: Methodology, returns: pd.Series) -> dict[tuple[int, float], pd.Series]:
-    """Last row of each (horizon, confidence) stress-range model the file needs."""
-    rates = methodology.rates
-    wanted = {
-        (rates.maintenance_horizon_days, rates.maintenance_confidence),
-        (rates.initial_horizon_days, rates.initial_confidence),
-        (rates.scan_horizon_days, rates.scan_confidence),
-    }
-    rows = {}
-    scan = (rates.scan_horizon_days, rates.scan_confidence)
-    for horizon, confidence in sorted(wanted):
-        model = methodology.stress_range_model(horizon, confidence, extreme_moves="last" if (horizon, confidence) == scan else "none")
-        rows[(horizon, confidence)] = model.fit(returns).latest()
-    return rows
+def _stress_rows(methodology: Methodology, returns: pd.Series) -> pd.Series:
+    """The last row of :func:`~marginlab.calibration.published.published_rates` (the rates set at the as-of close)."""
+    return published_rates(methodology, returns, extreme_moves="last").iloc[-1]
 
 
 def _asset_task(task: tuple[str, Methodology, pd.Series, pd.Series | None, Mapping[str, Any]]) -> tuple[str, Any, list[str], Any]:
@@ -218,6 +208,58 @@ def _run_tasks(tasks: list[Any], n_jobs: int | None, progress: bool) -> dict[str
     return out
 
 
+def default_asof(assets: Sequence[str], prices: pd.DataFrame | None = None) -> pd.Timestamp:
+    """The last day every one of ``assets`` has a close (``prices``, default the data files): the default ``asof``.
+
+    Examples
+    --------
+    >>> default_asof(["BTC", "ETH", "SOL"])
+    Timestamp('2025-11-19 00:00:00')
+    """
+    frame = prices if prices is not None else load_haircut_inputs(list(assets))[0]
+    missing = [a for a in assets if a not in frame.columns or frame[a].dropna().empty]
+    if missing:
+        raise InputError("assets", missing, "have no price series")
+    return min(parse_date(_utc_index(frame[a].dropna()).index[-1]) for a in assets)
+
+
+def _collateral_reaches(extra: Sequence[str], frame: pd.DataFrame, day: pd.Timestamp) -> None:
+    """A one-line error naming ``--no-stablecoin-collateral`` when a collateral stablecoin's data end before ``day``."""
+    for coin in extra:
+        close = _utc_index(frame[coin].dropna())
+        if len(close) and close.index[-1].date() < day.date():
+            raise InputError("asof", str(day.date()), f"is after the end of the collateral stablecoin {coin}'s data "
+                             f"({close.index[-1].date()}); pass --no-stablecoin-collateral (stablecoin_collateral=()) "
+                             f"or an --asof on or before {close.index[-1].date()}")
+
+
+def _implied_vol_notes(names: Sequence[str], implied: Mapping[str, pd.Series], day: pd.Timestamp,
+                       from_data: bool) -> dict[str, list[str]]:
+    """What the vol shock of each asset falls back to when its implied-vol index is missing or ends early.
+
+    Never silent: each note is warned and written into the asset's provenance. With no index at all (BTC, ETH
+    from the data), the BTC/ETH vol shock uses the methodology's non-DVOL method and every other asset the
+    unscaled realised-vol proxy; an index that ends before ``asof`` is used up to its last day (its quantiles
+    of 30-day log changes do not need the as-of day's level).
+    """
+    notes: dict[str, list[str]] = {a: [] for a in names}
+    for asset in names:
+        series = implied.get(asset)
+        if asset in DVOL_ASSETS and from_data and series is None:
+            notes[asset].append("no implied-vol index (Deribit DVOL) in the data: the vol shock uses the "
+                                "methodology's non-DVOL method")
+        elif series is not None and len(series) and parse_date(_utc_index(series.dropna()).index[-1]) < day:
+            last = parse_date(_utc_index(series.dropna()).index[-1]).date()
+            notes[asset].append(f"the implied-vol index ends {last}, before asof {day.date()}: the vol shock uses its "
+                                f"history to {last} (fallback)")
+    if from_data and not any(a in implied for a in DVOL_ASSETS):
+        for asset in names:
+            if asset not in DVOL_ASSETS:
+                notes[asset].append("no reference implied-vol index (BTC/ETH DVOL): the vol shock is the unscaled "
+                                    "realised-vol proxy")
+    return notes
+
+
 def calibrate(
     assets: Sequence[str],
     asof: Any,
@@ -241,8 +283,8 @@ def calibrate(
     ----------
     assets : sequence of str
         Asset symbols (``"BTC"``, ``"ETH"``, ``"SOL"``, ``"USDC"``...).
-    asof : date-like
-        Last day of data used.
+    asof : date-like or None
+        Last day of data used; None: the last day every requested asset has (:func:`default_asof`).
     methodology : Methodology, optional
         Every modelling choice (default: ``Methodology()``, the recommended methodology); written whole into the file.
     prices, volumes_usd : DataFrame, optional
@@ -254,6 +296,7 @@ def calibrate(
         ``{}`` disables implied vols (every asset then uses the methodology's non-DVOL method).
     stablecoin_collateral : sequence of str
         USD stablecoins calibrated in addition to ``assets`` (collateral of cross accounts); ``()`` for none.
+        Each must have data up to ``asof``, else a one-line :class:`InputError` names ``--no-stablecoin-collateral``.
         Ignored when ``prices`` is given without them.
     allow_short_history : bool
         Accept assets with fewer returns than ``methodology.volatility.min_returns`` (recorded in the provenance).
@@ -282,7 +325,7 @@ def calibrate(
     config = methodology if methodology is not None else Methodology()
     if not isinstance(config, Methodology):
         raise InputError("methodology", type(config).__name__, "must be a Methodology")
-    day = parse_date(asof)
+    day = parse_date(asof) if asof is not None else default_asof(requested, prices)
     stamp = _end_of_day(day)
     from_snapshot = prices is None
     extra = [s for s in stablecoin_collateral if s not in requested and (from_snapshot or (prices is not None and s in prices.columns))]
@@ -295,12 +338,15 @@ def calibrate(
         raise InputError("assets", missing, f"have no price series (available: {', '.join(map(str, prices.columns))})")
     frame = _utc_index(prices[names])
     min_returns = config.volatility.min_returns
-    short = {a: _check_history(a, frame[a].dropna(), day, min_returns, allow_short_history) for a in names}
+    short = {a: _check_history(a, frame[a].dropna(), day, min_returns, allow_short_history) for a in requested}
+    _collateral_reaches(extra, prices, day)
+    short.update({a: _check_history(a, frame[a].dropna(), day, min_returns, allow_short_history) for a in extra})
     frame = frame[frame.index <= stamp]
     if volumes_usd is not None:
         volumes_usd = _utc_index(volumes_usd)
         volumes_usd = volumes_usd[volumes_usd.index <= stamp]
     implied = dict(implied_vol) if implied_vol is not None else {a: s for a in DVOL_ASSETS if (s := _dvol_close(a)) is not None}
+    vol_notes = _implied_vol_notes(names, implied, day, implied_vol is None)
     implied = {a: _utc_index(pd.Series(s, dtype=float)).loc[lambda x: x.index <= stamp].dropna() for a, s in implied.items()}
     # an index with too short a history before asof (DVOL starts 2021-03-24) is not used, as if absent
     implied = {a: s for a, s in implied.items() if len(s) > config.vol_shock.horizon_days + 100}
@@ -323,13 +369,12 @@ def calibrate(
             message = f"{asset}: calibrated on {len(returns)} returns, fewer than the methodology's {min_returns} (allow_short_history)"
             warnings.warn(message, ShortHistoryWarning, stacklevel=2)
             notes.append(message)
-        for message in fit_messages:
+        for message in [*vol_notes[asset], *fit_messages]:
             warnings.warn(f"{asset}: {message}", MarginLabWarning, stacklevel=2)
-        notes.extend(f"{asset}: {m}" for m in fit_messages)
-        rates = asset_config.rates
-        maintenance = published_rate(rows[(rates.maintenance_horizon_days, rates.maintenance_confidence)])
-        initial = max(published_rate(rows[(rates.initial_horizon_days, rates.initial_confidence)]), maintenance)
-        scan_row = rows[(rates.scan_horizon_days, rates.scan_confidence)]
+            notes.append(f"{asset}: {message}")
+        maintenance, initial = float(rows["maintenance_rate"]), float(rows["initial_rate"])
+        scan_row = {"scan_range": rows["price_scan_range"], "extreme_down": rows["extreme_down"], "extreme_up": rows["extreme_up"],
+                    "historical_worst_down": rows["historical_worst_down"], "historical_worst_up": rows["historical_worst_up"]}
         extreme = asset_config.extreme
         status = _vol_status(asset_config, fit_messages)
         records[asset] = {

@@ -13,7 +13,8 @@ with ``"normal"``, ``"t"`` (Student-t, ``nu``) or ``"skewt"`` (Hansen's skew-t, 
 percent-scale model (``omega`` in percent squared); every volatility the API returns
 (``conditional_vol``, ``forecast_vol``, :func:`rolling_forecast`) is converted back to a fractional
 daily volatility, and the log-likelihood, AIC and BIC are those of the fractional returns
-(``llf_fraction = llf_percent - n ln 100``; the ranking of models is unchanged).
+(``llf_fraction = llf_percent + n ln 100``: the density of ``r = y / 100`` is ``100 f_y(100 r)``; the
+ranking of models is unchanged, and AIC/BIC are those of the fractional returns).
 
 **Convergence and fallback.** Every fit is checked: ``arch``'s ``convergence_flag`` must be 0, the
 optimiser's ``success`` true and the parameters finite. A failed fit is replaced by the RiskMetrics EWMA
@@ -358,7 +359,7 @@ def _ewma_result(series: pd.Series, messages: list[str], diagnostics: bool) -> G
     params = {"lambda": EWMA_DECAY}
     variance = _filter_variance("ewma", params, eps, _backcast(eps))
     sigma2 = variance[:-1]
-    loglik = float(np.sum(stats.norm.logpdf(eps, scale=np.sqrt(sigma2)))) - eps.size * _LOG_SCALE
+    loglik = float(np.sum(stats.norm.logpdf(eps, scale=np.sqrt(sigma2)))) + eps.size * _LOG_SCALE
     z = eps / np.sqrt(sigma2)
     return GarchFitResult(
         vol_model="ewma",
@@ -506,7 +507,7 @@ def fit_garch(
     eps = y.to_numpy() - params.get("mu", 0.0)
     next_variance = _filter_variance(vol_model, params, eps[-1:], float(sigma[-1] ** 2))[-1]
     n = int(series.size)
-    loglik = float(result.loglikelihood) - n * _LOG_SCALE
+    loglik = float(result.loglikelihood) + n * _LOG_SCALE
     k = len(params)
     table = _empty_diagnostics()
     if diagnostics:

@@ -13,7 +13,8 @@ Conventions (the API below implements them)
   line go to stderr. JSON never holds ``NaN``/``Infinity``: a non-finite total is a
   :class:`~marginlab.exceptions.NumericalError` (exit 2), a not-applicable cell is ``null``.
 * Exit codes: 0 success; 2 for any :class:`~marginlab.exceptions.MarginLabError` and for bad
-  command-line usage, reported on one line ``marginlab: error: ...``; 1 for anything else,
+  command-line usage, reported on one line ``marginlab: error: ...``; 3 when the network cannot be
+  reached (:class:`~marginlab.exceptions.NetworkError`, ``marginlab: network error: ...``); 1 for anything else,
   reported as ``marginlab: internal error: ...`` (``--debug`` or ``MARGINLAB_DEBUG=1`` shows the
   traceback); 130 on Ctrl-C. A closed pipe (``marginlab models | head -1``) ends quietly.
 * Help: every sub-command has a description and an ``examples:`` epilog.
@@ -69,8 +70,10 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
-from marginlab.exceptions import InputError, MarginLabError, NumericalError
+from marginlab.exceptions import MarginLabError, NetworkError, NumericalError
+from marginlab.inputs import parse_day
 from marginlab.io import check_writable
+from marginlab.text_table import text_table
 
 __all__ = [
     "CommandParser",
@@ -165,14 +168,7 @@ def parse_asof(value: str, field: str = "--asof") -> pd.Timestamp:
     ...
     marginlab.exceptions.InputError: --asof='2024-13-45': not a valid date; expected YYYY-MM-DD
     """
-    text = str(value).strip()
-    try:
-        stamp = pd.Timestamp(text)
-    except (ValueError, TypeError, OverflowError):
-        raise InputError(field, value, "not a valid date; expected YYYY-MM-DD") from None
-    if stamp is pd.NaT or pd.isna(stamp):
-        raise InputError(field, value, "not a valid date; expected YYYY-MM-DD")
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return parse_day(str(value), field)
 
 
 def prepare_out(path: str | os.PathLike[str] | None, *, field: str = "--out", suffixes: tuple[str, ...] = ()) -> Path | None:
@@ -240,7 +236,7 @@ def emit_table(
     float_format: Callable[[float], str] | None = None,
     stream: Any = None,
 ) -> None:
-    """Print ``frame`` per ``args.json`` / ``args.csv``, else readable (``text`` or ``frame.to_string``).
+    """Print ``frame`` per ``args.json`` / ``args.csv``, else readable (``text`` or :func:`~marginlab.text_table.text_table`, 120 columns at most).
 
     ``finite`` names columns that must hold finite numbers (totals); a NaN or inf there raises
     :class:`NumericalError` in every format, except on the rows flagged by ``skip_rows`` (e.g.
@@ -257,7 +253,7 @@ def emit_table(
         if callable(text):
             text = text()
         if text is None:
-            text = frame.to_string(index=False, float_format=float_format or _readable_float)
+            text = text_table(frame, float_format=float_format or _readable_float)  # fits 120 columns
         print(text, file=out)
 
 
@@ -319,6 +315,11 @@ def run(handler: Callable[[argparse.Namespace], int | None], args: argparse.Name
             _silence_stdout()
             return 0
         return _internal(error, debug)
+    except NetworkError as error:  # not bad input: the network is down (exit 3)
+        if debug:
+            traceback.print_exc()
+        print(f"{PROG}: network error: {_one_line(error)}", file=sys.stderr)
+        return 3
     except MarginLabError as error:
         if debug:
             traceback.print_exc()

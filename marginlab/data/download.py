@@ -40,18 +40,19 @@ import io
 import json
 import os
 import re
+import urllib.parse
 import warnings
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
 import requests
 
 from marginlab.data.validate import validate_frame
-from marginlab.exceptions import DataWarning, DownloadError, InputError
+from marginlab.exceptions import DataWarning, DownloadError, InputError, NetworkError
 from marginlab.io import atomic_write_bytes
 from marginlab.progress import tqdm
 
@@ -82,7 +83,10 @@ NORMALISED_KLINE_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume
                             "taker_buy_base_volume", "taker_buy_quote_volume"]
 _MICROSECOND_THRESHOLD = 10**14  # ms timestamps are ~1.7e12 today; µs ~1.7e15
 #: Kline intervals of the Binance spot archive.
-BINANCE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1mo")
+BinanceInterval = Literal["1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1mo"]
+BINANCE_INTERVALS: tuple[str, ...] = get_args(BinanceInterval)
+#: What :func:`fetch_binance_klines` does when a day's archive is missing.
+MissingPolicy = Literal["warn", "raise"]
 #: Resolutions accepted by Deribit ``get_volatility_index_data`` (seconds, or ``1D``).
 DVOL_RESOLUTIONS = ("1", "60", "3600", "43200", "1D")
 _SYMBOL = re.compile(r"[A-Z0-9]{2,30}")
@@ -208,8 +212,8 @@ class Cache:
                           DataWarning, stacklevel=2)
             return None
 
-    def put(self, key: str, frame: pd.DataFrame, source_url: str) -> dict[str, Any]:
-        """Store ``frame`` under ``key`` (atomic write) and record it in the manifest."""
+    def put(self, key: str, frame: pd.DataFrame, source_url: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Store ``frame`` under ``key`` (atomic write) and record it in the manifest (with ``extra`` fields)."""
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
         data = buffer.getvalue()
@@ -224,6 +228,7 @@ class Cache:
             "rows": len(frame),
             "start": stamps.min().strftime("%Y-%m-%dT%H:%M:%SZ") if stamps is not None else None,
             "end": stamps.max().strftime("%Y-%m-%dT%H:%M:%SZ") if stamps is not None else None,
+            **(extra or {}),
         }
         manifest = self.manifest()
         manifest[key] = entry
@@ -253,8 +258,13 @@ def _ms(stamp: pd.Timestamp) -> int:
 def _get(session: requests.Session, url: str, params: dict | None = None) -> requests.Response:
     try:
         return session.get(url, params=params, timeout=_TIMEOUT_SECONDS)
+    except (requests.ConnectionError, requests.Timeout) as error:
+        host = urllib.parse.urlsplit(url).netloc or url
+        kind = "timed out" if isinstance(error, requests.Timeout) else "connection failed"
+        raise NetworkError(f"cannot reach {host} ({kind}); check the network or pass --base-url to a mirror",
+                           file=url) from None
     except requests.RequestException as error:
-        raise DownloadError(f"request failed: {error}", file=url) from error
+        raise DownloadError(f"request failed: {type(error).__name__}", file=url) from error
 
 
 def parse_kline_csv(text: str, *, file: str = "<klines>") -> pd.DataFrame:
@@ -333,13 +343,13 @@ def fetch_binance_klines(
     start,
     end,
     *,
-    interval: str = "1d",
+    interval: BinanceInterval = "1d",
     base_url: str | None = None,
     cache_dir: Path | str | None = None,
     session: requests.Session | None = None,
     progress: bool = True,
     refresh: bool = False,
-    missing: str = "warn",
+    missing: MissingPolicy = "warn",
     today=None,
 ) -> pd.DataFrame:
     """Spot klines of a Binance pair from the public archive, normalised and cached per month.

@@ -34,16 +34,22 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
 
 from marginlab.exceptions import DataError, DataWarning, InputError
 
-__all__ = ["Gap", "ValidationReport", "validate_frame", "validate_file", "fill_gaps", "infer_frequency", "GAP_POLICIES"]
+__all__ = ["Gap", "ValidationReport", "validate_frame", "validate_file", "fill_gaps", "infer_frequency", "GAP_POLICIES", "GapPolicy",
+           "FillPolicy"]
 
 #: Accepted values of the ``gaps`` argument of the loaders.
-GAP_POLICIES = ("warn", "raise", "ignore", "ffill")
+#: What a loader or validator does with a gap in a series (one name per choice).
+GapPolicy = Literal["warn", "raise", "ignore", "ffill"]
+GAP_POLICIES: tuple[str, ...] = get_args(GapPolicy)
+#: How :func:`fill_gaps` fills a gap.
+FillPolicy = Literal["ffill"]
 
 _OHLC = ("open", "high", "low", "close")
 
@@ -129,7 +135,7 @@ def validate_frame(
     frequency: str | pd.Timedelta | None = None,
     symbol_column: str | None = "symbol",
     line_offset: int | None = 2,
-    gaps: str = "warn",
+    gaps: GapPolicy = "warn",
 ) -> ValidationReport:
     """Check a market-data frame; raise :class:`DataError` on the first hard defect.
 
@@ -260,7 +266,7 @@ def validate_frame(
     return report
 
 
-def fill_gaps(frame: pd.DataFrame, frequency: str | pd.Timedelta, policy: str = "ffill") -> pd.DataFrame:
+def fill_gaps(frame: pd.DataFrame, frequency: str | pd.Timedelta, policy: FillPolicy = "ffill") -> pd.DataFrame:
     """Reindex a timestamp-indexed frame of one series on its full grid and fill the holes.
 
     Parameters
@@ -304,7 +310,7 @@ def fill_gaps(frame: pd.DataFrame, frequency: str | pd.Timedelta, policy: str = 
     return out
 
 
-def validate_file(path, *, frequency: str | pd.Timedelta | None = None, gaps: str = "warn") -> ValidationReport:
+def validate_file(path, *, frequency: str | pd.Timedelta | None = None, gaps: GapPolicy = "warn") -> ValidationReport:
     """Validate a normalised CSV file (your own data before dropping it in the snapshot directory).
 
     The file needs a ``timestamp`` column (ISO-8601 UTC) and either OHLC price columns or a

@@ -102,6 +102,9 @@ from marginlab.stats.impact import square_root_impact
 from marginlab.stats.risk_measures import tail_measures, tail_measures_by_row
 from marginlab.valuation import PositionValuation, equity_usd, value_positions
 
+#: How the scenarios of a :class:`JointScenarios` were made: filtered and revolatilised, raw moves, or the user's.
+ScenarioKind = Literal["filtered", "raw", "user"]
+
 #: Smallest implied volatility a scenario may produce (annualised fraction).
 MIN_SCENARIO_VOL = 1e-4
 #: Implied-vol proxy: share of the EWMA realised-vol relative change passed to implied vols.
@@ -147,7 +150,7 @@ class JointScenarios:
     vol_changes: NDArray[np.float64]
     vol_sources: Mapping[str, str] = field(default_factory=dict)
     current_daily_vol: Mapping[str, float] = field(default_factory=dict)
-    kind: str = "filtered"
+    kind: ScenarioKind = "filtered"
     names: tuple[str, ...] = ()
 
     def labels(self) -> list[str]:

@@ -45,6 +45,7 @@ and the skewed vol is ``vol * max(multiplier, 0)``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -338,8 +339,11 @@ def vol_shock_from_data(raw: Mapping[str, Any] | None, where: str) -> VolShock:
         return VolShock()
     if not isinstance(raw, Mapping):
         raise FileFormatError(f"{where}={raw!r}: expected a mapping of VolShock fields")
+    known = [f.name for f in dataclasses.fields(VolShock) if f.init]
     values: dict[str, Any] = {}
     for key, value in raw.items():
+        if key not in known:
+            raise FileFormatError(f"{where}.{key}: unknown parameter (known: {', '.join(known)})")
         if key == "absolute":
             values[key] = bool(value)
             continue
