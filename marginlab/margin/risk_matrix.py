@@ -161,6 +161,26 @@ class DepegAddOn:
 # ----------------------------------------------------------------------------------------
 # results
 # ----------------------------------------------------------------------------------------
+#: Largest ``accounts x groups`` key space of a chunk that :func:`_unique_keys` marks densely (one byte per key).
+DENSE_KEYS_LIMIT = 50_000_000
+
+
+def _unique_keys(keys: NDArray[np.int64], size: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """``np.unique(keys, return_inverse=True)`` for non-negative keys below ``size``: a mark per possible key and a
+    running count (linear time) when the key space is small, a sort otherwise.
+
+    >>> [a.tolist() for a in _unique_keys(np.array([5, 2, 5, 0]), 8)]
+    [[0, 2, 5], [2, 1, 2, 0]]
+    """
+    if size > DENSE_KEYS_LIMIT or size > 64 * max(len(keys), 1):
+        unique, inverse = np.unique(keys, return_inverse=True)
+        return unique.astype(np.int64), inverse.reshape(-1).astype(np.int64)
+    present = np.zeros(size, dtype=bool)
+    present[keys] = True
+    rank = np.cumsum(present, dtype=np.int64) - 1
+    return np.flatnonzero(present).astype(np.int64), rank[keys]
+
+
 # ----------------------------------------------------------------------------------------
 # the engine
 # ----------------------------------------------------------------------------------------
@@ -403,7 +423,7 @@ class RiskMatrixModel(MarginModel):
         kind = instruments.kind[inst]
         # buckets
         bkey = acc * np.int64(max(n_groups, 1)) + prep.group[inst]
-        bkeys, bucket = np.unique(bkey, return_inverse=True)
+        bkeys, bucket = _unique_keys(bkey, n_acc * max(n_groups, 1))
         n_b = len(bkeys)
         b_acc = bkeys // max(n_groups, 1)
         b_group = bkeys % max(n_groups, 1)
@@ -415,15 +435,28 @@ class RiskMatrixModel(MarginModel):
         # scenarios) array is bit-identical to discounting only the option buckets (and avoids masked copies).
         group_long = prep.group_long[b_group]
         group_short = prep.group_short[b_group]
-        if np.any(group_long != 1.0) or np.any(group_short != 1.0):
+        discounted = (group_long != 1.0) | (group_short != 1.0)
+        if np.all(discounted):
             contribution = np.where(shocked >= 0, group_long[:, None], group_short[:, None])
             contribution *= shocked
             contribution -= base[:, None]
+        elif np.any(discounted):  # only the discounted (option) buckets pay for the sign test
+            rows = np.flatnonzero(discounted)
+            block = shocked[rows]
+            block *= np.where(block >= 0, group_long[rows, None], group_short[rows, None])
+            contribution = shocked  # the product's own buffer
+            contribution[rows] = block
+            contribution -= base[:, None]
         else:
-            contribution = shocked - base[:, None]
+            contribution = shocked
+            contribution -= base[:, None]
+        # dampening is a positive factor per scenario: it commutes with the skew netting (-|d c| = -d |c|) and
+        # the sum over buckets, so it is applied to the (fewer) risk units
         damp = grid.dampening_array
-        if np.any(damp != 1.0):
+        damped = bool(np.any(damp != 1.0))
+        if damped and np.any(damp < 0):  # pragma: no cover - grids validate positive dampening
             contribution *= damp[None, :]
+            damped = False
         skew = grid.vol_codes >= 2
         if np.any(skew):
             option_bucket = prep.group_is_option[b_group][:, None]
@@ -438,13 +471,22 @@ class RiskMatrixModel(MarginModel):
         down = matrix @ prep.basis_down
         basis_b = np.minimum(np.minimum(up - base, down - base), 0.0) * prep.group_basis_scale[b_group]
         # risk units (account, asset)
+        # bucket groups are numbered asset first (prepare_book), so buckets sorted by (account, group) are sorted
+        # by risk unit: each unit is a run of consecutive buckets, summed with reduceat
         rkey = b_acc * np.int64(max(len(instruments.assets), 1)) + prep.group_asset[b_group]
-        rkeys, runit = np.unique(rkey, return_inverse=True)
+        if n_b > 1 and np.any(rkey[1:] < rkey[:-1]):  # pragma: no cover - a _Prepared not built by prepare_book
+            raise NumericalError("prepared.group_asset", "unsorted", "bucket groups must be numbered asset first (use prepare_book)")
+        new_unit = np.ones(n_b, dtype=bool)
+        new_unit[1:] = rkey[1:] != rkey[:-1]
+        unit_start = np.flatnonzero(new_unit)
+        rkeys = rkey[unit_start]
         n_r = len(rkeys)
         r_acc = rkeys // max(len(instruments.assets), 1)
-        rmatrix = sparse.csr_matrix((np.ones(n_b), (runit, np.arange(n_b))), shape=(n_r, n_b))
+        rmatrix = sparse.csr_matrix((np.ones(n_b), np.arange(n_b), np.append(unit_start, n_b)), shape=(n_r, n_b))
         pnl_r = np.asarray(rmatrix @ contribution)
-        basis_r = np.bincount(runit, weights=basis_b, minlength=n_r)
+        if damped:
+            pnl_r *= damp[None, :]
+        basis_r = np.add.reduceat(basis_b, unit_start) if n_r else np.zeros(0)
         if n_scen:
             worst_r = np.argmin(pnl_r, axis=1) if n_r else np.zeros(0, dtype=np.int64)
             min_r = pnl_r[np.arange(n_r), worst_r] if n_r else np.zeros(0)
@@ -462,8 +504,7 @@ class RiskMatrixModel(MarginModel):
         if n_r:
             starts = np.flatnonzero(np.concatenate(([True], r_acc[1:] != r_acc[:-1])))
             largest = np.maximum.reduceat(loss_r, starts)
-            unit_group = np.cumsum(np.isin(np.arange(n_r), starts)) - 1
-            top = largest[unit_group]
+            top = np.repeat(largest, np.diff(np.append(starts, n_r)))
             candidate = np.where((loss_r == top) | np.isnan(top), np.arange(n_r), n_r)  # NaN (overflow): reported by the totals' check
             chosen = np.minimum.reduceat(candidate, starts)
             worst[r_acc[chosen]] = np.where(loss_r[chosen] > 0, worst_r[chosen], -1)
@@ -517,7 +558,7 @@ class RiskMatrixModel(MarginModel):
             out["pnl"] = np.asarray(ramatrix @ pnl_r)
             out.update(
                 pnl_r=pnl_r, basis_r=basis_r, r_asset=rkeys % max(len(instruments.assets), 1), r_acc=r_acc, loss_r=loss_r, worst_r=worst_r,
-                bucket=bucket, b_group=b_group, base_b=base, shocked_b=shocked, contribution_b=contribution, basis_b=basis_b, im_factor=im_factor,
+                bucket=bucket, b_group=b_group, base_b=base, shocked_b=shocked, contribution_b=contribution * damp[None, :] if damped else contribution, basis_b=basis_b, im_factor=im_factor,
                 linear_notional=linear_notional, naked=naked, mm_haircut=mm_haircut, im_haircut=im_haircut, oracle=oracle,
             )
         return out
