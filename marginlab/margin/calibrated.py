@@ -60,7 +60,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from marginlab.account import Account
-from marginlab.book import STATIC, Book, InstrumentTable
+from marginlab.book import OPTION, STATIC, Book, InstrumentTable
 from marginlab.collateral import DynamicHaircut, FlatHaircut, HaircutSchedule, collateral_table
 from marginlab.exceptions import InputError, MarginLabError, ParameterError, UnknownAssetError
 from marginlab.instruments import Option
@@ -127,9 +127,7 @@ class CalibratedCrossMargin(CrossMargin):
     """:class:`~marginlab.margin.cross.CrossMargin` over the calibrated rates; options are refused with an error that
     names the model that margins them (``calibrated-portfolio``).
 
-    The book engine (:mod:`marginlab.analysis.book`) margins it on the vectorised rules path of
-    :class:`~marginlab.margin.cross.CrossMargin` (:attr:`book_rules_path`): this class only adds the option check,
-    and the rules path sends a book holding options (the rules have no option rule) to :meth:`margin`, which raises it.
+    Its :meth:`margin_book` is that of :class:`~marginlab.margin.cross.CrossMargin` with the same option check.
     """
 
     #: Margined by the book engine's rules path (read on this class only, not inherited by subclasses).
@@ -143,6 +141,16 @@ class CalibratedCrossMargin(CrossMargin):
                     f"{self.name} margins linear positions only (perpetuals, futures, spot); use calibrated-portfolio for options",
                 )
         return super().margin(account, market)
+
+    def margin_book(self, book: Book, *, prepared: Any = None) -> BookMarginResult:
+        """:meth:`CrossMargin.margin_book <marginlab.margin.cross.CrossMargin.margin_book>` with the same option check."""
+        option = book.instruments.kind[book.instrument] == OPTION
+        if np.any(option):
+            r = int(np.argmax(option))
+            symbol = book.instruments.symbol[int(book.instrument[r])]
+            raise InputError(f"positions[{r}]", symbol,
+                             f"{self.name} margins linear positions only (perpetuals, futures, spot); use calibrated-portfolio for options")
+        return super().margin_book(book, prepared=prepared)
 
 
 def calibrated_cross(parameters: ParameterSet | str | Path) -> CrossMargin:
