@@ -215,13 +215,18 @@ def test_calibrated_cross_still_refuses_options_in_the_book_engine() -> None:
     assert "calibrated-portfolio" in str(raised.value) and str(expected.value).split(": ", 1)[1] == str(raised.value).split(": ", 1)[1]
 
 
-def test_a_subclass_does_not_inherit_the_rules_path() -> None:
+def test_a_subclass_that_overrides_margin_only_is_margined_account_by_account() -> None:
     from marginlab.margin.calibrated import CalibratedCrossMargin
 
-    class Stricter(CalibratedCrossMargin):
+    class Same(CalibratedCrossMargin):
         pass
 
+    class Stricter(CalibratedCrossMargin):
+        def margin(self, account, market):  # type: ignore[no-untyped-def]
+            return super().margin(account, market)
+
     cross = MODELS["calibrated-cross"]
+    assert is_vectorised(Same(cross.rules, cross.haircuts, preset_name="same"))  # type: ignore[attr-defined]
     assert not is_vectorised(Stricter(cross.rules, cross.haircuts, preset_name="stricter"))  # type: ignore[attr-defined]
 
 
