@@ -42,6 +42,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import pandas as pd
+
 from marginlab.exceptions import EmptyPortfolioError, FileFormatError, InputError
 from marginlab.fileio import read_mapping as _read_mapping
 from marginlab.fileio import read_text
@@ -230,8 +232,6 @@ class Account:
         """Write the account as YAML or JSON (by suffix), or its positions as CSV (atomically)."""
         path = Path(path)
         if path.suffix.lower() == ".csv":
-            import pandas as pd
-
             atomic_write_text(path, pd.DataFrame(self.to_dict()["positions"]).to_csv(index=False))
             return
         write_mapping(path, self.to_dict())
@@ -265,8 +265,6 @@ def _position_from_record(record: Any, where: str, convention: SymbolConvention 
 
 def positions_from_csv(path: str | Path) -> tuple[Position, ...]:
     """Read positions from a CSV with columns ``symbol, quantity`` (and optional extras)."""
-    import pandas as pd
-
     text = read_text(path, "positions CSV").removeprefix("\ufeff")  # a spreadsheet's byte-order mark
     header = [name.strip() for name in next(csv.reader(io.StringIO(text)), [])]
     seen: set[str] = set()

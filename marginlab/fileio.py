@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from marginlab.exceptions import FileFormatError
+from marginlab.exceptions import FileFormatError, NumericalError
 from marginlab.io import atomic_write_text
 
 __all__ = ["MAX_ALIASES", "MAX_DEPTH", "UniqueKeyLoader", "load_json", "load_yaml", "read_mapping", "read_text", "write_mapping"]
@@ -245,8 +245,6 @@ def read_mapping(path: str | os.PathLike[str], what: str = "file") -> Any:
 
 def _check_finite(data: Any, where: str = "") -> None:
     if isinstance(data, float) and not math.isfinite(data):
-        from marginlab.exceptions import NumericalError
-
         raise NumericalError(where or "value", data, "is not finite; refusing to write it")
     if isinstance(data, dict):
         for key, value in data.items():

@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from marginlab.account import MAX_LEVERAGE, Account
+from marginlab.data import load_daily
 from marginlab.exceptions import (
     EmptyPortfolioError,
     ExpiredInstrumentError,
@@ -184,7 +185,6 @@ def check_data_range(assets: Iterable[str], *, start: Any = None, end: Any = Non
     last = None if end is None else _day(end, end_field)
     if first is not None and last is not None and first > last:
         raise InputError(start_field, start, f"is after {end_field}={end}")
-    from marginlab.data import load_daily
 
     for asset in dict.fromkeys(assets):
         try:

@@ -76,6 +76,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Literal, Union
 
+import numpy as np
+
 from marginlab.exceptions import InputError
 
 #: Hour of day (UTC) at which dated contracts expire when a symbol gives only the date.
@@ -120,8 +122,6 @@ def to_float(field_name: str, value: object) -> float:
 
 def _strike_text(strike: float) -> str:
     """Shortest exact positional text of a strike (``100000``, ``0.35``, ``123456.7``)."""
-    import numpy as np
-
     return np.format_float_positional(strike, trim="-")
 
 

@@ -42,9 +42,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from marginlab import data
+from marginlab.data import annualise_vol
 from marginlab.exceptions import DataError, DataWarning, InputError, MissingMarketDataError, ParameterError, UnknownAssetError
 from marginlab.instruments import DEFAULT_EXPIRY_HOUR_UTC, to_utc
 from marginlab.market import AssetMarket, ExpiryMarket, MarketSnapshot, VolSmile
+from marginlab.stats.ewma import ewma_volatility_forecasts
 
 #: Floor of the parametric smile (annualised fraction).
 MIN_SMILE_VOL = 0.05
@@ -122,9 +125,6 @@ def ewma_annualised_vol(closes: pd.Series, ewma_lambda: float = 0.94) -> float:
     :func:`marginlab.stats.ewma.ewma_variance_forecasts`, mean seed), the scaling
     :func:`marginlab.data.annualise_vol`.
     """
-    from marginlab.data import annualise_vol
-    from marginlab.stats.ewma import ewma_volatility_forecasts
-
     returns = np.diff(np.log(closes.to_numpy(dtype=np.float64)))
     if len(returns) < 2:
         raise MissingMarketDataError("closes", len(closes), "needs at least 3 daily closes for a realised volatility")
@@ -137,8 +137,6 @@ def history_inputs(date: Any, assets: Sequence[str], vol_source: Literal["dvol",
     Returns a DataFrame indexed by asset with columns ``index_usd``, ``atm_vol``, ``vol_source``
     (``"dvol"`` or ``"ewma realised"``).
     """
-    from marginlab import data
-
     if vol_source not in ("dvol", "realised"):
         raise ParameterError("vol_source", vol_source, "must be 'dvol' or 'realised'")
     if isinstance(assets, str) or not assets:
@@ -172,8 +170,6 @@ def history_inputs(date: Any, assets: Sequence[str], vol_source: Literal["dvol",
 
 
 def _funding_carry(asset: str, day: pd.Timestamp) -> float | None:
-    from marginlab import data
-
     try:
         funding = data.load_funding(asset, day - pd.Timedelta(days=FUNDING_DAYS) + pd.Timedelta(hours=1), day + pd.Timedelta(days=1))
     except (UnknownAssetError, MissingMarketDataError, ValueError):

@@ -54,7 +54,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
+import yaml
+
 from marginlab.exceptions import FileFormatError, InputError, UnknownAssetError
+from marginlab.fileio import read_mapping  # one strict loader: UTF-8, no duplicate keys, no NaN
+from marginlab.io import atomic_write_text, check_writable
 
 __all__ = [
     "DEFAULT_LONG_TENOR_POWER",
@@ -242,8 +247,6 @@ class OffsetParameters:
 
     def table(self) -> Any:
         """One row per pair (a pandas DataFrame)."""
-        import pandas as pd
-
         columns = [f.name for f in fields(PairOffset)]
         return pd.DataFrame([{c: getattr(p, c) for c in columns} for p in self.pairs], columns=columns)
 
@@ -372,8 +375,6 @@ class ParameterSet:
 
     def table(self) -> Any:
         """One row per asset with the headline parameters (a pandas DataFrame)."""
-        import pandas as pd
-
         rows = []
         for name, entry in self.assets.items():
             rows.append({
@@ -462,10 +463,6 @@ class ParameterSet:
 
     def save(self, path: str | Path) -> Path:
         """Write YAML (``.yaml``/``.yml``) or JSON (``.json``) atomically; the target is checked first."""
-        import yaml
-
-        from marginlab.io import atomic_write_text, check_writable
-
         target = check_writable(path, suffixes=PARAMETER_FILE_SUFFIXES)
         document = self.to_dict()
         if target.suffix.lower() == ".json":
@@ -483,7 +480,6 @@ class ParameterSet:
             raise InputError("path", str(path), "no such parameter file")
         if source.suffix.lower() not in PARAMETER_FILE_SUFFIXES:
             raise InputError("path", str(path), f"suffix must be one of {', '.join(PARAMETER_FILE_SUFFIXES)}")
-        from marginlab.fileio import read_mapping  # one strict loader: UTF-8, no duplicate keys, no NaN
 
         document = read_mapping(source, "parameter file")
         return cls.from_dict(document)

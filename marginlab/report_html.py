@@ -16,6 +16,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 from marginlab.exceptions import InputError
 
 __all__ = ["MATHJAX_DIR", "install_mathjax", "mathjax_source", "network_resources", "notebook_html"]
@@ -156,7 +158,6 @@ def notebook_html(notebook: Any) -> str:
     str
         The page; it loads ``mathjax/MathJax.js`` relative to itself (see :func:`install_mathjax`).
     """
-    import jinja2
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab", template_file="marginlab_offline.html.j2",

@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import functools
 import html
+import io
 import math
 import os
 import re
@@ -50,10 +51,15 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from marginlab.data import dataset_info
 from marginlab.exceptions import InputError, MarginLabError
 from marginlab.io import atomic_write_bytes, atomic_write_text
 from marginlab.report_html import install_mathjax, network_resources, notebook_html
@@ -304,8 +310,6 @@ def format_table(
     ...                                                          ("funding", 7.4e-05)]]
     ['1.23%', '50', '100,500.00', '0.000074']
     """
-    import pandas as pd
-
     table = frame.to_frame() if isinstance(frame, pd.Series) else frame
     if not isinstance(table, pd.DataFrame):
         raise InputError("frame", type(frame).__name__, "must be a pandas DataFrame or Series")
@@ -338,8 +342,6 @@ def format_table(
 
 def _column_places(series: Any, decimals: int) -> int:
     """Places of a numeric column: ``decimals``, or enough for 3 significant digits when every value is below 1."""
-    import numpy as np
-
     values = np.abs(np.asarray(series, dtype=float))
     values = values[np.isfinite(values) & (values > 0)]
     if not len(values) or values.max() >= 1:
@@ -418,7 +420,6 @@ def save_figure(figure: Any, name: str, *, output_dir: Path | str | None = None,
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,100}", name):
         raise InputError("name", name, "must be letters, digits, '_' and '-' such as '01_prices'")
     folder = Path(output_dir) if output_dir is not None else Path(os.environ.get("MARGINLAB_OUTPUT_DIR") or REPORTS_DIR)
-    import io
 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
@@ -580,8 +581,6 @@ def write_index(entries: Sequence[ReportEntry], output_dir: Path, *, fast: bool,
     Path
         The index page written.
     """
-    from marginlab.data import dataset_info
-
     output_dir = Path(output_dir)
     try:
         info = dataset_info()
@@ -775,7 +774,6 @@ def run_reports(
     entries: dict[Path, ReportEntry] = {}
     failures: dict[Path, BaseException] = {}
     waiting = list(notebooks)
-    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
     running: dict[Future, Path] = {}
     started: dict[Path, float] = {}

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from marginlab.account import Account
+from marginlab.analysis.liquidation import market_equity_usd
 from marginlab.analysis.replay import Executor, ModelSpec, ReplayResult, in_process, replay
 from marginlab.analysis.stress_scenarios import MarketPath, Scenario
 from marginlab.exceptions import EmptyPortfolioError, ParameterError
@@ -71,8 +72,6 @@ def _margin_chunk(chunk: _MarginChunk) -> list[tuple[str, float, float, float, f
     rows = []
     for account in chunk.accounts:
         if not account.positions:
-            from marginlab.analysis.liquidation import market_equity_usd
-
             rows.append((account.account_id, 0.0, 0.0, market_equity_usd(account, chunk.market), math.inf))
             continue
         result = chunk.model.margin(account, chunk.market)

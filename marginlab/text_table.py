@@ -14,6 +14,8 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
+
 __all__ = ["TABLE_WIDTH", "text_table"]
 
 #: The widest line a table of the command line prints.
@@ -119,8 +121,6 @@ def text_table(
     >>> max(len(line) for line in text_table(table, width=50).splitlines()) <= 50
     True
     """
-    import pandas as pd
-
     table = frame.to_frame() if isinstance(frame, pd.Series) else frame
     formatter = float_format or _default_float
     plain = table.to_string(index=index, float_format=formatter, na_rep=na_rep)

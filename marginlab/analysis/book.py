@@ -7,18 +7,16 @@ step in one call and liquidate by updating the arrays in place.
 
 Margining (:func:`book_margin`)
 -------------------------------
-* Models of the :class:`~marginlab.margin.base.BookMarginModel` protocol (risk-matrix presets
-  ``deribit-pm``, ``derive-pmrm-v2``, ...; ``fhs-var``, ``okx-pm``, ``span-example``,
-  ``calibrated-portfolio``) run on the
-  sparse columnar :class:`~marginlab.margin.risk_matrix.Book`: one instrument table per step,
-  prepared once (each distinct instrument revalued once per scenario), and one ``margin_book``
-  call over all accounts, or over *pseudo-accounts* (an account with one position reduced) when
-  the liquidation ladder looks for the most risk-intensive position.
-* :class:`~marginlab.margin.isolated.IsolatedMargin` and :class:`~marginlab.margin.cross.CrossMargin`
-  rule sets (venue presets, ``calibrated-isolated``, ``calibrated-cross``) are vectorised over positions.
-* :class:`~marginlab.analysis.liquidation.FlatRateModel` is computed from the arrays directly.
-* Coin-margined accounts, inverse contracts, and any other model are margined account by account
-  through ``model.margin`` (the reference path, same numbers by construction).
+Every model of the :class:`~marginlab.margin.base.BookMarginModel` protocol -- the risk-matrix
+presets (``deribit-pm``, ``derive-pmrm-v2``, ...), ``fhs-var``, ``okx-pm``, ``span-example``,
+``calibrated-portfolio``, the isolated and cross rule sets (venue presets, ``calibrated-isolated``,
+``calibrated-cross``) and the flat-rate reference -- runs on the sparse columnar
+:class:`~marginlab.book.Book`: one instrument table per step, prepared once, and one
+``margin_book`` call over all accounts, or over *pseudo-accounts* (an account with one position
+reduced) when the liquidation ladder looks for the most risk-intensive position. No margin rule
+is written here: the models' own ``margin_book`` computes every number. Inverse contracts are
+rows of the book (their coin size and USD mark-to-market); coin-margined accounts and any other
+model are margined account by account through ``model.margin`` (the reference path).
 
 Every pseudo-account is described by the rows it holds (indices into the book's position rows)
 and their quantities, so a trial close never copies the book.
@@ -45,10 +43,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from marginlab.account import Account
-from marginlab.book import FUTURE, OPTION, PERPETUAL, SPOT, STATIC, Book, InstrumentTable, kind_code, revalue_instruments
+from marginlab.book import FUTURE, OPTION, PERPETUAL, STATIC, Book, InstrumentTable, kind_code, revalue_instruments
 from marginlab.exceptions import EmptyPortfolioError
 from marginlab.instruments import Future, Instrument, Option, Perpetual, Position
-from marginlab.margin.base import MarginModel
+from marginlab.margin.base import BookMarginModel, MarginModel
 from marginlab.market import SECONDS_PER_YEAR, MarketSnapshot
 from marginlab.pricing import black76_greeks
 from marginlab.valuation import inverse_pnl_usd
@@ -347,22 +345,10 @@ class BookMargin:
     """
 
     def __init__(self, model: MarginModel, state: BookState, step: StepMarket) -> None:
-        from marginlab.analysis.liquidation import FlatRateModel
-        from marginlab.margin.cross import CrossMargin
-        from marginlab.margin.isolated import IsolatedMargin
-
         self.model = model
         self.state = state
         self.step = step
-        if _margins_books(model):
-            self.kind = "book"
-        elif isinstance(model, FlatRateModel):
-            self.kind = "flat"
-        elif type(model) in (IsolatedMargin, CrossMargin) or _rules_subclass(model):
-            self.kind = "rules"
-        else:
-            self.kind = "reference"
-        self._adjusted: FloatArray | None = None
+        self.kind = "book" if _margins_books(model) else "reference"
         self.calls = 0
         self._prepared: Any = None  # the model's prepare_book of this step's instrument table (once per step)
         if self.kind == "book":
@@ -390,6 +376,7 @@ class BookMargin:
             vol=np.concatenate([np.where(is_option, step.vol[live], 0.0), zero_c]),
             rate=np.full(len(symbols), step.market.rate),
             is_call=np.concatenate([step.is_call[live], np.zeros(len(state.collateral_assets), dtype=bool)]),
+            inverse=np.concatenate([state.inverse[live], np.zeros(len(state.collateral_assets), dtype=bool)]),
         )
         self.table = table
         self.unit = revalue_instruments(table, np.ones(1), np.ones(1))[:, 0]
@@ -407,15 +394,11 @@ class BookMargin:
             equity[empty] = self.step.market_equity(self.state, pseudo.account[empty])
         if not has.any():
             return im, mm, equity
-        # coin-margined accounts and inverse contracts are margined account by account (the reference
-        # path: numeraire conversion, coin-equivalent sizes); every other pseudo-account on arrays
+        # coin-margined accounts are margined account by account (the reference path: their rows are
+        # revalued in the coin, Book.from_accounts); every other pseudo-account on arrays
         special = np.zeros(n, dtype=bool)
         if self.kind != "reference":
-            special = self.state.coin_margined[pseudo.account].copy()
-            inverse_rows = self.state.inverse[self.state.instrument[pseudo.rows]]
-            if inverse_rows.any():
-                special[pseudo.owner[inverse_rows]] = True
-            special &= has
+            special = self.state.coin_margined[pseudo.account] & has
         if special.any():
             im[special], mm[special], equity[special] = self._reference(pseudo, special)
             has = has & ~special
@@ -425,18 +408,17 @@ class BookMargin:
             pseudo = PseudoAccounts(pseudo.account, pseudo.rows[keep], pseudo.owner[keep], pseudo.quantity[keep])
         if self.kind == "book":
             im_, mm_, eq_ = self._book(pseudo, has)
-        elif self.kind == "flat":
-            im_, mm_, eq_ = self._flat(pseudo, has)
-        elif self.kind == "rules":
-            im_, mm_, eq_ = self._rules(pseudo, has)
         else:
             im_, mm_, eq_ = self._reference(pseudo, has)
         im[has], mm[has], equity[has] = im_, mm_, eq_
         return im, mm, equity
 
     def _book(self, pseudo: PseudoAccounts, has: NDArray[np.bool_]) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Models of the :class:`~marginlab.margin.base.BookMarginModel` protocol: the pseudo-accounts as one
-        columnar book over this step's instrument table, one ``margin_book`` call."""
+        """Every model of the :class:`~marginlab.margin.base.BookMarginModel` protocol (scenario models, isolated and
+        cross rule sets, the flat rate): the pseudo-accounts as one columnar book over this step's instrument
+        table, one ``margin_book`` call. An inverse contract (face ``f``, entry ``E``, mark ``F``, index ``S``) is a
+        row of ``f S / (E F)`` coins with mark-to-market ``inverse_pnl_usd`` and rule size ``f / F``, as in
+        :meth:`~marginlab.book.Book.from_accounts`."""
         state = self.state
         where = np.flatnonzero(has)
         renumber = np.full(len(has), -1, dtype=np.int64)
@@ -449,6 +431,16 @@ class BookMargin:
         kind = self.table.kind[inst]
         linear = (kind == PERPETUAL) | (kind == FUTURE)
         mtm = np.where(linear, np.where(np.isnan(entry), 0.0, qty * (unit - np.nan_to_num(entry))), qty * unit)
+        size = qty
+        inverse = state.inverse[state.instrument[pseudo.rows]]
+        if inverse.any():
+            mark, index = unit[inverse], self.table.index_usd[inst[inverse]]
+            entered = np.where(np.isnan(entry[inverse]), mark, entry[inverse])
+            face = qty[inverse]
+            mtm, size, qty = mtm.copy(), qty.copy(), qty.copy()
+            mtm[inverse] = inverse_pnl_usd(face, entered, mark, index)
+            size[inverse] = face / mark
+            qty[inverse] = face * index / (entered * mark)
         n_live = int(np.sum(self.table_row >= 0))
         accounts = pseudo.account[where]
         coll = state.collateral_qty[accounts]
@@ -464,6 +456,8 @@ class BookMargin:
             mtm_usd=np.concatenate([mtm, c_mtm]),
             cash_usd=state.cash[accounts],
             n_accounts=len(where),
+            leverage=np.concatenate([state.leverage[pseudo.rows], np.full(len(c_qty), np.nan)]),
+            size=np.concatenate([size, c_qty]) if inverse.any() else None,
         )
         model: Any = self.model
         if self._prepared is None:
@@ -471,103 +465,6 @@ class BookMargin:
         result = model.margin_book(book, prepared=self._prepared)
         return (np.asarray(result.initial_margin_usd, dtype=np.float64), np.asarray(result.maintenance_margin_usd, dtype=np.float64),
                 np.asarray(result.equity_usd, dtype=np.float64))
-
-    def _flat(self, pseudo: PseudoAccounts, has: NDArray[np.bool_]) -> tuple[FloatArray, FloatArray, FloatArray]:
-        state, step = self.state, self.step
-        where = np.flatnonzero(has)
-        notional = np.abs(pseudo.quantity) * step.index[state.instrument[pseudo.rows]]
-        gross = np.bincount(pseudo.owner, weights=notional, minlength=len(has))[where]
-        value = step.row_value(state, pseudo.rows, pseudo.quantity)
-        mtm = np.bincount(pseudo.owner, weights=value, minlength=len(has))[where]
-        accounts = pseudo.account[where]
-        collateral = state.collateral_qty[accounts] @ step.collateral_price if len(state.collateral_assets) else 0.0
-        model: Any = self.model
-        return model.im_rate * gross, model.mm_rate * gross, state.cash[accounts] + collateral + mtm
-
-    def _adjusted_collateral(self) -> FloatArray:
-        """Collateral after the cross model's haircuts, per account (computed once per step)."""
-        if self._adjusted is None:
-            from marginlab.collateral import TieredHaircut
-
-            model: Any = self.model
-            schedule = model.haircuts
-            state, step = self.state, self.step
-            adjusted = np.zeros(state.n_accounts)
-            for a, asset_k in zip(*np.nonzero(state.collateral_qty)):
-                asset = state.collateral_assets[asset_k]
-                amount = float(state.collateral_qty[a, asset_k])
-                value = amount * float(step.collateral_price[asset_k])
-                if schedule is None:
-                    haircut = 0.0
-                elif isinstance(schedule, TieredHaircut):
-                    haircut = float(schedule.haircut(asset, amount, step.market, value_usd=value))
-                else:
-                    haircut = float(schedule.haircut(asset, amount, step.market))
-                adjusted[a] += value * (1.0 - haircut)
-            self._adjusted = adjusted
-        return self._adjusted
-
-    def _rules(self, pseudo: PseudoAccounts, has: NDArray[np.bool_]) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Isolated and cross rule sets (:class:`~marginlab.margin.isolated.IsolatedMargin`), vectorised over positions."""
-        from marginlab.margin.cross import CrossMargin
-
-        model: Any = self.model
-        rules: Any = model.rules if isinstance(model, CrossMargin) else model
-        state, step = self.state, self.step
-        inst = state.instrument[pseudo.rows]
-        kind = state.kind[inst]
-        qty = pseudo.quantity
-        option = kind == OPTION
-        if option.any() and rules.option_rule is None:
-            return self._reference(pseudo, has)  # raises the model's own error
-        n = len(has)
-        where = np.flatnonzero(has)
-        # one venue position per (account, instrument): rate of the net quantity
-        key = pseudo.owner * np.int64(len(state.instruments)) + inst
-        keys, group = np.unique(key, return_inverse=True)
-        g_owner = keys // len(state.instruments)
-        g_inst = keys % len(state.instruments)
-        net = np.bincount(group, weights=qty, minlength=len(keys))
-        g_kind = state.kind[g_inst]
-        long_spot_row = (kind == SPOT) & (qty > 0)
-        im_g = np.zeros(len(keys))
-        mm_g = np.zeros(len(keys))
-        g_option = g_kind == OPTION
-        if g_option.any():
-            i = g_inst[g_option]
-            im_o, mm_o = rules.option_rule.requirements(net[g_option], step.index[i], step.forward[i], step.strike[i], step.mark[i], step.is_call[i])
-            im_g[g_option], mm_g[g_option] = im_o, mm_o
-        linear_row = ~option & ~long_spot_row
-        if linear_row.any():
-            # rows of one group are all linear (same instrument) except spot groups mixing long and short rows
-            l_group = group[linear_row]
-            l_keys, l_where = np.unique(l_group, return_inverse=True)
-            net_l = np.abs(np.bincount(l_where, weights=qty[linear_row], minlength=len(l_keys)))
-            lev = np.full(len(l_keys), np.inf)
-            chosen = state.leverage[pseudo.rows[linear_row]]
-            np.minimum.at(lev, l_where, np.where(np.isnan(chosen), np.inf, chosen))
-            lev[np.isinf(lev)] = np.nan
-            l_inst = g_inst[l_keys]
-            mark = step.mark[l_inst]
-            assets = np.asarray(state.underlying, dtype=object)[l_inst]
-            for asset in np.unique(assets.astype(str)):
-                sel = assets == asset
-                rule = rules.rule(str(asset))
-                im_l, mm_l = rule.requirements(net_l[sel], net_l[sel] * mark[sel], lev[sel], rules.open_interest_usd.get(str(asset)))
-                im_g[l_keys[sel]] += im_l
-                mm_g[l_keys[sel]] += mm_l
-        initial = np.bincount(g_owner, weights=im_g, minlength=n)[where]
-        maintenance = np.bincount(g_owner, weights=mm_g, minlength=n)[where]
-        value = step.row_value(state, pseudo.rows, qty)
-        mtm = np.bincount(pseudo.owner, weights=value, minlength=n)[where]
-        accounts = pseudo.account[where]
-        collateral: Any
-        if isinstance(model, CrossMargin):
-            collateral = self._adjusted_collateral()[accounts]
-        else:
-            collateral = state.collateral_qty[accounts] @ step.collateral_price if len(state.collateral_assets) else 0.0
-        equity = np.asarray(state.cash[accounts] + collateral + mtm, dtype=np.float64)
-        return np.asarray(initial, dtype=np.float64), np.asarray(maintenance, dtype=np.float64), equity
 
     def _reference(self, pseudo: PseudoAccounts, has: NDArray[np.bool_]) -> tuple[FloatArray, FloatArray, FloatArray]:
         out = np.zeros((3, int(has.sum())))
@@ -586,35 +483,29 @@ class BookMargin:
 
 
 def _margins_books(model: MarginModel) -> bool:
-    from marginlab.margin.base import BookMarginModel
-
-    return isinstance(model, BookMarginModel) and bool(model.book_vectorised)
-
-
-def _rules_subclass(model: MarginModel) -> bool:
-    """A subclass of isolated or cross margin that declares (``book_rules_path = True`` in its own class body, not
-    inherited) that it only adds validation the rules path reproduces (e.g. ``calibrated-cross`` refusing options)."""
-    from marginlab.margin.cross import CrossMargin
-    from marginlab.margin.isolated import IsolatedMargin
-
-    return isinstance(model, IsolatedMargin | CrossMargin) and bool(vars(type(model)).get("book_rules_path", False))
+    """A model of the :class:`~marginlab.margin.base.BookMarginModel` protocol in a configuration it vectorises, whose
+    ``margin_book`` is the book case of its own ``margin``: a subclass that overrides ``margin`` but not ``margin_book``
+    is margined account by account, unless it declares (``book_rules_path = True`` in its own class body) that it only
+    adds validation (e.g. ``calibrated-cross`` refusing options)."""
+    if not (isinstance(model, BookMarginModel) and bool(model.book_vectorised)):
+        return False
+    mro = type(model).__mro__
+    margin_owner = next(c for c in mro if "margin" in vars(c))
+    book_owner = next(c for c in mro if "margin_book" in vars(c))
+    return issubclass(book_owner, margin_owner) or bool(vars(type(model)).get("book_rules_path", False))
 
 
 def is_vectorised(model: MarginModel) -> bool:
-    """True when the book engine margins ``model`` in vectorised calls: models of the
-    :class:`~marginlab.margin.base.BookMarginModel` protocol (risk-matrix presets, FHS, OKX PM, SPAN)
-    in a configuration they vectorise, isolated, cross and flat-rate models; other models run
-    account by account inside the book engine (same results, per-account speed).
+    """True when the book engine margins ``model`` in vectorised calls: every model of the
+    :class:`~marginlab.margin.base.BookMarginModel` protocol (risk-matrix presets, FHS, OKX PM, SPAN, isolated
+    and cross rule sets, the flat rate) in a configuration it vectorises; other models run account by account
+    inside the book engine (same results, per-account speed).
 
     >>> from marginlab.margin.presets import get_model
     >>> [is_vectorised(get_model(name)) for name in ("deribit-pm", "hyperliquid-cross", "fhs-var", "okx-pm", "span-example")]
     [True, True, True, True, True]
     """
-    from marginlab.analysis.liquidation import FlatRateModel
-    from marginlab.margin.cross import CrossMargin
-    from marginlab.margin.isolated import IsolatedMargin
-
-    return _margins_books(model) or isinstance(model, FlatRateModel) or type(model) in (IsolatedMargin, CrossMargin) or _rules_subclass(model)
+    return _margins_books(model)
 
 
 def book_margin(model: MarginModel, accounts: Sequence[Account], market: MarketSnapshot) -> tuple[FloatArray, FloatArray, FloatArray]:

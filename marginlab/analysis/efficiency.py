@@ -44,11 +44,13 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
 
 from marginlab.account import Account
 from marginlab.exceptions import InputError, MarginLabError, MissingMarketDataError, ParameterError, UnknownAssetError
 from marginlab.instruments import Option, Perpetual, Position, Spot
 from marginlab.margin.base import MarginModel
+from marginlab.margin.presets import get_model
 from marginlab.market import MarketSnapshot
 from marginlab.pricing import black76_greeks
 from marginlab.valuation import value_positions
@@ -311,8 +313,6 @@ def margin_table(
     if isinstance(models, Mapping):
         resolved = dict(models)
     else:
-        from marginlab.margin.presets import get_model
-
         resolved = {name: get_model(name) for name in models}
     rows = []
     for strategy, account in strategies.items():
@@ -341,7 +341,6 @@ def plot_margin_table(table: pd.DataFrame, value: str = "im_pct_of_notional", ax
     ``"initial_margin_usd"``.
     """
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
     if value not in ("im_pct_of_notional", "initial_margin_usd", "maintenance_margin_usd"):
         raise InputError("value", value, "must be 'im_pct_of_notional', 'initial_margin_usd' or 'maintenance_margin_usd'")

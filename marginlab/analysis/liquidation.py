@@ -71,7 +71,7 @@ from numpy.typing import ArrayLike, NDArray
 from marginlab.account import Account
 from marginlab.exceptions import EmptyPortfolioError, ParameterError
 from marginlab.instruments import Position
-from marginlab.margin.base import MarginModel
+from marginlab.margin.base import BookMarginResult, MarginModel
 from marginlab.market import MarketSnapshot
 from marginlab.valuation import PositionValuation, collateral_value_usd, value_positions
 
@@ -1191,3 +1191,23 @@ class FlatRateModel(MarginModel):
             [{"component": "notional rate", "initial_margin_usd": im, "maintenance_margin_usd": mm, "explanation": "rate x gross notional"}]
         )
         return MarginResult(self.name, im, mm, market_equity_usd(account, market, valuation), positions, components)
+
+    @property
+    def book_vectorised(self) -> bool:
+        """True: a book is margined in one vectorised pass (:class:`~marginlab.margin.base.BookMarginModel`)."""
+        return True
+
+    def prepare_book(self, instruments: Any, *, as_of: Any = None) -> None:
+        """Nothing to prepare (the rates apply to notionals)."""
+        return None
+
+    def margin_book(self, book: Any, *, prepared: Any = None) -> Any:
+        """Margin of every account of a :class:`~marginlab.book.Book` (:meth:`margin` is its one-account case):
+        the rates of ``sum |size| x index`` over the positions (an inverse contract at its coin size), equity at market."""
+        table = book.instruments
+        positions = (table.collateral_asset == "")[book.instrument]
+        notional = np.where(positions, np.abs(book.rule_size) * table.index_usd[book.instrument], 0.0)
+        gross = np.bincount(book.account, weights=notional, minlength=book.n_accounts).astype(np.float64)
+        equity = np.asarray(np.bincount(book.account, weights=book.mtm_usd, minlength=book.n_accounts) + book.cash_usd, dtype=np.float64)
+        return BookMarginResult(self.name, book.account_ids, self.im_rate * gross, self.mm_rate * gross, equity,
+                                {"gross_notional_usd": gross}).check_finite()

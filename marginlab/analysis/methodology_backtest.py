@@ -44,11 +44,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from marginlab import data
 from marginlab.analysis.backtest import christoffersen_test, kupiec_test, traffic_light_windows
 from marginlab.analysis.procyclicality import procyclicality_metrics
-from marginlab.calibration.methodology import Methodology
+from marginlab.calibration.depeg import STABLECOINS
+from marginlab.calibration.methodology import AntiProcyclicalitySpec, Methodology, ResidualPoolSpec, VolatilitySpec
 from marginlab.calibration.published import REQUIREMENT_PREFIX, published_rates, requirement_of
 from marginlab.exceptions import DataError, InputError
+from marginlab.io import atomic_write_text, check_writable
 from marginlab.progress import tqdm
 
 #: Regime blocks of the issue-5 quality targets: (label, first day, last day).
@@ -159,8 +162,6 @@ class MethodologyBacktest:
 
     def write_rates(self, path: str | Path) -> Path:
         """Write :attr:`rates` as CSV (``date`` as YYYY-MM-DD), atomically; the path is checked first."""
-        from marginlab.io import atomic_write_text, check_writable
-
         target = check_writable(path, field="rates_out", suffixes=(".csv",))
         frame = self.rates.copy()
         frame["date"] = pd.DatetimeIndex(frame["date"]).strftime("%Y-%m-%d")
@@ -213,8 +214,6 @@ class MethodologyBacktest:
 
 
 def _load_close(asset: str, end: pd.Timestamp | None) -> pd.Series:
-    from marginlab import data
-
     close = data.load_daily(asset)["close"].astype(float).dropna()
     close.index = pd.DatetimeIndex(close.index)
     if close.index.tz is None:
@@ -409,8 +408,6 @@ def baseline_methodology() -> Methodology:
     >>> m.volatility.ewma_decay, m.volatility.ewma_decay_after_fall, m.pool.length_days, m.anti_procyclicality.tool
     (0.97, None, 1000, 'none')
     """
-    from marginlab.calibration.methodology import AntiProcyclicalitySpec, ResidualPoolSpec, VolatilitySpec
-
     return Methodology(
         name="baseline-ewma-0.97-fhs-1000",
         volatility=VolatilitySpec(model="ewma", ewma_decay=0.97, ewma_decay_after_fall=None),
@@ -422,9 +419,6 @@ def baseline_methodology() -> Methodology:
 def universe_assets(min_years: float = 3.0, *, stablecoins: bool = False) -> list[str]:
     """Assets of the package's universe with at least ``min_years`` of daily closes (365 days a year), stablecoins
     excluded unless ``stablecoins``."""
-    from marginlab import data
-    from marginlab.calibration.depeg import STABLECOINS
-
     panel = data.load_universe(field="close")
     out = []
     for asset in panel.columns:

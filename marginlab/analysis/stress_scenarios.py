@@ -61,8 +61,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from marginlab.data import FILES, load_daily, load_dvol, load_hourly, load_series
 from marginlab.exceptions import InputError, MarginLabError, ParameterError, UnknownAssetError
 from marginlab.market import AssetMarket, ExpiryMarket, MarketSnapshot, VolSmile
+from marginlab.stats.ewma import ewma_variance_forecasts
 
 #: Assets valued at 1 USD-ish whose prices come from data but that are never "shocked" by ``"*"``.
 STABLE_ASSETS = frozenset({"USDC", "USDT", "DAI", "BUSD", "TUSD", "USDP", "USTC", "USDE", "FDUSD", "USD1"})
@@ -243,16 +245,12 @@ def _ewma_vol(closes: pd.Series) -> pd.Series:
     Rows ``[1:]`` of :func:`marginlab.stats.ewma.ewma_variance_forecasts` (``seed="mean"``, ``seed_days=1``),
     i.e. ``pandas`` ``ewm(alpha=1 - lambda, adjust=False)`` of the squared returns.
     """
-    from marginlab.stats.ewma import ewma_variance_forecasts
-
     returns = np.log(closes).diff().dropna()
     variance = ewma_variance_forecasts(returns.to_numpy(), EWMA_LAMBDA, seed="mean", seed_days=1)[1:]
     return pd.Series(np.sqrt(variance * 365.0), index=returns.index, name=returns.name)
 
 
 def _daily_vols(asset: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.Series, str]:
-    from marginlab.data import load_daily, load_dvol
-
     history = load_daily(asset, start - pd.Timedelta(days=120), end, gaps="ignore")["close"]
     proxy = _ewma_vol(history)
     source = "ewma-realised"
@@ -320,8 +318,6 @@ def scenario_path(
         return _intraday_path(scenario, assets, start, end, substeps)
     prices, vols, sources = {}, {}, {}
     if scenario.frequency == "hourly":
-        from marginlab.data import load_hourly
-
         for asset in assets:
             bars = load_hourly(asset, start, end + pd.Timedelta(hours=23), gaps="ffill")
             daily_vol, sources[asset] = _daily_vols(asset, start, end)
@@ -329,7 +325,6 @@ def scenario_path(
             day_vol = daily_vol.reindex(pd.DatetimeIndex(bars.index).normalize() - pd.Timedelta(days=1), method="ffill")
             vols[asset] = pd.Series(day_vol.to_numpy(), index=bars.index)
         return MarketPath(pd.DataFrame(prices), pd.DataFrame(vols), sources, scenario.name)
-    from marginlab.data import load_daily
 
     for asset in assets:
         bars = load_daily(asset, start, end, gaps="ignore")
@@ -379,8 +374,6 @@ def _bar_points(bars: pd.DataFrame, step: pd.Timedelta) -> pd.Series:
 
 def _intraday_bars(asset: str, datasets: Sequence[str], start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.Series, str] | None:
     """The finest bars of ``asset`` covering ``[start, end)`` among ``datasets`` as path points, with their dataset."""
-    from marginlab.data import FILES, load_series
-
     for dataset in datasets:
         step = _STEP[str(FILES[dataset].frequency)]
         try:
@@ -395,8 +388,6 @@ def _intraday_bars(asset: str, datasets: Sequence[str], start: pd.Timestamp, end
 
 def _depeg_inputs() -> tuple[pd.Series, dict[str, tuple[float, float]]]:
     """USDe/USDT minute lows of 2025-10-09 .. 10-13 and, per ratio token, (ratio before the crash, day-low ratio)."""
-    from marginlab.data import load_series
-
     minute = load_series("usde_1m").set_index("timestamp")["low"]
     snapshot = load_series("coingecko", "2025-10-10", "2025-10-10T20:59")
     day_range = load_series("day_range_2025_10_10").set_index("market")["day_low"]
@@ -477,8 +468,6 @@ def _hypothetical_path(
             else:
                 vols[asset], sources[asset] = _vol_on(asset, as_of)
     else:
-        from marginlab.data import load_daily
-
         as_of = pd.Timestamp(base_date, tz="UTC")
         for asset in assets:
             bars = load_daily(asset, as_of - pd.Timedelta(days=10), as_of, gaps="ignore")

@@ -32,7 +32,10 @@ from marginlab.book.kinds import FUTURE, OPTION, PERPETUAL, SPOT, STATIC
 from marginlab.exceptions import InputError
 from marginlab.market import SECONDS_PER_YEAR
 
-__all__ = ["InstrumentTable", "black76_guarded", "forward_parts", "option_values", "revalue_instruments", "to_numeraire"]
+#: Symbol prefix of collateral rows (``"collateral:USDC"``).
+COLLATERAL_PREFIX = "collateral:"
+
+__all__ = ["COLLATERAL_PREFIX", "InstrumentTable", "black76_guarded", "forward_parts", "option_values", "revalue_instruments", "to_numeraire"]
 
 
 # ----------------------------------------------------------------------------------------
@@ -109,6 +112,12 @@ class InstrumentTable:
         coin-margined account), or -1 for USD (default for every row). Scenario values of a
         row with a coin numeraire are measured in that coin and expressed at today's coin
         price (:func:`to_numeraire`).
+    inverse : array of bool, optional
+        Inverse perpetuals and futures (USD face value, P&L in coin): notional-based rules
+        apply to their coin size at the index (default False for every row).
+
+    Collateral rows are named ``"collateral:<ASSET>"`` (``"collateral:<ASSET>@<coin>"`` for a
+    coin-margined holder): :attr:`collateral_asset`.
     """
 
     symbol: tuple[str, ...]
@@ -125,6 +134,7 @@ class InstrumentTable:
     is_call: NDArray[np.bool_]
     confidence: NDArray[np.float64]
     numeraire: NDArray[np.int64] | None = None
+    inverse: NDArray[np.bool_] | None = None
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -146,6 +156,7 @@ class InstrumentTable:
         is_call: ArrayLike | None = None,
         confidence: ArrayLike | None = None,
         numeraire: Sequence[str | None] | None = None,
+        inverse: ArrayLike | None = None,
     ) -> "InstrumentTable":
         """Validate and assemble the arrays (``asset`` given as names).
 
@@ -200,12 +211,39 @@ class InstrumentTable:
             if unknown:
                 raise InputError("numeraire", unknown[0], f"must be USD or an asset of the table (known: {known})")
             numeraire_index = np.array([-1 if c in (None, "USD") else known.index(str(c)) for c in numeraire], dtype=np.int64)
+        inverse_rows = None
+        if inverse is not None:
+            inverse_rows = np.asarray(inverse, dtype=bool).reshape(-1)
+            if inverse_rows.shape != (n,):
+                raise InputError("inverse", inverse_rows.shape, f"must have one flag per instrument ({n})")
+            if np.any(inverse_rows & ~np.isin(kinds, (PERPETUAL, FUTURE))):
+                i = int(np.argmax(inverse_rows & ~np.isin(kinds, (PERPETUAL, FUTURE))))
+                raise InputError(f"inverse[{symbol[i]}]", True, "only perpetuals and futures are inverse contracts")
+            if not inverse_rows.any():
+                inverse_rows = None
         return cls(tuple(symbol), kinds, asset_index.astype(np.int64), tuple(str(a) for a in assets), price, index, forward, strike, secs, vols, rates, calls, conf,
-                   numeraire_index)
+                   numeraire_index, inverse_rows)
 
     @property
     def years(self) -> NDArray[np.float64]:
+        """Time to expiry in years."""
         return self.seconds / SECONDS_PER_YEAR
+
+    @property
+    def is_inverse(self) -> NDArray[np.bool_]:
+        """Inverse perpetuals and futures (all False when the table has none)."""
+        return self.inverse if self.inverse is not None else np.zeros(len(self), dtype=bool)
+
+    @property
+    def collateral_asset(self) -> NDArray[np.object_]:
+        """The collateral asset of each ``"collateral:<ASSET>[@coin]"`` row, ``""`` for instruments.
+
+        >>> from marginlab.book.kinds import PERPETUAL, STATIC
+        >>> InstrumentTable.build(["BTC-PERP", "collateral:USDC"], [PERPETUAL, STATIC], ["BTC", "USDC"],
+        ...                       price_usd=[1e5, 1.0]).collateral_asset.tolist()
+        ['', 'USDC']
+        """
+        return np.array([s[len(COLLATERAL_PREFIX):].split("@", 1)[0] if s.startswith(COLLATERAL_PREFIX) else "" for s in self.symbol], dtype=object)
 
 
 # ----------------------------------------------------------------------------------------

@@ -63,6 +63,13 @@ class Book:
     stable_price : array, optional
         Price of the stable coin each account is denominated in (depeg add-on; default 1).
     account_ids : sequence of str, optional
+    leverage : array, optional
+        Leverage chosen per position (NaN: none chosen, the rule's maximum); merged rows keep the
+        lowest (the most conservative choice).
+    size : array, optional
+        Size of each position for notional-based rules, in units of the underlying (default
+        ``quantity``): the coin size ``face / mark`` of an inverse contract, whose ``quantity`` is
+        the scenario-equivalent size (:meth:`from_accounts`).
 
     The rows given to :meth:`build` are kept as ``source_row`` (their merged row),
     ``source_quantity`` and ``source_mtm_usd``, so that per-position explanation tables can be
@@ -80,6 +87,8 @@ class Book:
     source_row: NDArray[np.int64] | None = None
     source_quantity: NDArray[np.float64] | None = None
     source_mtm_usd: NDArray[np.float64] | None = None
+    leverage: NDArray[np.float64] | None = None
+    size: NDArray[np.float64] | None = None
 
     @classmethod
     def build(
@@ -94,6 +103,8 @@ class Book:
         stable_price: ArrayLike | None = None,
         account_ids: Sequence[str] | None = None,
         n_accounts: int | None = None,
+        leverage: ArrayLike | None = None,
+        size: ArrayLike | None = None,
     ) -> "Book":
         """Validate, sort by account and merge duplicate (account, instrument) positions."""
         acc = np.asarray(account, dtype=np.int64).reshape(-1)
@@ -122,12 +133,44 @@ class Book:
         cash = _vector(cash_usd, count, 0.0, "cash_usd")
         stable = _vector(stable_price, count, 1.0, "stable_price")
         ids = tuple(account_ids) if account_ids is not None else tuple(str(i) for i in range(count))
+        where = where.reshape(-1).astype(np.int64)
+        merged_leverage = None
+        if leverage is not None:
+            chosen = np.asarray(leverage, dtype=np.float64).reshape(-1)
+            if chosen.shape != qty.shape:
+                raise InputError("leverage", chosen.shape, f"must have one value per position ({len(qty)})")
+            if np.any(~np.isnan(chosen)):
+                merged_leverage = np.full(len(keys), np.inf)
+                np.minimum.at(merged_leverage, where, np.where(np.isnan(chosen), np.inf, chosen))
+                merged_leverage[np.isinf(merged_leverage)] = np.nan
+        merged_size = None
+        if size is not None:
+            sizes = np.asarray(size, dtype=np.float64).reshape(-1)
+            if sizes.shape != qty.shape or np.any(~np.isfinite(sizes)):
+                raise InputError("size", sizes.shape, f"must be one finite value per position ({len(qty)})")
+            merged_size = np.bincount(where, weights=sizes, minlength=len(keys)).astype(np.float64)
         return cls(instruments, keys // len(instruments) if len(instruments) else keys, keys % max(len(instruments), 1), merged_qty, merged_mtm, cash, stable, ids,
-                   where.reshape(-1).astype(np.int64), qty, mtm)
+                   where, qty, mtm, merged_leverage, merged_size)
 
     @property
     def n_accounts(self) -> int:
+        """Number of accounts (also those without positions)."""
         return len(self.cash_usd)
+
+    @property
+    def rule_size(self) -> NDArray[np.float64]:
+        """Size of each position for notional-based rules (``size``, else ``quantity``)."""
+        return self.size if self.size is not None else self.quantity
+
+    @property
+    def chosen_leverage(self) -> NDArray[np.float64]:
+        """Leverage chosen per position (NaN where none is)."""
+        return self.leverage if self.leverage is not None else np.full(len(self.quantity), np.nan)
+
+    @property
+    def starts(self) -> NDArray[np.int64]:
+        """First position row of each account and the end (``n_accounts + 1`` offsets; rows are sorted by account)."""
+        return np.searchsorted(self.account, np.arange(self.n_accounts + 1)).astype(np.int64)
 
     def __len__(self) -> int:
         return len(self.quantity)
@@ -153,15 +196,17 @@ class Book:
         coin's risk unit (it gains in coin when the coin falls).
         """
         rows: dict[str, int] = {}
-        table: dict[str, list[Any]] = {k: [] for k in ("symbol", "kind", "asset", "price", "index", "forward", "strike", "seconds", "vol", "call", "numeraire")}
+        table: dict[str, list[Any]] = {k: [] for k in ("symbol", "kind", "asset", "price", "index", "forward", "strike", "seconds", "vol", "call", "numeraire",
+                                                         "inverse")}
         numeraire: str | None = None
 
-        def add(symbol: str, kind: int, asset: str, price: float, index: float, forward=np.nan, strike=np.nan, seconds=0.0, vol=0.0, call=False) -> int:  # type: ignore[no-untyped-def]
+        def add(symbol: str, kind: int, asset: str, price: float, index: float, forward=np.nan, strike=np.nan, seconds=0.0, vol=0.0, call=False,  # type: ignore[no-untyped-def]
+                inverse=False) -> int:
             if numeraire is not None:
                 symbol = f"{symbol}@{numeraire}"
             if symbol not in rows:
                 rows[symbol] = len(table["symbol"])
-                for name, value in zip(table, (symbol, kind, asset, price, index, forward, strike, seconds, vol, call, numeraire)):
+                for name, value in zip(table, (symbol, kind, asset, price, index, forward, strike, seconds, vol, call, numeraire, inverse)):
                     table[name].append(value)
             return rows[symbol]
 
@@ -169,7 +214,7 @@ class Book:
             asset = instrument.underlying
             index = market.index_usd(asset)
             if isinstance(instrument, Perpetual):
-                return add(instrument.symbol, PERPETUAL, asset, market.perpetual_usd(asset), index)
+                return add(instrument.symbol, PERPETUAL, asset, market.perpetual_usd(asset), index, inverse=bool(instrument.is_inverse))
             if isinstance(instrument, Spot):
                 return add(instrument.symbol, SPOT, asset, index, index)
             if isinstance(instrument, Future | Option):
@@ -178,7 +223,7 @@ class Book:
                 if isinstance(instrument, Option):
                     vol = market.vol(asset, instrument.expiry, instrument.strike_usd)
                     return add(instrument.symbol, OPTION, asset, np.nan, index, forward, instrument.strike_usd, seconds, vol, instrument.is_call)
-                return add(instrument.symbol, FUTURE, asset, np.nan, index, forward, np.nan, seconds)
+                return add(instrument.symbol, FUTURE, asset, np.nan, index, forward, np.nan, seconds, inverse=bool(instrument.is_inverse))
             raise InputError("instrument", instrument, "unsupported instrument kind")  # pragma: no cover
 
         # identical instruments are looked up once per book (and per numeraire); a large account is
@@ -197,6 +242,8 @@ class Book:
         quantity: list[float] = []
         entry: list[float] = []
         inverse_mtm: dict[int, float] = {}  # position number -> USD mark-to-market of an inverse contract
+        inverse_size: dict[int, float] = {}  # position number -> coin size face / mark of an inverse contract
+        leverage: list[float] = []
         cash = np.zeros(len(accounts))
         for a, account in enumerate(accounts):
             cash[a] = account.cash_usd
@@ -207,6 +254,7 @@ class Book:
                 instrument_index.append(add(f"collateral:{numeraire}", SPOT, numeraire, price, price))
                 quantity.append(0.0)
                 entry.append(np.nan)
+                leverage.append(np.nan)
             if numeraire is not None and account.cash_usd != 0.0:
                 # USD cash of a coin account is a position in coin terms (worth more coins when the coin falls)
                 cash[a] = 0.0
@@ -214,6 +262,7 @@ class Book:
                 instrument_index.append(add("collateral:USD", STATIC, numeraire, 1.0, 1.0))  # in the coin's risk unit
                 quantity.append(account.cash_usd)
                 entry.append(np.nan)
+                leverage.append(np.nan)
             positions = account.positions
             if len(positions) > 64:
                 netted = net_positions(positions)
@@ -227,16 +276,19 @@ class Book:
                 instrument_index.extend(position_rows)
                 quantity.extend(p.quantity for p in positions)
                 entry.extend(np.nan if p.entry_price_usd is None else p.entry_price_usd for p in positions)
+                leverage.extend(np.nan if p.leverage is None else p.leverage for p in positions)
             else:
                 for position, row in zip(positions, position_rows):
                     instrument = position.instrument
                     account_index.append(a)
                     instrument_index.append(row)
+                    leverage.append(np.nan if position.leverage is None else position.leverage)
                     if isinstance(instrument, Perpetual | Future) and instrument.is_inverse:
                         index = market.index_usd(instrument.underlying)
                         mark = table["price"][row] if isinstance(instrument, Perpetual) else table["forward"][row]
                         entered = mark if position.entry_price_usd is None else position.entry_price_usd
                         inverse_mtm[len(quantity)] = float(inverse_pnl_usd(position.quantity, entered, mark, index))
+                        inverse_size[len(quantity)] = position.quantity / mark
                         quantity.append(position.quantity * index / ((mark if numeraire is not None else entered) * mark))
                         entry.append(np.nan)
                         continue
@@ -250,10 +302,11 @@ class Book:
                 instrument_index.append(row)
                 quantity.append(float(amount))
                 entry.append(np.nan)
+                leverage.append(np.nan)
         instruments = InstrumentTable.build(
             table["symbol"], table["kind"], table["asset"], price_usd=table["price"], index_usd=table["index"],
             forward_usd=table["forward"], strike_usd=table["strike"], seconds=table["seconds"], vol=table["vol"],
-            rate=np.full(len(table["symbol"]), market.rate), is_call=table["call"], numeraire=table["numeraire"],
+            rate=np.full(len(table["symbol"]), market.rate), is_call=table["call"], numeraire=table["numeraire"], inverse=table["inverse"],
         )
         inst = np.asarray(instrument_index, dtype=np.int64)
         qty = np.asarray(quantity, dtype=np.float64)
@@ -262,13 +315,18 @@ class Book:
         entry_ = np.asarray(entry, dtype=np.float64)
         linear = np.isin(instruments.kind[inst], (PERPETUAL, FUTURE)) if len(inst) else np.zeros(0, dtype=bool)
         mtm = np.where(linear, np.where(np.isnan(entry_), 0.0, qty * (unit[inst] - np.nan_to_num(entry_))), mtm) if len(inst) else mtm
+        size = None
         for position_number, value in inverse_mtm.items():
             mtm[position_number] = value
+        if inverse_size:
+            size = qty.copy()
+            for position_number, coins in inverse_size.items():
+                size[position_number] = coins
         stable = None
         if stable_asset is not None:
             stable = np.full(len(accounts), market.index_usd(stable_asset))
         return cls.build(instruments, account_index, inst, qty, mtm_usd=mtm, cash_usd=cash, stable_price=stable,
-                         account_ids=[a.account_id or str(i) for i, a in enumerate(accounts)])
+                         account_ids=[a.account_id or str(i) for i, a in enumerate(accounts)], leverage=leverage, size=size)
 
 
 def _vector(values: ArrayLike | None, n: int, default: float, name: str) -> NDArray[np.float64]:

@@ -54,19 +54,24 @@ import dataclasses
 import datetime as dt
 import hashlib
 import math
+import multiprocessing
+import os
 import warnings
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
+from marginlab import __version__, data
 from marginlab._validation import parse_date
 from marginlab.calibration.haircuts import industry_class, load_haircut_inputs
 from marginlab.calibration.methodology import Methodology
 from marginlab.calibration.offsets import StressOffsetMethod, estimate_offsets
 from marginlab.calibration.published import published_rates
 from marginlab.calibration.stress_ranges import vol_shock_30d
+from marginlab.data import sources
 from marginlab.exceptions import InputError, MarginLabWarning
 from marginlab.parameters import (
     AssetParameters,
@@ -77,6 +82,7 @@ from marginlab.parameters import (
     Provenance,
     VolShockParameters,
 )
+from marginlab.progress import tqdm
 from marginlab.stats.bootstrap import as_generator
 
 __all__ = ["ShortHistoryWarning", "calibrate", "default_asof", "parse_date", "published_rate"]
@@ -98,9 +104,6 @@ def published_rate(row: Mapping[str, Any]) -> float:
 
 def _dataset_provenance() -> tuple[str, str]:
     """``(name, version)`` of the data snapshot in use (never a path)."""
-    from marginlab import data
-    from marginlab.data import sources
-
     info = getattr(data, "dataset_info", None)
     if info is not None:
         values = info()
@@ -115,8 +118,6 @@ def _dataset_provenance() -> tuple[str, str]:
 
 def _dvol_close(asset: str) -> pd.Series | None:
     """Deribit DVOL closes of ``asset`` from the snapshot, or ``None`` when unavailable."""
-    from marginlab import data
-
     try:
         return data.load_dvol(asset)["close"]
     except Exception:  # noqa: BLE001 - the vol shock then uses the non-DVOL method (recorded in `source`)
@@ -188,12 +189,6 @@ def _asset_task(task: tuple[str, Methodology, pd.Series, pd.Series | None, Mappi
 
 def _run_tasks(tasks: list[Any], n_jobs: int | None, progress: bool) -> dict[str, tuple[Any, list[str], Any]]:
     """Run :func:`_asset_task` over assets, in ``n_jobs`` forked processes (``None`` = all cores) or in this one."""
-    import multiprocessing
-    import os
-    from concurrent.futures import ProcessPoolExecutor
-
-    from marginlab.progress import tqdm
-
     workers = (os.cpu_count() or 1) if n_jobs is None else int(n_jobs)
     if workers < 1:
         raise InputError("n_jobs", n_jobs, "must be a positive integer or None")
@@ -322,8 +317,6 @@ def calibrate(
     -------
     ParameterSet
     """
-    from marginlab import __version__
-
     if isinstance(assets, str):
         assets = [assets]
     requested = list(dict.fromkeys(str(a) for a in assets))
@@ -438,8 +431,6 @@ def calibrate(
 
 def _reference_returns(asset: str, stamp: pd.Timestamp) -> pd.Series:
     """Log returns of a DVOL reference asset (BTC/ETH) up to ``stamp``, from the snapshot."""
-    from marginlab import data
-
     close = _utc_index(data.load_daily(asset)["close"])
     return pd.Series(np.log(close[close.index <= stamp])).diff().dropna()
 

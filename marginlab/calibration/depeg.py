@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from marginlab import data
 from marginlab.exceptions import InputError, ParameterError
 from marginlab.stats.risk_measures import weighted_expected_shortfall
 
@@ -255,8 +256,6 @@ def load_stablecoin_history(asof: str | pd.Timestamp | None = None) -> pd.DataFr
     Joins the stablecoin file (15 coins to 2022-11) with the USDT and USDC rows of the universe
     file after the stablecoin file ends (to 2025-02, with the USDC depeg of March 2023).
     """
-    from marginlab import data
-
     stable = data.load_stablecoins()[["timestamp", "symbol", "close"]]
     universe = data.load_universe(symbols=["USDT", "USDC"])[["timestamp", "symbol", "close"]]
     parts = [stable]

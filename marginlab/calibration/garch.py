@@ -63,8 +63,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
+from statsmodels.stats.diagnostic import acorr_ljungbox, het_arch
 
-from marginlab.exceptions import BoundaryWarning, ConvergenceWarning, InputError, ParameterError
+from marginlab.exceptions import BoundaryWarning, CalibrationError, ConvergenceWarning, InputError, ParameterError
 from marginlab.progress import tqdm
 from marginlab.stats.ewma import EWMA_DECAY, ewma_variance_forecasts
 from marginlab.stats.ewma import backcast as _backcast
@@ -384,8 +385,6 @@ def _empty_diagnostics() -> pd.DataFrame:
 
 
 def _residual_diagnostics(z: np.ndarray, lags: int = 10) -> pd.DataFrame:
-    from statsmodels.stats.diagnostic import acorr_ljungbox, het_arch
-
     rows = []
     for label, values in (("ljung_box_std_residuals", z), ("ljung_box_squared_std_residuals", z**2)):
         table = acorr_ljungbox(values, lags=[lags])
@@ -463,8 +462,6 @@ def fit_garch(
     >>> list(fit.diagnostics["test"])[:1]
     ['ljung_box_std_residuals']
     """
-    from marginlab.exceptions import CalibrationError
-
     _check_choice("vol_model", vol_model, list(VOL_MODELS))
     _check_choice("distribution", distribution, DISTRIBUTIONS)
     _check_choice("mean", mean, ["constant", "zero"])

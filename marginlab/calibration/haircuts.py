@@ -59,7 +59,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from marginlab.calibration.depeg import STABLECOINS, DepegModel, DepegResult
+from marginlab import data
+from marginlab.calibration import garch
+from marginlab.calibration.depeg import STABLECOINS, DepegModel, DepegResult, load_stablecoin_history
+from marginlab.collateral import DynamicHaircut
 from marginlab.data.returns import DAYS_PER_YEAR
 from marginlab.exceptions import (
     ConvergenceWarning,
@@ -68,6 +71,7 @@ from marginlab.exceptions import (
     MissingMarketDataError,
     ParameterError,
 )
+from marginlab.progress import tqdm
 from marginlab.stats.bootstrap import as_generator, asset_generators, fhs_horizon_returns
 from marginlab.stats.ewma import ewma_variance_forecasts
 from marginlab.stats.impact import square_root_impact
@@ -145,8 +149,6 @@ def volatility_forecast(
     A GARCH fit that does not converge falls back to EWMA inside ``fit_garch`` (with a
     :class:`ConvergenceWarning`); the result's ``status`` says so.
     """
-    from marginlab.calibration import garch
-
     series = pd.Series(log_returns).dropna().astype(float)
     if len(series) < 100:
         raise InputError("returns", f"{len(series)} observations", "needs at least 100 daily returns to fit a volatility model")
@@ -236,8 +238,6 @@ class HaircutResult:
         its depeg haircut does not explode with tiny vol changes). Feed new forecasts with
         ``schedule.with_current_vol({...})``: the haircut then scales with volatility.
         """
-        from marginlab.collateral import DynamicHaircut
-
         reference = {str(a): max(float(v), 0.01) for a, v in self.table["vol_forecast"].items()}
         return DynamicHaircut(self.haircuts, reference, dict(reference), floor=floor, cap=cap)
 
@@ -431,8 +431,6 @@ class HaircutModel:
         depeg_result = None
         if any(str(a) in self.stablecoins for a in frame.columns):
             if stablecoin_history is None:
-                from marginlab.calibration.depeg import load_stablecoin_history
-
                 stablecoin_history = load_stablecoin_history(stamp)
             depeg_result = self.depeg_model.fit(stablecoin_history, stamp)
         rows = []
@@ -528,8 +526,6 @@ class HaircutModel:
 
         Assets with fewer than 100 returns at a date are NaN there.
         """
-        from marginlab.progress import tqdm
-
         generator = as_generator(rng)
         out = {}
         for date in tqdm(list(dates), disable=not progress, desc="haircuts"):
@@ -550,8 +546,6 @@ def load_haircut_inputs(assets: Sequence[str], asof: Any = None) -> tuple[pd.Dat
     BTC and ETH come from their long dedicated files (closes) and the universe file (USD volume);
     other assets from the universe file, then the stablecoin file.
     """
-    from marginlab import data
-
     closes, volumes = {}, {}
     for asset in assets:
         bars = data.load_daily(asset)

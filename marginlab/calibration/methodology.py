@@ -41,6 +41,7 @@ marginlab.exceptions.ParameterError: volatility.model='arima': must be one of ['
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import typing
 from collections.abc import Mapping
@@ -48,7 +49,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+import yaml
+
+from marginlab.calibration.haircuts import HaircutModel
+from marginlab.calibration.stress_ranges import AntiProcyclicality, StressRangeModel
 from marginlab.exceptions import FileFormatError, ParameterError
+from marginlab.fileio import read_mapping  # one strict loader: UTF-8, no duplicate keys, no NaN
+from marginlab.io import atomic_write_text, check_writable
 from marginlab.parameters import DEFAULT_LONG_TENOR_POWER, DEFAULT_SHORT_TENOR_POWER, SPAN_EXTREME_COVER
 
 if TYPE_CHECKING:
@@ -452,8 +459,6 @@ class Methodology:
         >>> Methodology().anti_procyclicality_tool("maintenance_rate").active
         ('smoothing_lambda',)
         """
-        from marginlab.calibration.stress_ranges import AntiProcyclicality
-
         spec = self.anti_procyclicality
         margin = requirement != "price_scan_range"
         floor = "none" if margin and not spec.margin_floor else spec.floor
@@ -504,8 +509,6 @@ class Methodology:
         >>> Methodology().stress_range_model().anti_procyclicality.smoothing_lambda
         0.99
         """
-        from marginlab.calibration.stress_ranges import StressRangeModel
-
         rates = self.rates
         h = rates.scan_horizon_days if horizon_days is None else int(horizon_days)
         c = rates.scan_confidence if confidence is None else float(confidence)
@@ -566,8 +569,6 @@ class Methodology:
         >>> Methodology().haircut_model().horizon_days
         3
         """
-        from marginlab.calibration.haircuts import HaircutModel
-
         vol = self.volatility
         spec = self.haircut
         return HaircutModel(
@@ -637,8 +638,6 @@ class Methodology:
     @classmethod
     def load(cls, path: str | Path) -> Methodology:
         """Read a standalone methodology YAML/JSON file, or the ``methodology`` entry of a parameter file."""
-        from marginlab.fileio import read_mapping  # one strict loader: UTF-8, no duplicate keys, no NaN
-
         document = read_mapping(Path(path), "methodology file")
         if isinstance(document, Mapping) and "methodology" in document and "assets" in document:
             document = document["methodology"]
@@ -646,12 +645,6 @@ class Methodology:
 
     def save(self, path: str | Path) -> Path:
         """Write as YAML (``.yaml``/``.yml``) or JSON (``.json``), atomically."""
-        import json
-
-        import yaml
-
-        from marginlab.io import atomic_write_text, check_writable
-
         target = check_writable(path, suffixes=(".yaml", ".yml", ".json"))
         document = self.to_dict()
         text = json.dumps(document, indent=2) + "\n" if target.suffix == ".json" else yaml.safe_dump(document, sort_keys=False)

@@ -70,6 +70,9 @@ import numpy as np
 import pandas as pd
 
 from marginlab._validation import parse_date
+from marginlab.analysis.backtest import kupiec_test
+from marginlab.calibration.methodology import Methodology
+from marginlab.data import close_panel
 from marginlab.exceptions import InputError, ParameterError
 from marginlab.parameters import OffsetParameters, PairOffset
 from marginlab.stats.ewma import EWMA_DECAY, ewma_volatility
@@ -350,9 +353,6 @@ def spread_backtest(
     ``"equal_risk"``: 1 USD long and ``rate_long / rate_short`` USD short (re-sized daily), so both legs carry the same
     requirement and the whole smaller leg is in the spread (the case where the credit matters most).
     """
-    from marginlab.analysis.backtest import kupiec_test
-    from marginlab.calibration.methodology import Methodology
-
     config = methodology if methodology is not None else Methodology()
     rates = config.rates
     if rates.maintenance_horizon_days != 1:
@@ -365,8 +365,6 @@ def spread_backtest(
         raise InputError("short_asset", short_asset, "a spread needs two different assets")
     first, last = (day if day.tzinfo is not None else day.tz_localize("UTC") for day in (parse_date(start, "start"), parse_date(end, "end")))
     if prices is None:
-        from marginlab.data import close_panel
-
         prices = close_panel([long_asset, short_asset], end=last.strftime("%Y-%m-%d"), how="outer")
     missing = [a for a in (long_asset, short_asset) if a not in prices.columns]
     if missing:

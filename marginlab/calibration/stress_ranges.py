@@ -80,6 +80,7 @@ from scipy import stats
 
 from marginlab.calibration.evt import GpdTailFit, evt_quantile, fit_gpd_tail
 from marginlab.calibration.garch import _validate_returns, ewma_forecast, rolling_forecast
+from marginlab.data.stylised import REFERENCE_MOVES
 from marginlab.exceptions import CalibrationError, InputError, ParameterError
 from marginlab.parameters import DEFAULT_LONG_TENOR_POWER, DEFAULT_SHORT_TENOR_POWER
 from marginlab.stats.ewma import ewma_volatility
@@ -900,8 +901,6 @@ def _tail_coverage_moves() -> tuple[tuple[str, str, int, float], ...]:
     """The reference moves of :data:`marginlab.data.stylised.REFERENCE_MOVES` as ``(asset, first day, horizon_days,
     move)``: an h-day return ending on ``date`` starts ``h - 1`` days earlier (midpoint of its documented range); a
     stablecoin's intraday ``low`` is a one-day move from par; a ``close`` level after a multi-day collapse is skipped."""
-    from marginlab.data.stylised import REFERENCE_MOVES
-
     out = []
     for move in REFERENCE_MOVES:
         middle = (move.reference_low + move.reference_high) / 2

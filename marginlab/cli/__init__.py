@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from marginlab.cli._common import CommandParser, _silence_stdout, run
+from marginlab.exceptions import InputError
 
 #: Modules that add sub-commands (each defines ``register(subparsers)``).
 COMMAND_MODULES: tuple[str, ...] = ()
@@ -49,8 +50,6 @@ def check_environment() -> None:
     ``MARGINLAB_VENUES`` must name existing folders (``os.pathsep``-separated); a wrong one is an
     :class:`~marginlab.exceptions.InputError` naming the variable and the folder.
     """
-    from marginlab.exceptions import InputError
-
     venues = os.environ.get("MARGINLAB_VENUES", "")
     for folder in (part for part in venues.split(os.pathsep) if part.strip()):
         if not os.path.isdir(folder):

@@ -72,6 +72,7 @@ import pandas as pd
 
 from marginlab.exceptions import MarginLabError, NetworkError, NumericalError
 from marginlab.inputs import parse_day
+from marginlab.io import check_writable
 from marginlab.text_table import text_table
 
 __all__ = [
@@ -174,7 +175,6 @@ def prepare_out(path: str | os.PathLike[str] | None, *, field: str = "--out", su
     """Check ``path`` is writable before any work (``None`` passes through)."""
     if path is None:
         return None
-    from marginlab.io import check_writable
 
     return check_writable(path, field=field, suffixes=suffixes)
 

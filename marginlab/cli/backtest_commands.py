@@ -19,7 +19,11 @@ from __future__ import annotations
 
 import argparse
 
+from marginlab.analysis.methodology_backtest import backtest_methodology
+from marginlab.calibration.methodology import Methodology
 from marginlab.cli._common import add_command, add_quiet_flag, summary_line
+from marginlab.inputs import check_data_range
+from marginlab.io import check_writable
 
 
 def register(subparsers) -> None:  # type: ignore[no-untyped-def]
@@ -49,11 +53,6 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    from marginlab.analysis.methodology_backtest import backtest_methodology
-    from marginlab.calibration.methodology import Methodology
-    from marginlab.inputs import check_data_range
-    from marginlab.io import check_writable
-
     target = check_writable(args.rates_out, field="rates_out", suffixes=(".csv",)) if args.rates_out else None
     check_data_range(args.assets, start=args.start, end=args.end)  # an end after the data is an error, not "all of it"
     methodology = Methodology.load(args.methodology) if args.methodology else Methodology()

@@ -23,9 +23,14 @@ import json
 import sys
 import warnings
 
+from marginlab.calibration.calibrate import DEFAULT_STABLECOIN_COLLATERAL, calibrate
+from marginlab.calibration.methodology import Methodology
 from marginlab.cli._common import add_command, parse_asof
 from marginlab.data.extend import SOURCES, use_source
 from marginlab.exceptions import MarginLabWarning
+from marginlab.inputs import check_data_range
+from marginlab.io import check_writable
+from marginlab.parameters import PARAMETER_FILE_SUFFIXES
 
 
 def register(subparsers) -> None:  # type: ignore[no-untyped-def]
@@ -55,12 +60,6 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from marginlab.calibration.calibrate import DEFAULT_STABLECOIN_COLLATERAL, calibrate
-    from marginlab.calibration.methodology import Methodology
-    from marginlab.inputs import check_data_range
-    from marginlab.io import check_writable
-    from marginlab.parameters import PARAMETER_FILE_SUFFIXES
-
     if args.asof is not None:
         parse_asof(args.asof)  # a bad date or output path fails in one line before any work
     target = check_writable(args.out, field="--out", suffixes=PARAMETER_FILE_SUFFIXES)

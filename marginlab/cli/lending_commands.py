@@ -16,6 +16,9 @@ from __future__ import annotations
 import argparse
 
 from marginlab.cli._common import add_command, emit_json, json_safe, prepare_out, progress, summary_line
+from marginlab.defi.market_file import load_market_file
+from marginlab.defi.recommend import LendingRecommender
+from marginlab.fileio import write_mapping
 
 
 def register(subparsers) -> None:  # type: ignore[no-untyped-def]
@@ -39,10 +42,6 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
 
 
 def _recommend(args: argparse.Namespace) -> int:
-    from marginlab.defi.market_file import load_market_file
-    from marginlab.defi.recommend import LendingRecommender
-    from marginlab.fileio import write_mapping
-
     target = prepare_out(args.out, suffixes=(".yaml", ".yml", ".json"))
     spec = load_market_file(args.market)
     if args.target_var is not None or args.target_evar is not None:

@@ -27,6 +27,7 @@ from typing import Literal
 
 import pandas as pd
 
+from marginlab.data.download import fetch_binance_klines, fetch_dvol, fetch_funding
 from marginlab.data.extend import SOURCES, check_source, load_extension, preferred_source
 from marginlab.data.sources import FILES, Origin, read_snapshot, snapshot_available
 from marginlab.data.validate import GAP_POLICIES, GapPolicy, fill_gaps, validate_frame
@@ -219,8 +220,6 @@ def load_daily(
                 frame = pd.concat([frame, extension])
                 file = f"{spec.file}+cache"
     else:
-        from marginlab.data.download import fetch_binance_klines
-
         pair = symbol if symbol.endswith("USDT") and len(symbol) > 4 else f"{symbol}USDT"
         lo = _timestamp(start, "start") or pd.Timestamp("2017-08-01", tz="UTC")
         hi = _end_bound(end) or pd.Timestamp.now(tz="UTC").normalize()
@@ -384,8 +383,6 @@ def load_funding(symbol: str = "BTCUSDT", start=None, end=None, *, source: Sourc
         if frame.empty:
             raise UnknownAssetError("symbol", symbol, "the snapshot holds BTCUSDT funding only; use source='download'")
     else:
-        from marginlab.data.download import fetch_funding
-
         lo = _timestamp(start, "start") or pd.Timestamp("2019-09-01", tz="UTC")
         hi = _end_bound(end) or pd.Timestamp.now(tz="UTC")
         frame = fetch_funding(pair, lo, hi, cache_dir=cache_dir)
@@ -408,8 +405,6 @@ def load_dvol(currency: str, start=None, end=None, *, source: Source | None = No
         if frame.empty:
             raise UnknownAssetError("currency", currency, "has no DVOL series (BTC, ETH)")
     else:
-        from marginlab.data.download import fetch_dvol
-
         lo = _timestamp(start, "start") or pd.Timestamp("2021-03-24", tz="UTC")
         hi = _end_bound(end) or pd.Timestamp.now(tz="UTC")
         frame = fetch_dvol(currency, lo, hi, cache_dir=cache_dir)

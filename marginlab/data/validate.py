@@ -33,6 +33,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, get_args
 
 import numpy as np
@@ -330,8 +331,6 @@ def validate_file(path, *, frequency: str | pd.Timedelta | None = None, gaps: Ga
     ...
     marginlab.exceptions.DataError: close price must be positive (file=mine.csv, row=2, column=close, value=0.0)
     """
-    from pathlib import Path
-
     path = Path(path)
     try:
         frame = pd.read_csv(path)

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from marginlab.data.sources import FILES, SNAPSHOT_DATASETS, validate_spec_frame
 from marginlab.exceptions import DataError, MarginLabError
 from marginlab.io import atomic_write_bytes, atomic_write_text
 
@@ -283,8 +284,6 @@ def _join(dataset: str, text: bytes, ext_texts: dict[str, bytes]) -> tuple[bytes
 
 
 def _validate(text: bytes, spec: Any, name: str) -> pd.DataFrame:
-    from marginlab.data.sources import validate_spec_frame
-
     frame = pd.read_csv(io.BytesIO(text))
     return validate_spec_frame(frame, spec, name)
 
@@ -314,8 +313,6 @@ def build(src: Path | str, ext: Path | str | None = None, out: Path | str = HERE
     DataError
         When a source file is missing or fails validation.
     """
-    from marginlab.data.sources import FILES, SNAPSHOT_DATASETS
-
     src, out = Path(src), Path(out)
     for folder in (src, ext):
         if folder is not None and not Path(folder).is_dir():

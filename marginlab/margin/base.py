@@ -31,6 +31,7 @@ Conventions
 from __future__ import annotations
 
 import abc
+import dataclasses
 import functools
 import math
 import textwrap
@@ -49,6 +50,7 @@ from marginlab.instruments import Position
 from marginlab.margin.assumptions import label_assumptions
 from marginlab.market import MarketSnapshot
 from marginlab.text_table import TABLE_WIDTH, text_table
+from marginlab.valuation import equity_usd, value_positions
 
 if TYPE_CHECKING:
     from marginlab.book import Book, InstrumentTable
@@ -294,15 +296,11 @@ class MarginModel(abc.ABC):
         Default: cash + collateral at market + positions' mark-to-market (no haircut); models
         that apply haircuts override it.
         """
-        from marginlab.valuation import equity_usd, value_positions
-
         return equity_usd(account.cash_usd, account.collateral, value_positions(account.positions, market), market)
 
 
 def with_account_currency(result: MarginResult, account: Account, market: MarketSnapshot) -> MarginResult:
     """``result`` labelled with ``account.margin_currency`` and its index price (USD figures unchanged)."""
-    import dataclasses
-
     currency = getattr(account, "margin_currency", "USD")
     if currency == "USD":
         return result
@@ -381,8 +379,8 @@ class BookMargins(Protocol):
 class BookMarginModel(Protocol):
     """A model that margins every account of a columnar book in vectorised calls.
 
-    The book is a :class:`~marginlab.margin.risk_matrix.Book` over an
-    :class:`~marginlab.margin.risk_matrix.InstrumentTable` (each distinct instrument once).
+    The book is a :class:`~marginlab.book.Book` over an
+    :class:`~marginlab.book.InstrumentTable` (each distinct instrument once).
 
     * ``prepare_book(instruments, as_of=None)`` does the per-valuation-time work once (each
       instrument revalued under every scenario); ``as_of`` is the valuation time, which models
@@ -394,7 +392,8 @@ class BookMarginModel(Protocol):
       per-position callable, published SPAN arrays, ...): such a model is margined account by
       account (:meth:`MarginModel.margin`) by the book engine.
 
-    Implemented by :class:`~marginlab.margin.risk_matrix.RiskMatrixModel`,
+    Implemented by every model of the package: :class:`~marginlab.margin.isolated.IsolatedMargin`,
+    :class:`~marginlab.margin.cross.CrossMargin`, :class:`~marginlab.margin.risk_matrix.RiskMatrixModel`,
     :class:`~marginlab.margin.fhs.FilteredHistoricalMargin`,
     :class:`~marginlab.margin.okx_pm.OkxPortfolioMarginModel`,
     :class:`~marginlab.margin.span.SpanModel` and
@@ -402,7 +401,7 @@ class BookMarginModel(Protocol):
 
     >>> from marginlab.margin.presets import get_model
     >>> isinstance(get_model("span-example"), BookMarginModel), isinstance(get_model("hyperliquid"), BookMarginModel)
-    (True, False)
+    (True, True)
     """
 
     @property
@@ -426,17 +425,31 @@ def account_chunks(n_accounts: int, columns: int, *, bytes_per_chunk: float = 10
 
 
 @dataclass(frozen=True, eq=False)
-class BookMarginTotals:
-    """Margin of every account of a book (:class:`BookMargins`) with named component arrays.
+class BookMarginResult:
+    """Margin of every account of a book: the one result of every model's ``margin_book`` (:class:`BookMargins`).
 
-    ``components`` maps a component name (``"es_usd"``, ``"BTC MR1"``, ``"ETH scan risk"``...)
-    to one value per account.
+    Parameters
+    ----------
+    model : str
+    account_ids : tuple of str
+    initial_margin_usd, maintenance_margin_usd, equity_usd : ndarray
+        One value per account; account ``k`` gets the totals ``model.margin`` gives the same account.
+    components : dict of str to ndarray
+        Named component arrays that explain the totals, one value per account (``"scan_loss_usd"``,
+        ``"es_usd"``, ``"BTC MR1"``, ``"linear_maintenance_usd"``...); each is also an attribute
+        (``result.scan_loss_usd``).
+    worst_scenario : ndarray of int, optional
+        Scenario models: the index of the scenario that sets each account's largest loss (-1: no risk).
+    scenario_pnl_usd : ndarray, optional
+        Scenario models, when asked (``keep_scenarios=True``): accounts x scenarios P&L.
+    details : dict
+        Model-specific extra values.
 
     >>> import numpy as np
-    >>> totals = BookMarginTotals("m", ("a", "b"), np.array([2.0, 0.0]), np.array([1.0, 0.0]), np.array([5.0, 3.0]),
+    >>> result = BookMarginResult("m", ("a", "b"), np.array([2.0, 0.0]), np.array([1.0, 0.0]), np.array([5.0, 3.0]),
     ...                           {"scan_usd": np.array([1.0, 0.0])})
-    >>> totals.frame()["free_margin_usd"].tolist()
-    [3.0, 3.0]
+    >>> result.frame()["free_margin_usd"].tolist(), result.scan_usd.tolist()
+    ([3.0, 3.0], [1.0, 0.0])
     """
 
     model: str
@@ -445,6 +458,15 @@ class BookMarginTotals:
     maintenance_margin_usd: NDArray[np.float64]
     equity_usd: NDArray[np.float64]
     components: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    worst_scenario: NDArray[np.int64] | None = None
+    scenario_pnl_usd: NDArray[np.float64] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> NDArray[np.float64]:
+        components = self.__dict__.get("components") or {}
+        if name in components:
+            return components[name]
+        raise AttributeError(f"{type(self).__name__} of {self.__dict__.get('model', '?')!r} has no attribute or component {name!r}")
 
     def __len__(self) -> int:
         return len(self.account_ids)
@@ -454,13 +476,40 @@ class BookMarginTotals:
         """Equity minus initial margin."""
         return self.equity_usd - self.initial_margin_usd
 
-    def frame(self) -> pd.DataFrame:
-        """One row per account: totals, free margin and every component."""
-        return pd.DataFrame({"account_id": self.account_ids, "initial_margin_usd": self.initial_margin_usd,
-                             "maintenance_margin_usd": self.maintenance_margin_usd, "equity_usd": self.equity_usd,
-                             "free_margin_usd": self.free_margin_usd, **self.components})
+    @property
+    def excess_maintenance_usd(self) -> NDArray[np.float64]:
+        """Equity minus maintenance margin (negative: liquidatable)."""
+        return self.equity_usd - self.maintenance_margin_usd
 
-    def check_finite(self) -> "BookMarginTotals":
+    @property
+    def margin_ratio(self) -> NDArray[np.float64]:
+        """Equity / maintenance margin per account (``inf`` when no maintenance is required)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.maintenance_margin_usd > 0, self.equity_usd / np.where(self.maintenance_margin_usd > 0, self.maintenance_margin_usd, 1.0), np.inf)
+
+    def frame(self) -> pd.DataFrame:
+        """One row per account: totals, free margin, every component (and the worst scenario)."""
+        columns: dict[str, Any] = {"account_id": self.account_ids, "initial_margin_usd": self.initial_margin_usd,
+                                   "maintenance_margin_usd": self.maintenance_margin_usd, "equity_usd": self.equity_usd,
+                                   "free_margin_usd": self.free_margin_usd, **self.components}
+        if self.worst_scenario is not None:
+            columns["worst_scenario"] = self.worst_scenario
+        return pd.DataFrame(columns)
+
+    def summary(self) -> str:
+        """Totals over the book and the accounts below maintenance and initial margin."""
+        below = int(np.sum(self.excess_maintenance_usd < 0))
+        return "\n".join(
+            [
+                f"Book margin by {self.model}: {len(self)} accounts",
+                f"  initial margin      {float(np.sum(self.initial_margin_usd)):>18,.2f} USD",
+                f"  maintenance margin  {float(np.sum(self.maintenance_margin_usd)):>18,.2f} USD",
+                f"  equity              {float(np.sum(self.equity_usd)):>18,.2f} USD",
+                f"  accounts below maintenance: {below}; below initial: {int(np.sum(self.free_margin_usd < 0))}",
+            ]
+        )
+
+    def check_finite(self) -> "BookMarginResult":
         """Self, or :class:`~marginlab.exceptions.NumericalError` naming the first account with a non-finite total."""
         for name in ("initial_margin_usd", "maintenance_margin_usd", "equity_usd"):
             values = getattr(self, name)
@@ -470,3 +519,7 @@ class BookMarginTotals:
                 raise NumericalError(f"{name}[{self.account_ids[i]}]", float(values[i]),
                                      f"the {self.model} total of this account is not finite (an overflow at these sizes); check its quantities and cash")
         return self
+
+
+#: The former name of :class:`BookMarginResult` (kept for user code).
+BookMarginTotals = BookMarginResult

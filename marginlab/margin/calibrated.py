@@ -49,8 +49,9 @@ file named by the environment variable ``MARGINLAB_PARAMETER_FILE``.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -59,11 +60,11 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from marginlab.account import Account
-from marginlab.book import STATIC, Book, InstrumentTable
+from marginlab.book import OPTION, STATIC, Book, InstrumentTable
 from marginlab.collateral import DynamicHaircut, FlatHaircut, HaircutSchedule, collateral_table
 from marginlab.exceptions import InputError, MarginLabError, ParameterError, UnknownAssetError
 from marginlab.instruments import Option
-from marginlab.margin.base import BookMarginTotals, MarginModel, MarginResult
+from marginlab.margin.base import BookMarginResult, MarginModel, MarginResult
 from marginlab.margin.correlation import inter_commodity_credit, inter_commodity_credits
 from marginlab.margin.cross import CrossMargin
 from marginlab.margin.isolated import IsolatedMargin, SizeLinearRate
@@ -126,9 +127,7 @@ class CalibratedCrossMargin(CrossMargin):
     """:class:`~marginlab.margin.cross.CrossMargin` over the calibrated rates; options are refused with an error that
     names the model that margins them (``calibrated-portfolio``).
 
-    The book engine (:mod:`marginlab.analysis.book`) margins it on the vectorised rules path of
-    :class:`~marginlab.margin.cross.CrossMargin` (:attr:`book_rules_path`): this class only adds the option check,
-    and the rules path sends a book holding options (the rules have no option rule) to :meth:`margin`, which raises it.
+    Its :meth:`margin_book` is that of :class:`~marginlab.margin.cross.CrossMargin` with the same option check.
     """
 
     #: Margined by the book engine's rules path (read on this class only, not inherited by subclasses).
@@ -142,6 +141,16 @@ class CalibratedCrossMargin(CrossMargin):
                     f"{self.name} margins linear positions only (perpetuals, futures, spot); use calibrated-portfolio for options",
                 )
         return super().margin(account, market)
+
+    def margin_book(self, book: Book, *, prepared: Any = None) -> BookMarginResult:
+        """:meth:`CrossMargin.margin_book <marginlab.margin.cross.CrossMargin.margin_book>` with the same option check."""
+        option = book.instruments.kind[book.instrument] == OPTION
+        if np.any(option):
+            r = int(np.argmax(option))
+            symbol = book.instruments.symbol[int(book.instrument[r])]
+            raise InputError(f"positions[{r}]", symbol,
+                             f"{self.name} margins linear positions only (perpetuals, futures, spot); use calibrated-portfolio for options")
+        return super().margin_book(book, prepared=prepared)
 
 
 def calibrated_cross(parameters: ParameterSet | str | Path) -> CrossMargin:
@@ -332,7 +341,7 @@ class PerUnderlyingPortfolioMargin(MarginModel):
             factor[i] = 1.0 - haircut
         return _PreparedPortfolio(tuple(sorted(tables)), tables, prepared, local, factor, errors)
 
-    def margin_book(self, book: Book, *, prepared: Any = None) -> BookMarginTotals:
+    def margin_book(self, book: Book, *, prepared: Any = None) -> BookMarginResult:
         """Requirement of every account of ``book``, vectorised over accounts (the totals of :meth:`margin`).
 
         Per calibrated underlying, one :meth:`RiskMatrixModel.margin_book <marginlab.margin.risk_matrix.RiskMatrixModel.margin_book>`
@@ -406,7 +415,7 @@ class PerUnderlyingPortfolioMargin(MarginModel):
             scan_mm[name] = model.mm_loss_factor * result.scan_loss_usd
             scan_im[name] = im_factor * result.scan_loss_usd
             spot = np.asarray(model.scenarios.spot_shock, dtype=np.float64)
-            worst = result.worst_scenario
+            worst = result.worst_scenario if result.worst_scenario is not None else np.full(n, -1, dtype=np.int64)
             valid = (worst >= 0) & (worst < len(spot))
             shock = spot[np.where(valid, worst, 0)]
             leg[name] = np.where(valid, np.where(shock < 1.0, 1.0, np.where(shock > 1.0, -1.0, 0.0)), 0.0)
@@ -431,7 +440,7 @@ class PerUnderlyingPortfolioMargin(MarginModel):
         collateral = np.bincount(acc[static], weights=book.mtm_usd[static] * prep.collateral_factor[inst[static]], minlength=n).astype(np.float64)
         components["collateral_usd"] = collateral
         components["mtm_usd"] = mtm
-        return BookMarginTotals(self.name, book.account_ids, initial, maintenance, book.cash_usd + collateral + mtm, components).check_finite()
+        return BookMarginResult(self.name, book.account_ids, initial, maintenance, book.cash_usd + collateral + mtm, components).check_finite()
 
     def _spreads(self, legs: set[str] | Mapping[str, Any]) -> list[InterCommoditySpread]:
         """The offsets as 1:1 spreads in scan-risk units, highest rate first, between underlyings of ``legs``."""
@@ -571,8 +580,6 @@ def models_from_parameter_file(path: str | Path) -> dict[str, MarginModel]:
 
 def with_current_vol(model: Any, current_vol: Mapping[str, float]) -> Any:
     """A copy of a calibrated cross/portfolio model whose dynamic haircuts use new vol forecasts (annualised)."""
-    from dataclasses import replace
-
     schedule = getattr(model, "haircuts", None)
     if not isinstance(schedule, DynamicHaircut):
         raise UnknownAssetError("model", getattr(model, "name", model), "has no dynamic haircut schedule")
@@ -584,10 +591,6 @@ PARAMETER_FILE_ENV = "MARGINLAB_PARAMETER_FILE"
 
 
 def _from_environment(name: str) -> MarginModel:
-    import os
-
-    from marginlab.exceptions import InputError
-
     path = os.environ.get(PARAMETER_FILE_ENV)
     if not path:
         raise InputError(PARAMETER_FILE_ENV, None, f"set it to a parameter file written by `marginlab calibrate` to use the {name!r} preset")

@@ -30,19 +30,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from marginlab.account import Account
+from marginlab.book import Book, InstrumentTable
 from marginlab.collateral import (
     UNIFIED_ACCOUNT_LADDER,
     ActionLadder,
+    DynamicHaircut,
+    FlatHaircut,
     HaircutSchedule,
+    TieredHaircut,
     collateral_table,
 )
-from marginlab.exceptions import NumericalError
-from marginlab.margin.base import MarginModel, MarginResult
+from marginlab.exceptions import NumericalError, ParameterError
+from marginlab.margin.base import BookMarginResult, MarginModel, MarginResult
 from marginlab.margin.isolated import IsolatedMargin
 from marginlab.market import MarketSnapshot
 from marginlab.valuation import value_positions
@@ -75,6 +80,77 @@ class CrossMargin(MarginModel):
         positions = value_positions(account.positions, market) if account.positions else None
         mtm = float(np.sum(positions.value_usd)) if positions is not None else 0.0
         return account.cash_usd + (float(table["adjusted_value_usd"].sum()) if len(table) else 0.0) + mtm
+
+    # -- a whole book ---------------------------------------------------------------------------
+    @property
+    def book_vectorised(self) -> bool:
+        """True: a book is margined in one vectorised pass (:class:`~marginlab.margin.base.BookMarginModel`)."""
+        return True
+
+    def prepare_book(self, instruments: InstrumentTable, *, as_of: Any = None) -> NDArray[np.float64]:
+        """The per-valuation-time work of :meth:`margin_book` (that of the position rules)."""
+        return self.rules.prepare_book(instruments, as_of=as_of)
+
+    def collateral_haircuts(self, book: Book) -> NDArray[np.float64]:
+        """Haircut of every row of ``book`` (0 for positions and cash): the schedule's haircut of the collateral
+        balance, asked once per asset for amount-independent schedules and once per balance for tiered ones."""
+        table = book.instruments
+        asset_of_row = table.collateral_asset
+        haircut = np.zeros(len(book))
+        if self.haircuts is None:
+            return haircut
+        collateral = (asset_of_row != "")[book.instrument]
+        rows = np.flatnonzero(collateral)
+        if not len(rows):
+            return haircut
+        assets = asset_of_row[book.instrument[rows]]
+        if isinstance(self.haircuts, FlatHaircut | DynamicHaircut):
+            names, where = np.unique(assets.astype(str), return_inverse=True)
+            per_asset = np.array([float(self.haircuts.haircut(str(a), 1.0, None)) for a in names])
+            haircut[rows] = per_asset[where.reshape(-1)]
+        else:
+            schedule: Any = self.haircuts
+            for r, asset in zip(rows.tolist(), assets.tolist()):
+                amount = float(book.quantity[r])
+                if isinstance(schedule, TieredHaircut):
+                    haircut[r] = float(schedule.haircut(asset, amount, None, value_usd=float(book.mtm_usd[r])))
+                else:
+                    haircut[r] = float(schedule.haircut(asset, amount, None))
+        bad = (haircut < 0) | (haircut > 1)
+        if np.any(bad):
+            r = int(np.argmax(bad))
+            raise ParameterError(f"haircut[{asset_of_row[book.instrument[r]]}]", float(haircut[r]), "the schedule returned a haircut outside [0, 1]")
+        return haircut
+
+    def margin_book(self, book: Book, *, prepared: Any = None) -> BookMarginResult:
+        """Margin of every account of ``book`` in one pool each (:meth:`margin` is its one-account case).
+
+        Requirements are the per-position rules of :attr:`rules` summed
+        (:meth:`IsolatedMargin.book_requirements <marginlab.margin.isolated.IsolatedMargin.book_requirements>`);
+        equity is cash + collateral after the haircuts (:meth:`collateral_haircuts`; the schedule is asked without a
+        market snapshot) + positions' mark-to-market.
+
+        Examples
+        --------
+        >>> from marginlab.account import Account
+        >>> from marginlab.book import Book
+        >>> from marginlab.instruments import Perpetual, Position
+        >>> from marginlab.market import MarketSnapshot
+        >>> from marginlab.margin.presets import hyperliquid_cross
+        >>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 100_000}}})
+        >>> book = Book.from_accounts([Account([Position(Perpetual("BTC"), 1.0, leverage=10)], cash_usd=20_000)], market)
+        >>> hyperliquid_cross().margin_book(book).equity_usd.tolist()
+        [20000.0]
+        """
+        initial, maintenance, _, components = self.rules._book_totals(book, prepared)
+        haircut = self.collateral_haircuts(book)
+        value = book.mtm_usd * (1.0 - haircut)
+        n = book.n_accounts
+        equity = np.asarray(np.bincount(book.account, weights=value, minlength=n) + book.cash_usd, dtype=np.float64)
+        collateral = (book.instruments.collateral_asset != "")[book.instrument]
+        components["collateral_adjusted_usd"] = np.bincount(book.account, weights=np.where(collateral, value, 0.0), minlength=n).astype(np.float64)
+        components["positions_mtm_usd"] = np.bincount(book.account, weights=np.where(collateral, 0.0, book.mtm_usd), minlength=n).astype(np.float64)
+        return BookMarginResult(self.name, book.account_ids, initial, maintenance, equity, components).check_finite()
 
     def margin(self, account: Account, market: MarketSnapshot) -> MarginResult:
         valuation, frame = self.rules.position_requirements(account, market)

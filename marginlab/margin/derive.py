@@ -30,15 +30,15 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from marginlab.book import OPTION, PERPETUAL, SPOT, STATIC, Book, InstrumentTable
-from marginlab.exceptions import FileFormatError, InputError
+from marginlab.book import OPTION, PERPETUAL, SPOT, STATIC, Book, InstrumentTable, revalue_instruments
+from marginlab.exceptions import FileFormatError, InputError, ParameterError
 from marginlab.fileio import load_json, read_text
 from marginlab.margin.risk_matrix import BasisContingency, ConfidenceContingency, DepegAddOn, RiskMatrixModel, StaticDiscount
 from marginlab.margin.scenarios import ScenarioGrid, SkewShock, VolShock
@@ -347,7 +347,6 @@ def case_from_dict(data: Mapping[str, Any], file: str = "<dict>") -> DeriveCase:
                                   seconds=seconds, vol=vol, rate=rate, is_call=call, confidence=conf)
     model = derive_model(parameters, collateral_haircuts=haircuts)
     # option MtM: quantity * unit value (undiscounted by the static discount) from the engine's own kernel
-    from marginlab.book import revalue_instruments
 
     unit = revalue_instruments(table, np.ones(1), np.ones(1), forward_freeze_seconds=FORWARD_FREEZE_SECONDS, clamp_negative_rates=True)[:, 0]
     inst = np.asarray([p[0] for p in positions], dtype=np.int64)
@@ -371,10 +370,6 @@ def book_from_cases(cases: Sequence[DeriveCase]) -> tuple[Book, RiskMatrixModel]
     ParameterError
         When the cases do not share the same ``Parameters`` (apart from collateral haircuts).
     """
-    from dataclasses import replace
-
-    from marginlab.exceptions import ParameterError
-
     if not cases:
         raise ParameterError("cases", [], "needs at least one case")
     reference = replace(cases[0].model, collateral_haircuts={})

@@ -74,6 +74,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -83,14 +84,18 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from numpy.typing import NDArray
+from scipy import sparse
 
+from marginlab import data
 from marginlab.account import Account
-from marginlab.exceptions import DataWarning, InputError, ParameterError, UnknownAssetError
+from marginlab.book import FUTURE, OPTION, STATIC
+from marginlab.exceptions import DataError, DataWarning, InputError, ParameterError, UnknownAssetError
 from marginlab.instruments import Position
-from marginlab.margin.base import BookMarginTotals, MarginModel, MarginResult, account_chunks
-from marginlab.market import MarketSnapshot
-from marginlab.pricing import black76_price
+from marginlab.margin.base import BookMarginResult, MarginModel, MarginResult, account_chunks
+from marginlab.market import SECONDS_PER_YEAR, MarketSnapshot
+from marginlab.pricing import black76_greeks, black76_price
 from marginlab.stats.ewma import EWMA_SEED_DAYS as EWMA_SEED_DAYS  # re-exported
 from marginlab.stats.ewma import ewma_volatility_forecasts
 from marginlab.stats.impact import square_root_impact
@@ -264,8 +269,6 @@ class HistoricalScenarios:
     @classmethod
     def from_snapshot(cls, assets: Sequence[str], as_of: Any = None, start: str | None = None) -> "HistoricalScenarios":
         """Scenario history of ``assets`` from the market-data snapshot (:mod:`marginlab.data`), with DVOL for BTC and ETH."""
-        from marginlab import data
-
         prices = data.close_panel(list(assets), start, None)
         dvol_columns = {}
         for asset in assets:
@@ -560,8 +563,6 @@ class _PreparedFHS:
 
     def __init__(self, instruments: Any, mark: NDArray[np.float64], years: NDArray[np.float64], growth: NDArray[np.float64],
                  vol_change: NDArray[np.float64], n_filtered: int, unknown: NDArray[np.bool_]) -> None:
-        from marginlab.book import OPTION, STATIC
-
         self.instruments, self.mark, self.years, self.growth, self.vol_change = instruments, mark, years, growth, vol_change
         self.n_filtered = n_filtered
         self.unknown = unknown
@@ -756,10 +757,6 @@ class FilteredHistoricalMargin(MarginModel):
         with Black-76 at ``F exp(R)`` and ``max(vol (1 + dvol), MIN_SCENARIO_VOL)`` (as :func:`scenario_pnl`),
         static collateral does not move. ``as_of`` (the valuation time) is checked for look-ahead.
         """
-        from marginlab.book import FUTURE, OPTION, STATIC
-        from marginlab.market import SECONDS_PER_YEAR
-        from marginlab.pricing import black76_greeks
-
         if as_of is not None:
             self.check_look_ahead(as_of, stacklevel=3)
         kind = instruments.kind
@@ -789,7 +786,7 @@ class FilteredHistoricalMargin(MarginModel):
         unknown = (kind != STATIC) & ~known[instruments.asset]
         return _PreparedFHS(instruments, mark, years, np.hstack(growth), np.hstack(vol_change), len(filtered), unknown)
 
-    def margin_book(self, book: Any, *, prepared: _PreparedFHS | None = None) -> BookMarginTotals:
+    def margin_book(self, book: Any, *, prepared: _PreparedFHS | None = None) -> BookMarginResult:
         """FHS margin of every account of ``book``, vectorised over accounts (same totals as :meth:`margin`).
 
         The (accounts x scenarios) P&L is one sparse product of the book's quantities with the unit P&L of
@@ -810,8 +807,6 @@ class FilteredHistoricalMargin(MarginModel):
         >>> bool(np.isclose(result.components["es_usd"][1], 2 * result.components["es_usd"][0]))
         True
         """
-        from scipy import sparse
-
         if self.liquidity_addon is not None:
             raise InputError("liquidity_addon", "set", "a per-position liquidity add-on is margined account by account (FilteredHistoricalMargin.margin)")
         prep = self.prepare_book(book.instruments) if prepared is None else prepared
@@ -834,7 +829,7 @@ class FilteredHistoricalMargin(MarginModel):
         measure = es if self.risk_measure == "es" else var
         weight = float(self.stress_weight)
         initial = (1.0 - weight) * measure + weight * stress
-        return BookMarginTotals(self.name, book.account_ids, initial, self.mm_fraction * initial, equity,
+        return BookMarginResult(self.name, book.account_ids, initial, self.mm_fraction * initial, equity,
                                 {"var_usd": var, "es_usd": es, "stress_usd": stress}).check_finite()
 
     def margin(self, account: Account, market: MarketSnapshot) -> MarginResult:
@@ -991,7 +986,6 @@ def plot_scenario_losses(result: MarginResult, ax=None):  # type: ignore[no-unty
     Returns the matplotlib Axes.
     """
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
     if result.scenarios is None or "loss_usd" not in result.scenarios or "var_usd" not in result.details:
         raise InputError("result", result.model, "is not a FilteredHistoricalMargin result")
@@ -1035,8 +1029,6 @@ def crisis_scenarios(
     >>> crisis_scenarios(["BTC"], 1, {"COVID": "2020-03-12"}).round(3).to_dict("records")
     [{'name': 'COVID', 'BTC_return': -0.388, 'BTC_vol_change': 0.943}]
     """
-    from marginlab import data
-
     horizon_days = _check_horizon(horizon_days)
     days = dict(days)
     proxies = dict(proxies or {})
@@ -1101,9 +1093,6 @@ def snapshot_crises(assets: tuple[str, ...], horizon_days: int, days: tuple[tupl
 
 @lru_cache(maxsize=128)
 def _snapshot_history_as_of(assets: tuple[str, ...], min_closes: int, day: pd.Timestamp) -> HistoricalScenarios:
-    from marginlab import data
-    from marginlab.exceptions import DataError
-
     known = [a for a in assets if len(data.load_daily(a).loc[:day]) >= min_closes]
     if not known:
         raise DataError(f"FHS history as of {day.date()}: no asset of {', '.join(assets)} has {min_closes} daily closes by then")
@@ -1123,6 +1112,4 @@ def snapshot_history_source(assets: Sequence[str], min_closes: int) -> Callable[
     >>> source(pd.Timestamp("2020-03-11", tz="UTC")).assets
     ('BTC', 'ETH')
     """
-    import functools
-
     return functools.partial(_snapshot_history_as_of, tuple(str(a) for a in assets), int(min_closes))

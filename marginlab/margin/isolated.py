@@ -53,7 +53,7 @@ import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
@@ -62,8 +62,9 @@ from scipy.optimize import brentq
 
 from marginlab._validation import as_float, positive_float
 from marginlab.account import Account
+from marginlab.book import FUTURE, OPTION, SPOT, STATIC, Book, InstrumentTable, revalue_instruments
 from marginlab.exceptions import InputError, ParameterError, UnknownAssetError
-from marginlab.margin.base import MarginModel, MarginResult
+from marginlab.margin.base import BookMarginResult, MarginModel, MarginResult
 from marginlab.market import MarketSnapshot
 from marginlab.valuation import PositionValuation, equity_usd, text_column, value_positions
 
@@ -533,13 +534,18 @@ class IsolatedMargin(MarginModel):
         rule_text = np.empty(count, dtype=object)
         kinds = valuation.kinds
         options = kinds == "option"
-        long_spot = (kinds == "spot") & (valuation.quantity > 0)
-        linear = ~options & ~long_spot
-        rule_text[long_spot] = "long spot is fully paid: no requirement"
         # venue positions: rows of one instrument net, except rows with their own isolated collateral
         own = np.array([p.isolated_collateral_usd is not None for p in positions], dtype=bool)
         instrument_row = valuation.instrument_index
         key = np.where(own, len(valuation.netted or ()) + np.arange(count), instrument_row) if count else instrument_row
+        # a spot balance is fully paid when it is net long (rows of one spot instrument net first)
+        spot = kinds == "spot"
+        long_spot = spot.copy()
+        if spot.any():
+            _, spot_group = np.unique(key[spot], return_inverse=True)
+            long_spot[spot] = np.bincount(spot_group, weights=valuation.quantity[spot])[spot_group] >= 0
+        linear = ~options & ~long_spot
+        rule_text[long_spot] = "long spot is fully paid: no requirement"
         if options.any():
             if self.option_rule is None:
                 i = int(np.argmax(options))
@@ -637,6 +643,93 @@ class IsolatedMargin(MarginModel):
             cap = getattr(rule, "cap_usd", math.inf) / size
             prices[i] = liquidation_price_solved(float(quantity[i]), float(entry[i]), float(collateral[i]), maintenance, cap)
         return np.asarray(prices, dtype=float)
+
+    # -- a whole book ---------------------------------------------------------------------------
+    @property
+    def book_vectorised(self) -> bool:
+        """True: every configuration margins a book in one vectorised pass (:class:`~marginlab.margin.base.BookMarginModel`)."""
+        return True
+
+    def prepare_book(self, instruments: InstrumentTable, *, as_of: Any = None) -> NDArray[np.float64]:
+        """Per-valuation-time work of :meth:`margin_book`: the unit value of every instrument (option marks;
+        ``as_of`` is not used: the rules are not dated)."""
+        return np.asarray(revalue_instruments(instruments, np.ones(1), np.ones(1))[:, 0], dtype=np.float64)
+
+    def book_requirements(self, book: Book, prepared: NDArray[np.float64] | None = None) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
+        """Initial and maintenance margin of every position row of ``book`` and the rows that are venue positions.
+
+        A row of the book is one venue position (rows of one instrument are merged per account): options
+        by :attr:`option_rule` on the net quantity; linear positions (perpetuals, futures, short spot) by the
+        rule of their underlying on the net size (``book.rule_size``: the coin size ``face / mark`` of an
+        inverse contract, valued at the index; others at the mark) with the lowest leverage chosen; long spot
+        and collateral rows need nothing. Same rules as :meth:`position_requirements`.
+        """
+        table = book.instruments
+        unit = self.prepare_book(table) if prepared is None else prepared
+        inst, qty = book.instrument, book.quantity
+        kind = table.kind[inst]
+        collateral = (table.collateral_asset != "")[inst] | (kind == STATIC)
+        option = ~collateral & (kind == OPTION)
+        linear = ~collateral & ~option & ~((kind == SPOT) & (qty >= 0))
+        initial = np.zeros(len(qty))
+        maintenance = np.zeros(len(qty))
+        if option.any():
+            if self.option_rule is None:
+                raise InputError(f"book.instrument[{table.symbol[int(inst[np.argmax(option)])]}]", "option", f"{self.name} does not margin options")
+            i = inst[option]
+            initial[option], maintenance[option] = self.option_rule.requirements(
+                qty[option], table.index_usd[i], table.forward_usd[i], table.strike_usd[i], unit[i], table.is_call[i])
+        if linear.any():
+            size = np.abs(book.rule_size[linear])
+            i = inst[linear]
+            price = np.where(table.is_inverse[i], table.index_usd[i], np.where(table.kind[i] == FUTURE, table.forward_usd[i], table.price_usd[i]))
+            leverage = book.chosen_leverage[linear]
+            asset = table.asset[i]
+            im_l, mm_l = np.zeros(len(i)), np.zeros(len(i))
+            for a in np.unique(asset).tolist():
+                sel = asset == a
+                name = table.assets[a]
+                im_l[sel], mm_l[sel] = self.rule(name).requirements(size[sel], size[sel] * price[sel], leverage[sel], self.open_interest_usd.get(name))
+            initial[linear], maintenance[linear] = im_l, mm_l
+        return initial, maintenance, option | linear
+
+    def margin_book(self, book: Book, *, prepared: Any = None) -> BookMarginResult:
+        """Margin of every account of ``book`` (:meth:`margin` is its one-account case: same rules, same totals).
+
+        Requirements are the sums of the positions' (:meth:`book_requirements`); equity is cash, collateral at
+        market and positions' mark-to-market (``book.mtm_usd``). Positions with their own
+        ``isolated_collateral_usd`` net with the account's other rows of the instrument here (they only change
+        per-position equity, not the totals).
+
+        Examples
+        --------
+        >>> from marginlab.account import Account
+        >>> from marginlab.book import Book
+        >>> from marginlab.instruments import Perpetual, Position
+        >>> from marginlab.market import MarketSnapshot
+        >>> from marginlab.margin.presets import hyperliquid
+        >>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 100_000}}})
+        >>> book = Book.from_accounts([Account([Position(Perpetual("BTC"), 1.0, leverage=10)], cash_usd=20_000)], market)
+        >>> hyperliquid().margin_book(book).initial_margin_usd.tolist()    # notional / leverage
+        [10000.0]
+        """
+        initial, maintenance, equity, components = self._book_totals(book, prepared)
+        return BookMarginResult(self.name, book.account_ids, initial, maintenance, equity, components).check_finite()
+
+    def _book_totals(self, book: Book, prepared: Any) -> tuple[FloatArray, FloatArray, FloatArray, dict[str, FloatArray]]:
+        im, mm, _ = self.book_requirements(book, prepared)
+        n = book.n_accounts
+        option = book.instruments.kind[book.instrument] == OPTION
+        components = {
+            "option_initial_margin_usd": np.bincount(book.account, weights=np.where(option, im, 0.0), minlength=n).astype(np.float64),
+            "option_maintenance_margin_usd": np.bincount(book.account, weights=np.where(option, mm, 0.0), minlength=n).astype(np.float64),
+        }
+        initial = np.bincount(book.account, weights=im, minlength=n).astype(np.float64)
+        maintenance = np.bincount(book.account, weights=mm, minlength=n).astype(np.float64)
+        components["linear_initial_margin_usd"] = initial - components["option_initial_margin_usd"]
+        components["linear_maintenance_margin_usd"] = maintenance - components["option_maintenance_margin_usd"]
+        equity = np.bincount(book.account, weights=book.mtm_usd, minlength=n) + book.cash_usd
+        return initial, maintenance, np.asarray(equity, dtype=np.float64), components
 
     def margin(self, account: Account, market: MarketSnapshot) -> MarginResult:
         valuation, frame = self.position_requirements(account, market)

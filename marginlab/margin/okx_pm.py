@@ -47,9 +47,9 @@ from numpy.typing import NDArray
 
 from marginlab.account import Account
 from marginlab.book import FUTURE, OPTION, STATIC, Book, InstrumentTable
-from marginlab.exceptions import ParameterError
+from marginlab.exceptions import FileFormatError, ParameterError
 from marginlab.instruments import Future, Option, Position
-from marginlab.margin.base import BookMarginTotals, MarginModel, MarginResult
+from marginlab.margin.base import BookMarginResult, MarginModel, MarginResult
 from marginlab.margin.risk_matrix import RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid, VolShock, vol_shock_from_data
 from marginlab.market import SECONDS_PER_YEAR, MarketSnapshot
@@ -209,7 +209,7 @@ class OkxPortfolioMarginModel(MarginModel):
             sides["MR5"] = (side, side.prepare_book(instruments))
         return {"instruments": instruments, "engines": engines, "sides": sides, "delta": delta, "vega": vega, "years": years}
 
-    def margin_book(self, book: Book, *, prepared: dict[str, Any] | None = None) -> BookMarginTotals:
+    def margin_book(self, book: Book, *, prepared: dict[str, Any] | None = None) -> BookMarginResult:
         """OKX PM requirement of every account of ``book``, vectorised over accounts (same totals as :meth:`margin`).
 
         Per underlying, the MR1/MR6 (and MR2, MR5) scenario P&L of every account comes from one
@@ -270,7 +270,7 @@ class OkxPortfolioMarginModel(MarginModel):
                 keys, group = np.unique(key, return_inverse=True)
                 g_acc = keys // len(expiries)
                 g_years = prep["years"][d_inst][np.unique(group, return_index=True)[1]]
-                qty = book.quantity[dated]
+                qty = book.rule_size[dated]  # coins (an inverse contract: face / mark)
                 basis = np.bincount(group, weights=qty * prep["delta"][d_inst] * instruments.forward_usd[d_inst], minlength=len(keys))
                 vega = np.bincount(group, weights=qty * prep["vega"][d_inst], minlength=len(keys))
                 mr4 = np.asarray(self.basis_move_for(asset) * np.bincount(g_acc, weights=g_years * np.abs(basis), minlength=n), dtype=np.float64)
@@ -278,14 +278,14 @@ class OkxPortfolioMarginModel(MarginModel):
                 mr3 = np.asarray(self.term_vol_move * (np.bincount(g_acc, weights=np.abs(weighted), minlength=n)
                                                        - np.abs(np.bincount(g_acc, weights=weighted, minlength=n))), dtype=np.float64)
             index_usd = float(instruments.index_usd[inst[rows]][0])
-            gross = np.bincount(book.account[rows], weights=np.abs(book.quantity[rows]), minlength=n) * index_usd
+            gross = np.bincount(book.account[rows], weights=np.abs(book.rule_size[rows]), minlength=n) * index_usd
             tier = np.minimum(np.searchsorted(bounds, gross, side="left"), len(bounds) - 1)
             mr7 = self.minimum_charge_rate * multipliers[tier] * gross
             mmr = np.maximum(np.maximum(np.maximum(mr1, mr2), mr6) + mr3 + mr4 + mr5, mr7)
             total += mmr
             for name, values in (("MR1", mr1), ("MR2", mr2), ("MR3", mr3), ("MR4", mr4), ("MR5", mr5), ("MR6", mr6), ("MR7", mr7), ("MMR", mmr)):
                 components[f"{asset} {name}"] = values
-        return BookMarginTotals(self.name, book.account_ids, self.im_multiplier * total, total, equity, components).check_finite()
+        return BookMarginResult(self.name, book.account_ids, self.im_multiplier * total, total, equity, components).check_finite()
 
     def describe(self) -> str:
         """The configuration in one sentence (assets grouped by value)."""
@@ -384,8 +384,6 @@ class OkxPortfolioMarginModel(MarginModel):
 
 def okx_model_from_data(spec: Any) -> OkxPortfolioMarginModel:
     """Build the model from a venue file (``engine: okx_pm``): classes with asset lists expand to per-asset tables."""
-    from marginlab.exceptions import FileFormatError
-
     p = spec.parameters
 
     def expand(section: str, value_key: str) -> dict[str, Any]:

@@ -86,9 +86,10 @@ from marginlab.book import (
 )
 from marginlab.book.instruments import forward_parts, option_values
 from marginlab.exceptions import InputError, NumericalError, ParameterError
-from marginlab.margin.base import MarginModel, MarginResult
+from marginlab.margin.base import BookMarginResult, MarginModel, MarginResult
 from marginlab.margin.scenarios import ScenarioGrid, SkewShock, VolShock
 from marginlab.market import SECONDS_PER_YEAR, MarketSnapshot
+from marginlab.progress import tqdm
 from marginlab.valuation import text_column
 
 # The columnar book lives in :mod:`marginlab.book`; these names stay importable from here for
@@ -160,68 +161,24 @@ class DepegAddOn:
 # ----------------------------------------------------------------------------------------
 # results
 # ----------------------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class BookMarginResult:
-    """Margin of every account of a :class:`Book` (arrays, one entry per account).
+#: Largest ``accounts x groups`` key space of a chunk that :func:`_unique_keys` marks densely (one byte per key).
+DENSE_KEYS_LIMIT = 50_000_000
 
-    ``worst_scenario`` is the index of the scenario that sets the account's largest
-    risk-unit loss (``n_scenarios`` when the basis contingency does, -1 when the account has
-    no risk). ``scenario_pnl_usd`` (accounts x scenarios, dampened, summed over risk units)
-    is kept when requested.
+
+def _unique_keys(keys: NDArray[np.int64], size: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """``np.unique(keys, return_inverse=True)`` for non-negative keys below ``size``: a mark per possible key and a
+    running count (linear time) when the key space is small, a sort otherwise.
+
+    >>> [a.tolist() for a in _unique_keys(np.array([5, 2, 5, 0]), 8)]
+    [[0, 2, 5], [2, 1, 2, 0]]
     """
-
-    model: str
-    account_ids: tuple[str, ...]
-    initial_margin_usd: NDArray[np.float64]
-    maintenance_margin_usd: NDArray[np.float64]
-    equity_usd: NDArray[np.float64]
-    scan_loss_usd: NDArray[np.float64]
-    basis_contingency_usd: NDArray[np.float64]
-    mm_contingency_usd: NDArray[np.float64]
-    im_contingency_usd: NDArray[np.float64]
-    worst_scenario: NDArray[np.int64]
-    scenario_pnl_usd: NDArray[np.float64] | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.account_ids)
-
-    @property
-    def free_margin_usd(self) -> NDArray[np.float64]:
-        """Equity minus initial margin (Derive's ``IM``)."""
-        return self.equity_usd - self.initial_margin_usd
-
-    @property
-    def excess_maintenance_usd(self) -> NDArray[np.float64]:
-        """Equity minus maintenance margin (Derive's ``MM``); negative means liquidatable."""
-        return self.equity_usd - self.maintenance_margin_usd
-
-    def summary(self) -> str:
-        """Totals over the book and the accounts below maintenance margin."""
-        below = int(np.sum(self.excess_maintenance_usd < 0))
-        return "\n".join(
-            [
-                f"Book margin by {self.model}: {len(self)} accounts",
-                f"  initial margin      {float(np.sum(self.initial_margin_usd)):>18,.2f} USD",
-                f"  maintenance margin  {float(np.sum(self.maintenance_margin_usd)):>18,.2f} USD",
-                f"  equity              {float(np.sum(self.equity_usd)):>18,.2f} USD",
-                f"  accounts below maintenance: {below}; below initial: {int(np.sum(self.free_margin_usd < 0))}",
-            ]
-        )
-
-    def frame(self) -> pd.DataFrame:
-        """One row per account."""
-        return pd.DataFrame(
-            {
-                "account_id": self.account_ids,
-                "initial_margin_usd": self.initial_margin_usd,
-                "maintenance_margin_usd": self.maintenance_margin_usd,
-                "equity_usd": self.equity_usd,
-                "free_margin_usd": self.free_margin_usd,
-                "scan_loss_usd": self.scan_loss_usd,
-                "worst_scenario": self.worst_scenario,
-            }
-        )
+    if size > DENSE_KEYS_LIMIT or size > 64 * max(len(keys), 1):
+        unique, inverse = np.unique(keys, return_inverse=True)
+        return unique.astype(np.int64), inverse.reshape(-1).astype(np.int64)
+    present = np.zeros(size, dtype=bool)
+    present[keys] = True
+    rank = np.cumsum(present, dtype=np.int64) - 1
+    return np.flatnonzero(present).astype(np.int64), rank[keys]
 
 
 # ----------------------------------------------------------------------------------------
@@ -466,7 +423,7 @@ class RiskMatrixModel(MarginModel):
         kind = instruments.kind[inst]
         # buckets
         bkey = acc * np.int64(max(n_groups, 1)) + prep.group[inst]
-        bkeys, bucket = np.unique(bkey, return_inverse=True)
+        bkeys, bucket = _unique_keys(bkey, n_acc * max(n_groups, 1))
         n_b = len(bkeys)
         b_acc = bkeys // max(n_groups, 1)
         b_group = bkeys % max(n_groups, 1)
@@ -478,15 +435,28 @@ class RiskMatrixModel(MarginModel):
         # scenarios) array is bit-identical to discounting only the option buckets (and avoids masked copies).
         group_long = prep.group_long[b_group]
         group_short = prep.group_short[b_group]
-        if np.any(group_long != 1.0) or np.any(group_short != 1.0):
+        discounted = (group_long != 1.0) | (group_short != 1.0)
+        if np.all(discounted):
             contribution = np.where(shocked >= 0, group_long[:, None], group_short[:, None])
             contribution *= shocked
             contribution -= base[:, None]
+        elif np.any(discounted):  # only the discounted (option) buckets pay for the sign test
+            rows = np.flatnonzero(discounted)
+            block = shocked[rows]
+            block *= np.where(block >= 0, group_long[rows, None], group_short[rows, None])
+            contribution = shocked  # the product's own buffer
+            contribution[rows] = block
+            contribution -= base[:, None]
         else:
-            contribution = shocked - base[:, None]
+            contribution = shocked
+            contribution -= base[:, None]
+        # dampening is a positive factor per scenario: it commutes with the skew netting (-|d c| = -d |c|) and
+        # the sum over buckets, so it is applied to the (fewer) risk units
         damp = grid.dampening_array
-        if np.any(damp != 1.0):
+        damped = bool(np.any(damp != 1.0))
+        if damped and np.any(damp < 0):  # pragma: no cover - grids validate positive dampening
             contribution *= damp[None, :]
+            damped = False
         skew = grid.vol_codes >= 2
         if np.any(skew):
             option_bucket = prep.group_is_option[b_group][:, None]
@@ -501,13 +471,22 @@ class RiskMatrixModel(MarginModel):
         down = matrix @ prep.basis_down
         basis_b = np.minimum(np.minimum(up - base, down - base), 0.0) * prep.group_basis_scale[b_group]
         # risk units (account, asset)
+        # bucket groups are numbered asset first (prepare_book), so buckets sorted by (account, group) are sorted
+        # by risk unit: each unit is a run of consecutive buckets, summed with reduceat
         rkey = b_acc * np.int64(max(len(instruments.assets), 1)) + prep.group_asset[b_group]
-        rkeys, runit = np.unique(rkey, return_inverse=True)
+        if n_b > 1 and np.any(rkey[1:] < rkey[:-1]):  # pragma: no cover - a _Prepared not built by prepare_book
+            raise NumericalError("prepared.group_asset", "unsorted", "bucket groups must be numbered asset first (use prepare_book)")
+        new_unit = np.ones(n_b, dtype=bool)
+        new_unit[1:] = rkey[1:] != rkey[:-1]
+        unit_start = np.flatnonzero(new_unit)
+        rkeys = rkey[unit_start]
         n_r = len(rkeys)
         r_acc = rkeys // max(len(instruments.assets), 1)
-        rmatrix = sparse.csr_matrix((np.ones(n_b), (runit, np.arange(n_b))), shape=(n_r, n_b))
+        rmatrix = sparse.csr_matrix((np.ones(n_b), np.arange(n_b), np.append(unit_start, n_b)), shape=(n_r, n_b))
         pnl_r = np.asarray(rmatrix @ contribution)
-        basis_r = np.bincount(runit, weights=basis_b, minlength=n_r)
+        if damped:
+            pnl_r *= damp[None, :]
+        basis_r = np.add.reduceat(basis_b, unit_start) if n_r else np.zeros(0)
         if n_scen:
             worst_r = np.argmin(pnl_r, axis=1) if n_r else np.zeros(0, dtype=np.int64)
             min_r = pnl_r[np.arange(n_r), worst_r] if n_r else np.zeros(0)
@@ -525,8 +504,7 @@ class RiskMatrixModel(MarginModel):
         if n_r:
             starts = np.flatnonzero(np.concatenate(([True], r_acc[1:] != r_acc[:-1])))
             largest = np.maximum.reduceat(loss_r, starts)
-            unit_group = np.cumsum(np.isin(np.arange(n_r), starts)) - 1
-            top = largest[unit_group]
+            top = np.repeat(largest, np.diff(np.append(starts, n_r)))
             candidate = np.where((loss_r == top) | np.isnan(top), np.arange(n_r), n_r)  # NaN (overflow): reported by the totals' check
             chosen = np.minimum.reduceat(candidate, starts)
             worst[r_acc[chosen]] = np.where(loss_r[chosen] > 0, worst_r[chosen], -1)
@@ -580,7 +558,7 @@ class RiskMatrixModel(MarginModel):
             out["pnl"] = np.asarray(ramatrix @ pnl_r)
             out.update(
                 pnl_r=pnl_r, basis_r=basis_r, r_asset=rkeys % max(len(instruments.assets), 1), r_acc=r_acc, loss_r=loss_r, worst_r=worst_r,
-                bucket=bucket, b_group=b_group, base_b=base, shocked_b=shocked, contribution_b=contribution, basis_b=basis_b, im_factor=im_factor,
+                bucket=bucket, b_group=b_group, base_b=base, shocked_b=shocked, contribution_b=contribution * damp[None, :] if damped else contribution, basis_b=basis_b, im_factor=im_factor,
                 linear_notional=linear_notional, naked=naked, mm_haircut=mm_haircut, im_haircut=im_haircut, oracle=oracle,
             )
         return out
@@ -614,8 +592,6 @@ class RiskMatrixModel(MarginModel):
         bounds = list(range(0, n, self.chunk_accounts))
         iterator: Any = enumerate(bounds)
         if self.progress:
-            from marginlab.progress import tqdm
-
             iterator = tqdm(iterator, total=len(bounds), desc=f"margin {self.name}", unit="chunk")
         for c, a0 in iterator:
             a1 = min(a0 + self.chunk_accounts, n)
@@ -631,10 +607,10 @@ class RiskMatrixModel(MarginModel):
                 i = int(np.argmax(bad))
                 raise NumericalError(f"{field_name}[{book.account_ids[i]}]", float(joined[key][i]),
                                      f"the {self.name} total of this account is not finite (an overflow at these sizes); check its quantities and cash")
-        return BookMarginResult(
-            self.name, book.account_ids, joined["initial"], joined["maintenance"], joined["equity"], joined["loss"], joined["basis"],
-            joined["mm_cont"], joined["im_cont"], joined["worst"].astype(np.int64), joined["pnl"].reshape(n, len(self.scenarios)) if keep_scenarios else None,
-        )
+        components = {"scan_loss_usd": joined["loss"], "basis_contingency_usd": joined["basis"], "mm_contingency_usd": joined["mm_cont"],
+                      "im_contingency_usd": joined["im_cont"]}
+        return BookMarginResult(self.name, book.account_ids, joined["initial"], joined["maintenance"], joined["equity"], components,
+                                joined["worst"].astype(np.int64), joined["pnl"].reshape(n, len(self.scenarios)) if keep_scenarios else None)
 
     def evaluate_book_account(self, book: Book, account: int = 0) -> dict[str, Any]:
         """All intermediate arrays of one account of ``book`` (scenario P&L per risk unit, buckets,

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from marginlab._validation import as_float, as_int, finite_float
@@ -277,8 +278,6 @@ class ScenarioGrid:
 
     def frame(self):  # type: ignore[no-untyped-def]
         """The grid as a DataFrame (one row per scenario)."""
-        import pandas as pd
-
         frame = pd.DataFrame({"spot_shock": self.spot_shock, "vol_shock": self.vol_shock, "dampening": self.dampening, "family": self.family})
         if self.uses_rates:
             frame["rate_shock"] = self.rate_shock

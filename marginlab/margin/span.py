@@ -41,6 +41,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -51,10 +52,10 @@ from marginlab.account import Account
 from marginlab.book import OPTION, STATIC, Book, InstrumentTable
 from marginlab.exceptions import InputError, ParameterError
 from marginlab.instruments import Future, Option, Position
-from marginlab.margin.base import BookMarginTotals, MarginModel, MarginResult
+from marginlab.margin.base import BookMarginResult, MarginModel, MarginResult
 from marginlab.margin.risk_matrix import RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid, VolShock
-from marginlab.margin.span_xml import SpanRiskParameters
+from marginlab.margin.span_xml import SpanRiskParameters, read_risk_arrays
 from marginlab.market import MarketSnapshot
 from marginlab.parameters import SPAN_EXTREME_COVER
 
@@ -233,7 +234,7 @@ class SpanModel(MarginModel):
         """The engine's revaluation of every instrument under the 16 scenarios (``as_of`` not used)."""
         return self.engine.prepare_book(instruments)
 
-    def margin_book(self, book: Book, *, prepared: Any = None) -> BookMarginTotals:
+    def margin_book(self, book: Book, *, prepared: Any = None) -> BookMarginResult:
         """SPAN requirement of every account of ``book``, vectorised over accounts (same totals as :meth:`margin`).
 
         Per account and underlying: scan risk = worst of the 16 scenario losses of the underlying's
@@ -310,7 +311,7 @@ class SpanModel(MarginModel):
             components[f"{asset} scan risk"] = scan[asset]
             components[f"{asset} inter-commodity credit"] = -credit[asset]
             components[f"{asset} requirement"] = requirement
-        return BookMarginTotals(self.name, book.account_ids, total, total.copy(), equity, components).check_finite()
+        return BookMarginResult(self.name, book.account_ids, total, total.copy(), equity, components).check_finite()
 
     def describe(self) -> str:
         """The configuration in one sentence."""
@@ -541,8 +542,6 @@ def span_model_from_data(spec: Any) -> SpanModel:
     ``inter_spreads`` (rows ``{product_a, product_b, ratio_a, ratio_b, credit_rate}``) and an optional
     ``risk_parameter_file`` (a ``.spn``, CSV or YAML of published risk arrays, relative to the venue file).
     """
-    from marginlab.margin.span_xml import read_risk_arrays
-
     p = spec.parameters
     calendars = {str(a): CalendarSpreadTable({str(m): float(v) for m, v in t.get("outright_usd", {}).items()},
                                              {(str(x), str(y)): float(c) for x, y, c in t.get("charge_usd", ())})
@@ -552,8 +551,6 @@ def span_model_from_data(spec: Any) -> SpanModel:
     file = p.get("risk_parameter_file")
     params = None
     if file:
-        from pathlib import Path
-
         path = Path(str(file))
         params = read_risk_arrays(path if path.is_absolute() else spec.folder / path)
     return SpanModel({str(a): float(v) for a, v in (p.get("price_scan_range") or {}).items()}, float(p.get("vol_scan_range", 0.0)),

@@ -65,6 +65,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from marginlab.exceptions import FileFormatError
+from marginlab.fileio import load_yaml
 
 N_SCENARIOS = 16
 RISK_ARRAY_FORMAT = "marginlab-risk-arrays/1"
@@ -383,7 +384,5 @@ def read_risk_arrays(path: str | Path) -> SpanRiskParameters:
             raise FileFormatError(f"{file}: no contracts")
         return SpanRiskParameters(contracts, source=str(file))
     if suffix in (".yaml", ".yml"):
-        from marginlab.fileio import load_yaml
-
         return risk_parameters_from_dict(load_yaml(text, str(file)), str(file))
     raise FileFormatError(f"{file}: unknown risk-array file type {suffix!r} (expected .spn, .xml, .csv, .yaml)")

@@ -15,6 +15,7 @@ Examples
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,8 +36,6 @@ def asset_generators(rng: np.random.Generator | int | None, assets: Sequence[str
     An asset's simulations then do not depend on which other assets are calibrated with it, nor
     on their order (results are permutation invariant).
     """
-    import zlib
-
     base = int(as_generator(rng).integers(0, 2**63 - 1))
     return {str(a): np.random.default_rng([base, zlib.crc32(str(a).encode())]) for a in assets}
 

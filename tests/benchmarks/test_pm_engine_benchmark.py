@@ -20,11 +20,14 @@ def _load():  # type: ignore[no-untyped-def]
 def test_benchmark_runs_and_prints_its_summary_line(capsys) -> None:  # type: ignore[no-untyped-def]
     module = _load()
     figures = module.main(["--accounts", "300", "--loop-sample", "5", "--chunk", "64"])
-    last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert last.startswith("valuations_per_s=")
+    lines = capsys.readouterr().out.strip().splitlines()
+    summary, last = lines[-3], lines[-1]
+    assert summary.startswith("valuations_per_s=")
     for key in ("ratio_to_kernel", "ratio_to_loop", "accounts_per_s", "seconds_100k"):
-        assert f"{key}=" in last
+        assert f"{key}=" in summary
         assert np.isfinite(figures[key]) and figures[key] > 0
+    assert last.startswith("engine_seconds=") and "engine_over_bound=" in last  # printed last: engine over the bare aggregation
+    assert np.isfinite(figures["engine_over_bound"]) and figures["engine_over_bound"] > 0
 
 
 def test_synthetic_book_is_seeded() -> None:

@@ -1,8 +1,9 @@
-"""Models that margin a whole columnar book (:class:`marginlab.margin.base.BookMarginModel`):
-``fhs-var``, ``okx-pm`` and ``span-example`` vectorised over accounts give every account the totals
-of the per-account reference ``model.margin`` (the independent implementation: one account, its
-own instrument table, a loop over underlyings), on mixed books drawn by hypothesis and on seeded
-synthetic books; the book engine then routes them through ``margin_book``."""
+"""Every model margins a whole columnar book (:class:`marginlab.margin.base.BookMarginModel`):
+``fhs-var``, ``okx-pm``, ``span-example``, the risk-matrix presets, the isolated and cross rule sets
+and the flat-rate reference, vectorised over accounts, give every account the totals of the
+per-account ``model.margin`` (the independent implementation: one account, its own valuation, a
+loop over underlyings), on mixed books drawn by hypothesis (USD, coin-margined and inverse
+accounts) and on seeded synthetic books; the book engine then routes them through ``margin_book``."""
 
 from __future__ import annotations
 
@@ -88,8 +89,9 @@ def assert_book_matches_reference(model: BookMarginModel, accounts: list[Account
     result = model.margin_book(book)
     assert len(result.initial_margin_usd) == len(accounts)
     for k, account in enumerate(accounts):
-        if not account.positions:  # the reference refuses an empty portfolio; nothing is charged
-            assert result.initial_margin_usd[k] == 0.0 and result.maintenance_margin_usd[k] == 0.0
+        if not account.positions:  # the reference refuses an empty portfolio; nothing is charged (a coin-margined
+            if account.margin_currency == "USD":  # account's USD cash has risk in coin: it may be)
+                assert result.initial_margin_usd[k] == 0.0 and result.maintenance_margin_usd[k] == 0.0
             continue
         reference = model.margin(account, market)  # type: ignore[attr-defined]
         got = (result.initial_margin_usd[k], result.maintenance_margin_usd[k], result.equity_usd[k])
@@ -154,7 +156,8 @@ def test_protocol_conformance_and_vectorised_flags(models) -> None:  # type: ign
     for model in (*models.values(), get_model("deribit-pm")):
         assert isinstance(model, BookMarginModel) and is_vectorised(model)
     assert isinstance(get_model("deribit-pm"), RiskMatrixModel)
-    assert not isinstance(get_model("hyperliquid"), BookMarginModel)
+    for name in ("hyperliquid", "binance-unified", "dydx-cross"):
+        assert isinstance(get_model(name), BookMarginModel) and is_vectorised(get_model(name))
     table = InstrumentTable.build(["BTC-PERP"], [1], ["BTC"], price_usd=[90_000.0])
     book = Book.build(table, account=[0], instrument=[0], quantity=[1.0])
     result = get_model("deribit-pm").margin_book(book, prepared=get_model("deribit-pm").prepare_book(table))
@@ -212,3 +215,83 @@ def test_fhs_point_in_time_model_cuts_history_and_crises(models) -> None:  # typ
         warnings.simplefilter("error", DataWarning)
         result = covid.margin(account, market)
     assert result.details["history_as_of"] == pd.Timestamp("2020-03-11", tz="UTC")
+
+
+# ---------------------------------------------------------------- rule sets, coin-margined and inverse books
+RULE_MODELS = ("deribit-standard", "hyperliquid", "dydx", "binance-brackets", "binance-unified", "deribit-cross", "hyperliquid-cross",
+               "dydx-cross", "binance-cross-margin-tiered")
+NO_OPTIONS = {"hyperliquid", "dydx", "binance-brackets", "hyperliquid-cross", "dydx-cross", "binance-unified", "binance-cross-margin-tiered"}
+
+
+@st.composite
+def rule_books(draw: st.DrawFn, options: bool, coins: bool = True, inverse: bool = True) -> list[Account]:
+    """USD, coin-margined and inverse accounts with chosen leverages, split rows of one instrument and collateral
+    (``coins=False``: USDC collateral only, for venues that take no other)."""
+    pool: list[tuple[object, float]] = [(i, s) for i, s in _instruments(("BTC", "ETH")) if options or not isinstance(i, Option)]
+    if inverse:
+        pool += [(Perpetual("BTC", settlement="BTC"), 50_000.0), (Future("BTC", FAR, settlement="BTC"), 50_000.0),
+                 (Perpetual("ETH", settlement="ETH"), 20_000.0)]
+    accounts = []
+    for k in range(draw(st.integers(1, 5))):
+        positions = []
+        for _ in range(draw(st.integers(0, 5))):
+            instrument, size = pool[draw(st.integers(0, len(pool) - 1))]
+            quantity = draw(st.floats(-2.0, 2.0, allow_nan=False).filter(lambda q: abs(q) > 1e-3)) * size
+            entry = None
+            if isinstance(instrument, Perpetual | Future) and draw(st.booleans()):
+                entry = MARKET.index_usd(instrument.underlying) * draw(st.floats(0.8, 1.2))
+            leverage = draw(st.sampled_from([None, 2.0, 5.0])) if isinstance(instrument, Perpetual | Future) else None
+            positions.append(Position(instrument, quantity, entry, leverage=leverage))  # type: ignore[arg-type]
+        collateral = {}
+        if coins and draw(st.booleans()):
+            collateral["BTC"] = draw(st.floats(0.0, 2.0))
+        if draw(st.booleans()):
+            collateral["USDC"] = draw(st.floats(0.0, 300_000.0))
+        coin = draw(st.sampled_from(["USD", "USD", "BTC"])) if coins else "USD"
+        accounts.append(Account(tuple(positions), cash_usd=draw(st.floats(-10_000.0, 100_000.0)), collateral=collateral, account_id=f"r{k}",
+                                margin_currency=coin))
+    return accounts
+
+
+@pytest.mark.parametrize("name", RULE_MODELS)
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_rule_sets_margin_book_equals_margin(name: str, data) -> None:  # type: ignore[no-untyped-def]
+    """The one-account case of the same code: isolated and cross rule sets, with coin-margined and inverse accounts."""
+    model = get_model(name)
+    coins = name not in ("hyperliquid-cross", "dydx-cross")  # USDC collateral only
+    assert_book_matches_reference(model, data.draw(rule_books(options=name not in NO_OPTIONS, coins=coins)), MARKET)
+
+
+@pytest.mark.parametrize("name", ["deribit-pm", "derive-pmrm-v2", "okx-pm", "fhs-var"])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_portfolio_models_on_coin_margined_and_inverse_books(name: str, models, data) -> None:  # type: ignore[no-untyped-def]
+    model = models.get(name) or get_model(name)
+    # Left out, to be aligned in those models' margin(): fhs-var's per-account margin() values an inverse contract as
+    # face / mark coins, the book by its exact USD P&L (Book.from_accounts; they agree only when entry, mark and index
+    # coincide); okx-pm's and fhs-var's margin() margin a coin-margined account in USD, the book in its coin.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        accounts = data.draw(rule_books(options=True, inverse=name != "fhs-var", coins=name not in ("okx-pm", "fhs-var")))
+        assert_book_matches_reference(model, accounts, MARKET)
+
+
+def test_flat_rate_model_margins_a_book() -> None:
+    from marginlab.analysis.liquidation import FlatRateModel
+
+    accounts = [Account((Position(Perpetual("BTC"), 2.0, 80_000.0), Position(Perpetual("BTC", settlement="BTC"), -90_000.0)), cash_usd=5_000.0),
+                Account((Position(Option("ETH", FAR, 2_200.0, "put"), -10.0),), collateral={"USDC": 1_000.0})]
+    result = assert_book_matches_reference(FlatRateModel(0.1, 0.05), accounts, MARKET)
+    # hand numbers: BTC 2 x 90,000 + inverse 90,000 / 90,050 coins x 90,000; ETH 10 x 2,200 (options: underlying notional)
+    gross_btc = 2 * 90_000.0 + 90_000.0 / 90_050.0 * 90_000.0
+    assert result.maintenance_margin_usd.tolist() == pytest.approx([0.05 * gross_btc, 0.05 * 22_000.0])
+
+
+def test_isolated_book_hand_numbers() -> None:
+    """Hyperliquid (E1): IM = notional / leverage at the perpetual mark; two rows of one perpetual net; long spot free."""
+    accounts = [Account((Position(Perpetual("BTC"), 1.0, leverage=10), Position(Perpetual("BTC"), 0.5, leverage=20), Position(Spot("BTC"), 1.0)),
+                        cash_usd=50_000.0)]
+    result = assert_book_matches_reference(get_model("hyperliquid"), accounts, MARKET)
+    assert result.initial_margin_usd[0] == pytest.approx(1.5 * 90_050.0 / 10)  # the lower leverage of the merged rows
+    assert result.equity_usd[0] == pytest.approx(50_000.0 + 90_000.0)

@@ -46,15 +46,34 @@ import datetime as _dt
 import functools
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from marginlab.exceptions import FileFormatError, ParameterError, UnknownAssetError
+from marginlab.collateral import ActionLadder, FlatHaircut, TieredHaircut
+from marginlab.exceptions import DataWarning, FileFormatError, ParameterError, UnknownAssetError
 from marginlab.fileio import read_mapping
+from marginlab.margin import fhs
 from marginlab.margin.assumptions import CONDITIONS, VenueAssumptions
-from marginlab.margin.scenarios import vol_shock_from_data
+from marginlab.margin.cross import CrossMargin
+from marginlab.margin.deribit_pm import DeribitPortfolioMargin
+from marginlab.margin.derive import derive_model
+from marginlab.margin.isolated import (
+    CoinOptionRule,
+    IsolatedMargin,
+    LiquidityTier,
+    MaxLeverage,
+    RiskBrackets,
+    SizeLinearRate,
+    VenueLiquidationRule,
+)
+from marginlab.margin.okx_pm import okx_model_from_data
+from marginlab.margin.risk_matrix import RiskMatrixModel
+from marginlab.margin.scenarios import ScenarioGrid, vol_shock_from_data
+from marginlab.margin.span import span_model_from_data
+from marginlab.margin.tims import TimsModel
 
 #: Environment variable naming extra folders of venue files (``os.pathsep``-separated).
 VENUES_ENV = "MARGINLAB_VENUES"
@@ -280,8 +299,6 @@ def _relative(spec: VenueSpec, value: str) -> Path:
 
 # --------------------------------------------------------------------------- builders
 def _linear_rule(raw: Any, where: str, tiers: Mapping[str, Any]) -> Any:
-    from marginlab.margin.isolated import LiquidityTier, MaxLeverage, RiskBrackets, SizeLinearRate
-
     if not isinstance(raw, Mapping):
         raise FileFormatError(f"{where}={raw!r}: expected a mapping with a 'type' (or a 'tier')")
     if "tier" in raw:
@@ -317,8 +334,6 @@ def _linear_rule(raw: Any, where: str, tiers: Mapping[str, Any]) -> Any:
 
 def _isolated(spec: VenueSpec, open_interest_usd: Mapping[str, float] | None = None, name: str | None = None,
               user_imf: Mapping[str, float] | None = None) -> Any:
-    from marginlab.margin.isolated import CoinOptionRule, IsolatedMargin, LiquidityTier, VenueLiquidationRule
-
     p = spec.parameters
     where = f"{spec.name}.parameters"
     tiers = p.get("tiers") or {}
@@ -348,8 +363,6 @@ def _isolated(spec: VenueSpec, open_interest_usd: Mapping[str, float] | None = N
 
 
 def _haircuts(raw: Any, where: str) -> Any:
-    from marginlab.collateral import FlatHaircut, TieredHaircut
-
     if raw is None:
         return None
     kind = raw.get("type")
@@ -367,9 +380,6 @@ def _haircuts(raw: Any, where: str) -> Any:
 
 
 def _cross(spec: VenueSpec, open_interest_usd: Mapping[str, float] | None = None) -> Any:
-    from marginlab.collateral import ActionLadder
-    from marginlab.margin.cross import CrossMargin
-
     p = spec.parameters
     where = f"{spec.name}.parameters"
     rules_from = str(_get(p, "rules_from", where))
@@ -397,8 +407,6 @@ def grid_from_data(raw: Mapping[str, Any], where: str) -> Any:
     ``rate_shocks`` (one additive rate change per scenario, or ``rate_scenarios``: extra
     scenarios ``[rate shock, label]`` at unchanged spot and vol).
     """
-    from marginlab.margin.scenarios import ScenarioGrid
-
     kind = raw.get("type", "regular")
     if kind == "regular":
         extra = [(_float(x, f"{where}.extra[{i}]"), str(v), _float(d, f"{where}.extra[{i}]")) for i, (x, v, d) in enumerate(raw.get("extra") or ())]
@@ -419,8 +427,6 @@ def grid_from_data(raw: Mapping[str, Any], where: str) -> Any:
 
 
 def _risk_matrix(spec: VenueSpec) -> Any:
-    from marginlab.margin.risk_matrix import RiskMatrixModel
-
     p = dict(spec.parameters)
     where = f"{spec.name}.parameters"
     grid = grid_from_data(_get(p, "grid", where), f"{where}.grid")
@@ -431,22 +437,16 @@ def _risk_matrix(spec: VenueSpec) -> Any:
 
 
 def _span(spec: VenueSpec) -> Any:
-    from marginlab.margin.span import span_model_from_data
-
     return span_model_from_data(spec)
 
 
 def _okx(spec: VenueSpec) -> Any:
-    from marginlab.margin.okx_pm import okx_model_from_data
-
     return okx_model_from_data(spec)
 
 
 def _deribit(spec: VenueSpec) -> Any:
     """:class:`~marginlab.margin.deribit_pm.DeribitPortfolioMargin` (``engine: deribit_pm``): the risk-matrix keys plus
     ``all_options_contingency``, ``offsetting_futures_contingency``, ``vega_offset_contingency`` and ``vega_unit``."""
-    from marginlab.margin.deribit_pm import DeribitPortfolioMargin
-
     own = ("all_options_contingency", "offsetting_futures_contingency", "vega_offset_contingency", "vega_unit")
     where = f"{spec.name}.parameters"
     values = {k: _float(spec.parameters[k], f"{where}.{k}") for k in own if k in spec.parameters}
@@ -458,8 +458,6 @@ def _tims(spec: VenueSpec) -> Any:
     """:class:`~marginlab.margin.tims.TimsModel` (``engine: tims``): the risk-matrix keys (``grid``, ``vol_shock``, loss factors,
     ``asset_spot_scale``) plus ``class_groups`` (class -> assets), ``product_groups`` (name -> {offset, classes}) and
     ``portfolio_groups`` (name -> {offset, products})."""
-    from marginlab.margin.tims import TimsModel
-
     p = dict(spec.parameters)
     where = f"{spec.name}.parameters"
     classes = _mapping(p.pop("class_groups", None) or {}, f"{where}.class_groups")
@@ -481,8 +479,6 @@ def _tims(spec: VenueSpec) -> Any:
 
 
 def _derive(spec: VenueSpec) -> Any:
-    from marginlab.margin.derive import derive_model
-
     return derive_model(spec.parameters, name=spec.name)
 
 
@@ -490,11 +486,6 @@ def _fhs(spec: VenueSpec) -> Any:
     """Filtered historical simulation: the parameters of :class:`~marginlab.margin.fhs.FilteredHistoricalMargin` and
     ``assets`` (joint history from the package's data) plus ``crisis_days`` (name -> day, replayed as stress
     scenarios) and ``crisis_proxies`` (asset -> the asset whose move stands in on a day it has no history)."""
-    import warnings
-
-    from marginlab.exceptions import DataWarning
-    from marginlab.margin import fhs
-
     p = dict(spec.parameters)
     where = f"{spec.name}.parameters"
     assets = tuple(str(a) for a in _get(p, "assets", where))
@@ -615,8 +606,6 @@ def describe(spec: VenueSpec | str | Path) -> str:
     elif spec.engine == "fhs":
         lines.append("  filtered historical simulation: " + ", ".join(f"{k} {v}" for k, v in spec.parameters.items()))
     else:
-        from marginlab.margin.risk_matrix import RiskMatrixModel
-
         model = build_model(spec)
         if hasattr(model, "describe"):
             lines.append("  " + model.describe())
