@@ -323,7 +323,7 @@ axes[2].plot(prices.index, prices["WBETH"] / prices["ETH"], label="wBETH / ETH",
 axes[2].plot(prices.index, prices["BNSOL"] / prices["SOL"], label="BNSOL / SOL", linewidth=1)
 axes[2].legend(fontsize=8)
 axes[2].set(title="Collateral on one venue's books", xlabel="time (UTC)", ylabel="price (USDT, or ratio)")
-for axis in axes[1:]:
+for axis in axes:
     axis.tick_params(axis="x", labelrotation=30)
 plt.tight_layout()
 save_figure(fig, "01_new_period_and_october_2025")
