@@ -23,6 +23,16 @@ dependencies declared as data), the index keeps the notebook order, and the repo
 of ``--jobs 1`` (one after the other). One line on the terminal when a notebook starts and one when it ends,
 with its seconds.
 
+Offline: the pages load nothing from the network; their maths is typeset by the MathJax copy the job puts next
+to them (``<output>/mathjax/``, from the ``jupyter-server-mathjax`` package; :mod:`marginlab.report_html`), and
+the audit lists any network load left in a page.
+
+Main job and partial runs: the main job (every notebook, full parameters) writes ``reports/`` and copies the
+README gallery (:data:`GALLERY`) from its figures to ``docs/gallery/``. A run with ``--only`` or ``--fast`` is
+partial: it writes ``reports/partial/`` by default, its index says it is partial, and it refuses a folder that
+holds the main job's index, so it never overwrites the main job's ``index.html`` or parameter file. A notebook
+run by hand (no ``MARGINLAB_OUTPUT_DIR``) writes ``reports/interactive/`` (:data:`INTERACTIVE_DIR`).
+
 Options: ``--fast``, ``--only 01 03``, ``--output DIR``, ``--notebooks DIR``, ``--timeout SECONDS``,
 ``--jobs N``.
 """
@@ -46,16 +56,30 @@ from typing import Any
 
 from marginlab.exceptions import InputError, MarginLabError
 from marginlab.io import atomic_write_bytes, atomic_write_text
+from marginlab.report_html import install_mathjax, network_resources, notebook_html
 
 __all__ = ["NotebookExecutionError", "ReportEntry", "discover_notebooks", "execute_notebook", "run_reports", "main",
            "NOTEBOOK_DEPENDENCIES", "default_jobs",
            "audit_notebook", "audit_html", "notebook_summary", "format_table", "format_number", "save_figure",
-           "write_index"]
+           "write_index", "GALLERY", "PARTIAL_DIR", "INTERACTIVE_DIR", "write_gallery", "default_output_dir"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 REPORTS_DIR = REPO_ROOT / "reports"
 PARAMETER_FILE = "calibrated_parameters.yaml"
+#: Where a run that is not the main job writes (``--only`` or ``--fast``): ``reports/partial/``, never the main
+#: job's ``index.html`` or parameter file.
+PARTIAL_DIR = REPORTS_DIR / "partial"
+#: Where a notebook run by hand (outside the main job: no ``MARGINLAB_OUTPUT_DIR``) writes its files; every
+#: notebook's parameters cell defaults to it, so running notebook 04 by hand leaves the main job's parameter file.
+INTERACTIVE_DIR = REPORTS_DIR / "interactive"
+#: The README gallery (``docs/gallery/<name>.png``): figures the main job copies there from its reports after a
+#: full run; each is written by a notebook's :func:`save_figure` (``tests/test_reports.py`` checks both ways).
+GALLERY: tuple[str, ...] = ("03_margin_heatmap", "02_volatility_forecast", "04_scan_ranges", "05_efficiency_vs_safety",
+                            "07_parameter_change", "07_margin_spike")
+GALLERY_DIR = REPO_ROOT / "docs" / "gallery"
+#: The marker of the main job's index page (a partial run refuses to write into a folder holding one).
+_MAIN_MARKER = '<meta name="marginlab-run" content="main">'
 NOTEBOOK_GLOB = "[0-9][0-9]_*.py"
 
 
@@ -518,9 +542,7 @@ def execute_notebook(
 
 
 def _write_html(notebook, target: Path) -> str:
-    from nbconvert import HTMLExporter
-
-    body, _ = HTMLExporter().from_notebook_node(notebook)
+    body = notebook_html(notebook)  # maths by the MathJax copy next to the reports, nothing from the network
     atomic_write_text(target, body, field="output")
     return body
 
@@ -538,8 +560,26 @@ def _outputs_of(entry: ReportEntry, output_dir: Path, suffix: str) -> list[str]:
     return sorted(path.name for path in output_dir.glob(f"{prefix}*{suffix}") if path.is_file())
 
 
-def write_index(entries: Sequence[ReportEntry], output_dir: Path, *, fast: bool) -> Path:
-    """Write ``index.html``: each notebook with its description and outputs, the parameter file, the dataset."""
+def write_index(entries: Sequence[ReportEntry], output_dir: Path, *, fast: bool, partial: bool = False) -> Path:
+    """Write ``index.html``: each notebook with its description and outputs, the parameter file, the dataset.
+
+    Parameters
+    ----------
+    entries : sequence of ReportEntry
+        The executed notebooks, in notebook order.
+    output_dir : Path
+        The reports folder.
+    fast : bool
+        Whether the notebooks ran with FAST parameters (named on the page).
+    partial : bool
+        A run that is not the main job (``--only`` or ``--fast``): the page says so and carries no main-job
+        marker; only the main job's page has it (a partial run refuses a folder holding such a page).
+
+    Returns
+    -------
+    Path
+        The index page written.
+    """
     from marginlab.data import dataset_info
 
     output_dir = Path(output_dir)
@@ -562,9 +602,13 @@ def write_index(entries: Sequence[ReportEntry], output_dir: Path, *, fast: bool)
              if parameters.exists() else "<p>No calibrated parameter file was written.</p>")
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     mode = "FAST parameters (short run)" if fast else "full parameters"
-    page = ("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>marginlab reports</title>\n"
+    numbers = ", ".join(entry.notebook.name[:2] for entry in entries)
+    heading = (f"<p><b>Partial run</b> (notebooks {numbers}): not the main job's reports, which <code>make report</code> "
+               "writes to <code>reports/</code>.</p>\n") if partial else ""
+    page = ("<!DOCTYPE html>\n<html><head><meta charset='utf-8'>" + ("" if partial else _MAIN_MARKER)
+            + "<title>marginlab reports</title>\n"
             "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}li{margin:.6em 0}</style>"
-            "</head><body>\n<h1>marginlab reports</h1>\n"
+            "</head><body>\n<h1>marginlab reports</h1>\n" + heading +
             f"<p>Generated {stamp} with {mode}.<br>Market data: {dataset}; sources and terms of use in "
             "<code>marginlab/datasets/NOTICE.md</code>.</p>\n"
             f"{extra}\n<ol>\n" + "\n".join(rows) + "\n</ol>\n</body></html>\n")
@@ -633,6 +677,7 @@ def _run_one(path: Path, output_dir: Path, *, fast: bool, timeout: int, stop: th
     in_outputs = audit_notebook(executed)
     problems = tuple(in_outputs) + tuple(f"page: {problem}" for problem in audit_html(body)
                                          if not any(problem in known for known in in_outputs))
+    problems += tuple(f"page: loads from the network: {load}" for load in network_resources(body))
     return ReportEntry(path, target, time.perf_counter() - started, problems)
 
 
@@ -646,6 +691,8 @@ def run_reports(
     log=print,
     jobs: int | None = None,
     dependencies: Any = None,
+    gallery_dir: Path | str | None = None,
+    gallery: Sequence[str] = GALLERY,
 ) -> list[ReportEntry]:
     """Execute the notebooks, write their HTML and the index; return what was written, in notebook order.
 
@@ -660,14 +707,56 @@ def run_reports(
     entry lists the problems :func:`audit_notebook` and :func:`audit_html` found in its report (``main``
     turns them into exit code 1).
 
+    A run with ``only`` or ``fast`` is *partial*, not the main job: its index says so, and it refuses an
+    ``output_dir`` that holds the main job's index (``python -m marginlab.reports`` sends partial runs to
+    :data:`PARTIAL_DIR`). The main job (every notebook, full parameters) copies the figures ``gallery`` from its
+    reports to ``gallery_dir`` when one is given (``main`` gives the README's ``docs/gallery``).
+    The MathJax copy the pages load goes to ``<output_dir>/mathjax/`` (:func:`~marginlab.report_html.install_mathjax`).
+
+    Parameters
+    ----------
+    notebooks_dir : Path or str
+        The folder of ``NN_*.py`` notebooks.
+    output_dir : Path or str
+        The reports folder.
+    fast : bool
+        FAST parameters (``MARGINLAB_FAST=1``).
+    only : sequence of str, optional
+        Notebook numbers to run (default all).
+    timeout : int
+        Seconds allowed per cell.
+    log : callable
+        Gets the console lines.
+    jobs : int, optional
+        Notebooks run at once.
+    dependencies : mapping, optional
+        Notebook number -> the numbers it waits for.
+    gallery_dir : Path or str, optional
+        Where the main job copies the gallery figures.
+    gallery : sequence of str
+        The gallery's figure names (``NN_name``, without ``.png``).
+
+    Returns
+    -------
+    list of ReportEntry
+        One per notebook, in notebook order.
+
     Raises
     ------
     InputError
-        When ``jobs`` is not a positive integer, or the dependencies name a notebook wrongly or form a cycle.
+        When ``jobs`` is not a positive integer, the dependencies name a notebook wrongly or form a cycle, or a
+        partial run is pointed at the main job's folder.
     NotebookExecutionError
         Of the failing notebook (the first in notebook order when several fail at once).
+    ReportQualityError
+        When the main job wrote no figure for a gallery name.
     """
     output_dir = Path(output_dir)
+    partial = bool(only) or fast
+    if partial and _is_main_job_folder(output_dir):
+        raise InputError("output", _display_path(output_dir),
+                         "holds the main job's reports (index.html, calibrated_parameters.yaml); a partial run "
+                         "(--only or --fast) writes elsewhere: the default is reports/partial/")
     jobs = default_jobs() if jobs is None else jobs
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise InputError("jobs", jobs, "must be a positive integer")
@@ -676,6 +765,7 @@ def run_reports(
         raise InputError("notebooks_dir", str(notebooks_dir), f"holds no {NOTEBOOK_GLOB} notebook")
     plan = _dependency_plan(notebooks, NOTEBOOK_DEPENDENCIES if dependencies is None else dependencies)
     output_dir.mkdir(parents=True, exist_ok=True)
+    install_mathjax(output_dir)
     total = len(notebooks)
     label = {path: f"[{number}/{total}] {path.name}" for number, path in enumerate(notebooks, start=1)}
     # longest expected first among the ready ones, then notebook order (jobs=1: plain notebook order)
@@ -722,9 +812,69 @@ def run_reports(
     if failures:
         raise failures[min(failures, key=notebooks.index)]
     ordered = [entries[path] for path in notebooks]
-    index = write_index(ordered, output_dir, fast=fast)
+    index = write_index(ordered, output_dir, fast=fast, partial=partial)
     log(f"index: {_display_path(index)}")
+    if gallery_dir is not None and not partial:
+        written = write_gallery(output_dir, gallery_dir, gallery)
+        log(f"gallery: {len(written)} figure(s) -> {_display_path(Path(gallery_dir))}")
     return ordered
+
+
+def _is_main_job_folder(output_dir: Path) -> bool:
+    index = Path(output_dir) / "index.html"
+    try:
+        return index.is_file() and _MAIN_MARKER in index.read_text(encoding="utf-8", errors="replace")[:2000]
+    except OSError:
+        return False
+
+
+def write_gallery(output_dir: Path | str, gallery_dir: Path | str, names: Sequence[str] = GALLERY) -> list[Path]:
+    """Copy the gallery figures ``<output_dir>/<name>.png`` to ``<gallery_dir>/<name>.png`` (atomic writes).
+
+    Parameters
+    ----------
+    output_dir : Path or str
+        The main job's reports folder.
+    gallery_dir : Path or str
+        The gallery folder (the README's ``docs/gallery``).
+    names : sequence of str
+        Figure names without ``.png`` (default :data:`GALLERY`).
+
+    Returns
+    -------
+    list of Path
+        The files written, in ``names`` order.
+
+    Raises
+    ------
+    ReportQualityError
+        When a figure of ``names`` is not in ``output_dir`` (nothing is copied then).
+    """
+    output_dir, gallery_dir = Path(output_dir), Path(gallery_dir)
+    missing = [name for name in names if not (output_dir / f"{name}.png").is_file()]
+    if missing:
+        raise ReportQualityError(f"gallery figure(s) {missing} not written by the notebooks (save_figure) into "
+                                 f"{_display_path(output_dir)}")
+    return [atomic_write_bytes(gallery_dir / f"{name}.png", (output_dir / f"{name}.png").read_bytes(), field="gallery")
+            for name in names]
+
+
+def default_output_dir(*, fast: bool = False, only: Sequence[str] | None = None) -> Path:
+    """Where ``python -m marginlab.reports`` writes: ``reports/`` for the main job, ``reports/partial/`` otherwise.
+
+    Parameters
+    ----------
+    fast : bool
+        FAST parameters.
+    only : sequence of str, optional
+        Notebook numbers.
+
+    Returns
+    -------
+    Path
+        :data:`REPORTS_DIR` when every notebook runs with full parameters, else :data:`PARTIAL_DIR`.
+    """
+    return PARTIAL_DIR if fast or only else REPORTS_DIR
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -732,16 +882,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m marginlab.reports", description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="short-run parameters (MARGINLAB_FAST=1)")
     parser.add_argument("--only", nargs="+", metavar="NN", help="run only these notebook numbers, e.g. --only 01 03")
-    parser.add_argument("--output", type=Path, default=REPORTS_DIR, help="report directory (default: reports/)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="report directory (default: reports/ for the main job, reports/partial/ with --only or --fast)")
     parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS_DIR, help="notebook directory (default: notebooks/)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
     parser.add_argument("--jobs", type=int, default=default_jobs(), metavar="N",
                         help=f"notebooks run at once, dependencies respected (default min(2, cores) = {default_jobs()})")
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    output = args.output if args.output is not None else default_output_dir(fast=args.fast, only=args.only)
+    args.output = output
+    # the main job of this source tree refreshes the README gallery
+    is_main = args.output.resolve() == REPORTS_DIR.resolve() and args.notebooks.resolve() == NOTEBOOKS_DIR.resolve()
+    gallery_dir = GALLERY_DIR if is_main and GALLERY_DIR.is_dir() else None
     try:
-        entries = run_reports(args.notebooks, args.output, fast=args.fast, only=args.only, timeout=args.timeout,
-                              jobs=args.jobs)
+        entries = run_reports(args.notebooks, output, fast=args.fast, only=args.only, timeout=args.timeout,
+                              jobs=args.jobs, gallery_dir=gallery_dir)
     except MarginLabError as error:
         print(f"marginlab.reports: error: {error}", file=sys.stderr)
         return 1

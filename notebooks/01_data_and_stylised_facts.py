@@ -39,7 +39,7 @@ import os
 from pathlib import Path
 
 FAST = os.environ.get("MARGINLAB_FAST", "0") == "1"
-OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports"))
+OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports/interactive"))  # by hand: not the main job's reports/
 
 # Window of the stylised-facts statistics (the full history starts 2011-08-18 for BTC).
 START = "2018-01-01" if FAST else "2011-08-18"

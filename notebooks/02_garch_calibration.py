@@ -50,7 +50,7 @@ REFIT_DAYS = 60 if FAST else 42  # re-estimate every 6 weeks (every ~2 months in
 MIN_OBS = 500  # returns in the first fit
 SEED = 20261122
 N_JOBS = 2
-OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports"))
+OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports/interactive"))  # by hand: not the main job's reports/
 
 # %%
 import matplotlib.pyplot as plt
@@ -64,6 +64,7 @@ from marginlab.analysis.procyclicality import procyclicality_table
 from marginlab.calibration.garch import rolling_forecast, select_garch
 from marginlab.calibration.stress_ranges import AntiProcyclicality, StressRangeModel, tail_coverage_table, vol_scan_ranges
 from marginlab.exceptions import BoundaryWarning, ConvergenceWarning
+from marginlab.reports import save_figure
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.float_format", lambda x: f"{x:,.4f}")
@@ -156,6 +157,7 @@ plot = pd.DataFrame(
 fig, ax = plt.subplots(figsize=(10, 4))
 sns.lineplot(data=plot, ax=ax, linewidth=0.8)
 ax.set(xlabel="date", ylabel="volatility, annualised %", title=f"{asset}: out-of-sample volatility forecast vs realised")
+save_figure(fig, "02_volatility_forecast")
 plt.show()
 
 # %%

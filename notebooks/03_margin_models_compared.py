@@ -26,7 +26,7 @@
 #
 # | preset | family | requirement |
 # |---|---|---|
-# | `deribit-standard` | isolated | per position: futures/perpetuals $IM = (2\% + q \cdot 0.005\%)\,|q| S$ for BTC (C1); short call $IM = \max(0.15 - \mathrm{OTM}/S, 0.1) S + \text{mark}$, short put likewise with the MM floor (C2); long options pay their premium |
+# | `deribit-standard` | isolated | per position: futures/perpetuals $IM = (2\% + q \cdot 0.005\%)\,\lvert q\rvert\, S$ for BTC (C1); short call $IM = \max(0.15 - \mathrm{OTM}/S, 0.1) S + \text{mark}$, short put likewise with the MM floor (C2); long options pay their premium |
 # | `deribit-cross` | cross | the same per-position requirements summed over one collateral pool; collateral counted after haircuts |
 # | `span-example` | portfolio | SPAN: worst of 16 scenarios (price $\pm\{0, 1/3, 2/3, 1\}\cdot PSR$ × vol $\pm VSR$, two extreme moves $\pm X \cdot PSR$ at 35% cover), plus spread charges, floored by the short-option minimum |
 # | `deribit-pm` | portfolio | worst loss over spot $\pm 16\%$ in 9 points × vol up/none/down with the $(30/DTE)^p$ term structure, dampened extended moves, plus contingencies (C3) |
@@ -48,7 +48,7 @@ import os
 from pathlib import Path
 
 FAST = os.environ.get("MARGINLAB_FAST", "0") == "1"
-OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports"))
+OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports/interactive"))  # by hand: not the main job's reports/
 
 DAY = "2025-01-15"  # a real market day: index = that day's close, ATM vol = DVOL close
 UNDERLYING = "BTC"
@@ -73,6 +73,7 @@ from marginlab.margin import what_if
 from marginlab.margin.fhs import FilteredHistoricalMargin, HistoricalScenarios
 from marginlab.margin.presets import get_model
 from marginlab.market_history import market_from_history
+from marginlab.reports import save_figure
 
 sns.set_theme(style="whitegrid", context="notebook")
 OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -170,7 +171,7 @@ fig, ax = plt.subplots(figsize=(11, 7))
 plot_margin_table(table, "im_pct_of_notional", ax=ax)
 ax.set_title(f"Initial margin as % of notional — {UNDERLYING}, {DAY}, {SIZE:g} coin per leg, strikes ±{OTM:.0%}")
 fig.tight_layout()
-fig.savefig(OUTPUT_DIR / "03_margin_heatmap.png", dpi=110)
+save_figure(fig, "03_margin_heatmap")
 
 # %% [markdown]
 # Initial margin in USD (thousands separators; coin-margined books converted at the index):
@@ -363,7 +364,7 @@ for ax, scenario_name in zip(axes, WRONG_WAY_SCENARIOS):
     ax.set_ylabel("account equity (USD)")
     ax.tick_params(axis="x", labelrotation=30, labelsize=8)
 fig.tight_layout()
-fig.savefig(OUTPUT_DIR / "03_wrong_way_replays.png", dpi=110)
+save_figure(fig, "03_wrong_way_replays")
 for scenario_name in WRONG_WAY_SCENARIOS:
     rows = wrong_way[wrong_way["scenario"] == scenario_name].set_index("collateral")
     print(f"{scenario_name}: at its low the BTC-collateral account had lost {-rows.loc['BTC collateral', 'equity fall']:.0%} of its equity "

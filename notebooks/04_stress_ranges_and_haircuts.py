@@ -90,7 +90,7 @@ RANGE_ASSETS = ["BTC"] if FAST else ["BTC", "ETH"]
 RANGE_START = "2019-01-01" if FAST else "2018-01-01"
 HISTORY_START = "2020-01-01"
 SEED = 2026
-OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports"))
+OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports/interactive"))  # by hand: not the main job's reports/
 OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
 sns.set_theme(style="whitegrid")
 pd.set_option("display.width", 160)
@@ -105,6 +105,7 @@ from marginlab.calibration.methodology import HaircutSpec, Methodology
 from marginlab.exceptions import MarginLabWarning
 from marginlab.margin.calibrated import calibrated_risk_matrix, models_from_parameter_file
 from marginlab.parameters import load
+from marginlab.reports import save_figure
 
 # the recommended methodology (FAST: fewer haircut simulation paths, nothing else changes)
 methodology = Methodology().replace(haircut=HaircutSpec(n_simulations=5_000)) if FAST else Methodology()
@@ -144,6 +145,7 @@ for ax, asset in zip(axes[:, 0], RANGE_ASSETS):
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.legend()
 fig.tight_layout()
+save_figure(fig, "04_scan_ranges")
 
 # %%
 procyclicality = procyclicality_table(

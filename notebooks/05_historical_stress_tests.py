@@ -54,7 +54,7 @@ import os
 from pathlib import Path
 
 FAST = os.environ.get("MARGINLAB_FAST", "0") == "1"
-OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports"))
+OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports/interactive"))  # by hand: not the main job's reports/
 
 SCENARIO = "covid-2020-03-12"
 CALIBRATION_DATE = "2020-03-11"  # calibrated model uses data up to the eve of the crash
@@ -88,7 +88,7 @@ from marginlab.calibration.calibrate import calibrate
 from marginlab.exceptions import MarginLabWarning
 from marginlab.margin.calibrated import models_from_parameters
 from marginlab.margin.presets import available_models, get_model
-from marginlab.reports import format_table
+from marginlab.reports import format_table, save_figure
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.width", 160)
@@ -153,6 +153,7 @@ covid.plot_tradeoff(ax=ax)
 ax.set_xlabel("capital demanded before the event: total initial margin (USD)")
 ax.set_ylabel("shortfall beyond margin (USD)")
 plt.tight_layout()
+save_figure(fig, "05_efficiency_vs_safety")
 plt.show()
 
 # %%

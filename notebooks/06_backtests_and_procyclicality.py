@@ -49,7 +49,7 @@ import os
 from pathlib import Path
 
 FAST = os.environ.get("MARGINLAB_FAST", "0") == "1"
-OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports"))
+OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports/interactive"))  # by hand: not the main job's reports/
 
 ASSET = "BTC"
 START = "2019-01-01" if FAST else "2016-01-01"  # first day of returns used (the GARCH needs 500 before forecasting)

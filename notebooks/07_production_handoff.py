@@ -48,7 +48,7 @@ import os
 from pathlib import Path
 
 FAST = os.environ.get("MARGINLAB_FAST", "0") == "1"
-OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports"))
+OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports/interactive"))  # by hand: not the main job's reports/
 
 CALM_DAY = "2022-11-01"  # parameters and market before the FTX collapse
 SPIKE_DAY = "2022-11-10"  # the day after BTC's -14% close (FTX), DVOL up about 50%
@@ -69,6 +69,7 @@ from marginlab.instruments import Option, Perpetual, Position, Spot
 from marginlab.margin.calibrated import models_from_parameter_file
 from marginlab.market_history import market_from_history
 from marginlab.parameters import ParameterSet
+from marginlab.reports import save_figure
 
 sns.set_theme(style="whitegrid", context="notebook")
 OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -220,7 +221,7 @@ long["value_pct"] = 100 * long["value"].astype(float)
 grid = sns.catplot(data=long, x="asset", y="value_pct", hue="as of", col="parameter", kind="bar", height=3.2, aspect=0.9)
 grid.set_axis_labels("asset", "parameter value (% of price)")
 grid.figure.suptitle(f"Calibrated parameters before ({CALM_DAY}) and after ({SPIKE_DAY}) the FTX crash", y=1.05)
-grid.savefig(OUTPUT_DIR / "07_parameter_change.png", dpi=110)
+save_figure(grid.figure, "07_parameter_change")
 
 # %%
 market_move = margin_table(book, calm_models, spike_market).assign(stage="(a) old parameters, new market")
@@ -238,7 +239,7 @@ ax.set_xlabel("account")
 ax.set_ylabel("maintenance margin (USD)")
 ax.set_title("calibrated-portfolio: market move vs parameter update in the FTX crash")
 fig.tight_layout()
-fig.savefig(OUTPUT_DIR / "07_margin_spike.png", dpi=110)
+save_figure(fig, "07_margin_spike")
 
 # %% [markdown]
 # Requirements alone hide half of the story: the perpetual positions also *lost* equity in the

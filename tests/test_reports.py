@@ -15,8 +15,11 @@ import pandas as pd
 import pytest
 
 from marginlab.exceptions import InputError
+from marginlab.report_html import install_mathjax, network_resources, notebook_html
 from marginlab.reports import (
+    GALLERY,
     NOTEBOOK_DEPENDENCIES,
+    REPO_ROOT,
     NotebookExecutionError,
     audit_html,
     default_jobs,
@@ -27,6 +30,7 @@ from marginlab.reports import (
     main,
     notebook_summary,
     run_reports,
+    write_gallery,
 )
 
 GOOD = '''# %% [markdown]
@@ -120,6 +124,9 @@ def test_run_writes_html_and_index(notebooks, tmp_path, monkeypatch):
     assert "marginlab-snapshot-2025.09" in index
     assert (output / "01_line.png").read_bytes()[:4] == b"\x89PNG"
     assert (output / "calibrated_parameters.yaml").read_text() == "fast: True\n"
+    assert network_resources(first) == [] and network_resources(index) == []  # nothing loaded from the network
+    assert 'src="mathjax/MathJax.js' in first and (output / "mathjax" / "MathJax.js").is_file()
+    assert "Partial run" in index and "marginlab-run" not in index  # a --fast run is not the main job
     assert any("done in" in line for line in lines)
     done = [line for line in lines if line.startswith("[1/2] 01_tiny.py done in")]
     assert len(done) == 1 and done[0].endswith("s -> out/01_tiny.html")  # relative paths
@@ -299,7 +306,7 @@ def test_parallel_results_identical_to_one_job(notebooks, chain, tmp_path):
         for jobs in (1, 2):
             output = tmp_path / f"{directory.name}-{jobs}"
             run_reports(directory, output, fast=True, timeout=120, log=lambda _: None, jobs=jobs, dependencies=dependencies)
-            outputs[jobs] = {path.name: path.read_bytes() for path in sorted(output.iterdir())}
+            outputs[jobs] = {path.name: path.read_bytes() for path in sorted(output.iterdir()) if path.is_file()}
         assert outputs[1].keys() == outputs[2].keys()
         for name in outputs[1]:
             one, two = outputs[1][name], outputs[2][name]
@@ -365,3 +372,139 @@ def test_declared_dependencies_cover_the_shipped_notebooks():
         assert others <= set(NOTEBOOK_DEPENDENCIES.get(path.name[:2], ())), (path.name, sorted(others))
     for number, needed in NOTEBOOK_DEPENDENCIES.items():
         assert number in numbers and set(needed) <= numbers and number not in needed
+
+
+# ------------------------------------------------------------------ partial runs, the gallery, offline pages
+def test_partial_runs_never_touch_the_main_jobs_folder(notebooks, tmp_path, monkeypatch, capsys):
+    import marginlab.reports as reports
+
+    main_dir, partial_dir = tmp_path / "reports", tmp_path / "reports" / "partial"
+    monkeypatch.setattr(reports, "REPORTS_DIR", main_dir)
+    monkeypatch.setattr(reports, "PARTIAL_DIR", partial_dir)
+    gallery = tmp_path / "gallery"
+    entries = run_reports(notebooks, main_dir, timeout=120, log=lambda _: None, gallery_dir=gallery, gallery=("01_line",))
+    assert len(entries) == 2
+    index = (main_dir / "index.html").read_text()
+    parameters = (main_dir / "calibrated_parameters.yaml").read_text()
+    assert "marginlab-run" in index and "Partial run" not in index and parameters == "fast: False\n"
+    assert (gallery / "01_line.png").read_bytes() == (main_dir / "01_line.png").read_bytes()  # the main job's figure
+    # `--fast --only 01` with no --output: reports/partial/, with its own index; the main folder is left alone
+    assert main(["--notebooks", str(notebooks), "--fast", "--only", "01"]) == 0
+    assert (main_dir / "index.html").read_text() == index
+    assert (main_dir / "calibrated_parameters.yaml").read_text() == parameters
+    partial_index = (partial_dir / "index.html").read_text()
+    assert "Partial run</b> (notebooks 01)" in partial_index and (partial_dir / "calibrated_parameters.yaml").exists()
+    assert "reports/partial/index.html" in capsys.readouterr().out.replace(str(tmp_path) + "/", "")
+    # pointed at the main job's folder, a partial run refuses before running anything
+    with pytest.raises(InputError, match="main job's reports"):
+        run_reports(notebooks, main_dir, fast=True, only=["02"], log=lambda _: None)
+    assert main(["--notebooks", str(notebooks), "--output", str(main_dir), "--only", "02"]) == 1
+    assert "a partial run (--only or --fast) writes elsewhere" in capsys.readouterr().err
+    assert (main_dir / "index.html").read_text() == index
+
+
+def test_gallery_copy_refuses_a_missing_figure(tmp_path):
+    from marginlab.reports import ReportQualityError
+
+    (tmp_path / "01_a.png").write_bytes(b"\x89PNG a")
+    with pytest.raises(ReportQualityError, match="01_b"):
+        write_gallery(tmp_path, tmp_path / "gallery", ["01_a", "01_b"])
+    assert not (tmp_path / "gallery").exists()  # nothing copied
+    assert [path.name for path in write_gallery(tmp_path, tmp_path / "gallery", ["01_a"])] == ["01_a.png"]
+
+
+def test_readme_gallery_is_what_the_notebooks_save():
+    """Every image of the README gallery is in GALLERY (what the main job copies), and written by its notebook's save_figure."""
+    import jupytext
+
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    shown = re.findall(r"docs/gallery/([\w-]+)\.png", readme)
+    assert shown and sorted(shown) == sorted(GALLERY)
+    assert sorted(path.stem for path in (REPO_ROOT / "docs" / "gallery").glob("*.png")) == sorted(GALLERY)
+    sources = {path.name[:2]: "\n".join(cell.source for cell in jupytext.read(path).cells if cell.cell_type == "code")
+               for path in discover_notebooks()}
+    for name in GALLERY:
+        code = re.sub(r"#.*", "", sources[name[:2]])
+        assert re.search(rf"save_figure\([^)]*[\"']{name}[\"']", code), f"notebook {name[:2]} does not save_figure {name!r}"
+
+
+def test_notebooks_run_by_hand_write_outside_the_main_jobs_folder():
+    """Without MARGINLAB_OUTPUT_DIR (a notebook opened by hand) every notebook writes reports/interactive/."""
+    for path in discover_notebooks():
+        defaults = re.findall(r"MARGINLAB_OUTPUT_DIR[\"'],\s*[\"']([^\"']+)[\"']", path.read_text(encoding="utf-8"))
+        assert defaults == ["../reports/interactive"], (path.name, defaults)
+
+
+def test_network_resources_finds_every_kind_of_load():
+    page = """<script src="https://cdn.example/a.js"></script><script src='//cdn.example/b.js'></script>
+    <link rel="stylesheet" href="https://fonts.example/css"><style>@import url("https://x.example/y.css");
+    @font-face {src: url(https://x.example/f.woff)}</style><script type="module">await import("https://e.example/m.mjs")</script>
+    <img src="http://example.org/i.png"><a href="https://example.org/page">a link is not a load</a>
+    <script src="mathjax/MathJax.js"></script><img src="01_line.png">"""
+    assert len(network_resources(page)) == 7
+
+
+def _browser() -> str | None:
+    import shutil
+
+    return next((found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None)
+
+
+MATHS = """# A report with maths
+
+Inline $\\sigma_t^2 = \\omega + \\alpha\\,\\varepsilon_{t-1}^2$ and a display:
+
+$$IM = (1-w)\\,ES_{99\\%}^{2d} + w \\cdot \\text{stress}$$
+
+| model | requirement |
+|---|---|
+| isolated | $IM = (2\\% + q \\cdot 0.005\\%)\\,\\lvert q\\rvert\\, S$ |
+| portfolio | $MMR = \\max(MR1, MR2) + MR3$ |
+"""
+
+
+def _dom_offline(browser: str, page: Path) -> str:
+    """The DOM of ``page`` after its scripts ran, in headless Chromium with the network off (no name resolves)."""
+    result = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                             "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
+                             "--virtual-time-budget=20000", "--dump-dom", page.as_uri()],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def _visible_text(dom: str) -> str:
+    dom = re.sub(r"<(script|style)\b.*?</\1>", "", dom, flags=re.DOTALL | re.IGNORECASE)
+    return html_module.unescape(re.sub(r"<[^>]+>", " ", dom))
+
+
+html_module = __import__("html")
+
+
+@pytest.mark.skipif(_browser() is None and os.environ.get("MARGINLAB_REQUIRE_BROWSER") != "1",
+                    reason="no chromium on this machine (apt-get install chromium; .ci/run installs it in CI)")
+def test_formulas_render_offline_in_chromium(tmp_path):
+    """The pages typeset their maths with the local MathJax, the network off: every formula rendered, no raw $...$."""
+    import jupytext
+    import nbformat
+
+    browser = _browser()
+    assert browser, "MARGINLAB_REQUIRE_BROWSER=1 but no chromium found"
+    install_mathjax(tmp_path)
+    tiny = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(MATHS)])
+    (tmp_path / "maths.html").write_text(notebook_html(tiny), encoding="utf-8")
+    dom = _dom_offline(browser, tmp_path / "maths.html")
+    rendered = re.findall(r'<span class="MathJax[^"]*" id="MathJax-Element-\d+-Frame"', dom)
+    assert len(rendered) == 4  # 1 inline, 1 display, 2 in the table: each typeset by MathJax
+    assert 'class="MathJax_Error"' not in dom and "Math Processing Error" not in dom
+    assert "$" not in _visible_text(dom)
+    assert re.search(r"<table.*class=\"MathJax.*</table>", dom, flags=re.DOTALL), "the formula table is not a table"
+    # notebook 03's text (formula table included), as the main job renders it
+    (tmp_path / "03.html").write_text(notebook_html(jupytext.read(REPO_ROOT / "notebooks" / "03_margin_models_compared.py")),
+                                      encoding="utf-8")
+    dom = _dom_offline(browser, tmp_path / "03.html")
+    table = re.search(r"<table.*?</table>", dom, flags=re.DOTALL)
+    assert table and "deribit-standard" in table.group(0) and 'class="MathJax' in table.group(0)
+    assert 'class="MathJax_Error"' not in dom and "Math Processing Error" not in dom
+    markdown = re.findall(r'<div class="[^"]*jp-MarkdownOutput[^"]*"[^>]*>(.*?)</div>', dom, flags=re.DOTALL)
+    assert markdown and not any("$" in _visible_text(block) for block in markdown)

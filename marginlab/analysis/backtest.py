@@ -38,12 +38,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from marginlab.exceptions import InputError, ParameterError
+
+#: Which moves count against the margin rate in a backtest (one name per choice).
+BacktestSide = Literal["long", "short", "both"]
 
 ArrayLike = np.ndarray | pd.Series | list | tuple
 
@@ -297,7 +301,7 @@ class MarginBacktest:
         Per tested date: ``move`` (h-day simple price move), ``margin_rate``, ``exception`` (and ``long``/``short``).
     """
 
-    side: str
+    side: BacktestSide
     horizon_days: int
     alpha: float
     overlapping: bool
@@ -358,7 +362,7 @@ def margin_backtest(
     returns: pd.Series,
     margin_rates: pd.Series,
     horizon_days: int = 1,
-    side: str = "long",
+    side: BacktestSide = "long",
     alpha: float = 0.99,
     overlapping: bool = False,
     window: int = 250,
@@ -460,7 +464,7 @@ def backtest_table(
     margin_rates: Mapping[str, pd.Series],
     horizon_days: int = 1,
     alpha: float = 0.99,
-    side: str = "long",
+    side: BacktestSide = "long",
     overlapping: bool = False,
     window: int = 250,
     traffic_light_step: int = 1,

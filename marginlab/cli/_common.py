@@ -70,7 +70,9 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
-from marginlab.exceptions import InputError, MarginLabError, NetworkError, NumericalError
+from marginlab.exceptions import MarginLabError, NetworkError, NumericalError
+from marginlab.inputs import parse_day
+from marginlab.text_table import text_table
 
 __all__ = [
     "CommandParser",
@@ -165,14 +167,7 @@ def parse_asof(value: str, field: str = "--asof") -> pd.Timestamp:
     ...
     marginlab.exceptions.InputError: --asof='2024-13-45': not a valid date; expected YYYY-MM-DD
     """
-    text = str(value).strip()
-    try:
-        stamp = pd.Timestamp(text)
-    except (ValueError, TypeError, OverflowError):
-        raise InputError(field, value, "not a valid date; expected YYYY-MM-DD") from None
-    if stamp is pd.NaT or pd.isna(stamp):
-        raise InputError(field, value, "not a valid date; expected YYYY-MM-DD")
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return parse_day(str(value), field)
 
 
 def prepare_out(path: str | os.PathLike[str] | None, *, field: str = "--out", suffixes: tuple[str, ...] = ()) -> Path | None:
@@ -241,7 +236,7 @@ def emit_table(
     float_format: Callable[[float], str] | None = None,
     stream: Any = None,
 ) -> None:
-    """Print ``frame`` per ``args.json`` / ``args.csv``, else readable (``text`` or ``frame.to_string``).
+    """Print ``frame`` per ``args.json`` / ``args.csv``, else readable (``text`` or :func:`~marginlab.text_table.text_table`, 120 columns at most).
 
     ``finite`` names columns that must hold finite numbers (totals); a NaN or inf there raises
     :class:`NumericalError` in every format, except on the rows flagged by ``skip_rows`` (e.g.
@@ -258,7 +253,7 @@ def emit_table(
         if callable(text):
             text = text()
         if text is None:
-            text = frame.to_string(index=False, float_format=float_format or _readable_float)
+            text = text_table(frame, float_format=float_format or _readable_float)  # fits 120 columns
         print(text, file=out)
 
 

@@ -33,6 +33,7 @@ from marginlab.exceptions import InputError, NumericalError
 from marginlab.greeks import greeks_report
 from marginlab.margin.presets import available_models, get_model
 from marginlab.market import MarketSnapshot
+from marginlab.text_table import text_table
 
 _EXAMPLE_ACCOUNT = "examples/account_btc_options.yaml"
 _EXAMPLE_MARKET = "examples/market_2025-01-15.yaml"
@@ -120,7 +121,7 @@ def _comparison_text(table: pd.DataFrame) -> str:
     if not frame["note"].astype(bool).any():
         frame = frame.drop(columns="note")
     notional = float(table["notional_usd"].iloc[0]) if len(table) else 0.0
-    return f"Gross notional {notional:,.2f} USD\n" + frame.to_string(index=False)
+    return f"Gross notional {notional:,.2f} USD\n" + text_table(frame)
 
 
 def _margin(args: argparse.Namespace) -> int:
@@ -153,7 +154,7 @@ def _models(args: argparse.Namespace) -> int:
 def _greeks(args: argparse.Namespace) -> int:
     report = greeks_report(Account.load(args.account), MarketSnapshot.load(args.market))
     table = report.reset_index()
-    emit_table(table, args, text=lambda: report.to_string(float_format=lambda v: f"{v:,.4f}", na_rep="-"))
+    emit_table(table, args, text=lambda: text_table(report, float_format=lambda v: f"{v:,.4f}", na_rep="-", index=True))
     return 0
 
 

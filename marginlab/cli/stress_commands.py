@@ -34,6 +34,7 @@ from marginlab.cli._common import (
     emit_table,
 )
 from marginlab.exceptions import FileFormatError, InputError
+from marginlab.text_table import text_table
 
 
 def register(subparsers) -> None:  # type: ignore[no-untyped-def]
@@ -158,6 +159,11 @@ def _stress_test(args: argparse.Namespace) -> int:
     else:
         assets = args.assets or ["BTC", "ETH"]
     path = scenario_path(scenario, assets, **path_options)
+    if args.book is not None:  # the whole book against the first step's market, before any work or write
+        from marginlab.analysis.replay import book_expiries
+        from marginlab.inputs import validate_book
+
+        validate_book(book, path.snapshot(0, book_expiries(book)))
     if args.synthetic is not None:
         options: dict[str, Any] = {}
         market = path.snapshot(0)
@@ -182,8 +188,7 @@ def _stress_test(args: argparse.Namespace) -> int:
         print(f"Stress test {path.name}: {len(book)} accounts, {len(path)} steps from {path.times[0]:%Y-%m-%d %H:%M} "
               f"to {path.times[-1]:%Y-%m-%d %H:%M} UTC")
         print(f"vols: {dict(path.vol_source)}; funding: {funding}")
-        with pd.option_context("display.width", 200, "display.max_columns", 20):
-            print(table.T.to_string(float_format=lambda v: f"{v:,.2f}"))
+        print(text_table(table.T, float_format=lambda v: f"{v:,.2f}", index=True))
     _write_summary(table, args.json, "json", outputs.get("--json"))
     _write_summary(table, args.csv, "csv", outputs.get("--csv"))
     for flag in ("--out", "--events"):

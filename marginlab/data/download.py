@@ -45,7 +45,7 @@ import warnings
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -83,7 +83,10 @@ NORMALISED_KLINE_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume
                             "taker_buy_base_volume", "taker_buy_quote_volume"]
 _MICROSECOND_THRESHOLD = 10**14  # ms timestamps are ~1.7e12 today; µs ~1.7e15
 #: Kline intervals of the Binance spot archive.
-BINANCE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1mo")
+BinanceInterval = Literal["1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1mo"]
+BINANCE_INTERVALS: tuple[str, ...] = get_args(BinanceInterval)
+#: What :func:`fetch_binance_klines` does when a day's archive is missing.
+MissingPolicy = Literal["warn", "raise"]
 #: Resolutions accepted by Deribit ``get_volatility_index_data`` (seconds, or ``1D``).
 DVOL_RESOLUTIONS = ("1", "60", "3600", "43200", "1D")
 _SYMBOL = re.compile(r"[A-Z0-9]{2,30}")
@@ -340,13 +343,13 @@ def fetch_binance_klines(
     start,
     end,
     *,
-    interval: str = "1d",
+    interval: BinanceInterval = "1d",
     base_url: str | None = None,
     cache_dir: Path | str | None = None,
     session: requests.Session | None = None,
     progress: bool = True,
     refresh: bool = False,
-    missing: str = "warn",
+    missing: MissingPolicy = "warn",
     today=None,
 ) -> pd.DataFrame:
     """Spot klines of a Binance pair from the public archive, normalised and cached per month.

@@ -28,14 +28,16 @@ from typing import Literal
 import pandas as pd
 
 from marginlab.data.extend import SOURCES, check_source, load_extension, preferred_source
-from marginlab.data.sources import FILES, read_snapshot, snapshot_available
-from marginlab.data.validate import GAP_POLICIES, fill_gaps, validate_frame
+from marginlab.data.sources import FILES, Origin, read_snapshot, snapshot_available
+from marginlab.data.validate import GAP_POLICIES, GapPolicy, fill_gaps, validate_frame
 from marginlab.exceptions import DataError, InputError, UnknownAssetError
 
 __all__ = ["load_daily", "close_panel", "load_series", "load_universe", "load_stablecoins", "load_hourly", "load_funding", "load_dvol",
            "resolve_dataset", "Source"]
 
 Source = Literal["auto", "snapshot", "embedded", "overlay", "cache", "download"]
+#: How :func:`close_panel` aligns the symbols' dates.
+PanelJoin = Literal["inner", "outer"]
 _SOURCES = SOURCES
 OHLCV = ["open", "high", "low", "close", "volume"]
 
@@ -79,9 +81,9 @@ def _check_source(source: str | None) -> str:
     return preferred_source() if source is None else check_source(source)
 
 
-def _origin(source: str) -> str:
+def _origin(source: str) -> Origin:
     """The file lookup of a source: ``"embedded"``, ``"overlay"`` or ``"snapshot"`` (overlay, else embedded)."""
-    return source if source in ("embedded", "overlay") else "snapshot"
+    return "embedded" if source == "embedded" else "overlay" if source == "overlay" else "snapshot"
 
 
 def _check_gaps(gaps: str) -> None:
@@ -109,7 +111,7 @@ def _symbols(dataset: str) -> frozenset[str]:
     return frozenset(read_snapshot(dataset)["symbol"].unique())
 
 
-def _apply_gaps(frame: pd.DataFrame, frequency: str, gaps: str, file: str) -> pd.DataFrame:
+def _apply_gaps(frame: pd.DataFrame, frequency: str, gaps: GapPolicy, file: str) -> pd.DataFrame:
     """Report gaps of a timestamp-indexed single series and fill them when asked."""
     flat = frame.reset_index()
     validate_frame(flat, file=file, price_columns=[], frequency=frequency, symbol_column=None, line_offset=None,
@@ -154,7 +156,7 @@ def load_daily(
     *,
     dataset: str | None = None,
     source: Source | None = None,
-    gaps: str = "warn",
+    gaps: GapPolicy = "warn",
     cache_dir: Path | None = None,
 ) -> pd.DataFrame:
     """Daily OHLCV bars of ``symbol`` indexed by UTC bar-open time.
@@ -232,7 +234,7 @@ def close_panel(
     symbols: Sequence[str],
     start=None,
     end=None,
-    how: str = "inner",
+    how: PanelJoin = "inner",
     *,
     source: Source | None = None,
 ) -> pd.DataFrame:
@@ -346,7 +348,7 @@ def load_stablecoins(start=None, end=None, *, symbols: Sequence[str] | None = No
     return _long("stablecoins", start, end, symbols, field)
 
 
-def load_hourly(symbol: str, start=None, end=None, *, gaps: str = "warn") -> pd.DataFrame:
+def load_hourly(symbol: str, start=None, end=None, *, gaps: GapPolicy = "warn") -> pd.DataFrame:
     """Hourly OHLCV bars of BTC or ETH (about 3 months; the volume column is unusable).
 
     One hour (2025-01-02T14:00Z) is missing in the snapshot: it is reported with a

@@ -30,6 +30,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -259,7 +260,11 @@ def series_origin(dataset: str) -> str:
     return DATA_DIR_VARIABLE if overlay_path(dataset) is not None else "embedded"
 
 
-def snapshot_path(dataset: str, directory: Path | None = None, *, origin: str = "snapshot") -> Path:
+#: Which copy of a dataset file: the snapshot as the loaders see it, the embedded copy, or the user's overlay.
+Origin = Literal["snapshot", "embedded", "overlay"]
+
+
+def snapshot_path(dataset: str, directory: Path | None = None, *, origin: Origin = "snapshot") -> Path:
     """The file holding ``dataset`` (a key of :data:`FILES`): plain or gzip CSV.
 
     Lookup, file by file: the ``$MARGINLAB_DATA_DIR`` folder when it holds the file (plain name of
@@ -359,7 +364,7 @@ def _parse(path: str, mtime_ns: int, size: int, dataset: str) -> pd.DataFrame:
     return validate_spec_frame(frame, spec, Path(path).name)
 
 
-def read_snapshot(dataset: str, directory: Path | None = None, *, origin: str = "snapshot") -> pd.DataFrame:
+def read_snapshot(dataset: str, directory: Path | None = None, *, origin: Origin = "snapshot") -> pd.DataFrame:
     """The validated rows of a snapshot file, in file order (a copy of the cached parse).
 
     Parameters

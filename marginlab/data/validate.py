@@ -33,16 +33,22 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
 
 from marginlab.exceptions import DataError, DataWarning, InputError
 
-__all__ = ["Gap", "ValidationReport", "validate_frame", "validate_file", "fill_gaps", "infer_frequency", "GAP_POLICIES"]
+__all__ = ["Gap", "ValidationReport", "validate_frame", "validate_file", "fill_gaps", "infer_frequency", "GAP_POLICIES", "GapPolicy",
+           "FillPolicy"]
 
 #: Accepted values of the ``gaps`` argument of the loaders.
-GAP_POLICIES = ("warn", "raise", "ignore", "ffill")
+#: What a loader or validator does with a gap in a series (one name per choice).
+GapPolicy = Literal["warn", "raise", "ignore", "ffill"]
+GAP_POLICIES: tuple[str, ...] = get_args(GapPolicy)
+#: How :func:`fill_gaps` fills a gap.
+FillPolicy = Literal["ffill"]
 
 _OHLC = ("open", "high", "low", "close")
 
@@ -128,7 +134,7 @@ def validate_frame(
     frequency: str | pd.Timedelta | None = None,
     symbol_column: str | None = "symbol",
     line_offset: int | None = 2,
-    gaps: str = "warn",
+    gaps: GapPolicy = "warn",
 ) -> ValidationReport:
     """Check a market-data frame; raise :class:`DataError` on the first hard defect.
 
@@ -259,7 +265,7 @@ def validate_frame(
     return report
 
 
-def fill_gaps(frame: pd.DataFrame, frequency: str | pd.Timedelta, policy: str = "ffill") -> pd.DataFrame:
+def fill_gaps(frame: pd.DataFrame, frequency: str | pd.Timedelta, policy: FillPolicy = "ffill") -> pd.DataFrame:
     """Reindex a timestamp-indexed frame of one series on its full grid and fill the holes.
 
     Parameters
@@ -303,7 +309,7 @@ def fill_gaps(frame: pd.DataFrame, frequency: str | pd.Timedelta, policy: str = 
     return out
 
 
-def validate_file(path, *, frequency: str | pd.Timedelta | None = None, gaps: str = "warn") -> ValidationReport:
+def validate_file(path, *, frequency: str | pd.Timedelta | None = None, gaps: GapPolicy = "warn") -> ValidationReport:
     """Validate a normalised CSV file (your own data before dropping it in the snapshot directory).
 
     The file needs a ``timestamp`` column (ISO-8601 UTC) and either OHLC price columns or a

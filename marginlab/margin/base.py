@@ -33,6 +33,7 @@ from __future__ import annotations
 import abc
 import functools
 import math
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,6 +47,7 @@ from marginlab.account import Account
 from marginlab.exceptions import NumericalError
 from marginlab.instruments import Position
 from marginlab.market import MarketSnapshot
+from marginlab.text_table import TABLE_WIDTH, text_table
 
 if TYPE_CHECKING:
     from marginlab.book import Book, InstrumentTable
@@ -220,20 +222,21 @@ class MarginResult:
               if self.currency != "USD" else []),
             "",
             "Components:",
-            self.to_frame().to_string(index=False, float_format=lambda v: f"{v:,.2f}", na_rep="-"),
+            text_table(self.to_frame(), float_format=lambda v: f"{v:,.2f}", na_rep="-"),
         ]
         if len(self.positions):
             shown = self.positions.head(SUMMARY_POSITION_ROWS)
             title = "Positions:" if len(shown) == len(self.positions) else f"Positions (first {len(shown):,} of {len(self.positions):,}):"
-            lines += ["", title, shown.to_string(index=False, float_format=_readable, na_rep="-")]
+            lines += ["", title, text_table(shown, float_format=_readable, na_rep="-")]
         by_underlying = self.scan_risk_table()
         if by_underlying is not None:
             lines += ["", "Scan risk by underlying (each in its own worst scenario; the total is their sum):",
-                      by_underlying.to_string(index=False, float_format=lambda v: f"{v:,.2f}")]
+                      text_table(by_underlying, float_format=lambda v: f"{v:,.2f}")]
         elif self.details.get("worst_scenario") is not None:
             lines += ["", f"Worst scenario: {self.details['worst_scenario']}"]
         if self.notes:
-            lines += ["", "Why:", *[f"  - {note}" for note in self.notes]]
+            lines += ["", "Why:", *[textwrap.fill(note, TABLE_WIDTH, initial_indent="  - ", subsequent_indent="    ")
+                                    for note in self.notes]]
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -97,6 +97,9 @@ from marginlab.stats.impact import square_root_impact
 from marginlab.stats.risk_measures import tail_measures, tail_measures_by_row
 from marginlab.valuation import PositionValuation, equity_usd, value_positions
 
+#: How the scenarios of a :class:`JointScenarios` were made: filtered and revolatilised, raw moves, or the user's.
+ScenarioKind = Literal["filtered", "raw", "user"]
+
 #: Smallest implied volatility a scenario may produce (annualised fraction).
 MIN_SCENARIO_VOL = 1e-4
 #: Implied-vol proxy: share of the EWMA realised-vol relative change passed to implied vols.
@@ -142,7 +145,7 @@ class JointScenarios:
     vol_changes: NDArray[np.float64]
     vol_sources: Mapping[str, str] = field(default_factory=dict)
     current_daily_vol: Mapping[str, float] = field(default_factory=dict)
-    kind: str = "filtered"
+    kind: ScenarioKind = "filtered"
     names: tuple[str, ...] = ()
 
     def labels(self) -> list[str]:
@@ -1151,16 +1154,13 @@ def _preset_factory() -> FilteredHistoricalMargin:
     )
 
 
-def _register() -> None:
-    from marginlab.margin.presets import register
-
-    register(
-        "fhs-var",
-        "portfolio",
-        "FHS portfolio margin: 99% ES over 2 days of EWMA-filtered joint BTC/ETH/SOL moves (750 windows), "
-        "DVOL vol moves, 25% weight on the worst raw historical 2-day move or crisis day (COVID, May 2021, FTX)",
-        _preset_factory,
-    )
+#: Description of the ``fhs-var`` preset (registered by :mod:`marginlab.margin.presets`).
+PRESET_DESCRIPTION = (
+    "FHS portfolio margin: 99% ES over 2 days of EWMA-filtered joint BTC/ETH/SOL moves (750 windows), "
+    "DVOL vol moves, 25% weight on the worst raw historical 2-day move or crisis day (COVID, May 2021, FTX)"
+)
 
 
-_register()
+def preset_model() -> FilteredHistoricalMargin:
+    """The ``fhs-var`` preset (see :data:`PRESET_DESCRIPTION`)."""
+    return _preset_factory()

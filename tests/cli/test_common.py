@@ -73,3 +73,32 @@ def test_standard_flags_and_hidden_aliases(capsys: pytest.CaptureFixture[str]) -
         parser.parse_args(["--bogus"])
     assert stop.value.code == 2
     assert capsys.readouterr().err == "marginlab demo: error: unrecognized arguments: --bogus (see 'marginlab demo --help')\n"
+
+
+# ------------------------------------------------------------------ tables fit 120 columns
+README_TABLES = [
+    ["models"],
+    ["margin", "examples/account_btc_options.yaml", "--market", "examples/market_2025-01-15.yaml", "--model", "deribit-pm"],
+    ["margin", "examples/account_btc_options.yaml", "--market", "examples/market_2025-01-15.yaml", "--model", "derive-pmrm-v2"],
+    ["margin", "examples/account_perps.yaml", "--market", "examples/market_2025-01-15.yaml", "--model", "binance-unified"],
+    ["margin", "examples/account_btc_options.yaml", "--market", "examples/market_2025-01-15.yaml", "--model",
+     "deribit-standard", "deribit-pm", "derive-pmrm-v2"],
+    ["greeks", "examples/account_btc_options.yaml", "--market", "examples/market_2025-01-15.yaml"],
+    ["stress-test", "--list"],
+    ["data", "list"],
+]
+
+
+@pytest.mark.parametrize("argv", README_TABLES, ids=lambda argv: "-".join(argv[:1] + argv[-1:]))
+def test_readme_commands_print_tables_within_120_columns(argv, capsys, monkeypatch) -> None:
+    """Every table line of the README's commands fits 120 columns (they were 250-520 wide); prose lines aside."""
+    from pathlib import Path
+
+    from marginlab.cli import main
+    from marginlab.text_table import TABLE_WIDTH
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    wide = [line for line in out.splitlines() if len(line) > TABLE_WIDTH and not line.lstrip().startswith(("-", "dataset:"))]
+    assert not wide, wide[:2]
