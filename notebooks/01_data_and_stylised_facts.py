@@ -43,7 +43,7 @@ OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports/interactive
 
 # Window of the stylised-facts statistics (the full history starts 2011-08-18 for BTC).
 START = "2018-01-01" if FAST else "2011-08-18"
-END = "2025-02-20"  # last common day of BTC, ETH and the universe
+END = "2025-11-19"  # last common day of BTC, ETH and the Yahoo universe coins (marginlab-snapshot-2026.03)
 ASSETS = ["BTC", "ETH", "SOL"]  # the assets studied closely
 ACF_LAGS = 20 if FAST else 60
 SEED = 1  # no randomness below; kept for the convention
@@ -65,7 +65,10 @@ from marginlab.data import (
     load_universe,
     log_returns,
 )
+from marginlab.analysis.stress_scenarios import scenario_path
+from marginlab.data import load_series
 from marginlab.data.stylised import autocorrelation, normal_qq, reference_move_table, stylised_facts, worst_days
+from marginlab.datasets import seams
 from marginlab.reports import format_table, save_figure
 
 sns.set_theme(style="whitegrid", context="notebook")
@@ -278,6 +281,67 @@ summary = pd.DataFrame({
 format_table(summary.T, counts=["count"], decimals=2)
 
 # %% [markdown]
+# ## 7b. The new period: 2025-02 → 2025-11, the 10 October 2025 crash and the depegs
+#
+# The 2025 snapshot ended on 2025-02-20 (a partial day, dropped); `marginlab-snapshot-2026.03` continues
+# each series with its source's later rows. The seams, measured on the days both sources have
+# (median and worst |Δclose|/close), come from the build's manifest: the Yahoo coins continue the same
+# Yahoo series (differences of 1e-8 to 1e-4), the alts without a Yahoo continuation continue on Binance
+# spot or Bybit perpetual USDT prices (about 0.1%).
+
+# %%
+seam_table = pd.DataFrame(seams())
+format_table(seam_table[["dataset", "symbol", "source", "base_end", "appended_end", "appended_rows", "overlap_days",
+                         "median_abs_rel_close_diff", "worst_abs_rel_close_diff", "worst_day"]],
+             counts=["appended_rows", "overlap_days"], decimals=6, hide_index=True)
+
+# %% [markdown]
+# Left: the new period, daily closes rebased to 1 on 2025-02-01 (the dotted line is the old end). Middle: the
+# evening of 10 October 2025 on Bybit perpetual 15-minute bars, the stress library's `oct-2025-10-10` path
+# (three points per bar: the two extremes and the close). Right: the collateral of that evening on one
+# venue's books, as the path carries it: USDe/USDT minute lows, wBETH in ETH and BNSOL in SOL (their day
+# lows, placed at the USDe trough: their minute bars were not found).
+
+# %%
+recent = close_panel(["BTC", "ETH", "SOL", "XRP", "DOGE"], "2025-02-01", END)
+crash_path = scenario_path("oct-2025-10-10", ["BTC", "ETH", "SOL", "LINK", "DOGE"])
+fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+for symbol in recent.columns:
+    axes[0].plot(recent.index, recent[symbol] / recent[symbol].iloc[0], linewidth=0.9, label=symbol)
+axes[0].axvline(pd.Timestamp("2025-02-20", tz="UTC"), color="grey", linestyle=":", linewidth=1)
+axes[0].legend(fontsize=8)
+axes[0].set(title="2025-02 → 2025-11 (daily closes)", xlabel="date (UTC)", ylabel="close / close on 2025-02-01")
+for symbol in ["BTC", "ETH", "SOL", "LINK", "DOGE"]:
+    series = crash_path.prices_usd[symbol]
+    axes[1].plot(series.index, series / series.iloc[0], linewidth=0.9, label=symbol)
+axes[1].legend(fontsize=8)
+axes[1].set(title="10-11 October 2025 (Bybit perpetuals, 15-minute bars)", xlabel="time (UTC)",
+            ylabel="price / price at 16:00 UTC")
+prices = crash_path.prices_usd
+axes[2].plot(prices.index, prices["USDE"], label="USDe (USDT)", linewidth=1)
+axes[2].plot(prices.index, prices["WBETH"] / prices["ETH"], label="wBETH / ETH", linewidth=1)
+axes[2].plot(prices.index, prices["BNSOL"] / prices["SOL"], label="BNSOL / SOL", linewidth=1)
+axes[2].legend(fontsize=8)
+axes[2].set(title="Collateral on one venue's books", xlabel="time (UTC)", ylabel="price (USDT, or ratio)")
+for axis in axes:
+    axis.tick_params(axis="x", labelrotation=30)
+plt.tight_layout()
+save_figure(fig, "01_new_period_and_october_2025")
+plt.show()
+
+# %% [markdown]
+# The day on Binance spot (the day range of 1,581 markets) and Binance's own liquidation totals (CoinGlass,
+# a lower bound: the feed publishes at most one order per symbol per second):
+
+# %%
+day_range = load_series("day_range_2025_10_10").set_index("market")
+markets = ["BTC_USDT", "ETH_USDT", "WBETH_ETH", "BNSOL_SOL", "USDE_USDT", "USDC_USDT", "FDUSD_USDT"]
+format_table(day_range.loc[markets, ["day_high", "day_low", "intraday_drop"]], decimals=4)
+liquidations = load_series("liquidations", "2025-10-10", "2025-10-10").set_index("symbol")
+format_table(liquidations[["long_liquidation_usd", "short_liquidation_usd", "total_liquidation_usd"]] / 1e6, decimals=0)
+print(f"the median Binance spot market fell {day_range['intraday_drop'].median():.0%} from its high that day")
+
+# %% [markdown]
 # ## 8. Checks
 #
 # The key numbers of this notebook, asserted so that a change in the data or the code that moves
@@ -302,4 +366,13 @@ assert (acf_frame.query("series == 'absolute returns'")["autocorrelation"].iloc[
 assert 0.4 < annualise_vol(own_history["BTC"].std()) < 1.2  # BTC annualised vol between 40% and 120%
 assert 30 < dvol_both["BTC"].min() and dvol_both["BTC"].max() < 160  # README section 7: 32.4 .. 156.2
 assert len(funding) == 3316 and (funding["funding_rate"] <= 0).sum() == 367  # README section 8
+# the 2026 extension's README: the Yahoo coins reach 2025-11-19; 2025-10-10 BTC -7.0% close to close (file 1);
+# USDe 0.65 (file 6); WBETH_ETH and BNSOL_SOL day lows 0.2012 and 0.1286 (file 11); Binance BTC longs $286 m (file 8)
+assert recent.index[-1] == pd.Timestamp("2025-11-19", tz="UTC")
+october = load_daily("BTC", "2025-10-09", "2025-10-10")["close"]
+assert abs(october.iloc[1] / october.iloc[0] - 1 - (-0.070)) < 0.002
+assert prices["USDE"].min() == 0.65
+assert abs(day_range.loc["WBETH_ETH", "day_low"] - 0.2012) < 1e-9 and abs(day_range.loc["BNSOL_SOL", "day_low"] - 0.1286) < 1e-9
+assert abs(liquidations.loc["BTC", "long_liquidation_usd"] / 1e6 - 286) < 1
+assert (seam_table["median_abs_rel_close_diff"].dropna() < 0.005).all()
 print("all checks passed")

@@ -34,7 +34,7 @@ from typing import Any
 
 from marginlab.exceptions import DataError
 
-__all__ = ["DATASET_DIR", "MANIFEST_PATH", "NOTICE_PATH", "manifest", "dataset_info", "file_path", "verify"]
+__all__ = ["DATASET_DIR", "MANIFEST_PATH", "NOTICE_PATH", "manifest", "dataset_info", "file_path", "seams", "verify"]
 
 #: Folder of the embedded files.
 DATASET_DIR = Path(__file__).resolve().parent
@@ -70,6 +70,32 @@ def dataset_info() -> dict[str, str]:
     """
     value = manifest()
     return {"name": str(value["name"]), "version": str(value["version"])}
+
+
+def seams() -> list[dict[str, Any]]:
+    """Every join of the build, one record per continued series: where it came from and its overlap statistics.
+
+    Keys: ``dataset, symbol, source, from_file, base_end, appended_start, appended_end, appended_rows, overlap_days,
+    median_abs_rel_close_diff, worst_abs_rel_close_diff, worst_day`` (``pandas.DataFrame(seams())`` is the table).
+
+    Examples
+    --------
+    >>> sol = next(s for s in seams() if s["dataset"] == "universe" and s["symbol"] == "SOL")
+    >>> sol["appended_end"], sol["worst_day"]
+    ('2025-11-19', '2020-05-11')
+    """
+    rows = []
+    for dataset, record in sorted(manifest().get("joins", {}).items()):
+        for item in record["appended"]:
+            overlap = item.get("overlap", {})
+            rows.append({"dataset": dataset, "symbol": item["symbol"], "source": item["source"], "from_file": item["from_file"],
+                         "base_end": item["base_end"], "appended_start": item["appended_start"],
+                         "appended_end": item["appended_end"], "appended_rows": item["appended_rows"],
+                         "overlap_days": overlap.get("days", 0),
+                         "median_abs_rel_close_diff": overlap.get("median_abs_rel_close_diff"),
+                         "worst_abs_rel_close_diff": overlap.get("worst_abs_rel_close_diff"),
+                         "worst_day": overlap.get("worst_day")})
+    return rows
 
 
 def file_path(dataset: str) -> Path:
