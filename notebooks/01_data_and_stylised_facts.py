@@ -54,19 +54,19 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from marginlab.data import (
-    annualise_vol,
+from marginlab import (
     catalogue,
     close_panel,
-    dataset_label,
+    format_table,
     load_daily,
     load_dvol,
     load_funding,
     load_universe,
     log_returns,
+    save_figure,
 )
+from marginlab.data import annualise_vol, dataset_label
 from marginlab.data.stylised import autocorrelation, normal_qq, reference_move_table, stylised_facts, worst_days
-from marginlab.reports import format_table, save_figure
 
 sns.set_theme(style="whitegrid", context="notebook")
 OUTPUT_DIR.mkdir(parents=True, exist_ok=True)

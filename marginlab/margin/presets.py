@@ -81,6 +81,11 @@ def get_model(name: str, *, venues_dir: VenuesDir = None, **runtime_inputs: Any)
         Extra folders of venue files (they take precedence).
     **runtime_inputs
         Run-time inputs the venue file declares, e.g. ``open_interest_usd={"BTC": 3e7}``.
+
+    Returns
+    -------
+    MarginModel
+        The configured model (``.margin(account, market)``, ``.margin_book(...)``).
     """
     from marginlab.margin.venues import build_model
 
@@ -97,7 +102,20 @@ def get_model(name: str, *, venues_dir: VenuesDir = None, **runtime_inputs: Any)
 
 
 def describe(name: str, *, venues_dir: VenuesDir = None) -> str:
-    """The rules, scenario dimensions, sources and assumptions of a preset, from its venue file."""
+    """The rules, scenario dimensions, sources and assumptions of a preset, from its venue file.
+
+    Parameters
+    ----------
+    name : str
+        The preset (see :func:`available_models`).
+    venues_dir : path or paths, optional
+        Extra folders of venue files.
+
+    Returns
+    -------
+    str
+        A readable description of the preset's rules.
+    """
     from marginlab.margin.venues import describe as describe_venue
 
     specs = _venues(venues_dir)
@@ -111,7 +129,18 @@ def describe(name: str, *, venues_dir: VenuesDir = None) -> str:
 
 
 def available_models(*, venues_dir: VenuesDir = None) -> pd.DataFrame:
-    """Every preset with its family, description, version, effective date and scenario dimensions."""
+    """Every preset with its family, description, version, effective date and scenario dimensions.
+
+    Parameters
+    ----------
+    venues_dir : path or paths, optional
+        Extra folders of venue files.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per preset: ``name``, ``family``, ``description``, ``version``, ``effective_date``, ``dimensions``.
+    """
     _load()
     rows = {p.name: (p.name, p.family, p.description, "", "", "") for p in _REGISTRY.values()}
     for spec in _venues(venues_dir).values():
