@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         "assets": float(len(closes)),
         "rates": float(len(result.rates)),
     }
-    print(result.table[["asset", "horizon_days", "observations", "exceptions", "rate", "kupiec_p", "christoffersen_p"]].to_string(index=False))
+    print(result.table[["asset", "horizon_days", "side", "observations", "exceptions", "rate", "kupiec_p", "christoffersen_p"]].to_string(index=False))
     print(
         f"seconds={seconds:.2f} reference_seconds={reference:.3f} ratio_to_reference={seconds / reference:.1f} "
         f"assets={len(closes)} rates={len(result.rates)} target_s={TARGET_SECONDS:.0f} meets_target={seconds < TARGET_SECONDS}"

@@ -32,7 +32,7 @@ from dataclasses import replace
 import numpy as np
 
 from marginlab.book import FUTURE, OPTION, PERPETUAL, SPOT, Book, InstrumentTable
-from marginlab.margin.derive import derive_model
+from marginlab.margin.presets import get_model
 from marginlab.market import SECONDS_PER_YEAR
 from marginlab.pricing import black76_price
 
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     start = time.perf_counter()
     book = synthetic_book(args.accounts, args.seed)
     build_seconds = time.perf_counter() - start
-    model = replace(derive_model(), chunk_accounts=args.chunk) if args.chunk else derive_model()
+    model = replace(get_model("derive-pmrm-v2"), chunk_accounts=args.chunk) if args.chunk else get_model("derive-pmrm-v2")
     scenarios = len(model.scenarios)
     option_positions = int(np.sum(book.instruments.kind[book.instrument] == OPTION))
     valuations = option_positions * scenarios

@@ -25,6 +25,8 @@ import math
 import numbers
 from typing import Any
 
+import pandas as pd
+
 from marginlab.exceptions import InputError, ParameterError
 
 __all__ = ["as_float", "as_int", "finite_float", "fraction", "non_negative_float", "positive_float"]
@@ -96,3 +98,25 @@ def as_int(field: str, value: Any, *, minimum: int | None = None, error: type[In
     if minimum is not None and number < minimum:
         raise error(field, value, f"must be at least {minimum}")
     return number
+
+
+def parse_date(value: Any, field: str = "asof") -> pd.Timestamp:
+    """A calendar day (UTC, midnight) from a date-like value; a one-line :class:`InputError` otherwise.
+
+    >>> from marginlab._validation import parse_date
+    >>> parse_date("2022-12-31")
+    Timestamp('2022-12-31 00:00:00')
+    >>> parse_date("31/12/2022x")
+    Traceback (most recent call last):
+    ...
+    marginlab.exceptions.InputError: asof='31/12/2022x': is not a date; use YYYY-MM-DD
+    """
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise InputError(field, value, "is not a date; use YYYY-MM-DD") from None
+    if stamp is pd.NaT or pd.isna(stamp):
+        raise InputError(field, value, "is not a date; use YYYY-MM-DD")
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return stamp.normalize()

@@ -296,7 +296,7 @@ def positions_from_csv(path: str | Path) -> tuple[Position, ...]:
     try:  # every cell as written: an empty cell is "not given", "nan" stays text and is rejected as a number
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[], skip_blank_lines=True)
     except Exception as error:  # pandas raises several types for malformed CSV
-        raise FileFormatError(f"{path}: cannot read positions CSV ({error})") from error
+        raise FileFormatError(f"{path}: cannot read positions CSV ({' '.join(str(error).split())})") from error
     if len(frame.columns) == len(header):
         frame.columns = header
     return tuple(

@@ -362,34 +362,152 @@ def health_factor(collateral_usd: Mapping[str, float], liquidation_threshold: Ma
 
 
 @dataclass(frozen=True)
-class HealthFactorRules:
-    """Aave-style liquidation rules (worked example E4).
+class LiquidationCall:
+    """What one health-factor liquidation does (:meth:`HealthFactorRules.liquidate`), all in USD.
 
-    A position is liquidatable when the health factor is below 1; a liquidator may repay
-    ``close_factor`` of the debt (``full_close_factor`` when the health factor is below
-    ``full_close_below``) and receives collateral worth ``repaid * (1 + liquidation_bonus)``.
-    The document gives 50% / 100% / 0.95; the bonus is asset-specific at Aave and not stated
-    there: the default 5% is an assumption.
+    ``debt_repaid_usd * (1 + bonus) == collateral_seized_usd`` always; ``bad_debt_usd`` is the debt left
+    on a position with no collateral left (Aave v3.3 burns it and books it as the reserve's deficit).
+    """
+
+    debt_repaid_usd: float
+    collateral_seized_usd: float
+    remaining_debt_usd: float
+    remaining_collateral_usd: float
+    bad_debt_usd: float
+    close_factor: float
+    capped_at_collateral: bool
+
+
+@dataclass(frozen=True)
+class HealthFactorRules:
+    """Aave v3.3 health-factor liquidation rules (worked example E4), for one collateral / debt pair.
+
+    Source: Aave v3.3 ``LiquidationLogic.sol`` (aave-dao/aave-v3-origin, commit 027aaed7, read 2026-12-07):
+
+    * a position is liquidatable when its health factor is below 1;
+    * the liquidator may repay the **whole** debt when the health factor is **at or below**
+      ``CLOSE_FACTOR_HF_THRESHOLD = 0.95`` ("below(inclusive) which the full amount of debt becomes
+      liquidatable"), **or** when the position's collateral or debt is worth less than
+      ``MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD = 2,000`` USD (small positions); otherwise at most
+      ``DEFAULT_LIQUIDATION_CLOSE_FACTOR = 50%`` of the debt;
+    * it receives collateral worth ``repaid * (1 + liquidation_bonus)``, but never more than the position holds:
+      when that exceeds the collateral balance, all the collateral is seized and the debt covered is cut to
+      ``collateral / (1 + bonus)`` (``_calculateAvailableCollateralToLiquidate``);
+    * a partial liquidation must leave at least ``MIN_LEFTOVER_BASE = 1,000`` USD of both debt and collateral
+      (else the call reverts with ``MUST_NOT_LEAVE_DUST``); a liquidator who wants the maximum then repays the
+      most that leaves that much (what :meth:`liquidate` does by default);
+    * a position left with debt and no collateral is bad debt (v3.3 "deficit").
+
+    The bonus is asset-specific at Aave: the default 5% is an assumption. The protocol fee on the bonus is
+    not modelled (it only splits the bonus between liquidator and treasury).
+
+    Parameters
+    ----------
+    close_factor : float
+        Share of the debt repayable above the threshold (Aave 0.5).
+    full_close_factor : float
+        Share repayable at or below the threshold and for small positions (Aave 1.0).
+    full_close_threshold : float
+        Health factor at or below which ``full_close_factor`` applies (Aave 0.95).
+    liquidation_bonus : float
+        Collateral bonus as a fraction (0.05 = the liquidator receives 105% of what it repays).
+    small_position_usd : float
+        Collateral or debt value below which the full close factor applies (Aave 2,000; 0 disables).
+    min_leftover_usd : float
+        Debt and collateral a partial liquidation must leave (Aave 1,000; 0 disables).
+
+    Examples
+    --------
+    >>> rules = HealthFactorRules()
+    >>> call = rules.liquidate(0.95, debt_usd=10_000.0, collateral_usd=10_000.0)  # HF 0.95: full close factor
+    >>> call.close_factor, round(call.debt_repaid_usd, 2), call.collateral_seized_usd  # capped at the collateral
+    (1.0, 9523.81, 10000.0)
     """
 
     close_factor: float = 0.5
     full_close_factor: float = 1.0
-    full_close_below: float = 0.95
+    full_close_threshold: float = 0.95
     liquidation_bonus: float = 0.05
+    small_position_usd: float = 2_000.0
+    min_leftover_usd: float = 1_000.0
 
     def __post_init__(self) -> None:
-        for name in ("close_factor", "full_close_factor", "liquidation_bonus"):
+        for name in ("close_factor", "full_close_factor", "liquidation_bonus", "full_close_threshold"):
             object.__setattr__(self, name, _fraction(name, getattr(self, name)))
+        for name in ("small_position_usd", "min_leftover_usd"):
+            number = as_float(name, getattr(self, name))
+            if not math.isfinite(number) or number < 0:
+                raise ParameterError(name, getattr(self, name), "must be a finite amount >= 0")
+            object.__setattr__(self, name, number)
 
-    def max_repay_usd(self, health: float, debt_usd: float) -> float:
-        """Largest debt amount a liquidator may repay (0 when not liquidatable)."""
-        if math.isnan(health):
-            raise InputError("health_factor", health, "must not be NaN")
-        if health >= 1.0:
-            return 0.0
-        factor = self.full_close_factor if health < self.full_close_below else self.close_factor
-        return factor * float(debt_usd)
+    def close_factors(self, health: Any, debt_usd: Any, collateral_usd: Any = None) -> np.ndarray:
+        """Share of the debt a liquidator may repay, elementwise (0 where the health factor is >= 1)."""
+        hf = np.asarray(health, dtype=float)
+        if np.any(np.isnan(hf)):
+            raise InputError("health_factor", float(hf[np.isnan(hf)].ravel()[0]), "must not be NaN")
+        debt = np.asarray(debt_usd, dtype=float)
+        small = debt < self.small_position_usd
+        if collateral_usd is not None:
+            small = small | (np.asarray(collateral_usd, dtype=float) < self.small_position_usd)
+        full = (hf <= self.full_close_threshold) | small
+        return np.where(hf >= 1.0, 0.0, np.where(full, self.full_close_factor, self.close_factor))
+
+    def max_repay_usd(self, health: float, debt_usd: float, collateral_usd: float | None = None) -> float:
+        """Largest debt amount a liquidator may repay (0 when not liquidatable), before the collateral cap.
+
+        Without ``collateral_usd`` only the debt's size is tested against ``small_position_usd``.
+        """
+        return float(self.close_factors(health, debt_usd, collateral_usd)) * float(debt_usd)
 
     def collateral_seized_usd(self, repaid_usd: float) -> float:
-        """Collateral value the liquidator receives for repaying ``repaid_usd``."""
+        """Collateral value the liquidator receives for repaying ``repaid_usd`` (before the collateral cap)."""
         return float(repaid_usd) * (1.0 + self.liquidation_bonus)
+
+    def liquidate_arrays(
+        self, health: Any, debt_usd: Any, collateral_usd: Any, debt_to_cover_usd: Any = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One liquidation call on every position at once: ``(debt_repaid, collateral_seized, close_factor)``.
+
+        Arrays broadcast together (e.g. accounts x paths). The liquidator repays
+        ``min(debt_to_cover, close_factor * debt)`` (``debt_to_cover`` default: as much as allowed), capped so the
+        collateral seized ``repaid * (1 + bonus)`` does not exceed ``collateral_usd``; a partial liquidation that
+        would leave less than ``min_leftover_usd`` of debt or collateral is cut back to leave exactly that much
+        (or to nothing when that is impossible). The one implementation of the rules:
+        :meth:`liquidate` and :mod:`marginlab.defi.lending` call it.
+        """
+        debt = np.asarray(debt_usd, dtype=float)
+        collateral = np.asarray(collateral_usd, dtype=float)
+        if np.any(~np.isfinite(debt)) or np.any(debt < 0):
+            raise InputError("debt_usd", debt_usd, "must be finite and >= 0")
+        if np.any(~np.isfinite(collateral)) or np.any(collateral < 0):
+            raise InputError("collateral_usd", collateral_usd, "must be finite and >= 0")
+        factor = self.close_factors(health, debt, collateral)
+        allowed = factor * debt
+        if debt_to_cover_usd is not None:
+            cover = np.asarray(debt_to_cover_usd, dtype=float)
+            if np.any(~np.isfinite(cover)) or np.any(cover < 0):
+                raise InputError("debt_to_cover_usd", debt_to_cover_usd, "must be finite and >= 0")
+            allowed = np.minimum(allowed, cover)
+        multiplier = 1.0 + self.liquidation_bonus
+        repaid = np.minimum(allowed, collateral / multiplier)
+        seized = repaid * multiplier
+        # all collateral taken: the cap binds (avoid a rounding remainder)
+        seized = np.where(repaid >= collateral / multiplier, collateral, seized)
+        partial = (repaid < debt) & (seized < collateral) & (repaid > 0)
+        floor = self.min_leftover_usd
+        leaves_dust = partial & ((debt - repaid < floor) | (collateral - seized < floor))
+        if np.any(leaves_dust):
+            most = np.maximum(np.minimum(debt - floor, (collateral - floor) / multiplier), 0.0)
+            repaid = np.where(leaves_dust, np.minimum(repaid, most), repaid)
+            seized = np.where(leaves_dust, repaid * multiplier, seized)
+        return repaid, seized, factor
+
+    def liquidate(self, health: float, debt_usd: float, collateral_usd: float, debt_to_cover_usd: float | None = None) -> LiquidationCall:
+        """One liquidation call on one position (see :meth:`liquidate_arrays`)."""
+        repaid, seized, factor = (float(v) for v in self.liquidate_arrays(health, debt_usd, collateral_usd, debt_to_cover_usd))
+        remaining_collateral = max(float(collateral_usd) - seized, 0.0)
+        remaining_debt = max(float(debt_usd) - repaid, 0.0)
+        bad = remaining_debt if remaining_collateral <= 0.0 else 0.0
+        requested = factor * float(debt_usd) if debt_to_cover_usd is None else min(factor * float(debt_usd), float(debt_to_cover_usd))
+        capped = float(collateral_usd) > 0.0 and seized >= float(collateral_usd) and repaid < requested
+        return LiquidationCall(repaid, seized, remaining_debt, remaining_collateral, bad, factor, bool(capped))

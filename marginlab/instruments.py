@@ -137,7 +137,10 @@ def to_utc(value: datetime | str, field_name: str = "expiry") -> datetime:
     if isinstance(value, str):
         text = value.strip()
         if re.fullmatch(r"\d{8}", text):
-            parsed = datetime.strptime(text, "%Y%m%d").replace(hour=DEFAULT_EXPIRY_HOUR_UTC)
+            try:
+                parsed = datetime.strptime(text, "%Y%m%d").replace(hour=DEFAULT_EXPIRY_HOUR_UTC)
+            except ValueError as error:
+                raise InputError(field_name, value, f"is not a calendar date ({error})") from None
         else:
             try:
                 parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))

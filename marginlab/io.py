@@ -152,12 +152,14 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, field: str 
 
     Parent folders are created. An :class:`OSError` (read-only folder, full disk) becomes an
     :class:`~marginlab.exceptions.OutputError` naming ``field`` and the path; the old file, if any,
-    is left untouched and the temporary file is removed.
+    is left untouched and the temporary file is removed. Temporary files of ``path`` that an earlier,
+    killed process left are removed first (:func:`stale_temporary_files`).
     """
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        _remove_stale(target)
+        handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
     except OSError as error:
         raise OutputError(field, str(path), f"cannot write: {error.strerror or error}") from None
     try:

@@ -18,6 +18,9 @@
   ``index * exp(rate * t)``; ``"funding"`` uses ``index * exp(f * t)`` with ``f`` the mean perpetual
   funding rate of the last 30 days annualised (``rate_8h * 3 * 365``) where the snapshot has
   funding data (BTC), else the cost of carry with a :class:`~marginlab.exceptions.DataWarning`;
+* **checked against real marks**: :func:`fit_smile` fits that smile to option marks (the two Deribit BTC
+  chains of May 2020, :mod:`marginlab.data.option_chains`) and gives its error by strike and expiry;
+  :func:`tenor_power_check` sets the vol-shock term structure ``(30 / DTE) ** p`` against their ATM changes;
 * **expiries** (default): Deribit-style, at 08:00 UTC, the next two Fridays, the last Fridays of the
   next three months and of the next two quarter months (March, June, September, December), all at
   least one day after ``as_of``.
@@ -32,6 +35,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -262,3 +266,145 @@ def market_from_history(
             expiry_markets[expiry] = ExpiryMarket(forward if forward_method == "funding" else None, smile)
         market_assets[str(asset)] = AssetMarket(index, None, expiry_markets)
     return MarketSnapshot(as_of, market_assets, rate)
+
+
+@dataclass(frozen=True)
+class SmileFit:
+    """The parametric smile of :func:`smile_from_atm` fitted to option marks, and its error by strike and expiry.
+
+    Attributes
+    ----------
+    parameters : DataFrame
+        One row per fitted group (``snapshot``, ``expiry``; ``expiry`` is NaT for one smile per snapshot):
+        ``atm, skew, curvature`` (vol points per unit of log-moneyness and its square), ``dte_days``, ``n``,
+        ``rmse`` (vol points).
+    residuals : DataFrame
+        One row per option used: ``snapshot, expiry, strike, dte_days, log_moneyness, mark_iv, model_iv, error``
+        (``model_iv - mark_iv``: the package's smile, on its log-moneyness grid with linear interpolation),
+        ``quadratic_iv`` (the fitted quadratic itself: ``model_iv - quadratic_iv`` is the grid's share of the error)
+        and ``in_spread`` (the model vol within the quoted bid/ask IVs, NaN without both).
+    """
+
+    parameters: pd.DataFrame
+    residuals: pd.DataFrame
+
+    def error_by_expiry(self) -> pd.DataFrame:
+        """RMSE, mean and worst absolute error (vol points) and the share inside the bid/ask, per snapshot and expiry."""
+        return self._summary(["snapshot", "expiry"])
+
+    def error_by_moneyness(self, edges: Sequence[float] = (-1.0, -0.5, -0.2, -0.05, 0.05, 0.2, 0.5, 1.0)) -> pd.DataFrame:
+        """The same statistics per log-moneyness bucket ``ln(K / F)`` (all expiries together)."""
+        frame = self.residuals.assign(moneyness=pd.cut(self.residuals["log_moneyness"], list(edges), include_lowest=True))
+        return self._summary(["moneyness"], frame)
+
+    def _summary(self, keys: list[str], frame: pd.DataFrame | None = None) -> pd.DataFrame:
+        data = self.residuals if frame is None else frame
+        groups = data.groupby(keys, observed=True)
+        return pd.DataFrame({
+            "n": groups.size(),
+            "rmse": groups["error"].apply(lambda e: float(np.sqrt(np.mean(np.square(e))))),
+            "mean_error": groups["error"].mean(),
+            "worst_abs_error": groups["error"].apply(lambda e: float(np.max(np.abs(e)))),
+            "share_in_spread": groups["in_spread"].mean(),
+        })
+
+
+def fit_smile(chain: pd.DataFrame, *, by: Literal["expiry", "snapshot"] = "expiry", max_abs_moneyness: float = 1.0,
+              min_days: float = 1.0) -> SmileFit:
+    """Fit ``vol(m) = atm + skew m + curvature m^2`` (the smile of :func:`smile_from_atm`) to mark IVs by least squares.
+
+    Out-of-the-money options with ``|ln(K / F)| <= max_abs_moneyness`` (the model's grid) and at least
+    ``min_days`` to expiry are used; the model vol of each option is then read from the fitted
+    :func:`smile_from_atm` smile itself (its grid, its floor), so the error is the package's model error.
+
+    Parameters
+    ----------
+    chain : DataFrame
+        :func:`marginlab.data.option_chains.load_option_chains` (or the same columns).
+    by : {"expiry", "snapshot"}
+        One smile per expiry, or one per snapshot for every expiry -- the flat term structure that
+        :func:`market_from_history` assumes.
+    max_abs_moneyness, min_days : float
+
+    Returns
+    -------
+    SmileFit
+
+    Examples
+    --------
+    >>> from marginlab.data.option_chains import load_option_chains
+    >>> fit = fit_smile(load_option_chains("2020-05-21"))
+    >>> long = fit.parameters[fit.parameters["dte_days"] > 100]  # September and December: a few vol points
+    >>> bool(long["rmse"].max() < 0.02)
+    True
+    """
+    if by not in ("expiry", "snapshot"):
+        raise ParameterError("by", by, "must be 'expiry' or 'snapshot'")
+    for name, value in (("max_abs_moneyness", max_abs_moneyness), ("min_days", min_days)):
+        if not (math.isfinite(value) and value >= 0):
+            raise ParameterError(name, value, "must be a non-negative number")
+    missing = {"snapshot", "expiry", "strike", "forward_usd", "dte_days", "log_moneyness", "mark_iv", "otm"} - set(chain.columns)
+    if missing:
+        raise InputError("chain", sorted(missing), "missing columns (use marginlab.data.option_chains.load_option_chains)")
+    used = chain[chain["otm"] & (chain["log_moneyness"].abs() <= max_abs_moneyness) & (chain["dte_days"] >= min_days)
+                 & np.isfinite(chain["mark_iv"]) & (chain["mark_iv"] > 0)]
+    keys = ["snapshot", "expiry"] if by == "expiry" else ["snapshot"]
+    parameters, residuals = [], []
+    for key, group in used.groupby(keys, sort=True):
+        if len(group) < 3:
+            continue
+        m = group["log_moneyness"].to_numpy(dtype=float)
+        design = np.column_stack([np.ones_like(m), m, m * m])
+        (atm, skew, curvature), *_ = np.linalg.lstsq(design, group["mark_iv"].to_numpy(dtype=float), rcond=None)
+        model = np.array([smile_from_atm(max(float(atm), MIN_SMILE_VOL), float(f), float(skew), float(curvature)).vol_at(float(k))
+                          for f, k in zip(group["forward_usd"], group["strike"])])
+        error = model - group["mark_iv"].to_numpy(dtype=float)
+        bid = group["bid_iv"].to_numpy(dtype=float) if "bid_iv" in group else np.full(len(group), np.nan)
+        ask = group["ask_iv"].to_numpy(dtype=float) if "ask_iv" in group else np.full(len(group), np.nan)
+        quoted = np.isfinite(bid) & np.isfinite(ask)
+        in_spread = np.where(quoted, (model >= bid) & (model <= ask), np.nan)
+        snapshot, expiry = (key[0], key[1]) if by == "expiry" else (key[0] if isinstance(key, tuple) else key, pd.NaT)
+        parameters.append({"snapshot": snapshot, "expiry": expiry, "atm": float(atm), "skew": float(skew),
+                           "curvature": float(curvature), "dte_days": float(group["dte_days"].median()), "n": len(group),
+                           "rmse": float(np.sqrt(np.mean(error**2)))})
+        residuals.append(pd.DataFrame({"snapshot": snapshot, "expiry": group["expiry"].to_numpy(), "strike": group["strike"].to_numpy(),
+                                       "dte_days": group["dte_days"].to_numpy(), "log_moneyness": m,
+                                       "mark_iv": group["mark_iv"].to_numpy(), "model_iv": model, "error": error,
+                                       "quadratic_iv": design @ np.array([atm, skew, curvature]), "in_spread": in_spread}))
+    if not parameters:
+        raise InputError("chain", len(chain), "has no group with at least 3 usable out-of-the-money marks")
+    return SmileFit(pd.DataFrame(parameters), pd.concat(residuals, ignore_index=True))
+
+
+def tenor_power_check(fit: SmileFit, short_tenor_power: float, long_tenor_power: float) -> tuple[pd.DataFrame, float]:
+    """The vol-shock term structure against two real chains: relative ATM vol changes per expiry between snapshots.
+
+    The package shocks a ``DTE``-day vol by ``shock_30d * (30 / DTE) ** p`` (:class:`marginlab.parameters.VolShockParameters`).
+    For every expiry in both snapshots of ``fit`` (fitted ``by="expiry"``), the relative change of its fitted ATM vol
+    ``atm_after / atm_before - 1`` is set against that shape, normalised to the change of the expiry nearest 30 days;
+    the returned power is the least-squares slope of ``ln |change|`` on ``ln(30 / DTE)`` (DTE at the first snapshot).
+
+    Returns
+    -------
+    (DataFrame, float)
+        Per expiry: ``dte_days, atm_before, atm_after, change, model_shape`` (the package's ``(30 / DTE) ** p`` times
+        the 30-day-nearest change), and the fitted power.
+    """
+    table = fit.parameters.dropna(subset=["expiry"])
+    snapshots = sorted(table["snapshot"].unique())
+    if len(snapshots) < 2:
+        raise InputError("fit", len(snapshots), "needs a fit of two snapshots (by='expiry')")
+    before = table[table["snapshot"] == snapshots[0]].set_index("expiry")
+    after = table[table["snapshot"] == snapshots[-1]].set_index("expiry")
+    common = before.index.intersection(after.index)
+    out = pd.DataFrame({"dte_days": before.loc[common, "dte_days"], "atm_before": before.loc[common, "atm"],
+                        "atm_after": after.loc[common, "atm"]})
+    out["change"] = out["atm_after"] / out["atm_before"] - 1.0
+    anchor = out.iloc[int(np.argmin(np.abs(np.log(out["dte_days"] / 30.0))))]
+    power = np.where(out["dte_days"] <= 30.0, short_tenor_power, long_tenor_power)
+    out["model_shape"] = anchor["change"] * (30.0 / out["dte_days"]) ** power / (30.0 / anchor["dte_days"]) ** (
+        short_tenor_power if anchor["dte_days"] <= 30 else long_tenor_power)
+    x = np.log(30.0 / out["dte_days"].to_numpy())
+    y = np.log(np.abs(out["change"].to_numpy()))
+    slope = float(np.polyfit(x, y, 1)[0]) if len(out) >= 2 else float("nan")
+    return out, slope

@@ -174,3 +174,73 @@ def test_e4_health_factor_and_close_factor() -> None:
         health_factor({"WBTC": 1.0}, {"ETH": 0.8}, 1.0)
     with pytest.raises(InputError, match="debt_usd"):
         health_factor({"ETH": 1.0}, {"ETH": 0.8}, -1.0)
+
+
+# ---------------------------------------------------------------- Aave v3.3 liquidation rules
+# Source: Aave v3.3 LiquidationLogic.sol (github.com/aave-dao/aave-v3-origin, src/contracts/protocol/libraries/logic/
+# LiquidationLogic.sol at commit 027aaed77f89f3d7453764bd94159b5693450169, read 2026-12-07):
+# CLOSE_FACTOR_HF_THRESHOLD = 0.95e18 "below(inclusive) which the full amount of debt becomes liquidatable";
+# MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD = 2000e8 (USD); MIN_LEFTOVER_BASE = 1000e8;
+# _calculateAvailableCollateralToLiquidate caps the collateral at the user's balance and cuts the debt covered.
+def test_full_close_factor_at_exactly_095() -> None:
+    rules = HealthFactorRules()
+    # HF exactly 0.95 is "below (inclusive)": 100% of a 25,000 debt may be repaid
+    assert rules.max_repay_usd(0.95, 25_000.0, 30_000.0) == pytest.approx(25_000.0)
+    # just above 0.95: 50%
+    assert rules.max_repay_usd(0.9500001, 25_000.0, 30_000.0) == pytest.approx(12_500.0)
+    assert rules.max_repay_usd(1.0, 25_000.0, 30_000.0) == 0.0
+
+
+def test_small_positions_fully_liquidatable() -> None:
+    rules = HealthFactorRules()
+    # debt 1,900 < 2,000 USD at HF 0.99: close factor 100% (v3.3 MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD)
+    assert rules.max_repay_usd(0.99, 1_900.0, 2_280.0) == pytest.approx(1_900.0)
+    # collateral 1,999 < 2,000 with a 2,100 debt: also 100%
+    assert rules.max_repay_usd(0.99, 2_100.0, 1_999.0) == pytest.approx(2_100.0)
+    # both >= 2,000 at HF 0.99: 50%
+    assert rules.max_repay_usd(0.99, 2_000.0, 2_400.0) == pytest.approx(1_000.0)
+    # HF 0.99, debt 1,900, collateral 2,400: repay all 1,900, seize 1,900 x 1.05 = 1,995, 405 collateral left
+    call = rules.liquidate(0.99, 1_900.0, 2_400.0)
+    assert (call.debt_repaid_usd, call.collateral_seized_usd) == (pytest.approx(1_900.0), pytest.approx(1_995.0))
+    assert call.remaining_debt_usd == pytest.approx(0.0) and call.remaining_collateral_usd == pytest.approx(405.0)
+    assert call.bad_debt_usd == 0.0
+
+
+def test_seizure_capped_at_collateral_balance() -> None:
+    rules = HealthFactorRules(liquidation_bonus=0.05)
+    # HF 0.8: debt 10,000, collateral 10,200. Full repay would seize 10,500 > 10,200, so all 10,200 is seized and the
+    # debt covered is cut to 10,200 / 1.05 = 9,714.2857; 285.7143 of debt is left with no collateral: bad debt.
+    call = rules.liquidate(0.8, 10_000.0, 10_200.0)
+    assert call.collateral_seized_usd == pytest.approx(10_200.0)
+    assert call.debt_repaid_usd == pytest.approx(10_200.0 / 1.05)
+    assert call.remaining_collateral_usd == 0.0
+    assert call.bad_debt_usd == pytest.approx(10_000.0 - 10_200.0 / 1.05)
+    assert call.capped_at_collateral
+
+
+def test_dust_rule_cuts_partial_liquidation() -> None:
+    # eMode-like LT 0.95: debt 2,000, collateral 2,050, HF = 2,050 x 0.95 / 2,000 = 0.97375 -> 50% close factor.
+    # Repaying 1,000 seizes 1,050 and leaves 1,000 collateral (= MIN_LEFTOVER_BASE, allowed).
+    rules = HealthFactorRules()
+    call = rules.liquidate(2_050 * 0.95 / 2_000, 2_000.0, 2_050.0)
+    assert call.debt_repaid_usd == pytest.approx(1_000.0) and call.remaining_collateral_usd == pytest.approx(1_000.0)
+    # collateral 2,040 (HF 0.969): 1,000 repaid would leave 990 < 1,000 of collateral; the most that leaves 1,000 is
+    # (2,040 - 1,000) / 1.05 = 990.476
+    call = rules.liquidate(2_040 * 0.95 / 2_000, 2_000.0, 2_040.0)
+    assert call.debt_repaid_usd == pytest.approx(1_040.0 / 1.05)
+    assert call.remaining_collateral_usd == pytest.approx(1_000.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.floats(0.5, 1.2), st.floats(0.0, 1e6), st.floats(0.0, 1e6), st.floats(0.0, 0.2),
+)
+def test_liquidation_never_takes_more_than_held(health: float, debt: float, collateral: float, bonus: float) -> None:
+    rules = HealthFactorRules(liquidation_bonus=bonus)
+    call = rules.liquidate(health, debt, collateral)
+    assert call.collateral_seized_usd <= collateral * (1 + 1e-12) + 1e-9
+    assert call.debt_repaid_usd <= debt * (1 + 1e-12) + 1e-9
+    # money conservation: what the liquidator pays plus its bonus is what it receives
+    assert call.collateral_seized_usd == pytest.approx(call.debt_repaid_usd * (1 + bonus), rel=1e-9, abs=1e-6)
+    if health >= 1.0:
+        assert call.debt_repaid_usd == 0.0

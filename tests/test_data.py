@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from marginlab import data
+from marginlab import data, datasets
 from marginlab.data import (
     DAYS_PER_YEAR,
     annualise_vol,
@@ -20,6 +20,7 @@ from marginlab.data import (
     load_daily,
     load_dvol,
     load_funding,
+    load_series,
     load_stablecoins,
     load_universe,
     log_returns,
@@ -72,16 +73,19 @@ def test_eth_and_binance_crash_days():
 
 
 def test_symbol_resolution_and_row_counts():
-    # row counts and starts from marginlab/datasets/README.md / MANIFEST.csv
+    # row counts and starts from marginlab/datasets/README.md / MANIFEST.csv, extended by the 2026 extension
+    # (BTC: Yahoo 2025-09-25 .. 11-19, 56 days; ETH: partial 2025-02-20 replaced, to 2025-11-19, 273 days;
+    # BTCUSDT: Binance 2025-02-20 .. 2026-03-15, 389 days)
     btc = load_daily("BTC")
-    assert len(btc) == 5152 and btc.index[0] == pd.Timestamp("2011-08-18", tz="UTC")
-    assert len(load_daily("ETH")) == 3485
-    assert len(load_daily("BTCUSDT")) == 2608
+    assert len(btc) == 5152 + 56 and btc.index[0] == pd.Timestamp("2011-08-18", tz="UTC")
+    assert len(load_daily("ETH")) == 3485 - 1 + 273
+    assert len(load_daily("BTCUSDT")) == 2608 - 1 + 389
     assert load_daily("SOL").index[0] == pd.Timestamp("2020-04-10", tz="UTC")
     assert load_daily("BTC", dataset="universe").index[0] == pd.Timestamp("2014-09-17", tz="UTC")
-    # USDC resolves to the universe (reaches 2023-03), unless the stablecoins file is forced
-    assert load_daily("USDC").index[-1] == pd.Timestamp("2025-02-11", tz="UTC")
-    assert load_daily("USDC", dataset="stablecoins").index[-1] == pd.Timestamp("2022-11-12", tz="UTC")
+    # USDC resolves to the universe (Yahoo to 2025-11-19), the stablecoins file has the same Yahoo series
+    assert load_daily("USDC").index[-1] == pd.Timestamp("2025-11-19", tz="UTC")
+    assert load_daily("USDC", dataset="stablecoins").index[-1] == pd.Timestamp("2025-11-19", tz="UTC")
+    assert load_daily("FDUSD").index[0] == pd.Timestamp("2023-07-26", tz="UTC")
     assert resolve_dataset("DAI") == "stablecoins"
     with pytest.raises(UnknownAssetError, match="DOGECOIN"):
         load_daily("DOGECOIN")
@@ -129,7 +133,12 @@ def test_universe_stablecoins_reference_values():
     wide = load_universe(field="close")
     assert wide.shape[1] == 22
     long = load_universe()
-    assert len(long) == 54192 and {"asset_class", "symbol"} <= set(long.columns)
+    # 54192 rows - 22 partial rows + the continuations recorded in the manifest
+    appended = sum(a["appended_rows"] for a in datasets.manifest()["joins"]["universe"]["appended"])
+    assert len(long) == 54192 - 22 + appended and {"asset_class", "symbol", "source"} <= set(long.columns)
+    # extension README file 7: USDC SVB depeg 2023-03-11 low 0.8774 (stablecoins file, from 2022-11-13 on)
+    low = load_stablecoins("2023-03-11", "2023-03-11", symbols=["USDC"], field="low")["USDC"].iloc[0]
+    assert low == pytest.approx(0.8774, abs=1e-4)
     with pytest.raises(UnknownAssetError):
         load_universe(symbols=["SHIB"])
 
@@ -152,10 +161,34 @@ def test_dvol_and_funding():
 
 def test_catalogue_lists_everything():
     table = catalogue()
-    assert {"BTC", "ETH", "SOL", "USDC", "USTC", "BTCUSDT"} <= set(table["name"])
-    assert set(table["kind"]) == {"ohlcv", "vol_index", "funding"}
-    assert set(table["frequency"]) == {"1D", "1h", "8h"}
-    assert table["rows"].sum() == 5152 + 3485 + 2608 + 54192 + 16744 + 4606 + 3680 + 3316
+    assert {"BTC", "ETH", "SOL", "USDC", "USTC", "BTCUSDT", "option_chains", "LINKUSDT", "WBETH"} <= set(table["name"])
+    assert set(table["kind"]) == {"ohlcv", "close", "vol_index", "funding", "liquidations", "open_interest", "day_range",
+                                  "option_chain", "price_snapshots"}
+    assert set(table["frequency"]) == {"1D", "4h", "1h", "15min", "1min", "8h", "table"}
+    assert table["rows"].sum() == sum(entry["rows"] for entry in datasets.manifest()["files"].values())
+    # acceptance of issue 18: the Yahoo coins reach 2025-11-19
+    daily = table[table["dataset"].isin(["btc_usd", "eth_usd", "universe"])].set_index(["dataset", "name"])["end"]
+    for coin in ("ADA", "BCH", "BNB", "BTC", "DOGE", "ETH", "LINK", "SOL", "TRX", "USDC", "USDT", "XRP"):
+        assert daily[("universe", coin)] == "2025-11-19", coin
+    assert daily[("btc_usd", "BTC")] == daily[("eth_usd", "ETH")] == "2025-11-19"
+
+
+def test_load_series_reads_the_extension_files():
+    # extension README file 5: the 2025-10-10T21:15 15-minute bar, LINK -28.8%; file 6: USDe low 0.65 at 21:54
+    link = load_series("bybit_perp_15m", "2025-10-10T21:15", "2025-10-10T21:15", symbols=["LINKUSDT"])
+    assert link["close"].iloc[0] / link["open"].iloc[0] - 1 == pytest.approx(-0.288, abs=0.001)
+    usde = load_series("usde_1m", "2025-10-10", "2025-10-10").set_index("timestamp")["low"]
+    assert usde.min() == 0.65 and usde.idxmin() == pd.Timestamp("2025-10-10T21:54", tz="UTC")
+    # file 11: WBETH_ETH day low 0.2012, BNSOL_SOL 0.1286
+    day = load_series("day_range_2025_10_10").set_index("market")["day_low"]
+    assert day["WBETH_ETH"] == pytest.approx(0.2012) and day["BNSOL_SOL"] == pytest.approx(0.1286)
+    # file 2: stETH/ETH 0.9367 on 2022-06-15
+    steth = load_series("lst", "2022-06-15", "2022-06-15", symbols=["STETH"])
+    assert steth["close_in_eth"].iloc[0] == pytest.approx(0.9367, abs=1e-4)
+    with pytest.raises(InputError, match="table"):
+        load_series("option_chains", symbols=["X"])
+    with pytest.raises(InputError, match="dataset"):
+        load_series("nope")
 
 
 def test_returns_closed_forms():

@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
+
+import pandas as pd
 
 from marginlab.cli import main
 
 
-def test_data_list_prints_every_series(capsys, tmp_path):
-    assert main(["data", "list", "--cache-dir", str(tmp_path)]) == 0  # empty cache: snapshot series only
+def test_data_list_prints_every_series(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("MARGINLAB_CACHE_DIR", str(tmp_path))  # empty cache: embedded series only
+    assert main(["data", "list", "--cache-dir", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("dataset: marginlab-snapshot version marginlab-snapshot-2025.09 (embedded in marginlab")
-    assert lines[1].split()[-2:] == ["origin", "file"]
-    rows = [line.split() for line in lines[2:]]
-    assert all(row[7:9] == ["embedded", "marginlab-snapshot-2025.09"] for row in rows)
-    by_key = {(row[0], row[1]): row for row in rows}
-    # ranges and counts from marginlab/datasets/README.md
-    assert by_key[("BTC", "btc_usd")][4:7] == ["2011-08-18", "2025-09-24", "5152"]
-    assert by_key[("SOL", "universe")][4:7] == ["2020-04-10", "2025-02-20", "1778"]
-    assert by_key[("USTC", "stablecoins")][5] == "2022-10-09"
-    assert by_key[("BTC", "dvol")][6] == "1840"
-    assert by_key[("BTCUSDT", "funding")][6] == "3316"
-    assert by_key[("ETH", "hourly")][6] == "2303"
-    assert len(rows) == 3 + 22 + 15 + 2 + 2 + 1
+    assert lines[0].startswith("dataset: marginlab-snapshot version marginlab-snapshot-2026.03 (embedded in marginlab")
+    assert main(["data", "list", "--csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype=str)
+    assert set(table["origin"]) == {"embedded marginlab-snapshot-2026.03"}
+    by_key = table.set_index(["name", "dataset"])
+    # ranges and counts: marginlab/datasets/README.md and the 2026 extension's README (SOL: 1778 Yahoo days to
+    # 2025-02-20, the partial one dropped, + 273 days to 2025-11-19)
+    assert list(by_key.loc[("BTC", "btc_usd"), ["start", "end"]]) == ["2011-08-18", "2025-11-19"]
+    assert list(by_key.loc[("SOL", "universe"), ["start", "end", "rows"]]) == ["2020-04-10", "2025-11-19", str(1778 - 1 + 273)]
+    assert by_key.loc[("USTC", "stablecoins"), "end"] == "2022-10-09"
+    assert by_key.loc[("BTC", "dvol"), "rows"] == "1840"
+    assert by_key.loc[("LINKUSDT", "bybit_perp_15m"), "rows"] == "999"
+    assert by_key.loc[("option_chains", "option_chains"), "rows"] == "636"
 
 
 def test_console_entry_point_help():
@@ -49,8 +53,13 @@ def test_data_list_names_a_data_dir_and_a_missing_one(capsys, tmp_path, monkeypa
     monkeypatch.setenv("MARGINLAB_DATA_DIR", str(tmp_path))
     assert main(["data", "list", "--cache-dir", str(tmp_path / "cache")]) == 0
     out = capsys.readouterr().out
-    assert "version unversioned (from $MARGINLAB_DATA_DIR)" in out and " MARGINLAB_DATA_DIR " in out
-    assert len(out.strip().splitlines()) == 3  # header lines + the one series the folder holds
+    # the folder replaces that one series; every other series stays embedded
+    assert "marginlab-snapshot-2026.03+user-unversioned[btc_usd]" in out and "from $MARGINLAB_DATA_DIR: btc_usd" in out
+    assert main(["data", "list", "--csv", "--cache-dir", str(tmp_path / "cache")]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype=str).set_index(["name", "dataset"])
+    assert table.loc[("BTC", "btc_usd"), "origin"] == "MARGINLAB_DATA_DIR"
+    assert table.loc[("BTC", "btc_usd"), "end"] == "2024-01-01" and table.loc[("ETH", "eth_usd"), "end"] == "2025-11-19"
+    assert (table.drop(("BTC", "btc_usd"))["origin"] == "embedded marginlab-snapshot-2026.03").all()
     monkeypatch.setenv("MARGINLAB_DATA_DIR", str(tmp_path / "typo"))
     assert main(["data", "list"]) == 2
     err = capsys.readouterr().err

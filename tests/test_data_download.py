@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import socket
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +22,7 @@ import pytest
 
 from marginlab.data import load_daily, load_dvol, load_funding, read_snapshot
 from marginlab.data.download import Cache, fetch, fetch_binance_klines, fetch_dvol, fetch_funding, parse_kline_csv
-from marginlab.exceptions import DataWarning, DownloadError, InputError
+from marginlab.exceptions import DataError, DataWarning, DownloadError, InputError
 
 ARCHIVE = "/data/spot/monthly/klines/BTCUSDT/1d"
 
@@ -368,4 +369,64 @@ def test_cli_list_with_list_manifest_is_one_line(tmp_path, capsys):
     with pytest.warns(DataWarning):
         code = main(["data", "list", "--cache-dir", str(tmp_path)])
     out = capsys.readouterr().out
-    assert code == 0 and "marginlab-snapshot-2025.09" in out and "Traceback" not in out
+    assert code == 0 and "marginlab-snapshot-2026.03" in out and "Traceback" not in out
+
+
+def _serve_months(server, rows: pd.DataFrame, pair: str, months) -> None:
+    for year, month in months:
+        name = f"{pair}-1d-{year}-{month:02d}"
+        part = rows[(rows["timestamp"].dt.year == year) & (rows["timestamp"].dt.month == month)]
+        content = _kline_zip(part, name, "us")
+        server.files[f"/data/spot/monthly/klines/{pair}/1d/{name}.zip"] = content
+        server.files[f"/data/spot/monthly/klines/{pair}/1d/{name}.zip.CHECKSUM"] = f"{hashlib.sha256(content).hexdigest()}  x\n".encode()
+
+
+def test_fetch_appends_to_the_series_and_calibration_uses_it(server, snapshot_binance, tmp_path, monkeypatch, capsys):
+    # end to end on 127.0.0.1: the archive serves real Binance BTCUSDT klines of 2025-11 and 2025-12 (the embedded
+    # Binance series, from the 2026 extension) in the archive's format; `data fetch BTC` checks them against the
+    # BTC daily series (Coinbase/Yahoo, to 2025-11-19) on 2025-11-01 .. 19 and appends 2025-11-20 .. 12-31
+    from marginlab.calibration.calibrate import calibrate
+    from marginlab.cli import main
+    from marginlab.data import catalogue, dataset_info, use_source
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MARGINLAB_CACHE_DIR", str(cache))
+    _serve_months(server, snapshot_binance, "BTCUSDT", [(2025, 11), (2025, 12)])
+    code = main(["data", "fetch", "BTC", "--start", "2025-11-01", "--end", "2025-12-31", "--base-url", server.url,
+                 "--cache-dir", str(cache), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0 and "appended 42 rows to BTC (btc_usd) after 2025-11-19; overlap 19 days" in out
+    bars = load_daily("BTC")
+    assert bars.index[-1] == pd.Timestamp("2025-12-31", tz="UTC") and bars.index.is_unique
+    served = snapshot_binance.set_index("timestamp")["close"]
+    assert bars.loc["2025-12-31", "close"].item() == served.loc["2025-12-31"].item()
+    assert load_daily("BTC", source="snapshot").index[-1] == pd.Timestamp("2025-11-19", tz="UTC")
+    with use_source("embedded"):
+        assert load_daily("BTC").index[-1] == pd.Timestamp("2025-11-19", tz="UTC")
+    assert dataset_info()["version"] == "marginlab-snapshot-2026.03+cache[BTC]"
+    row = catalogue().set_index(["name", "dataset"]).loc[("BTC", "btc_usd")]
+    assert row["end"] == "2025-12-31" and row["origin"] == "cache"
+    # the calibration reads the extended series and names it in its provenance
+    params = calibrate(["BTC"], None, stablecoin_collateral=(), implied_vol={})
+    assert params.asof == "2025-12-31" and params.provenance.dataset_version.endswith("+cache[BTC]")
+    # a download that is not the series (BTC prices served as SOLUSDT) is refused on the overlap check
+    _serve_months(server, snapshot_binance, "SOLUSDT", [(2025, 11)])
+    code = main(["data", "fetch", "SOL", "--start", "2025-11-01", "--end", "2025-11-30", "--base-url", server.url,
+                 "--cache-dir", str(cache), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "differs from the series" in err and "not appended" in err
+    with pytest.raises(DataError, match="source 'cache'"):
+        load_daily("SOL", source="cache")
+
+
+def test_fetch_offline_is_a_one_line_network_error(tmp_path, capsys):
+    from marginlab.cli import main
+
+    with socket.socket() as probe:  # a port nothing listens on: connection refused, as without a network
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = main(["data", "fetch", "BTCUSDT", "--start", "2025-01-01", "--end", "2025-01-31", "--base-url",
+                 f"http://127.0.0.1:{port}", "--cache-dir", str(tmp_path), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert err.startswith("marginlab: network error: cannot reach 127.0.0.1:") and len(err.strip().splitlines()) == 1

@@ -85,7 +85,7 @@ def test_gap_is_reported_not_filled(tmp_path, monkeypatch):
 def test_missing_file_and_bad_policy(tmp_path, monkeypatch):
     monkeypatch.setenv("MARGINLAB_DATA_DIR", str(tmp_path))
     with pytest.raises(DataError, match="btc_usd_daily.csv"):
-        load_daily("BTC")
+        load_daily("BTC", source="overlay")  # the folder lacks it; "snapshot"/"auto" fall back to the embedded file
     with pytest.raises(InputError, match="gaps"):
         load_daily("BTC", gaps="interpolate")
 

@@ -99,3 +99,113 @@ def procyclicality_table(margin_rates: Mapping[str, pd.Series], increase_days: S
     )
     table.index.name = "name"
     return table
+
+
+def fixed_position_procyclicality(
+    rates: pd.DataFrame,
+    closes: Mapping[str, pd.Series],
+    *,
+    start: Any = None,
+    end: Any = None,
+    increase_days: Sequence[int] = (1, 5, 30),
+) -> pd.DataFrame:
+    """Procyclicality of the margin of fixed positions under published rates, per asset, requirement and side.
+
+    ``rates`` is a ``marginlab backtest`` rates frame (``date, asset, requirement, side, rate``: the rate set at the close
+    of ``date``, what ``calibrated-isolated`` and, for a lone perpetual, ``calibrated-portfolio`` charge). Two positions
+    are held fixed: a constant **notional** (its margin is the rate itself, a fraction of the notional) and a constant
+    **quantity** of one coin (its margin in USD is ``rate x close``, relative to its first value: a crash lowers the
+    value margined while it raises the rate). Long and short are charged the same published rate, so their margins are
+    the same series; both sides are listed to say so.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per ``asset, requirement, side, position`` (``"fixed notional"``, ``"fixed quantity"``) with the
+        :func:`procyclicality_metrics` figures.
+
+    Examples
+    --------
+    >>> days = pd.date_range("2024-01-01", periods=3, tz="UTC")
+    >>> rates = pd.DataFrame({"date": days, "asset": "X", "requirement": "maintenance_rate", "side": "long",
+    ...                       "rate": [0.1, 0.2, 0.2]})
+    >>> table = fixed_position_procyclicality(rates, {"X": pd.Series([100.0, 50.0, 100.0], index=days)}, increase_days=(1,))
+    >>> table[["position", "peak_to_trough", "max_increase_1d"]].values.tolist()
+    [['fixed notional', 2.0, 1.0], ['fixed quantity', 2.0, 1.0]]
+    """
+    frame = rates.copy()
+    frame["date"] = pd.to_datetime(frame["date"], utc=True)
+    if start is not None:
+        frame = frame[frame["date"] >= pd.Timestamp(start, tz="UTC")]
+    if end is not None:
+        frame = frame[frame["date"] <= pd.Timestamp(end, tz="UTC")]
+    rows = []
+    for (asset, requirement, side), group in frame.groupby(["asset", "requirement", "side"], sort=False):
+        if asset not in closes:
+            raise InputError("closes", asset, "has no close series")
+        series = pd.Series(group["rate"].to_numpy(dtype=float), index=pd.DatetimeIndex(group["date"]))
+        close = pd.Series(closes[asset], dtype=float)
+        close.index = pd.DatetimeIndex(close.index)
+        close.index = close.index.tz_localize("UTC") if close.index.tz is None else close.index.tz_convert("UTC")
+        usd = series * close.reindex(series.index)
+        usd = usd / usd.dropna().iloc[0] if usd.notna().any() else usd
+        for position, margin in (("fixed notional", series), ("fixed quantity", usd)):
+            metrics = procyclicality_metrics(margin, increase_days)
+            rows.append({"asset": asset, "requirement": requirement, "side": side, "position": position, **metrics})
+    return pd.DataFrame(rows)
+
+
+def increases_explained(
+    rates: pd.DataFrame,
+    closes: Mapping[str, pd.Series],
+    start: Any,
+    end: Any,
+    *,
+    requirement: str = "maintenance_rate",
+    factor: float = 2.0,
+) -> pd.DataFrame:
+    """Day-by-day rate of each asset over ``start .. end`` and whether an increase beyond ``factor`` is explained.
+
+    The rate set at the close of D is compared with the one set at the close of D - 1; the day's own market move is
+    ``P[D] / P[D-1] - 1``. An increase above ``factor`` (2 = the rate more than doubles) is **explained** when that
+    move exceeded the rate in force (``|move| > rate[D-1]``: a long or a short lost more than its margin that very
+    day), i.e. the market itself moved beyond the margin's cover.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``date, asset, previous_rate, rate, ratio, move, more_than_factor, explained`` (``ok`` = not more than the
+        factor, or explained).
+
+    Examples
+    --------
+    >>> days = pd.date_range("2022-11-07", periods=3, tz="UTC")
+    >>> rates = pd.DataFrame({"date": days, "asset": "X", "requirement": "maintenance_rate", "side": "long",
+    ...                       "rate": [0.05, 0.12, 0.13]})
+    >>> table = increases_explained(rates, {"X": pd.Series([100.0, 80.0, 79.0], index=days)}, days[1], days[2])
+    >>> table[["ratio", "move", "more_than_factor", "explained", "ok"]].round(3).values.tolist()
+    [[2.4, -0.2, True, True, True], [1.083, -0.013, False, False, True]]
+    """
+    frame = rates[(rates["requirement"] == requirement)].copy()
+    frame["date"] = pd.to_datetime(frame["date"], utc=True)
+    frame = frame.drop_duplicates(["date", "asset"])  # one rate for both sides
+    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+    lo = lo.tz_localize("UTC") if lo.tzinfo is None else lo
+    hi = hi.tz_localize("UTC") if hi.tzinfo is None else hi
+    rows = []
+    for asset, group in frame.groupby("asset", sort=False):
+        series = pd.Series(group["rate"].to_numpy(dtype=float), index=pd.DatetimeIndex(group["date"])).sort_index()
+        close = pd.Series(closes[asset], dtype=float)
+        close.index = pd.DatetimeIndex(close.index)
+        close.index = close.index.tz_localize("UTC") if close.index.tz is None else close.index.tz_convert("UTC")
+        move = (close / close.shift(1) - 1.0).reindex(series.index)
+        previous = series.shift(1)
+        window = (series.index >= lo) & (series.index <= hi)
+        for day in series.index[window]:
+            ratio = float(series[day] / previous[day]) if previous[day] > 0 else float("nan")
+            more = bool(ratio > factor)
+            explained = bool(abs(float(move[day])) > float(previous[day]))
+            rows.append({"date": day, "asset": asset, "previous_rate": float(previous[day]), "rate": float(series[day]),
+                         "ratio": ratio, "move": float(move[day]), "more_than_factor": more, "explained": explained and more,
+                         "ok": (not more) or explained})
+    return pd.DataFrame(rows)

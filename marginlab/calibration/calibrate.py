@@ -6,15 +6,15 @@
 objects the notebooks study and the methodology backtest re-runs date by date.
 
 ========================  =====================================================================================
-``maintenance_rate``      ``max(scan_down, scan_up)`` of the last row of
-                          ``methodology.stress_range_model(maintenance_horizon_days, maintenance_confidence,
-                          extreme_moves="none")``
-                          fitted to the asset's log returns up to ``asof`` (:meth:`StressRangeResult.latest`:
-                          the rate set at the close of ``asof`` for the next days) -- two-sided, because the
-                          isolated and cross models charge longs and shorts the same rate
-``initial_rate``          the same with the initial horizon and confidence, never below ``maintenance_rate``
-``price_scan_range``      ``scan_range`` of the last row of the scan model ``methodology.stress_range_model(
-                          extreme_moves="last")`` (scan horizon and confidence, with the anti-procyclicality tool)
+``maintenance_rate``      the last row of :func:`marginlab.calibration.published.published_rates` -- the one function
+``initial_rate``          the backtest (``marginlab backtest``) tests every row of: ``min(max(down, up), 1)`` of
+``price_scan_range``      ``methodology.stress_range_model(maintenance_horizon_days, maintenance_confidence)``, each
+                          with the methodology's anti-procyclicality tool (never below the plain rate), fitted to
+                          the asset's log returns up to ``asof`` (the rate set at the close of ``asof`` for the next
+                          days) -- two-sided, because the isolated and cross models charge longs and shorts the same
+                          rate, and backtested on both sides; the initial rate likewise, never below the maintenance
+                          rate; the scan range ``max(down, up)`` of the scan model (``extreme_moves="last"``), each
+                          side capped at ``rates.cap``
 ``extreme_move``          ``extreme_down`` / ``extreme_up`` of that row, capped at ``extreme.cap_down`` / ``cap_up``;
                           cover ``extreme.cover`` (SPAN's 35%)
 ``vol_shock``             :func:`marginlab.calibration.stress_ranges.vol_shock_30d` (DVOL quantiles for BTC/ETH, the
@@ -61,9 +61,11 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from marginlab._validation import parse_date
 from marginlab.calibration.haircuts import industry_class, load_haircut_inputs
 from marginlab.calibration.methodology import Methodology
 from marginlab.calibration.offsets import StressOffsetMethod, estimate_offsets
+from marginlab.calibration.published import published_rates
 from marginlab.calibration.stress_ranges import vol_shock_30d
 from marginlab.exceptions import InputError, MarginLabWarning
 from marginlab.parameters import (
@@ -87,27 +89,6 @@ DEFAULT_STABLECOIN_COLLATERAL: tuple[str, ...] = ("USDT", "USDC")
 
 class ShortHistoryWarning(MarginLabWarning):
     """An asset was calibrated on fewer returns than the methodology requires (``allow_short_history``)."""
-
-
-def parse_date(value: Any, field: str = "asof") -> pd.Timestamp:
-    """A calendar day (UTC, midnight) from a date-like value; a one-line :class:`InputError` otherwise.
-
-    >>> parse_date("2022-12-31")
-    Timestamp('2022-12-31 00:00:00')
-    >>> parse_date("31/12/2022x")
-    Traceback (most recent call last):
-    ...
-    marginlab.exceptions.InputError: asof='31/12/2022x': is not a date; use YYYY-MM-DD
-    """
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise InputError(field, value, "is not a date; use YYYY-MM-DD") from None
-    if stamp is pd.NaT or pd.isna(stamp):
-        raise InputError(field, value, "is not a date; use YYYY-MM-DD")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp.normalize()
 
 
 def published_rate(row: Mapping[str, Any]) -> float:
@@ -189,20 +170,9 @@ def _short_history_methodology(methodology: Methodology, n_returns: int) -> Meth
     return methodology.replace(volatility=volatility, pool=pool)
 
 
-def _stress_rows(methodology: Methodology, returns: pd.Series) -> dict[tuple[int, float], pd.Series]:
-    """Last row of each (horizon, confidence) stress-range model the file needs."""
-    rates = methodology.rates
-    wanted = {
-        (rates.maintenance_horizon_days, rates.maintenance_confidence),
-        (rates.initial_horizon_days, rates.initial_confidence),
-        (rates.scan_horizon_days, rates.scan_confidence),
-    }
-    rows = {}
-    scan = (rates.scan_horizon_days, rates.scan_confidence)
-    for horizon, confidence in sorted(wanted):
-        model = methodology.stress_range_model(horizon, confidence, extreme_moves="last" if (horizon, confidence) == scan else "none")
-        rows[(horizon, confidence)] = model.fit(returns).latest()
-    return rows
+def _stress_rows(methodology: Methodology, returns: pd.Series) -> pd.Series:
+    """The last row of :func:`~marginlab.calibration.published.published_rates` (the rates set at the as-of close)."""
+    return published_rates(methodology, returns, extreme_moves="last").iloc[-1]
 
 
 def _asset_task(task: tuple[str, Methodology, pd.Series, pd.Series | None, Mapping[str, Any]]) -> tuple[str, Any, list[str], Any]:
@@ -287,7 +257,7 @@ def _implied_vol_notes(names: Sequence[str], implied: Mapping[str, pd.Series], d
             last = parse_date(_utc_index(series.dropna()).index[-1]).date()
             notes[asset].append(f"the implied-vol index ends {last}, before asof {day.date()}: the vol shock uses its "
                                 f"history to {last} (fallback)")
-    if not any(a in implied for a in DVOL_ASSETS):
+    if from_data and not any(a in implied for a in DVOL_ASSETS):
         for asset in names:
             if asset not in DVOL_ASSETS:
                 notes[asset].append("no reference implied-vol index (BTC/ETH DVOL): the vol shock is the unscaled "
@@ -409,10 +379,9 @@ def calibrate(
         for message in [*vol_notes[asset], *fit_messages]:
             warnings.warn(f"{asset}: {message}", MarginLabWarning, stacklevel=2)
             notes.append(f"{asset}: {message}")
-        rates = asset_config.rates
-        maintenance = published_rate(rows[(rates.maintenance_horizon_days, rates.maintenance_confidence)])
-        initial = max(published_rate(rows[(rates.initial_horizon_days, rates.initial_confidence)]), maintenance)
-        scan_row = rows[(rates.scan_horizon_days, rates.scan_confidence)]
+        maintenance, initial = float(rows["maintenance_rate"]), float(rows["initial_rate"])
+        scan_row = {"scan_range": rows["price_scan_range"], "extreme_down": rows["extreme_down"], "extreme_up": rows["extreme_up"],
+                    "historical_worst_down": rows["historical_worst_down"], "historical_worst_up": rows["historical_worst_up"]}
         extreme = asset_config.extreme
         status = _vol_status(asset_config, fit_messages)
         records[asset] = {

@@ -69,6 +69,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from marginlab._validation import parse_date
 from marginlab.exceptions import InputError, ParameterError
 from marginlab.parameters import OffsetParameters, PairOffset
 from marginlab.stats.ewma import EWMA_DECAY, ewma_volatility
@@ -350,7 +351,6 @@ def spread_backtest(
     requirement and the whole smaller leg is in the spread (the case where the credit matters most).
     """
     from marginlab.analysis.backtest import kupiec_test
-    from marginlab.calibration.calibrate import parse_date
     from marginlab.calibration.methodology import Methodology
 
     config = methodology if methodology is not None else Methodology()

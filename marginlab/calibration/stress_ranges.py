@@ -42,7 +42,8 @@ too; a floor applied after the smoothing would pass it straight through), then t
   requirement, and a rise of the requirement is first absorbed by the buffer (the margin does not move until the
   requirement exceeds it); the buffer is rebuilt as the requirement falls.
 
-Then the fixed ``floor`` / ``cap`` of the model apply. The result's frame flags which tool was binding each day.
+Then the fixed ``floor`` / ``cap`` of the model apply (the cap also bounds the base rate before the tools, so a smoothing
+never carries an uncapped spike). The result's frame flags which tool was binding each day.
 
 **Volatility scan ranges** (:func:`vol_scan_ranges`): quantiles of the h-day log changes of DVOL (30-day implied vol):
 ``vol_up_range = exp(q_alpha) - 1``, ``vol_down_range = 1 - exp(q_{1-alpha})`` at 30 days to expiry, extended to other
@@ -70,7 +71,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -83,10 +84,27 @@ from marginlab.exceptions import CalibrationError, InputError, ParameterError
 from marginlab.parameters import DEFAULT_LONG_TENOR_POWER, DEFAULT_SHORT_TENOR_POWER
 from marginlab.stats.ewma import ewma_volatility
 
-if TYPE_CHECKING:
-    from marginlab.calibration.methodology import VolShockSpec
+
+class VolShockSettings(Protocol):
+    """What :func:`vol_shock_30d` reads of a vol-shock specification
+    (:class:`~marginlab.calibration.methodology.VolShockSpec`, which builds its models from this module)."""
+
+    @property
+    def horizon_days(self) -> int: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def non_dvol_method(self) -> str: ...
+    @property
+    def realised_vol_decay(self) -> float: ...
+    @property
+    def cap_up(self) -> float: ...
+    @property
+    def cap_down(self) -> float: ...
 
 METHODS = ("fhs", "evt", "ewma-normal")
+#: Quantiles averaged for the expected shortfall of the FHS pool (midpoint rule over the tail).
+_ES_POINTS = 8
 ExtremeMoves = Literal["all", "last", "none"]
 
 
@@ -159,6 +177,8 @@ class StressRangeResult:
     frame : pandas.DataFrame
         Indexed by the date ``d`` the range applies to (data up to ``d-1``). Columns: ``scan_down``, ``scan_up``,
         ``scan_range`` (fractions of price), ``base_down``, ``base_up`` (before anti-procyclicality, floor and cap),
+        ``es_down``, ``es_up`` (expected shortfall of the plain FHS rate beyond ``base_down`` / ``base_up``: the mean of
+        8 pool quantiles at the tail's midpoints; NaN for the other methods),
         ``extreme_down``, ``extreme_up``, ``extreme_move`` (and their parts ``extreme_down_evt``/``extreme_up_evt``, the GPD
         quantile on the chosen vol, and ``historical_worst_down``/``historical_worst_up``), ``vol_forecast`` (h-day vol, fractional), ``vol_1d``,
         ``stressed_vol``, ``quantile_down``, ``quantile_up`` (standardised h-day shocks), ``realised_move`` (h-day move
@@ -299,6 +319,11 @@ class StressRangeModel:
     extreme_window_days : int or None
         Look-back (days) of the stressed volatility and of the historical-move floor of the extreme moves (``None`` =
         the whole history: an early, very different regime -- BTC 2011-2013 -- then sets them forever).
+    apc_at_least_base : bool
+        After the anti-procyclicality tools, never below the plain rate (``base_down`` / ``base_up``): the tools may
+        only add margin to the rate at ``confidence`` (EMIR art. 28 tools come on top of the art. 24 confidence
+        level), so a smoothing phases in the *release* after a spike but never delays the cover of a new one
+        (flag ``base_binding``). Used for the maintenance and initial rates of a methodology.
     progress : bool
         Show progress bars.
     """
@@ -326,6 +351,7 @@ class StressRangeModel:
     pool_window_days: int | None = None
     extreme_moves: ExtremeMoves = "all"
     extreme_window_days: int | None = None
+    apc_at_least_base: bool = False
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -476,8 +502,16 @@ class StressRangeModel:
         else:
             fit_positions = set()
         contiguous = self.residual_pool == "all" and self.method == "fhs"
+        es_q_down = np.full(n, np.nan)
+        es_q_up = np.full(n, np.nan)
         if contiguous:  # vectorised: one sliding-window quantile over the sorted pool (pandas skiplist)
-            q_down[:], q_up[:] = (values_at[available - 1] for values_at in _window_quantiles(values, row_start, (p, alpha)))
+            levels = [p * (k + 0.5) / _ES_POINTS for k in range(_ES_POINTS)]
+            windows = _window_quantiles(values, row_start, (p, alpha, *levels, *(1.0 - x for x in levels)))
+            q_down[:], q_up[:] = windows[0][available - 1], windows[1][available - 1]
+            # expected shortfall of the pool: the mean of the quantiles at the midpoints of the tail (midpoint rule of
+            # ES = (1/p) int_0^p q(u) du)
+            es_q_down[:] = np.mean([w[available - 1] for w in windows[2 : 2 + _ES_POINTS]], axis=0)
+            es_q_up[:] = np.mean([w[available - 1] for w in windows[2 + _ES_POINTS :]], axis=0)
         switched = np.zeros(n, dtype=bool)  # out-of-sample pool: the seed is dropped from these dates on
         if self.residual_pool == "out-of-sample":
             switched = (available > 0) & (out_of_sample_count[np.maximum(available - 1, 0)] >= switch_count)
@@ -542,6 +576,8 @@ class StressRangeModel:
             vol_h = frame["vol_h"].to_numpy()
         base_down = -np.expm1(drift + vol_h * q_down)
         base_up = np.expm1(drift + vol_h * q_up)
+        es_down = -np.expm1(drift + vol_h * es_q_down)
+        es_up = np.expm1(drift + vol_h * es_q_up)
         lookback = self.extreme_window_days
         if lookback is None:
             stressed_vol = np.maximum.accumulate(frame["vol_h"].to_numpy())
@@ -569,7 +605,10 @@ class StressRangeModel:
         extreme_up = np.maximum(model_up, history_up)
         out: dict[str, np.ndarray] = {}  # the result's columns, made a DataFrame once at the end
         out["base_down"], out["base_up"] = base_down, base_up
+        out["es_down"], out["es_up"] = es_down, es_up
         down, up = base_down.copy(), base_up.copy()
+        if self.cap is not None:  # before the tools too: a smoothing must not carry an uncapped spike for months
+            down, up = np.minimum(down, self.cap), np.minimum(up, self.cap)
         tools = self.anti_procyclicality or AntiProcyclicality()
         flags: dict[str, np.ndarray] = {}
         if tools.lookback_floor_years is not None:
@@ -622,6 +661,10 @@ class StressRangeModel:
             down, binding_down = _apply_buffer(down, tools.buffer)
             up, binding_up = _apply_buffer(up, tools.buffer)
             flags["buffer_binding"] = binding_down | binding_up
+        if self.apc_at_least_base and self.anti_procyclicality is not None:
+            plain_down, plain_up = (base_down, base_up) if self.cap is None else (np.minimum(base_down, self.cap), np.minimum(base_up, self.cap))
+            flags["base_binding"] = (plain_down > down + 1e-12) | (plain_up > up + 1e-12)
+            down, up = np.maximum(down, plain_down), np.maximum(up, plain_up)
         if self.floor is not None:
             flags["floor_binding"] = (down < self.floor) | (up < self.floor)
             down, up = np.maximum(down, self.floor), np.maximum(up, self.floor)
@@ -776,7 +819,7 @@ def vol_shock_30d(
     returns: pd.Series,
     implied_vol: pd.Series | None,
     reference: Mapping[str, tuple[pd.Series, pd.Series]],
-    spec: VolShockSpec,
+    spec: VolShockSettings,
 ) -> tuple[float, float, str]:
     """Relative shocks ``(up_30d, down_30d, source)`` of an asset's 30-day implied volatility.
 

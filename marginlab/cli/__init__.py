@@ -25,6 +25,7 @@ COMMAND_MODULES += ("marginlab.cli.margin_commands",)  # margin / models / greek
 COMMAND_MODULES += ("marginlab.cli.calibrate_commands",)  # calibrate (parameter file)
 COMMAND_MODULES += ("marginlab.cli.stress_commands",)  # stress-test (replay, liquidations)
 COMMAND_MODULES += ("marginlab.cli.backtest_commands",)  # backtest (methodology)
+COMMAND_MODULES += ("marginlab.cli.lending_commands",)  # lending recommend (DeFi)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,12 +43,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_environment() -> None:
+    """Check the environment variables marginlab reads before any command runs.
+
+    ``MARGINLAB_VENUES`` must name existing folders (``os.pathsep``-separated); a wrong one is an
+    :class:`~marginlab.exceptions.InputError` naming the variable and the folder.
+    """
+    from marginlab.exceptions import InputError
+
+    venues = os.environ.get("MARGINLAB_VENUES", "")
+    for folder in (part for part in venues.split(os.pathsep) if part.strip()):
+        if not os.path.isdir(folder):
+            raise InputError("MARGINLAB_VENUES", folder, "is not an existing folder of venue files")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code (0 ok, 2 bad input, 1 internal error)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in arguments or os.environ.get("MARGINLAB_DEBUG", "") not in ("", "0")
     arguments = [a for a in arguments if a != "--debug"]  # accepted anywhere on the line
-    parser = build_parser()
+    holder: list[argparse.ArgumentParser] = []
+
+    def setup(_: object) -> None:  # the environment and the command modules' imports get the error policy too
+        check_environment()
+        holder.append(build_parser())
+
+    code = run(setup, argparse.Namespace(), debug=debug)
+    if code != 0:
+        return code
+    parser = holder[0]
     try:
         args = parser.parse_args(arguments)
     except SystemExit as stop:  # usage error (2) or --help (0)

@@ -70,7 +70,8 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
-from marginlab.exceptions import InputError, MarginLabError, NetworkError, NumericalError
+from marginlab.exceptions import MarginLabError, NetworkError, NumericalError
+from marginlab.inputs import parse_day
 from marginlab.text_table import text_table
 
 __all__ = [
@@ -166,14 +167,7 @@ def parse_asof(value: str, field: str = "--asof") -> pd.Timestamp:
     ...
     marginlab.exceptions.InputError: --asof='2024-13-45': not a valid date; expected YYYY-MM-DD
     """
-    text = str(value).strip()
-    try:
-        stamp = pd.Timestamp(text)
-    except (ValueError, TypeError, OverflowError):
-        raise InputError(field, value, "not a valid date; expected YYYY-MM-DD") from None
-    if stamp is pd.NaT or pd.isna(stamp):
-        raise InputError(field, value, "not a valid date; expected YYYY-MM-DD")
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return parse_day(str(value), field)
 
 
 def prepare_out(path: str | os.PathLike[str] | None, *, field: str = "--out", suffixes: tuple[str, ...] = ()) -> Path | None:

@@ -1,15 +1,18 @@
-"""``marginlab backtest``: walk-forward backtest of a calibration methodology.
+"""``marginlab backtest``: walk-forward backtest of a calibration methodology, the published rates on both sides.
 
 Examples
 --------
 ``marginlab backtest --assets BTC ETH SOL BNB --rates-out r.csv --json`` re-runs the recommended
 :class:`~marginlab.calibration.methodology.Methodology` through each asset's history (data up to each close only),
-writes one row per date, asset and horizon to ``r.csv`` (``date, asset, horizon_days, confidence, rate``: the row
-dated D holds the long rate set at the close of D, covering the loss from the close of D to the close of D + h, as a
-fraction of the value at D) and prints one JSON object per asset and horizon with the keys ``asset, horizon_days,
-observations, exceptions, rate, kupiec_p, christoffersen_p, green, yellow, red, average_rate, peak_to_trough``
-(``rate`` = exception rate; ``green/yellow/red`` = shares of the 250-observation traffic-light windows). Without
-``--json`` a table is printed. ``--rates-out`` is checked before any computation; the progress bar is on stderr.
+writes one row per date, asset, horizon and side to ``r.csv`` (``date, asset, horizon_days, confidence, requirement,
+side, rate``: the row dated D holds the rate the parameter file would publish at the close of D -- 1 day / 99% the
+maintenance rate, 2 days / 99% the initial rate, with the anti-procyclicality tool and the caps -- covering the loss of
+a long (``side = long``: the price falls) or of a short (``side = short``: it rises) from the close of D to the close of
+D + h, as a fraction of the value at D) and prints one JSON object per asset, horizon and side with the keys ``asset,
+horizon_days, side, requirement, observations, exceptions, rate, kupiec_p, christoffersen_p, green, yellow, red,
+average_rate, peak_to_trough`` (``rate`` = exception rate; ``green/yellow/red`` = shares of the 250-observation
+traffic-light windows). Without ``--json`` a table is printed. ``--rates-out`` is checked before any computation; the
+progress bar is on stderr.
 """
 
 from __future__ import annotations
@@ -33,7 +36,10 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     parser.add_argument("--start", default=None, help="first date reported, UTC (YYYY-MM-DD); earlier data still estimate")
     parser.add_argument("--end", default=None, help="last day of data used, UTC (YYYY-MM-DD)")
     parser.add_argument("--horizons", nargs="+", type=int, default=[1, 2], metavar="DAYS", help="horizons in days (default 1 2)")
-    parser.add_argument("--confidence", type=float, default=0.99, help="confidence of the long rate (default 0.99)")
+    parser.add_argument("--confidence", type=float, default=0.99,
+                        help="confidence (default 0.99: the maintenance and initial rates; 0.997 with --horizons 2: the scan range)")
+    parser.add_argument("--sides", nargs="+", choices=["long", "short"], default=["long", "short"],
+                        help="sides tested against the one published rate (default long short)")
     parser.add_argument("--rates-out", metavar="FILE.csv", default=None, help="write the rate of every date, asset and horizon")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON object per asset and horizon")
@@ -45,13 +51,16 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
 def _backtest(args: argparse.Namespace) -> int:
     from marginlab.analysis.methodology_backtest import backtest_methodology
     from marginlab.calibration.methodology import Methodology
+    from marginlab.inputs import check_data_range
     from marginlab.io import check_writable
 
     target = check_writable(args.rates_out, field="rates_out", suffixes=(".csv",)) if args.rates_out else None
+    check_data_range(args.assets, start=args.start, end=args.end)  # an end after the data is an error, not "all of it"
     methodology = Methodology.load(args.methodology) if args.methodology else Methodology()
+    check_data_range(methodology.pool.pooled_with, assets_field="methodology pool.pooled_with")  # before any work
     result = backtest_methodology(
         args.assets, methodology, start=args.start, end=args.end, horizons=args.horizons, confidence=args.confidence,
-        progress=not args.quiet,
+        sides=args.sides, progress=not args.quiet,
     )
     if target is not None:
         result.write_rates(target)
@@ -64,6 +73,7 @@ def _backtest(args: argparse.Namespace) -> int:
         if target is not None:
             print(f"wrote {target}")
     exceptions = int(result.table["exceptions"].sum())
-    summary_line(args, f"backtest done: {len(args.assets)} assets x {len(args.horizons)} horizons, {exceptions:,} exceptions"
+    summary_line(args, f"backtest done: {len(args.assets)} assets x {len(args.horizons)} horizons x {len(args.sides)} sides, "
+                 f"{exceptions:,} exceptions"
                  + (f"; rates written to {target}" if target is not None else ""))
     return 0

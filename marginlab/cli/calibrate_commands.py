@@ -57,6 +57,7 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
 def _calibrate(args: argparse.Namespace) -> int:
     from marginlab.calibration.calibrate import DEFAULT_STABLECOIN_COLLATERAL, calibrate
     from marginlab.calibration.methodology import Methodology
+    from marginlab.inputs import check_data_range
     from marginlab.io import check_writable
     from marginlab.parameters import PARAMETER_FILE_SUFFIXES
 
@@ -65,6 +66,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     target = check_writable(args.out, field="--out", suffixes=PARAMETER_FILE_SUFFIXES)
     methodology = Methodology.load(args.methodology) if args.methodology else Methodology()
     with warnings.catch_warnings(record=True) as caught, use_source(args.source):
+        check_data_range(methodology.pool.pooled_with, assets_field="methodology pool.pooled_with")  # before any work
         warnings.simplefilter("always", MarginLabWarning)
         parameters = calibrate(
             args.assets, args.asof, methodology,

@@ -72,7 +72,7 @@ def register(subparsers) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    table = catalogue()
+    table = catalogue(args.cache_dir)
     if args.kind:
         table = table[table["kind"] == args.kind]
     columns = ["name", "dataset", "kind", "frequency", "start", "end", "rows", "origin", "file"]

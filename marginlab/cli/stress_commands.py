@@ -159,6 +159,11 @@ def _stress_test(args: argparse.Namespace) -> int:
     else:
         assets = args.assets or ["BTC", "ETH"]
     path = scenario_path(scenario, assets, **path_options)
+    if args.book is not None:  # the whole book against the first step's market, before any work or write
+        from marginlab.analysis.replay import book_expiries
+        from marginlab.inputs import validate_book
+
+        validate_book(book, path.snapshot(0, book_expiries(book)))
     if args.synthetic is not None:
         options: dict[str, Any] = {}
         market = path.snapshot(0)

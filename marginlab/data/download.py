@@ -40,6 +40,7 @@ import io
 import json
 import os
 import re
+import urllib.parse
 import warnings
 import zipfile
 from collections.abc import Callable, Iterable
@@ -258,7 +259,7 @@ def _get(session: requests.Session, url: str, params: dict | None = None) -> req
     try:
         return session.get(url, params=params, timeout=_TIMEOUT_SECONDS)
     except (requests.ConnectionError, requests.Timeout) as error:
-        host = requests.utils.urlparse(url).netloc or url
+        host = urllib.parse.urlsplit(url).netloc or url
         kind = "timed out" if isinstance(error, requests.Timeout) else "connection failed"
         raise NetworkError(f"cannot reach {host} ({kind}); check the network or pass --base-url to a mirror",
                            file=url) from None

@@ -29,7 +29,7 @@ import contextvars
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -201,7 +201,7 @@ def dataset_info() -> dict[str, str]:
     return info
 
 
-def catalogue() -> pd.DataFrame:
+def catalogue(cache_dir: Path | str | None = None) -> pd.DataFrame:
     """:func:`marginlab.data.sources.catalogue`; a daily series extended in the cache shows its new end, origin ``cache``.
 
     Returns
@@ -221,15 +221,10 @@ def catalogue() -> pd.DataFrame:
     for position, row in table.iterrows():
         if row["frequency"] != "1D":
             continue
-        extended = extension_end(str(row["dataset"]), str(row["name"]))
+        extended = extension_end(str(row["dataset"]), str(row["name"]), cache_dir)
         if extended is not None and extended[0].strftime("%Y-%m-%d") > str(row["end"]):
-            table.loc[position, ["end", "rows", "origin"]] = [extended[0].strftime("%Y-%m-%d"), int(row["rows"]) + extended[1], "cache"]
+            table.at[position, "end"] = extended[0].strftime("%Y-%m-%d")
+            table.at[position, "rows"] = int(row["rows"]) + extended[1]
+            table.at[position, "origin"] = "cache"
     return table
 
-
-def source_label(source: str | None = None) -> str:
-    """``"auto"`` etc. made concrete for a message: what ``source`` reads."""
-    name = cast(str, source or preferred_source())
-    return {"auto": "overlay, else embedded, plus cached extensions", "snapshot": "overlay, else embedded",
-            "embedded": "embedded only", "overlay": "MARGINLAB_DATA_DIR files", "cache": "snapshot plus cached extensions",
-            "download": "downloads"}[name]

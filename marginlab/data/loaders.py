@@ -196,11 +196,11 @@ def load_daily(
     """
     _check_gaps(gaps)
     explicit = source is not None
-    source = _check_source(source)
-    if (not explicit and source != "download") or _use_snapshot(source, symbol, dataset):
+    chosen = _check_source(source)
+    if (not explicit and chosen != "download") or _use_snapshot(chosen, symbol, dataset):
         name = resolve_dataset(symbol, dataset)
         spec = FILES[name]
-        frame = read_snapshot(name, origin=_origin(source))
+        frame = read_snapshot(name, origin=_origin(chosen))
         if spec.symbol is None:
             frame = frame[frame["symbol"] == symbol]
             if frame.empty:
@@ -209,9 +209,9 @@ def load_daily(
             raise UnknownAssetError("symbol", symbol, f"{spec.file} holds only {spec.symbol}")
         frame = frame.set_index("timestamp")[OHLCV].sort_index()
         file = spec.file
-        if source in ("auto", "cache"):
+        if chosen in ("auto", "cache"):
             extension = load_extension(name, symbol, cache_dir)
-            if extension is None and source == "cache":
+            if extension is None and chosen == "cache":
                 raise DataError(f"source 'cache' asked but no extension of {symbol} ({name}) is cached; run "
                                 f"`marginlab data fetch {symbol} --start <a day before {frame.index.max():%Y-%m-%d}>`")
             if extension is not None:
@@ -428,9 +428,9 @@ def load_funding(symbol: str = "BTCUSDT", start=None, end=None, *, source: Sourc
     (['funding_rate'], 3)
     """
     pair = f"{symbol}USDT" if not symbol.endswith("USDT") else symbol
-    source = _check_source(source)
-    if _use_snapshot(source):
-        frame = read_snapshot("funding", origin=_origin(source))
+    chosen = _check_source(source)
+    if _use_snapshot(chosen):
+        frame = read_snapshot("funding", origin=_origin(chosen))
         frame = frame[frame["symbol"] == pair]
         if frame.empty:
             raise UnknownAssetError("symbol", symbol, "the snapshot holds BTCUSDT funding only; use source='download'")
@@ -468,9 +468,9 @@ def load_dvol(currency: str, start=None, end=None, *, source: Source | None = No
     >>> list(dvol.columns)
     ['open', 'high', 'low', 'close']
     """
-    source = _check_source(source)
-    if _use_snapshot(source):
-        frame = read_snapshot("dvol", origin=_origin(source))
+    chosen = _check_source(source)
+    if _use_snapshot(chosen):
+        frame = read_snapshot("dvol", origin=_origin(chosen))
         frame = frame[frame["symbol"] == currency]
         if frame.empty:
             raise UnknownAssetError("currency", currency, "has no DVOL series (BTC, ETH)")

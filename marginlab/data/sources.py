@@ -418,7 +418,7 @@ def catalogue(directory: Path | None = None) -> pd.DataFrame:
     --------
     >>> table = catalogue()
     >>> table.loc[table["dataset"] == "btc_usd", ["name", "start", "end"]].to_string(index=False)
-    'name      start        end\n BTC 2011-08-18 2025-11-19'
+    'name      start        end\\n BTC 2011-08-18 2025-11-19'
     """
     embedded_label = f"embedded {datasets.dataset_info()['version']}"
     rows = []

@@ -1,19 +1,25 @@
 """The market-data snapshot shipped inside marginlab (gzip CSV files, a manifest and a notice).
 
-Eight normalised files of real crypto market history (BTC and ETH daily from 2011 and 2015, a
-22-asset daily universe, 15 stablecoins, BTC/ETH hourly, Deribit DVOL, Binance BTCUSDT funding),
-about 2.5 MB compressed. ``NOTICE.md`` names every source (repository and commit) and its licence
+25 normalised files of real crypto market history, about 8 MB compressed: the 2025 snapshot (BTC and ETH
+daily from 2011 and 2015, a 22-asset daily universe, stablecoins, BTC/ETH hourly, Deribit DVOL, Binance
+BTCUSDT funding) joined with its 2026 extension (daily series to 2025-11-19 / 2026-03, partial last rows
+dropped, every seam measured in the manifest's ``joins``) and the extension's own files: Binance spot daily
+and 4-hour klines, Bybit perpetual daily/hourly/15-minute bars around 2025-10-10, liquid-staking tokens,
+USDe/USDT minute bars through its depeg, the CoinMetrics USDT rate, Binance liquidations, open interest,
+OI-weighted funding, the 2025-10-10 day range of 1,581 Binance markets, two Deribit BTC option chains and
+CoinGecko snapshots. ``NOTICE.md`` names every source (repository and commit) and its licence
 or the absence of one; the data is for research and tests only. ``manifest.json`` gives the
 dataset name and version and, per file, its sha256, row count, symbols and date range.
 
-:mod:`marginlab.data` reads these files unless ``$MARGINLAB_DATA_DIR`` names another folder;
-:mod:`marginlab.datasets.build` rebuilds them reproducibly from a folder of normalised files.
+:mod:`marginlab.data` reads these files, each replaced by the user's file of the same name when
+``$MARGINLAB_DATA_DIR`` holds one; :mod:`marginlab.datasets.build` rebuilds them byte for byte from the
+snapshot folder and its extension (``python -m marginlab.datasets.build SRC EXT``).
 
 Examples
 --------
 >>> from marginlab.datasets import dataset_info, verify
 >>> dataset_info()["version"]
-'marginlab-snapshot-2025.09'
+'marginlab-snapshot-2026.03'
 >>> verify()["btc_usd"]
 'ok'
 """

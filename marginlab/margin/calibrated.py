@@ -215,6 +215,8 @@ class PerUnderlyingPortfolioMargin(MarginModel):
         ``rate`` x its scan risk in the spread (SPAN inter-commodity rule,
         :func:`marginlab.margin.correlation.inter_commodity_credit`). An underlying's credit never exceeds
         ``max rate`` x its scan risk, so the requirement stays >= ``(1 - max rate)`` x the sum of scan risks.
+    explanations : mapping underlying -> str
+        A sentence per underlying added to the result's notes (the "Why" of ``summary()``): what its loss factors are.
 
     Examples
     --------
@@ -243,6 +245,7 @@ class PerUnderlyingPortfolioMargin(MarginModel):
     haircuts: HaircutSchedule | None = None
     preset_name: str = ""
     offsets: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    explanations: Mapping[str, str] = field(default_factory=dict)
     family: ClassVar[str] = "portfolio"
 
     def __post_init__(self) -> None:
@@ -300,7 +303,7 @@ class PerUnderlyingPortfolioMargin(MarginModel):
     def prepare_book(self, instruments: InstrumentTable, *, as_of: Any = None) -> _PreparedPortfolio:
         """Per-valuation-time work for :meth:`margin_book`: the instruments of each calibrated underlying as their
         own table, prepared by that underlying's risk-matrix model (each instrument revalued once, by its own
-        grid), and ``1 - haircut`` of every collateral row (:data:`~marginlab.margin.risk_matrix.STATIC`).
+        grid), and ``1 - haircut`` of every collateral row (:data:`~marginlab.book.STATIC`).
         A haircut the schedule refuses (an asset without a calibrated haircut) is kept as the error it raised, for
         :meth:`margin_book` to raise if an account holds that collateral. ``as_of`` goes to the models."""
         kind = instruments.kind
@@ -466,6 +469,8 @@ class PerUnderlyingPortfolioMargin(MarginModel):
             components.append(part[part[["initial_margin_usd", "maintenance_margin_usd"]].abs().sum(axis=1) > 0])
             positions.append(result.positions)
             notes.append(f"{underlying}: worst scenario {worst[underlying]} -> MM {result.maintenance_margin_usd:,.2f} USD")
+            if underlying in self.explanations:
+                notes.append(self.explanations[underlying])
         credit_rows = self._credits(leg_risk)
         if credit_rows:
             credits = pd.DataFrame(credit_rows, columns=["component", "initial_margin_usd", "maintenance_margin_usd", "explanation"])
@@ -503,7 +508,26 @@ def calibrated_portfolio(parameters: ParameterSet | str | Path) -> PerUnderlying
     params = _parameters(parameters)
     models = {asset: calibrated_risk_matrix(params, asset) for asset in params.assets}
     offsets = params.offsets.rates() if params.offsets is not None else {}
-    return PerUnderlyingPortfolioMargin(models, dynamic_haircuts(params), preset_name="calibrated-portfolio", offsets=offsets)
+    explanations = {asset: loss_factor_explanation(params, asset) for asset in params.assets}
+    return PerUnderlyingPortfolioMargin(models, dynamic_haircuts(params), preset_name="calibrated-portfolio", offsets=offsets,
+                                        explanations=explanations)
+
+
+def loss_factor_explanation(parameters: ParameterSet | str | Path, asset: str) -> str:
+    """One sentence: what the loss factors of ``asset``'s risk matrix are and why.
+
+    >>> from marginlab.parameters import example_parameters
+    >>> print(loss_factor_explanation(example_parameters(), "BTC"))  # doctest: +ELLIPSIS
+    BTC loss factors: MM 0.5 = maintenance rate 6.00% / price scan range 12.00%, IM 0.7083 = initial rate 8.50% / ...
+    """
+    entry = _parameters(parameters).asset(asset)
+    scan = float(entry.price_scan_range)
+    mm, im = float(entry.maintenance_rate), float(entry.initial_rate)
+    return (f"{asset} loss factors: MM {mm / scan:.4g} = maintenance rate {mm:.2%} / price scan range {scan:.2%}, IM "
+            f"{im / scan:.4g} = initial rate {im:.2%} / price scan range: the grid's worst loss (a {scan:.2%} move for a "
+            "linear position) is scaled to the level of the maintenance and initial rates, so a lone perpetual is charged "
+            "exactly its rates (unless the covered extreme move is worse); the scan range sets the grid's shape (options' "
+            "convexity and vega), the rates -- each with the methodology's anti-procyclicality tool -- its level")
 
 
 def span_spreads(offsets: OffsetParameters, ratios: Mapping[str, float] | None = None) -> tuple[InterCommoditySpread, ...]:
@@ -592,18 +616,14 @@ def _from_environment(name: str) -> MarginModel:
     return models_from_parameter_file(path)[name]
 
 
-def _register() -> None:
-    from marginlab.margin.presets import register
-
-    descriptions = {
-        "calibrated-isolated": ("isolated", "Calibrated IM/MM rates per asset from $MARGINLAB_PARAMETER_FILE (99% 2-day / 1-day moves)"),
-        "calibrated-cross": ("cross", "Calibrated rates, one pool with dynamic volatility-scaled haircuts from $MARGINLAB_PARAMETER_FILE"),
-        "calibrated-portfolio": ("portfolio", "Risk matrix with the calibrated scan range, vol shocks and extreme moves from $MARGINLAB_PARAMETER_FILE"),
-    }
-    from functools import partial
-
-    for name, (family, description) in descriptions.items():
-        register(name, family, description, partial(_from_environment, name))
+#: The ``calibrated-*`` presets (registered by :mod:`marginlab.margin.presets`): name -> (family, description).
+PRESET_DESCRIPTIONS: dict[str, tuple[str, str]] = {
+    "calibrated-isolated": ("isolated", "Calibrated IM/MM rates per asset from $MARGINLAB_PARAMETER_FILE (99% 2-day / 1-day moves)"),
+    "calibrated-cross": ("cross", "Calibrated rates, one pool with dynamic volatility-scaled haircuts from $MARGINLAB_PARAMETER_FILE"),
+    "calibrated-portfolio": ("portfolio", "Risk matrix with the calibrated scan range, vol shocks and extreme moves from $MARGINLAB_PARAMETER_FILE"),
+}
 
 
-_register()
+def preset_model(name: str) -> MarginModel:
+    """The ``calibrated-*`` preset ``name`` from the parameter file named by ``$MARGINLAB_PARAMETER_FILE``."""
+    return _from_environment(name)

@@ -16,7 +16,7 @@ rates: ``uniMMR = sum adjusted equity / sum maintenance margin`` where adjusted 
 asset at ``min(value x collateral rate, value)`` (BTC at 0.95: 3 BTC count as 2.85 BTC).
 Positions' unrealised P&L and USD cash count at rate 1 (they are USD-settled).
 
->>> from marginlab.margin.cross import binance_unified
+>>> from marginlab.margin.presets import binance_unified
 >>> from marginlab.account import Account
 >>> from marginlab.market import MarketSnapshot
 >>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 100000}}})
@@ -119,31 +119,3 @@ class CrossMargin(MarginModel):
             },
             notes=notes,
         )
-
-
-def _venue(name: str) -> CrossMargin:
-    from marginlab.margin.venues import build_model
-
-    model = build_model(name)
-    assert isinstance(model, CrossMargin)
-    return model
-
-
-def binance_unified() -> CrossMargin:
-    """Binance unified account (F): brackets per position, collateral rates, action ladder (``venues/binance-unified.yaml``)."""
-    return _venue("binance-unified")
-
-
-def deribit_cross() -> CrossMargin:
-    """Deribit standard rules in cross mode with multi-asset collateral haircuts (``venues/deribit-cross.yaml``)."""
-    return _venue("deribit-cross")
-
-
-def hyperliquid_cross() -> CrossMargin:
-    """Hyperliquid rules in cross mode (USD collateral at full value; ``venues/hyperliquid-cross.yaml``)."""
-    return _venue("hyperliquid-cross")
-
-
-def dydx_cross() -> CrossMargin:
-    """dYdX v4 liquidity tiers in cross mode (USDC collateral; ``venues/dydx-cross.yaml``)."""
-    return _venue("dydx-cross")

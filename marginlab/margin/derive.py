@@ -50,21 +50,6 @@ FORWARD_FREEZE_SECONDS = 1800.0
 _DIRECTIONS = {"up": "up", "down": "down", "none": "none", "linear": "linear", "abs": "abs"}
 
 
-
-def _default_parameters() -> dict[str, Any]:
-    """The base-case parameter groups, read from the venue file ``venues/derive-pmrm-v2.yaml``."""
-    import copy
-
-    from marginlab.margin.venues import load_venue
-
-    return copy.deepcopy(dict(load_venue("derive-pmrm-v2").parameters))
-
-
-#: Default parameters: those shared by most public test vectors (83 of the 93 development vectors
-#: use exactly this scenario list; parameter groups as in test_16), from ``venues/derive-pmrm-v2.yaml``.
-DEFAULT_PARAMETERS: dict[str, Any] = _default_parameters()
-
-
 def _num(value: Any, field: str) -> float:
     try:
         number = float(value)
@@ -108,15 +93,17 @@ def svi_vol(strike_usd: ArrayLike, svi: Sequence[float], *, variance_cap: float 
     return np.asarray(np.where(strike > 0, vol, 0.0), dtype=np.float64)
 
 
-def derive_model(parameters: Mapping[str, Any] | None = None, *, collateral_haircuts: Mapping[str, tuple[float, float]] | None = None,
+def derive_model(parameters: Mapping[str, Any], *, collateral_haircuts: Mapping[str, tuple[float, float]] | None = None,
                  name: str = "derive-pmrm-v2") -> RiskMatrixModel:
-    """The risk-matrix engine configured with Derive PMRM v2 parameters (a vector's ``Parameters`` group).
+    """The risk-matrix engine configured with Derive PMRM v2 parameters (a vector's ``Parameters`` group; the
+    ``derive-pmrm-v2`` preset passes those of ``venues/derive-pmrm-v2.yaml``).
 
-    >>> model = derive_model()
+    >>> from marginlab.margin.venues import load_venue
+    >>> model = derive_model(load_venue("derive-pmrm-v2").parameters)
     >>> len(model.scenarios), model.mm_loss_factor, model.forward_freeze_seconds
     (31, 0.8, 1800.0)
     """
-    p = DEFAULT_PARAMETERS if parameters is None else parameters
+    p = parameters
     scenarios = _get(p, "Scenarios", "Parameters")
     spot, vol, damp = [], [], []
     for i, s in enumerate(scenarios):

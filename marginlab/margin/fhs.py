@@ -1154,16 +1154,13 @@ def _preset_factory() -> FilteredHistoricalMargin:
     )
 
 
-def _register() -> None:
-    from marginlab.margin.presets import register
-
-    register(
-        "fhs-var",
-        "portfolio",
-        "FHS portfolio margin: 99% ES over 2 days of EWMA-filtered joint BTC/ETH/SOL moves (750 windows), "
-        "DVOL vol moves, 25% weight on the worst raw historical 2-day move or crisis day (COVID, May 2021, FTX)",
-        _preset_factory,
-    )
+#: Description of the ``fhs-var`` preset (registered by :mod:`marginlab.margin.presets`).
+PRESET_DESCRIPTION = (
+    "FHS portfolio margin: 99% ES over 2 days of EWMA-filtered joint BTC/ETH/SOL moves (750 windows), "
+    "DVOL vol moves, 25% weight on the worst raw historical 2-day move or crisis day (COVID, May 2021, FTX)"
+)
 
 
-_register()
+def preset_model() -> FilteredHistoricalMargin:
+    """The ``fhs-var`` preset (see :data:`PRESET_DESCRIPTION`)."""
+    return _preset_factory()

@@ -37,7 +37,7 @@ in closed form, bracket by bracket (:meth:`RiskBrackets.liquidation_prices`), an
 method for any other notional-dependent rule (:func:`liquidation_price_solved`). Equity minus
 maintenance is strictly monotone in price, so the root is unique.
 
->>> from marginlab.margin.isolated import deribit_standard
+>>> from marginlab.margin.presets import deribit_standard
 >>> from marginlab.account import Account
 >>> from marginlab.market import MarketSnapshot
 >>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 100000}}})
@@ -687,7 +687,7 @@ class IsolatedMargin(MarginModel):
 
 
 # ------------------------------------------------------------------------ presets
-# Venue rules live in data files (marginlab/margin/venues/<preset>.yaml); these factories build them.
+# Venue rules live in data files (marginlab/margin/venues/<preset>.yaml), built by marginlab.margin.presets.
 
 #: Worked example E2's bracket table (the default bracket of ``binance-brackets``; max leverages assumed).
 EXAMPLE_BRACKETS = RiskBrackets(
@@ -696,31 +696,3 @@ EXAMPLE_BRACKETS = RiskBrackets(
     max_leverages=(50, 20, 10, 5, 4, 1),
     cap_usd=2_000_000,
 )
-
-
-def _venue(name: str, **runtime_inputs: object) -> IsolatedMargin:
-    from marginlab.margin.venues import build_model
-
-    model = build_model(name, **runtime_inputs)
-    assert isinstance(model, IsolatedMargin)
-    return model
-
-
-def deribit_standard() -> IsolatedMargin:
-    """Deribit standard margin: C1 futures/perpetual rates, C2 option formulas (``venues/deribit-standard.yaml``)."""
-    return _venue("deribit-standard")
-
-
-def binance_brackets() -> IsolatedMargin:
-    """Binance risk-limit brackets (E2); no options (``venues/binance-brackets.yaml``)."""
-    return _venue("binance-brackets")
-
-
-def hyperliquid() -> IsolatedMargin:
-    """Hyperliquid: IM = notional / leverage, MM = half the IM at max leverage (E1; ``venues/hyperliquid.yaml``)."""
-    return _venue("hyperliquid")
-
-
-def dydx(open_interest_usd: Mapping[str, float] | None = None) -> IsolatedMargin:
-    """dYdX v4 liquidity tiers (E3), optionally with market open interest per asset (``venues/dydx.yaml``)."""
-    return _venue("dydx", open_interest_usd=dict(open_interest_usd or {}))

@@ -28,7 +28,7 @@ portfolio margin parameters", January 2025) and the values the sources do not gi
 ``assumed`` there: the MR1 vol shock sizes, the MR2 horizon, the MR3 term move and power, the MR5
 rate move, the MR6 weight, the MR7 base rate and size unit, and the IMR multiplier.
 
->>> from marginlab.margin.okx_pm import okx_pm
+>>> from marginlab.margin.presets import okx_pm
 >>> model = okx_pm()
 >>> model.price_moves_for("BTC"), model.extreme_move_for("SOL"), model.price_moves_for("SOL")
 ((0.04, 0.08, 0.12), 0.36, (0.08, 0.16, 0.25))
@@ -51,7 +51,7 @@ from marginlab.exceptions import ParameterError
 from marginlab.instruments import Future, Option, Position
 from marginlab.margin.base import BookMarginTotals, MarginModel, MarginResult
 from marginlab.margin.risk_matrix import RiskMatrixModel
-from marginlab.margin.scenarios import ScenarioGrid, VolShock
+from marginlab.margin.scenarios import ScenarioGrid, VolShock, vol_shock_from_data
 from marginlab.market import SECONDS_PER_YEAR, MarketSnapshot
 from marginlab.pricing import black76_greeks
 from marginlab.valuation import net_positions
@@ -213,12 +213,13 @@ class OkxPortfolioMarginModel(MarginModel):
         Per underlying, the MR1/MR6 (and MR2, MR5) scenario P&L of every account comes from one
         risk-matrix ``margin_book`` call on the underlying's rows; MR3 and MR4 are sums per (account,
         expiry), MR7 the tiered charge of each account's gross notional. Collateral rows
-        (:data:`~marginlab.margin.risk_matrix.STATIC`) are not risk-charged but count in equity.
+        (:data:`~marginlab.book.STATIC`) are not risk-charged but count in equity.
         Components ``"<asset> MR1"`` ... ``"<asset> MR7"`` and ``"<asset> MMR"`` per account.
 
         >>> from marginlab.book import InstrumentTable, PERPETUAL
         >>> table = InstrumentTable.build(["BTC-PERP"], [PERPETUAL], ["BTC"], price_usd=[100_000.0])
         >>> book = Book.build(table, account=[0, 1], instrument=[0, 0], quantity=[1.0, -2.0], n_accounts=3)
+        >>> from marginlab.margin.presets import okx_pm
         >>> okx_pm().margin_book(book).components["BTC MMR"].tolist()   # MR6: 24% of the notional
         [24000.0, 48000.0, 0.0]
         """
@@ -382,7 +383,6 @@ class OkxPortfolioMarginModel(MarginModel):
 def okx_model_from_data(spec: Any) -> OkxPortfolioMarginModel:
     """Build the model from a venue file (``engine: okx_pm``): classes with asset lists expand to per-asset tables."""
     from marginlab.exceptions import FileFormatError
-    from marginlab.margin.venues import _vol_shock
 
     p = spec.parameters
 
@@ -405,16 +405,7 @@ def okx_model_from_data(spec: Any) -> OkxPortfolioMarginModel:
     tiers = tuple((float(u), float(m)) for u, m in mr7.get("size_tiers", SIZE_TIERS))
     return OkxPortfolioMarginModel(
         expand("mr1", "moves"), expand("mr6", "move"), expand("mr4", "annual_move"), float(p.get("mr6_weight", 1.0)),
-        None if vol is None else _vol_shock(vol, f"{spec.name}.parameters.mr1_vol_shock"),
+        None if vol is None else vol_shock_from_data(vol, f"{spec.name}.parameters.mr1_vol_shock"),
         float((p.get("mr2") or {}).get("days", 0.0)), float((p.get("mr3") or {}).get("vol_move", 0.0)), float((p.get("mr3") or {}).get("power", 0.5)),
         float((p.get("mr5") or {}).get("rate_move", 0.0)), float(mr7.get("base_rate", 0.0001)), tiers, float(p.get("im_multiplier", 1.3)), spec.name,
     )
-
-
-def okx_pm() -> OkxPortfolioMarginModel:
-    """OKX portfolio margin with the parameters of ``venues/okx-pm.yaml``."""
-    from marginlab.margin.venues import build_model
-
-    model = build_model("okx-pm")
-    assert isinstance(model, OkxPortfolioMarginModel)
-    return model

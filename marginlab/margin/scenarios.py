@@ -45,15 +45,17 @@ and the skewed vol is ``vol * max(multiplier, 0)``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from marginlab._validation import as_float, as_int, finite_float
-from marginlab.exceptions import ParameterError
+from marginlab.exceptions import FileFormatError, ParameterError
 
 #: Volatility treatment names and their integer codes used by the vectorised engine.
 VOL_SHOCK_CODES: dict[str, int] = {"none": 0, "up": 1, "down": -1, "linear": 2, "abs": 3}
@@ -325,3 +327,29 @@ class ScenarioGrid:
             damp.append(float(d))
             family.append("tail")
         return cls(tuple(spot), tuple(vol), tuple(damp), tuple(family))
+
+
+def vol_shock_from_data(raw: Mapping[str, Any] | None, where: str) -> VolShock:
+    """A :class:`VolShock` from a venue file's mapping (``None``: the defaults); ``absolute`` is a flag, every other
+    field a number (``"inf"`` allowed).
+
+    >>> vol_shock_from_data({"up_range": 0.3, "absolute": False}, "x.vol_shock").up_range
+    0.3
+    """
+    if raw is None:
+        return VolShock()
+    if not isinstance(raw, Mapping):
+        raise FileFormatError(f"{where}={raw!r}: expected a mapping of VolShock fields")
+    known = [f.name for f in dataclasses.fields(VolShock) if f.init]
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise FileFormatError(f"{where}.{key}: unknown parameter (known: {', '.join(known)})")
+        if key == "absolute":
+            values[key] = bool(value)
+            continue
+        try:
+            values[key] = math.inf if isinstance(value, str) and value.strip().lower() in ("inf", "infinity", ".inf") else float(value)
+        except (TypeError, ValueError):
+            raise FileFormatError(f"{where}.{key}={value!r}: expected a number") from None
+    return VolShock(**values)

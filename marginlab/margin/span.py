@@ -237,7 +237,7 @@ class SpanModel(MarginModel):
         """SPAN requirement of every account of ``book``, vectorised over accounts (same totals as :meth:`margin`).
 
         Per account and underlying: scan risk = worst of the 16 scenario losses of the underlying's
-        positions (collateral rows, :data:`~marginlab.margin.risk_matrix.STATIC`, are not scanned:
+        positions (collateral rows, :data:`~marginlab.book.STATIC`, are not scanned:
         SPAN margins positions), minus the inter-commodity credits, floored at the short option
         minimum times the net short options; the requirement is the sum over underlyings (initial =
         maintenance). Equity is cash plus the positions' mark-to-market (collateral is not counted, as in
@@ -559,12 +559,3 @@ def span_model_from_data(spec: Any) -> SpanModel:
     return SpanModel({str(a): float(v) for a, v in (p.get("price_scan_range") or {}).items()}, float(p.get("vol_scan_range", 0.0)),
                      float(p.get("extreme_multiple", 2.0)), float(p.get("extreme_cover", 0.35)), calendars, inter,
                      {str(a): float(v) for a, v in (p.get("short_option_minimum_usd") or {}).items()}, params, spec.name)
-
-
-def cme_span_example() -> SpanModel:
-    """The ``span-example`` preset (``venues/span-example.yaml``): BTC and ETH, PSR 20% / 25%, VSR 10 vol points, X = 2."""
-    from marginlab.margin.venues import build_model
-
-    model = build_model("span-example")
-    assert isinstance(model, SpanModel)
-    return model

@@ -102,13 +102,20 @@ def test_stress_range_model_builder_maps_every_field():
     assert (maintenance.ewma_decay, maintenance.ewma_decay_after_fall) == (0.97, 0.87)
     assert (maintenance.pool_window_days, maintenance.min_pool, maintenance.min_obs) == (800, 200, 500)
     assert (maintenance.floor, maintenance.cap) == (0.02, 0.8)
-    assert maintenance.anti_procyclicality is None  # APC only on the scan range by default
+    # every published rate carries the tool (issue 19); the margin rates its release-only form, never below the plain rate
+    margin_tools = maintenance.anti_procyclicality
+    assert margin_tools is not None and margin_tools.smoothing_lambda == 0.9 and margin_tools.slow_ewma_lambda is None
+    assert maintenance.apc_at_least_base and not m.stress_range_model().apc_at_least_base
+    assert m.stress_range_model(3, 0.99).anti_procyclicality is None  # not a published rate
+    assert m.stress_range_model(1, 0.99, anti_procyclicality=False).anti_procyclicality is None
     scan = m.stress_range_model()
     assert (scan.horizon_days, scan.confidence) == (2, 0.997)
     tools = scan.anti_procyclicality
     assert tools is not None and tools.smoothing_lambda == 0.99 and tools.slow_ewma_lambda == 0.995
     assert tools.buffer is None and tools.stressed_weight is None and tools.lookback_floor_years is None
-    assert m.stress_range_model(1, 0.99, anti_procyclicality=True).anti_procyclicality == tools
+    assert m.stress_range_model(3, 0.99, anti_procyclicality=True).anti_procyclicality == margin_tools
+    floored = Methodology(anti_procyclicality=AntiProcyclicalitySpec(margin_floor=True, margin_smoothing_lambda=None))
+    assert floored.anti_procyclicality_tool("maintenance_rate") == tools
     expanding = Methodology(pool=ResidualPoolSpec(kind="expanding")).stress_range_model()
     assert expanding.pool_window_days is None
     none = Methodology(anti_procyclicality=AntiProcyclicalitySpec(tool="none", floor="none"))

@@ -120,3 +120,15 @@ def test_fit_warnings_are_shown_at_the_terminal(tmp_path, capsys):
     assert entry.provenance.vol_status == "boundary"
     assert any("integrated GARCH" in w for w in entry.provenance.warnings)
     assert "warning: ETH: rolling_forecast ETH:" in err and "integrated GARCH" in err
+
+
+def test_doge_upside_tail_writes_a_valid_file(tmp_path, light_methodology):
+    """Issue 19 acceptance: DOGE at 2021-06-30 (2-day 99.7% up rate +1,298% uncapped) writes a valid file."""
+    _snapshot_or_skip()
+    out = tmp_path / "p.yaml"
+    code = main(["calibrate", "--assets", "DOGE", "--asof", "2021-06-30", "--out", str(out), "--methodology",
+                 str(light_methodology), "--no-stablecoin-collateral", "--quiet"])
+    assert code == 0
+    entry = load(out).asset("DOGE")
+    assert entry.price_scan_range <= 1.0 and entry.maintenance_rate <= entry.initial_rate <= 1.0
+    assert entry.extreme_move.up <= 5.0

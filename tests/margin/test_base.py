@@ -16,8 +16,8 @@ from marginlab.exceptions import MarginLabError, NumericalError
 from marginlab.instruments import Option, Perpetual, Position
 from marginlab.margin.base import MarginResult, what_if
 from marginlab.margin.cross import CrossMargin
-from marginlab.margin.isolated import IsolatedMargin, SizeLinearRate, deribit_standard
-from marginlab.margin.presets import available_models, get_model
+from marginlab.margin.isolated import IsolatedMargin, SizeLinearRate
+from marginlab.margin.presets import available_models, deribit_standard, get_model
 from marginlab.market import MarketSnapshot
 
 MARKET = MarketSnapshot.from_dict(

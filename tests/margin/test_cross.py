@@ -11,9 +11,9 @@ from marginlab.account import Account
 from marginlab.collateral import DynamicHaircut, FlatHaircut
 from marginlab.exceptions import EmptyPortfolioError, UnknownAssetError
 from marginlab.instruments import Perpetual, Position
-from marginlab.margin.cross import CrossMargin, binance_unified, deribit_cross
-from marginlab.margin.isolated import IsolatedMargin, SizeLinearRate, deribit_standard
-from marginlab.margin.presets import get_model
+from marginlab.margin.cross import CrossMargin
+from marginlab.margin.isolated import IsolatedMargin, SizeLinearRate
+from marginlab.margin.presets import binance_unified, deribit_cross, deribit_standard, get_model
 from marginlab.market import MarketSnapshot
 
 FLAT_RULES = IsolatedMargin({"*": SizeLinearRate(0.10, 0.05)}, preset_name="flat-10-5")

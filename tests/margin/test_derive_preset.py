@@ -8,8 +8,8 @@ import pytest
 from marginlab.account import Account
 from marginlab.book import Book
 from marginlab.instruments import Perpetual, Position
-from marginlab.margin.derive import DEFAULT_PARAMETERS
 from marginlab.margin.presets import get_model
+from marginlab.margin.venues import load_venue
 from marginlab.market import MarketSnapshot
 
 MARKET = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 100_000}, "USDC": {"index_usd": 0.95}}})
@@ -38,7 +38,7 @@ def test_depeg_add_on_raises_im_only() -> None:
 
 
 def test_default_scenarios_are_the_vectors_base_case() -> None:
-    scenarios = DEFAULT_PARAMETERS["Scenarios"]
+    scenarios = load_venue("derive-pmrm-v2").parameters["Scenarios"]
     assert len(scenarios) == 31
     assert [s["VolShockDirection"] for s in scenarios[-2:]] == ["LINEAR", "ABS"]
     assert np.isclose(scenarios[23]["DampeningFactor"], 0.054545454545454536)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from marginlab.exceptions import FileFormatError, InputError
-from marginlab.margin.derive import case_from_dict, derive_model, load_case, svi_vol
+from marginlab.margin.derive import case_from_dict, load_case, svi_vol
 from marginlab.margin.presets import get_model
 
 CASES_DIR = Path(__file__).resolve().parents[1] / "data" / "derive_pmrm_v2" / "cases"
@@ -156,7 +156,7 @@ def test_preset_is_the_same_engine() -> None:
     model = get_model("derive-pmrm-v2")
     assert type(model).__name__ == "RiskMatrixModel"
     assert model.name == "derive-pmrm-v2"
-    assert len(model.scenarios) == len(derive_model().scenarios) == 31
+    assert len(model.scenarios) == len(get_model("derive-pmrm-v2").scenarios) == 31
 
 
 @needs_cases

@@ -32,8 +32,8 @@ from marginlab.account import Account
 from marginlab.book import Book
 from marginlab.exceptions import InputError
 from marginlab.instruments import Future, Option, Perpetual, Position
-from marginlab.margin.isolated import CoinOptionRule, deribit_standard, inverse_liquidation_prices
-from marginlab.margin.presets import available_models, get_model
+from marginlab.margin.isolated import CoinOptionRule, inverse_liquidation_prices
+from marginlab.margin.presets import available_models, deribit_standard, get_model
 from marginlab.margin.risk_matrix import RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid
 from marginlab.market import MarketSnapshot

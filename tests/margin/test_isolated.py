@@ -32,13 +32,9 @@ from marginlab.margin.isolated import (
     MaxLeverage,
     RiskBrackets,
     SizeLinearRate,
-    binance_brackets,
-    deribit_standard,
-    dydx,
-    hyperliquid,
     liquidation_price_closed_form,
 )
-from marginlab.margin.presets import get_model
+from marginlab.margin.presets import binance_brackets, deribit_standard, dydx, get_model, hyperliquid
 from marginlab.market import AssetMarket, ExpiryMarket, MarketSnapshot, VolSmile
 
 AS_OF = "2025-01-15T08:00:00Z"

@@ -11,8 +11,8 @@ import pytest
 from marginlab.account import Account
 from marginlab.exceptions import ParameterError
 from marginlab.instruments import Future, Option, Perpetual, Position, Spot
-from marginlab.margin.okx_pm import OkxPortfolioMarginModel, okx_pm, size_multiplier
-from marginlab.margin.presets import describe, get_model
+from marginlab.margin.okx_pm import OkxPortfolioMarginModel, size_multiplier
+from marginlab.margin.presets import describe, get_model, okx_pm
 from marginlab.market import SECONDS_PER_YEAR, MarketSnapshot
 from marginlab.pricing import black76_price
 

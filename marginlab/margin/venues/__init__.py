@@ -38,6 +38,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import functools
 import math
@@ -49,6 +50,7 @@ from typing import Any
 
 from marginlab.exceptions import FileFormatError, ParameterError, UnknownAssetError
 from marginlab.fileio import read_mapping
+from marginlab.margin.scenarios import vol_shock_from_data
 
 #: Environment variable naming extra folders of venue files (``os.pathsep``-separated).
 VENUES_ENV = "MARGINLAB_VENUES"
@@ -118,6 +120,9 @@ def parse_venue(data: Any, where: str = "<dict>", path: Path | None = None) -> V
     except (TypeError, ValueError):
         raise FileFormatError(f"{where}: version={data['version']!r}: must be an integer") from None
     sources = []
+    for key in ("sources", "dimensions"):  # lists (found by tests/test_inputs_fuzz.py: a number here was a TypeError)
+        if data.get(key) is not None and (isinstance(data[key], str) or not isinstance(data[key], Sequence)):
+            raise FileFormatError(f"{where}: {key}={data[key]!r}: must be a list")
     for i, s in enumerate(data["sources"] or ()):
         if not isinstance(s, Mapping) or "title" not in s or "address" not in s:
             raise FileFormatError(f"{where}: sources[{i}]={s!r}: needs 'title' and 'address'")
@@ -213,6 +218,21 @@ def _floats(values: Any, where: str) -> tuple[float, ...]:
     return tuple(_float(v, f"{where}[{i}]") for i, v in enumerate(values))
 
 
+def _mapping(raw: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise FileFormatError(f"{where}={raw!r}: expected a mapping")
+    return raw
+
+
+def _construct(kind: Any, values: Mapping[str, Any], where: str) -> Any:
+    """``kind(**values)``, a misspelt parameter being a FileFormatError naming it (not a TypeError)."""
+    known = [f.name for f in dataclasses.fields(kind) if f.init]
+    for key in values:
+        if key not in known:
+            raise FileFormatError(f"{where}.{key}: unknown parameter (known: {', '.join(known)})")
+    return kind(**values)
+
+
 def _relative(spec: VenueSpec, value: str) -> Path:
     path = Path(value)
     return path if path.is_absolute() else spec.folder / path
@@ -238,6 +258,8 @@ def _linear_rule(raw: Any, where: str, tiers: Mapping[str, Any]) -> Any:
                                   _float(raw.get("max_rate", 1.0), f"{where}.max_rate"))
         if kind == "brackets":
             table = raw["table"]
+            if isinstance(table, str) or not isinstance(table, Sequence):
+                raise FileFormatError(f"{where}.table={table!r}: expected a list of [floor_usd, maintenance_rate, max_leverage] rows")
             rows = [_floats(r, f"{where}.table[{i}]") for i, r in enumerate(table)]
             if any(len(r) != 3 for r in rows):
                 raise FileFormatError(f"{where}.table: each row is [floor_usd, maintenance_rate, max_leverage]")
@@ -266,9 +288,12 @@ def _isolated(spec: VenueSpec, open_interest_usd: Mapping[str, float] | None = N
     option = p.get("option_rule")
     option_rule = None
     if option is not None:
-        option_rule = CoinOptionRule(**{k: _float(v, f"{where}.option_rule.{k}") for k, v in option.items() if k != "type"})
+        option_rule = _construct(CoinOptionRule, {k: _float(v, f"{where}.option_rule.{k}") for k, v in _mapping(option, f"{where}.option_rule").items()
+                                                  if k != "type"}, f"{where}.option_rule")
     policy = p.get("liquidation_policy")
-    liquidation = None if policy is None else VenueLiquidationRule(**{k: _float(v, f"{where}.liquidation_policy.{k}") for k, v in policy.items()})
+    liquidation = None if policy is None else _construct(
+        VenueLiquidationRule, {k: _float(v, f"{where}.liquidation_policy.{k}") for k, v in _mapping(policy, f"{where}.liquidation_policy").items()},
+        f"{where}.liquidation_policy")
     return IsolatedMargin(rules, option_rule, open_interest_usd=dict(open_interest_usd or {}), preset_name=name or spec.name,
                           liquidation_policy=liquidation)
 
@@ -311,12 +336,7 @@ def _cross(spec: VenueSpec, open_interest_usd: Mapping[str, float] | None = None
 
 
 def _vol_shock(raw: Any, where: str) -> Any:
-    from marginlab.margin.scenarios import VolShock
-
-    if raw is None:
-        return VolShock()
-    values = {k: (bool(v) if k == "absolute" else _float(v, f"{where}.{k}")) for k, v in raw.items()}
-    return VolShock(**values)  # type: ignore[arg-type]
+    return vol_shock_from_data(raw, where)
 
 
 def grid_from_data(raw: Mapping[str, Any], where: str) -> Any:
@@ -376,7 +396,7 @@ def _okx(spec: VenueSpec) -> Any:
 def _derive(spec: VenueSpec) -> Any:
     from marginlab.margin.derive import derive_model
 
-    return derive_model(spec.parameters or None, name=spec.name)
+    return derive_model(spec.parameters, name=spec.name)
 
 
 def _fhs(spec: VenueSpec) -> Any:
