@@ -204,6 +204,11 @@ def dataset_info() -> dict[str, str]:
 def catalogue(cache_dir: Path | str | None = None) -> pd.DataFrame:
     """:func:`marginlab.data.sources.catalogue`; a daily series extended in the cache shows its new end, origin ``cache``.
 
+    Parameters
+    ----------
+    cache_dir : Path or str, optional
+        The download cache (default the user's cache folder).
+
     Returns
     -------
     pandas.DataFrame
