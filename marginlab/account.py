@@ -264,7 +264,18 @@ def _position_from_record(record: Any, where: str, convention: SymbolConvention 
 
 
 def positions_from_csv(path: str | Path) -> tuple[Position, ...]:
-    """Read positions from a CSV with columns ``symbol, quantity`` (and optional extras)."""
+    """Read positions from a CSV with columns ``symbol, quantity`` (and optional extras).
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file.
+
+    Returns
+    -------
+    tuple of Position
+        One per row, in file order.
+    """
     text = read_text(path, "positions CSV").removeprefix("\ufeff")  # a spreadsheet's byte-order mark
     header = [name.strip() for name in next(csv.reader(io.StringIO(text)), [])]
     seen: set[str] = set()

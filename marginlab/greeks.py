@@ -76,6 +76,18 @@ def greeks_report(account: Account, market: MarketSnapshot) -> pd.DataFrame:
 
     The ``TOTAL`` row sums only USD quantities; its ``delta_coin`` and ``gamma_coin_per_1pct``
     are NaN (coins of different assets do not add).
+
+    Parameters
+    ----------
+    account : Account
+        The positions.
+    market : MarketSnapshot
+        Prices, forwards and smiles.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per underlying and a ``TOTAL`` row: delta (coins, USD, USD per 1%), gamma per 1%, vega per vol point, theta per day.
     """
     frame = position_greeks(account, market)
     report = frame.groupby("underlying", sort=True)[list(GREEK_COLUMNS)].sum()

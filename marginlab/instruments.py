@@ -159,7 +159,13 @@ def to_utc(value: datetime | str, field_name: str = "expiry") -> datetime:
 
 @dataclass(frozen=True)
 class Spot:
-    """The asset itself, e.g. one BTC."""
+    """The asset itself, e.g. one BTC.
+
+    Parameters
+    ----------
+    underlying : str
+        The asset, e.g. ``"BTC"``.
+    """
 
     underlying: str
 
@@ -266,6 +272,15 @@ class Future:
 
     ``settlement`` as for :class:`Perpetual`: linear (USD/USDC/USDT, quantity in coins) or
     inverse (the underlying, quantity = USD face value, Deribit's ``BTC-28MAR25``).
+
+    Parameters
+    ----------
+    underlying : str
+        The asset, e.g. ``"BTC"``.
+    expiry : datetime or str
+        The expiry (UTC).
+    settlement : str
+        ``"USD"``, ``"USDC"``, ``"USDT"`` (linear) or the underlying (inverse).
     """
 
     underlying: str
@@ -381,6 +396,11 @@ def parse_symbol(symbol: str, convention: SymbolConvention = "marginlab") -> Ins
         none: USD-linear under ``"marginlab"`` (the package's historical meaning), inverse /
         coin-settled under ``"deribit"``. A date in Deribit's form (``28MAR25``) always reads
         with Deribit's convention; an explicit ``_USDC`` head or ``:BTC`` tail always wins.
+
+    Returns
+    -------
+    Spot, Perpetual, Future or Option
+        The instrument the symbol names.
 
     Raises
     ------

@@ -101,6 +101,13 @@ class VolSmile:
     Interpolation is linear in log-strike and flat beyond the outermost strikes. A smile with
     one point is flat.
 
+    Parameters
+    ----------
+    strikes_usd : tuple of float
+        Strikes in increasing order (USD).
+    vols : tuple of float
+        Implied volatilities at those strikes (annualised fractions).
+
     >>> round(float(VolSmile((90.0, 110.0), (0.6, 0.5)).vol_at(100.0)), 4)
     0.5475
     """

@@ -209,6 +209,11 @@ def market_from_history(
         Smile shape (vol points per unit of log-moneyness, and per its square).
     forward_method : {"carry", "funding"}
 
+    Returns
+    -------
+    MarketSnapshot
+        Index, forwards, smiles and rate of every asset at the close of ``date``.
+
     Examples
     --------
     >>> market = market_from_history("2022-11-09", ["BTC", "ETH"], expiries=[30])

@@ -489,7 +489,18 @@ class ParameterSet:
 
 
 def load(path: str | Path) -> ParameterSet:
-    """Read and validate a parameter file (:meth:`ParameterSet.load`)."""
+    """Read and validate a parameter file (:meth:`ParameterSet.load`).
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.yaml``, ``.yml`` or ``.json`` parameter file.
+
+    Returns
+    -------
+    ParameterSet
+        The validated parameters.
+    """
     return ParameterSet.load(path)
 
 

@@ -403,6 +403,8 @@ def save_figure(figure: Any, name: str, *, output_dir: Path | str | None = None,
         (``"01_prices"``) so the index lists it under its notebook.
     output_dir : Path, optional
         Default ``$MARGINLAB_OUTPUT_DIR``, else the repository's ``reports/``.
+    dpi : int
+        Resolution of the PNG.
 
     Nothing is returned, so a call ending a notebook cell prints no (absolute) path in the report.
 

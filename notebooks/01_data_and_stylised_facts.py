@@ -54,22 +54,22 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from marginlab.data import (
-    annualise_vol,
+from marginlab import (
     catalogue,
     close_panel,
-    dataset_label,
+    format_table,
     load_daily,
     load_dvol,
     load_funding,
     load_universe,
     log_returns,
+    save_figure,
 )
 from marginlab.analysis.stress_scenarios import scenario_path
-from marginlab.data import load_series
+from marginlab.data import annualise_vol, dataset_label, load_series
 from marginlab.data.stylised import autocorrelation, normal_qq, reference_move_table, stylised_facts, worst_days
 from marginlab.datasets import seams
-from marginlab.reports import format_table, save_figure
+from marginlab.reports import format_table
 
 sns.set_theme(style="whitegrid", context="notebook")
 OUTPUT_DIR.mkdir(parents=True, exist_ok=True)

@@ -58,13 +58,11 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from marginlab import data
-from marginlab.analysis.backtest import BASEL_QUARTER_OBS, backtest_table
-from marginlab.analysis.procyclicality import procyclicality_table
+from marginlab import StressRangeModel, backtest_table, data, procyclicality_table, save_figure
+from marginlab.analysis.backtest import BASEL_QUARTER_OBS
 from marginlab.calibration.garch import rolling_forecast, select_garch
-from marginlab.calibration.stress_ranges import AntiProcyclicality, StressRangeModel, tail_coverage_table, vol_scan_ranges
+from marginlab.calibration.stress_ranges import AntiProcyclicality, tail_coverage_table, vol_scan_ranges
 from marginlab.exceptions import BoundaryWarning, ConvergenceWarning
-from marginlab.reports import save_figure
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.float_format", lambda x: f"{x:,.4f}")
@@ -453,13 +451,8 @@ vol_ranges["BTC"].shocks([1, 7, 30, 90, 180])
 # Christoffersen independence p < 5%):
 
 # %%
-from marginlab.analysis.methodology_backtest import (
-    MAIN_ASSETS,
-    backtest_methodology,
-    baseline_methodology,
-    universe_assets,
-)
-from marginlab.calibration.methodology import Methodology, ResidualPoolSpec, VolatilitySpec, VolShockSpec
+from marginlab import Methodology, ResidualPoolSpec, VolatilitySpec, VolShockSpec, backtest_methodology
+from marginlab.analysis.methodology_backtest import MAIN_ASSETS, baseline_methodology, universe_assets
 from marginlab.calibration.stress_ranges import vol_shock_30d
 
 STUDY_ASSETS = list(MAIN_ASSETS) if FAST else universe_assets(min_years=3)
@@ -508,7 +501,7 @@ choice.style.format({"2023-end pooled 1d": "{:.2%}", "2023-end pooled 2d": "{:.2
 # the regime targets) on the assets with the largest swings:
 
 # %%
-from marginlab.calibration.methodology import AntiProcyclicalitySpec
+from marginlab import AntiProcyclicalitySpec
 
 apc_assets = ["BTC", "ETH"] if FAST else ["BTC", "ETH", "DOGE", "TRX", "MATIC"]
 apc_candidates = {

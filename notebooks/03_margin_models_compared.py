@@ -64,16 +64,24 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
-from marginlab.account import Account
-from marginlab.analysis.efficiency import build_strategies, margin_table, nearest_expiry, plot_margin_table, round_strike
-from marginlab.analysis.replay import replay
-from marginlab.analysis.stress_scenarios import scenario_path
-from marginlab.instruments import Future, Option, Perpetual, Position
-from marginlab.margin import what_if
-from marginlab.margin.fhs import FilteredHistoricalMargin, HistoricalScenarios
-from marginlab.margin.presets import get_model
-from marginlab.market_history import market_from_history
-from marginlab.reports import save_figure
+from marginlab import (
+    Account,
+    FilteredHistoricalMargin,
+    Future,
+    HistoricalScenarios,
+    Option,
+    Perpetual,
+    Position,
+    build_strategies,
+    get_model,
+    margin_table,
+    market_from_history,
+    replay,
+    save_figure,
+    scenario_path,
+    what_if,
+)
+from marginlab.analysis.efficiency import nearest_expiry, plot_margin_table, round_strike
 
 sns.set_theme(style="whitegrid", context="notebook")
 OUTPUT_DIR.mkdir(parents=True, exist_ok=True)

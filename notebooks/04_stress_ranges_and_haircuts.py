@@ -97,15 +97,19 @@ pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 120)
 
 # %%
-from marginlab.analysis.procyclicality import procyclicality_table
-from marginlab.calibration.calibrate import calibrate
+from marginlab import (
+    HaircutSpec,
+    MarginLabWarning,
+    Methodology,
+    calibrate,
+    models_from_parameter_file,
+    procyclicality_table,
+    save_figure,
+)
 from marginlab.calibration.depeg import DepegModel, load_stablecoin_history
 from marginlab.calibration.haircuts import HaircutModel, load_haircut_inputs
-from marginlab.calibration.methodology import HaircutSpec, Methodology
-from marginlab.exceptions import MarginLabWarning
-from marginlab.margin.calibrated import calibrated_risk_matrix, models_from_parameter_file
+from marginlab.margin.calibrated import calibrated_risk_matrix
 from marginlab.parameters import load
-from marginlab.reports import save_figure
 
 # the recommended methodology (FAST: fewer haircut simulation paths, nothing else changes)
 methodology = Methodology().replace(haircut=HaircutSpec(n_simulations=5_000)) if FAST else Methodology()
@@ -305,10 +309,7 @@ term.style.format("{:.1%}")
 # perpetual, holds 1 BTC and 50,000 USDC as collateral.
 
 # %%
-from marginlab.account import Account
-from marginlab.instruments import Perpetual, Position
-from marginlab.margin.presets import get_model
-from marginlab.market import MarketSnapshot
+from marginlab import Account, MarketSnapshot, Perpetual, Position, get_model
 
 last = prices.loc[:ASOF].ffill().iloc[-1]
 market = MarketSnapshot.from_dict({"as_of": ASOF, "assets": {a: {"index_usd": float(last[a])} for a in ASSETS}})

@@ -78,17 +78,26 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
+from marginlab import (
+    MarginLabWarning,
+    MarketPath,
+    available_models,
+    calibrate,
+    format_table,
+    get_model,
+    list_scenarios,
+    models_from_parameters,
+    point_in_time_models,
+    replay,
+    save_figure,
+    scenario_path,
+    simulate_cascade,
+    synthetic_book,
+)
 from marginlab.analysis.book import gross_notional_usd
-from marginlab.analysis.cascade import SquareRootImpact, simulate_cascade
+from marginlab.analysis.cascade import SquareRootImpact
 from marginlab.analysis.liquidation import FlatRateModel
-from marginlab.analysis.replay import point_in_time_models, replay
-from marginlab.analysis.stress_scenarios import MarketPath, list_scenarios, scenario_path
-from marginlab.analysis.synthetic import describe_book, strategies_for_models, synthetic_book
-from marginlab.calibration.calibrate import calibrate
-from marginlab.exceptions import MarginLabWarning
-from marginlab.margin.calibrated import models_from_parameters
-from marginlab.margin.presets import available_models, get_model
-from marginlab.reports import format_table, save_figure
+from marginlab.analysis.synthetic import describe_book, strategies_for_models
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.width", 160)

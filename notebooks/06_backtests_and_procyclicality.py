@@ -69,15 +69,21 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from marginlab.account import Account
-from marginlab.analysis.backtest import backtest_table, horizon_moves
-from marginlab.analysis.procyclicality import procyclicality_table
-from marginlab.calibration.stress_ranges import AntiProcyclicality, StressRangeModel
-from marginlab.data import load_daily, log_returns
-from marginlab.exceptions import MarginLabWarning
-from marginlab.instruments import Perpetual, Position
-from marginlab.margin.presets import get_model
-from marginlab.market import MarketSnapshot
+from marginlab import (
+    Account,
+    MarginLabWarning,
+    MarketSnapshot,
+    Perpetual,
+    Position,
+    StressRangeModel,
+    backtest_table,
+    get_model,
+    load_daily,
+    log_returns,
+    procyclicality_table,
+)
+from marginlab.analysis.backtest import horizon_moves
+from marginlab.calibration.stress_ranges import AntiProcyclicality
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.width", 160)
@@ -253,9 +259,9 @@ print("checks passed")
 # * capital: the same figures for a plain baseline (EWMA λ = 0.97 FHS, rolling 1,000-day pool), side by side.
 
 # %%
+from marginlab import backtest_methodology
 from marginlab.analysis.methodology_backtest import (
     MAIN_ASSETS,
-    backtest_methodology,
     baseline_methodology,
     capital_table,
     quality_targets,

@@ -61,15 +61,21 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from marginlab.account import Account
-from marginlab.analysis.efficiency import margin_table
-from marginlab.calibration.calibrate import calibrate
-from marginlab.calibration.methodology import HaircutSpec, Methodology
-from marginlab.instruments import Option, Perpetual, Position, Spot
-from marginlab.margin.calibrated import models_from_parameter_file
-from marginlab.market_history import market_from_history
-from marginlab.parameters import ParameterSet
-from marginlab.reports import save_figure
+from marginlab import (
+    Account,
+    HaircutSpec,
+    Methodology,
+    Option,
+    ParameterSet,
+    Perpetual,
+    Position,
+    Spot,
+    calibrate,
+    margin_table,
+    market_from_history,
+    models_from_parameter_file,
+    save_figure,
+)
 
 sns.set_theme(style="whitegrid", context="notebook")
 OUTPUT_DIR.mkdir(parents=True, exist_ok=True)

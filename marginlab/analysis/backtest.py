@@ -388,6 +388,11 @@ def margin_backtest(
         Observations between two evaluated traffic-light windows: 1 (default, every window) or
         :data:`BASEL_QUARTER_OBS` (63, the Basel quarterly evaluation of the last 250 observations).
 
+    Returns
+    -------
+    MarginBacktest
+        Exceptions, their rate, the Kupiec and Christoffersen tests and the traffic-light windows.
+
     Examples
     --------
     >>> import numpy as np, pandas as pd

@@ -254,7 +254,28 @@ def build_strategies(
     min_days: float = 30.0,
     names: Sequence[str] | None = None,
 ) -> dict[str, Account]:
-    """Accounts of the named strategies (default all of :data:`STRATEGIES`) with the same parameters."""
+    """Accounts of the named strategies (default all of :data:`STRATEGIES`) with the same parameters.
+
+    Parameters
+    ----------
+    market : MarketSnapshot
+        The market the strikes and expiries are taken from.
+    underlying : str
+        The coin.
+    size : float
+        Coins per leg.
+    otm : float
+        Strikes this fraction away from the forward.
+    min_days : float
+        The first expiry at least this many days ahead.
+    names : sequence of str, optional
+        Strategy names (default all).
+
+    Returns
+    -------
+    dict of str to Account
+        One account per strategy.
+    """
     selected = list(STRATEGIES) if names is None else list(names)
     accounts = {}
     for name in selected:

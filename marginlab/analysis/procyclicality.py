@@ -72,6 +72,18 @@ def procyclicality_metrics(margin_rate: pd.Series, increase_days: Sequence[int] 
 def procyclicality_table(margin_rates: Mapping[str, pd.Series], increase_days: Sequence[int] = (1, 5, 30)) -> pd.DataFrame:
     """:func:`procyclicality_metrics` of several margin-rate series (one row per name).
 
+    Parameters
+    ----------
+    margin_rates : mapping of str to pandas.Series
+        Margin-rate series by name.
+    increase_days : sequence of int
+        Horizons of the largest increases reported.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per name: average, peak, trough, peak-to-trough and the largest increases.
+
     Examples
     --------
     >>> import pandas as pd

@@ -160,7 +160,18 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 def get_scenario(name: str | Scenario) -> Scenario:
-    """The library scenario ``name`` (a :class:`Scenario` is returned as is)."""
+    """The library scenario ``name`` (a :class:`Scenario` is returned as is).
+
+    Parameters
+    ----------
+    name : str or Scenario
+        A name of :func:`list_scenarios`.
+
+    Returns
+    -------
+    Scenario
+        The scenario.
+    """
     if isinstance(name, Scenario):
         return name
     try:
@@ -170,7 +181,13 @@ def get_scenario(name: str | Scenario) -> Scenario:
 
 
 def list_scenarios() -> pd.DataFrame:
-    """Every library scenario: name, kind, window or shock, description."""
+    """Every library scenario: name, kind, window or shock, description.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per scenario of the library.
+    """
     rows = []
     for s in SCENARIOS.values():
         if s.kind == "historical":
@@ -302,6 +319,11 @@ def scenario_path(
         else ``base_vol`` or the data's proxy at ``market.as_of``).
     base_vol : float, optional
         Hypothetical shocks: vol for every asset, overriding the others.
+
+    Returns
+    -------
+    MarketPath
+        The timestamps, prices and vols of the path.
     """
     scenario = get_scenario(scenario)
     assets = list(dict.fromkeys(assets))

@@ -183,6 +183,11 @@ def extend_series(dataset: str, symbol: str, downloaded: pd.DataFrame, *, source
 def dataset_info() -> dict[str, str]:
     """:func:`marginlab.data.sources.dataset_info`, with ``+cache[...]`` when extended series are in use.
 
+    Returns
+    -------
+    dict of str to str
+        ``name``, ``version`` and ``origin`` of the dataset in use.
+
     Examples
     --------
     >>> dataset_info()["name"]
@@ -198,6 +203,16 @@ def dataset_info() -> dict[str, str]:
 
 def catalogue(cache_dir: Path | str | None = None) -> pd.DataFrame:
     """:func:`marginlab.data.sources.catalogue`; a daily series extended in the cache shows its new end, origin ``cache``.
+
+    Parameters
+    ----------
+    cache_dir : Path or str, optional
+        The download cache (default the user's cache folder).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per series: name, dataset, file, symbol, kind, frequency, start, end, rows, origin, description.
 
     Examples
     --------

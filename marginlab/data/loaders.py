@@ -248,6 +248,13 @@ def close_panel(
     how : {"inner", "outer"}
         ``"inner"`` keeps dates where every symbol has a close (no NaN); ``"outer"`` keeps every
         date and leaves NaN where a symbol has no bar (e.g. before its listing).
+    source : {"auto", "snapshot", "embedded", "overlay", "cache", "download"}, optional
+        Where the series come from (default the preferred source).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Dates x symbols.
 
     Examples
     --------
@@ -326,6 +333,20 @@ def load_universe(start=None, end=None, *, symbols: Sequence[str] | None = None,
     Returns the long frame (``timestamp, symbol, open, high, low, close, volume, asset_class``)
     or, with ``field="close"`` (any column), a wide frame dates x symbols (NaN before a listing).
 
+    Parameters
+    ----------
+    start, end : optional
+        Inclusive window (UTC).
+    symbols : sequence of str, optional
+        Only these assets (default all 22).
+    field : str, optional
+        A column to return wide (dates x symbols), e.g. ``"close"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The long frame, or the wide frame of ``field``.
+
     Examples
     --------
     >>> closes = load_universe("2023-03-10", "2023-03-12", symbols=["USDC"], field="low")
@@ -352,6 +373,20 @@ def load_hourly(symbol: str, start=None, end=None, *, gaps: GapPolicy = "warn") 
 
     One hour (2025-01-02T14:00Z) is missing in the snapshot: it is reported with a
     :class:`DataWarning` unless ``gaps="ignore"``, and filled with ``gaps="ffill"``.
+
+    Parameters
+    ----------
+    symbol : str
+        ``"BTC"`` or ``"ETH"``.
+    start, end : optional
+        Inclusive window (UTC).
+    gaps : {"warn", "raise", "ignore", "ffill"}
+        What a missing hour does.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``open, high, low, close, volume`` indexed by the hour (UTC).
     """
     _check_gaps(gaps)
     frame = read_snapshot("hourly")
@@ -368,6 +403,22 @@ def load_funding(symbol: str = "BTCUSDT", start=None, end=None, *, source: Sourc
 
     ``symbol`` is the Binance USD-M pair (``"BTC"`` is accepted for ``"BTCUSDT"``). The snapshot
     holds BTCUSDT only; ``source="download"`` fetches other pairs from ``/fapi/v1/fundingRate``.
+
+    Parameters
+    ----------
+    symbol : str
+        A Binance USD-M pair (``"BTC"`` means ``"BTCUSDT"``).
+    start, end : optional
+        Inclusive window (UTC).
+    source : {"auto", "snapshot", "embedded", "overlay", "cache", "download"}, optional
+        Where the series comes from (default the preferred source).
+    cache_dir : Path, optional
+        The download cache.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``funding_rate`` indexed by funding time.
 
     Examples
     --------
@@ -391,6 +442,22 @@ def load_funding(symbol: str = "BTCUSDT", start=None, end=None, *, source: Sourc
 
 def load_dvol(currency: str, start=None, end=None, *, source: Source | None = None, cache_dir: Path | None = None) -> pd.DataFrame:
     """Deribit DVOL daily bars of ``currency`` (BTC or ETH), in volatility points (47.5 = 47.5%).
+
+    Parameters
+    ----------
+    currency : str
+        ``"BTC"`` or ``"ETH"``.
+    start, end : optional
+        Inclusive window (UTC).
+    source : {"auto", "snapshot", "embedded", "overlay", "cache", "download"}, optional
+        Where the series comes from (default the preferred source).
+    cache_dir : Path, optional
+        The download cache.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``open, high, low, close`` in volatility points, indexed by day (UTC).
 
     Examples
     --------

@@ -37,6 +37,16 @@ def _check_prices(prices: pd.Series | pd.DataFrame) -> None:
 def log_returns(prices: Prices) -> Prices:
     """Log returns ``ln(P_t / P_{t-1})`` (first row dropped).
 
+    Parameters
+    ----------
+    prices : pandas.Series or DataFrame
+        Prices in date order.
+
+    Returns
+    -------
+    pandas.Series or DataFrame
+        The log returns, one row fewer.
+
     Examples
     --------
     >>> import pandas as pd

@@ -344,6 +344,22 @@ def what_if(model: MarginModel, account: Account, trade: Iterable[Position], mar
     An account without positions has zero requirement before the trade; its equity is the
     model's :meth:`MarginModel.account_equity_usd` (cash and collateral, after haircuts where
     the model applies them).
+
+    Parameters
+    ----------
+    model : MarginModel
+        Any margin model (e.g. from :func:`~marginlab.margin.presets.get_model`).
+    account : Account
+        The account before the trade.
+    trade : iterable of Position
+        The positions added.
+    market : MarketSnapshot
+        Prices, forwards and smiles.
+
+    Returns
+    -------
+    IncrementalMargin
+        The results before and after the trade and their differences.
     """
     trade = tuple(trade)
     if account.positions:

@@ -564,7 +564,18 @@ def span_spreads(offsets: OffsetParameters, ratios: Mapping[str, float] | None =
 
 
 def models_from_parameters(parameters: ParameterSet | str | Path) -> dict[str, MarginModel]:
-    """``{"calibrated-isolated", "calibrated-cross", "calibrated-portfolio"}`` models of a parameter file."""
+    """``{"calibrated-isolated", "calibrated-cross", "calibrated-portfolio"}`` models of a parameter file.
+
+    Parameters
+    ----------
+    parameters : ParameterSet, str or Path
+        The parameters, or a parameter file to load.
+
+    Returns
+    -------
+    dict of str to MarginModel
+        ``calibrated-isolated``, ``calibrated-cross`` and ``calibrated-portfolio``.
+    """
     params = _parameters(parameters)
     return {
         "calibrated-isolated": calibrated_isolated(params),
@@ -574,7 +585,18 @@ def models_from_parameters(parameters: ParameterSet | str | Path) -> dict[str, M
 
 
 def models_from_parameter_file(path: str | Path) -> dict[str, MarginModel]:
-    """Load a parameter file (validated) and build its margin models."""
+    """Load a parameter file (validated) and build its margin models.
+
+    Parameters
+    ----------
+    path : str or Path
+        A parameter file written by ``marginlab calibrate`` or :meth:`ParameterSet.save`.
+
+    Returns
+    -------
+    dict of str to MarginModel
+        ``calibrated-isolated``, ``calibrated-cross`` and ``calibrated-portfolio``.
+    """
     return models_from_parameters(path)
 
 

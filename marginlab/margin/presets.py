@@ -86,6 +86,11 @@ def get_model(name: str, *, venues_dir: VenuesDir = None, **runtime_inputs: Any)
         Extra folders of venue files (they take precedence).
     **runtime_inputs
         Run-time inputs the venue file declares, e.g. ``open_interest_usd={"BTC": 3e7}``.
+
+    Returns
+    -------
+    MarginModel
+        The configured model (``.margin(account, market)``, ``.margin_book(...)``).
     """
     specs = _venues(venues_dir)
     if name in specs:
@@ -99,7 +104,20 @@ def get_model(name: str, *, venues_dir: VenuesDir = None, **runtime_inputs: Any)
 
 
 def describe(name: str, *, venues_dir: VenuesDir = None) -> str:
-    """The rules, scenario dimensions, sources and assumptions of a preset, from its venue file."""
+    """The rules, scenario dimensions, sources and assumptions of a preset, from its venue file.
+
+    Parameters
+    ----------
+    name : str
+        The preset (see :func:`available_models`).
+    venues_dir : path or paths, optional
+        Extra folders of venue files.
+
+    Returns
+    -------
+    str
+        A readable description of the preset's rules.
+    """
     specs = _venues(venues_dir)
     if name in specs:
         return describe_venue(specs[name])
@@ -110,7 +128,18 @@ def describe(name: str, *, venues_dir: VenuesDir = None) -> str:
 
 
 def available_models(*, venues_dir: VenuesDir = None) -> pd.DataFrame:
-    """Every preset with its family, description, version, effective date and scenario dimensions."""
+    """Every preset with its family, description, version, effective date and scenario dimensions.
+
+    Parameters
+    ----------
+    venues_dir : path or paths, optional
+        Extra folders of venue files.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per preset: ``name``, ``family``, ``description``, ``version``, ``effective_date``, ``dimensions``.
+    """
     rows = {p.name: (p.name, p.family, p.description, "", "", "") for p in _REGISTRY.values()}
     for spec in _venues(venues_dir).values():
         rows[spec.name] = (spec.name, spec.family, spec.description, f"v{spec.version}", spec.effective_date, ", ".join(spec.dimensions))
