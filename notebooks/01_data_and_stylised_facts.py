@@ -69,7 +69,6 @@ from marginlab.analysis.stress_scenarios import scenario_path
 from marginlab.data import annualise_vol, dataset_label, load_series
 from marginlab.data.stylised import autocorrelation, normal_qq, reference_move_table, stylised_facts, worst_days
 from marginlab.datasets import seams
-from marginlab.reports import format_table
 
 sns.set_theme(style="whitegrid", context="notebook")
 OUTPUT_DIR.mkdir(parents=True, exist_ok=True)

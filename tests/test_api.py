@@ -42,7 +42,8 @@ def test_the_top_level_exports_the_api():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         marginlab.nope  # noqa: B018
     from marginlab.margin import available_models, get_model
-    from marginlab.margin.presets import available_models as presets_available, get_model as presets_get
+    from marginlab.margin.presets import available_models as presets_available
+    from marginlab.margin.presets import get_model as presets_get
 
     assert get_model is presets_get and available_models is presets_available
 
