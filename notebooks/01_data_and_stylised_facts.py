@@ -64,8 +64,8 @@ from marginlab import (
     load_universe,
     log_returns,
     save_figure,
+    scenario_path,
 )
-from marginlab.analysis.stress_scenarios import scenario_path
 from marginlab.data import annualise_vol, dataset_label, load_series
 from marginlab.data.stylised import autocorrelation, normal_qq, reference_move_table, stylised_facts, worst_days
 from marginlab.datasets import seams

@@ -52,7 +52,7 @@ MARKET_FILE = Path("../examples/lending_market.yaml")
 N_PATHS = 300 if FAST else 1000          # price paths of the lending simulation
 N_HAIRCUT_PATHS = 5_000 if FAST else 20_000
 SEED = 2026
-OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports"))
+OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports/interactive"))
 OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
 pd.set_option("display.width", 160)
 
@@ -68,7 +68,6 @@ from marginlab.defi.lending import filtered_residuals
 from marginlab.defi.market_file import load_market_file
 from marginlab.defi.perps import oi_caps_from_data
 from marginlab.defi.recommend import LendingRecommender, load_driver_history
-from marginlab.reports import format_table, save_figure
 from marginlab.stats import fhs_joint_horizon_returns
 
 registry = load_collateral_types()
@@ -177,7 +176,7 @@ save_figure(fig, "09_backtests", output_dir=OUTPUT_DIR)
 # $OI \le ADV\,(0.02/(k\sigma))^2/0.25$. Against the all-venue open interest before the crash of 10 October 2025:
 
 # %%
-from marginlab import data
+from marginlab import data, format_table
 
 oi = data.load_series("open_interest", "2025-10-10T16:00", "2025-10-10T16:00", field="oi_close_usd").iloc[0].to_dict()
 caps = oi_caps_from_data(["BTC", "ETH", "SOL"], "2025-10-09", open_interest_usd=oi)

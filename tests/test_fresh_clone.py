@@ -62,7 +62,7 @@ def test_clone_imports_itself_and_lists_its_data(clone):
     assert "sha256" not in where.stdout and "missing" not in where.stdout  # every embedded file matches its manifest
     listing = _run(clone, "-m", "marginlab.cli", "data", "list", timeout=300)
     assert listing.returncode == 0, listing.stderr
-    assert "marginlab-snapshot-2025.09" in listing.stdout and "embedded" in listing.stdout
+    assert "marginlab-snapshot-2026.03" in listing.stdout and "embedded" in listing.stdout
     for name in ("BTC", "ETH", "SOL", "USTC", "BTCUSDT"):
         assert re.search(rf"^\s*{name}\s", listing.stdout, re.MULTILINE), name
     assert str(ROOT) not in listing.stdout + listing.stderr
@@ -81,8 +81,8 @@ def test_clone_runs_the_main_job(clone):
     assert "IPKernelApp" not in console and "Traceback" not in console and "Warning" not in console
     assert str(clone.parent) not in console and str(ROOT) not in console
     parameters = (reports / "calibrated_parameters.yaml").read_text()
-    assert "marginlab-snapshot-2025.09" in parameters
-    assert "marginlab-snapshot-2025.09" in (reports / "index.html").read_text()
+    assert "marginlab-snapshot-2026.03" in parameters
+    assert "marginlab-snapshot-2026.03" in (reports / "index.html").read_text()
     assert not (clone / "reports" / "index.html").exists()
     for path in reports.iterdir():
         if path.suffix in (".html", ".yaml", ".csv"):

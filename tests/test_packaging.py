@@ -93,7 +93,7 @@ def test_embedded_dataset_matches_its_manifest():
         assert hashlib.sha256(text).hexdigest() == entry["csv_sha256"]
         assert text.count(b"\n") == entry["rows"] + 1, dataset  # header + one line per row
         total += len(data)
-    assert total < 6_000_000
+    assert total < 12_000_000  # issue 18: the package data under 12 MB
     notice = (DATASETS / "NOTICE.md").read_text()
     assert "MIT" in notice and "research" in notice
     for entry in manifest["files"].values():

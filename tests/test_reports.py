@@ -121,7 +121,7 @@ def test_run_writes_html_and_index(notebooks, tmp_path, monkeypatch):
     assert 'href="calibrated_parameters.yaml"' in index
     assert "A tiny report</b></a> &mdash; Shows that the runner passes its settings to the kernel." in index
     assert 'href="01_line.png"' in index and 'href="01_table.csv"' in index
-    assert "marginlab-snapshot-2025.09" in index
+    assert "marginlab-snapshot-2026.03" in index
     assert (output / "01_line.png").read_bytes()[:4] == b"\x89PNG"
     assert (output / "calibrated_parameters.yaml").read_text() == "fast: True\n"
     assert network_resources(first) == [] and network_resources(index) == []  # nothing loaded from the network

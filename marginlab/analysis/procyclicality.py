@@ -72,6 +72,18 @@ def procyclicality_metrics(margin_rate: pd.Series, increase_days: Sequence[int] 
 def procyclicality_table(margin_rates: Mapping[str, pd.Series], increase_days: Sequence[int] = (1, 5, 30)) -> pd.DataFrame:
     """:func:`procyclicality_metrics` of several margin-rate series (one row per name).
 
+    Parameters
+    ----------
+    margin_rates : Mapping of str to pandas.Series
+        Margin-rate series (fractions) by name, each indexed by date.
+    increase_days : sequence of int
+        Windows, in days, of the largest increases reported.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per name: peak-to-trough ratio and the largest increase over each window.
+
     Examples
     --------
     >>> import pandas as pd

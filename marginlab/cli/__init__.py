@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -61,10 +62,6 @@ def check_numeric_options(args: argparse.Namespace) -> None:
 
     The error names the option as typed (``--insurance-fund``) and the value.
     """
-    import math
-
-    from marginlab.exceptions import InputError
-
     for name, value in vars(args).items():
         values = value if isinstance(value, list | tuple) else [value]
         for item in values:
