@@ -57,6 +57,7 @@ OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
 pd.set_option("display.width", 160)
 
 # %%
+from marginlab import format_table, save_figure
 from marginlab.defi.collateral_types import (
     collateral_haircuts,
     load_collateral_types,
