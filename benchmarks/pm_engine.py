@@ -31,8 +31,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from marginlab.book import FUTURE, OPTION, PERPETUAL, SPOT, Book, InstrumentTable
 from marginlab.margin.derive import derive_model
-from marginlab.margin.risk_matrix import FUTURE, OPTION, PERPETUAL, SPOT, Book, InstrumentTable
 from marginlab.market import SECONDS_PER_YEAR
 from marginlab.pricing import black76_price
 

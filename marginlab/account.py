@@ -19,6 +19,9 @@ YAML or JSON (chosen by the file suffix)::
 
 or a positions CSV with columns ``symbol, quantity`` and optionally ``entry_price_usd``,
 ``isolated_collateral_usd``, ``leverage``, ``label`` (cash and collateral then default to 0).
+Every column name must be one of these, once; an empty cell means "not given"; every other cell
+is read as written (``nan`` or ``inf`` in a numeric column is an error, as ``.nan`` is in YAML).
+A chosen ``leverage`` lies in ``[1, MAX_LEVERAGE]``.
 
 >>> from marginlab.account import Account
 >>> account = Account.from_dict({"positions": [{"symbol": "BTC-PERPETUAL", "quantity": 2}]})
@@ -28,6 +31,8 @@ or a positions CSV with columns ``symbol, quantity`` and optionally ``entry_pric
 
 from __future__ import annotations
 
+import csv
+import difflib
 import io
 import math
 import re
@@ -52,6 +57,12 @@ _POSITION_FIELDS = ("symbol", "quantity", "entry_price_usd", "isolated_collatera
 #: (variances); 1e18 USD (a billion times the largest real book) keeps every such product far
 #: inside float64, whereas 1e306 overflows to ``inf`` and turns totals into NaN.
 MAX_NOTIONAL_USD = 1e18
+
+#: Largest leverage a position of an account file may choose. The highest maximum leverage of the modelled
+#: venues is 125x (Binance USD-M BTCUSDT, first bracket; Hyperliquid lists 40x for BTC), so 200x bounds every
+#: real choice with room to spare; 1,000x is a typo. An assumed bound, not a venue rule: a model whose venue
+#: allows less rejects the position itself.
+MAX_LEVERAGE = 200.0
 
 
 def _check_notionals(positions: tuple[Position, ...]) -> None:
@@ -234,13 +245,20 @@ def _position_from_record(record: Any, where: str, convention: SymbolConvention 
         raise FileFormatError(f"{where}: unknown position field(s) {sorted(unknown)}")
     if "symbol" not in record or "quantity" not in record:
         raise FileFormatError(f"{where}: a position needs 'symbol' and 'quantity'")
-    kwargs = {
-        name: record[name]
-        for name in _POSITION_FIELDS[2:]
-        if name in record and record[name] is not None and not (isinstance(record[name], float) and math.isnan(record[name]))
-    }
+    kwargs = {name: record[name] for name in _POSITION_FIELDS[2:] if name in record and record[name] is not None}
     try:
-        return Position(parse_symbol(str(record["symbol"]), convention), record["quantity"], **kwargs)
+        symbol = record["symbol"]
+        if not isinstance(symbol, str):
+            raise InputError("symbol", symbol, "must be a symbol such as 'BTC-PERPETUAL'")
+        if "label" in kwargs and not isinstance(kwargs["label"], str):
+            if isinstance(kwargs["label"], int | float) and not isinstance(kwargs["label"], bool):
+                kwargs["label"] = str(kwargs["label"])
+            else:
+                raise InputError("label", kwargs["label"], "must be text")
+        position = Position(parse_symbol(symbol, convention), record["quantity"], **kwargs)
+        if position.leverage is not None and not 1.0 <= position.leverage <= MAX_LEVERAGE:
+            raise InputError("leverage", kwargs["leverage"], f"must lie in [1, {MAX_LEVERAGE:g}] (MAX_LEVERAGE)")
+        return position
     except (InputError, ValueError, TypeError) as error:
         raise FileFormatError(f"{where}: {error}") from error
 
@@ -249,16 +267,29 @@ def positions_from_csv(path: str | Path) -> tuple[Position, ...]:
     """Read positions from a CSV with columns ``symbol, quantity`` (and optional extras)."""
     import pandas as pd
 
-    text = read_text(path, "positions CSV")
-    try:
-        frame = pd.read_csv(io.StringIO(text))
-    except Exception as error:  # pandas raises several types for malformed CSV
-        raise FileFormatError(f"{path}: cannot read positions CSV ({error})") from error
-    missing = {"symbol", "quantity"} - set(frame.columns)
+    text = read_text(path, "positions CSV").removeprefix("\ufeff")  # a spreadsheet's byte-order mark
+    header = [name.strip() for name in next(csv.reader(io.StringIO(text)), [])]
+    seen: set[str] = set()
+    for index, name in enumerate(header):
+        column = f"columns[{index}]"
+        if name not in _POSITION_FIELDS:
+            close = difflib.get_close_matches(name.strip().lower(), _POSITION_FIELDS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise FileFormatError(f"{path}: {column}={name!r}: not a positions column (known: {', '.join(_POSITION_FIELDS)}){hint}")
+        if name in seen:
+            raise FileFormatError(f"{path}: {column}={name!r}: column given twice")
+        seen.add(name)
+    missing = {"symbol", "quantity"} - seen
     if missing:
         raise FileFormatError(f"{path}: positions CSV lacks column(s) {sorted(missing)}")
+    try:  # every cell as written: an empty cell is "not given", "nan" stays text and is rejected as a number
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[], skip_blank_lines=True)
+    except Exception as error:  # pandas raises several types for malformed CSV
+        raise FileFormatError(f"{path}: cannot read positions CSV ({error})") from error
+    if len(frame.columns) == len(header):
+        frame.columns = header
     return tuple(
-        _position_from_record({k: v for k, v in row.items() if k in _POSITION_FIELDS}, f"{path}: row {i + 1}")
+        _position_from_record({k: (None if v is None or str(v).strip() == "" else v) for k, v in row.items()}, f"{path}: row {i + 1}")
         for i, row in enumerate(frame.to_dict("records"))
     )
 

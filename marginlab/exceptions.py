@@ -135,6 +135,10 @@ class DownloadError(DataError):
     """A download failed, or its checksum did not match."""
 
 
+class NetworkError(DownloadError):
+    """The network could not be reached (no connection, DNS failure, time-out): CLI exit code 3, not 2."""
+
+
 class CalibrationError(MarginLabError):
     """A calibration could not produce parameters, even with its fallback."""
 

@@ -30,6 +30,10 @@ File format (YAML or JSON)::
             smile: {strikes_usd: [80000, 100000, 120000], vols: [0.62, 0.55, 0.57]}
       USDC: {index_usd: 0.9998}
 
+Every key must be one of those shown (a misspelt ``perpetual_usd`` or ``atm_vol`` is an error, not
+silently ignored); an expiry holds ``atm_vol`` or ``smile``, not both; ``as_of`` and the expiries are
+ISO-8601 times (a number is refused; ``2025-02-30`` is not a date).
+
 >>> from marginlab.market import MarketSnapshot
 >>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15T08:00:00Z",
 ...     "assets": {"BTC": {"index_usd": 100000,
@@ -75,6 +79,19 @@ def _positive(field_name: str, value: Any) -> float:
     if number > MAX_PRICE_USD:
         raise InputError(field_name, value, f"exceeds {MAX_PRICE_USD:.0e} USD")
     return number
+
+
+_MARKET_KEYS = ("as_of", "rate", "assets")
+_ASSET_KEYS = ("index_usd", "perpetual_usd", "expiries")
+_EXPIRY_KEYS = ("forward_usd", "atm_vol", "smile")
+_SMILE_KEYS = ("strikes_usd", "vols")
+
+
+def _known_keys(data: Mapping[Any, Any], known: tuple[str, ...], source: str, where: str) -> None:
+    """A :class:`FileFormatError` for the first key of ``data`` not in ``known`` (a typo is never ignored)."""
+    for key in data:
+        if key not in known:
+            raise FileFormatError(f"{source}: {where}{key}: unknown field (known: {', '.join(known)})")
 
 
 @dataclass(frozen=True)
@@ -247,6 +264,7 @@ class MarketSnapshot:
         """Build a snapshot from the mapping a YAML/JSON market file holds."""
         if not isinstance(data, Mapping) or "as_of" not in data or "assets" not in data:
             raise FileFormatError(f"{source}: a market file needs 'as_of' and 'assets'")
+        _known_keys(data, _MARKET_KEYS, source, "")
         try:
             assets = {}
             if not isinstance(data["assets"], Mapping):
@@ -254,13 +272,28 @@ class MarketSnapshot:
             for name, raw in dict(data["assets"]).items():
                 if not isinstance(raw, Mapping) or "index_usd" not in raw:
                     raise FileFormatError(f"{source}: assets.{name} needs 'index_usd'")
+                _known_keys(raw, _ASSET_KEYS, source, f"assets.{name}.")
+                raw_expiries = raw.get("expiries") or {}
+                if not isinstance(raw_expiries, Mapping):
+                    raise FileFormatError(f"{source}: assets.{name}.expiries must be a mapping of expiry time to forward and vols")
                 expiries = {}
-                for expiry, raw_expiry in dict(raw.get("expiries") or {}).items():
+                for expiry, raw_expiry in dict(raw_expiries).items():
                     try:
+                        if raw_expiry is not None and not isinstance(raw_expiry, Mapping):
+                            raise FileFormatError(f"{source}: assets.{name}.expiries.{expiry} must be a mapping (forward_usd, atm_vol or smile)")
                         raw_expiry = dict(raw_expiry or {})
+                        _known_keys(raw_expiry, _EXPIRY_KEYS, source, f"assets.{name}.expiries.{expiry}.")
+                        if "smile" in raw_expiry and "atm_vol" in raw_expiry:
+                            raise FileFormatError(f"{source}: assets.{name}.expiries.{expiry}: give atm_vol or smile, not both")
                         smile = None
                         if "smile" in raw_expiry:
-                            smile = VolSmile(tuple(raw_expiry["smile"]["strikes_usd"]), tuple(raw_expiry["smile"]["vols"]))
+                            raw_smile = raw_expiry["smile"]
+                            if not isinstance(raw_smile, Mapping) or not all(
+                                isinstance(raw_smile.get(key), list | tuple) for key in _SMILE_KEYS
+                            ):
+                                raise FileFormatError(f"{source}: assets.{name}.expiries.{expiry}.smile needs lists strikes_usd and vols")
+                            _known_keys(raw_smile, _SMILE_KEYS, source, f"assets.{name}.expiries.{expiry}.smile.")
+                            smile = VolSmile(tuple(raw_smile["strikes_usd"]), tuple(raw_smile["vols"]))
                         elif "atm_vol" in raw_expiry:
                             smile = VolSmile.flat(raw_expiry["atm_vol"])
                         expiry_key = expiry if isinstance(expiry, datetime) else str(expiry)
@@ -271,7 +304,10 @@ class MarketSnapshot:
                     assets[str(name)] = AssetMarket(raw["index_usd"], raw.get("perpetual_usd"), expiries)
                 except InputError as error:
                     raise FileFormatError(f"{source}: assets.{name}: {error}") from error
-            as_of = data["as_of"] if isinstance(data["as_of"], datetime) else str(data["as_of"])
+            raw_as_of = data["as_of"]
+            if isinstance(raw_as_of, bool | int | float):
+                raise InputError("as_of", raw_as_of, "must be an ISO-8601 time such as 2025-01-15T08:00:00Z, not a number")
+            as_of = raw_as_of if isinstance(raw_as_of, datetime) else str(raw_as_of)
             return cls(to_utc(as_of, "as_of"), assets, data.get("rate", 0.0))
         except InputError as error:
             raise FileFormatError(f"{source}: {error}") from error

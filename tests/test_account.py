@@ -100,6 +100,9 @@ def test_malformed_json_and_csv(tmp_path: Path) -> None:
         Account.load(bad_json)
     bad_csv = tmp_path / "a.csv"
     bad_csv.write_text("symbol,size\nBTC-PERPETUAL,1\n")
+    with pytest.raises(FileFormatError, match=r"columns\[1\]='size': not a positions column"):
+        Account.load(bad_csv)
+    bad_csv.write_text("symbol,entry_price_usd\nBTC-PERPETUAL,1\n")
     with pytest.raises(FileFormatError, match="lacks column"):
         Account.load(bad_csv)
     bad_row = tmp_path / "b.csv"

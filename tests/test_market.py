@@ -136,7 +136,7 @@ def test_validation_names_field(factory, field: str) -> None:  # type: ignore[no
         ),
         (
             {"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 1, "expiries": {"2025-03-28": {"smile": {"vols": [0.5]}}}}}},
-            "malformed market data",
+            "assets.BTC.expiries.2025-03-28.smile needs lists strikes_usd and vols",
         ),
         ({"as_of": "2025-01-15", "rate": "abc", "assets": {"BTC": {"index_usd": 1}}}, "rate='abc'"),
     ],

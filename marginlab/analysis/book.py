@@ -45,18 +45,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from marginlab.account import Account
+from marginlab.book import FUTURE, OPTION, PERPETUAL, SPOT, STATIC, Book, InstrumentTable, kind_code, revalue_instruments
 from marginlab.exceptions import EmptyPortfolioError
 from marginlab.instruments import Future, Instrument, Option, Perpetual, Position
 from marginlab.margin.base import MarginModel
 from marginlab.market import SECONDS_PER_YEAR, MarketSnapshot
 from marginlab.pricing import black76_greeks
+from marginlab.valuation import inverse_pnl_usd
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 
-#: Instrument kind codes of the book (same codes as :mod:`marginlab.margin.risk_matrix`).
-SPOT, PERPETUAL, FUTURE, OPTION = 0, 1, 2, 3
-_KIND_CODE = {"spot": SPOT, "perpetual": PERPETUAL, "future": FUTURE, "option": OPTION}
 
 
 class BookState:
@@ -109,7 +108,7 @@ class BookState:
         self.alive = np.ones(len(acc), dtype=bool)
         self.starts: IntArray = np.searchsorted(self.account, np.arange(len(accounts) + 1)).astype(np.int64)
         self.symbols: tuple[str, ...] = tuple(symbols)
-        self.kind: IntArray = np.array([_KIND_CODE[i.kind] for i in self.instruments], dtype=np.int64)
+        self.kind: IntArray = np.array([kind_code(i.kind) for i in self.instruments], dtype=np.int64)
         self.underlying: tuple[str, ...] = tuple(i.underlying for i in self.instruments)
         self.expiry: list[datetime | None] = [i.expiry if isinstance(i, Future | Option) else None for i in self.instruments]
         #: inverse perpetuals and futures (quantity = USD face value, P&L paid in coin)
@@ -300,9 +299,8 @@ class StepMarket:
         inverse = state.inverse[inst]
         if inverse.any():
             e, m = entry[inverse], mark[inverse]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                coin = np.where(np.isnan(e), 0.0, 1.0 / np.where(np.isnan(e), 1.0, e) - 1.0 / m)
-            value[inverse] = q[inverse] * coin * self.index[inst[inverse]]
+            with np.errstate(divide="ignore", invalid="ignore"):  # no entry price: entered at the mark, no P&L
+                value[inverse] = inverse_pnl_usd(q[inverse], np.where(np.isnan(e), m, e), m, self.index[inst[inverse]])
         return np.asarray(value, dtype=np.float64)
 
     def notional(self, state: BookState, rows: IntArray, quantity: FloatArray | None = None) -> FloatArray:
@@ -371,8 +369,6 @@ class BookMargin:
             self._build_table()
 
     def _build_table(self) -> None:
-        from marginlab.margin.risk_matrix import STATIC, InstrumentTable, revalue_instruments
-
         state, step = self.state, self.step
         live = np.flatnonzero(step.live)
         self.table_row = np.full(len(state.instruments), -1, dtype=np.int64)
@@ -441,9 +437,6 @@ class BookMargin:
     def _book(self, pseudo: PseudoAccounts, has: NDArray[np.bool_]) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Models of the :class:`~marginlab.margin.base.BookMarginModel` protocol: the pseudo-accounts as one
         columnar book over this step's instrument table, one ``margin_book`` call."""
-        from marginlab.margin.risk_matrix import PERPETUAL as RM_PERP
-        from marginlab.margin.risk_matrix import Book
-
         state = self.state
         where = np.flatnonzero(has)
         renumber = np.full(len(has), -1, dtype=np.int64)
@@ -454,7 +447,7 @@ class BookMargin:
         unit = self.unit[inst]
         entry = state.entry[pseudo.rows]
         kind = self.table.kind[inst]
-        linear = (kind == RM_PERP) | (kind == 2)
+        linear = (kind == PERPETUAL) | (kind == FUTURE)
         mtm = np.where(linear, np.where(np.isnan(entry), 0.0, qty * (unit - np.nan_to_num(entry))), qty * unit)
         n_live = int(np.sum(self.table_row >= 0))
         accounts = pseudo.account[where]

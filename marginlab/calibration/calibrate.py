@@ -78,7 +78,7 @@ from marginlab.parameters import (
 )
 from marginlab.stats.bootstrap import as_generator
 
-__all__ = ["ShortHistoryWarning", "calibrate", "parse_date", "published_rate"]
+__all__ = ["ShortHistoryWarning", "calibrate", "default_asof", "parse_date", "published_rate"]
 
 #: Assets whose implied-vol index (Deribit DVOL) is in the data snapshot.
 DVOL_ASSETS: tuple[str, ...] = ("BTC", "ETH")
@@ -118,9 +118,10 @@ def published_rate(row: Mapping[str, Any]) -> float:
 
 def _dataset_provenance() -> tuple[str, str]:
     """``(name, version)`` of the data snapshot in use (never a path)."""
+    from marginlab import data
     from marginlab.data import sources
 
-    info = getattr(sources, "dataset_info", None)
+    info = getattr(data, "dataset_info", None)
     if info is not None:
         values = info()
         return str(values["name"]), str(values["version"])
@@ -232,6 +233,58 @@ def _run_tasks(tasks: list[Any], n_jobs: int | None, progress: bool) -> dict[str
     return out
 
 
+def default_asof(assets: Sequence[str], prices: pd.DataFrame | None = None) -> pd.Timestamp:
+    """The last day every one of ``assets`` has a close (``prices``, default the data files): the default ``asof``.
+
+    Examples
+    --------
+    >>> default_asof(["BTC", "ETH", "SOL"])
+    Timestamp('2025-11-19 00:00:00')
+    """
+    frame = prices if prices is not None else load_haircut_inputs(list(assets))[0]
+    missing = [a for a in assets if a not in frame.columns or frame[a].dropna().empty]
+    if missing:
+        raise InputError("assets", missing, "have no price series")
+    return min(parse_date(_utc_index(frame[a].dropna()).index[-1]) for a in assets)
+
+
+def _collateral_reaches(extra: Sequence[str], frame: pd.DataFrame, day: pd.Timestamp) -> None:
+    """A one-line error naming ``--no-stablecoin-collateral`` when a collateral stablecoin's data end before ``day``."""
+    for coin in extra:
+        close = _utc_index(frame[coin].dropna())
+        if len(close) and close.index[-1].date() < day.date():
+            raise InputError("asof", str(day.date()), f"is after the end of the collateral stablecoin {coin}'s data "
+                             f"({close.index[-1].date()}); pass --no-stablecoin-collateral (stablecoin_collateral=()) "
+                             f"or an --asof on or before {close.index[-1].date()}")
+
+
+def _implied_vol_notes(names: Sequence[str], implied: Mapping[str, pd.Series], day: pd.Timestamp,
+                       from_data: bool) -> dict[str, list[str]]:
+    """What the vol shock of each asset falls back to when its implied-vol index is missing or ends early.
+
+    Never silent: each note is warned and written into the asset's provenance. With no index at all (BTC, ETH
+    from the data), the BTC/ETH vol shock uses the methodology's non-DVOL method and every other asset the
+    unscaled realised-vol proxy; an index that ends before ``asof`` is used up to its last day (its quantiles
+    of 30-day log changes do not need the as-of day's level).
+    """
+    notes: dict[str, list[str]] = {a: [] for a in names}
+    for asset in names:
+        series = implied.get(asset)
+        if asset in DVOL_ASSETS and from_data and series is None:
+            notes[asset].append("no implied-vol index (Deribit DVOL) in the data: the vol shock uses the "
+                                "methodology's non-DVOL method")
+        elif series is not None and len(series) and parse_date(_utc_index(series.dropna()).index[-1]) < day:
+            last = parse_date(_utc_index(series.dropna()).index[-1]).date()
+            notes[asset].append(f"the implied-vol index ends {last}, before asof {day.date()}: the vol shock uses its "
+                                f"history to {last} (fallback)")
+    if not any(a in implied for a in DVOL_ASSETS):
+        for asset in names:
+            if asset not in DVOL_ASSETS:
+                notes[asset].append("no reference implied-vol index (BTC/ETH DVOL): the vol shock is the unscaled "
+                                    "realised-vol proxy")
+    return notes
+
+
 def calibrate(
     assets: Sequence[str],
     asof: Any,
@@ -255,8 +308,8 @@ def calibrate(
     ----------
     assets : sequence of str
         Asset symbols (``"BTC"``, ``"ETH"``, ``"SOL"``, ``"USDC"``...).
-    asof : date-like
-        Last day of data used.
+    asof : date-like or None
+        Last day of data used; None: the last day every requested asset has (:func:`default_asof`).
     methodology : Methodology, optional
         Every modelling choice (default: ``Methodology()``, the recommended methodology); written whole into the file.
     prices, volumes_usd : DataFrame, optional
@@ -268,6 +321,7 @@ def calibrate(
         ``{}`` disables implied vols (every asset then uses the methodology's non-DVOL method).
     stablecoin_collateral : sequence of str
         USD stablecoins calibrated in addition to ``assets`` (collateral of cross accounts); ``()`` for none.
+        Each must have data up to ``asof``, else a one-line :class:`InputError` names ``--no-stablecoin-collateral``.
         Ignored when ``prices`` is given without them.
     allow_short_history : bool
         Accept assets with fewer returns than ``methodology.volatility.min_returns`` (recorded in the provenance).
@@ -298,7 +352,7 @@ def calibrate(
     config = methodology if methodology is not None else Methodology()
     if not isinstance(config, Methodology):
         raise InputError("methodology", type(config).__name__, "must be a Methodology")
-    day = parse_date(asof)
+    day = parse_date(asof) if asof is not None else default_asof(requested, prices)
     stamp = _end_of_day(day)
     from_snapshot = prices is None
     extra = [s for s in stablecoin_collateral if s not in requested and (from_snapshot or (prices is not None and s in prices.columns))]
@@ -311,12 +365,15 @@ def calibrate(
         raise InputError("assets", missing, f"have no price series (available: {', '.join(map(str, prices.columns))})")
     frame = _utc_index(prices[names])
     min_returns = config.volatility.min_returns
-    short = {a: _check_history(a, frame[a].dropna(), day, min_returns, allow_short_history) for a in names}
+    short = {a: _check_history(a, frame[a].dropna(), day, min_returns, allow_short_history) for a in requested}
+    _collateral_reaches(extra, prices, day)
+    short.update({a: _check_history(a, frame[a].dropna(), day, min_returns, allow_short_history) for a in extra})
     frame = frame[frame.index <= stamp]
     if volumes_usd is not None:
         volumes_usd = _utc_index(volumes_usd)
         volumes_usd = volumes_usd[volumes_usd.index <= stamp]
     implied = dict(implied_vol) if implied_vol is not None else {a: s for a in DVOL_ASSETS if (s := _dvol_close(a)) is not None}
+    vol_notes = _implied_vol_notes(names, implied, day, implied_vol is None)
     implied = {a: _utc_index(pd.Series(s, dtype=float)).loc[lambda x: x.index <= stamp].dropna() for a, s in implied.items()}
     # an index with too short a history before asof (DVOL starts 2021-03-24) is not used, as if absent
     implied = {a: s for a, s in implied.items() if len(s) > config.vol_shock.horizon_days + 100}
@@ -339,9 +396,9 @@ def calibrate(
             message = f"{asset}: calibrated on {len(returns)} returns, fewer than the methodology's {min_returns} (allow_short_history)"
             warnings.warn(message, ShortHistoryWarning, stacklevel=2)
             notes.append(message)
-        for message in fit_messages:
+        for message in [*vol_notes[asset], *fit_messages]:
             warnings.warn(f"{asset}: {message}", MarginLabWarning, stacklevel=2)
-        notes.extend(f"{asset}: {m}" for m in fit_messages)
+            notes.append(f"{asset}: {message}")
         maintenance, initial = float(rows["maintenance_rate"]), float(rows["initial_rate"])
         scan_row = {"scan_range": rows["price_scan_range"], "extreme_down": rows["extreme_down"], "extreme_up": rows["extreme_up"],
                     "historical_worst_down": rows["historical_worst_down"], "historical_worst_up": rows["historical_worst_up"]}

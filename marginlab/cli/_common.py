@@ -13,7 +13,8 @@ Conventions (the API below implements them)
   line go to stderr. JSON never holds ``NaN``/``Infinity``: a non-finite total is a
   :class:`~marginlab.exceptions.NumericalError` (exit 2), a not-applicable cell is ``null``.
 * Exit codes: 0 success; 2 for any :class:`~marginlab.exceptions.MarginLabError` and for bad
-  command-line usage, reported on one line ``marginlab: error: ...``; 1 for anything else,
+  command-line usage, reported on one line ``marginlab: error: ...``; 3 when the network cannot be
+  reached (:class:`~marginlab.exceptions.NetworkError`, ``marginlab: network error: ...``); 1 for anything else,
   reported as ``marginlab: internal error: ...`` (``--debug`` or ``MARGINLAB_DEBUG=1`` shows the
   traceback); 130 on Ctrl-C. A closed pipe (``marginlab models | head -1``) ends quietly.
 * Help: every sub-command has a description and an ``examples:`` epilog.
@@ -69,7 +70,7 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
-from marginlab.exceptions import InputError, MarginLabError, NumericalError
+from marginlab.exceptions import InputError, MarginLabError, NetworkError, NumericalError
 
 __all__ = [
     "CommandParser",
@@ -319,6 +320,11 @@ def run(handler: Callable[[argparse.Namespace], int | None], args: argparse.Name
             _silence_stdout()
             return 0
         return _internal(error, debug)
+    except NetworkError as error:  # not bad input: the network is down (exit 3)
+        if debug:
+            traceback.print_exc()
+        print(f"{PROG}: network error: {_one_line(error)}", file=sys.stderr)
+        return 3
     except MarginLabError as error:
         if debug:
             traceback.print_exc()

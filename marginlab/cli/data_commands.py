@@ -2,11 +2,16 @@
 
 Examples
 --------
-``marginlab data list`` prints every series of the snapshot (BTC, ETH, the universe assets,
-stablecoins, DVOL, funding, hourly) with its date range and row count.
-``marginlab data fetch BTCUSDT ETHUSDT --start 2024-01-01 --end 2024-06-30`` downloads Binance
-daily klines into the cache; ``--source deribit-dvol`` (BTC, ETH) and ``--source binance-funding``
-(BTCUSDT...) fetch DVOL and funding history. ``marginlab data validate FILE...`` checks your own
+``marginlab data list`` prints every series of the data files (BTC, ETH, the universe assets,
+stablecoins, DVOL, funding, hourly, the 2026 extension's intraday, staking-token, liquidation and
+option-chain files) with its date range, row count and origin (embedded, ``MARGINLAB_DATA_DIR`` or
+``cache``).
+``marginlab data fetch BTC SOL --start 2025-11-01`` downloads Binance daily klines (``BTCUSDT``,
+``SOLUSDT``) into the cache and appends the days after the series' end to the daily series ``BTC`` and
+``SOL`` once their overlap is checked (:mod:`marginlab.data.extend`); calibrations, backtests and
+replays then read the extended series (``--source`` / ``$MARGINLAB_DATA_SOURCE`` choose).
+``--source deribit-dvol`` (BTC, ETH) and ``--source binance-funding`` (BTCUSDT...) fetch DVOL and
+funding history. Without a network, ``data fetch`` fails in one line with exit code 3. ``marginlab data validate FILE...`` checks your own
 normalised CSV files and names the file, line, column and value of the first defect.
 """
 
@@ -17,8 +22,10 @@ import argparse
 import pandas as pd
 
 from marginlab.cli._common import add_command, add_quiet_flag, add_table_flags, emit_table, parse_asof
-from marginlab.data import catalogue, dataset_info, snapshot_origin, validate_file
+from marginlab.data import catalogue, dataset_info, extend_series, preferred_source, resolve_dataset, validate_file
 from marginlab.data.download import FETCHERS, Cache, default_cache_dir
+from marginlab.data.sources import overlaid_datasets
+from marginlab.exceptions import UnknownAssetError
 
 
 def register(subparsers) -> None:
@@ -51,6 +58,8 @@ def register(subparsers) -> None:
     fetch.add_argument("--base-url", default=None, help="override the source's base URL (mirrors, tests)")
     fetch.add_argument("--cache-dir", default=None, help="cache directory (default: $MARGINLAB_CACHE_DIR or data/cache)")
     fetch.add_argument("--refresh", action="store_true", help="download again even when cached")
+    fetch.add_argument("--no-extend", action="store_true",
+                       help="only cache the download; do not append it to the daily series (binance source)")
     add_quiet_flag(fetch, help="hide progress bars")
     fetch.set_defaults(handler=_fetch)
 
@@ -71,8 +80,11 @@ def _list(args: argparse.Namespace) -> int:
         emit_table(table[columns], args)
         return 0
     info = dataset_info()
-    where = "embedded in marginlab; sources and terms: marginlab/datasets/NOTICE.md" if snapshot_origin() == "embedded" else "from $MARGINLAB_DATA_DIR"
-    print(f"dataset: {info['name']} version {info['version']} ({where})")
+    overlaid = overlaid_datasets()
+    where = "embedded in marginlab; sources and terms: marginlab/datasets/NOTICE.md"
+    if overlaid:
+        where += f"; from $MARGINLAB_DATA_DIR: {', '.join(overlaid)}"
+    print(f"dataset: {info['name']} version {info['version']} ({where}; source preference {preferred_source()})")
     emit_table(table[columns], args)
     manifest = Cache(args.cache_dir).manifest()
     if manifest:
@@ -90,10 +102,23 @@ def _fetch(args: argparse.Namespace) -> int:
     end_bound = pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(1, unit="ms") if len(end) <= 10 else end
     fetcher = FETCHERS[args.source]
     for symbol in args.symbols:
-        frame = fetcher(symbol, args.start, end_bound, base_url=args.base_url, cache_dir=args.cache_dir,
+        pair = f"{symbol}USDT" if args.source == "binance" and not symbol.endswith("USDT") else symbol
+        frame = fetcher(pair, args.start, end_bound, base_url=args.base_url, cache_dir=args.cache_dir,
                         progress=not args.quiet, refresh=args.refresh)
         first, last = frame["timestamp"].iloc[0], frame["timestamp"].iloc[-1]
-        print(f"{args.source} {symbol}: {len(frame)} rows {first:%Y-%m-%d %H:%M} -> {last:%Y-%m-%d %H:%M}")
+        print(f"{args.source} {pair}: {len(frame)} rows {first:%Y-%m-%d %H:%M} -> {last:%Y-%m-%d %H:%M}")
+        if args.source != "binance" or args.no_extend:
+            continue
+        try:
+            dataset = resolve_dataset(symbol)
+        except UnknownAssetError:
+            print(f"  {symbol} is not a daily series of the data files: cached only")
+            continue
+        entry = extend_series(dataset, symbol, frame, source_url=f"binance archive {pair} 1d", cache_dir=args.cache_dir)
+        overlap = entry["overlap"]
+        print(f"  appended {entry['rows']} rows to {symbol} ({dataset}) after {entry['base_end']}; overlap "
+              f"{overlap['days']} days, median |diff| {overlap['median_abs_rel_close_diff']:.2g}, "
+              f"worst {overlap['worst_abs_rel_close_diff']:.2g} ({overlap['worst_day']})")
     print(f"cache: {args.cache_dir or default_cache_dir()}")
     return 0
 

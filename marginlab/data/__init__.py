@@ -2,10 +2,13 @@
 
 Sources
 -------
-* **Snapshot** (:mod:`marginlab.data.sources`): normalised files read from
-  ``$MARGINLAB_DATA_DIR`` when set (a value that is not a folder is an error, not a fallback),
-  else from the dataset embedded in the package (:mod:`marginlab.datasets`, version given by
-  :func:`dataset_info`). :func:`catalogue` lists every series and where it comes from.
+* **Snapshot** (:mod:`marginlab.data.sources`): normalised files read, file by file, from
+  ``$MARGINLAB_DATA_DIR`` when it holds the file (a value that is not a folder is an error, not a
+  fallback), else from the dataset embedded in the package (:mod:`marginlab.datasets`, version given by
+  :func:`dataset_info`). :func:`catalogue` lists every series, its range and where it comes from.
+* **Extensions** (:mod:`marginlab.data.extend`): rows ``marginlab data fetch`` appended to a daily
+  series after checking the overlap; the loaders join them on under the source preference
+  (:func:`use_source`, ``$MARGINLAB_DATA_SOURCE``: auto, snapshot, embedded, overlay, cache, download).
 * **Download** (:mod:`marginlab.data.download`): the Binance public archive (spot daily klines),
   Deribit DVOL and Binance USD-M funding, normalised to the same schema and cached as parquet
   under ``data/cache/`` (``$MARGINLAB_CACHE_DIR``) with a sha256 manifest.
@@ -24,12 +27,14 @@ Examples
 True
 """
 
+from marginlab.data.extend import SOURCES, catalogue, dataset_info, extend_series, preferred_source, use_source
 from marginlab.data.loaders import (
     close_panel,
     load_daily,
     load_dvol,
     load_funding,
     load_hourly,
+    load_series,
     load_stablecoins,
     load_universe,
     resolve_dataset,
@@ -37,11 +42,11 @@ from marginlab.data.loaders import (
 from marginlab.data.returns import DAYS_PER_YEAR, annualise_vol, log_returns, percent_returns, simple_returns
 from marginlab.data.sources import (
     FILES,
-    catalogue,
     clear_cache,
-    dataset_info,
     dataset_label,
+    overlaid_datasets,
     read_snapshot,
+    series_origin,
     snapshot_available,
     snapshot_dir,
     snapshot_origin,
@@ -52,6 +57,7 @@ from marginlab.data.validate import ValidationReport, fill_gaps, validate_file, 
 __all__ = [
     "DAYS_PER_YEAR",
     "FILES",
+    "SOURCES",
     "ValidationReport",
     "annualise_vol",
     "catalogue",
@@ -59,22 +65,28 @@ __all__ = [
     "close_panel",
     "dataset_info",
     "dataset_label",
+    "extend_series",
     "fill_gaps",
     "load_daily",
     "load_dvol",
     "load_funding",
     "load_hourly",
+    "load_series",
     "load_stablecoins",
     "load_universe",
     "log_returns",
+    "overlaid_datasets",
     "percent_returns",
+    "preferred_source",
     "read_snapshot",
     "resolve_dataset",
+    "series_origin",
     "simple_returns",
     "snapshot_available",
     "snapshot_dir",
     "snapshot_origin",
     "snapshot_path",
+    "use_source",
     "validate_file",
     "validate_frame",
 ]

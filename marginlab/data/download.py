@@ -51,7 +51,7 @@ import pandas as pd
 import requests
 
 from marginlab.data.validate import validate_frame
-from marginlab.exceptions import DataWarning, DownloadError, InputError
+from marginlab.exceptions import DataWarning, DownloadError, InputError, NetworkError
 from marginlab.io import atomic_write_bytes
 from marginlab.progress import tqdm
 
@@ -208,8 +208,8 @@ class Cache:
                           DataWarning, stacklevel=2)
             return None
 
-    def put(self, key: str, frame: pd.DataFrame, source_url: str) -> dict[str, Any]:
-        """Store ``frame`` under ``key`` (atomic write) and record it in the manifest."""
+    def put(self, key: str, frame: pd.DataFrame, source_url: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Store ``frame`` under ``key`` (atomic write) and record it in the manifest (with ``extra`` fields)."""
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
         data = buffer.getvalue()
@@ -224,6 +224,7 @@ class Cache:
             "rows": len(frame),
             "start": stamps.min().strftime("%Y-%m-%dT%H:%M:%SZ") if stamps is not None else None,
             "end": stamps.max().strftime("%Y-%m-%dT%H:%M:%SZ") if stamps is not None else None,
+            **(extra or {}),
         }
         manifest = self.manifest()
         manifest[key] = entry
@@ -253,8 +254,13 @@ def _ms(stamp: pd.Timestamp) -> int:
 def _get(session: requests.Session, url: str, params: dict | None = None) -> requests.Response:
     try:
         return session.get(url, params=params, timeout=_TIMEOUT_SECONDS)
+    except (requests.ConnectionError, requests.Timeout) as error:
+        host = requests.utils.urlparse(url).netloc or url
+        kind = "timed out" if isinstance(error, requests.Timeout) else "connection failed"
+        raise NetworkError(f"cannot reach {host} ({kind}); check the network or pass --base-url to a mirror",
+                           file=url) from None
     except requests.RequestException as error:
-        raise DownloadError(f"request failed: {error}", file=url) from error
+        raise DownloadError(f"request failed: {type(error).__name__}", file=url) from error
 
 
 def parse_kline_csv(text: str, *, file: str = "<klines>") -> pd.DataFrame:

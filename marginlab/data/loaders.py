@@ -11,6 +11,12 @@ Symbol resolution of :func:`load_daily` (``dataset=None``):
 
 ``dataset=`` forces a file: ``load_daily("USDC", dataset="stablecoins")``,
 ``load_daily("BTC", dataset="universe")`` (Yahoo BTC).
+
+``source`` (default: the preference of :func:`marginlab.data.extend.preferred_source`, ``"auto"`` unless
+``$MARGINLAB_DATA_SOURCE`` or :func:`~marginlab.data.extend.use_source` says otherwise) picks the file:
+``"auto"`` = the ``$MARGINLAB_DATA_DIR`` file when there is one, else the embedded file, plus the rows a
+``marginlab data fetch`` appended (:mod:`marginlab.data.extend`); ``"snapshot"`` the same without them;
+``"embedded"``, ``"overlay"``, ``"cache"`` (the appended rows must exist) and ``"download"``.
 """
 
 from __future__ import annotations
@@ -21,21 +27,22 @@ from typing import Literal
 
 import pandas as pd
 
+from marginlab.data.extend import SOURCES, check_source, load_extension, preferred_source
 from marginlab.data.sources import FILES, read_snapshot, snapshot_available
 from marginlab.data.validate import GAP_POLICIES, fill_gaps, validate_frame
 from marginlab.exceptions import DataError, InputError, UnknownAssetError
 
-__all__ = ["load_daily", "close_panel", "load_universe", "load_stablecoins", "load_hourly", "load_funding", "load_dvol",
+__all__ = ["load_daily", "close_panel", "load_series", "load_universe", "load_stablecoins", "load_hourly", "load_funding", "load_dvol",
            "resolve_dataset", "Source"]
 
-Source = Literal["snapshot", "download", "auto"]
-_SOURCES = ("snapshot", "download", "auto")
+Source = Literal["auto", "snapshot", "embedded", "overlay", "cache", "download"]
+_SOURCES = SOURCES
 OHLCV = ["open", "high", "low", "close", "volume"]
 
 _UNIVERSE_SYMBOLS = ("AAVE", "ADA", "AVAX", "BCH", "BNB", "BTC", "DOGE", "DOT", "ETC", "ETH", "HBAR", "LINK", "LTC",
                      "MATIC", "NEAR", "SOL", "TRX", "USDC", "USDT", "XLM", "XMR", "XRP")
-_STABLECOIN_SYMBOLS = ("BUSD", "DAI", "FEI", "FRAX", "GUSD", "HUSD", "LUSD", "MIM", "SUSD", "TUSD", "USDC", "USDN", "USDP",
-                       "USDT", "USTC")
+_STABLECOIN_SYMBOLS = ("BUSD", "DAI", "FDUSD", "FEI", "FRAX", "GUSD", "HUSD", "LUSD", "MIM", "SUSD", "TUSD", "USD1", "USDC",
+                       "USDN", "USDP", "USDT", "USTC")
 
 
 def _timestamp(value, field: str) -> pd.Timestamp | None:
@@ -68,9 +75,13 @@ def _window(frame: pd.DataFrame, start, end, what: str) -> pd.DataFrame:
     return out
 
 
-def _check_source(source: str) -> None:
-    if source not in _SOURCES:
-        raise InputError("source", source, f"must be one of {_SOURCES}")
+def _check_source(source: str | None) -> str:
+    return preferred_source() if source is None else check_source(source)
+
+
+def _origin(source: str) -> str:
+    """The file lookup of a source: ``"embedded"``, ``"overlay"`` or ``"snapshot"`` (overlay, else embedded)."""
+    return source if source in ("embedded", "overlay") else "snapshot"
 
 
 def _check_gaps(gaps: str) -> None:
@@ -80,9 +91,8 @@ def _check_gaps(gaps: str) -> None:
 
 def _use_snapshot(source: str, symbol: str | None = None, dataset: str | None = None) -> bool:
     """Lookup order of ``source="auto"``: the snapshot when it holds ``symbol``, else the download cache."""
-    _check_source(source)
     if source != "auto":
-        return source == "snapshot"
+        return source != "download"
     if not snapshot_available():
         return False
     if symbol is None:
@@ -143,7 +153,7 @@ def load_daily(
     end=None,
     *,
     dataset: str | None = None,
-    source: Source = "snapshot",
+    source: Source | None = None,
     gaps: str = "warn",
     cache_dir: Path | None = None,
 ) -> pd.DataFrame:
@@ -157,11 +167,14 @@ def load_daily(
         Inclusive window (UTC); a date-only ``end`` includes that day.
     dataset : str, optional
         Force a snapshot file: ``"btc_usd"``, ``"eth_usd"``, ``"binance"``, ``"universe"``, ``"stablecoins"``.
-    source : {"snapshot", "download", "auto"}
-        ``"download"`` fetches the Binance archive into the cache (:mod:`marginlab.data.download`);
-        a plain asset ``X`` becomes the pair ``XUSDT``, so prices are in USDT, not USD.
-        ``"auto"`` reads the snapshot when it holds ``symbol``, else the download cache
-        (fetching what is missing).
+    source : {"auto", "snapshot", "embedded", "overlay", "cache", "download"}, optional
+        Default: :func:`~marginlab.data.extend.preferred_source`. ``"auto"``: the snapshot file (the
+        ``$MARGINLAB_DATA_DIR`` one when present, else embedded) plus the rows ``marginlab data fetch``
+        appended; for a symbol no file holds, an explicit ``"auto"`` reads the download cache (fetching what
+        is missing). ``"snapshot"``: the file alone; ``"embedded"`` / ``"overlay"``: that file only;
+        ``"cache"``: the file plus its appended rows, which must exist. ``"download"`` fetches the Binance
+        archive into the cache (:mod:`marginlab.data.download`); a plain asset ``X`` becomes the pair
+        ``XUSDT``, so prices are in USDT, not USD.
     gaps : {"warn", "raise", "ignore", "ffill"}
         Missing days are reported with a :class:`DataWarning` by default; ``"ffill"`` fills them
         (previous close, zero volume, column ``filled``).
@@ -180,10 +193,12 @@ def load_daily(
     -0.388
     """
     _check_gaps(gaps)
-    if _use_snapshot(source, symbol, dataset):
+    explicit = source is not None
+    source = _check_source(source)
+    if (not explicit and source != "download") or _use_snapshot(source, symbol, dataset):
         name = resolve_dataset(symbol, dataset)
         spec = FILES[name]
-        frame = read_snapshot(name)
+        frame = read_snapshot(name, origin=_origin(source))
         if spec.symbol is None:
             frame = frame[frame["symbol"] == symbol]
             if frame.empty:
@@ -192,6 +207,15 @@ def load_daily(
             raise UnknownAssetError("symbol", symbol, f"{spec.file} holds only {spec.symbol}")
         frame = frame.set_index("timestamp")[OHLCV].sort_index()
         file = spec.file
+        if source in ("auto", "cache"):
+            extension = load_extension(name, symbol, cache_dir)
+            if extension is None and source == "cache":
+                raise DataError(f"source 'cache' asked but no extension of {symbol} ({name}) is cached; run "
+                                f"`marginlab data fetch {symbol} --start <a day before {frame.index.max():%Y-%m-%d}>`")
+            if extension is not None:
+                extension = extension.loc[extension.index > frame.index.max(), OHLCV]
+                frame = pd.concat([frame, extension])
+                file = f"{spec.file}+cache"
     else:
         from marginlab.data.download import fetch_binance_klines
 
@@ -210,7 +234,7 @@ def close_panel(
     end=None,
     how: str = "inner",
     *,
-    source: Source = "snapshot",
+    source: Source | None = None,
 ) -> pd.DataFrame:
     """Close prices of ``symbols`` aligned on dates, one column per symbol.
 
@@ -265,6 +289,36 @@ def _long(dataset: str, start, end, symbols: Sequence[str] | None, field: str | 
     return wide
 
 
+def load_series(dataset: str, start=None, end=None, *, symbols: Sequence[str] | None = None,
+                field: str | None = None) -> pd.DataFrame:
+    """Any data file of :data:`~marginlab.data.FILES` by dataset name: long (or wide with ``field``), windowed.
+
+    The files of the 2026 extension are read this way (``"bybit_perp_15m"``, ``"binance_spot_4h"``,
+    ``"lst"``, ``"usde_1m"``, ``"liquidations"``, ``"open_interest"``, ``"funding_oi"``...); a table
+    (``"day_range_2025_10_10"``, ``"option_chains"``, ``"coingecko"``) is returned whole, windowed on
+    ``timestamp`` (``symbols`` and ``field`` do not apply).
+
+    Examples
+    --------
+    >>> bars = load_series("bybit_perp_15m", "2025-10-10T21:15", "2025-10-10T21:15", symbols=["LINKUSDT"])
+    >>> round(float(bars["close"].iloc[0] / bars["open"].iloc[0] - 1), 3)
+    -0.288
+    >>> usde = load_series("usde_1m", "2025-10-10", "2025-10-10", field="low")
+    >>> float(usde["USDEUSDT"].min())
+    0.65
+    """
+    if dataset not in FILES:
+        raise InputError("dataset", dataset, f"unknown; choose one of {sorted(FILES)}")
+    spec = FILES[dataset]
+    if spec.is_table:
+        if symbols is not None or field is not None:
+            raise InputError("symbols" if symbols is not None else "field", symbols if symbols is not None else field,
+                             f"{dataset} is a table; symbols and field do not apply")
+        frame = read_snapshot(dataset).set_index("timestamp", drop=False).sort_index(kind="stable")
+        return _window(frame, start, end, spec.file).reset_index(drop=True)
+    return _long(dataset, start, end, symbols, field)
+
+
 def load_universe(start=None, end=None, *, symbols: Sequence[str] | None = None, field: str | None = None) -> pd.DataFrame:
     """The 22-asset daily universe (Yahoo Finance, USD).
 
@@ -307,7 +361,7 @@ def load_hourly(symbol: str, start=None, end=None, *, gaps: str = "warn") -> pd.
     return _apply_gaps(frame, "1h", gaps, FILES["hourly"].file)
 
 
-def load_funding(symbol: str = "BTCUSDT", start=None, end=None, *, source: Source = "snapshot",
+def load_funding(symbol: str = "BTCUSDT", start=None, end=None, *, source: Source | None = None,
                  cache_dir: Path | None = None) -> pd.DataFrame:
     """Perpetual funding rates, decimal per 8-hour period, indexed by funding time (UTC).
 
@@ -321,8 +375,9 @@ def load_funding(symbol: str = "BTCUSDT", start=None, end=None, *, source: Sourc
     (['funding_rate'], 3)
     """
     pair = f"{symbol}USDT" if not symbol.endswith("USDT") else symbol
+    source = _check_source(source)
     if _use_snapshot(source):
-        frame = read_snapshot("funding")
+        frame = read_snapshot("funding", origin=_origin(source))
         frame = frame[frame["symbol"] == pair]
         if frame.empty:
             raise UnknownAssetError("symbol", symbol, "the snapshot holds BTCUSDT funding only; use source='download'")
@@ -335,7 +390,7 @@ def load_funding(symbol: str = "BTCUSDT", start=None, end=None, *, source: Sourc
     return _window(frame.set_index("timestamp")[["funding_rate"]], start, end, f"{pair} funding")
 
 
-def load_dvol(currency: str, start=None, end=None, *, source: Source = "snapshot", cache_dir: Path | None = None) -> pd.DataFrame:
+def load_dvol(currency: str, start=None, end=None, *, source: Source | None = None, cache_dir: Path | None = None) -> pd.DataFrame:
     """Deribit DVOL daily bars of ``currency`` (BTC or ETH), in volatility points (47.5 = 47.5%).
 
     Examples
@@ -344,8 +399,9 @@ def load_dvol(currency: str, start=None, end=None, *, source: Source = "snapshot
     >>> list(dvol.columns)
     ['open', 'high', 'low', 'close']
     """
+    source = _check_source(source)
     if _use_snapshot(source):
-        frame = read_snapshot("dvol")
+        frame = read_snapshot("dvol", origin=_origin(source))
         frame = frame[frame["symbol"] == currency]
         if frame.empty:
             raise UnknownAssetError("currency", currency, "has no DVOL series (BTC, ETH)")

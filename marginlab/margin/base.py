@@ -48,7 +48,7 @@ from marginlab.instruments import Position
 from marginlab.market import MarketSnapshot
 
 if TYPE_CHECKING:
-    from marginlab.margin.risk_matrix import Book, InstrumentTable
+    from marginlab.book import Book, InstrumentTable
 
 #: Positions printed by :meth:`MarginResult.summary` (the table itself keeps every row).
 SUMMARY_POSITION_ROWS = 50

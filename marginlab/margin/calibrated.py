@@ -59,6 +59,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from marginlab.account import Account
+from marginlab.book import STATIC, Book, InstrumentTable
 from marginlab.collateral import DynamicHaircut, FlatHaircut, HaircutSchedule, collateral_table
 from marginlab.exceptions import InputError, MarginLabError, ParameterError, UnknownAssetError
 from marginlab.instruments import Option
@@ -66,7 +67,7 @@ from marginlab.margin.base import BookMarginTotals, MarginModel, MarginResult
 from marginlab.margin.correlation import inter_commodity_credit, inter_commodity_credits
 from marginlab.margin.cross import CrossMargin
 from marginlab.margin.isolated import IsolatedMargin, SizeLinearRate
-from marginlab.margin.risk_matrix import STATIC, Book, InstrumentTable, RiskMatrixModel
+from marginlab.margin.risk_matrix import RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid, VolShock
 from marginlab.margin.span import InterCommoditySpread
 from marginlab.market import MarketSnapshot

@@ -37,21 +37,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from marginlab.book import OPTION, PERPETUAL, SPOT, STATIC, Book, InstrumentTable
 from marginlab.exceptions import FileFormatError, InputError
 from marginlab.fileio import load_json, read_text
-from marginlab.margin.risk_matrix import (
-    OPTION,
-    PERPETUAL,
-    SPOT,
-    STATIC,
-    BasisContingency,
-    Book,
-    ConfidenceContingency,
-    DepegAddOn,
-    InstrumentTable,
-    RiskMatrixModel,
-    StaticDiscount,
-)
+from marginlab.margin.risk_matrix import BasisContingency, ConfidenceContingency, DepegAddOn, RiskMatrixModel, StaticDiscount
 from marginlab.margin.scenarios import ScenarioGrid, SkewShock, VolShock
 
 #: SVI total-variance cap implied by the vectors' ``MarkVol`` (SPEC §3.3).
@@ -371,7 +360,7 @@ def case_from_dict(data: Mapping[str, Any], file: str = "<dict>") -> DeriveCase:
                                   seconds=seconds, vol=vol, rate=rate, is_call=call, confidence=conf)
     model = derive_model(parameters, collateral_haircuts=haircuts)
     # option MtM: quantity * unit value (undiscounted by the static discount) from the engine's own kernel
-    from marginlab.margin.risk_matrix import revalue_instruments
+    from marginlab.book import revalue_instruments
 
     unit = revalue_instruments(table, np.ones(1), np.ones(1), forward_freeze_seconds=FORWARD_FREEZE_SECONDS, clamp_negative_rates=True)[:, 0]
     inst = np.asarray([p[0] for p in positions], dtype=np.int64)

@@ -559,7 +559,7 @@ class _PreparedFHS:
 
     def __init__(self, instruments: Any, mark: NDArray[np.float64], years: NDArray[np.float64], growth: NDArray[np.float64],
                  vol_change: NDArray[np.float64], n_filtered: int, unknown: NDArray[np.bool_]) -> None:
-        from marginlab.margin.risk_matrix import OPTION, STATIC
+        from marginlab.book import OPTION, STATIC
 
         self.instruments, self.mark, self.years, self.growth, self.vol_change = instruments, mark, years, growth, vol_change
         self.n_filtered = n_filtered
@@ -755,7 +755,7 @@ class FilteredHistoricalMargin(MarginModel):
         with Black-76 at ``F exp(R)`` and ``max(vol (1 + dvol), MIN_SCENARIO_VOL)`` (as :func:`scenario_pnl`),
         static collateral does not move. ``as_of`` (the valuation time) is checked for look-ahead.
         """
-        from marginlab.margin.risk_matrix import FUTURE, OPTION, STATIC
+        from marginlab.book import FUTURE, OPTION, STATIC
         from marginlab.market import SECONDS_PER_YEAR
         from marginlab.pricing import black76_greeks
 
@@ -799,7 +799,7 @@ class FilteredHistoricalMargin(MarginModel):
         liquidity add-on (:attr:`book_vectorised`).
 
         >>> import numpy as np, pandas as pd
-        >>> from marginlab.margin.risk_matrix import Book, InstrumentTable, PERPETUAL
+        >>> from marginlab.book import Book, InstrumentTable, PERPETUAL
         >>> rng = np.random.default_rng(0)
         >>> dates = pd.date_range("2020-01-01", periods=600, freq="D", tz="UTC")
         >>> prices = pd.DataFrame({"BTC": 100 * np.exp(np.cumsum(rng.normal(0, 0.03, 600)))}, index=dates)

@@ -46,10 +46,11 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from marginlab.account import Account
+from marginlab.book import FUTURE, OPTION, STATIC, Book, InstrumentTable
 from marginlab.exceptions import ParameterError
 from marginlab.instruments import Future, Option, Position
 from marginlab.margin.base import BookMarginTotals, MarginModel, MarginResult
-from marginlab.margin.risk_matrix import FUTURE, OPTION, STATIC, Book, InstrumentTable, RiskMatrixModel
+from marginlab.margin.risk_matrix import RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid, VolShock
 from marginlab.market import SECONDS_PER_YEAR, MarketSnapshot
 from marginlab.pricing import black76_greeks
@@ -215,7 +216,7 @@ class OkxPortfolioMarginModel(MarginModel):
         (:data:`~marginlab.margin.risk_matrix.STATIC`) are not risk-charged but count in equity.
         Components ``"<asset> MR1"`` ... ``"<asset> MR7"`` and ``"<asset> MMR"`` per account.
 
-        >>> from marginlab.margin.risk_matrix import InstrumentTable, PERPETUAL
+        >>> from marginlab.book import InstrumentTable, PERPETUAL
         >>> table = InstrumentTable.build(["BTC-PERP"], [PERPETUAL], ["BTC"], price_usd=[100_000.0])
         >>> book = Book.build(table, account=[0, 1], instrument=[0, 0], quantity=[1.0, -2.0], n_accounts=3)
         >>> okx_pm().margin_book(book).components["BTC MMR"].tolist()   # MR6: 24% of the notional

@@ -7,14 +7,9 @@ SPAN-like grids) are parameter sets of :class:`RiskMatrixModel`, not copies of i
 
 Data layout
 -----------
-:class:`InstrumentTable`
-    One row per *distinct* instrument at the valuation time: kind (spot, perpetual, future,
-    option, static collateral), underlying, reference price, index, forward, strike, seconds
-    to expiry, vol, rate, oracle confidence.
-:class:`Book`
-    A columnar book of many accounts: ``account``, ``instrument``, ``quantity`` and the
-    mark-to-market ``mtm_usd`` per position (sorted by account, duplicates merged), plus
-    ``cash_usd`` and the price of each account's stable coin.
+The engine margins a :class:`~marginlab.book.Book` (columnar positions of many accounts) over an
+:class:`~marginlab.book.InstrumentTable` (one row per distinct instrument); both live in
+:mod:`marginlab.book`, with the revaluation kernel :func:`~marginlab.book.revalue_instruments`.
 
 Algorithm (per chunk of accounts)
 ---------------------------------
@@ -73,55 +68,36 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import sparse
-from scipy.special import ndtr
 
 from marginlab.account import Account
+from marginlab.book import (
+    FUTURE,
+    KIND_NAMES,
+    OPTION,
+    PERPETUAL,
+    SPOT,
+    STATIC,
+    Book,
+    InstrumentTable,
+    black76_guarded,
+    book_scenario_pnl,
+    revalue_instruments,
+    to_numeraire,
+)
+from marginlab.book.instruments import forward_parts, option_values
 from marginlab.exceptions import InputError, NumericalError, ParameterError
-from marginlab.instruments import Future, Option, Perpetual, Spot
 from marginlab.margin.base import MarginModel, MarginResult
 from marginlab.margin.scenarios import ScenarioGrid, SkewShock, VolShock
 from marginlab.market import SECONDS_PER_YEAR, MarketSnapshot
-from marginlab.valuation import net_positions, text_column
+from marginlab.valuation import text_column
 
-#: Instrument kind codes.
-SPOT, PERPETUAL, FUTURE, OPTION, STATIC = 0, 1, 2, 3, 4
-KIND_NAMES = ("spot", "perpetual", "future", "option", "static")
-
-
-# ----------------------------------------------------------------------------------------
-# pricing kernel
-# ----------------------------------------------------------------------------------------
-def black76_guarded(
-    forward_usd: ArrayLike, strike_usd: ArrayLike, total_vol: ArrayLike, discount: ArrayLike, is_call: ArrayLike
-) -> NDArray[np.float64]:
-    """Discounted Black-76 price with the guards of Derive's on-chain pricer.
-
-    ``c = N(d1) - mu N(d1 - V)`` (``mu = K / F``, ``V = vol sqrt(years)`` the total vol) floored
-    at 0, ``c = 1`` when ``V >= 24``, ``c = max(1 - mu, 0)`` when ``V = 0``; puts by parity
-    ``p = max(c + mu - 1, 0)``; ``call = min(c F D, F D)``, ``put = min(p F D, K D)``. A zero
-    strike gives ``call = F D, put = 0``; a zero forward ``call = 0, put = K D``.
-
-    >>> round(float(black76_guarded(100.0, 100.0, 0.2, 1.0, True)), 6)   # = black76_price(100, 100, 1, 0.2)
-    7.965567
-    """
-    forward, strike, total, disc = (np.asarray(a, dtype=np.float64) for a in (forward_usd, strike_usd, total_vol, discount))
-    call = np.asarray(is_call, dtype=bool)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        mu = strike / forward
-        live = (total > 0) & (forward > 0) & (strike > 0)
-        safe_total = np.where(live, total, 1.0)
-        safe_mu = np.where(live, mu, 1.0)
-        d1 = (-np.log(safe_mu) + 0.5 * safe_total * safe_total) / safe_total
-        normalised = np.maximum(ndtr(d1) - safe_mu * ndtr(d1 - safe_total), 0.0)
-        normalised = np.where(total >= 24.0, 1.0, normalised)
-        normalised = np.where(live, normalised, np.maximum(1.0 - np.where(np.isfinite(mu), mu, 0.0), 0.0))
-        normalised_put = np.maximum(normalised + np.where(np.isfinite(mu), mu, 0.0) - 1.0, 0.0)
-        call_value = np.minimum(normalised * forward * disc, forward * disc)
-        put_value = np.minimum(normalised_put * forward * disc, strike * disc)
-    call_value = np.where(strike <= 0, forward * disc, np.where(forward <= 0, 0.0, call_value))
-    put_value = np.where(strike <= 0, 0.0, np.where(forward <= 0, strike * disc, put_value))
-    return np.asarray(np.where(call, call_value, put_value), dtype=np.float64)
-
+# The columnar book lives in :mod:`marginlab.book`; these names stay importable from here for
+# user code written against earlier versions.
+__all__ = [
+    "FUTURE", "KIND_NAMES", "OPTION", "PERPETUAL", "SPOT", "STATIC", "BasisContingency", "Book", "BookMarginResult",
+    "ConfidenceContingency", "DepegAddOn", "InstrumentTable", "RiskMatrixModel", "StaticDiscount", "black76_guarded",
+    "book_scenario_pnl", "revalue_instruments", "to_numeraire",
+]
 
 # ----------------------------------------------------------------------------------------
 # parameter groups
@@ -179,520 +155,6 @@ class DepegAddOn:
 
     threshold: float = 0.98
     factor: float = 2.0
-
-
-# ----------------------------------------------------------------------------------------
-# columnar data
-# ----------------------------------------------------------------------------------------
-def _array(values: Any, n: int, default: float, name: str) -> NDArray[np.float64]:
-    if values is None:
-        return np.full(n, default, dtype=np.float64)
-    out = np.asarray(values, dtype=np.float64).reshape(-1)
-    if out.shape != (n,):
-        raise InputError(name, f"shape {out.shape}", f"must have one value per instrument ({n})")
-    return out
-
-
-@dataclass(frozen=True)
-class InstrumentTable:
-    """Distinct instruments at one valuation time (one row each).
-
-    Parameters
-    ----------
-    symbol : sequence of str
-    kind : array of int
-        :data:`SPOT`, :data:`PERPETUAL`, :data:`FUTURE`, :data:`OPTION` or :data:`STATIC`
-        (collateral that does not move with any scenario).
-    asset : array of int
-        Index into ``assets`` of the underlying (risk unit).
-    assets : tuple of str
-    price_usd : array
-        Value of one unit for spot/static (moves with the spot shock for spot), the mark used
-        for perpetual scenario P&L; ignored for futures and options.
-    index_usd : array
-        Index price used for notional-based contingencies (defaults to ``price_usd``).
-    forward_usd, strike_usd, seconds, vol, rate, is_call, confidence : arrays
-        Futures and options: forward, strike, seconds to expiry, annualised vol,
-        continuously-compounded rate; ``confidence`` is the oracle confidence in [0, 1].
-    numeraire : array of int, optional
-        Per row, the index into ``assets`` of the coin its holder is margined in (a
-        coin-margined account), or -1 for USD (default for every row). Scenario values of a
-        row with a coin numeraire are measured in that coin and expressed at today's coin
-        price (:func:`to_numeraire`).
-    """
-
-    symbol: tuple[str, ...]
-    kind: NDArray[np.int64]
-    asset: NDArray[np.int64]
-    assets: tuple[str, ...]
-    price_usd: NDArray[np.float64]
-    index_usd: NDArray[np.float64]
-    forward_usd: NDArray[np.float64]
-    strike_usd: NDArray[np.float64]
-    seconds: NDArray[np.float64]
-    vol: NDArray[np.float64]
-    rate: NDArray[np.float64]
-    is_call: NDArray[np.bool_]
-    confidence: NDArray[np.float64]
-    numeraire: NDArray[np.int64] | None = None
-
-    def __len__(self) -> int:
-        return len(self.kind)
-
-    @classmethod
-    def build(
-        cls,
-        symbol: Sequence[str],
-        kind: ArrayLike,
-        asset: Sequence[str],
-        *,
-        price_usd: ArrayLike | None = None,
-        index_usd: ArrayLike | None = None,
-        forward_usd: ArrayLike | None = None,
-        strike_usd: ArrayLike | None = None,
-        seconds: ArrayLike | None = None,
-        vol: ArrayLike | None = None,
-        rate: ArrayLike | None = None,
-        is_call: ArrayLike | None = None,
-        confidence: ArrayLike | None = None,
-        numeraire: Sequence[str | None] | None = None,
-    ) -> "InstrumentTable":
-        """Validate and assemble the arrays (``asset`` given as names).
-
-        >>> table = InstrumentTable.build(["BTC-PERP"], [PERPETUAL], ["BTC"], price_usd=[100000.0])
-        >>> len(table), table.assets
-        (1, ('BTC',))
-        """
-        kinds = np.asarray(kind, dtype=np.int64).reshape(-1)
-        n = len(kinds)
-        if len(symbol) != n or len(asset) != n:
-            raise InputError("symbol", len(symbol), f"symbol, kind and asset must have the same length ({n})")
-        if np.any((kinds < SPOT) | (kinds > STATIC)):
-            raise InputError("kind", kinds[(kinds < SPOT) | (kinds > STATIC)][0], "unknown instrument kind code")
-        assets, asset_index = np.unique(np.asarray(asset, dtype=object).astype(str), return_inverse=True)
-        price = _array(price_usd, n, np.nan, "price_usd")
-        index = _array(index_usd, n, np.nan, "index_usd")
-        index = np.where(np.isnan(index), price, index)
-        forward = _array(forward_usd, n, np.nan, "forward_usd")
-        strike = _array(strike_usd, n, np.nan, "strike_usd")
-        secs = _array(seconds, n, 0.0, "seconds")
-        vols = _array(vol, n, 0.0, "vol")
-        rates = _array(rate, n, 0.0, "rate")
-        calls = np.zeros(n, dtype=bool) if is_call is None else np.asarray(is_call, dtype=bool).reshape(-1)
-        conf = _array(confidence, n, 1.0, "confidence")
-        derivative = (kinds == FUTURE) | (kinds == OPTION)
-        checks = [
-            ("price_usd", ~derivative, price),
-            ("forward_usd", derivative, forward),
-            ("strike_usd", kinds == OPTION, strike),
-            ("seconds", derivative, secs),
-            ("vol", kinds == OPTION, vols),
-            ("index_usd", kinds != STATIC, index),
-        ]
-        for name, mask, values in checks:
-            bad = mask & ~(np.isfinite(values) & (values >= 0))
-            if np.any(bad):
-                i = int(np.argmax(bad))
-                raise InputError(f"{name}[{symbol[i]}]", float(values[i]), "must be a finite non-negative number")
-        if np.any(~np.isfinite(rates)):
-            i = int(np.argmax(~np.isfinite(rates)))
-            raise InputError(f"rate[{symbol[i]}]", float(rates[i]), "must be finite")
-        if np.any(~((conf >= 0) & (conf <= 1))):
-            i = int(np.argmax(~((conf >= 0) & (conf <= 1))))
-            raise InputError(f"confidence[{symbol[i]}]", float(conf[i]), "must be in [0, 1]")
-        numeraire_index = None
-        if numeraire is not None and any(c not in (None, "USD") for c in numeraire):
-            if len(numeraire) != n:
-                raise InputError("numeraire", len(numeraire), f"must have one entry per instrument ({n})")
-            known = [str(a) for a in assets]
-            unknown = [c for c in numeraire if c not in (None, "USD") and c not in known]
-            if unknown:
-                raise InputError("numeraire", unknown[0], f"must be USD or an asset of the table (known: {known})")
-            numeraire_index = np.array([-1 if c in (None, "USD") else known.index(str(c)) for c in numeraire], dtype=np.int64)
-        return cls(tuple(symbol), kinds, asset_index.astype(np.int64), tuple(str(a) for a in assets), price, index, forward, strike, secs, vols, rates, calls, conf,
-                   numeraire_index)
-
-    @property
-    def years(self) -> NDArray[np.float64]:
-        return self.seconds / SECONDS_PER_YEAR
-
-
-@dataclass(frozen=True)
-class Book:
-    """Columnar positions of many accounts over one :class:`InstrumentTable`.
-
-    Positions are sorted by account and merged per (account, instrument) at construction, so
-    splitting a position into pieces never changes a margin.
-
-    Parameters
-    ----------
-    instruments : InstrumentTable
-    account : array of int
-        Account index (0 .. n_accounts - 1) of each position.
-    instrument : array of int
-        Row of ``instruments``.
-    quantity : array
-        Signed quantity (units of the underlying / contracts; collateral in token units).
-    mtm_usd : array, optional
-        Mark-to-market each position adds to equity (default ``quantity * unit value`` for
-        spot, options and collateral; zero, i.e. entered at the mark, for perpetuals and futures).
-    cash_usd : array, optional
-        Cash per account.
-    stable_price : array, optional
-        Price of the stable coin each account is denominated in (depeg add-on; default 1).
-    account_ids : sequence of str, optional
-
-    The rows given to :meth:`build` are kept as ``source_row`` (their merged row),
-    ``source_quantity`` and ``source_mtm_usd``, so that per-position explanation tables can be
-    rebuilt from the merged (netted) book.
-    """
-
-    instruments: InstrumentTable
-    account: NDArray[np.int64]
-    instrument: NDArray[np.int64]
-    quantity: NDArray[np.float64]
-    mtm_usd: NDArray[np.float64]
-    cash_usd: NDArray[np.float64]
-    stable_price: NDArray[np.float64]
-    account_ids: tuple[str, ...]
-    source_row: NDArray[np.int64] | None = None
-    source_quantity: NDArray[np.float64] | None = None
-    source_mtm_usd: NDArray[np.float64] | None = None
-
-    @classmethod
-    def build(
-        cls,
-        instruments: InstrumentTable,
-        account: ArrayLike,
-        instrument: ArrayLike,
-        quantity: ArrayLike,
-        *,
-        mtm_usd: ArrayLike | None = None,
-        cash_usd: ArrayLike | None = None,
-        stable_price: ArrayLike | None = None,
-        account_ids: Sequence[str] | None = None,
-        n_accounts: int | None = None,
-    ) -> "Book":
-        """Validate, sort by account and merge duplicate (account, instrument) positions."""
-        acc = np.asarray(account, dtype=np.int64).reshape(-1)
-        inst = np.asarray(instrument, dtype=np.int64).reshape(-1)
-        qty = np.asarray(quantity, dtype=np.float64).reshape(-1)
-        if not (len(acc) == len(inst) == len(qty)):
-            raise InputError("quantity", len(qty), "account, instrument and quantity must have the same length")
-        if np.any(~np.isfinite(qty)):
-            i = int(np.argmax(~np.isfinite(qty)))
-            raise InputError(f"quantity[{i}]", float(qty[i]), "must be finite")
-        if len(inst) and (inst.min() < 0 or inst.max() >= len(instruments)):
-            raise InputError("instrument", int(inst.max()), f"must index the instrument table (size {len(instruments)})")
-        count = int(n_accounts if n_accounts is not None else (len(account_ids) if account_ids is not None else (acc.max() + 1 if len(acc) else 0)))
-        if len(acc) and (acc.min() < 0 or acc.max() >= count):
-            raise InputError("account", int(acc.max()), f"must be in [0, {count})")
-        if mtm_usd is None:
-            unit = revalue_instruments(instruments, np.ones(1), np.ones(1))[:, 0]
-            linear = np.isin(instruments.kind, (PERPETUAL, FUTURE))
-            mtm = np.where(linear[inst], 0.0, qty * unit[inst]) if len(inst) else np.zeros(0)
-        else:
-            mtm = np.asarray(mtm_usd, dtype=np.float64).reshape(-1)
-        key = acc * np.int64(len(instruments)) + inst
-        keys, where = np.unique(key, return_inverse=True)
-        merged_qty = np.bincount(where, weights=qty, minlength=len(keys)).astype(np.float64)
-        merged_mtm = np.bincount(where, weights=mtm, minlength=len(keys)).astype(np.float64)
-        cash = _vector(cash_usd, count, 0.0, "cash_usd")
-        stable = _vector(stable_price, count, 1.0, "stable_price")
-        ids = tuple(account_ids) if account_ids is not None else tuple(str(i) for i in range(count))
-        return cls(instruments, keys // len(instruments) if len(instruments) else keys, keys % max(len(instruments), 1), merged_qty, merged_mtm, cash, stable, ids,
-                   where.reshape(-1).astype(np.int64), qty, mtm)
-
-    @property
-    def n_accounts(self) -> int:
-        return len(self.cash_usd)
-
-    def __len__(self) -> int:
-        return len(self.quantity)
-
-    @classmethod
-    def from_accounts(cls, accounts: Sequence[Account], market: MarketSnapshot, *, stable_asset: str | None = None) -> "Book":
-        """Columnar book of ordinary :class:`~marginlab.account.Account` objects at ``market``.
-
-        Collateral balances become :data:`STATIC` instruments valued at the market index
-        (``USD`` at 1); futures and options use the snapshot's forwards and vols and
-        ``market.rate``; perpetuals and futures with an entry price carry their unrealised
-        P&L as mark-to-market. ``stable_asset`` (e.g. ``"USDC"``) sets each account's stable
-        price for the depeg add-on.
-
-        Inverse perpetuals and futures (USD face value ``f``, entry ``E``, mark ``F``, index ``S``)
-        become linear rows whose scenario P&L is exactly the inverse one when index and mark move
-        together: ``f S / (E F)`` coins for a USD account (whose USD P&L ``f (1/E - 1/F x) S x``
-        is linear in ``x``) and ``f S / F^2`` for a coin-margined account (coin P&L
-        ``f (1/F - 1/F x)``, its unrealised coin P&L staying constant in coin). Positions of
-        coin-margined accounts (``Account.margin_currency``, e.g. ``"BTC"``) are separate rows
-        ``"<symbol>@<coin>"`` revalued in that coin (:func:`to_numeraire`); the coin's own collateral
-        is a spot row (constant in coin) and USD cash a static row ``collateral:USD@<coin>`` in the
-        coin's risk unit (it gains in coin when the coin falls).
-        """
-        rows: dict[str, int] = {}
-        table: dict[str, list[Any]] = {k: [] for k in ("symbol", "kind", "asset", "price", "index", "forward", "strike", "seconds", "vol", "call", "numeraire")}
-        numeraire: str | None = None
-
-        def add(symbol: str, kind: int, asset: str, price: float, index: float, forward=np.nan, strike=np.nan, seconds=0.0, vol=0.0, call=False) -> int:  # type: ignore[no-untyped-def]
-            if numeraire is not None:
-                symbol = f"{symbol}@{numeraire}"
-            if symbol not in rows:
-                rows[symbol] = len(table["symbol"])
-                for name, value in zip(table, (symbol, kind, asset, price, index, forward, strike, seconds, vol, call, numeraire)):
-                    table[name].append(value)
-            return rows[symbol]
-
-        def row_of(instrument: Any) -> int:
-            asset = instrument.underlying
-            index = market.index_usd(asset)
-            if isinstance(instrument, Perpetual):
-                return add(instrument.symbol, PERPETUAL, asset, market.perpetual_usd(asset), index)
-            if isinstance(instrument, Spot):
-                return add(instrument.symbol, SPOT, asset, index, index)
-            if isinstance(instrument, Future | Option):
-                seconds = market.time_to_expiry_years(instrument.expiry) * SECONDS_PER_YEAR
-                forward = market.forward_usd(asset, instrument.expiry)
-                if isinstance(instrument, Option):
-                    vol = market.vol(asset, instrument.expiry, instrument.strike_usd)
-                    return add(instrument.symbol, OPTION, asset, np.nan, index, forward, instrument.strike_usd, seconds, vol, instrument.is_call)
-                return add(instrument.symbol, FUTURE, asset, np.nan, index, forward, np.nan, seconds)
-            raise InputError("instrument", instrument, "unsupported instrument kind")  # pragma: no cover
-
-        # identical instruments are looked up once per book (and per numeraire); a large account is
-        # grouped on arrays first (valuation.net_positions)
-        known: dict[tuple[Any, str | None], int] = {}
-
-        def row_for(instrument: Any) -> int:
-            key = (instrument, numeraire)
-            row = known.get(key)
-            if row is None:
-                row = known[key] = row_of(instrument)
-            return row
-
-        account_index: list[int] = []
-        instrument_index: list[int] = []
-        quantity: list[float] = []
-        entry: list[float] = []
-        inverse_mtm: dict[int, float] = {}  # position number -> USD mark-to-market of an inverse contract
-        cash = np.zeros(len(accounts))
-        for a, account in enumerate(accounts):
-            cash[a] = account.cash_usd
-            numeraire = account.margin_currency if getattr(account, "is_coin_margined", False) else None
-            if numeraire is not None and numeraire not in account.collateral:
-                price = market.index_usd(numeraire)  # the coin must be an asset of the table
-                account_index.append(a)
-                instrument_index.append(add(f"collateral:{numeraire}", SPOT, numeraire, price, price))
-                quantity.append(0.0)
-                entry.append(np.nan)
-            if numeraire is not None and account.cash_usd != 0.0:
-                # USD cash of a coin account is a position in coin terms (worth more coins when the coin falls)
-                cash[a] = 0.0
-                account_index.append(a)
-                instrument_index.append(add("collateral:USD", STATIC, numeraire, 1.0, 1.0))  # in the coin's risk unit
-                quantity.append(account.cash_usd)
-                entry.append(np.nan)
-            positions = account.positions
-            if len(positions) > 64:
-                netted = net_positions(positions)
-                distinct: Sequence[Any] = netted.instruments
-                position_rows = np.array([row_for(i) for i in distinct], dtype=np.int64)[netted.group].tolist()
-            else:
-                distinct = [p.instrument for p in positions]
-                position_rows = [row_for(i) for i in distinct]
-            if not any(isinstance(i, Perpetual | Future) and i.is_inverse for i in distinct):
-                account_index.extend([a] * len(positions))
-                instrument_index.extend(position_rows)
-                quantity.extend(p.quantity for p in positions)
-                entry.extend(np.nan if p.entry_price_usd is None else p.entry_price_usd for p in positions)
-            else:
-                for position, row in zip(positions, position_rows):
-                    instrument = position.instrument
-                    account_index.append(a)
-                    instrument_index.append(row)
-                    if isinstance(instrument, Perpetual | Future) and instrument.is_inverse:
-                        index = market.index_usd(instrument.underlying)
-                        mark = table["price"][row] if isinstance(instrument, Perpetual) else table["forward"][row]
-                        entered = mark if position.entry_price_usd is None else position.entry_price_usd
-                        inverse_mtm[len(quantity)] = position.quantity * (1.0 / entered - 1.0 / mark) * index
-                        quantity.append(position.quantity * index / ((mark if numeraire is not None else entered) * mark))
-                        entry.append(np.nan)
-                        continue
-                    quantity.append(position.quantity)
-                    entry.append(np.nan if position.entry_price_usd is None else position.entry_price_usd)
-            for asset, amount in account.collateral.items():
-                price = 1.0 if asset == "USD" else market.index_usd(asset)
-                # a coin account's own coin is a SPOT row: constant in coin, its USD value moving with the coin
-                row = add(f"collateral:{asset}", SPOT if asset == numeraire else STATIC, asset, price, price)
-                account_index.append(a)
-                instrument_index.append(row)
-                quantity.append(float(amount))
-                entry.append(np.nan)
-        instruments = InstrumentTable.build(
-            table["symbol"], table["kind"], table["asset"], price_usd=table["price"], index_usd=table["index"],
-            forward_usd=table["forward"], strike_usd=table["strike"], seconds=table["seconds"], vol=table["vol"],
-            rate=np.full(len(table["symbol"]), market.rate), is_call=table["call"], numeraire=table["numeraire"],
-        )
-        inst = np.asarray(instrument_index, dtype=np.int64)
-        qty = np.asarray(quantity, dtype=np.float64)
-        unit = revalue_instruments(instruments, np.ones(1), np.ones(1))[:, 0] if len(inst) else np.zeros(0)
-        mtm = qty * unit[inst] if len(inst) else np.zeros(0)
-        entry_ = np.asarray(entry, dtype=np.float64)
-        linear = np.isin(instruments.kind[inst], (PERPETUAL, FUTURE)) if len(inst) else np.zeros(0, dtype=bool)
-        mtm = np.where(linear, np.where(np.isnan(entry_), 0.0, qty * (unit[inst] - np.nan_to_num(entry_))), mtm) if len(inst) else mtm
-        for position_number, value in inverse_mtm.items():
-            mtm[position_number] = value
-        stable = None
-        if stable_asset is not None:
-            stable = np.full(len(accounts), market.index_usd(stable_asset))
-        return cls.build(instruments, account_index, inst, qty, mtm_usd=mtm, cash_usd=cash, stable_price=stable,
-                         account_ids=[a.account_id or str(i) for i, a in enumerate(accounts)])
-
-
-def _vector(values: ArrayLike | None, n: int, default: float, name: str) -> NDArray[np.float64]:
-    if values is None:
-        return np.full(n, default)
-    out = np.asarray(values, dtype=np.float64).reshape(-1)
-    if out.shape == (1,) and n != 1:
-        out = np.full(n, out[0])
-    if out.shape != (n,) or np.any(~np.isfinite(out)):
-        raise InputError(name, values, f"must be {n} finite values (one per account)")
-    return out
-
-
-# ----------------------------------------------------------------------------------------
-# revaluation (public: reused by the FHS engine)
-# ----------------------------------------------------------------------------------------
-def _forward_parts(instruments: InstrumentTable, freeze_seconds: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    forward = np.nan_to_num(instruments.forward_usd)
-    if freeze_seconds > 0:
-        moving = np.clip(instruments.seconds / freeze_seconds, 0.0, 1.0)
-        return forward * moving, forward * (1.0 - moving)
-    return forward, np.zeros_like(forward)
-
-
-def revalue_instruments(
-    instruments: InstrumentTable,
-    spot_multipliers: ArrayLike,
-    vol_multipliers: ArrayLike,
-    *,
-    forward_freeze_seconds: float = 0.0,
-    clamp_negative_rates: bool = False,
-) -> NDArray[np.float64]:
-    """Unit value of every instrument under arbitrary (spot multiplier, vol multiplier) scenarios.
-
-    This is the revaluation kernel of the engine, exposed for other scenario engines (FHS
-    VaR/ES): each distinct instrument is valued once per scenario.
-
-    Parameters
-    ----------
-    instruments : InstrumentTable
-    spot_multipliers : array_like, shape (n_scenarios,) or (n_assets, n_scenarios)
-        Multiplier on each underlying (one row per ``instruments.assets`` entry, or one row
-        applied to every asset).
-    vol_multipliers : array_like, same shapes
-        Multiplier on every option's vol.
-    forward_freeze_seconds, clamp_negative_rates
-        As in :class:`RiskMatrixModel`.
-
-    Returns
-    -------
-    ndarray, shape (n_instruments, n_scenarios)
-        Unit value: spot ``price * x``, perpetual ``price * x``, future ``forward(x)``,
-        option discounted Black-76 price, static collateral ``price``. The P&L of a position is
-        ``quantity * (value[:, s] - value_unshocked)``.
-
-    >>> table = InstrumentTable.build(["BTC-PERP"], [PERPETUAL], ["BTC"], price_usd=[100.0])
-    >>> revalue_instruments(table, [0.9, 1.0, 1.1], [1.0, 1.0, 1.0]).round(6).tolist()
-    [[90.0, 100.0, 110.0]]
-    """
-    spot = np.atleast_2d(np.asarray(spot_multipliers, dtype=np.float64))
-    volm = np.atleast_2d(np.asarray(vol_multipliers, dtype=np.float64))
-    spot, volm = np.broadcast_arrays(spot, volm)
-    n_assets = len(instruments.assets)
-    if spot.shape[0] not in (1, n_assets):
-        raise InputError("spot_multipliers", spot.shape, f"must have 1 or {n_assets} rows (one per asset)")
-    rows = instruments.asset if spot.shape[0] > 1 else np.zeros(len(instruments), dtype=np.int64)
-    x = spot[rows]  # (n_inst, S)
-    vm = volm[rows]
-    out = np.empty(x.shape)
-    kind = instruments.kind
-    moving, fixed = _forward_parts(instruments, forward_freeze_seconds)
-    out[:] = np.nan_to_num(instruments.price_usd)[:, None]
-    linear = (kind == SPOT) | (kind == PERPETUAL)
-    out[linear] *= x[linear]
-    future = kind == FUTURE
-    out[future] = moving[future, None] * x[future] + fixed[future, None]
-    option = kind == OPTION
-    if np.any(option):
-        out[option] = _option_values(instruments, option, moving[option, None] * x[option] + fixed[option, None],
-                                     instruments.vol[option, None] * vm[option], clamp_negative_rates)
-    return to_numeraire(instruments, out, spot)
-
-
-def to_numeraire(instruments: InstrumentTable, values: NDArray[np.float64], spot_multipliers: NDArray[np.float64],
-                 rows: NDArray[np.bool_] | None = None) -> NDArray[np.float64]:
-    """Scenario unit values of coin-margined rows measured in their coin, expressed at today's coin price.
-
-    For a row whose holder is margined in coin ``c`` (``instruments.numeraire``) moving by the
-    multiplier ``x_c`` in a scenario, a USD amount ``V`` is worth ``V / (P_c x_c)`` coins, i.e.
-    ``V / x_c`` in USD at today's price ``P_c``. Hence, with ``v`` the USD unit value and
-    ``v0`` its unshocked value:
-
-    * options, spot and collateral (the unit value is a value): ``v / x_c`` -- the coin's own
-      spot (``P x_c``) is then constant (one coin is one coin) and static collateral or USD cash
-      (``P``) gains in coin when the coin falls;
-    * perpetuals and futures (the unit value is a price, the P&L ``q (v - v0)``): the P&L is
-      converted, ``v0 + (v - v0) / x_c``.
-
-    A short put held by a BTC-margined account therefore loses ``L / x_BTC`` when BTC falls
-    by ``1 - x_BTC``: more than the USD loss ``L`` (the wrong-way effect of coin collateral).
-    Rows with numeraire -1 (USD) are returned unchanged, so USD books are bit-identical.
-    ``rows`` restricts the conversion to a subset of rows (``values`` then holds only those).
-    """
-    numeraire = instruments.numeraire
-    if numeraire is None:
-        return values
-    selected = numeraire >= 0 if rows is None else (numeraire >= 0)[rows]
-    if not np.any(selected):
-        return values
-    index = np.arange(len(instruments)) if rows is None else np.flatnonzero(rows)
-    chosen = index[selected]
-    spot = np.atleast_2d(spot_multipliers)
-    xc = spot[numeraire[chosen]] if spot.shape[0] > 1 else np.broadcast_to(spot[0], (len(chosen), spot.shape[1]))
-    kind = instruments.kind[chosen]
-    out = values.copy()
-    block = out[selected]
-    linear = (kind == PERPETUAL) | (kind == FUTURE)
-    unshocked = np.where(kind == FUTURE, np.nan_to_num(instruments.forward_usd[chosen]), np.nan_to_num(instruments.price_usd[chosen]))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        converted = np.where(linear[:, None], unshocked[:, None] + (block - unshocked[:, None]) / xc, block / xc)
-    out[selected] = converted
-    return out
-
-
-def _option_values(instruments: InstrumentTable, option: NDArray[np.bool_], forward: NDArray[np.float64], vol: NDArray[np.float64],
-                   clamp_negative_rates: bool, horizon_years: float = 0.0, rate_shock: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
-    # time and rate dimensions of a scenario grid: reprice at T - horizon (intrinsic once expired) and at rate + shock
-    years = np.maximum(instruments.years[option, None] - horizon_years, 0.0)
-    rate = instruments.rate[option, None] + (0.0 if rate_shock is None else rate_shock[None, :])
-    if clamp_negative_rates:
-        rate = np.maximum(rate, 0.0)
-    discount = np.exp(-rate * years)
-    return black76_guarded(forward, instruments.strike_usd[option, None], vol * np.sqrt(years), discount, instruments.is_call[option, None])
-
-
-def book_scenario_pnl(book: Book, spot_multipliers: ArrayLike, vol_multipliers: ArrayLike, **kwargs: Any) -> NDArray[np.float64]:
-    """P&L of every account under arbitrary (spot, vol) multiplier scenarios, shape (n_accounts, n_scenarios).
-
-    Plain revaluation (no static discounts, contingencies or dampening):
-    ``sum over positions of quantity * (value(scenario) - value(unshocked))``, aggregated with a
-    sparse matrix product. Keyword arguments go to :func:`revalue_instruments`.
-    """
-    values = revalue_instruments(book.instruments, spot_multipliers, vol_multipliers, **kwargs)
-    base = revalue_instruments(book.instruments, np.ones(1), np.ones(1), **kwargs)[:, 0]
-    matrix = sparse.csr_matrix((book.quantity, (book.account, book.instrument)), shape=(book.n_accounts, len(book.instruments)))
-    return np.asarray(matrix @ (values - base[:, None]))
 
 
 # ----------------------------------------------------------------------------------------
@@ -937,7 +399,7 @@ class RiskMatrixModel(MarginModel):
         values = revalue_instruments(instruments, spot_rows, np.ones(len(grid)), forward_freeze_seconds=self.forward_freeze_seconds,
                                      clamp_negative_rates=self.clamp_negative_rates)
         if np.any(option):
-            moving, fixed = _forward_parts(instruments, self.forward_freeze_seconds)
+            moving, fixed = forward_parts(instruments, self.forward_freeze_seconds)
             x = np.where(codes[None, :] >= 2, 1.0, spot_rows[instruments.asset[option]])
             forward = moving[option, None] * x + fixed[option, None]
             vol_o = vol[option]
@@ -946,7 +408,7 @@ class RiskMatrixModel(MarginModel):
             column = np.select([codes == 0, codes == 1, codes == -1, codes == 2], [0, 1, 2, 3], 4)
             values[option] = to_numeraire(
                 instruments,
-                _option_values(instruments, option, forward, table[:, column], self.clamp_negative_rates,
+                option_values(instruments, option, forward, table[:, column], self.clamp_negative_rates,
                                grid.horizon_days * 86_400.0 / SECONDS_PER_YEAR, grid.rate_array if grid.uses_rates else None),
                 spot_rows, option)
         base = revalue_instruments(instruments, np.ones(1), np.ones(1), forward_freeze_seconds=self.forward_freeze_seconds,

@@ -48,10 +48,11 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from marginlab.account import Account
+from marginlab.book import OPTION, STATIC, Book, InstrumentTable
 from marginlab.exceptions import InputError, ParameterError
 from marginlab.instruments import Future, Option, Position
 from marginlab.margin.base import BookMarginTotals, MarginModel, MarginResult
-from marginlab.margin.risk_matrix import OPTION, STATIC, Book, InstrumentTable, RiskMatrixModel
+from marginlab.margin.risk_matrix import RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid, VolShock
 from marginlab.margin.span_xml import SpanRiskParameters
 from marginlab.market import MarketSnapshot
@@ -243,7 +244,7 @@ class SpanModel(MarginModel):
         :meth:`margin`). Calendar spreads and published risk arrays are not vectorised
         (:attr:`book_vectorised`).
 
-        >>> from marginlab.margin.risk_matrix import InstrumentTable, PERPETUAL
+        >>> from marginlab.book import InstrumentTable, PERPETUAL
         >>> table = InstrumentTable.build(["BTC-PERP"], [PERPETUAL], ["BTC"], price_usd=[100_000.0])
         >>> book = Book.build(table, account=[0, 1], instrument=[0, 0], quantity=[1.0, -2.0], n_accounts=3)
         >>> SpanModel({"BTC": 0.1}).margin_book(book).maintenance_margin_usd.tolist()   # 1 PSR = 10,000 per BTC

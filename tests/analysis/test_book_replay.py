@@ -21,8 +21,8 @@ from marginlab.analysis.liquidation import FlatRateModel, LiquidationPolicy, mar
 from marginlab.analysis.replay import book_expiries, replay
 from marginlab.analysis.stress_scenarios import MarketPath, scenario_path
 from marginlab.analysis.synthetic import strategies_for_models, synthetic_book
+from marginlab.book import Book
 from marginlab.margin.presets import available_models, get_model
-from marginlab.margin.risk_matrix import Book
 from marginlab.parameters import example_parameters
 
 TEXT = ("time", "account_id", "action", "symbol", "step")

@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 
 from marginlab.account import Account
 from marginlab.analysis.book import BookMargin, BookState, PseudoAccounts, StepMarket, book_margin, is_vectorised
+from marginlab.book import Book
 from marginlab.exceptions import InputError, UnknownAssetError
 from marginlab.instruments import Future, Option, Perpetual, Position, Spot
 from marginlab.margin.base import BookMarginModel
 from marginlab.margin.calibrated import PerUnderlyingPortfolioMargin, models_from_parameters
 from marginlab.margin.correlation import inter_commodity_credit, inter_commodity_credits
-from marginlab.margin.risk_matrix import Book
 from marginlab.margin.span import InterCommoditySpread
 from marginlab.market import MarketSnapshot
 from marginlab.parameters import ParameterSet, example_parameters

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from marginlab.account import Account
+from marginlab.book import Book
 from marginlab.instruments import Perpetual, Position
 from marginlab.margin.derive import DEFAULT_PARAMETERS
 from marginlab.margin.presets import get_model
-from marginlab.margin.risk_matrix import Book
 from marginlab.market import MarketSnapshot
 
 MARKET = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 100_000}, "USDC": {"index_usd": 0.95}}})

@@ -29,11 +29,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from marginlab.account import Account
+from marginlab.book import Book
 from marginlab.exceptions import InputError
 from marginlab.instruments import Future, Option, Perpetual, Position
 from marginlab.margin.isolated import CoinOptionRule, deribit_standard, inverse_liquidation_prices
 from marginlab.margin.presets import available_models, get_model
-from marginlab.margin.risk_matrix import Book, RiskMatrixModel
+from marginlab.margin.risk_matrix import RiskMatrixModel
 from marginlab.margin.scenarios import ScenarioGrid
 from marginlab.market import MarketSnapshot
 from marginlab.pricing import black76_price

@@ -20,12 +20,13 @@ from marginlab.analysis.book import is_vectorised
 from marginlab.analysis.replay import book_expiries
 from marginlab.analysis.stress_scenarios import scenario_path
 from marginlab.analysis.synthetic import strategies_for_models, synthetic_book
+from marginlab.book import Book, InstrumentTable
 from marginlab.exceptions import DataWarning, InputError, UnknownAssetError
 from marginlab.instruments import Future, Option, Perpetual, Position, Spot
 from marginlab.margin.base import BookMarginModel, BookMargins
 from marginlab.margin.fhs import square_root_liquidity_addon
 from marginlab.margin.presets import get_model
-from marginlab.margin.risk_matrix import Book, InstrumentTable, RiskMatrixModel
+from marginlab.margin.risk_matrix import RiskMatrixModel
 from marginlab.margin.span import CalendarSpreadTable, InterCommoditySpread, SpanModel
 from marginlab.market import MarketSnapshot
 

@@ -12,22 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from marginlab.account import Account
+from marginlab.book import OPTION, PERPETUAL, SPOT, Book, InstrumentTable, black76_guarded, book_scenario_pnl, revalue_instruments
 from marginlab.exceptions import EmptyPortfolioError, InputError, NumericalError, ParameterError
 from marginlab.instruments import Future, Option, Perpetual, Position
 from marginlab.margin.presets import get_model
-from marginlab.margin.risk_matrix import (
-    OPTION,
-    PERPETUAL,
-    SPOT,
-    BasisContingency,
-    Book,
-    InstrumentTable,
-    RiskMatrixModel,
-    StaticDiscount,
-    black76_guarded,
-    book_scenario_pnl,
-    revalue_instruments,
-)
+from marginlab.margin.risk_matrix import BasisContingency, RiskMatrixModel, StaticDiscount
 from marginlab.margin.scenarios import ScenarioGrid, SkewShock, VolShock
 from marginlab.market import MarketSnapshot
 
