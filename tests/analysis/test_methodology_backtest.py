@@ -245,3 +245,25 @@ def test_cli_table_output_with_a_methodology_file(tmp_path, capsys):
     assert rates["date"].iloc[0] == "2024-01-01" and rates["date"].iloc[-1] == "2024-06-30"
     assert set(rates["horizon_days"]) == {1} and set(rates["confidence"]) == {0.99}
     assert set(rates["side"]) == {"long", "short"} and set(rates["requirement"]) == {"maintenance_rate"}
+
+
+def test_between_and_around_on_toy_prices():
+    """A held-out period is the same rates and tests restricted by date; ``around`` finds the rates covering a day."""
+    days = pd.date_range("2021-01-01", periods=900, tz="UTC")
+    rng = np.random.default_rng(7)
+    close = pd.Series(100 * np.exp(np.cumsum(rng.standard_t(4, 900) * 0.03)), index=days)
+    run = backtest_methodology(["TOY"], prices={"TOY": close}, horizons=(1, 2))
+    cut = pd.Timestamp("2023-01-01", tz="UTC")
+    held = run.between(cut)
+    assert held.rates["date"].min() >= cut and held.exceptions["date"].min() >= cut
+    for row in held.table.itertuples(index=False):
+        tested = run.exceptions[(run.exceptions["horizon_days"] == row.horizon_days) & (run.exceptions["side"] == row.side)
+                                & (run.exceptions["date"] >= cut)]
+        assert row.observations == len(tested) and row.exceptions == int(tested["exception"].sum())
+    day = days[800]
+    around = run.around(day, {"TOY": close})
+    # 1 day: the rate set at the close before; 2 days: the two closes before (each side)
+    assert sorted(set(zip(around["horizon_days"], around["date"]))) == [(1, days[799]), (2, days[798]), (2, days[799])]
+    one = around[(around["horizon_days"] == 1) & (around["side"] == "long")].iloc[0]
+    assert one["loss"] == pytest.approx(1 - close.iloc[800] / close.iloc[799])
+    assert run.around(days[-1] + pd.Timedelta(days=30), {"TOY": close}).empty
