@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -102,12 +102,13 @@ def score_table(run: MethodologyBacktest, blocks: Sequence[tuple[str, str, str]]
     tested = run.exceptions
     for label, first, last in blocks:
         inside = tested[(tested["date"] >= pd.Timestamp(first, tz="UTC")) & (tested["date"] <= pd.Timestamp(last, tz="UTC"))]
-        for (h, side), group in inside.groupby(["horizon_days", "side"], sort=True):
+        for key, group in inside.groupby(["horizon_days", "side"], sort=True):
+            h, side = cast(tuple[Any, Any], key)
             es = np.maximum(group["es"].to_numpy(), group["rate"].to_numpy())
             finite = np.isfinite(es)
             rows.append({
                 "block": label, "horizon_days": int(h), "side": side, "observations": len(group),
-                "quantile_score": float(np.mean(quantile_score(group["loss"], group["rate"], run.confidence))),
+                "quantile_score": float(np.mean(quantile_score(group["loss"].to_numpy(), group["rate"].to_numpy(), run.confidence))),
                 "fz0_score": float(np.mean(fz0_score(group["loss"].to_numpy()[finite], group["rate"].to_numpy()[finite],
                                                      es[finite], run.confidence))) if finite.any() else float("nan"),
                 "average_rate": float(group["rate"].mean()),
@@ -130,7 +131,8 @@ def pooled_exception_rates(run: MethodologyBacktest, blocks: Sequence[tuple[str,
     tested = run.exceptions
     for label, first, last in blocks:
         inside = tested[(tested["date"] >= pd.Timestamp(first, tz="UTC")) & (tested["date"] <= pd.Timestamp(last, tz="UTC"))]
-        for (h, side), group in inside.groupby(["horizon_days", "side"], sort=True):
+        for key, group in inside.groupby(["horizon_days", "side"], sort=True):
+            h, side = cast(tuple[Any, Any], key)
             per_day = group.groupby("date")["exception"].agg(["sum", "size"])
             x_d, n_d = per_day["sum"].to_numpy(dtype=float), per_day["size"].to_numpy(dtype=float)
             n, x, g = float(n_d.sum()), float(x_d.sum()), len(per_day)
@@ -238,7 +240,7 @@ def _pit_matrix(run: MethodologyBacktest) -> tuple[pd.DataFrame, list[tuple[Any,
     sizes = tested.groupby(["asset", "horizon_days", "side"])["ratio"].transform("size")
     tested["u"] = tested["u"] / (sizes + 1.0)
     matrix = tested.pivot_table(index="date", columns=["asset", "horizon_days", "side"], values="u", aggfunc="first")
-    return matrix, list(matrix.columns)
+    return matrix, [tuple(column) for column in matrix.columns]
 
 
 def rejected_cell_null(

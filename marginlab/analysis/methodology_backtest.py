@@ -39,7 +39,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -175,13 +175,14 @@ class MethodologyBacktest:
             rates, tested = rates[rates["date"] <= hi], tested[tested["date"] <= hi]
         keys = ["asset", "horizon_days", "side"]
         rows = []
-        old = self.table.set_index(keys)
+        old: Any = self.table.set_index(keys)
         for key, group in rates.groupby(keys, sort=False):
-            hits = tested.loc[(tested["asset"] == key[0]) & (tested["horizon_days"] == key[1]) & (tested["side"] == key[2]),
+            asset, h, side = cast(tuple[Any, Any, Any], key)
+            hits = tested.loc[(tested["asset"] == asset) & (tested["horizon_days"] == h) & (tested["side"] == side),
                               "exception"].to_numpy(dtype=bool)
             dated = pd.Series(group["rate"].to_numpy(), index=pd.DatetimeIndex(group["date"]))
-            entry = old.loc[key]
-            rows.append(_row(str(key[0]), int(key[1]), str(key[2]), str(entry["requirement"]), self.confidence, dated, hits,
+            entry: Any = old.loc[(asset, h, side)]
+            rows.append(_row(str(asset), int(h), str(side), str(entry["requirement"]), self.confidence, dated, hits,
                              bool(entry["anti_procyclicality"])))
         return MethodologyBacktest(self.methodology, self.confidence, self.horizons, rates.reset_index(drop=True),
                                    pd.DataFrame(rows), tested.reset_index(drop=True), self.sides)
@@ -197,18 +198,20 @@ class MethodologyBacktest:
         """
         target = _day(day, "day")
         rows = []
-        for (asset, h, side), group in self.rates.groupby(["asset", "horizon_days", "side"], sort=False):
+        for key, group in self.rates.groupby(["asset", "horizon_days", "side"], sort=False):
+            asset, h, side = cast(tuple[Any, Any, Any], key)
             close = pd.Series(closes[asset], dtype=float)
             close.index = pd.DatetimeIndex(close.index)
             close.index = close.index.tz_localize("UTC") if close.index.tz is None else close.index.tz_convert("UTC")
             if target is None or target not in close.index:
                 continue
-            position = int(close.index.get_loc(target))
+            position = int(close.index.get_indexer(pd.DatetimeIndex([target]))[0])
             start = close.index[max(position - int(h), 0)]
             chosen = group[(group["date"] >= start) & (group["date"] < target)]
             loss = realised_losses(close, int(h), str(side))
+            row: Any
             for row in chosen.itertuples(index=False):
-                value = float(loss.get(row.date, np.nan))
+                value = float(loss.reindex([row.date]).iloc[0])
                 rows.append({"date": row.date, "asset": asset, "horizon_days": int(h), "side": side,
                              "requirement": row.requirement, "rate": float(row.rate), "loss": value,
                              "exception": bool(value > row.rate) if math.isfinite(value) else False})

@@ -19,7 +19,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -128,7 +128,8 @@ def fixed_position_procyclicality(
     if end is not None:
         frame = frame[frame["date"] <= pd.Timestamp(end, tz="UTC")]
     rows = []
-    for (asset, requirement, side), group in frame.groupby(["asset", "requirement", "side"], sort=False):
+    for key, group in frame.groupby(["asset", "requirement", "side"], sort=False):
+        asset, requirement, side = (str(part) for part in cast(tuple[Any, Any, Any], key))
         if asset not in closes:
             raise InputError("closes", asset, "has no close series")
         series = pd.Series(group["rate"].to_numpy(dtype=float), index=pd.DatetimeIndex(group["date"]))
@@ -181,7 +182,8 @@ def increases_explained(
     lo = lo.tz_localize("UTC") if lo.tzinfo is None else lo
     hi = hi.tz_localize("UTC") if hi.tzinfo is None else hi
     rows = []
-    for asset, group in frame.groupby("asset", sort=False):
+    for name, group in frame.groupby("asset", sort=False):
+        asset = str(name)
         series = pd.Series(group["rate"].to_numpy(dtype=float), index=pd.DatetimeIndex(group["date"])).sort_index()
         close = pd.Series(closes[asset], dtype=float)
         close.index = pd.DatetimeIndex(close.index)
