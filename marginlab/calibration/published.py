@@ -13,7 +13,8 @@ file's rules, so that :func:`~marginlab.calibration.calibrate.calibrate` (its la
 ``price_scan_range``   ``max(down, up)`` of the scan model (the grid's half-width)
 =====================  ===============================================================================================
 
-with the sides kept (``maintenance_down``, ``maintenance_up``, ...). Rows are dated as the
+with the sides kept (``maintenance_down``, ``maintenance_up``, ...). With ``volatility.side_specific`` each up side is
+the down side of the same model fitted to the mirrored returns (a mirrored fall ``d`` is the rise ``d / (1 - d)``). Rows are dated as the
 :class:`~marginlab.calibration.stress_ranges.StressRangeResult` frame: the row ``d`` holds the rates in force on ``d``,
 set at the previous close with data up to it; the last row (the day after the data) is what a calibration at the
 last date publishes.
@@ -61,6 +62,29 @@ def requirement_of(methodology: Methodology, horizon_days: int, confidence: floa
     return None
 
 
+def _rise(fall: pd.Series) -> pd.Series:
+    """The rise ``d / (1 - d)`` of the original price that a fall ``d`` of the mirrored price is (same log move)."""
+    return fall / (1.0 - fall)
+
+
+def _with_mirrored_up_side(frame: pd.DataFrame, methodology: Methodology, horizon_days: int, confidence: float,
+                           anti_procyclicality: bool | None, returns: pd.Series) -> pd.DataFrame:
+    """``frame`` with ``scan_up``, ``base_up`` and ``es_up`` from the model fitted to ``-returns`` (its down side)."""
+    import dataclasses
+
+    model = methodology.stress_range_model(horizon_days, confidence, anti_procyclicality=anti_procyclicality, extreme_moves="none")
+    cap = model.cap
+    if cap is not None:  # a mirrored fall of cap / (1 + cap) is a rise of cap: the cap holds before the tools too
+        model = dataclasses.replace(model, cap=cap / (1.0 + cap))
+    mirrored = model.fit(-returns).frame.reindex(frame.index)
+    out = frame.copy()
+    out["scan_up"] = _rise(mirrored["scan_down"])
+    out["base_up"] = _rise(mirrored["base_down"])
+    out["es_up"] = _rise(mirrored["es_down"])
+    out["scan_range"] = np.maximum(out["scan_down"], out["scan_up"])
+    return out
+
+
 def published_rates(
     methodology: Methodology,
     returns: pd.Series,
@@ -94,6 +118,7 @@ def published_rates(
     """
     fits: dict[tuple[int, float, bool], StressRangeResult] = {}
     frames: dict[str, pd.DataFrame] = {}
+    side_specific = methodology.volatility.side_specific
     for name, (h, c) in methodology.requirement_keys().items():
         scan = name == "price_scan_range"
         key = (h, c, scan)
@@ -104,6 +129,8 @@ def published_rates(
         if results is not None:
             results[name] = fits[key]
         frames[name] = fits[key].frame
+        if side_specific:
+            frames[name] = _with_mirrored_up_side(frames[name], methodology, h, c, anti_procyclicality, returns)
     index = frames["maintenance_rate"].index
     for frame in frames.values():
         index = index.intersection(frame.index)
