@@ -373,11 +373,13 @@ def backtest_methodology(
                 f"{probe.min_obs + 1} for a first out-of-sample rate (about {probe.min_obs + probe.min_pool})"
             )
         published: pd.DataFrame | None = None
+        needed = [r for r in (requirement_of(methodology, h, confidence) for h in horizons) if r is not None]
         for h in horizons:
             requirement = requirement_of(methodology, h, confidence)
             if requirement is not None:
                 if published is None:
-                    published = published_rates(methodology, returns, anti_procyclicality=anti_procyclicality)
+                    published = published_rates(methodology, returns, anti_procyclicality=anti_procyclicality,
+                                                requirements=needed)
                     published = published[~published["in_sample"].to_numpy(dtype=bool)]
                 series = published[requirement]
                 prefix = REQUIREMENT_PREFIX[requirement]

@@ -34,10 +34,13 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
+
+from marginlab.exceptions import InputError
 
 if TYPE_CHECKING:
     from marginlab.calibration.methodology import Methodology
@@ -92,6 +95,7 @@ def published_rates(
     anti_procyclicality: bool | None = None,
     extreme_moves: Literal["all", "last", "none"] = "none",
     results: dict[str, StressRangeResult] | None = None,
+    requirements: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The published rates of every date (see the module docstring).
 
@@ -106,6 +110,9 @@ def published_rates(
         Extreme moves of the scan model (``"last"`` for a calibration, ``"none"`` for a backtest).
     results : dict, optional
         Filled with the three :class:`~marginlab.calibration.stress_ranges.StressRangeResult` by requirement name.
+    requirements : sequence of str, optional
+        Compute only these (``"initial_rate"`` brings ``"maintenance_rate"``, which it is never below); default all
+        three. The columns of the others are left out.
 
     Returns
     -------
@@ -119,7 +126,15 @@ def published_rates(
     fits: dict[tuple[int, float, bool], StressRangeResult] = {}
     frames: dict[str, pd.DataFrame] = {}
     side_specific = methodology.volatility.side_specific
+    wanted = set(REQUIREMENT_PREFIX) if requirements is None else set(requirements)
+    unknown = sorted(wanted - set(REQUIREMENT_PREFIX))
+    if unknown:
+        raise InputError("requirements", unknown[0], f"must be among {list(REQUIREMENT_PREFIX)}")
+    if "initial_rate" in wanted:
+        wanted.add("maintenance_rate")
     for name, (h, c) in methodology.requirement_keys().items():
+        if name not in wanted:
+            continue
         scan = name == "price_scan_range"
         key = (h, c, scan)
         if key not in fits:
@@ -131,11 +146,13 @@ def published_rates(
         frames[name] = fits[key].frame
         if side_specific:
             frames[name] = _with_mirrored_up_side(frames[name], methodology, h, c, anti_procyclicality, returns)
-    index = frames["maintenance_rate"].index
+    names = [name for name in REQUIREMENT_PREFIX if name in frames]
+    index = frames[names[0]].index
     for frame in frames.values():
         index = index.intersection(frame.index)
     out = pd.DataFrame(index=index)
-    for name, prefix in REQUIREMENT_PREFIX.items():
+    for name in names:
+        prefix = REQUIREMENT_PREFIX[name]
         frame = frames[name].reindex(index)
         out[f"{prefix}_down"] = frame["scan_down"]
         out[f"{prefix}_up"] = frame["scan_up"]
@@ -143,15 +160,21 @@ def published_rates(
         out[f"{prefix}_base_up"] = frame["base_up"]
         out[f"{prefix}_es_ratio_down"] = frame["es_down"] / frame["base_down"]
         out[f"{prefix}_es_ratio_up"] = frame["es_up"] / frame["base_up"]
-    maintenance = np.minimum(np.maximum(out["maintenance_down"], out["maintenance_up"]), 1.0)
-    initial = np.minimum(np.maximum(np.maximum(out["initial_down"], out["initial_up"]), maintenance), 1.0)
-    out.insert(0, "maintenance_rate", maintenance)
-    out.insert(1, "initial_rate", initial)
-    out.insert(2, "price_scan_range", np.maximum(out["scan_down"], out["scan_up"]))
-    scan_frame = frames["price_scan_range"].reindex(index)
-    for column in ("extreme_down", "extreme_up", "historical_worst_down", "historical_worst_up", "vol_forecast"):
-        out[f"scan_{column}" if column == "vol_forecast" else column] = scan_frame[column]
-    out["maintenance_vol_1d"] = frames["maintenance_rate"].reindex(index)["vol_1d"]
+    position = 0
+    if "maintenance_rate" in frames:
+        maintenance = np.minimum(np.maximum(out["maintenance_down"], out["maintenance_up"]), 1.0)
+        out.insert(position, "maintenance_rate", maintenance)
+        position += 1
+        out["maintenance_vol_1d"] = frames["maintenance_rate"].reindex(index)["vol_1d"]
+    if "initial_rate" in frames:
+        initial = np.minimum(np.maximum(np.maximum(out["initial_down"], out["initial_up"]), out["maintenance_rate"]), 1.0)
+        out.insert(position, "initial_rate", initial)
+        position += 1
+    if "price_scan_range" in frames:
+        out.insert(position, "price_scan_range", np.maximum(out["scan_down"], out["scan_up"]))
+        scan_frame = frames["price_scan_range"].reindex(index)
+        for column in ("extreme_down", "extreme_up", "historical_worst_down", "historical_worst_up", "vol_forecast"):
+            out[f"scan_{column}" if column == "vol_forecast" else column] = scan_frame[column]
     in_sample = np.zeros(len(index), dtype=bool)
     for frame in frames.values():
         in_sample |= frame["in_sample"].reindex(index).fillna(False).to_numpy(dtype=bool)
