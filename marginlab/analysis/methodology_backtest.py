@@ -39,7 +39,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -59,6 +59,14 @@ REGIME_BLOCKS: tuple[tuple[str, str, str], ...] = (
     ("2019-2020", "2019-01-01", "2020-12-31"),
     ("2021-2022", "2021-01-01", "2022-12-31"),
     ("2023-end", "2023-01-01", "2100-12-31"),
+)
+#: Last day of the data on which the methodology was chosen (notebook 02); later rates are held out (notebook 06).
+FREEZE_DATE = "2025-02-20"
+#: Selection, test and held-out periods of the methodology choice: (label, first day, last day).
+SELECTION_BLOCKS: tuple[tuple[str, str, str], ...] = (
+    ("choice 2019-2022", "2019-01-01", "2022-12-31"),
+    ("test 2023-2025-02-20", "2023-01-01", FREEZE_DATE),
+    ("held out 2025-02-21-end", "2025-02-21", "2100-12-31"),
 )
 #: Keys of one ``--json`` object, in order.
 JSON_KEYS: tuple[str, ...] = (
@@ -155,6 +163,63 @@ class MethodologyBacktest:
                     record[key] = None if value is None or not math.isfinite(float(value)) else float(value)
             records.append(record)
         return records
+
+    def between(self, first: Any = None, last: Any = None) -> MethodologyBacktest:
+        """The same backtest restricted to the rates dated ``first .. last`` (inclusive), its table recomputed.
+
+        A held-out period is reported this way: ``run.between("2025-02-21")`` tests only the rates set after the
+        methodology was frozen (:data:`FREEZE_DATE`).
+        """
+        lo, hi = _day(first, "first"), _day(last, "last")
+        rates, tested = self.rates, self.exceptions
+        if lo is not None:
+            rates, tested = rates[rates["date"] >= lo], tested[tested["date"] >= lo]
+        if hi is not None:
+            rates, tested = rates[rates["date"] <= hi], tested[tested["date"] <= hi]
+        keys = ["asset", "horizon_days", "side"]
+        rows = []
+        old: Any = self.table.set_index(keys)
+        for key, group in rates.groupby(keys, sort=False):
+            asset, h, side = cast(tuple[Any, Any, Any], key)
+            hits = tested.loc[(tested["asset"] == asset) & (tested["horizon_days"] == h) & (tested["side"] == side),
+                              "exception"].to_numpy(dtype=bool)
+            dated = pd.Series(group["rate"].to_numpy(), index=pd.DatetimeIndex(group["date"]))
+            entry: Any = old.loc[(asset, h, side)]
+            rows.append(_row(str(asset), int(h), str(side), str(entry["requirement"]), self.confidence, dated, hits,
+                             bool(entry["anti_procyclicality"])))
+        return MethodologyBacktest(self.methodology, self.confidence, self.horizons, rates.reset_index(drop=True),
+                                   pd.DataFrame(rows), tested.reset_index(drop=True), self.sides)
+
+    def around(self, day: Any, closes: Mapping[str, pd.Series]) -> pd.DataFrame:
+        """Every rate whose window ``D .. D + h`` contains ``day`` (the rate set at a close before ``day`` that covered
+        it), with the realised loss of each side and whether it was an exception (empty when the data do not reach it).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``date, asset, horizon_days, side, requirement, rate, loss, exception``.
+        """
+        target = _day(day, "day")
+        rows = []
+        for key, group in self.rates.groupby(["asset", "horizon_days", "side"], sort=False):
+            asset, h, side = cast(tuple[Any, Any, Any], key)
+            close = pd.Series(closes[asset], dtype=float)
+            close.index = pd.DatetimeIndex(close.index)
+            close.index = close.index.tz_localize("UTC") if close.index.tz is None else close.index.tz_convert("UTC")
+            if target is None or target not in close.index:
+                continue
+            position = int(close.index.get_indexer(pd.DatetimeIndex([target]))[0])
+            start = close.index[max(position - int(h), 0)]
+            chosen = group[(group["date"] >= start) & (group["date"] < target)]
+            loss = realised_losses(close, int(h), str(side))
+            row: Any
+            for row in chosen.itertuples(index=False):
+                value = float(loss.reindex([row.date]).iloc[0])
+                rows.append({"date": row.date, "asset": asset, "horizon_days": int(h), "side": side,
+                             "requirement": row.requirement, "rate": float(row.rate), "loss": value,
+                             "exception": bool(value > row.rate) if math.isfinite(value) else False})
+        columns = ["date", "asset", "horizon_days", "side", "requirement", "rate", "loss", "exception"]
+        return pd.DataFrame(rows, columns=columns)
 
     def to_json(self) -> str:
         """:meth:`to_records` as a JSON array."""
@@ -307,11 +372,13 @@ def backtest_methodology(
                 f"{probe.min_obs + 1} for a first out-of-sample rate (about {probe.min_obs + probe.min_pool})"
             )
         published: pd.DataFrame | None = None
+        needed = [r for r in (requirement_of(methodology, h, confidence) for h in horizons) if r is not None]
         for h in horizons:
             requirement = requirement_of(methodology, h, confidence)
             if requirement is not None:
                 if published is None:
-                    published = published_rates(methodology, returns, anti_procyclicality=anti_procyclicality)
+                    published = published_rates(methodology, returns, anti_procyclicality=anti_procyclicality,
+                                                requirements=needed)
                     published = published[~published["in_sample"].to_numpy(dtype=bool)]
                 series = published[requirement]
                 prefix = REQUIREMENT_PREFIX[requirement]
@@ -516,7 +583,9 @@ __all__ = [
     "JSON_KEYS",
     "MAIN_ASSETS",
     "RATE_COLUMNS",
+    "FREEZE_DATE",
     "REGIME_BLOCKS",
+    "SELECTION_BLOCKS",
     "SIDES",
     "MethodologyBacktest",
     "backtest_methodology",

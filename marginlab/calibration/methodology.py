@@ -125,6 +125,11 @@ class VolatilitySpec:
         Returns used per fit (rolling window); ``None`` = expanding (all history up to the date).
     min_returns : int
         Fewest daily returns before the first estimate (and before an asset can be calibrated).
+    side_specific : bool
+        Each side's rate from its own volatility and residual pool: the up (short) side is the down side of the same
+        model fitted to the mirrored returns ``-r`` (so the asymmetric EWMA reacts fast after a *rise* for the short
+        side, as it does after a fall for the long side); a mirrored fall ``d`` is the rise ``d / (1 - d)``
+        (:func:`~marginlab.calibration.published.published_rates`).
     """
 
     model: VolModel = "ewma"
@@ -136,9 +141,12 @@ class VolatilitySpec:
     refit_every_days: int = 21
     estimation_window_days: int | None = 1500
     min_returns: int = 500
+    side_specific: bool = True
 
     def __post_init__(self) -> None:
         _check_choice("volatility.model", self.model, VolModel)
+        if not isinstance(self.side_specific, bool):
+            raise ParameterError("volatility.side_specific", self.side_specific, "must be true or false")
         _check_range("volatility.ewma_decay", self.ewma_decay, 0.0, 1.0, low_open=True, high_open=True)
         if self.ewma_decay_after_fall is not None:
             _check_range("volatility.ewma_decay_after_fall", self.ewma_decay_after_fall, 0.0, 1.0, low_open=True, high_open=True)

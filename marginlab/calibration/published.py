@@ -13,7 +13,8 @@ file's rules, so that :func:`~marginlab.calibration.calibrate.calibrate` (its la
 ``price_scan_range``   ``max(down, up)`` of the scan model (the grid's half-width)
 =====================  ===============================================================================================
 
-with the sides kept (``maintenance_down``, ``maintenance_up``, ...). Rows are dated as the
+with the sides kept (``maintenance_down``, ``maintenance_up``, ...). With ``volatility.side_specific`` each up side is
+the down side of the same model fitted to the mirrored returns (a mirrored fall ``d`` is the rise ``d / (1 - d)``). Rows are dated as the
 :class:`~marginlab.calibration.stress_ranges.StressRangeResult` frame: the row ``d`` holds the rates in force on ``d``,
 set at the previous close with data up to it; the last row (the day after the data) is what a calibration at the
 last date publishes.
@@ -33,10 +34,13 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
+
+from marginlab.exceptions import InputError
 
 if TYPE_CHECKING:
     from marginlab.calibration.methodology import Methodology
@@ -61,6 +65,29 @@ def requirement_of(methodology: Methodology, horizon_days: int, confidence: floa
     return None
 
 
+def _rise(fall: pd.Series) -> pd.Series:
+    """The rise ``d / (1 - d)`` of the original price that a fall ``d`` of the mirrored price is (same log move)."""
+    return fall / (1.0 - fall)
+
+
+def _with_mirrored_up_side(frame: pd.DataFrame, methodology: Methodology, horizon_days: int, confidence: float,
+                           anti_procyclicality: bool | None, returns: pd.Series) -> pd.DataFrame:
+    """``frame`` with ``scan_up``, ``base_up`` and ``es_up`` from the model fitted to ``-returns`` (its down side)."""
+    import dataclasses
+
+    model = methodology.stress_range_model(horizon_days, confidence, anti_procyclicality=anti_procyclicality, extreme_moves="none")
+    cap = model.cap
+    if cap is not None:  # a mirrored fall of cap / (1 + cap) is a rise of cap: the cap holds before the tools too
+        model = dataclasses.replace(model, cap=cap / (1.0 + cap))
+    mirrored = model.fit(-returns).frame.reindex(frame.index)
+    out = frame.copy()
+    out["scan_up"] = _rise(mirrored["scan_down"])
+    out["base_up"] = _rise(mirrored["base_down"])
+    out["es_up"] = _rise(mirrored["es_down"])
+    out["scan_range"] = np.maximum(out["scan_down"], out["scan_up"])
+    return out
+
+
 def published_rates(
     methodology: Methodology,
     returns: pd.Series,
@@ -68,6 +95,7 @@ def published_rates(
     anti_procyclicality: bool | None = None,
     extreme_moves: Literal["all", "last", "none"] = "none",
     results: dict[str, StressRangeResult] | None = None,
+    requirements: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The published rates of every date (see the module docstring).
 
@@ -82,6 +110,9 @@ def published_rates(
         Extreme moves of the scan model (``"last"`` for a calibration, ``"none"`` for a backtest).
     results : dict, optional
         Filled with the three :class:`~marginlab.calibration.stress_ranges.StressRangeResult` by requirement name.
+    requirements : sequence of str, optional
+        Compute only these (``"initial_rate"`` brings ``"maintenance_rate"``, which it is never below); default all
+        three. The columns of the others are left out.
 
     Returns
     -------
@@ -94,7 +125,16 @@ def published_rates(
     """
     fits: dict[tuple[int, float, bool], StressRangeResult] = {}
     frames: dict[str, pd.DataFrame] = {}
+    side_specific = methodology.volatility.side_specific
+    wanted = set(REQUIREMENT_PREFIX) if requirements is None else set(requirements)
+    unknown = sorted(wanted - set(REQUIREMENT_PREFIX))
+    if unknown:
+        raise InputError("requirements", unknown[0], f"must be among {list(REQUIREMENT_PREFIX)}")
+    if "initial_rate" in wanted:
+        wanted.add("maintenance_rate")
     for name, (h, c) in methodology.requirement_keys().items():
+        if name not in wanted:
+            continue
         scan = name == "price_scan_range"
         key = (h, c, scan)
         if key not in fits:
@@ -104,11 +144,15 @@ def published_rates(
         if results is not None:
             results[name] = fits[key]
         frames[name] = fits[key].frame
-    index = frames["maintenance_rate"].index
+        if side_specific:
+            frames[name] = _with_mirrored_up_side(frames[name], methodology, h, c, anti_procyclicality, returns)
+    names = [name for name in REQUIREMENT_PREFIX if name in frames]
+    index = frames[names[0]].index
     for frame in frames.values():
         index = index.intersection(frame.index)
     out = pd.DataFrame(index=index)
-    for name, prefix in REQUIREMENT_PREFIX.items():
+    for name in names:
+        prefix = REQUIREMENT_PREFIX[name]
         frame = frames[name].reindex(index)
         out[f"{prefix}_down"] = frame["scan_down"]
         out[f"{prefix}_up"] = frame["scan_up"]
@@ -116,15 +160,21 @@ def published_rates(
         out[f"{prefix}_base_up"] = frame["base_up"]
         out[f"{prefix}_es_ratio_down"] = frame["es_down"] / frame["base_down"]
         out[f"{prefix}_es_ratio_up"] = frame["es_up"] / frame["base_up"]
-    maintenance = np.minimum(np.maximum(out["maintenance_down"], out["maintenance_up"]), 1.0)
-    initial = np.minimum(np.maximum(np.maximum(out["initial_down"], out["initial_up"]), maintenance), 1.0)
-    out.insert(0, "maintenance_rate", maintenance)
-    out.insert(1, "initial_rate", initial)
-    out.insert(2, "price_scan_range", np.maximum(out["scan_down"], out["scan_up"]))
-    scan_frame = frames["price_scan_range"].reindex(index)
-    for column in ("extreme_down", "extreme_up", "historical_worst_down", "historical_worst_up", "vol_forecast"):
-        out[f"scan_{column}" if column == "vol_forecast" else column] = scan_frame[column]
-    out["maintenance_vol_1d"] = frames["maintenance_rate"].reindex(index)["vol_1d"]
+    position = 0
+    if "maintenance_rate" in frames:
+        maintenance = np.minimum(np.maximum(out["maintenance_down"], out["maintenance_up"]), 1.0)
+        out.insert(position, "maintenance_rate", maintenance)
+        position += 1
+        out["maintenance_vol_1d"] = frames["maintenance_rate"].reindex(index)["vol_1d"]
+    if "initial_rate" in frames:
+        initial = np.minimum(np.maximum(np.maximum(out["initial_down"], out["initial_up"]), out["maintenance_rate"]), 1.0)
+        out.insert(position, "initial_rate", initial)
+        position += 1
+    if "price_scan_range" in frames:
+        out.insert(position, "price_scan_range", np.maximum(out["scan_down"], out["scan_up"]))
+        scan_frame = frames["price_scan_range"].reindex(index)
+        for column in ("extreme_down", "extreme_up", "historical_worst_down", "historical_worst_up", "vol_forecast"):
+            out[f"scan_{column}" if column == "vol_forecast" else column] = scan_frame[column]
     in_sample = np.zeros(len(index), dtype=bool)
     for frame in frames.values():
         in_sample |= frame["in_sample"].reindex(index).fillna(False).to_numpy(dtype=bool)

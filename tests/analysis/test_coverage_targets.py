@@ -16,6 +16,7 @@ from marginlab.analysis.coverage_targets import (
     quantile_score,
     rejected_cell_null,
     rejection_flags,
+    score_difference,
     score_table,
 )
 from marginlab.analysis.methodology_backtest import MethodologyBacktest
@@ -111,3 +112,15 @@ def test_a_correct_model_lies_within_its_null_range():
     assert table.loc["long", "cells"] == 12
     assert table["within_range"].all(), table
     assert (table["null_high"] >= table["independent_high"]).all()
+
+
+def test_score_difference_by_hand():
+    dates = pd.to_datetime(["2021-01-01", "2021-01-02"], utc=True)
+    base = pd.DataFrame({"date": list(dates) * 2, "asset": ["A", "A", "B", "B"], "horizon_days": 1, "side": "long",
+                         "rate": 0.05, "es": 0.06, "loss": [0.0, 0.1, 0.02, 0.0], "exception": [False, True, False, False]})
+    wider = base.assign(rate=0.08, es=0.09)
+    result = score_difference(_run(wider), _run(base))
+    d = fz0_score(base["loss"].to_numpy(), 0.08, 0.09, 0.99) - fz0_score(base["loss"].to_numpy(), 0.05, 0.06, 0.99)
+    assert result["difference"] == pytest.approx(d.mean())
+    per_day = np.array([d[0] + d[2], d[1] + d[3]]) - 2 * d.mean()
+    assert result["se"] == pytest.approx(math.sqrt(np.sum(per_day**2) * 2) / 4)

@@ -119,17 +119,16 @@ def test_the_csv_rates_are_the_published_file_rates(acceptance_run):
 
 
 def test_quality_of_the_published_rates_on_both_sides(acceptance_run):
-    """One rate, max(down, up), for both sides: the short side (heavier upper tail) is covered at about 1%, the long
-    side is over-covered (Kupiec rejects it for too FEW exceptions); no side shows clustering."""
+    """One rate, max(down, up) with side-specific volatility, for both sides (regression guard of the measured
+    figures): every cell's exception rate between 0.3% and 1.25%, the short side never rejected for too many
+    exceptions, no cell rejected for clustering at 1%, no red traffic-light window."""
     _, records = acceptance_run
     for record in records:
-        assert record["christoffersen_p"] > 0.05, record
-        assert record["rate"] <= 0.0125, record
+        assert 0.003 <= record["rate"] <= 0.0125, record
+        assert record["christoffersen_p"] > 0.01, record
+        assert record["red"] == 0.0, record
         if record["side"] == "short":
-            assert 0.006 <= record["rate"], record
-            assert record["kupiec_p"] > 0.05, record
-        else:
-            assert record["rate"] <= 0.008, record
+            assert record["kupiec_p"] > 0.05 or record["rate"] < 0.01, record
 
 
 def test_no_look_ahead_cutting_the_data_leaves_earlier_rates_unchanged():
@@ -245,3 +244,25 @@ def test_cli_table_output_with_a_methodology_file(tmp_path, capsys):
     assert rates["date"].iloc[0] == "2024-01-01" and rates["date"].iloc[-1] == "2024-06-30"
     assert set(rates["horizon_days"]) == {1} and set(rates["confidence"]) == {0.99}
     assert set(rates["side"]) == {"long", "short"} and set(rates["requirement"]) == {"maintenance_rate"}
+
+
+def test_between_and_around_on_toy_prices():
+    """A held-out period is the same rates and tests restricted by date; ``around`` finds the rates covering a day."""
+    days = pd.date_range("2021-01-01", periods=900, tz="UTC")
+    rng = np.random.default_rng(7)
+    close = pd.Series(100 * np.exp(np.cumsum(rng.standard_t(4, 900) * 0.03)), index=days)
+    run = backtest_methodology(["TOY"], prices={"TOY": close}, horizons=(1, 2))
+    cut = pd.Timestamp("2023-01-01", tz="UTC")
+    held = run.between(cut)
+    assert held.rates["date"].min() >= cut and held.exceptions["date"].min() >= cut
+    for row in held.table.itertuples(index=False):
+        tested = run.exceptions[(run.exceptions["horizon_days"] == row.horizon_days) & (run.exceptions["side"] == row.side)
+                                & (run.exceptions["date"] >= cut)]
+        assert row.observations == len(tested) and row.exceptions == int(tested["exception"].sum())
+    day = days[800]
+    around = run.around(day, {"TOY": close})
+    # 1 day: the rate set at the close before; 2 days: the two closes before (each side)
+    assert sorted(set(zip(around["horizon_days"], around["date"]))) == [(1, days[799]), (2, days[798]), (2, days[799])]
+    one = around[(around["horizon_days"] == 1) & (around["side"] == "long")].iloc[0]
+    assert one["loss"] == pytest.approx(1 - close.iloc[800] / close.iloc[799])
+    assert run.around(days[-1] + pd.Timedelta(days=30), {"TOY": close}).empty

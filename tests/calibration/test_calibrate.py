@@ -7,6 +7,7 @@ recomputes every number of the file from the documented objects (``Methodology.s
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -82,13 +83,20 @@ def test_every_number_of_the_cli_file_is_reproduced_by_the_model_objects(cli_fil
                     (rates.scan_horizon_days, rates.scan_confidence)):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                rows[key] = methodology.stress_range_model(*key).fit(returns[asset]).latest()
+                model = methodology.stress_range_model(*key, extreme_moves="last")
+                row = model.fit(returns[asset]).latest().copy()
+                # side-specific volatility: the short side is the long side of the mirrored prices, a fall d being
+                # the rise d / (1 - d); the mirrored fall is capped at cap / (1 + cap) (a rise of at most the cap)
+                mirrored = dataclasses.replace(model, cap=model.cap / (1 + model.cap), extreme_moves="none")
+                fall = mirrored.fit(-returns[asset]).latest()["scan_down"]
+                row["scan_up"] = fall / (1 - fall)
+                rows[key] = row
         maintenance = max(rows[(rates.maintenance_horizon_days, rates.maintenance_confidence)][["scan_down", "scan_up"]])
         initial = max(max(rows[(rates.initial_horizon_days, rates.initial_confidence)][["scan_down", "scan_up"]]), maintenance)
         scan = rows[(rates.scan_horizon_days, rates.scan_confidence)]
         assert entry.maintenance_rate == pytest.approx(maintenance, rel=1e-12)
         assert entry.initial_rate == pytest.approx(initial, rel=1e-12)
-        assert entry.price_scan_range == pytest.approx(scan["scan_range"], rel=1e-12)
+        assert entry.price_scan_range == pytest.approx(max(scan["scan_down"], scan["scan_up"]), rel=1e-12)
         assert entry.extreme_move.down == pytest.approx(min(scan["extreme_down"], methodology.extreme.cap_down), rel=1e-12)
         assert entry.extreme_move.up == pytest.approx(min(scan["extreme_up"], methodology.extreme.cap_up), rel=1e-12)
         assert entry.extreme_move.cover == methodology.extreme.cover == 0.35

@@ -61,3 +61,19 @@ def test_requirement_of():
     m = Methodology()
     assert requirement_of(m, 2, 0.99) == "initial_rate"
     assert requirement_of(m, 1, 0.997) is None
+
+
+def test_side_specific_up_side_is_the_mirrored_fall(returns):
+    """The short side's rate is the long side's of the mirrored prices: a mirrored fall d is the rise d / (1 - d)."""
+    from marginlab.calibration.methodology import VolatilitySpec
+
+    assert Methodology().volatility.side_specific
+    rates = published_rates(Methodology(), returns)
+    mirrored = Methodology().stress_range_model(1, 0.99).fit(-returns).frame.reindex(rates.index)
+    # the model fitted to -r with the cap 1 / (1 + 1) on its fall (a rise of at most 100%)
+    fall = np.minimum(mirrored["base_down"], 0.5)
+    np.testing.assert_allclose(rates["maintenance_base_up"], mirrored["base_down"] / (1 - mirrored["base_down"]), rtol=1e-12)
+    assert (rates["maintenance_up"] >= fall / (1 - fall) - 1e-12).all()
+    symmetric = published_rates(Methodology(volatility=VolatilitySpec(side_specific=False)), returns)
+    np.testing.assert_allclose(symmetric["maintenance_base_down"], rates["maintenance_base_down"], rtol=1e-12)
+    assert not np.allclose(symmetric["maintenance_base_up"], rates["maintenance_base_up"])
