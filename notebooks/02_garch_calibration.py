@@ -50,7 +50,7 @@ REFIT_DAYS = 60 if FAST else 42  # re-estimate every 6 weeks (every ~2 months in
 MIN_OBS = 500  # returns in the first fit
 SEED = 20261122
 N_JOBS = 2
-OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports"))
+OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports/interactive"))
 
 # %%
 import matplotlib.pyplot as plt
@@ -58,11 +58,10 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from marginlab import data
-from marginlab.analysis.backtest import BASEL_QUARTER_OBS, backtest_table
-from marginlab.analysis.procyclicality import procyclicality_table
+from marginlab import StressRangeModel, backtest_table, data, procyclicality_table
+from marginlab.analysis.backtest import BASEL_QUARTER_OBS
 from marginlab.calibration.garch import rolling_forecast, select_garch
-from marginlab.calibration.stress_ranges import AntiProcyclicality, StressRangeModel, tail_coverage_table, vol_scan_ranges
+from marginlab.calibration.stress_ranges import AntiProcyclicality, tail_coverage_table, vol_scan_ranges
 from marginlab.exceptions import BoundaryWarning, ConvergenceWarning
 
 sns.set_theme(style="whitegrid")
@@ -462,25 +461,25 @@ vol_ranges["BTC"].shocks([1, 7, 30, 90, 180])
 # the average rate.
 
 # %%
-from marginlab.analysis.coverage_targets import rejected_cell_null, rejection_flags, score_difference, score_table
-from marginlab.analysis.methodology_backtest import (
-    FREEZE_DATE,
-    MAIN_ASSETS,
-    SELECTION_BLOCKS,
-    backtest_methodology,
-    baseline_methodology,
-    universe_assets,
-)
-from marginlab.calibration.methodology import (
+from marginlab import (
     AntiProcyclicalitySpec,
     Methodology,
     RateSpec,
     ResidualPoolSpec,
     VolatilitySpec,
     VolShockSpec,
+    backtest_methodology,
+    format_table,
+)
+from marginlab.analysis.coverage_targets import rejected_cell_null, rejection_flags, score_difference, score_table
+from marginlab.analysis.methodology_backtest import (
+    FREEZE_DATE,
+    MAIN_ASSETS,
+    SELECTION_BLOCKS,
+    baseline_methodology,
+    universe_assets,
 )
 from marginlab.calibration.stress_ranges import vol_shock_30d
-from marginlab.reports import format_table
 
 STUDY_ASSETS = list(MAIN_ASSETS) if FAST else universe_assets(min_years=3)
 recommended = Methodology()

@@ -49,7 +49,7 @@ import os
 from pathlib import Path
 
 FAST = os.environ.get("MARGINLAB_FAST", "0") == "1"
-OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports"))
+OUTPUT_DIR = Path(os.environ.get("MARGINLAB_OUTPUT_DIR", "../reports/interactive"))
 
 ASSET = "BTC"
 START = "2019-01-01" if FAST else "2016-01-01"  # first day of returns used (the GARCH needs 500 before forecasting)
@@ -69,15 +69,21 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from marginlab.account import Account
-from marginlab.analysis.backtest import backtest_table, horizon_moves
-from marginlab.analysis.procyclicality import procyclicality_table
-from marginlab.calibration.stress_ranges import AntiProcyclicality, StressRangeModel
-from marginlab.data import load_daily, log_returns
-from marginlab.exceptions import MarginLabWarning
-from marginlab.instruments import Perpetual, Position
-from marginlab.margin.presets import get_model
-from marginlab.market import MarketSnapshot
+from marginlab import (
+    Account,
+    MarginLabWarning,
+    MarketSnapshot,
+    Perpetual,
+    Position,
+    StressRangeModel,
+    backtest_table,
+    get_model,
+    load_daily,
+    log_returns,
+    procyclicality_table,
+)
+from marginlab.analysis.backtest import horizon_moves
+from marginlab.calibration.stress_ranges import AntiProcyclicality
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.width", 160)
@@ -251,20 +257,19 @@ print("checks passed")
 # %%
 from IPython.display import display
 
+from marginlab import backtest_methodology, format_table
 from marginlab.analysis.coverage_targets import pooled_exception_rates, rejected_cell_null, score_table
 from marginlab.analysis.methodology_backtest import (
     FREEZE_DATE,
     MAIN_ASSETS,
     REGIME_BLOCKS,
     SELECTION_BLOCKS,
-    backtest_methodology,
     baseline_methodology,
     capital_table,
     quality_targets,
     universe_assets,
 )
 from marginlab.analysis.procyclicality import fixed_position_procyclicality, increases_explained
-from marginlab.reports import format_table
 
 METHOD_ASSETS = list(MAIN_ASSETS) if FAST else universe_assets(min_years=3)
 APC_START = "2019-01-01"
