@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from marginlab import StressRangeModel, backtest_table, data, procyclicality_table
+from marginlab import StressRangeModel, backtest_table, data, procyclicality_table, save_figure
 from marginlab.analysis.backtest import BASEL_QUARTER_OBS
 from marginlab.calibration.garch import rolling_forecast, select_garch
 from marginlab.calibration.stress_ranges import AntiProcyclicality, tail_coverage_table, vol_scan_ranges
@@ -155,7 +155,7 @@ plot = pd.DataFrame(
 fig, ax = plt.subplots(figsize=(10, 4))
 sns.lineplot(data=plot, ax=ax, linewidth=0.8)
 ax.set(xlabel="date", ylabel="volatility, annualised %", title=f"{asset}: out-of-sample volatility forecast vs realised")
-plt.show()
+save_figure(fig, "02_volatility_forecast")
 
 # %%
 z = {a: g.loc[BACKTEST_START[a] :, "std_residual"].dropna() for a, g in garch.items()}

@@ -34,6 +34,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -73,8 +74,6 @@ def _rise(fall: pd.Series) -> pd.Series:
 def _with_mirrored_up_side(frame: pd.DataFrame, methodology: Methodology, horizon_days: int, confidence: float,
                            anti_procyclicality: bool | None, returns: pd.Series) -> pd.DataFrame:
     """``frame`` with ``scan_up``, ``base_up`` and ``es_up`` from the model fitted to ``-returns`` (its down side)."""
-    import dataclasses
-
     model = methodology.stress_range_model(horizon_days, confidence, anti_procyclicality=anti_procyclicality, extreme_moves="none")
     cap = model.cap
     if cap is not None:  # a mirrored fall of cap / (1 + cap) is a rise of cap: the cap holds before the tools too
