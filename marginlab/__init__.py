@@ -21,13 +21,9 @@ Modules: :mod:`marginlab.data`, :mod:`marginlab.instruments`, :mod:`marginlab.pr
 :mod:`marginlab.exceptions` (see ``DESIGN.md`` for the module map).
 """
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("marginlab")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+unknown"
+from marginlab._version import __version__
 
 #: The curated public API (:mod:`marginlab.api`), importable from here: ``from marginlab import get_model``.
 #: Loaded on first use (PEP 562), so ``import marginlab`` stays light and imports no layer of the package.
@@ -42,6 +38,7 @@ _API_NAMES = (
     "margin_backtest", "backtest_table", "backtest_methodology", "procyclicality_table",
     "replay", "point_in_time_models", "scenario_path", "list_scenarios", "get_scenario", "MarketPath", "synthetic_book",
     "simulate_cascade",
+    "LiquidationPolicy", "liquidation_policy_for", "liquidate_book", "FlatRateModel",
     "build_strategies", "margin_table",
     "load_daily", "load_hourly", "close_panel", "load_dvol", "load_funding", "load_universe", "log_returns",
     "dataset_info", "catalogue",

@@ -20,6 +20,8 @@ Sections:
 - **replays and stress tests**: :func:`replay`, :func:`point_in_time_models`, :func:`scenario_path`,
   :func:`list_scenarios`, :func:`get_scenario`, :class:`MarketPath`, :func:`synthetic_book`,
   :func:`simulate_cascade`;
+- **liquidation**: :class:`LiquidationPolicy`, :func:`liquidation_policy_for`, :func:`liquidate_book`,
+  :class:`FlatRateModel` (the reference flat-rate model);
 - **strategies**: :func:`build_strategies`, :func:`margin_table`;
 - **data**: :func:`load_daily`, :func:`load_hourly`, :func:`close_panel`, :func:`load_dvol`, :func:`load_funding`,
   :func:`load_universe`, :func:`log_returns`, :func:`dataset_info`, :func:`catalogue`;
@@ -68,7 +70,10 @@ from marginlab.greeks import greeks_report
 from marginlab.instruments import Future, Option, Perpetual, Position, Spot, parse_symbol
 from marginlab.margin.base import MarginModel, MarginResult, what_if
 from marginlab.margin.calibrated import models_from_parameter_file, models_from_parameters
+from marginlab.liquidation.driver import liquidate_book
+from marginlab.liquidation.policy import LiquidationPolicy, liquidation_policy_for
 from marginlab.margin.fhs import FilteredHistoricalMargin, HistoricalScenarios
+from marginlab.margin.flat import FlatRateModel
 from marginlab.margin.presets import available_models, get_model
 from marginlab.margin.presets import describe as describe_model
 from marginlab.market import MarketSnapshot, VolSmile
@@ -95,6 +100,8 @@ __all__ = [
     # replays and stress tests
     "replay", "point_in_time_models", "scenario_path", "list_scenarios", "get_scenario", "MarketPath", "synthetic_book",
     "simulate_cascade",
+    # liquidation
+    "LiquidationPolicy", "liquidation_policy_for", "liquidate_book", "FlatRateModel",
     # strategies
     "build_strategies", "margin_table",
     # data

@@ -318,6 +318,45 @@ def adjusted_collateral_usd(collateral: Mapping[str, float], market: MarketSnaps
 
 
 # ------------------------------------------------------------------ action ladder
+def ladder_band(margin_ratio: Any, thresholds: Sequence[float]) -> Any:
+    """The band of a margin ratio on a ladder of decreasing ``thresholds``: how many thresholds it is at or below.
+
+    The one classification of every action ladder in the package (:class:`ActionLadder` of a margin result,
+    :meth:`marginlab.liquidation.policy.LiquidationPolicy.classify` and the liquidation engine's arrays): band 0 is
+    ``ratio > thresholds[0]``, band ``i`` is ``thresholds[i] < ratio <= thresholds[i - 1]``, the last band is
+    ``ratio <= thresholds[-1]``. A boundary belongs to the **riskier** band, as Binance publishes its unified-account
+    ladder: "120% < uniMMR <= 150%" reminder, "105% < uniMMR <= 120%" reduce-only, "100% < uniMMR <= 105%"
+    liquidation (Binance FAQ "Binance Portfolio Margin Pro Maintenance Margin Ratio Calculation",
+    https://www.binance.com/en/support/faq/binance-portfolio-margin-pro-maintenance-margin-ratio-calculation-5e33af8e6ac04d57a1d0a3398e0a0752,
+    read 2026-12-07), so a ratio of exactly 1.2 is reduce-only. ``inf`` (nothing required) is band 0; NaN is an error.
+
+    Parameters
+    ----------
+    margin_ratio : float or array of float
+        Equity / maintenance margin.
+    thresholds : sequence of float
+        Strictly decreasing band edges.
+
+    Returns
+    -------
+    int or array of int64
+        The band of each ratio, ``0 .. len(thresholds)``.
+
+    Examples
+    --------
+    >>> ladder_band(1.2, (1.5, 1.2, 1.05)), ladder_band(1.2000001, (1.5, 1.2, 1.05))
+    (2, 1)
+    >>> ladder_band(np.array([2.0, 1.5, 1.05, 0.5, np.inf]), (1.5, 1.2, 1.05)).tolist()
+    [0, 1, 3, 3, 0]
+    """
+    ratio = np.asarray(margin_ratio, dtype=np.float64)
+    if np.isnan(ratio).any():
+        raise InputError("margin_ratio", float(ratio[np.isnan(ratio)].flat[0]) if ratio.ndim else float(ratio), "must not be NaN")
+    edges = np.asarray(tuple(thresholds), dtype=np.float64)
+    band = np.sum(ratio[..., None] <= edges, axis=-1).astype(np.int64)
+    return int(band) if band.ndim == 0 else band
+
+
 @dataclass(frozen=True)
 class ActionLadder:
     """Actions by margin ratio (equity / maintenance margin), from the safest down.
@@ -328,8 +367,9 @@ class ActionLadder:
 
     The default is worked example F (Binance unified account): above 150% free; 120-150%
     reminder; 105-120% reduce-only; 100-105% liquidation; at or below 100% liquidation with a
-    possible loss claim. The document does not say to which side a boundary belongs; we assume
-    each boundary belongs to the riskier band (a ratio of exactly 1.20 is reduce-only).
+    possible loss claim. Binance's published table puts each boundary in the riskier band
+    ("105% < uniMMR <= 120%": reduce-only), so a ratio of exactly 1.20 is reduce-only
+    (:func:`ladder_band`, the one classification shared with the liquidation engine).
 
     >>> ladder = ActionLadder()
     >>> [ladder.classify(r) for r in (2.0, 1.3, 1.1, 1.02, 0.9)]
@@ -354,14 +394,11 @@ class ActionLadder:
 
     def classify(self, margin_ratio: float) -> str:
         """The action for ``margin_ratio`` (``inf`` -- nothing required -- is the first action)."""
-        ratio = float(margin_ratio)
-        if math.isnan(ratio):
-            raise InputError("margin_ratio", margin_ratio, "must not be NaN")
-        action = self.final_action
-        for threshold, level_action in reversed(self.levels):
-            if ratio > threshold:
-                action = level_action
-        return action
+        return self.actions[ladder_band(float(margin_ratio), [t for t, _ in self.levels])]
+
+    def band(self, margin_ratio: Any) -> Any:
+        """The index into :attr:`actions` of each ratio (:func:`ladder_band` on this ladder's thresholds)."""
+        return ladder_band(margin_ratio, [t for t, _ in self.levels])
 
 
 UNIFIED_ACCOUNT_LADDER = ActionLadder()

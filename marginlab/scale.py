@@ -19,7 +19,7 @@ or a real cluster through its scheduler's address (workers need marginlab instal
     result = replay_on_dask(book, {"fhs": get_model("fhs-var")}, "covid-2020-03-12", client)
 
 >>> from marginlab.scale import margin_book
->>> from marginlab.analysis.liquidation import FlatRateModel
+>>> from marginlab.margin.flat import FlatRateModel
 >>> from marginlab.analysis.synthetic import synthetic_book
 >>> from marginlab.market import MarketSnapshot
 >>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 100000}}})
@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from marginlab.account import Account
-from marginlab.analysis.liquidation import market_equity_usd
+from marginlab.liquidation.results import market_equity_usd
 from marginlab.analysis.replay import Executor, ModelSpec, ReplayResult, in_process, replay
 from marginlab.analysis.stress_scenarios import MarketPath, Scenario
 from marginlab.exceptions import EmptyPortfolioError, ParameterError

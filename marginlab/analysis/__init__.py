@@ -1,6 +1,6 @@
 """Analysis: liquidation, cascades, historical replay, synthetic books, backtests, procyclicality, capital efficiency.
 
-Modules: :mod:`~marginlab.analysis.liquidation` (ladder, fees, insurance fund, ADL),
+Liquidation itself is :mod:`marginlab.liquidation`. Modules: :mod:`~marginlab.analysis.book` (the book margined in one call),
 :mod:`~marginlab.analysis.cascade` (market impact and cascades), :mod:`~marginlab.analysis.replay` and
 :mod:`~marginlab.analysis.stress_scenarios` (historical and hypothetical stress windows),
 :mod:`~marginlab.analysis.synthetic` (seeded books), :mod:`~marginlab.analysis.backtest` (Kupiec,

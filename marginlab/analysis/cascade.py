@@ -18,7 +18,7 @@ venue's liquidation engine can actually reach (1.0 = all of it).
 Cascade
 -------
 :func:`simulate_cascade` applies an initial shock, then repeats in rounds: liquidate the book at
-the current prices (:func:`~marginlab.analysis.liquidation.liquidate_book`, orders filled at
+the current prices (:func:`~marginlab.liquidation.driver.liquidate_book`, orders filled at
 the round's marks), sum the net underlying flow of the closes per asset (options through their
 delta), move each price by the impact of that flow, and start the next round at the new
 prices. It stops when a round liquidates nothing (or after ``max_rounds``). It reports the
@@ -41,8 +41,15 @@ import numpy as np
 import pandas as pd
 
 from marginlab.account import Account
-from marginlab.analysis.liquidation import BookLiquidation, LiquidationPolicy, events_frame, liquidate_book
+from marginlab.book.state import BookState
+from marginlab.data import load_daily
 from marginlab.exceptions import InputError, MissingMarketDataError, ParameterError
+from marginlab.liquidation import reference
+from marginlab.liquidation.driver import liquidate_state, splits_isolated
+from marginlab.liquidation.events import events_frame
+from marginlab.liquidation.isolated import merge_isolated, split_isolated
+from marginlab.liquidation.policy import LiquidationPolicy
+from marginlab.liquidation.results import BookLiquidation
 from marginlab.margin.base import MarginModel
 from marginlab.market import MarketSnapshot
 from marginlab.stats.impact import square_root_impact
@@ -107,8 +114,6 @@ class SquareRootImpact:
         >>> 0.02 < impact.sigma_daily["BTC"] < 0.06 and impact.adv_units["BTC"] > 1e5
         True
         """
-        from marginlab.data import load_daily
-
         if window_days < 5:
             raise ParameterError("window_days", window_days, "needs at least 5 days")
         if not 0 < adv_share <= 1:
@@ -226,7 +231,7 @@ def simulate_cascade(
         ``"book"`` (default): every round runs on the book's arrays
         (:func:`~marginlab.analysis.book_replay.liquidate_book_arrays`: every account margined in
         one vectorised call, liquidations in place); ``"per-account"``: the reference,
-        :func:`~marginlab.analysis.liquidation.liquidate_book` account by account. Both give the
+        :func:`~marginlab.liquidation.driver.liquidate_book` account by account. Both give the
         same rounds and events (``books`` is filled by the reference only).
 
     Returns
@@ -241,23 +246,22 @@ def simulate_cascade(
     accounts = tuple(accounts)
     books: list[BookLiquidation] = []
     if engine == "book":
-        from marginlab.analysis.book import BookState, StepMarket
-        from marginlab.analysis.book_replay import liquidate_book_arrays
-
-        state = BookState(accounts)
+        split = split_isolated(accounts, splits_isolated(model))
+        state = BookState(split.accounts)
 
         def liquidate_round(current: MarketSnapshot, fund: float) -> _Round:
-            result = liquidate_book_arrays(state, StepMarket.build(state, current), model, policy, fund, adl=adl, when=current.as_of)
-            return _Round(result["events"], len(result["liquidated"]), result["fees_usd"], result["deficit_usd"], result["bad_debt_usd"],
-                          result["adl_recovered_usd"], result["fund_after_usd"])
+            outcome, events = liquidate_state(state, split, current, model, policy, fund, adl=adl)
+            return _Round(events, len(np.unique(split.parent[outcome.liquidated])), outcome.fees_usd, outcome.totals["deficit_usd"],
+                          outcome.totals["bad_debt_usd"], outcome.totals["recovered_usd"], outcome.fund_after_usd)
 
         def accounts_after() -> Sequence[Account]:
-            return state.frozen_accounts()
+            frozen = state.frozen_accounts()
+            return frozen if split.trivial else merge_isolated(split, frozen)
     else:
         book = [accounts]
 
         def liquidate_round(current: MarketSnapshot, fund: float) -> _Round:
-            result = liquidate_book(book[0], model, current, policy, insurance_fund_usd=fund, time=current.as_of, adl=adl)
+            result = reference.liquidate_book(book[0], model, current, policy, insurance_fund_usd=fund, time=current.as_of, adl=adl)
             books.append(result)
             book[0] = result.accounts_after
             return _Round(result.events, len(result.liquidated_accounts), result.fees_usd, result.deficit_usd, result.bad_debt_usd,

@@ -64,7 +64,8 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from marginlab import __version__, data
+from marginlab import data
+from marginlab._version import __version__
 from marginlab._validation import parse_date
 from marginlab.calibration.haircuts import industry_class, load_haircut_inputs
 from marginlab.calibration.methodology import Methodology

@@ -75,7 +75,7 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
 def parse_model(name: str):  # type: ignore[no-untyped-def]
     """A preset by name, or ``flat:IM:MM`` for the reference flat-rate model."""
     if name.startswith("flat:"):
-        from marginlab.analysis.liquidation import FlatRateModel
+        from marginlab.margin.flat import FlatRateModel
 
         try:
             _, im, mm = name.split(":")

@@ -45,7 +45,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from marginlab import __version__, data
+from marginlab import data
+from marginlab._version import __version__
 from marginlab.datasets import dataset_info
 from marginlab.defi.backtest import backtest as run_backtest
 from marginlab.defi.lending import (
