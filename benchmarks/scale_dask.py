@@ -18,7 +18,7 @@ import time
 
 import pandas as pd
 
-from marginlab.analysis.liquidation import FlatRateModel
+from marginlab.margin.flat import FlatRateModel
 from marginlab.analysis.replay import replay
 from marginlab.analysis.stress_scenarios import MarketPath
 from marginlab.analysis.synthetic import synthetic_book

@@ -23,7 +23,7 @@
 # **auto-deleveraged** and the **bad debt** left. Against that it sets the capital each model
 # demanded before the event: the efficiency-versus-safety trade-off.
 #
-# **The liquidation ladder** (`marginlab.analysis.liquidation`, thresholds from worked examples F and E1).
+# **The liquidation ladder** (`marginlab.liquidation`, thresholds from worked examples F and E1).
 # With margin ratio $r = \text{equity} / \text{maintenance margin}$:
 #
 # | $r$ | action |
@@ -96,7 +96,7 @@ from marginlab import (
 )
 from marginlab.analysis.book import gross_notional_usd
 from marginlab.analysis.cascade import SquareRootImpact
-from marginlab.analysis.liquidation import FlatRateModel
+from marginlab.api import FlatRateModel
 from marginlab.analysis.synthetic import describe_book, strategies_for_models
 
 sns.set_theme(style="whitegrid")

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from marginlab.analysis.liquidation import FlatRateModel  # noqa: E402
+from marginlab.margin.flat import FlatRateModel  # noqa: E402
 from marginlab.analysis.replay import replay  # noqa: E402
 from marginlab.analysis.stress_scenarios import MarketPath  # noqa: E402
 from marginlab.analysis.synthetic import synthetic_book  # noqa: E402

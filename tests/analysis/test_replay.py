@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from marginlab.account import Account
-from marginlab.analysis.liquidation import FlatRateModel
+from marginlab.margin.flat import FlatRateModel
 from marginlab.analysis.replay import replay, settle_expired
 from marginlab.analysis.stress_scenarios import SCENARIOS, MarketPath, get_scenario, list_scenarios, scenario_path
 from marginlab.analysis.synthetic import synthetic_book

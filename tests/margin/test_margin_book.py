@@ -278,7 +278,7 @@ def test_portfolio_models_on_coin_margined_and_inverse_books(name: str, models, 
 
 
 def test_flat_rate_model_margins_a_book() -> None:
-    from marginlab.analysis.liquidation import FlatRateModel
+    from marginlab.margin.flat import FlatRateModel
 
     accounts = [Account((Position(Perpetual("BTC"), 2.0, 80_000.0), Position(Perpetual("BTC", settlement="BTC"), -90_000.0)), cash_usd=5_000.0),
                 Account((Position(Option("ETH", FAR, 2_200.0, "put"), -10.0),), collateral={"USDC": 1_000.0})]

@@ -17,7 +17,9 @@ import pandas as pd
 import pytest
 
 from marginlab.analysis.book import BookMargin, BookState, PseudoAccounts, StepMarket, book_margin, is_vectorised
-from marginlab.analysis.liquidation import FlatRateModel, LiquidationPolicy, market_equity_usd
+from marginlab.liquidation.policy import LiquidationPolicy
+from marginlab.liquidation.results import market_equity_usd
+from marginlab.margin.flat import FlatRateModel
 from marginlab.analysis.replay import book_expiries, replay
 from marginlab.analysis.stress_scenarios import MarketPath, scenario_path
 from marginlab.analysis.synthetic import strategies_for_models, synthetic_book
@@ -249,7 +251,7 @@ def _spread_book(crash_path: MarketPath, n: int):  # type: ignore[no-untyped-def
 
     A third of the accounts post BTC collateral: an account wiped out while holding it gets a new deficit at each later
     step as BTC keeps falling, deficits that tie but for their last bits (ordered at 40 significant bits by both
-    engines, :func:`~marginlab.analysis.liquidation.ordering_key`)."""
+    engines, :func:`~marginlab.liquidation.events.ordering_key`)."""
     from dataclasses import replace
 
     market = crash_path.snapshot(0)
