@@ -18,10 +18,10 @@ import time
 
 import pandas as pd
 
-from marginlab.margin.flat import FlatRateModel
 from marginlab.analysis.replay import replay
 from marginlab.analysis.stress_scenarios import MarketPath
 from marginlab.analysis.synthetic import synthetic_book
+from marginlab.margin.flat import FlatRateModel
 from marginlab.margin.presets import get_model
 from marginlab.scale import local_client, margin_book, replay_on_dask
 

@@ -68,10 +68,10 @@ from marginlab.data import (
 from marginlab.exceptions import InputError, MarginLabError, MarginLabWarning
 from marginlab.greeks import greeks_report
 from marginlab.instruments import Future, Option, Perpetual, Position, Spot, parse_symbol
-from marginlab.margin.base import MarginModel, MarginResult, what_if
-from marginlab.margin.calibrated import models_from_parameter_file, models_from_parameters
 from marginlab.liquidation.driver import liquidate_book
 from marginlab.liquidation.policy import LiquidationPolicy, liquidation_policy_for
+from marginlab.margin.base import MarginModel, MarginResult, what_if
+from marginlab.margin.calibrated import models_from_parameter_file, models_from_parameters
 from marginlab.margin.fhs import FilteredHistoricalMargin, HistoricalScenarios
 from marginlab.margin.flat import FlatRateModel
 from marginlab.margin.presets import available_models, get_model

@@ -41,10 +41,10 @@ import numpy as np
 import pandas as pd
 
 from marginlab.account import Account
-from marginlab.liquidation.results import market_equity_usd
 from marginlab.analysis.replay import Executor, ModelSpec, ReplayResult, in_process, replay
 from marginlab.analysis.stress_scenarios import MarketPath, Scenario
 from marginlab.exceptions import EmptyPortfolioError, ParameterError
+from marginlab.liquidation.results import market_equity_usd
 from marginlab.margin.base import MarginModel
 from marginlab.market import MarketSnapshot
 

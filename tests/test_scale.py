@@ -7,11 +7,11 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from marginlab.margin.flat import FlatRateModel  # noqa: E402
 from marginlab.analysis.replay import replay  # noqa: E402
 from marginlab.analysis.stress_scenarios import MarketPath  # noqa: E402
 from marginlab.analysis.synthetic import synthetic_book  # noqa: E402
 from marginlab.exceptions import EmptyPortfolioError, ParameterError  # noqa: E402
+from marginlab.margin.flat import FlatRateModel  # noqa: E402
 from marginlab.scale import local_client, margin_book, partition, replay_on_dask  # noqa: E402
 
 

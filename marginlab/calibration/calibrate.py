@@ -65,8 +65,8 @@ import numpy as np
 import pandas as pd
 
 from marginlab import data
-from marginlab._version import __version__
 from marginlab._validation import parse_date
+from marginlab._version import __version__
 from marginlab.calibration.haircuts import industry_class, load_haircut_inputs
 from marginlab.calibration.methodology import Methodology
 from marginlab.calibration.offsets import StressOffsetMethod, estimate_offsets

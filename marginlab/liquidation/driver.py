@@ -53,7 +53,16 @@ from marginlab.liquidation.isolated import (
     release_isolated_collateral,
     split_isolated,
 )
-from marginlab.liquidation.ladder import ACTION_NAMES, PARTIAL, REDUCE_ONLY, WARNING, LadderStep, classify, margin_ratio, run_ladder
+from marginlab.liquidation.ladder import (
+    ACTION_NAMES,
+    PARTIAL,
+    REDUCE_ONLY,
+    WARNING,
+    LadderStep,
+    classify,
+    margin_ratio,
+    run_ladder,
+)
 from marginlab.liquidation.policy import LiquidationPolicy
 from marginlab.liquidation.results import BookLiquidation, ReplayRun
 from marginlab.liquidation.settlement import settle_expiries
@@ -323,7 +332,8 @@ def replay_model_on_book(
         name, accounts_start, _accounts(split, state), events.frame(), pd.DataFrame(step_rows), float(np.sum(im_start)), float(np.sum(mm_start)),
         float(np.sum(equity_start)), float(fund_start), fund, totals["fund_paid_usd"], totals["recovered_usd"], totals["bad_debt_usd"],
         totals["socialised_usd"], liquidator, slippage, _isolated_bad_debt(split, state),
-        np.bincount(split.parent, weights=equity_start, minlength=n_users), np.bincount(split.parent, weights=mm_start, minlength=n_users),
+        np.bincount(split.parent, weights=equity_start, minlength=n_users).astype(np.float64),
+        np.bincount(split.parent, weights=mm_start, minlength=n_users).astype(np.float64),
     )
 
 

@@ -464,8 +464,8 @@ def _step(accounts: tuple[Account, ...], split: IsolatedSplit, model: MarginMode
         after[i] = dataclasses.replace(after[i], cash_usd=after[i].cash_usd + paid)
         fund_rows.append(event_row(time=market.as_of, account_id=after[i].account_id, action="insurance_fund", deficit_usd=deficit, transfer_usd=paid,
                                    fund_balance_usd=fund, equity_usd=market_equity_usd(after[i], market)))
-        outcome = outcomes[i]
-        claims.append(AdlClaim(i, outcome.closed if outcome is not None else (), deficit - paid, fund))
+        done_i = outcomes[i]
+        claims.append(AdlClaim(i, done_i.closed if done_i is not None else (), deficit - paid, fund))
     book, claim_rows, done = write_off_deficits(after, claims, market, policy, adl=adl)
     for fund_row, claim_rows_, claim, lost in zip(fund_rows, claim_rows, claims, done["bad_debt_usd"]):
         rows += [fund_row, *claim_rows_]
@@ -522,8 +522,8 @@ def replay_model(name: str, book: tuple[Account, ...], spec: ModelSpec, markets:
         name, accounts_start, merge_isolated(split, accounts), events_frame(rows), pd.DataFrame(step_rows),
         float(sum(s.initial_margin_usd for s in start)), float(sum(s.maintenance_margin_usd for s in start)), float(equity_start.sum()),
         float(fund_start), fund, totals["fund_paid_usd"], totals["recovered_usd"], totals["bad_debt_usd"], totals["socialised_usd"], liquidator,
-        slippage, isolated_bad_debt_usd(split, accounts), np.bincount(split.parent, weights=equity_start, minlength=n_users),
-        np.bincount(split.parent, weights=[s.maintenance_margin_usd for s in start], minlength=n_users),
+        slippage, isolated_bad_debt_usd(split, accounts), np.bincount(split.parent, weights=equity_start, minlength=n_users).astype(np.float64),
+        np.bincount(split.parent, weights=[s.maintenance_margin_usd for s in start], minlength=n_users).astype(np.float64),
     )
 
 

@@ -235,7 +235,7 @@ def adl_stage(state: BookState, step: StepMarket, bankrupt: IntArray, deficit_us
         per_unit = share / abs(q_held)
         side = -float(np.sign(q_held))
         if (i, side) not in queues:
-            rows_q, value_q = rank(state, step, i, side, gross_all, equity_all)
+            rows_q, value_q = rank(state, step, i, side, gross_all.astype(np.float64), equity_all)
             queues[(i, side)] = (rows_q, value_q, np.concatenate([[0.0], np.cumsum(np.abs(state.quantity[rows_q]))]), [0.0])
         rows_q, value_q, supply, used = queues[(i, side)]
         low, high = used[0], used[0] + abs(q_held)

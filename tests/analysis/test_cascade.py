@@ -10,11 +10,11 @@ import pytest
 
 from marginlab.account import Account
 from marginlab.analysis.cascade import MIN_PRICE_FACTOR, SquareRootImpact, net_flow_units, simulate_cascade
-from marginlab.liquidation.policy import LiquidationPolicy
-from marginlab.margin.flat import FlatRateModel
 from marginlab.data import snapshot_available
 from marginlab.exceptions import MissingMarketDataError, ParameterError
 from marginlab.instruments import Perpetual, Position
+from marginlab.liquidation.policy import LiquidationPolicy
+from marginlab.margin.flat import FlatRateModel
 from marginlab.market import MarketSnapshot
 
 # Liquidate in full as soon as equity < maintenance (no partial band to follow by hand).

@@ -10,13 +10,14 @@ import pandas as pd
 import pytest
 
 from marginlab.account import Account
-from marginlab.margin.flat import FlatRateModel
-from marginlab.analysis.replay import replay, settle_expired
+from marginlab.analysis.replay import replay
 from marginlab.analysis.stress_scenarios import SCENARIOS, MarketPath, get_scenario, list_scenarios, scenario_path
 from marginlab.analysis.synthetic import synthetic_book
 from marginlab.data import snapshot_available
 from marginlab.exceptions import EmptyPortfolioError, InputError, ParameterError, UnknownAssetError
 from marginlab.instruments import Option, Perpetual, Position
+from marginlab.liquidation.reference import settle_expired
+from marginlab.margin.flat import FlatRateModel
 
 needs_data = pytest.mark.skipif(not snapshot_available(), reason="needs the market-data snapshot")
 

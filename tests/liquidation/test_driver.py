@@ -17,13 +17,13 @@ import pandas as pd
 import pytest
 
 from marginlab.analysis.book import BookMargin, BookState, PseudoAccounts, StepMarket, book_margin, is_vectorised
-from marginlab.liquidation.policy import LiquidationPolicy
-from marginlab.liquidation.results import market_equity_usd
-from marginlab.margin.flat import FlatRateModel
 from marginlab.analysis.replay import book_expiries, replay
 from marginlab.analysis.stress_scenarios import MarketPath, scenario_path
 from marginlab.analysis.synthetic import strategies_for_models, synthetic_book
 from marginlab.book import Book
+from marginlab.liquidation.policy import LiquidationPolicy
+from marginlab.liquidation.results import market_equity_usd
+from marginlab.margin.flat import FlatRateModel
 from marginlab.margin.presets import available_models, get_model
 from marginlab.parameters import example_parameters
 

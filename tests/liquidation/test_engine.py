@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from marginlab.account import Account
 from marginlab.collateral import ActionLadder
 from marginlab.exceptions import ParameterError
+from marginlab.instruments import Perpetual, Position
 from marginlab.liquidation import reference
 from marginlab.liquidation.driver import liquidate_book as engine_liquidate_book
 from marginlab.liquidation.events import EVENT_COLUMNS
@@ -26,9 +27,8 @@ from marginlab.liquidation.ladder import classify
 from marginlab.liquidation.policy import LADDER_ACTIONS, LiquidationPolicy, liquidation_policy_for, policy_file
 from marginlab.liquidation.reference import adl_ranking
 from marginlab.liquidation.results import BookLiquidation, conservation_residual_usd, market_equity_usd
-from marginlab.margin.flat import FlatRateModel
-from marginlab.instruments import Perpetual, Position
 from marginlab.margin.base import MarginModel, MarginResult
+from marginlab.margin.flat import FlatRateModel
 from marginlab.market import MarketSnapshot
 from marginlab.valuation import value_positions
 
