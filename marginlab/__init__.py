@@ -21,9 +21,13 @@ Modules: :mod:`marginlab.data`, :mod:`marginlab.instruments`, :mod:`marginlab.pr
 :mod:`marginlab.exceptions` (see ``DESIGN.md`` for the module map).
 """
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-from marginlab._version import __version__
+try:  # as marginlab._version (which the layers import: the top level loads no module of the package)
+    __version__ = version("marginlab")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
 
 #: The curated public API (:mod:`marginlab.api`), importable from here: ``from marginlab import get_model``.
 #: Loaded on first use (PEP 562), so ``import marginlab`` stays light and imports no layer of the package.

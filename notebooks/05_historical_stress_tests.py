@@ -97,7 +97,7 @@ from marginlab import (
 from marginlab.analysis.book import gross_notional_usd
 from marginlab.analysis.cascade import SquareRootImpact
 from marginlab.analysis.synthetic import describe_book, strategies_for_models
-from marginlab.api import FlatRateModel
+from marginlab import FlatRateModel
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.width", 160)

@@ -21,7 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 #: (the liquidation rulebook and the book layer, the calibration methodology); the test fails when one of them
 #: gains its sections, so that it leaves this list, and when any other entry lacks them.
 PENDING: dict[str, str] = {
-    "replay": "Returns",  # analysis/replay.py: replaced by the liquidation package's replay driver
     "point_in_time_models": "Parameters, Returns",  # analysis/replay.py
     "synthetic_book": "Returns",  # analysis/synthetic.py (the rulebook change funds accounts from the model's IM)
     "MarginModel": "Parameters",  # margin/base.py: the book layer's margin_book interface

@@ -241,7 +241,7 @@ def test_bad_debt_recorded_once_and_settlement_deficit_is_not_lost():
 def test_point_in_time_models_calibrate_the_day_before_and_rebuild_fhs_per_step(monkeypatch):
     """The window opens 2020-03-09 00:00 UTC: the calibrated presets come from a calibration with data up to 2020-03-08;
     ``fhs-var`` is its point-in-time constructor (history cut at the close before each step); a venue preset is as published."""
-    import marginlab.calibration.calibrate as calibration
+    import marginlab.analysis.replay as calibration  # point_in_time_models calls the calibrate it imports
     from marginlab.analysis.replay import point_in_time_models
     from marginlab.margin.presets import get_model
     from marginlab.parameters import example_parameters
