@@ -79,6 +79,7 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from marginlab import (
+    FlatRateModel,
     MarginLabWarning,
     MarketPath,
     available_models,
@@ -97,7 +98,6 @@ from marginlab import (
 from marginlab.analysis.book import gross_notional_usd
 from marginlab.analysis.cascade import SquareRootImpact
 from marginlab.analysis.synthetic import describe_book, strategies_for_models
-from marginlab import FlatRateModel
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.width", 160)
