@@ -25,7 +25,6 @@ PENDING: dict[str, str] = {
     "point_in_time_models": "Parameters, Returns",  # analysis/replay.py
     "synthetic_book": "Returns",  # analysis/synthetic.py (the rulebook change funds accounts from the model's IM)
     "MarginModel": "Parameters",  # margin/base.py: the book layer's margin_book interface
-    "simulate_cascade": "Parameters of adl",  # analysis/cascade.py: moving into the liquidation package
 }
 
 

@@ -1,5 +1,6 @@
-"""The sections of a calibration methodology: every option's type (one ``Literal`` per choice), its recommended
-default and its check, in small frozen classes.
+"""The sections of a calibration methodology: every option's type, its recommended default and its check.
+
+One ``Literal`` per choice, one name per option, in small frozen classes.
 
 This is the one source of the calibration's defaults: :class:`~marginlab.calibration.methodology.Methodology` is
 made of these sections, and the model classes (:class:`~marginlab.calibration.stress_ranges.StressRangeModel`,
@@ -427,8 +428,9 @@ class VolShockSpec:
 
 @dataclass(frozen=True)
 class HaircutSpec:
-    """Collateral haircut (:class:`~marginlab.calibration.haircuts.HaircutModel`): FHS ``measure`` of the
-    ``horizon_days`` price drop at ``confidence``, plus the square-root liquidity add-on for a position of
+    """Collateral haircut (:class:`~marginlab.calibration.haircuts.HaircutModel`).
+
+    The FHS ``measure`` of the ``horizon_days`` price drop at ``confidence``, plus the square-root liquidity add-on for a position of
     ``position_size_usd`` against the ``adv_window_days`` average daily traded value (prefactor ``liquidity_k``),
     plus the stablecoin depeg risk; ``n_simulations`` FHS paths.
 
