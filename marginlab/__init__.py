@@ -22,6 +22,7 @@ Modules: :mod:`marginlab.data`, :mod:`marginlab.instruments`, :mod:`marginlab.pr
 """
 
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 try:
@@ -35,10 +36,13 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from marginlab.api import *  # noqa: F403
 
+_SUBMODULES = frozenset(path.stem for path in Path(__file__).parent.iterdir()
+                        if path.suffix == ".py" or (path / "__init__.py").is_file())
+
 
 def __getattr__(name: str) -> Any:
-    if name == "api" or (name.startswith("__") and name != "__all__"):  # the submodule itself (imported by the import
-        # system when this fails) and dunder probes (``__wrapped__``...) load nothing here
+    if name in _SUBMODULES or (name.startswith("__") and name != "__all__"):  # a submodule (``from marginlab import
+        # datasets``: the import system loads it when this fails) and dunder probes (``__wrapped__``...) load nothing
         raise AttributeError(f"module 'marginlab' has no attribute {name!r}")
     from marginlab import api
 
