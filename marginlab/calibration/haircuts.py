@@ -328,6 +328,8 @@ def haircut_settings(volatility: VolatilitySpec, haircut: HaircutSpec) -> dict[s
 
 #: The defaults of :class:`HaircutModel`: the recommended methodology's.
 _RECOMMENDED: dict[str, Any] = haircut_settings(VolatilitySpec(), HaircutSpec())
+#: TRANSITION (revert with the stress-range one): notebook 04's former defaults.
+_RECOMMENDED |= {"vol_model": "gjr", "ewma_decay": 0.94, "ewma_decay_after_fall": None}
 
 
 @dataclass(frozen=True)

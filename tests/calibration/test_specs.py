@@ -17,6 +17,7 @@ from marginlab.calibration.stress_ranges import StressRangeModel
 from marginlab.exceptions import InputError, ParameterError
 
 
+@pytest.mark.xfail(strict=True, reason="TRANSITION: the former defaults stay until notebooks 02, 04, 06 state theirs")
 def test_the_models_default_to_the_recommended_methodology():
     assert StressRangeModel() == Methodology().stress_range_model()
     assert HaircutModel() == Methodology().haircut_model()
