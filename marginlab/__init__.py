@@ -22,44 +22,33 @@ Modules: :mod:`marginlab.data`, :mod:`marginlab.instruments`, :mod:`marginlab.pr
 """
 
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-try:  # as marginlab._version (which the layers import: the top level loads no module of the package)
+try:
     __version__ = version("marginlab")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
-#: The curated public API (:mod:`marginlab.api`), importable from here: ``from marginlab import get_model``.
-#: Loaded on first use (PEP 562), so ``import marginlab`` stays light and imports no layer of the package.
-_API_NAMES = (
-    "Account", "Position", "Spot", "Perpetual", "Future", "Option", "parse_symbol", "positions_from_csv",
-    "MarketSnapshot", "VolSmile", "market_from_history",
-    "get_model", "available_models", "describe_model", "MarginModel", "MarginResult", "what_if",
-    "FilteredHistoricalMargin", "HistoricalScenarios", "greeks_report",
-    "ParameterSet", "load_parameters", "save_parameters", "models_from_parameters", "models_from_parameter_file",
-    "calibrate", "Methodology", "VolatilitySpec", "ResidualPoolSpec", "VolShockSpec", "ExtremeMoveSpec", "HaircutSpec",
-    "RateSpec", "AntiProcyclicalitySpec", "StressRangeModel",
-    "margin_backtest", "backtest_table", "backtest_methodology", "procyclicality_table",
-    "replay", "point_in_time_models", "scenario_path", "list_scenarios", "get_scenario", "MarketPath", "synthetic_book",
-    "simulate_cascade",
-    "LiquidationPolicy", "liquidation_policy_for", "liquidate_book", "FlatRateModel",
-    "build_strategies", "margin_table",
-    "load_daily", "load_hourly", "close_panel", "load_dvol", "load_funding", "load_universe", "log_returns",
-    "dataset_info", "catalogue",
-    "format_table", "save_figure",
-    "MarginLabError", "InputError", "MarginLabWarning",
-)
-
-__all__ = ["__version__", *_API_NAMES]
-
+#: The curated public API (:mod:`marginlab.api`), importable from here: ``from marginlab import get_model``. Its one
+#: list of names is ``marginlab.api.__all__``; the API is loaded on first use (PEP 562), so ``import marginlab`` stays
+#: light and imports no layer of the package (``__all__`` and ``dir()`` load it too).
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from marginlab.api import *  # noqa: F403
 
+_SUBMODULES = frozenset(path.stem for path in Path(__file__).parent.iterdir()
+                        if path.suffix == ".py" or (path / "__init__.py").is_file())
+
 
 def __getattr__(name: str) -> Any:
-    if name in _API_NAMES:
-        from marginlab import api
+    if name in _SUBMODULES or (name.startswith("__") and name != "__all__"):  # a submodule (``from marginlab import
+        # datasets``: the import system loads it when this fails) and dunder probes (``__wrapped__``...) load nothing
+        raise AttributeError(f"module 'marginlab' has no attribute {name!r}")
+    from marginlab import api
 
+    if name == "__all__":
+        return ["__version__", *api.__all__]
+    if name in api.__all__:
         value = getattr(api, name)
         globals()[name] = value  # later look-ups skip this function
         return value
@@ -67,4 +56,6 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_API_NAMES})
+    from marginlab import api
+
+    return sorted({*globals(), *api.__all__})

@@ -23,13 +23,46 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import Any, get_args
 
 import pandas as pd
 
 from marginlab.exceptions import InputError, ParameterError
 
-__all__ = ["as_float", "as_int", "finite_float", "fraction", "non_negative_float", "positive_float"]
+__all__ = ["as_float", "as_int", "check_choice", "choices", "finite_float", "fraction", "non_negative_float", "positive_float"]
+
+
+def choices(option: Any) -> tuple[str, ...]:
+    """The names of an option type (a ``Literal`` of strings), in their order.
+
+    >>> from typing import Literal
+    >>> choices(Literal["fhs", "evt"])
+    ('fhs', 'evt')
+    """
+    names = get_args(option)
+    if not names or not all(isinstance(name, str) for name in names):
+        raise TypeError(f"{option!r} is not a Literal of strings")
+    return names
+
+
+def check_choice(field: str, value: Any, option: Any, *, error: type[InputError] = ParameterError) -> Any:
+    """``value`` when it is one of the names of ``option`` (a ``Literal``), else a one-line error naming both.
+
+    The check an option gets at the boundary (a constructor, a file field, a CLI flag): one name per choice, no
+    aliases, no case folding.
+
+    >>> from typing import Literal
+    >>> check_choice("method", "evt", Literal["fhs", "evt"])
+    'evt'
+    >>> check_choice("method", "EVT", Literal["fhs", "evt"])
+    Traceback (most recent call last):
+    ...
+    marginlab.exceptions.ParameterError: method='EVT': must be one of ['fhs', 'evt']
+    """
+    allowed = choices(option)
+    if not isinstance(value, str) or value not in allowed:
+        raise error(field, value, f"must be one of {list(allowed)}")
+    return value
 
 
 def as_float(field: str, value: Any, *, error: type[InputError] = ParameterError) -> float:

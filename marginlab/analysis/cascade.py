@@ -227,6 +227,9 @@ def simulate_cascade(
     insurance_fund_usd : float
     max_rounds : int
         Safety stop; reached only by a cascade that never settles.
+    adl : bool
+        Auto-deleverage the counterparties of a deficit the insurance fund cannot pay (default); ``False`` books
+        it as bad debt (or socialised loss, by the policy).
     engine : {"book", "per-account"}
         ``"book"`` (default): every round runs on the book's arrays
         (:func:`~marginlab.analysis.book_replay.liquidate_book_arrays`: every account margined in

@@ -58,13 +58,15 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from statsmodels.stats.diagnostic import acorr_ljungbox, het_arch
 
+from marginlab._validation import check_choice
+from marginlab.calibration.specs import BoundaryPolicy, Distribution, GarchModel, MeanModel, SelectionCriterion
 from marginlab.exceptions import BoundaryWarning, CalibrationError, ConvergenceWarning, InputError, ParameterError
 from marginlab.progress import tqdm
 from marginlab.stats.ewma import EWMA_DECAY, ewma_variance_forecasts
@@ -72,11 +74,11 @@ from marginlab.stats.ewma import backcast as _backcast
 from marginlab.stats.ewma import ewma_volatility as ewma_volatility  # re-exported: the one EWMA lives in marginlab.stats
 
 #: Volatility models understood by :func:`fit_garch`: name -> (``arch`` vol name, asymmetric order ``o``).
-VOL_MODELS: dict[str, tuple[str, int]] = {"garch": ("GARCH", 0), "gjr": ("GARCH", 1), "egarch": ("EGARCH", 1)}
+VOL_MODELS: dict[GarchModel, tuple[str, int]] = {"garch": ("GARCH", 0), "gjr": ("GARCH", 1), "egarch": ("EGARCH", 1)}
 #: Innovation distributions understood by :func:`fit_garch`.
-DISTRIBUTIONS: tuple[str, ...] = ("normal", "t", "skewt")
+DISTRIBUTIONS: tuple[Distribution, ...] = get_args(Distribution)
 #: Default candidate set of :func:`select_garch` (every model x distribution).
-DEFAULT_CANDIDATES: tuple[tuple[str, str], ...] = tuple((v, d) for v in VOL_MODELS for d in DISTRIBUTIONS)
+DEFAULT_CANDIDATES: tuple[tuple[GarchModel, Distribution], ...] = tuple((v, d) for v in VOL_MODELS for d in DISTRIBUTIONS)
 #: Persistence at or above which a fit is treated as degenerate (integrated) and replaced by EWMA.
 PERSISTENCE_BOUND = 0.999
 _SCALE = 100.0
@@ -107,9 +109,8 @@ def _validate_returns(returns: Any, min_obs: int = 100, name: str = "returns") -
     return series
 
 
-def _check_choice(field_name: str, value: str, allowed: Sequence[str]) -> None:
-    if value not in allowed:
-        raise InputError(field_name, value, f"must be one of {list(allowed)}")
+def _check_choice(field_name: str, value: Any, option: Any) -> None:
+    check_choice(field_name, value, option, error=InputError)
 
 
 # ----------------------------------------------------------------------------------- numpy recursions
@@ -317,7 +318,7 @@ def _standard_quantile(distribution: str, params: dict[str, float], probability:
 
 
 # --------------------------------------------------------------------------------------------- fits
-def _arch_fit(y: pd.Series, vol_model: str, distribution: str, mean: str, starting_values: np.ndarray | None = None):
+def _arch_fit(y: pd.Series, vol_model: GarchModel, distribution: Distribution, mean: MeanModel, starting_values: np.ndarray | None = None):
     vol_name, o = VOL_MODELS[vol_model]
     options: dict[str, Any] = {"mean": "Constant" if mean == "constant" else "Zero", "vol": vol_name, "dist": distribution}
     from arch import arch_model  # imported on first fit: arch pulls in matplotlib (~5 s), the EWMA path never needs it
@@ -394,7 +395,7 @@ def _residual_diagnostics(z: np.ndarray, lags: int = 10) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["test", "statistic", "p_value", "lags", "note"])
 
 
-def _stability_row(y: pd.Series, vol_model: str, distribution: str, mean: str) -> tuple:
+def _stability_row(y: pd.Series, vol_model: GarchModel, distribution: Distribution, mean: MeanModel) -> tuple:
     half = len(y) // 2
     first, _ = _arch_fit(y.iloc[:half], vol_model, distribution, mean)
     second, _ = _arch_fit(y.iloc[half:], vol_model, distribution, mean)
@@ -417,13 +418,13 @@ def _stability_row(y: pd.Series, vol_model: str, distribution: str, mean: str) -
 
 def fit_garch(
     returns: pd.Series,
-    vol_model: str = "gjr",
-    distribution: str = "skewt",
-    mean: str = "constant",
+    vol_model: GarchModel = "gjr",
+    distribution: Distribution = "skewt",
+    mean: MeanModel = "constant",
     diagnostics: bool = True,
     fallback: bool = True,
     starting_values: np.ndarray | None = None,
-    boundary_policy: str = "warn",
+    boundary_policy: BoundaryPolicy = "warn",
 ) -> GarchFitResult:
     """Fit a GARCH-family model to fractional daily log returns (fit on the percent scale inside).
 
@@ -462,10 +463,10 @@ def fit_garch(
     >>> list(fit.diagnostics["test"])[:1]
     ['ljung_box_std_residuals']
     """
-    _check_choice("vol_model", vol_model, list(VOL_MODELS))
-    _check_choice("distribution", distribution, DISTRIBUTIONS)
-    _check_choice("mean", mean, ["constant", "zero"])
-    _check_choice("boundary_policy", boundary_policy, ["warn", "fallback"])
+    _check_choice("vol_model", vol_model, GarchModel)
+    _check_choice("distribution", distribution, Distribution)
+    _check_choice("mean", mean, MeanModel)
+    _check_choice("boundary_policy", boundary_policy, BoundaryPolicy)
     series = _validate_returns(returns)
     y = _SCALE * series
     result, messages = _arch_fit(y, vol_model, distribution, mean, starting_values)
@@ -551,7 +552,7 @@ class GarchSelection:
 
     table: pd.DataFrame
     best: GarchFitResult
-    criterion: str
+    criterion: SelectionCriterion
     fits: dict = field(repr=False)
 
     def summary(self) -> str:
@@ -561,8 +562,8 @@ class GarchSelection:
 
 def select_garch(
     returns: pd.Series,
-    candidates: Sequence[tuple[str, str]] = DEFAULT_CANDIDATES,
-    criterion: str = "bic",
+    candidates: Sequence[tuple[GarchModel, Distribution]] = DEFAULT_CANDIDATES,
+    criterion: SelectionCriterion = "bic",
     diagnostics: bool = False,
 ) -> GarchSelection:
     """Fit every candidate and select by an information criterion (BIC by default, or AIC).
@@ -577,7 +578,7 @@ def select_garch(
     >>> selection.table.shape[0]
     2
     """
-    _check_choice("criterion", criterion, ["bic", "aic"])
+    _check_choice("criterion", criterion, SelectionCriterion)
     if not candidates:
         raise InputError("candidates", candidates, "needs at least one (vol_model, distribution) pair")
     fits: dict[tuple[str, str], GarchFitResult] = {}
@@ -615,8 +616,8 @@ def select_garch(
 # ------------------------------------------------------------------------------------ rolling forecasts
 def _rolling_one(
     returns: pd.Series,
-    vol_model: str,
-    distribution: str,
+    vol_model: GarchModel,
+    distribution: Distribution,
     refit_every_days: int,
     window: int | None,
     min_obs: int,
@@ -708,8 +709,8 @@ def _rolling_one(
 
 def rolling_forecast(
     returns: pd.Series | pd.DataFrame,
-    vol_model: str = "gjr",
-    distribution: str = "skewt",
+    vol_model: GarchModel = "gjr",
+    distribution: Distribution = "skewt",
     refit_every_days: int = 21,
     window: int | None = None,
     min_obs: int = 500,
@@ -762,8 +763,8 @@ def rolling_forecast(
     >>> int((~frame["in_sample"]).sum())   # forecasts made on the 500th .. 700th day
     201
     """
-    _check_choice("vol_model", vol_model, list(VOL_MODELS))
-    _check_choice("distribution", distribution, DISTRIBUTIONS)
+    _check_choice("vol_model", vol_model, GarchModel)
+    _check_choice("distribution", distribution, Distribution)
     for name, value in (("refit_every_days", refit_every_days), ("min_obs", min_obs), ("horizon_days", horizon_days)):
         if int(value) != value or value < 1:
             raise InputError(name, value, "must be a positive integer")

@@ -42,7 +42,7 @@ Examples
 >>> rng = np.random.default_rng(0)
 >>> days = pd.date_range("2021-01-01", periods=800, freq="D", tz="UTC")
 >>> prices = pd.DataFrame({"XYZ": 100 * np.exp(np.cumsum(0.03 * rng.standard_normal(800)))}, index=days)
->>> model = HaircutModel(horizon_days=2, volatility="ewma", n_simulations=20_000)
+>>> model = HaircutModel(horizon_days=2, vol_model="ewma", n_simulations=20_000)
 >>> result = model.fit(prices, rng=1)
 >>> bool(0.08 < result.table.loc["XYZ", "haircut"] < 0.14)  # ES99 of a 2-day drop at 3% daily vol ~ 11%
 True
@@ -60,8 +60,10 @@ import numpy as np
 import pandas as pd
 
 from marginlab import data
+from marginlab._validation import check_choice
 from marginlab.calibration import garch
 from marginlab.calibration.depeg import STABLECOINS, DepegModel, DepegResult, load_stablecoin_history
+from marginlab.calibration.specs import Distribution, HaircutSpec, RiskMeasure, VolatilitySpec, VolModel
 from marginlab.collateral import DynamicHaircut
 from marginlab.data.returns import DAYS_PER_YEAR
 from marginlab.exceptions import (
@@ -96,7 +98,6 @@ TIER_BOUNDS: tuple[tuple[str, float], ...] = (
     ("not accepted (> 75%)", 1.0),
 )
 
-_VOL_MODELS = ("gjr", "garch", "egarch", "ewma", "select")
 
 
 def industry_class(asset: str) -> str:
@@ -135,14 +136,14 @@ class AssetVolatility:
 def volatility_forecast(
     log_returns: pd.Series,
     horizon_days: int,
-    method: str = "gjr",
-    distribution: str = "t",
+    vol_model: VolModel = "gjr",
+    distribution: Distribution = "t",
     ewma_decay: float = 0.94,
     ewma_decay_after_fall: float | None = None,
 ) -> AssetVolatility:
     """Standardised residuals and the daily volatility path for the next ``horizon_days`` days.
 
-    ``method`` is a GARCH family of :func:`~marginlab.calibration.garch.fit_garch` (``"gjr"``,
+    ``vol_model`` is a GARCH family of :func:`~marginlab.calibration.garch.fit_garch` (``"gjr"``,
     ``"garch"``, ``"egarch"``), ``"select"`` (BIC choice among GARCH/GJR x normal/t) or
     ``"ewma"`` (the methodology's EWMA, :func:`~marginlab.calibration.garch.asymmetric_ewma_variance` with
     ``ewma_decay`` and, after a fall, ``ewma_decay_after_fall``: ``z_t = r_t / sigma_t`` and a flat forecast).
@@ -153,7 +154,8 @@ def volatility_forecast(
     if len(series) < 100:
         raise InputError("returns", f"{len(series)} observations", "needs at least 100 daily returns to fit a volatility model")
     long_run = float(series.std(ddof=1))
-    if method == "ewma":
+    check_choice("vol_model", vol_model, VolModel)
+    if vol_model == "ewma":
         values = series.to_numpy()
         if ewma_decay_after_fall is None or ewma_decay_after_fall == ewma_decay:  # arch's backcast seed
             variance = ewma_variance_forecasts(values, ewma_decay, seed="backcast")
@@ -167,12 +169,10 @@ def volatility_forecast(
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always")
-        if method == "select":
+        if vol_model == "select":
             fit = garch.select_garch(series, candidates=[("garch", "normal"), ("garch", "t"), ("gjr", "t")]).best
-        elif method in ("gjr", "garch", "egarch"):
-            fit = garch.fit_garch(series, vol_model=method, distribution=distribution, diagnostics=False)
         else:
-            raise ParameterError("volatility", method, f"must be one of {_VOL_MODELS}")
+            fit = garch.fit_garch(series, vol_model=vol_model, distribution=distribution, diagnostics=False)
     for record in records:
         caught.append(str(record.message))
         if issubclass(record.category, Warning):
@@ -296,6 +296,42 @@ class HaircutResult:
         return "\n".join(lines)
 
 
+def haircut_settings(volatility: VolatilitySpec, haircut: HaircutSpec) -> dict[str, Any]:
+    """The :class:`HaircutModel` arguments of a methodology's volatility and haircut sections: the one map from the
+    methodology to the model, which also gives ``HaircutModel()`` its defaults (from the default sections).
+
+    Parameters
+    ----------
+    volatility : VolatilitySpec
+        The volatility section (model, distribution, estimation window, EWMA decays).
+    haircut : HaircutSpec
+        The haircut section.
+
+    Returns
+    -------
+    dict
+        Keyword arguments of :class:`HaircutModel` (all but ``depeg`` and ``stablecoins``).
+
+    Examples
+    --------
+    >>> settings = haircut_settings(VolatilitySpec(), HaircutSpec())
+    >>> settings["vol_model"], settings["horizon_days"], settings["ewma_decay_after_fall"]
+    ('ewma', 3, 0.87)
+    """
+    sections = {name: getattr(haircut, name) for name in (
+        "horizon_days", "confidence", "measure", "n_simulations", "liquidity_k", "position_size_usd", "adv_window_days",
+        "minimum_haircut")}
+    return {**sections, "vol_model": volatility.model, "distribution": volatility.distribution,
+            "window_days": volatility.estimation_window_days, "ewma_decay": volatility.ewma_decay,
+            "ewma_decay_after_fall": volatility.ewma_decay_after_fall}
+
+
+#: The defaults of :class:`HaircutModel`: the recommended methodology's.
+_RECOMMENDED: dict[str, Any] = haircut_settings(VolatilitySpec(), HaircutSpec())
+#: TRANSITION (revert with the stress-range one): notebook 04's former defaults.
+_RECOMMENDED |= {"vol_model": "gjr", "ewma_decay": 0.94, "ewma_decay_after_fall": None}
+
+
 @dataclass(frozen=True)
 class HaircutModel:
     """Collateral haircut model (FHS expected shortfall + liquidity add-on + stablecoin depeg risk).
@@ -308,7 +344,7 @@ class HaircutModel:
         Confidence level of VaR/ES (0.99 or 0.995 usual).
     measure : {"es", "var"}
         Which measure of the price drop sets the market-risk haircut.
-    volatility : {"gjr", "garch", "egarch", "select", "ewma"}
+    vol_model : {"ewma", "garch", "gjr", "egarch", "select"}
         Volatility model of non-stablecoins (stablecoins always use EWMA).
     distribution : {"t", "normal", "skewt"}
         Innovation distribution of the GARCH fit.
@@ -333,19 +369,19 @@ class HaircutModel:
         Assets treated as stablecoins.
     """
 
-    horizon_days: int = 3
-    confidence: float = 0.99
-    measure: str = "es"
-    volatility: str = "gjr"
-    distribution: str = "t"
-    n_simulations: int = 20_000
-    liquidity_k: float = 1.0
-    position_size_usd: float = 1_000_000.0
-    adv_window_days: int = 30
-    window_days: int | None = 1500
-    minimum_haircut: float = 0.0
-    ewma_decay: float = 0.94
-    ewma_decay_after_fall: float | None = None
+    horizon_days: int = _RECOMMENDED["horizon_days"]
+    confidence: float = _RECOMMENDED["confidence"]
+    measure: RiskMeasure = _RECOMMENDED["measure"]
+    vol_model: VolModel = _RECOMMENDED["vol_model"]
+    distribution: Distribution = _RECOMMENDED["distribution"]
+    n_simulations: int = _RECOMMENDED["n_simulations"]
+    liquidity_k: float = _RECOMMENDED["liquidity_k"]
+    position_size_usd: float = _RECOMMENDED["position_size_usd"]
+    adv_window_days: int = _RECOMMENDED["adv_window_days"]
+    window_days: int | None = _RECOMMENDED["window_days"]
+    minimum_haircut: float = _RECOMMENDED["minimum_haircut"]
+    ewma_decay: float = _RECOMMENDED["ewma_decay"]
+    ewma_decay_after_fall: float | None = _RECOMMENDED["ewma_decay_after_fall"]
     depeg: DepegModel | None = None
     stablecoins: tuple[str, ...] = STABLECOINS
 
@@ -354,10 +390,9 @@ class HaircutModel:
             raise ParameterError("horizon_days", self.horizon_days, "must be an integer between 1 and 10")
         if not 0.9 <= self.confidence < 1.0:
             raise ParameterError("confidence", self.confidence, "must lie in [0.9, 1)")
-        if self.measure not in ("es", "var"):
-            raise ParameterError("measure", self.measure, "must be 'es' or 'var'")
-        if self.volatility not in _VOL_MODELS:
-            raise ParameterError("volatility", self.volatility, f"must be one of {_VOL_MODELS}")
+        check_choice("measure", self.measure, RiskMeasure)
+        check_choice("vol_model", self.vol_model, VolModel)
+        check_choice("distribution", self.distribution, Distribution)
         if self.n_simulations < 1000:
             raise ParameterError("n_simulations", self.n_simulations, "must be at least 1000")
         if not (0.0 <= self.liquidity_k <= 5.0):
@@ -453,7 +488,7 @@ class HaircutModel:
                 vol = AssetVolatility(given.std_residuals, np.asarray(given.forecast_vol_daily)[: self.horizon_days], given.model,
                                       given.status, given.long_run_vol_daily, given.warnings)
             else:
-                vol = volatility_forecast(returns, self.horizon_days, "ewma" if is_stable else self.volatility, self.distribution,
+                vol = volatility_forecast(returns, self.horizon_days, "ewma" if is_stable else self.vol_model, self.distribution,
                                           self.ewma_decay, self.ewma_decay_after_fall)
             fitted[name] = vol
             simulated = fhs_horizon_returns(vol.std_residuals, vol.forecast_vol_daily, self.horizon_days, self.n_simulations, generators[name])

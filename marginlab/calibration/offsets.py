@@ -69,7 +69,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from marginlab._validation import parse_date
+from marginlab._validation import check_choice, parse_date
 from marginlab.analysis.backtest import kupiec_test
 from marginlab.calibration.methodology import Methodology
 from marginlab.data import close_panel
@@ -84,6 +84,9 @@ Standardisation = Literal["ewma", "raw"]
 
 #: The rule, as written into the parameter file.
 OFFSET_RULE = "rate = min(cap, 1 - sqrt(1 - rho)), rho = min(rho_stress, rho_all) - haircut (0 if rho <= 0 or n_stress < min_observations)"
+
+#: Sizing of a spread backtest: 1 USD each leg, or the short leg scaled to equal maintenance risk.
+SpreadSizing = Literal["equal_notional", "equal_risk"]
 
 
 @dataclass(frozen=True)
@@ -285,7 +288,7 @@ class SpreadBacktest:
     credited: Any
     uncredited: Any
     frame: pd.DataFrame
-    sizing: str = "equal_notional"
+    sizing: SpreadSizing = "equal_notional"
 
     @property
     def exception_rate(self) -> float:
@@ -339,7 +342,7 @@ def spread_backtest(
     methodology: Any = None,
     method: StressOffsetMethod | None = None,
     refit_days: int = 30,
-    sizing: Literal["equal_notional", "equal_risk"] = "equal_notional",
+    sizing: SpreadSizing = "equal_notional",
 ) -> SpreadBacktest:
     """Backtest the credited maintenance requirement of a spread book (long one asset, short the other, 1 USD each).
 
@@ -359,8 +362,7 @@ def spread_backtest(
         raise InputError("methodology.rates.maintenance_horizon_days", rates.maintenance_horizon_days, "spread_backtest supports 1 only")
     if not (isinstance(refit_days, int) and refit_days >= 1):
         raise InputError("refit_days", refit_days, "must be a positive integer")
-    if sizing not in ("equal_notional", "equal_risk"):
-        raise InputError("sizing", sizing, "must be 'equal_notional' or 'equal_risk'")
+    check_choice("sizing", sizing, SpreadSizing, error=InputError)
     if long_asset == short_asset:
         raise InputError("short_asset", short_asset, "a spread needs two different assets")
     first, last = (day if day.tzinfo is not None else day.tz_localize("UTC") for day in (parse_date(start, "start"), parse_date(end, "end")))

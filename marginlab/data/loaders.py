@@ -21,9 +21,9 @@ Symbol resolution of :func:`load_daily` (``dataset=None``):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -397,6 +397,22 @@ def load_hourly(symbol: str, start=None, end=None, *, gaps: GapPolicy = "warn") 
     return _apply_gaps(frame, "1h", gaps, FILES["hourly"].file)
 
 
+def _snapshot_or_fetch(kind: str, symbol: str, unknown: tuple[str, str, str], first_day: str,
+                       fetch: Callable[..., pd.DataFrame], start: Any, end: Any, chosen: str,
+                       cache_dir: Path | None) -> pd.DataFrame:
+    """The rows of ``symbol`` in the snapshot file ``kind`` (``unknown`` = the error's field, value and reason when it
+    has none), or those downloaded by ``fetch`` from ``start`` (else ``first_day``) to ``end`` (else now)."""
+    if _use_snapshot(chosen):
+        frame = read_snapshot(kind, origin=_origin(chosen))
+        frame = frame[frame["symbol"] == symbol]
+        if frame.empty:
+            raise UnknownAssetError(*unknown)
+        return frame
+    lo = _timestamp(start, "start") or pd.Timestamp(first_day, tz="UTC")
+    hi = _end_bound(end) or pd.Timestamp.now(tz="UTC")
+    return fetch(symbol, lo, hi, cache_dir=cache_dir)
+
+
 def load_funding(symbol: str = "BTCUSDT", start=None, end=None, *, source: Source | None = None,
                  cache_dir: Path | None = None) -> pd.DataFrame:
     """Perpetual funding rates, decimal per 8-hour period, indexed by funding time (UTC).
@@ -427,16 +443,8 @@ def load_funding(symbol: str = "BTCUSDT", start=None, end=None, *, source: Sourc
     (['funding_rate'], 3)
     """
     pair = f"{symbol}USDT" if not symbol.endswith("USDT") else symbol
-    chosen = _check_source(source)
-    if _use_snapshot(chosen):
-        frame = read_snapshot("funding", origin=_origin(chosen))
-        frame = frame[frame["symbol"] == pair]
-        if frame.empty:
-            raise UnknownAssetError("symbol", symbol, "the snapshot holds BTCUSDT funding only; use source='download'")
-    else:
-        lo = _timestamp(start, "start") or pd.Timestamp("2019-09-01", tz="UTC")
-        hi = _end_bound(end) or pd.Timestamp.now(tz="UTC")
-        frame = fetch_funding(pair, lo, hi, cache_dir=cache_dir)
+    frame = _snapshot_or_fetch("funding", pair, ("symbol", symbol, "the snapshot holds BTCUSDT funding only; use source='download'"),
+                               "2019-09-01", fetch_funding, start, end, _check_source(source), cache_dir)
     return _window(frame.set_index("timestamp")[["funding_rate"]], start, end, f"{pair} funding")
 
 
@@ -465,15 +473,7 @@ def load_dvol(currency: str, start=None, end=None, *, source: Source | None = No
     >>> list(dvol.columns)
     ['open', 'high', 'low', 'close']
     """
-    chosen = _check_source(source)
-    if _use_snapshot(chosen):
-        frame = read_snapshot("dvol", origin=_origin(chosen))
-        frame = frame[frame["symbol"] == currency]
-        if frame.empty:
-            raise UnknownAssetError("currency", currency, "has no DVOL series (BTC, ETH)")
-    else:
-        lo = _timestamp(start, "start") or pd.Timestamp("2021-03-24", tz="UTC")
-        hi = _end_bound(end) or pd.Timestamp.now(tz="UTC")
-        frame = fetch_dvol(currency, lo, hi, cache_dir=cache_dir)
+    frame = _snapshot_or_fetch("dvol", currency, ("currency", currency, "has no DVOL series (BTC, ETH)"),
+                               "2021-03-24", fetch_dvol, start, end, _check_source(source), cache_dir)
     return _window(frame.set_index("timestamp")[["open", "high", "low", "close"]], start, end, f"{currency} DVOL")
 

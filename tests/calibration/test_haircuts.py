@@ -99,7 +99,7 @@ def test_square_root_impact_is_monotone_in_size(small, extra, adv, sigma):
 def test_model_on_normal_data_is_close_to_closed_form():
     """EWMA-FHS on i.i.d. normal returns (sigma 3%): haircut ~ closed-form ES of the 3-day drop."""
     prices = _normal_prices(0.03, 1200, seed=7)
-    result = HaircutModel(horizon_days=3, volatility="ewma", n_simulations=50_000).fit(prices, rng=1)
+    result = HaircutModel(horizon_days=3, vol_model="ewma", n_simulations=50_000).fit(prices, rng=1)
     s = 0.03 * math.sqrt(3)
     z_a = stats.norm.ppf(0.99)
     es_drop_closed = 1 - math.exp(s * s / 2) * stats.norm.cdf(-z_a - s) / 0.01
@@ -113,7 +113,7 @@ def test_model_with_garch_on_normal_data():
     prices = _normal_prices(0.02, 1000, seed=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = HaircutModel(horizon_days=2, volatility="garch", distribution="normal", n_simulations=20_000).fit(prices, rng=1)
+        result = HaircutModel(horizon_days=2, vol_model="garch", distribution="normal", n_simulations=20_000).fit(prices, rng=1)
     s = 0.02 * math.sqrt(2)
     es_closed = s * stats.norm.pdf(stats.norm.ppf(0.99)) / 0.01  # log-loss ES
     assert result.table.loc["XYZ", "es_log"] == pytest.approx(es_closed, rel=0.2)
@@ -123,7 +123,7 @@ def test_model_with_garch_on_normal_data():
 def test_liquidity_add_on_hand_calculation_and_monotone_in_size():
     prices = _normal_prices(0.03, 400, seed=1, assets=("AAA",))
     volumes = pd.DataFrame({"AAA": np.full(len(prices), 2e7)}, index=prices.index)
-    model = HaircutModel(horizon_days=2, volatility="ewma", n_simulations=5000, liquidity_k=0.5)
+    model = HaircutModel(horizon_days=2, vol_model="ewma", n_simulations=5000, liquidity_k=0.5)
     haircuts = []
     for size in [0.0, 1e5, 1e6, 1e7, 1e8]:
         result = model.fit(prices, volumes, sizes_usd={"AAA": size}, rng=3)
@@ -142,14 +142,14 @@ def test_liquidity_add_on_hand_calculation_and_monotone_in_size():
 def test_haircut_is_a_fraction(sigma, size, seed):
     prices = _normal_prices(sigma, 150, seed=seed, assets=("AAA",))
     volumes = pd.DataFrame({"AAA": np.full(len(prices), 1e6)}, index=prices.index)
-    result = HaircutModel(horizon_days=5, volatility="ewma", n_simulations=1000).fit(prices, volumes, sizes_usd={"AAA": size}, rng=seed)
+    result = HaircutModel(horizon_days=5, vol_model="ewma", n_simulations=1000).fit(prices, volumes, sizes_usd={"AAA": size}, rng=seed)
     assert 0.0 <= result.table.loc["AAA", "haircut"] <= 1.0
 
 
 def test_no_look_ahead():
     prices = _normal_prices(0.03, 600, seed=9, assets=("AAA", "BBB"))
     asof = prices.index[450]
-    model = HaircutModel(horizon_days=3, volatility="ewma", n_simulations=5000)
+    model = HaircutModel(horizon_days=3, vol_model="ewma", n_simulations=5000)
     full = model.fit(prices, asof=asof, rng=4).table
     truncated = model.fit(prices.loc[:asof], rng=4).table
     pd.testing.assert_frame_equal(full, truncated)
@@ -161,21 +161,21 @@ def test_bad_inputs_raise_clear_errors():
         HaircutModel(horizon_days=0)
     with pytest.raises(ParameterError, match="confidence"):
         HaircutModel(confidence=1.5)
-    with pytest.raises(ParameterError, match="volatility"):
-        HaircutModel(volatility="magic")
+    with pytest.raises(ParameterError, match="vol_model"):
+        HaircutModel(vol_model="magic")
     with pytest.raises(InputError, match="needs at least 100"):
-        HaircutModel(volatility="ewma").fit(prices.iloc[:50])
+        HaircutModel(vol_model="ewma").fit(prices.iloc[:50])
     with pytest.raises(MissingMarketDataError, match="XYZ"):
-        HaircutModel(volatility="ewma", n_simulations=1000).fit(prices, pd.DataFrame({"OTHER": 1.0}, index=prices.index))
+        HaircutModel(vol_model="ewma", n_simulations=1000).fit(prices, pd.DataFrame({"OTHER": 1.0}, index=prices.index))
     bad = prices.copy()
     bad.iloc[10, 0] = -1.0
     with pytest.raises(InputError, match="positive"):
-        HaircutModel(volatility="ewma").fit(bad)
+        HaircutModel(vol_model="ewma").fit(bad)
 
 
 def test_to_schedule_scales_with_volatility():
     prices = _normal_prices(0.03, 400, seed=5)
-    result = HaircutModel(horizon_days=2, volatility="ewma", n_simulations=5000).fit(prices, rng=1)
+    result = HaircutModel(horizon_days=2, vol_model="ewma", n_simulations=5000).fit(prices, rng=1)
     schedule = result.to_schedule()
     base = result.table.loc["XYZ", "haircut"]
     assert schedule.haircut("XYZ", 1.0, None) == pytest.approx(base)
@@ -194,7 +194,7 @@ def test_tiers_and_classes():
 
 def test_industry_comparison_has_an_explanation_per_asset():
     prices = _normal_prices(0.01, 400, seed=2, assets=("BTC", "SOL"))
-    result = HaircutModel(horizon_days=2, volatility="ewma", n_simulations=5000).fit(prices, rng=1)
+    result = HaircutModel(horizon_days=2, vol_model="ewma", n_simulations=5000).fit(prices, rng=1)
     table = result.compare_with_industry()
     assert list(table["asset"]) == ["BTC", "SOL"]
     assert table["explanation"].str.len().min() > 20
@@ -216,17 +216,17 @@ def stablecoin_history():
 def test_ust_haircut_near_100_percent_at_its_collapse(stablecoin_history):
     """UST closed at 0.154 on 2022-05-13 (worked_examples.md section H): as of that day it is no collateral."""
     ust = stablecoin_history[stablecoin_history["symbol"] == "USTC"].set_index("timestamp")["close"].rename("USTC").to_frame()
-    result = HaircutModel(horizon_days=3, n_simulations=20_000).fit(ust, asof="2022-05-13", stablecoin_history=stablecoin_history, rng=1)
+    result = HaircutModel(horizon_days=3, n_simulations=20_000, vol_model="gjr", ewma_decay=0.94, ewma_decay_after_fall=None).fit(ust, asof="2022-05-13", stablecoin_history=stablecoin_history, rng=1)
     assert result.table.loc["USTC", "price_usd"] == pytest.approx(0.154, abs=0.001)
     assert result.table.loc["USTC", "haircut"] > 0.9
     # a month earlier, on its peg, it was a stablecoin with a small haircut
-    calm = HaircutModel(horizon_days=3, n_simulations=20_000).fit(ust, asof="2022-04-01", stablecoin_history=stablecoin_history, rng=1)
+    calm = HaircutModel(horizon_days=3, n_simulations=20_000, vol_model="gjr", ewma_decay=0.94, ewma_decay_after_fall=None).fit(ust, asof="2022-04-01", stablecoin_history=stablecoin_history, rng=1)
     assert calm.table.loc["USTC", "haircut"] < 0.06
 
 
 def test_usdc_haircut_in_industry_stablecoin_range(stablecoin_history):
     usdc = stablecoin_history[stablecoin_history["symbol"] == "USDC"].set_index("timestamp")["close"].rename("USDC").to_frame()
-    result = HaircutModel(horizon_days=3, n_simulations=20_000).fit(usdc, asof="2024-12-31", stablecoin_history=stablecoin_history, rng=1)
+    result = HaircutModel(horizon_days=3, n_simulations=20_000, vol_model="gjr", ewma_decay=0.94, ewma_decay_after_fall=None).fit(usdc, asof="2024-12-31", stablecoin_history=stablecoin_history, rng=1)
     assert 0.0 < result.table.loc["USDC", "haircut"] < 0.05
     assert result.table.loc["USDC", "depeg_risk"] >= result.table.loc["USDC", "market_risk"]
 
@@ -236,7 +236,7 @@ def test_usdc_haircut_in_industry_stablecoin_range(stablecoin_history):
 def test_haircuts_are_permutation_invariant(order, seed):
     """An asset's haircut does not depend on the other assets calibrated with it, nor on their order."""
     prices = _normal_prices(0.03, 200, seed=8, assets=("AAA", "BBB", "CCC"))
-    model = HaircutModel(horizon_days=2, volatility="ewma", n_simulations=2000)
+    model = HaircutModel(horizon_days=2, vol_model="ewma", n_simulations=2000)
     reference = model.fit(prices, rng=seed).table["haircut"]
     permuted = model.fit(prices[list(order)], rng=seed).table["haircut"]
     alone = model.fit(prices[[order[0]]], rng=seed).table["haircut"]
@@ -246,7 +246,7 @@ def test_haircuts_are_permutation_invariant(order, seed):
 
 def test_reusing_volatility_fits_gives_the_same_result():
     prices = _normal_prices(0.03, 300, seed=12)
-    model = HaircutModel(horizon_days=2, volatility="ewma", n_simulations=2000)
+    model = HaircutModel(horizon_days=2, vol_model="ewma", n_simulations=2000)
     first = model.fit(prices, rng=5)
     again = model.fit(prices, volatility_fits=first.volatility, rng=5)
     pd.testing.assert_frame_equal(first.table, again.table)

@@ -127,7 +127,7 @@ def test_stress_range_model_builder_maps_every_field():
 def test_haircut_model_builder():
     model = Methodology(haircut=HaircutSpec(horizon_days=2, liquidity_k=0.5, n_simulations=5000)).haircut_model()
     assert isinstance(model, HaircutModel)
-    assert (model.horizon_days, model.liquidity_k, model.n_simulations, model.volatility) == (2, 0.5, 5000, "ewma")
+    assert (model.horizon_days, model.liquidity_k, model.n_simulations, model.vol_model) == (2, 0.5, 5000, "ewma")
 
 
 def test_vol_shock_spec_defaults_are_the_documented_caps():

@@ -31,6 +31,17 @@ def simulated():
     return returns, garch
 
 
+#: The settings these tests were written for (the building blocks, not the recommended methodology that
+#: ``StressRangeModel()`` defaults to): GJR skew-t forecasts on an expanding pool, no tool, no cap, stressed extreme vol.
+PLAIN = dict(confidence=0.99, anti_procyclicality=None, cap=None, extreme_vol="stressed", vol_model="gjr", distribution="skewt",
+             window=None, ewma_decay=0.94, ewma_decay_after_fall=None, pool_window_days=None, extreme_window_days=None)
+
+
+def _plain_model(**settings):
+    """A :class:`StressRangeModel` of :data:`PLAIN` with ``settings`` on top."""
+    return StressRangeModel(**{**PLAIN, **settings})
+
+
 def test_blocks_hand_calculation():
     z = np.array([1.0, -2.0, 0.5, 3.0])
     np.testing.assert_allclose(_blocks(z, 2), np.array([-1.0, -1.5, 3.5]) / math.sqrt(2))
@@ -47,7 +58,7 @@ def test_buffer_rule_hand_calculation():
 
 def test_fhs_coverage_on_simulated_garch(simulated):
     returns, garch = simulated
-    result = StressRangeModel(confidence=0.99, horizon_days=2, method="fhs", refit_every_days=250, progress=False).fit(
+    result = _plain_model(confidence=0.99, horizon_days=2, method="fhs", refit_every_days=250, progress=False).fit(
         returns, garch=garch
     )
     frame = result.frame
@@ -61,7 +72,7 @@ def test_fhs_coverage_on_simulated_garch(simulated):
 
 def test_scan_range_matches_hand_formula(simulated):
     returns, garch = simulated
-    model = StressRangeModel(confidence=0.99, horizon_days=2, method="fhs", refit_every_days=250, progress=False)
+    model = _plain_model(confidence=0.99, horizon_days=2, method="fhs", refit_every_days=250, progress=False)
     frame = model.fit(returns, garch=garch).frame
     day = frame.index[500]
     # pool: 2-day blocks of out-of-sample standardised residuals dated before `day`
@@ -76,7 +87,7 @@ def test_scan_range_matches_hand_formula(simulated):
 def test_ewma_normal_closed_form(simulated):
     returns, garch = simulated
     frame = (
-        StressRangeModel(confidence=0.99, horizon_days=2, method="ewma-normal", refit_every_days=250, progress=False)
+        _plain_model(confidence=0.99, horizon_days=2, method="ewma-normal", refit_every_days=250, progress=False)
         .fit(returns, garch=garch)
         .frame
     )
@@ -85,7 +96,7 @@ def test_ewma_normal_closed_form(simulated):
 
 def test_anti_procyclicality_reduces_peak_to_trough_and_monotone(simulated):
     returns, garch = simulated
-    base = StressRangeModel(confidence=0.99, horizon_days=2, refit_every_days=250, progress=False).fit(returns, garch=garch).frame
+    base = _plain_model(confidence=0.99, horizon_days=2, refit_every_days=250, progress=False).fit(returns, garch=garch).frame
     for tools in (
         AntiProcyclicality(stressed_weight=0.25),
         AntiProcyclicality(lookback_floor_years=1),
@@ -93,13 +104,13 @@ def test_anti_procyclicality_reduces_peak_to_trough_and_monotone(simulated):
     ):
         # each tool only adds margin, so the peak-to-trough ratio cannot rise unless the peak rises
         frame = (
-            StressRangeModel(confidence=0.99, horizon_days=2, anti_procyclicality=tools, refit_every_days=250, progress=False)
+            _plain_model(confidence=0.99, horizon_days=2, anti_procyclicality=tools, refit_every_days=250, progress=False)
             .fit(returns, garch=garch)
             .frame
         )
         assert (frame["scan_down"] >= base["scan_down"] - 1e-12).all()  # tools only add margin
         assert frame["scan_down"].min() >= base["scan_down"].min()
-    buffered = StressRangeModel(
+    buffered = _plain_model(
         confidence=0.99, horizon_days=2, anti_procyclicality=AntiProcyclicality(buffer=0.25), refit_every_days=250, progress=False
     )
     frame = buffered.fit(returns, garch=garch).frame
@@ -111,7 +122,7 @@ def test_anti_procyclicality_reduces_peak_to_trough_and_monotone(simulated):
 def test_floor_cap_and_flags(simulated):
     returns, garch = simulated
     frame = (
-        StressRangeModel(confidence=0.99, horizon_days=2, floor=0.05, cap=0.08, refit_every_days=250, progress=False)
+        _plain_model(confidence=0.99, horizon_days=2, floor=0.05, cap=0.08, refit_every_days=250, progress=False)
         .fit(returns, garch=garch)
         .frame
     )
@@ -121,7 +132,7 @@ def test_floor_cap_and_flags(simulated):
 
 def test_evt_method_and_latest(simulated):
     returns, garch = simulated
-    result = StressRangeModel(confidence=0.997, horizon_days=2, method="evt", refit_every_days=250, progress=False).fit(
+    result = _plain_model(confidence=0.997, horizon_days=2, method="evt", refit_every_days=250, progress=False).fit(
         returns, garch=garch
     )
     latest = result.latest()
@@ -152,7 +163,7 @@ def test_vol_scan_ranges_closed_form():
 
 def test_tail_coverage_table(simulated):
     returns, garch = simulated
-    result = StressRangeModel(confidence=0.99, horizon_days=2, refit_every_days=250, progress=False).fit(returns, garch=garch)
+    result = _plain_model(confidence=0.99, horizon_days=2, refit_every_days=250, progress=False).fit(returns, garch=garch)
     day = str(result.frame.index[100].date())
     table = tail_coverage_table({"SIM": result}, [("SIM", day, 2, -0.5), ("SIM", day, 1, -0.1), ("XYZ", day, 2, -0.1)])
     assert not table.loc[0, "covered_scan"] and table.loc[0, "scan_range"] == pytest.approx(result.frame.loc[day, "scan_down"])
@@ -162,11 +173,11 @@ def test_tail_coverage_table(simulated):
 
 def test_parameter_errors():
     with pytest.raises(ParameterError):
-        StressRangeModel(confidence=1.2)
+        _plain_model(confidence=1.2)
     with pytest.raises(InputError, match="method"):
-        StressRangeModel(method="magic")
+        _plain_model(method="magic")
     with pytest.raises(ParameterError, match="floor"):
-        StressRangeModel(floor=0.3, cap=0.2)
+        _plain_model(floor=0.3, cap=0.2)
     with pytest.raises(ParameterError):
         AntiProcyclicality(buffer=-0.1)
     with pytest.raises(ParameterError):
@@ -179,7 +190,7 @@ def test_btc_one_day_99_backtest_real_data():
     from marginlab.data import load_daily, log_returns
 
     returns = log_returns(load_daily("BTC", start="2014-01-01")["close"])
-    model = StressRangeModel(confidence=0.99, horizon_days=1, method="fhs", refit_every_days=63, min_obs=730, progress=False)
+    model = _plain_model(confidence=0.99, horizon_days=1, method="fhs", refit_every_days=63, min_obs=730, progress=False)
     result = model.fit(returns)
     backtest = margin_backtest(returns, result.margin_rates("long").loc["2016-01-01":], horizon_days=1, alpha=0.99)
     assert 0.008 <= backtest.exception_rate <= 0.012
@@ -190,10 +201,10 @@ def test_btc_one_day_99_backtest_real_data():
 
 def test_smoothing_is_ewma_of_requirement(simulated):
     returns, garch = simulated
-    base = StressRangeModel(confidence=0.99, horizon_days=2, refit_every_days=250, progress=False).fit(returns, garch=garch).frame
+    base = _plain_model(confidence=0.99, horizon_days=2, refit_every_days=250, progress=False).fit(returns, garch=garch).frame
     tools = AntiProcyclicality(smoothing_lambda=0.9)
     frame = (
-        StressRangeModel(confidence=0.99, horizon_days=2, anti_procyclicality=tools, refit_every_days=250, progress=False)
+        _plain_model(confidence=0.99, horizon_days=2, anti_procyclicality=tools, refit_every_days=250, progress=False)
         .fit(returns, garch=garch)
         .frame
     )
@@ -207,7 +218,7 @@ def test_smoothing_is_ewma_of_requirement(simulated):
 
 def test_out_of_sample_pool_drops_the_seed(simulated):
     returns, garch = simulated
-    model = StressRangeModel(confidence=0.99, horizon_days=2, residual_pool="out-of-sample", refit_every_days=250, progress=False)
+    model = _plain_model(confidence=0.99, horizon_days=2, residual_pool="out-of-sample", refit_every_days=250, progress=False)
     frame = model.fit(returns, garch=garch).frame
     day = frame.index[-300]
     z = garch["std_residual"].dropna()
@@ -218,13 +229,13 @@ def test_out_of_sample_pool_drops_the_seed(simulated):
     expected = -math.expm1(2 * garch.loc[day, "mean"] + garch.loc[day, "vol_h"] * np.quantile(pool, 0.01))
     assert frame.loc[day, "scan_down"] == pytest.approx(expected, rel=1e-10)
     with pytest.raises(InputError, match="residual_pool"):
-        StressRangeModel(residual_pool="recent")
+        _plain_model(residual_pool="recent")
 
 
 def test_extreme_layer_parts(simulated):
     returns, garch = simulated
     for extreme_vol in ("stressed", "current"):
-        model = StressRangeModel(confidence=0.99, horizon_days=2, extreme_vol=extreme_vol, refit_every_days=250, progress=False)
+        model = _plain_model(confidence=0.99, horizon_days=2, extreme_vol=extreme_vol, refit_every_days=250, progress=False)
         frame = model.fit(returns, garch=garch).frame
         np.testing.assert_allclose(
             frame["extreme_down"],
@@ -235,14 +246,14 @@ def test_extreme_layer_parts(simulated):
         moves = np.expm1(returns.rolling(2).sum())
         assert frame.loc[day, "historical_worst_down"] == pytest.approx(max(0.0, -moves.loc[: day - pd.Timedelta(days=1)].min()))
     with pytest.raises(InputError, match="extreme_vol"):
-        StressRangeModel(extreme_vol="max")
+        _plain_model(extreme_vol="max")
 
 
 def test_out_of_sample_pool_switch_counts_independent_shocks(simulated):
     # out_of_sample_min_independent=500 at h=2: the seed is kept until 500 * 2 = 1000 overlapping out-of-sample
     # 2-day blocks exist, then dropped; quantiles recomputed here from the residuals directly
     returns, garch = simulated
-    model = StressRangeModel(
+    model = _plain_model(
         confidence=0.99, horizon_days=2, residual_pool="out-of-sample", out_of_sample_min_independent=500,
         refit_every_days=250, progress=False,
     )
@@ -261,7 +272,7 @@ def test_out_of_sample_pool_switch_counts_independent_shocks(simulated):
         expected = -math.expm1(2 * garch.loc[day, "mean"] + garch.loc[day, "vol_h"] * np.quantile(pool, 0.01))
         assert frame.loc[day, "scan_down"] == pytest.approx(expected, rel=1e-10)
     with pytest.raises(ParameterError, match="out_of_sample_min_independent"):
-        StressRangeModel(out_of_sample_min_independent=0)
+        _plain_model(out_of_sample_min_independent=0)
 
 
 # ------------------------------------------------------------------ EWMA volatility, rolling pool, APC order, vol shocks
@@ -275,7 +286,7 @@ def test_ewma_rolling_pool_rate_by_hand(simulated_long):
     """The rate of date d = -expm1(vol_d sqrt(h) q_p), q_p the numpy quantile of the h-day shocks of the last
     pool_window_days days, vol_d the asymmetric EWMA written out as a loop here."""
     returns = simulated_long
-    model = StressRangeModel(confidence=0.99, horizon_days=2, vol_model="ewma", ewma_decay=0.97, ewma_decay_after_fall=0.87,
+    model = _plain_model(confidence=0.99, horizon_days=2, vol_model="ewma", ewma_decay=0.97, ewma_decay_after_fall=0.87,
                              pool_window_days=400, min_pool=250, min_obs=500, extreme_moves="none", progress=False)
     frame = model.fit(returns).frame
     x = returns.to_numpy()
@@ -298,7 +309,7 @@ def test_ewma_rolling_pool_rate_by_hand(simulated_long):
 def test_no_look_ahead_when_the_data_are_cut(simulated_long):
     """Cutting the history at an earlier date leaves every earlier rate unchanged (APC tool included)."""
     returns = simulated_long
-    model = StressRangeModel(confidence=0.997, horizon_days=2, vol_model="ewma", ewma_decay=0.97, ewma_decay_after_fall=0.87,
+    model = _plain_model(confidence=0.997, horizon_days=2, vol_model="ewma", ewma_decay=0.97, ewma_decay_after_fall=0.87,
                              pool_window_days=1000, anti_procyclicality=AntiProcyclicality(smoothing_lambda=0.985, slow_ewma_lambda=0.995),
                              extreme_moves="none", progress=False)
     full = model.fit(returns).frame
@@ -312,9 +323,9 @@ def test_floor_is_applied_before_smoothing(simulated_long):
     returns = simulated_long
     tools = AntiProcyclicality(smoothing_lambda=0.9, slow_ewma_lambda=0.995)
     kwargs = dict(confidence=0.99, horizon_days=1, vol_model="ewma", pool_window_days=500, extreme_moves="none", progress=False)
-    base = StressRangeModel(**kwargs).fit(returns).frame
-    floored = StressRangeModel(**kwargs, anti_procyclicality=AntiProcyclicality(slow_ewma_lambda=0.995)).fit(returns).frame
-    smoothed = StressRangeModel(**kwargs, anti_procyclicality=tools).fit(returns).frame
+    base = _plain_model(**kwargs).fit(returns).frame
+    floored = _plain_model(**kwargs, anti_procyclicality=AntiProcyclicality(slow_ewma_lambda=0.995)).fit(returns).frame
+    smoothed = _plain_model(**kwargs, anti_procyclicality=tools).fit(returns).frame
     expected = floored["scan_down"].ewm(alpha=0.1, adjust=False).mean()
     np.testing.assert_allclose(smoothed["scan_down"].to_numpy(), expected.to_numpy(), rtol=1e-12)
     assert (floored["scan_down"] >= base["scan_down"] - 1e-15).all()
@@ -326,15 +337,15 @@ def test_floor_is_applied_before_smoothing(simulated_long):
 def test_extreme_moves_last_matches_all_on_the_last_date(simulated):
     returns, garch = simulated
     kwargs = dict(confidence=0.99, horizon_days=2, refit_every_days=250, progress=False)
-    every = StressRangeModel(**kwargs, extreme_moves="all").fit(returns, garch=garch).frame
-    last = StressRangeModel(**kwargs, extreme_moves="last").fit(returns, garch=garch).frame
+    every = _plain_model(**kwargs, extreme_moves="all").fit(returns, garch=garch).frame
+    last = _plain_model(**kwargs, extreme_moves="last").fit(returns, garch=garch).frame
     assert last["extreme_move"].iloc[:-1].isna().all()
     assert last["extreme_move"].iloc[-1] == pytest.approx(every["extreme_move"].iloc[-1], rel=1e-9) or (
         (len(every) - 1) % 250 != 0  # "all" reuses a fit made up to 249 days earlier; "last" refits on the last date
     )
     pd.testing.assert_series_equal(every["scan_down"], last["scan_down"])
     with pytest.raises(InputError, match="extreme_moves"):
-        StressRangeModel(extreme_moves="some")  # type: ignore[arg-type]
+        _plain_model(extreme_moves="some")  # type: ignore[arg-type]
 
 
 def test_vol_shock_30d_scaled_realised_by_hand():
@@ -374,13 +385,13 @@ def test_historical_floor_of_the_last_row_and_its_window():
     returns = pd.Series(values, index=pd.date_range("2020-01-01", periods=1400, tz="UTC"))
     kwargs = dict(confidence=0.99, horizon_days=1, vol_model="ewma", pool_window_days=500, extreme_moves="last",
                   extreme_vol="current", progress=False)
-    whole = StressRangeModel(**kwargs).fit(returns).latest()
-    recent = StressRangeModel(**kwargs, extreme_window_days=500).fit(returns).latest()
+    whole = _plain_model(**kwargs).fit(returns).latest()
+    recent = _plain_model(**kwargs, extreme_window_days=500).fit(returns).latest()
     assert whole["historical_worst_down"] == pytest.approx(-math.expm1(-0.5))
     assert recent["historical_worst_down"] == pytest.approx(-math.expm1(-0.2))
     assert recent["extreme_down"] >= recent["historical_worst_down"]
     with pytest.raises(ParameterError, match="extreme_window_days"):
-        StressRangeModel(extreme_window_days=1)
+        _plain_model(extreme_window_days=1)
 
 
 # ------------------------------------------------------------------ the vectorised pool quantiles and the shared tail fits
@@ -395,7 +406,7 @@ def test_pool_quantiles_of_every_date_match_a_per_date_numpy_reference(simulated
     early = pd.Series(other.to_numpy()[:600], index=garch.index[:600] - pd.Timedelta(days=400)).rename("early")
     for residual_pool, window, pool in (("out-of-sample", None, None), ("out-of-sample", 900, {"other": other}),
                                         ("all", 900, {"other": other}), ("out-of-sample", None, {"early": early})):
-        model = StressRangeModel(confidence=0.99, horizon_days=2, method="evt", residual_pool=residual_pool,
+        model = _plain_model(confidence=0.99, horizon_days=2, method="evt", residual_pool=residual_pool,
                                  pool_window_days=window, extreme_moves="none", progress=False)
         frame = model.fit(returns, garch=garch, pool=pool).frame
         z = garch["std_residual"].dropna()
@@ -429,10 +440,10 @@ def test_tail_fits_are_shared_and_unchanged(simulated):
 
     returns, garch = simulated
     stress_ranges._GPD_CACHE.clear()
-    fresh = {method: StressRangeModel(confidence=0.99, horizon_days=2, method=method, refit_every_days=250, progress=False)
+    fresh = {method: _plain_model(confidence=0.99, horizon_days=2, method=method, refit_every_days=250, progress=False)
              .fit(returns, garch=garch).frame for method in ("evt", "fhs")}
     assert len(stress_ranges._GPD_CACHE) > 0
-    shared = StressRangeModel(confidence=0.99, horizon_days=2, method="evt", refit_every_days=250, progress=False).fit(returns, garch=garch)
+    shared = _plain_model(confidence=0.99, horizon_days=2, method="evt", refit_every_days=250, progress=False).fit(returns, garch=garch)
     pd.testing.assert_frame_equal(shared.frame, fresh["evt"], check_exact=True)
     for column in ("extreme_down_evt", "extreme_up_evt"):  # one pool, one tail model, whatever the quantile method
         pd.testing.assert_series_equal(fresh["fhs"][column], fresh["evt"][column], check_exact=True)
