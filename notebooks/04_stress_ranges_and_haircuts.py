@@ -84,7 +84,7 @@ import seaborn as sns
 from matplotlib.ticker import PercentFormatter
 
 FAST = os.environ.get("MARGINLAB_FAST", "0") == "1"
-ASOF = "2025-02-10"  # USDC/USDT series end 2025-02-11, ETH 2025-02-20
+ASOF = "2025-11-18"  # the last day every asset of the dataset has (Yahoo coins end 2025-11-19)
 ASSETS = ["BTC", "ETH", "USDC"] if FAST else ["BTC", "ETH", "SOL", "XRP", "DOGE", "LINK", "USDC", "USDT"]
 RANGE_ASSETS = ["BTC"] if FAST else ["BTC", "ETH"]
 RANGE_START = "2019-01-01" if FAST else "2018-01-01"
