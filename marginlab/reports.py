@@ -122,6 +122,7 @@ _OUTPUT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\d+%\|[^|\n]*\|"), "a progress-bar fragment"),
     (re.compile(r"\[\d+:\d\d<|\d+(?:\.\d+)?(?:it|s)/(?:s|it)\]"), "a progress-bar fragment"),
     (re.compile(r"Empty DataFrame"), "an empty table"),
+    (re.compile(r"^(?:ERROR|CRITICAL)\b", re.MULTILINE), "an error message"),  # logging's ERROR:root:... lines
 )
 _PATH_PATTERN = re.compile(r"(?<![\w.])/(?:work|home|tmp|root|Users|var/folders|private)/[^\s\"'<>]*")
 
@@ -156,7 +157,7 @@ def audit_notebook(notebook: Any) -> list[str]:
     """Problems a reader would see in the outputs of an executed notebook.
 
     Each item names the cell and the problem: a warning (``...Warning:``, a ``WARNING`` line),
-    a traceback, a progress-bar fragment (``45%|####``, ``[00:01<00:02``, ``3.2it/s]``), an
+    an error message (an ``ERROR`` or ``CRITICAL`` line, as :mod:`logging` prints them), a traceback, a progress-bar fragment (``45%|####``, ``[00:01<00:02``, ``3.2it/s]``), an
     empty table (``Empty DataFrame``) or an absolute path (``/work/``, ``/home/``, ``/tmp/``...).
     Source code and markdown are not audited (they may quote such words on purpose).
 

@@ -84,7 +84,7 @@ import seaborn as sns
 from matplotlib.ticker import PercentFormatter
 
 FAST = os.environ.get("MARGINLAB_FAST", "0") == "1"
-ASOF = "2025-02-10"  # USDC/USDT series end 2025-02-11, ETH 2025-02-20
+ASOF = "2025-11-18"  # the last day every asset of the dataset has (Yahoo coins end 2025-11-19)
 ASSETS = ["BTC", "ETH", "USDC"] if FAST else ["BTC", "ETH", "SOL", "XRP", "DOGE", "LINK", "USDC", "USDT"]
 RANGE_ASSETS = ["BTC"] if FAST else ["BTC", "ETH"]
 RANGE_START = "2019-01-01" if FAST else "2018-01-01"
@@ -102,6 +102,7 @@ from marginlab import (
     MarginLabWarning,
     Methodology,
     calibrate,
+    format_table,
     models_from_parameter_file,
     procyclicality_table,
     save_figure,
@@ -156,7 +157,7 @@ procyclicality = procyclicality_table(
     {f"{asset} {label}": result.frame["scan_range"] for asset, pair in ranges.items() for label, result in pair.items()},
     increase_days=(1, 5, 30),
 )
-procyclicality[["average_rate", "peak_rate", "trough_rate", "peak_to_trough", "max_increase_5d", "max_increase_30d"]].round(3)
+format_table(procyclicality[["average_rate", "peak_rate", "trough_rate", "peak_to_trough", "max_increase_5d", "max_increase_30d"]], decimals=3)
 
 # %% [markdown]
 # The anti-procyclical range is higher on average (the slow floor costs margin when volatility falls) but its
@@ -193,7 +194,7 @@ fig.tight_layout()
 depeg = DepegModel(horizon_days=3, confidence=0.99).fit(stable_history)
 print(depeg.summary().split("\n\n")[0])
 episodes = depeg.episodes.sort_values("max_drawdown_from_peg", ascending=False)
-episodes.head(12).round({"price_before": 4, "trough_close": 4, "loss_given_depeg": 4, "max_drawdown_from_peg": 4})
+format_table(episodes.head(12), percent=["loss_given_depeg", "max_drawdown_from_peg"], decimals=4, hide_index=True)
 
 # %%
 fig, ax = plt.subplots(figsize=(11, 4))
@@ -229,7 +230,8 @@ ax.yaxis.set_major_formatter(PercentFormatter(1.0))
 ax.set_title("UST (USTC): haircut as of each day of May 2022")
 ax.legend()
 fig.tight_layout()
-ust_path.round(4)
+format_table(ust_path.rename_axis("as of").reset_index().assign(**{"as of": lambda f: f["as of"].dt.strftime("%Y-%m-%d")}),
+             percent=["haircut"], decimals=4, hide_index=True)
 
 # %% [markdown]
 # ## 4. Haircuts today and the industry tiers
@@ -241,7 +243,7 @@ print(haircuts.summary())
 
 # %%
 comparison = haircuts.compare_with_industry()
-comparison
+format_table(comparison, hide_index=True)
 
 # %% [markdown]
 # **Liquidity add-on by position size** (square-root impact): the haircut grows with the size of the collateral

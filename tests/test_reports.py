@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,6 +23,7 @@ from marginlab.reports import (
     REPO_ROOT,
     NotebookExecutionError,
     audit_html,
+    audit_notebook,
     default_jobs,
     discover_notebooks,
     execute_notebook,
@@ -199,6 +201,14 @@ def test_audit_names_every_problem_and_main_fails(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "01_noisy.html: cell 0: a warning" in captured.err
     assert "IPKernelApp" not in captured.err + captured.out
+
+
+def test_audit_lists_logged_errors():
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text="ERROR:root:fit failed\nCRITICAL:x:stop\n")]
+    assert audit_notebook(nbformat.v4.new_notebook(cells=[cell])) == ["cell 0: an error message"]
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="no ERRORS here: the error of the fit is 1%\n")]
+    assert audit_notebook(nbformat.v4.new_notebook(cells=[cell])) == []
 
 
 def test_audit_html_paths():
