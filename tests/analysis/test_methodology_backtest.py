@@ -115,7 +115,7 @@ def _independence_by_hand(hits: np.ndarray) -> float:
 def test_exceptions_and_kupiec_recomputed_from_the_csv_and_raw_prices(acceptance_run):
     rates, records = acceptance_run
     _recompute(rates, records, lambda h, side: {1: "maintenance_rate", 2: "initial_rate"}[h])
-    for (asset, h), group in rates.groupby(["asset", "horizon_days"]):
+    for _, group in rates.groupby(["asset", "horizon_days"]):
         long, short = (group[group["side"] == side].set_index("date")["rate"] for side in ("long", "short"))
         pd.testing.assert_series_equal(long, short)  # one published rate, tested on both sides
 
