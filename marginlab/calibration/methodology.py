@@ -356,6 +356,12 @@ class VolShockSpec:
     ``cap_up`` / ``cap_down`` (justified in :func:`~marginlab.calibration.stress_ranges.vol_shock_30d`);
     ``"garch-proxy"`` -- the realised-vol changes unscaled (the legacy proxy). Term structure: ``shock(DTE) = shock_30d * (30 / DTE) ** p`` with
     ``p = short_tenor_power`` for DTE <= 30 days and ``long_tenor_power`` beyond -- one meaning, everywhere.
+
+    Anti-procyclicality: the quantiles are taken over **every** change since the index (or the asset's history)
+    starts, up to the as-of date -- an expanding window, the look-back tool of EMIR RTS 153/2013 art. 28(1)(b) with the
+    whole history as the look-back: a stress period is never forgotten and a calm one dilutes it only slowly. Measured
+    (weekly calibrations since 2022-01-01, 2-day 99% DVOL changes): BTC up shock 15.7-28.9% (peak-to-trough 1.85, largest
+    weekly rise x1.26), down 13.5-16.9% (1.26); ETH up 20.0-26.3% (1.32), down 12.5-14.3% (1.14).
     """
 
     horizon_days: int = 2
