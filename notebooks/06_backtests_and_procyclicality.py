@@ -262,7 +262,7 @@ print("checks passed")
 # %%
 from IPython.display import display
 
-from marginlab import backtest_methodology, format_table
+from marginlab import AntiProcyclicalitySpec, Methodology, backtest_methodology, format_table
 from marginlab.analysis.coverage_targets import pooled_exception_rates, rejected_cell_null, score_table
 from marginlab.analysis.methodology_backtest import (
     FREEZE_DATE,
@@ -275,7 +275,6 @@ from marginlab.analysis.methodology_backtest import (
     universe_assets,
 )
 from marginlab.analysis.procyclicality import fixed_position_procyclicality, increases_explained
-from marginlab.calibration.methodology import AntiProcyclicalitySpec, Methodology
 
 METHOD_ASSETS = list(MAIN_ASSETS) if FAST else universe_assets(min_years=3)
 APC_START = "2019-01-01"
