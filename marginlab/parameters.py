@@ -17,6 +17,8 @@ One record per asset (:class:`AssetParameters`), every value a fraction (0.1 = 1
                           at ``cover`` (:data:`SPAN_EXTREME_COVER`, SPAN's published 35%)
 ``maintenance_rate``      maintenance margin rate of notional
 ``initial_rate``          initial margin rate of notional (>= the maintenance rate)
+``side_rates``            (optional) :class:`SideRates`: the maintenance and initial rates of a long and of a short;
+                          ``maintenance_rate`` / ``initial_rate`` are the larger side (what one-rate engines charge)
 ``provenance``            data range, volatility model and fit status, short-history flag, warnings
 ========================  =====================================================================
 
@@ -77,6 +79,7 @@ __all__ = [
     "PairOffset",
     "ParameterSet",
     "Provenance",
+    "SideRates",
     "VolShockParameters",
     "example_parameters",
     "load",
@@ -162,6 +165,18 @@ class AssetProvenance:
 
 
 @dataclass(frozen=True)
+class SideRates:
+    """The maintenance and initial rates of each side (fractions of notional): a long loses when the price falls, a
+    short when it rises. The file's one ``maintenance_rate`` / ``initial_rate`` is the larger side; each side's initial
+    rate is at least its maintenance rate."""
+
+    maintenance_long: float
+    maintenance_short: float
+    initial_long: float
+    initial_short: float
+
+
+@dataclass(frozen=True)
 class AssetParameters:
     """Margin parameters of one asset (see the module docstring)."""
 
@@ -176,6 +191,7 @@ class AssetParameters:
     initial_rate: float
     provenance: AssetProvenance
     haircut_details: HaircutDetails = field(default_factory=HaircutDetails)
+    side_rates: SideRates | None = None
 
 
 @dataclass(frozen=True)
@@ -301,6 +317,11 @@ def validate_document(document: Any) -> None:
                 f"parameter file field assets.{asset}.initial_rate: {entry['initial_rate']} is below "
                 f"maintenance_rate {entry['maintenance_rate']}"
             )
+        sides = entry.get("side_rates")
+        for side in ("long", "short") if sides else ():
+            if sides[f"initial_{side}"] < sides[f"maintenance_{side}"]:
+                raise FileFormatError(f"parameter file field assets.{asset}.side_rates.initial_{side}: "
+                                      f"{sides[f'initial_{side}']} is below maintenance_{side} {sides[f'maintenance_{side}']}")
     seen: set[frozenset[str]] = set()
     for i, pair in enumerate((document.get("offsets") or {}).get("pairs", [])):
         for key in ("asset_a", "asset_b"):
@@ -422,7 +443,10 @@ class ParameterSet:
         assets = {}
         for name, entry in self.assets.items():
             record = {f.name: getattr(entry, f.name) for f in fields(entry) if f.name != "asset"}
-            for key in ("vol_shock", "extreme_move", "provenance", "haircut_details"):
+            for key in ("vol_shock", "extreme_move", "provenance", "haircut_details", "side_rates"):
+                if record[key] is None:  # an optional record left out (files without side rates)
+                    del record[key]
+                    continue
                 record[key] = {f.name: getattr(record[key], f.name) for f in fields(record[key])}
             assets[name] = record
         document = {
@@ -457,6 +481,7 @@ class ParameterSet:
                 initial_rate=entry["initial_rate"],
                 provenance=_record(AssetProvenance, entry["provenance"]),
                 haircut_details=_record(HaircutDetails, entry.get("haircut_details", {})),
+                side_rates=_record(SideRates, entry["side_rates"]) if entry.get("side_rates") is not None else None,
             )
         offsets = OffsetParameters.from_dict(document["offsets"]) if document.get("offsets") is not None else None
         return cls(document["asof"], assets, document["methodology"], _record(Provenance, document["provenance"]), offsets)

@@ -226,7 +226,8 @@ plt.show()
 # %%
 assert coverage.loc["deribit-standard", "exception_rate"] > 0.10
 assert coverage.loc["deribit-standard", "kupiec_rejected"]
-assert coverage.loc["deribit-pm", "n_exceptions"] <= 6  # MM = mm_factor 0.8 x the +-16% loss (venues/deribit-pm.yaml): a 12.8% daily move
+# MM = mm_factor 0.8 x the +-16% loss (venues/deribit-pm.yaml): exactly the days BTC fell more than 12.8% (11 from 2016)
+assert coverage.loc["deribit-pm", "n_exceptions"] == int((-horizon_moves(returns, HORIZON_DAYS).reindex(common) > 0.8 * 0.16).sum())
 assert abs(procyclicality.loc["deribit-pm", "peak_to_trough"] - 1.0) < 1e-9
 assert procyclicality.loc["fhs-anti-procyclical", "peak_to_trough"] < procyclicality.loc["fhs", "peak_to_trough"]
 assert 0.002 < coverage.loc["fhs", "exception_rate"] < 0.03
@@ -242,22 +243,26 @@ print("checks passed")
 # (`marginlab.calibration.methodology.Methodology()`, the recommended default, chosen in notebook 02 on data up to
 # 2025-02-20 only): asymmetric EWMA volatility (decay 0.97 after a move in the position's favour, 0.87 after a move
 # against it -- **side-specific**: the short side's rate is the long side's of the mirrored prices), filtered
-# historical simulation with a rolling 1,000-day residual pool. The file publishes **one** maintenance rate (1 day,
-# 99%) and one initial rate (2 days, 99%, never below the maintenance rate), each `min(max(down, up), 100%)` with the
-# anti-procyclicality tool (a release smoothing 0.9, never below the plain rate), charged to longs and shorts alike.
-# `backtest_methodology` (also `marginlab backtest`) re-runs exactly that computation
-# (`marginlab.calibration.published.published_rates`, the function `calibrate()` reads its last row from) date by
-# date with data up to each close only, and tests the one rate against the loss of a long *and* of a short.
+# historical simulation with a rolling 1,000-day residual pool, the anti-procyclicality tool on every rate (a release
+# smoothing 0.9 on the maintenance and initial rates, never below the plain rate; the slow-EWMA floor and a 0.99
+# smoothing on the scan range) and the 100% cap. The file publishes, per asset:
 #
-# Because one rate serves both sides, the side with the lighter tail (usually the long side: crypto's upper tail is
-# the heavier) is over-covered by construction; a two-sided Kupiec test rejects it for too *few* exceptions. So the
-# coverage of each side is judged twice: two-sided, and for the risk that matters -- too *many* exceptions or
-# clustering (`kupiec="upper"`) -- with over-coverage left to the capital comparison by proper scoring rules.
+# * **side rates** (`side_rates`): the maintenance rate (1 day, 99%) and the initial rate (2 days, 99%, never below the
+#   side's maintenance rate) of a long (`maintenance_long`: the price falls) and of a short (`maintenance_short`: it
+#   rises);
+# * **one rate** per requirement (`maintenance_rate`, `initial_rate`), the larger side: what the isolated and cross
+#   engines charge longs and shorts alike today.
+#
+# `backtest_methodology` (also `marginlab backtest`, `--rates per-side` for the side rates) re-runs exactly that
+# computation (`marginlab.calibration.published.published_rates`, the function `calibrate()` reads its last row from)
+# date by date with data up to each close only, and tests the rates against the loss of a long *and* of a short.
+# Because the one rate is the heavier tail's, the side with the lighter tail (usually the long side: crypto's upper
+# tail is the heavier) is over-covered by it; the side rates are not.
 
 # %%
 from IPython.display import display
 
-from marginlab import backtest_methodology, format_table
+from marginlab import AntiProcyclicalitySpec, Methodology, backtest_methodology, format_table
 from marginlab.analysis.coverage_targets import pooled_exception_rates, rejected_cell_null, score_table
 from marginlab.analysis.methodology_backtest import (
     FREEZE_DATE,
@@ -275,22 +280,23 @@ METHOD_ASSETS = list(MAIN_ASSETS) if FAST else universe_assets(min_years=3)
 APC_START = "2019-01-01"
 N_SIMULATIONS = 100 if FAST else 400
 closes = {asset: load_daily(asset)["close"] for asset in METHOD_ASSETS}
-coverage_run = backtest_methodology(METHOD_ASSETS, horizons=(1, 2), confidence=0.99)
-apc_run = backtest_methodology(METHOD_ASSETS, horizons=(2,), confidence=0.997, start=APC_START, sides=("long",))
-baseline_run = backtest_methodology(METHOD_ASSETS, baseline_methodology(), horizons=(1, 2), confidence=0.99)
-targets = quality_targets(coverage_run, apc_run)
-last_day = coverage_run.rates["date"].max().date()
+sides_run = backtest_methodology(METHOD_ASSETS, horizons=(1, 2), confidence=0.99, rate_sides="per-side")
+coverage_run = backtest_methodology(METHOD_ASSETS, horizons=(1, 2), confidence=0.99)  # the one rate
+apc_run = backtest_methodology(METHOD_ASSETS, horizons=(2,), confidence=0.997, start=APC_START, rate_sides="per-side")
+baseline_run = backtest_methodology(METHOD_ASSETS, baseline_methodology(), horizons=(1, 2), confidence=0.99, rate_sides="per-side")
+targets = quality_targets(sides_run, apc_run)
+last_day = sides_run.rates["date"].max().date()
 print(f"{len(METHOD_ASSETS)} assets: {', '.join(METHOD_ASSETS)}; rates to {last_day}; "
-      f"issue-5 targets met: {int(targets['met'].sum())} of {len(targets)}")
+      f"issue-5 pass/fail targets met (side rates): {int(targets['met'].sum())} of {len(targets)}")
 format_table(targets)
 
 # %% [markdown]
-# Per asset, horizon and side over the whole out-of-sample history (exception rate, p-values, traffic-light shares,
-# procyclicality of the published rate):
+# Per asset, horizon and side over the whole out-of-sample history, each side against its own rate (exception rate,
+# p-values, traffic-light shares, procyclicality of the published rate):
 
 # %%
-view = coverage_run.table[["asset", "horizon_days", "side", "observations", "exceptions", "rate", "kupiec_p",
-                           "christoffersen_p", "green", "yellow", "red", "average_rate", "peak_to_trough"]].copy()
+view = sides_run.table[["asset", "horizon_days", "side", "requirement", "observations", "exceptions", "rate", "kupiec_p",
+                        "christoffersen_p", "green", "yellow", "red", "average_rate", "peak_to_trough"]].copy()
 view.style.format({"observations": "{:,}", "exceptions": "{:,}", "rate": "{:.2%}", "kupiec_p": "{:.3f}",
                    "christoffersen_p": "{:.3f}", "green": "{:.0%}", "yellow": "{:.0%}", "red": "{:.0%}",
                    "average_rate": "{:.2%}", "peak_to_trough": "{:.1f}"}).hide(axis="index")
@@ -303,66 +309,67 @@ view.style.format({"observations": "{:,}", "exceptions": "{:,}", "rate": "{:.2%}
 # therefore compared with its distribution under a **correctly calibrated model with the observed cross-asset
 # clustering** (`rejected_cell_null`): each cell's `loss / rate` becomes ranks (uniform margins), whole days are
 # resampled with replacement (keeping which assets move together), and an exception is a rank above 99% -- every
-# cell then exactly calibrated and independent over time, the exception days clustered as observed. Per side, for the
-# choice period (2019-2022), the test period (2023 to the freeze date) and the held-out period (after
-# 2025-02-21, never seen by the choice):
+# cell then exactly calibrated and independent over time, the exception days clustered as observed. A cell is
+# rejected when Kupiec (two-sided: too few exceptions count as well as too many) or Christoffersen's independence
+# test rejects at 5%. Per side, for the choice period (2019-2022), the test period (2023 to the freeze date) and the
+# held-out period (after 2025-02-21, never seen by the choice), for the side rates and for the one rate:
 
 # %%
 null_rows = []
-for label, first, last in SELECTION_BLOCKS:
-    period = coverage_run.between(first, last)
-    if period.exceptions.empty:
-        continue
-    for kupiec in ("two-sided", "upper"):
-        table = rejected_cell_null(period, n_simulations=N_SIMULATIONS, kupiec=kupiec, rng=0).table
-        null_rows.append(table.assign(period=label, kupiec=kupiec))
-null_table = pd.concat(null_rows, ignore_index=True)[["period", "kupiec", "side", "cells", "observed_rejected", "null_mean",
+for rates_label, run in (("side rates", sides_run), ("one rate", coverage_run)):
+    for label, first, last in SELECTION_BLOCKS:
+        period = run.between(first, last)
+        if period.exceptions.empty:
+            continue
+        table = rejected_cell_null(period, n_simulations=N_SIMULATIONS, rng=0).table
+        null_rows.append(table.assign(rates=rates_label, period=label))
+null_table = pd.concat(null_rows, ignore_index=True)[["rates", "period", "side", "cells", "observed_rejected", "null_mean",
                                                       "null_low", "null_high", "independent_high", "within_range"]]
 format_table(null_table)
 
 # %% [markdown]
-# Pooled exception rates per regime block and side, with the binomial standard error and the one **clustered by
-# date** (the sandwich variance with the days as clusters: exceptions of several assets on one day are one
-# event); `z_clustered` is the distance from 1% in clustered standard errors:
+# Pooled exception rates per regime block and side (side rates), with the binomial standard error and the one
+# **clustered by date** (the sandwich variance with the days as clusters: exceptions of several assets on one day are
+# one event); `z_clustered` is the distance from 1% in clustered standard errors:
 
 # %%
-pooled = pooled_exception_rates(coverage_run, [*REGIME_BLOCKS, *SELECTION_BLOCKS[2:]])
+pooled = pooled_exception_rates(sides_run, [*REGIME_BLOCKS, *SELECTION_BLOCKS[2:]])
 format_table(pooled[["block", "horizon_days", "side", "observations", "exceptions", "exception_rate", "se_binomial",
                      "se_clustered", "assets_per_exception_day", "z_clustered"]])
 
 # %% [markdown]
-# **Capital by a proper scoring rule.** The quantile (tick) score of the published rate and the FZ0 score of the
+# **Capital by a proper scoring rule.** The quantile (tick) score of the published side rate and the FZ0 score of the
 # rate with its expected shortfall (Patton, Ziegel & Chen 2019, the zero-homogeneous member of the Fissler-Ziegel
-# 2016 class), against the baseline (EWMA 0.97, symmetric, no tool): lower is better, and a rate that is too high is
-# penalised as surely as one that is too low. Per block and side (pooled over the assets):
+# 2016 class), against the baseline (EWMA 0.97, symmetric, no tool, its own side rates): lower is better, and a rate
+# that is too high is penalised as surely as one that is too low. Per block and side (pooled over the assets):
 
 # %%
 blocks = [*REGIME_BLOCKS, *SELECTION_BLOCKS[2:]]
-scores = score_table(coverage_run, blocks).merge(score_table(baseline_run, blocks), on=["block", "horizon_days", "side"],
-                                                  suffixes=("", "_baseline"))
+scores = score_table(sides_run, blocks).merge(score_table(baseline_run, blocks), on=["block", "horizon_days", "side"],
+                                               suffixes=("", "_baseline"))
 scores["fz0_gain"] = scores["fz0_score_baseline"] - scores["fz0_score"]
 format_table(scores[["block", "horizon_days", "side", "observations", "quantile_score", "quantile_score_baseline",
                      "fz0_score", "fz0_score_baseline", "fz0_gain", "average_rate", "average_rate_baseline"]])
 
 # %%
-capital = capital_table(coverage_run, baseline_run)
+capital = capital_table(sides_run, baseline_run)
 format_table(capital)
 
 # %% [markdown]
 # ### The held-out period and 2025-10-10
 #
 # The methodology was frozen on data to 2025-02-20 (notebook 02); every rate dated after it is out of sample for the
-# choice. Per asset and side (both horizons), and the rates that covered 2025-10-10 (the largest liquidation day of
-# the data, when the data reach it):
+# choice. Per asset and side (both horizons, side rates), and the rates that covered 2025-10-10 (the largest
+# liquidation day of the data, when the data reach it):
 
 # %%
-held_out = coverage_run.between(SELECTION_BLOCKS[2][1])
+held_out = sides_run.between(SELECTION_BLOCKS[2][1])
 if held_out.table.empty:
     print(f"no rate after {FREEZE_DATE} in the data (to {last_day})")
 else:
     display(format_table(held_out.table[["asset", "horizon_days", "side", "observations", "exceptions", "rate", "kupiec_p",
                                          "christoffersen_p", "average_rate"]]))
-crash_day = coverage_run.around("2025-10-10", closes)
+crash_day = sides_run.around("2025-10-10", closes)
 print("2025-10-10:", "not in the data yet" if crash_day.empty else f"{int(crash_day['exception'].sum())} exceptions of {len(crash_day)}")
 format_table(crash_day) if len(crash_day) else None
 
@@ -370,63 +377,112 @@ format_table(crash_day) if len(crash_day) else None
 # ### Procyclicality of the margin of fixed positions, and FTX day by day
 #
 # The issue-5 procyclicality figures were measured on the scan range, a parameter. Here they are measured on the
-# **margin** of fixed positions under the published maintenance rate (what `calibrated-isolated` charges, and
+# **margin** of fixed positions under the published side rates (what a side-aware `calibrated-isolated` charges, and
 # `calibrated-portfolio` for a lone perpetual): a constant notional (margin = the rate) and a constant quantity
-# (margin in USD = rate x price). Long and short pay the same rate, so their margins are the same series (one side
-# shown). From 2019:
+# (margin in USD = rate x price), long and short, every asset, from 2019 (peak-to-trough, largest 1-, 5- and 30-day
+# increases):
 
 # %%
-maintenance_rates = coverage_run.rates[(coverage_run.rates["requirement"] == "maintenance_rate") & (coverage_run.rates["side"] == "long")]
-margin_pc = fixed_position_procyclicality(maintenance_rates, closes, start=APC_START)
-format_table(margin_pc[["asset", "position", "average_rate", "peak_to_trough", "max_increase_1d", "max_increase_5d",
-                        "max_increase_30d"]])
+side_rates = sides_run.rates[sides_run.rates["requirement"].isin(["maintenance_long", "maintenance_short", "initial_long",
+                                                                  "initial_short"])]
+margin_pc = fixed_position_procyclicality(side_rates, closes, start=APC_START)
+format_table(margin_pc[["asset", "requirement", "side", "position", "average_rate", "peak_to_trough", "max_increase_1d",
+                        "max_increase_5d", "max_increase_30d"]])
 
 # %% [markdown]
-# Calibrated daily through FTX (2022-11-01 to 2022-11-10): the rate set at each close against the previous one, and
-# the day's own move. Every rise beyond a doubling must be explained by that day's move exceeding the rate in force
-# (a long or a short lost more than its margin that very day):
+# Calibrated daily through FTX (2022-11-01 to 2022-11-10): each side's maintenance rate set at each close against the
+# previous one, and the day's own move. Every rise beyond a doubling must be explained by that day's loss of the side
+# exceeding the rate in force (the long lost more than its margin on a fall, the short on a rise, that very day):
 
 # %%
-ftx = increases_explained(coverage_run.rates, closes, "2022-11-01", "2022-11-10")
-print(f"{int(ftx['more_than_factor'].sum())} doublings, all explained: {bool(ftx['ok'].all())}")
+ftx = increases_explained(sides_run.rates, closes, "2022-11-01", "2022-11-10",
+                          requirement=("maintenance_long", "maintenance_short"))
+ftx_one = increases_explained(coverage_run.rates, closes, "2022-11-01", "2022-11-10")
+print(f"side rates: {int(ftx['more_than_factor'].sum())} doublings, all explained: {bool(ftx['ok'].all())}; "
+      f"one rate: {int(ftx_one['more_than_factor'].sum())} doublings, all explained: {bool(ftx_one['ok'].all())}")
 format_table(ftx[ftx["more_than_factor"]])
 
 # %%
-ftx_wide = ftx.pivot(index="date", columns="asset", values="rate")
+ftx_wide = ftx[ftx["side"] == "long"].pivot(index="date", columns="asset", values="rate")
 fig, ax = plt.subplots(figsize=(9, 4))
 (100 * ftx_wide).plot(ax=ax, legend=len(ftx_wide.columns) <= 8)
 ax.set_xlabel("close (UTC)")
-ax.set_ylabel("published maintenance rate (% of notional)")
-ax.set_title("FTX, calibrated daily: the published 1-day maintenance rate")
+ax.set_ylabel("published long maintenance rate (% of notional)")
+ax.set_title("FTX, calibrated daily: the long side's 1-day maintenance rate")
 fig.tight_layout()
 fig.savefig(OUTPUT_DIR / "06_ftx_maintenance.png", dpi=110)
 
 # %% [markdown]
-# Closing note (numbers above). **Two-sided, as published**: the one published rate per requirement is backtested
-# on both sides. The short side is covered near 1%; the long side is over-covered where the upper tail sets the rate,
-# which a two-sided Kupiec test counts as rejections (the two-sided rows of the null table lie above a correct model's
-# range on the long side): this is the price of one rate for both sides (the isolated and cross engines charge one
-# rate). For the risk that matters (too many exceptions or clustering), the rejected-cell counts are compared with a
-# correct model's range on each side, in the choice, test and held-out periods. **Anti-procyclicality**: the margin of
-# fixed positions stays strongly procyclical (peak-to-trough well above 3 since 2019): the tool on the margin rates
-# only phases the release and lifts no trough, because the floor that would (slow EWMA) raises BTC's average 1-day
-# rate from about 11% to 19% and drives exceptions to about 0.1% (measured in notebook 02) -- a trade-off reported,
-# not met. **Capital**: the methodology's average rate is 8-20% above the baseline's per block (the faster reaction
-# against the position and the release smoothing); the proper scores say where that buys accuracy and where it does
-# not: the FZ0 gain column is positive (better than the baseline) in some blocks and sides and negative in others --
-# in particular the long side in calm blocks, where the one shared rate over-covers. Through FTX, every doubling of a
-# maintenance rate follows a day whose own move exceeded the margin in force; on 2025-10-10 (held out) the rates that
-# covered the day were breached by several assets at once, the cross-asset clustering the null table allows for.
+# ### The trade-off: coverage against procyclicality of the margin
+#
+# A stronger tool on the margin rates lowers their peak-to-trough, and costs coverage (over-coverage is a rejection
+# too) and capital. Measured, side rates, the same assets: the methodology (release smoothing 0.9), a longer release
+# (0.97), and the slow-EWMA(0.995) floor on the margin rates (`margin_floor`):
 
 # %%
-assert (coverage_run.table["rate"] <= 0.0125).all()  # no cell above 1.25% exceptions, on either side
-assert set(coverage_run.table["side"]) == {"long", "short"}
+apc = Methodology().anti_procyclicality
+variants = {
+    "smoothing 0.9 (recommended)": sides_run,
+    "smoothing 0.97": backtest_methodology(METHOD_ASSETS, Methodology(anti_procyclicality=AntiProcyclicalitySpec(
+        margin_smoothing_lambda=0.97)), horizons=(1, 2), rate_sides="per-side"),
+    "smoothing 0.9 + slow-EWMA floor": backtest_methodology(METHOD_ASSETS, Methodology(anti_procyclicality=AntiProcyclicalitySpec(
+        margin_floor=True)), horizons=(1, 2), rate_sides="per-side"),
+}
+trade_rows = []
+for name, run in variants.items():
+    margins = fixed_position_procyclicality(run.rates[run.rates["requirement"].isin(["maintenance_long", "maintenance_short"])],
+                                            closes, start=APC_START)
+    margins = margins[margins["position"] == "fixed notional"]
+    ratio = capital_table(run, baseline_run)["capital_ratio"]
+    for label, first, last in SELECTION_BLOCKS:
+        period = run.between(first, last)
+        if period.exceptions.empty:
+            continue
+        counts = rejected_cell_null(period, n_simulations=N_SIMULATIONS, rng=0).table.set_index("side")
+        trade_rows.append({
+            "tool": name, "period": label,
+            **{f"rejected_{side}": f"{int(counts.loc[side, 'observed_rejected'])} [{counts.loc[side, 'null_low']:.0f}, "
+               f"{counts.loc[side, 'null_high']:.0f}]" for side in counts.index},
+            "within_both": bool(counts["within_range"].all()),
+            "capital_vs_baseline": f"{ratio.min():.2f}-{ratio.max():.2f}",
+            "median_peak_to_trough_long": float(margins.loc[margins["side"] == "long", "peak_to_trough"].median()),
+            "median_peak_to_trough_short": float(margins.loc[margins["side"] == "short", "peak_to_trough"].median()),
+            "btc_peak_to_trough_long": float(margins.loc[(margins["asset"] == "BTC") & (margins["side"] == "long"), "peak_to_trough"].iloc[0]),
+        })
+trade_off = pd.DataFrame(trade_rows)
+format_table(trade_off)
+
+# %% [markdown]
+# Closing note (numbers above; full run: 20 assets). **Two-sided, as published**: the file publishes each side's
+# maintenance and initial rate and their larger side as the one rate; both are backtested on both sides
+# (`marginlab backtest --rates per-side` and the default). **Targets a correct model passes**: with the side rates, the
+# rejected-cell count (Kupiec two-sided or Christoffersen, 5%) lies within a correct model's 95% range on each side, in
+# the choice, test and held-out periods (full run: long 1 / 5 / 0, short 3 / 4 / 0 rejected cells of 40 / 40 / 34,
+# against ranges up to 11 / 11 / 13 and 6 / 9 / 9); with the one rate the long side is outside it in the choice and test
+# periods (18-21 rejected, for too few exceptions: pooled long rates 0.3-0.6%). **Capital**: the side rates average
+# 3-17% above the baseline's side rates per block, horizon and side (the faster reaction against the position and the release
+# smoothing); the proper scores say where that buys accuracy (fz0_gain). **Anti-procyclicality**: every rate carries
+# the tool, yet the margin of fixed positions stays strongly procyclical (BTC long 1-day rate peak-to-trough about 14
+# since 2019, largest one-day rise x3.2 on 12 March 2020): the trade-off table shows that the tools that would lower it
+# (a longer release, the slow-EWMA floor) push the rejected-cell counts outside a correct model's range (over-coverage)
+# at 30-40% more capital than the baseline -- the target is not met, and this is the measured price. **FTX**: calibrated
+# daily from 2022-11-01 to 11-10, every doubling of a side's maintenance rate follows a day whose own move exceeded that
+# side's margin in force; on 2025-10-10 (held out) the rates that covered the day were breached by several assets at
+# once, the cross-asset clustering the null table allows for.
+
+# %%
+assert set(sides_run.table["side"]) == {"long", "short"}
 assert ftx["ok"].all(), ftx[~ftx["ok"]]  # acceptance: no unexplained doubling through FTX
-upper = null_table[null_table["kupiec"] == "upper"]
-assert (upper["observed_rejected"] <= upper["null_high"] + (0 if not FAST else 2)).all(), upper
+assert ftx_one["ok"].all(), ftx_one[~ftx_one["ok"]]
+one = coverage_run.rates.pivot_table(index=["date", "asset", "horizon_days"], columns="side", values="rate")
+both = sides_run.rates.pivot_table(index=["date", "asset", "horizon_days"], columns="side", values="rate").reindex(one.index)
+assert (abs(both.max(axis=1) - one["long"]) < 1e-12).all()  # the one rate is the larger side rate
+side_null = null_table[null_table["rates"] == "side rates"]
+assert (side_null["observed_rejected"] <= side_null["null_high"] + (2 if FAST else 0)).all(), side_null  # acceptance
 assert scores[["quantile_score", "fz0_score", "quantile_score_baseline", "fz0_score_baseline"]].notna().all().all()
 assert (capital["capital_ratio"] < 1.35).all()
 targets.to_csv(OUTPUT_DIR / "06_quality_targets.csv", index=False)
 capital.to_csv(OUTPUT_DIR / "06_capital_vs_baseline.csv", index=False)
 null_table.to_csv(OUTPUT_DIR / "06_rejected_cells_null.csv", index=False)
+trade_off.to_csv(OUTPUT_DIR / "06_apc_trade_off.csv", index=False)
 print("quality targets checked")

@@ -39,7 +39,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -49,7 +49,7 @@ from marginlab.analysis.backtest import christoffersen_test, kupiec_test, traffi
 from marginlab.analysis.procyclicality import procyclicality_metrics
 from marginlab.calibration.depeg import STABLECOINS
 from marginlab.calibration.methodology import AntiProcyclicalitySpec, Methodology, ResidualPoolSpec, VolatilitySpec
-from marginlab.calibration.published import REQUIREMENT_PREFIX, published_rates, requirement_of
+from marginlab.calibration.published import REQUIREMENT_PREFIX, published_rates, requirement_of, side_rate_column
 from marginlab.exceptions import DataError, InputError
 from marginlab.io import atomic_write_text, check_writable
 from marginlab.progress import tqdm
@@ -76,6 +76,10 @@ JSON_KEYS: tuple[str, ...] = (
 RATE_COLUMNS: tuple[str, ...] = ("date", "asset", "horizon_days", "confidence", "requirement", "side", "rate")
 #: Sides of a position: a long loses when the price falls, a short when it rises.
 SIDES: tuple[str, ...] = ("long", "short")
+#: Which published number each side is tested against: ``"one-rate"`` the file's one rate (``maintenance_rate``,
+#: ``initial_rate``, ``price_scan_range``: the larger side, what the isolated and cross engines charge both sides);
+#: ``"per-side"`` the file's side rate of that side (``side_rates.maintenance_long`` for a long...).
+RateSides = Literal["one-rate", "per-side"]
 TRAFFIC_LIGHT_WINDOW = 250
 
 
@@ -138,6 +142,8 @@ class MethodologyBacktest:
         expected shortfall that goes with the rate on that side, the rate times the side's ES-to-rate ratio of the
         FHS pool; NaN for methods without one).
     sides : tuple of str
+    rate_sides : {"one-rate", "per-side"}
+        What each side was tested against (:data:`RateSides`).
     """
 
     methodology: Methodology
@@ -147,6 +153,7 @@ class MethodologyBacktest:
     table: pd.DataFrame = field(repr=False)
     exceptions: pd.DataFrame = field(repr=False)
     sides: tuple[str, ...] = SIDES
+    rate_sides: RateSides = "one-rate"
 
     def to_records(self) -> list[dict[str, Any]]:
         """One plain dict per asset and horizon with exactly the :data:`JSON_KEYS` (what ``--json`` prints)."""
@@ -188,7 +195,7 @@ class MethodologyBacktest:
             rows.append(_row(str(asset), int(h), str(side), str(entry["requirement"]), self.confidence, dated, hits,
                              bool(entry["anti_procyclicality"])))
         return MethodologyBacktest(self.methodology, self.confidence, self.horizons, rates.reset_index(drop=True),
-                                   pd.DataFrame(rows), tested.reset_index(drop=True), self.sides)
+                                   pd.DataFrame(rows), tested.reset_index(drop=True), self.sides, self.rate_sides)
 
     def around(self, day: Any, closes: Mapping[str, pd.Series]) -> pd.DataFrame:
         """Every rate whose window ``D .. D + h`` contains ``day`` (the rate set at a close before ``day`` that covered
@@ -272,7 +279,8 @@ class MethodologyBacktest:
             table[name] = table[name].map(lambda v: f"{v:.2%}")
         for name in ("kupiec_p", "christoffersen_p", "peak_to_trough"):
             table[name] = table[name].map(lambda v: f"{v:.3f}")
-        head = (f"methodology backtest ({self.methodology.name}), {self.confidence:.2%}, the published rate against the loss "
+        tested = "the file's one rate" if self.rate_sides == "one-rate" else "each side's own rate (side_rates)"
+        head = (f"methodology backtest ({self.methodology.name}), {self.confidence:.2%}, {tested} against the loss "
                 f"of a long and of a short, non-overlapping h-day windows; rate = exception rate, green/yellow/red = shares "
                 f"of {TRAFFIC_LIGHT_WINDOW}-observation windows")
         return head + "\n" + table.to_string(index=False)
@@ -299,6 +307,7 @@ def backtest_methodology(
     anti_procyclicality: bool | None = None,
     prices: Mapping[str, pd.Series] | pd.DataFrame | None = None,
     sides: Sequence[str] = SIDES,
+    rate_sides: RateSides = "one-rate",
     progress: bool = False,
 ) -> MethodologyBacktest:
     """Walk-forward backtest of ``methodology`` (default: the recommended one) on each asset's history.
@@ -322,7 +331,11 @@ def backtest_methodology(
     prices : mapping or DataFrame of close prices, optional
         Default: the package data (:func:`marginlab.data.load_daily`).
     sides : sequence of {"long", "short"}
-        The one published rate is tested against the loss of a long (price falls) and of a short (price rises).
+        The published rate is tested against the loss of a long (price falls) and of a short (price rises).
+    rate_sides : {"one-rate", "per-side"}
+        Test each side against the file's one rate (default) or against its own side rate (:data:`RateSides`; the
+        ``requirement`` column then names the side rate, ``maintenance_long``...). A rate that is not published has
+        its sides too (``down`` for the long, ``up`` for the short, capped at 1).
     progress : bool
         Progress bar on stderr.
 
@@ -344,6 +357,8 @@ def backtest_methodology(
     first, last = _day(start, "start"), _day(end, "end")
     if first is not None and last is not None and first > last:
         raise InputError("start", str(first.date()), f"is after end={last.date()}")
+    if rate_sides not in ("one-rate", "per-side"):
+        raise InputError("rate_sides", rate_sides, "must be 'one-rate' or 'per-side'")
     sides = tuple(dict.fromkeys(str(x) for x in sides))
     for side in sides:
         if side not in SIDES:
@@ -381,6 +396,7 @@ def backtest_methodology(
                                                 requirements=needed)
                     published = published[~published["in_sample"].to_numpy(dtype=bool)]
                 series = published[requirement]
+                by_side = {side: published[side_rate_column(requirement, side)] for side in SIDES}
                 prefix = REQUIREMENT_PREFIX[requirement]
                 es_ratio = {"long": published[f"{prefix}_es_ratio_down"], "short": published[f"{prefix}_es_ratio_up"]}
                 apc = anti_procyclicality is not False and methodology.anti_procyclicality_tool() is not None
@@ -389,30 +405,37 @@ def backtest_methodology(
                 frame = model.fit(returns).frame
                 frame = frame[~frame["in_sample"].astype(bool)]
                 series = frame[["scan_down", "scan_up"]].max(axis=1).clip(upper=1.0)
+                by_side = {"long": frame["scan_down"].clip(upper=1.0), "short": frame["scan_up"].clip(upper=1.0)}
                 es_ratio = {"long": frame["es_down"] / frame["base_down"], "short": frame["es_up"] / frame["base_up"]}
                 requirement, apc = "rate", model.anti_procyclicality is not None
             # row d holds the rate set with data up to the previous close: re-date it to that close D
             # (on int64 UTC nanoseconds: the object arrays of tz-aware timestamps search a hundred times slower)
             position = np.searchsorted(_nanoseconds(returns.index), _nanoseconds(series.index), side="left") - 1
             valid = position >= 0
-            dated = pd.Series(series.to_numpy()[valid], index=returns.index[position[valid]])
-            ratios = {side: pd.Series(r.to_numpy()[valid], index=dated.index) for side, r in es_ratio.items()}
+            stamps = returns.index[position[valid]]
+            one_rate = pd.Series(series.to_numpy()[valid], index=stamps)
+            ratios = {side: pd.Series(r.to_numpy()[valid], index=stamps) for side, r in es_ratio.items()}
             if first is not None:
-                dated = dated[dated.index >= first]
-            if dated.empty:
+                one_rate = one_rate[one_rate.index >= first]
+            if one_rate.empty:
                 raise DataError(f"{asset}: no out-of-sample rate between start={start} and end={end}")
             for side in sides:
+                if rate_sides == "per-side":
+                    dated = pd.Series(by_side[side].to_numpy()[valid], index=stamps).reindex(one_rate.index)
+                    side_requirement = side_rate_column(requirement, side) if requirement != "rate" else f"rate_{side}"
+                else:
+                    dated, side_requirement = one_rate, requirement
                 loss = realised_losses(close, h, side).reindex(dated.index)
                 tested = pd.DataFrame({"rate": dated, "loss": loss}).dropna().iloc[::h]
                 hits = (tested["loss"] > tested["rate"]).to_numpy()
                 es = tested["rate"].to_numpy() * ratios[side].reindex(tested.index).to_numpy()
                 rate_frames.append(pd.DataFrame({"date": dated.index, "asset": asset, "horizon_days": h,
-                                                 "confidence": float(confidence), "requirement": requirement, "side": side,
+                                                 "confidence": float(confidence), "requirement": side_requirement, "side": side,
                                                  "rate": dated.to_numpy()}))
                 exception_frames.append(pd.DataFrame({"date": tested.index, "asset": asset, "horizon_days": h, "side": side,
                                                       "rate": tested["rate"].to_numpy(), "es": es,
                                                       "loss": tested["loss"].to_numpy(), "exception": hits}))
-                rows.append(_row(asset, h, side, requirement, float(confidence), dated, hits, apc))
+                rows.append(_row(asset, h, side, side_requirement, float(confidence), dated, hits, apc))
     return MethodologyBacktest(
         methodology=methodology,
         confidence=float(confidence),
@@ -421,6 +444,7 @@ def backtest_methodology(
         table=pd.DataFrame(rows),
         exceptions=pd.concat(exception_frames, ignore_index=True),
         sides=sides,
+        rate_sides=rate_sides,
     )
 
 
@@ -548,13 +572,16 @@ def quality_targets(
                         rows.append({"side": side, "target": f"{label} {h}d {asset} exception rate", "threshold": "0.4%-2.0%",
                                      "measured": f"{value:.2%} ({int(entry['exceptions'])}/{int(entry['observations'])})",
                                      "met": 0.004 <= value <= 0.02})
-    apc = procyclicality.table[procyclicality.table["side"] == procyclicality.sides[0]]  # one rate: the same on both sides
+    apc = procyclicality.table
+    if procyclicality.rate_sides == "one-rate":  # one rate: the same series on both sides
+        apc = apc[apc["side"] == procyclicality.sides[0]]
     for record in apc.to_dict("records"):
         major = record["asset"] in majors
         limit = 3.0 if major else 3.5
         ratio, average = float(record["peak_to_trough"]), float(record["average_rate"])
         ok = ratio <= limit and (not major or average <= 0.26)
-        rows.append({"side": "both", "target": f"{record['asset']} {record['horizon_days']}d {procyclicality.confidence:.1%} "
+        side_label = "both" if procyclicality.rate_sides == "one-rate" else str(record["side"])
+        rows.append({"side": side_label, "target": f"{record['asset']} {record['horizon_days']}d {procyclicality.confidence:.1%} "
                      "with APC: peak-to-trough" + (" and average" if major else ""),
                      "threshold": f"<= {limit}" + (" at average <= 26%" if major else ""),
                      "measured": f"{ratio:.2f}" + (f" at {average:.1%}" if major else ""), "met": bool(ok)})

@@ -115,8 +115,9 @@ def fixed_position_procyclicality(
     of ``date``, what ``calibrated-isolated`` and, for a lone perpetual, ``calibrated-portfolio`` charge). Two positions
     are held fixed: a constant **notional** (its margin is the rate itself, a fraction of the notional) and a constant
     **quantity** of one coin (its margin in USD is ``rate x close``, relative to its first value: a crash lowers the
-    value margined while it raises the rate). Long and short are charged the same published rate, so their margins are
-    the same series; both sides are listed to say so.
+    value margined while it raises the rate). Under the file's one rate (``requirement = "maintenance_rate"``) long and
+    short pay the same rate, so their margins are the same series (both sides are listed to say so); under the side
+    rates (``marginlab backtest --rates per-side``: ``maintenance_long``, ``maintenance_short``) each side has its own.
 
     Returns
     -------
@@ -162,21 +163,23 @@ def increases_explained(
     start: Any,
     end: Any,
     *,
-    requirement: str = "maintenance_rate",
+    requirement: str | Sequence[str] = "maintenance_rate",
     factor: float = 2.0,
 ) -> pd.DataFrame:
-    """Day-by-day rate of each asset over ``start .. end`` and whether an increase beyond ``factor`` is explained.
+    """Day-by-day rate of each asset (and side) over ``start .. end`` and whether an increase beyond ``factor`` is explained.
 
     The rate set at the close of D is compared with the one set at the close of D - 1; the day's own market move is
     ``P[D] / P[D-1] - 1``. An increase above ``factor`` (2 = the rate more than doubles) is **explained** when that
-    move exceeded the rate in force (``|move| > rate[D-1]``: a long or a short lost more than its margin that very
-    day), i.e. the market itself moved beyond the margin's cover.
+    day's loss exceeded the rate in force: for the one rate of both sides (``requirement`` without a side, e.g.
+    ``"maintenance_rate"``) ``|move| > rate[D-1]`` (a long or a short lost more than its margin that very day); for a
+    side rate (``"maintenance_long"``, ``"maintenance_short"``; pass both to see both) the loss of that side, ``-move``
+    for a long and ``move`` for a short -- the market itself moved beyond the margin's cover.
 
     Returns
     -------
     pandas.DataFrame
-        ``date, asset, previous_rate, rate, ratio, move, more_than_factor, explained`` (``ok`` = not more than the
-        factor, or explained).
+        ``date, asset, requirement, side, previous_rate, rate, ratio, move, more_than_factor, explained`` (``ok`` = not
+        more than the factor, or explained).
 
     Examples
     --------
@@ -186,28 +189,37 @@ def increases_explained(
     >>> table = increases_explained(rates, {"X": pd.Series([100.0, 80.0, 79.0], index=days)}, days[1], days[2])
     >>> table[["ratio", "move", "more_than_factor", "explained", "ok"]].round(3).values.tolist()
     [[2.4, -0.2, True, True, True], [1.083, -0.013, False, False, True]]
+    >>> short = rates.assign(requirement="maintenance_short", side="short")
+    >>> bool(increases_explained(short, {"X": pd.Series([100.0, 80.0, 79.0], index=days)}, days[1], days[2],
+    ...                          requirement="maintenance_short")["explained"].iloc[0])
+    False
     """
-    frame = rates[(rates["requirement"] == requirement)].copy()
+    wanted = [requirement] if isinstance(requirement, str) else list(requirement)
+    frame = rates[rates["requirement"].isin(wanted)].copy()
     frame["date"] = pd.to_datetime(frame["date"], utc=True)
-    frame = frame.drop_duplicates(["date", "asset"])  # one rate for both sides
+    frame["one_rate"] = ~frame["requirement"].astype(str).str.endswith(("_long", "_short"))
+    frame.loc[frame["one_rate"], "side"] = "both"
+    frame = frame.drop_duplicates(["date", "asset", "requirement"])  # the one rate: the same on both sides
     lo, hi = pd.Timestamp(start), pd.Timestamp(end)
     lo = lo.tz_localize("UTC") if lo.tzinfo is None else lo
     hi = hi.tz_localize("UTC") if hi.tzinfo is None else hi
     rows = []
-    for name, group in frame.groupby("asset", sort=False):
-        asset = str(name)
+    for key, group in frame.groupby(["asset", "requirement"], sort=False):
+        asset, name = (str(part) for part in cast(tuple[Any, Any], key))
+        side = str(group["side"].iloc[0])
         series = pd.Series(group["rate"].to_numpy(dtype=float), index=pd.DatetimeIndex(group["date"])).sort_index()
         close = pd.Series(closes[asset], dtype=float)
         close.index = pd.DatetimeIndex(close.index)
         close.index = close.index.tz_localize("UTC") if close.index.tz is None else close.index.tz_convert("UTC")
         move = (close / close.shift(1) - 1.0).reindex(series.index)
+        loss = move.abs() if side == "both" else (-move if side == "long" else move)
         previous = series.shift(1)
         window = (series.index >= lo) & (series.index <= hi)
         for day in series.index[window]:
             ratio = float(series[day] / previous[day]) if previous[day] > 0 else float("nan")
             more = bool(ratio > factor)
-            explained = bool(abs(float(move[day])) > float(previous[day]))
-            rows.append({"date": day, "asset": asset, "previous_rate": float(previous[day]), "rate": float(series[day]),
-                         "ratio": ratio, "move": float(move[day]), "more_than_factor": more, "explained": explained and more,
-                         "ok": (not more) or explained})
+            explained = bool(float(loss[day]) > float(previous[day]))
+            rows.append({"date": day, "asset": asset, "requirement": name, "side": side, "previous_rate": float(previous[day]),
+                         "rate": float(series[day]), "ratio": ratio, "move": float(move[day]), "more_than_factor": more,
+                         "explained": explained and more, "ok": (not more) or explained})
     return pd.DataFrame(rows)

@@ -15,6 +15,9 @@ objects the notebooks study and the methodology backtest re-runs date by date.
                           rate, and backtested on both sides; the initial rate likewise, never below the maintenance
                           rate; the scan range ``max(down, up)`` of the scan model (``extreme_moves="last"``), each
                           side capped at ``rates.cap``
+``side_rates``            the same rates of each side (``maintenance_long = min(down, 1)``, ``maintenance_short =
+                          min(up, 1)``, the initial side rates likewise, never below the side's maintenance rate):
+                          ``maintenance_rate`` is their larger side; ``marginlab backtest --rates per-side`` tests them
 ``extreme_move``          ``extreme_down`` / ``extreme_up`` of that row, capped at ``extreme.cap_down`` / ``cap_up``;
                           cover ``extreme.cover`` (SPAN's 35%)
 ``vol_shock``             :func:`marginlab.calibration.stress_ranges.vol_shock_30d` (DVOL quantiles for BTC/ETH, the
@@ -81,6 +84,7 @@ from marginlab.parameters import (
     HaircutDetails,
     ParameterSet,
     Provenance,
+    SideRates,
     VolShockParameters,
 )
 from marginlab.progress import tqdm
@@ -395,6 +399,8 @@ def calibrate(
             ),
             "maintenance_rate": float(min(maintenance, 1.0)),
             "initial_rate": float(min(initial, 1.0)),
+            "side_rates": SideRates(**{f"{kind}_{side}": float(rows[f"{kind}_{side}"])
+                                       for kind in ("maintenance", "initial") for side in ("long", "short")}),
             "provenance": AssetProvenance(
                 data_start=returns.index[0].strftime("%Y-%m-%d"),
                 data_end=returns.index[-1].strftime("%Y-%m-%d"),

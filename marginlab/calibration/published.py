@@ -13,7 +13,12 @@ file's rules, so that :func:`~marginlab.calibration.calibrate.calibrate` (its la
 ``price_scan_range``   ``max(down, up)`` of the scan model (the grid's half-width)
 =====================  ===============================================================================================
 
-with the sides kept (``maintenance_down``, ``maintenance_up``, ...). With ``volatility.side_specific`` each up side is
+and the **side rates** the file publishes next to them (``side_rates`` of
+:class:`~marginlab.parameters.AssetParameters`): ``maintenance_long = min(down, 1)`` (a long loses when the price
+falls), ``maintenance_short = min(up, 1)``, ``initial_long = min(max(initial down, maintenance_long), 1)``,
+``initial_short`` likewise, ``scan_long`` / ``scan_short`` the scan model's sides; the one rate is the larger side
+(``maintenance_rate == max(maintenance_long, maintenance_short)``), so a one-rate engine charges the side rate of
+the heavier tail to both sides. With the sides kept (``maintenance_down``, ``maintenance_up``, ...). With ``volatility.side_specific`` each up side is
 the down side of the same model fitted to the mirrored returns (a mirrored fall ``d`` is the rise ``d / (1 - d)``). Rows are dated as the
 :class:`~marginlab.calibration.stress_ranges.StressRangeResult` frame: the row ``d`` holds the rates in force on ``d``,
 set at the previous close with data up to it; the last row (the day after the data) is what a calibration at the
@@ -29,6 +34,8 @@ Examples
 >>> bool(last["maintenance_rate"] == max(last["maintenance_down"], last["maintenance_up"]))
 True
 >>> bool((rates["initial_rate"] >= rates["maintenance_rate"]).all())
+True
+>>> bool((rates["maintenance_rate"] == rates[["maintenance_long", "maintenance_short"]].max(axis=1)).all())
 True
 """
 
@@ -47,10 +54,23 @@ if TYPE_CHECKING:
     from marginlab.calibration.methodology import Methodology
     from marginlab.calibration.stress_ranges import StressRangeResult
 
-__all__ = ["REQUIREMENT_PREFIX", "published_rates", "requirement_of"]
+__all__ = ["REQUIREMENT_PREFIX", "published_rates", "requirement_of", "side_rate_column"]
 
 #: Column prefix of each requirement's sides in the :func:`published_rates` frame.
 REQUIREMENT_PREFIX: dict[str, str] = {"maintenance_rate": "maintenance", "initial_rate": "initial", "price_scan_range": "scan"}
+
+
+def side_rate_column(requirement: str, side: str) -> str:
+    """The :func:`published_rates` column of a requirement's rate for one side (``"long"`` or ``"short"``).
+
+    >>> side_rate_column("initial_rate", "short")
+    'initial_short'
+    """
+    if requirement not in REQUIREMENT_PREFIX:
+        raise InputError("requirement", requirement, f"must be among {list(REQUIREMENT_PREFIX)}")
+    if side not in ("long", "short"):
+        raise InputError("side", side, "must be 'long' or 'short'")
+    return f"{REQUIREMENT_PREFIX[requirement]}_{side}"
 
 
 def requirement_of(methodology: Methodology, horizon_days: int, confidence: float) -> str | None:
@@ -117,7 +137,9 @@ def published_rates(
     -------
     pandas.DataFrame
         Indexed by date (the dates all three models cover), columns ``maintenance_rate, initial_rate,
-        price_scan_range``, their sides ``maintenance_down/up, initial_down/up, scan_down/up``, the plain (before the
+        price_scan_range``, the side rates ``maintenance_long/short, initial_long/short, scan_long/short`` (module
+        docstring), their sides before the 100% cap and the initial >= maintenance rule ``maintenance_down/up,
+        initial_down/up, scan_down/up``, the plain (before the
         tool) sides ``maintenance_base_down/up``..., the ratio of each side's expected shortfall to its plain rate
         ``maintenance_es_ratio_down/up``... (the ES that goes with a published rate on a side is the rate times it), and the scan model's ``extreme_*`` and ``historical_worst_*`` columns, ``maintenance_vol_1d`` and ``in_sample`` (a rate of the warm-up window, never published
         by a backtest).
@@ -169,7 +191,14 @@ def published_rates(
         initial = np.minimum(np.maximum(np.maximum(out["initial_down"], out["initial_up"]), out["maintenance_rate"]), 1.0)
         out.insert(position, "initial_rate", initial)
         position += 1
+    if "maintenance_rate" in frames:
+        out["maintenance_long"] = np.minimum(out["maintenance_down"], 1.0)
+        out["maintenance_short"] = np.minimum(out["maintenance_up"], 1.0)
+    if "initial_rate" in frames:
+        out["initial_long"] = np.minimum(np.maximum(out["initial_down"], out["maintenance_long"]), 1.0)
+        out["initial_short"] = np.minimum(np.maximum(out["initial_up"], out["maintenance_short"]), 1.0)
     if "price_scan_range" in frames:
+        out["scan_long"], out["scan_short"] = out["scan_down"], out["scan_up"]
         out.insert(position, "price_scan_range", np.maximum(out["scan_down"], out["scan_up"]))
         scan_frame = frames["price_scan_range"].reindex(index)
         for column in ("extreme_down", "extreme_up", "historical_worst_down", "historical_worst_up", "vol_forecast"):

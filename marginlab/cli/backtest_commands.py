@@ -11,7 +11,10 @@ a long (``side = long``: the price falls) or of a short (``side = short``: it ri
 D + h, as a fraction of the value at D) and prints one JSON object per asset, horizon and side with the keys ``asset,
 horizon_days, side, requirement, observations, exceptions, rate, kupiec_p, christoffersen_p, green, yellow, red,
 average_rate, peak_to_trough`` (``rate`` = exception rate; ``green/yellow/red`` = shares of the 250-observation
-traffic-light windows). Without ``--json`` a table is printed. ``--rates-out`` is checked before any computation; the
+traffic-light windows). ``--rates per-side`` tests each side against the file's own side rate instead
+(``side_rates.maintenance_long`` for a long, ``maintenance_short`` for a short...; ``requirement`` names it) -- the
+default ``one-rate`` tests the one ``maintenance_rate`` / ``initial_rate`` (the larger side) that the isolated and cross
+engines charge both sides. Without ``--json`` a table is printed. ``--rates-out`` is checked before any computation; the
 progress bar is on stderr.
 """
 
@@ -44,6 +47,8 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
                         help="confidence (default 0.99: the maintenance and initial rates; 0.997 with --horizons 2: the scan range)")
     parser.add_argument("--sides", nargs="+", choices=["long", "short"], default=["long", "short"],
                         help="sides tested against the one published rate (default long short)")
+    parser.add_argument("--rates", choices=["one-rate", "per-side"], default="one-rate", dest="rate_sides",
+                        help="test each side against the file's one rate (default) or its own side rate (side_rates)")
     parser.add_argument("--rates-out", metavar="FILE.csv", default=None, help="write the rate of every date, asset and horizon")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON object per asset and horizon")
@@ -59,7 +64,7 @@ def _backtest(args: argparse.Namespace) -> int:
     check_data_range(methodology.pool.pooled_with, assets_field="methodology pool.pooled_with")  # before any work
     result = backtest_methodology(
         args.assets, methodology, start=args.start, end=args.end, horizons=args.horizons, confidence=args.confidence,
-        sides=args.sides, progress=not args.quiet,
+        sides=args.sides, rate_sides=args.rate_sides, progress=not args.quiet,
     )
     if target is not None:
         result.write_rates(target)
