@@ -338,7 +338,7 @@ class OkxPortfolioMarginModel(MarginModel):
             vega_by_expiry: dict[object, float] = {}
             netted = net_positions(sub.positions)  # identical instruments once (engines net before building arrays)
             for instrument, quantity in zip(netted.instruments, netted.net_quantity.tolist()):
-                if isinstance(instrument, Future | Option):
+                if quantity != 0 and isinstance(instrument, Future | Option):
                     years = market.time_to_expiry_years(instrument.expiry)
                     forward = market.forward_usd(asset, instrument.expiry)
                     coins = Position(instrument, quantity).coin_quantity(forward)  # inverse: face / forward
@@ -355,7 +355,7 @@ class OkxPortfolioMarginModel(MarginModel):
             weighted = [v * (30.0 / max(years_by_expiry[e] * 365.0, 1.0)) ** self.term_power for e, v in vega_by_expiry.items()]
             mr3 = self.term_vol_move * (sum(abs(w) for w in weighted) - abs(sum(weighted)))
             index_usd = market.index_usd(asset)
-            gross = float(sum(abs(Position(i, q).coin_quantity(index_usd)) for i, q in zip(netted.instruments, netted.net_quantity.tolist()))
+            gross = float(sum(abs(Position(i, q).coin_quantity(index_usd)) for i, q in zip(netted.instruments, netted.net_quantity.tolist()) if q != 0)
                           * index_usd)
             mr7 = self.minimum_charge_rate * size_multiplier(gross, self.size_tiers) * gross
             mmr = max(max(mr1, mr2, mr6) + mr3 + mr4 + mr5, mr7)
