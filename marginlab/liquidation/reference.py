@@ -13,8 +13,8 @@ stress tests.
 >>> account = Account((Position(Perpetual("BTC"), 1.0, entry_price_usd=100_000),), cash_usd=10_000)
 >>> market = MarketSnapshot.from_dict({"as_of": "2025-01-15", "assets": {"BTC": {"index_usd": 94_000}}})
 >>> outcome = liquidate_account(account, FlatRateModel(0.10, 0.05), market)
->>> outcome.action, outcome.steps, round(outcome.margin_ratio_after, 4)     # two 20% closes: ratio 0.85 -> 1.3113
-('partial_liquidation', 2, 1.3113)
+>>> outcome.action, outcome.steps, round(outcome.margin_ratio_after, 4)     # two 20% closes: ratio 0.851 -> 3,830.8 / 3,008 = 1.2735 (fees 94 + 75.2)
+('partial_liquidation', 2, 1.2735)
 """
 
 from __future__ import annotations
