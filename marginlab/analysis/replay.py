@@ -60,7 +60,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from marginlab.account import Account
@@ -112,29 +111,9 @@ def book_assets(accounts: Sequence[Account]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class ModelReplay:
-    """Replay of one book under one model."""
-
-    model: str
-    accounts_before: Sequence[Account]
-    accounts_after: Sequence[Account]
-    events: pd.DataFrame
-    steps: pd.DataFrame
-    initial_margin_usd: float
-    maintenance_margin_usd: float
-    equity_before_usd: float
-    fund_before_usd: float
-    fund_after_usd: float
-    fund_paid_usd: float
-    adl_recovered_usd: float
-    bad_debt_usd: float
-    socialised_usd: float = 0.0
-    liquidator_usd: float = 0.0
-    slippage_usd: float = 0.0
-    isolated_bad_debt_usd: float = 0.0
-    #: per account at the first step (after funding): market equity and maintenance margin
-    equity_start_usd: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False, repr=False)
-    maintenance_start_usd: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False, repr=False)
+class ModelReplay(ReplayRun):
+    """Replay of one book under one model: the engine's :class:`~marginlab.liquidation.results.ReplayRun` with the
+    summaries a reader asks for (accounts liquidated, liquidation volume by step, the summary row)."""
 
     @classmethod
     def from_run(cls, run: ReplayRun) -> "ModelReplay":
