@@ -65,7 +65,8 @@ FUND_SIZES_PCT = (0.0, 0.5, 2.0)  # insurance fund at the start, % of book notio
 ADV_SHARES = (1.0, 1e-3, 1e-4, 3e-5, 1e-5)  # share of the aggregate daily volume a liquidation round reaches
 SEED = 7
 # the crash library on an exchange-sized book under every preset
-LIBRARY_ACCOUNTS = 200 if FAST else 10_000  # accounts of the book of each crash
+LIBRARY_ACCOUNTS = 200 if FAST else 1_000  # accounts of the book of each crash (the main job's time budget)
+CASCADE_2025_ACCOUNTS = 200 if FAST else 10_000  # the 2025-10-10 cascade on an exchange-sized book
 LIBRARY_PRESETS_FAST = ("hyperliquid", "binance-unified", "deribit-standard", "deribit-pm", "derive-pmrm-v2", "fhs-var", "calibrated-portfolio")
 
 # %%
@@ -195,8 +196,9 @@ log[log["model"] == "calibrated-isolated"].head(8)[["time", "account_id", "actio
 #
 # The book engine (`replay(engine="book")`, the default) margins every account of the book in one
 # vectorised call per step and model and liquidates on arrays; it reproduces the per-account engine
-# event for event (tested for every preset). That makes it practical to replay a **10,000-account book**
-# (FAST: a few hundred) through **every historical crash** of the library under **every preset**.
+# event for event (tested for every preset). That makes it practical to replay a **1,000-account book**
+# through **every historical crash** of the library under **every preset**, and a **10,000-account book**
+# through the 2025-10-10 cascade (FAST: a few hundred each).
 #
 # No model sees the future: `point_in_time_models` calibrates the `calibrated-*` presets with data up to
 # the day before each window starts, and rebuilds `fhs-var` at every step from the history before it;
@@ -220,7 +222,8 @@ for crash in crashes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MarginLabWarning)  # short-history notes of the eve-of-crash calibration
         crash_models = point_in_time_models(crash_path, library_presets, rng=SEED)
-    crash_book = synthetic_book(LIBRARY_ACCOUNTS, crash_path.snapshot(0), rng=SEED + 4,
+    accounts = CASCADE_2025_ACCOUNTS if crash == "oct-2025-10-10" else LIBRARY_ACCOUNTS
+    crash_book = synthetic_book(accounts, crash_path.snapshot(0), rng=SEED + 4,
                                 strategies=strategies_for_models(list(crash_models.values()), crash_path))
     result = replay(crash_book, crash_models, crash_path, funding=1.0)
     library_summary[crash] = result.summary()
@@ -233,7 +236,8 @@ crash_table["gross_notional_usd"] = [library_notional[crash] for crash in crash_
 crash_table["capital_share_of_notional"] = crash_table["capital_demanded_usd"] / crash_table["gross_notional_usd"]
 crash_table["shortfall_share_of_capital"] = crash_table["shortfall_usd"] / crash_table["capital_demanded_usd"]
 crash_table["liquidated_share_of_accounts"] = crash_table["accounts_liquidated"] / crash_table["accounts"]
-print(f"{len(crashes)} crashes x {len(library_presets)} presets, {LIBRARY_ACCOUNTS:,} accounts per book")
+print(f"{len(crashes)} crashes x {len(library_presets)} presets, {LIBRARY_ACCOUNTS:,} accounts per book "
+      f"({CASCADE_2025_ACCOUNTS:,} for oct-2025-10-10)")
 capital_by_crash = crash_table["capital_share_of_notional"].unstack("scenario")[crashes].reindex(library_presets)
 format_table(capital_by_crash, percent=crashes, percent_decimals=1)
 
@@ -459,7 +463,8 @@ assert (fund_table["adl_usd"].diff().dropna() <= 1e-6).all()  # ... nor more ADL
 np.testing.assert_allclose(fund_table["shortfall_usd"], fund_table["fund_drawdown_usd"] + fund_table["adl_usd"] + fund_table["bad_debt_usd"], rtol=1e-9)
 # the crash library: every (crash, preset) replayed; the fund never negative; every deficit paid, ADL'd or bad debt
 assert len(crash_table) == len(crashes) * len(library_presets)
-assert (crash_table["accounts"] == LIBRARY_ACCOUNTS).all()
+expected_accounts = np.where(crash_table.index.get_level_values("scenario") == "oct-2025-10-10", CASCADE_2025_ACCOUNTS, LIBRARY_ACCOUNTS)
+assert (crash_table["accounts"].to_numpy() == expected_accounts).all()
 assert (crash_table["fund_after_usd"] >= -1e-6).all()
 np.testing.assert_allclose(crash_table["shortfall_usd"], crash_table["fund_drawdown_usd"] + crash_table["adl_usd"] + crash_table["socialised_usd"]
                            + crash_table["bad_debt_usd"], rtol=1e-6, atol=1e-3)
